@@ -1,0 +1,91 @@
+//! Errors that cross the wire ([`ErrorCode`]) and errors of the frame codec ([`FrameError`]).
+
+use serde::{Deserialize, Serialize};
+
+/// Why the relay refused a request. Sent inside [`crate::ErrorReply`] with a human message.
+///
+/// Variants are serialized by name; never rename or reuse one. Codes a peer does not know
+/// decode as [`ErrorCode::Unknown`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// The peer's protocol major version is not supported by the relay.
+    UnsupportedProtocol,
+    /// A request arrived out of order (for example anything before `Hello`).
+    ProtocolViolation,
+    /// The frame was not valid MessagePack for a request.
+    Malformed,
+    /// The frame exceeded the size limit.
+    FrameTooLarge,
+    /// The request needs a logged-in session.
+    NotAuthenticated,
+    /// The username is not acceptable (length or characters).
+    InvalidUsername,
+    /// The password is not acceptable (too short or too long).
+    InvalidPassword,
+    /// Someone already registered this username.
+    UsernameTaken,
+    /// No account has this username.
+    UnknownUser,
+    /// The password does not match.
+    WrongPassword,
+    /// The session token is unknown or was revoked; log in again.
+    InvalidToken,
+    /// Too many attempts; try again later.
+    RateLimited,
+    /// A message or key bundle is larger than allowed.
+    TooLarge,
+    /// The recipient's queue is full; they must come online and catch up first.
+    QueueFull,
+    /// Keys were missing or malformed.
+    BadKeys,
+    /// The recipient has no keys to start a session with.
+    NoKeysAvailable,
+    /// The relay failed internally; the request may be retried.
+    Internal,
+    /// A code this build does not know (sent by a newer relay).
+    #[serde(other)]
+    Unknown,
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+/// A frame could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// The length prefix announces more bytes than the limit allows.
+    #[error("frame of {len} bytes exceeds the limit of {max} bytes")]
+    TooLarge {
+        /// Announced body length.
+        len: usize,
+        /// The limit in force.
+        max: usize,
+    },
+    /// The stream ended in the middle of a frame.
+    #[error("stream ended mid-frame: expected {expected} bytes, received {received}")]
+    Truncated {
+        /// Bytes the frame needed (header and body).
+        expected: usize,
+        /// Bytes that arrived.
+        received: usize,
+    },
+    /// The body was not valid MessagePack for the expected type.
+    #[error("malformed frame body: {reason}")]
+    Malformed {
+        /// What the decoder objected to.
+        reason: String,
+    },
+}
+
+impl FrameError {
+    /// The wire code a relay answers with when a request frame fails this way.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge,
+            FrameError::Truncated { .. } | FrameError::Malformed { .. } => ErrorCode::Malformed,
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Requests a peer sends to the relay, one per bidirectional stream.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ProtocolVersion;
+use crate::ids::{MessageId, Seq, UserName};
+
+/// A request. The first on a connection must be [`Request::Hello`]; everything but
+/// `Hello`, `Register`, `Login` and `Resume` needs a logged-in session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "body")]
+pub enum Request {
+    /// Opens the conversation and checks protocol compatibility.
+    Hello {
+        /// The peer's protocol version.
+        protocol: ProtocolVersion,
+        /// Free-form client name and version, for the relay's logs.
+        client: String,
+    },
+    /// Creates an account with its public identity keys; logs in on success.
+    Register {
+        /// The wanted name.
+        username: UserName,
+        /// The password (hashed by the relay with argon2id, never stored as is).
+        password: Password,
+        /// Public identity keys of the account's Olm account.
+        identity: IdentityKeys,
+        /// An initial stock of signed one-time keys.
+        one_time_keys: Vec<SignedKey>,
+        /// A signed fallback key, used when the one-time stock runs out.
+        fallback_key: Option<SignedKey>,
+    },
+    /// Logs in with a password; the reply carries a session token for [`Request::Resume`].
+    Login {
+        /// The account.
+        username: UserName,
+        /// Its password.
+        password: Password,
+    },
+    /// Logs in with a session token from an earlier `Login` or `Register`.
+    Resume {
+        /// The account.
+        username: UserName,
+        /// The token.
+        token: SessionToken,
+    },
+    /// Revokes the current session token.
+    Logout,
+    /// Adds one-time keys to the stock and/or replaces the fallback key.
+    UploadKeys {
+        /// New one-time keys.
+        one_time_keys: Vec<SignedKey>,
+        /// A new fallback key.
+        fallback_key: Option<SignedKey>,
+    },
+    /// How many one-time keys of mine the relay still holds.
+    KeyCount,
+    /// Claims one of `user`'s one-time keys (each is handed out once) or, if the stock is
+    /// empty, their fallback key; used to open an Olm session to them.
+    ClaimKey {
+        /// Whose key.
+        user: UserName,
+    },
+    /// Fetches `user`'s public identity keys without claiming anything.
+    Identity {
+        /// Whose keys.
+        user: UserName,
+    },
+    /// Sends an end-to-end encrypted message. The relay answers only once the message is
+    /// committed to the recipient's durable queue. Re-sending the same `id` is idempotent.
+    Send {
+        /// The recipient.
+        to: UserName,
+        /// Sender-chosen unique id (also inside the ciphertext).
+        id: MessageId,
+        /// Opaque to the relay.
+        #[serde(with = "serde_bytes")]
+        ciphertext: Vec<u8>,
+    },
+    /// Acknowledges every durable event up to and including `through`: the relay deletes them.
+    Ack {
+        /// The highest sequence number the peer has stored.
+        through: Seq,
+    },
+    /// Asks who of `users` is online now.
+    Presence {
+        /// The users to ask about.
+        users: Vec<UserName>,
+    },
+    /// A request this relay does not know (from a newer peer).
+    #[serde(other)]
+    Unknown,
+}
+
+impl Request {
+    /// A short name for logs and metrics (never the content).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::Hello { .. } => "hello",
+            Request::Register { .. } => "register",
+            Request::Login { .. } => "login",
+            Request::Resume { .. } => "resume",
+            Request::Logout => "logout",
+            Request::UploadKeys { .. } => "upload_keys",
+            Request::KeyCount => "key_count",
+            Request::ClaimKey { .. } => "claim_key",
+            Request::Identity { .. } => "identity",
+            Request::Send { .. } => "send",
+            Request::Ack { .. } => "ack",
+            Request::Presence { .. } => "presence",
+            Request::Unknown => "unknown",
+        }
+    }
+}
+
+/// A password in transit. Its `Debug` never shows the content.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Password(String);
+
+impl Password {
+    /// Wraps a password.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The password itself, for hashing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Password(<{} bytes>)", self.0.len())
+    }
+}
+
+/// A bearer session token (32 random bytes). Its `Debug` never shows the content.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SessionToken(#[serde(with = "serde_bytes")] pub Vec<u8>);
+
+impl fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionToken(<{} bytes>)", self.0.len())
+    }
+}
+
+/// An account's public identity keys, opaque to the relay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityKeys {
+    /// Curve25519 identity key (32 bytes), used in the Olm handshake.
+    #[serde(with = "serde_bytes")]
+    pub curve25519: Vec<u8>,
+    /// Ed25519 signing key (32 bytes), signs one-time and fallback keys.
+    #[serde(with = "serde_bytes")]
+    pub ed25519: Vec<u8>,
+}
+
+/// A Curve25519 one-time or fallback key with the account's Ed25519 signature over it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SignedKey {
+    /// The public key (32 bytes).
+    #[serde(with = "serde_bytes")]
+    pub key: Vec<u8>,
+    /// Ed25519 signature (64 bytes) by the account's signing key.
+    #[serde(with = "serde_bytes")]
+    pub signature: Vec<u8>,
+}

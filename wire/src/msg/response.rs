@@ -1,0 +1,111 @@
+//! The relay's answer to one request.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ProtocolVersion;
+use crate::error::ErrorCode;
+use crate::ids::{Seq, UserName};
+use crate::msg::request::{IdentityKeys, SessionToken, SignedKey};
+
+/// The answer to a request: a [`Reply`] or an [`ErrorReply`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "body")]
+pub enum Response {
+    /// The request succeeded.
+    Ok(Reply),
+    /// The request failed.
+    Error(ErrorReply),
+}
+
+impl Response {
+    /// Shorthand for an error response.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Response::Error(ErrorReply {
+            code,
+            message: message.into(),
+        })
+    }
+}
+
+/// A failure with a code to act on and a message to show.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message} ({code})")]
+pub struct ErrorReply {
+    /// What went wrong, for programs.
+    pub code: ErrorCode,
+    /// What went wrong and what to do, for people.
+    pub message: String,
+}
+
+/// What a successful request returns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "body")]
+pub enum Reply {
+    /// Answer to `Hello`.
+    Welcome {
+        /// The relay's protocol version.
+        protocol: ProtocolVersion,
+        /// Relay software name and version.
+        relay: String,
+    },
+    /// Answer to `Register`, `Login` and `Resume`: the session is logged in.
+    Session {
+        /// The canonical username.
+        username: UserName,
+        /// Token for later `Resume` requests.
+        token: SessionToken,
+        /// Highest sequence number in the user's queue right now: once the peer has taken
+        /// in events up to here, it has caught up.
+        queue_head: Seq,
+    },
+    /// The request was carried out; nothing to return.
+    Done,
+    /// Answer to `KeyCount` and `UploadKeys`.
+    KeyCount {
+        /// One-time keys left in the relay's stock.
+        one_time_keys: u64,
+    },
+    /// Answer to `ClaimKey`.
+    ClaimedKey {
+        /// Whose key.
+        user: UserName,
+        /// Their identity keys.
+        identity: IdentityKeys,
+        /// The claimed key.
+        key: SignedKey,
+        /// True if the stock was empty and this is the (reusable) fallback key.
+        fallback: bool,
+    },
+    /// Answer to `Identity`.
+    Identity {
+        /// Whose keys.
+        user: UserName,
+        /// Their identity keys.
+        identity: IdentityKeys,
+    },
+    /// Answer to `Send`: the message is durably queued for the recipient.
+    Sent {
+        /// The relay's clock when it committed the message, in ms since the Unix epoch.
+        relay_ts_ms: u64,
+    },
+    /// Answer to `Presence`.
+    Presence {
+        /// One entry per asked user that exists.
+        users: Vec<PresenceEntry>,
+    },
+    /// A reply this peer does not know (from a newer relay).
+    #[serde(other)]
+    Unknown,
+}
+
+/// Whether one user is online.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceEntry {
+    /// The user.
+    pub user: UserName,
+    /// True while at least one of their peers is connected.
+    pub online: bool,
+    /// When they were last connected, ms since the Unix epoch (None if never, or online).
+    #[serde(default)]
+    pub last_seen_ms: Option<u64>,
+}
