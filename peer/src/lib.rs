@@ -1,1 +1,27 @@
-//! placeholder
+//! The Uchat peer: the client library the CLI and the desktop app use, and the end-to-end
+//! cryptography.
+//!
+//! A tour:
+//! - [`Client`] (in `client.rs`): register, log in, send, receive, history. It keeps local
+//!   data in its own redb file ([`uchat_store::PeerStore`]) in a profile directory, and
+//!   reports what happens as [`ClientEvent`]s.
+//! - [`connection`]: the QUIC connection to the relay, with the relay's certificate
+//!   fingerprint pinned on first use ([`trust::KnownRelays`]).
+//! - [`crypto`]: Olm sessions (vodozemac), the file chunk cipher, the password-derived
+//!   local key, safety numbers. Pure and tested on its own.
+//! - [`envelope`]: the peer-to-peer format inside the relay's opaque bytes.
+//! - [`backoff`], [`trust`]: small pure pieces.
+//!
+//! Architecture invariant: plaintext, passwords and keys never reach logs or `Debug`
+//! output, and private keys are on disk only sealed under the password-derived key.
+
+pub mod backoff;
+pub mod client;
+pub mod connection;
+pub mod crypto;
+pub mod envelope;
+pub mod event;
+pub mod trust;
+
+pub use client::{Client, ClientError, ClientOptions};
+pub use event::{ClientEvent, ReceivedMessage};

@@ -1,1 +1,152 @@
-fn main() {}
+//! `uchat-relay`: parses flags, environment and an optional TOML file, then runs the relay
+//! until SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use serde::Deserialize;
+use uchat_relay::config::CertPaths;
+use uchat_relay::{Limits, RelayConfig, Server};
+
+/// The Uchat relay: routes and queues end-to-end encrypted messages it cannot read.
+#[derive(Parser, Debug)]
+#[command(name = "uchat-relay", version, about)]
+struct Args {
+    /// UDP address to listen on [default: 0.0.0.0:4433]
+    #[arg(long, env = "UCHAT_RELAY_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Data directory: redb file, self-signed certificate [default: ./uchat-relay-data]
+    #[arg(long, env = "UCHAT_RELAY_DATA")]
+    data: Option<PathBuf>,
+    /// Operator certificate chain (PEM) instead of the self-signed one; needs --key
+    #[arg(long, env = "UCHAT_RELAY_CERT", requires = "key")]
+    cert: Option<PathBuf>,
+    /// Private key (PEM) for --cert
+    #[arg(long, env = "UCHAT_RELAY_KEY", requires = "cert")]
+    key: Option<PathBuf>,
+    /// Prometheus metrics address, or "off" [default: 127.0.0.1:9433] (not served yet)
+    #[arg(long, env = "UCHAT_RELAY_METRICS")]
+    metrics: Option<String>,
+    /// Seconds of silence after which a connection counts as dead [default: 30]
+    #[arg(long, env = "UCHAT_RELAY_IDLE_TIMEOUT")]
+    idle_timeout_secs: Option<u64>,
+    /// TOML file with the same keys (listen, data, cert, key, metrics, idle_timeout_secs)
+    #[arg(long, env = "UCHAT_RELAY_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+/// The TOML file's keys; flags and environment win over it.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    metrics: Option<String>,
+    idle_timeout_secs: Option<u64>,
+}
+
+fn read_file_config(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+fn build_config(args: Args) -> Result<RelayConfig> {
+    let file = match &args.config {
+        Some(path) => read_file_config(path)?,
+        None => FileConfig::default(),
+    };
+    let listen = args
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 4433)));
+    let data_dir = args
+        .data
+        .or(file.data)
+        .unwrap_or_else(|| PathBuf::from("uchat-relay-data"));
+    let cert = match (args.cert.or(file.cert), args.key.or(file.key)) {
+        (Some(cert), Some(key)) => Some(CertPaths { cert, key }),
+        (None, None) => None,
+        _ => anyhow::bail!("--cert and --key must be given together"),
+    };
+    let mut limits = Limits::default();
+    if let Some(secs) = args.idle_timeout_secs.or(file.idle_timeout_secs) {
+        anyhow::ensure!(secs > 0, "--idle-timeout-secs must be at least 1");
+        limits.idle_timeout = Duration::from_secs(secs);
+    }
+    if let Some(metrics) = args.metrics.or(file.metrics)
+        && metrics != "off"
+    {
+        tracing::warn!(%metrics, "the Prometheus metrics endpoint is not implemented yet; ignoring --metrics");
+    }
+    Ok(RelayConfig {
+        listen,
+        data_dir,
+        cert,
+        limits,
+    })
+}
+
+async fn run(args: Args) -> Result<()> {
+    let config = build_config(args)?;
+    let data_dir = config.data_dir.clone();
+    let server = Server::spawn(config).await.with_context(|| {
+        format!(
+            "cannot start the relay (data directory {})",
+            data_dir.display()
+        )
+    })?;
+    println!(
+        "uchat-relay listening on {} fingerprint: {}",
+        server.local_addr(),
+        server.fingerprint()
+    );
+    wait_for_stop_signal().await?;
+    tracing::info!("stopping");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_stop_signal() -> Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot listen for SIGTERM")?;
+        tokio::select! {
+            _ = term.recv() => {}
+            r = tokio::signal::ctrl_c() => r.context("cannot listen for Ctrl-C")?,
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot listen for Ctrl-C")?;
+    Ok(())
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("uchat-relay: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = runtime.block_on(run(args)) {
+        eprintln!("uchat-relay: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,1 +1,43 @@
-//! placeholder
+//! Uchat storage: redb tables behind typed, domain-level transactions, for the relay and
+//! for the peer.
+//!
+//! A tour of the main types:
+//! - [`RelayStore`]: the relay's accounts ([`AccountRecord`]), session token hashes,
+//!   one-time and fallback keys ([`RelayStore::claim_key`] hands each one-time key out
+//!   once), each user's durable event queue ([`RelayStore::enqueue`] with send
+//!   de-duplication, [`RelayStore::pending`], [`RelayStore::ack_through`]; [`QueuedEvent`])
+//!   and last-seen times. Everything end-to-end encrypted is opaque bytes to it.
+//! - [`PeerStore`]: a peer's local data: its profile ([`ProfileRecord`]), pinned contact
+//!   identities ([`PinnedIdentity`]), sealed Olm sessions ([`SessionRecord`]), history
+//!   ([`HistoryEntry`]), outbox ([`OutboxEntry`]) and event cursor. What one message
+//!   changes is committed at once ([`InboundCommit`], [`OutboundCommit`]).
+//! - [`StoreError`]: every failure, in domain terms ([`StoreError::InUse`],
+//!   [`StoreError::UsernameTaken`], [`StoreError::QueueFull`], ...).
+//!
+//! Architecture invariants:
+//! - No redb type appears in a method signature: callers speak `UserName`, `Seq`,
+//!   `MessageId` and the records here, so another backend can replace redb later.
+//! - Every public method is one redb transaction, committed durably (redb's default)
+//!   before it returns: a SIGKILL after a method returns loses nothing, and one during a
+//!   method changes nothing.
+//! - Values are MessagePack records with named fields and enum variants stored by name
+//!   (see `records.rs`); keys are tuples, so one user's or conversation's rows form one
+//!   ordered range.
+//! - A relay queue's seqs are strictly increasing per user, from 1, and never reused.
+//!
+//! This crate does no cryptography and no async: callers seal secrets before storing them
+//! and call the stores from blocking threads (both stores are `Send + Sync`).
+
+mod error;
+mod peer;
+mod records;
+mod relay;
+mod tables;
+
+pub use error::StoreError;
+pub use peer::{InboundCommit, OutboundCommit, PeerStore};
+pub use records::{
+    AccountRecord, EntryFlags, EntryStatus, HistoryEntry, IdentityFlag, OutboxEntry,
+    PinnedIdentity, ProfileRecord, QueuedEvent, SessionRecord,
+};
+pub use relay::{ClaimedKey, Enqueued, RelayStore};

@@ -1,1 +1,279 @@
-//! placeholder
+//! Test harness for Uchat's end-to-end tests: runs the real `uchat-relay` binary on a free
+//! loopback port ([`TestRelay`], with [`TestRelay::kill_9`] and [`TestRelay::restart`]) and
+//! the real `uchat` binary in temporary profile directories ([`Peer`]).
+//!
+//! The binaries are found next to the test executable's target directory (or in
+//! `UCHAT_BIN_DIR`); build them first with `cargo build --workspace --bins`, as the
+//! README's test command does.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// The directory holding the workspace's binaries.
+pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("UCHAT_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    // target/<profile>/deps/e2e-<hash> → target/<profile>
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .expect("test executable lives in target/<profile>/deps")
+}
+
+/// Path of one of the workspace's binaries, with a clear failure if it was not built.
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} not found: build the binaries first with `cargo build --workspace --bins`",
+        path.display()
+    );
+    path
+}
+
+/// A real relay process on 127.0.0.1 with its own data directory.
+pub struct TestRelay {
+    data: tempfile::TempDir,
+    /// "127.0.0.1:PORT".
+    pub addr: String,
+    /// "sha256:…".
+    pub fingerprint: String,
+    child: Option<Child>,
+    log: Arc<Mutex<String>>,
+}
+
+impl TestRelay {
+    /// Starts a relay on a free port.
+    pub fn start() -> Result<Self> {
+        Self::start_with(&[])
+    }
+
+    /// Starts a relay with extra flags.
+    pub fn start_with(extra: &[&str]) -> Result<Self> {
+        let data = tempfile::tempdir()?;
+        let mut relay = TestRelay {
+            data,
+            addr: "127.0.0.1:0".into(),
+            fingerprint: String::new(),
+            child: None,
+            log: Arc::new(Mutex::new(String::new())),
+        };
+        relay.spawn(extra)?;
+        Ok(relay)
+    }
+
+    fn spawn(&mut self, extra: &[&str]) -> Result<()> {
+        let mut child = Command::new(bin("uchat-relay"))
+            .args(["--listen", &self.addr, "--data"])
+            .arg(self.data.path())
+            .args(["--metrics", "off"])
+            .args(extra)
+            .env("RUST_LOG", "debug,quinn=info,quinn_proto=info,rustls=info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("cannot start uchat-relay")?;
+        let stdout = child.stdout.take().context("relay stdout")?;
+        let stderr = child.stderr.take().context("relay stderr")?;
+        let log = self.log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log = self.log.clone();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                {
+                    let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+                if !sent {
+                    let _ = tx.send(line);
+                    sent = true;
+                }
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .with_context(|| format!("relay printed no start line; log:\n{}", self.log()))?;
+        // "uchat-relay listening on ADDR fingerprint: sha256:HEX"
+        let addr = line
+            .split_whitespace()
+            .nth(3)
+            .with_context(|| format!("unexpected start line {line:?}"))?;
+        let fingerprint = line
+            .split("fingerprint: ")
+            .nth(1)
+            .with_context(|| format!("no fingerprint in {line:?}"))?;
+        self.addr = addr.to_string();
+        self.fingerprint = fingerprint.trim().to_string();
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// The relay's data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
+    /// Everything the relay printed so far (stdout and stderr).
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Kills the relay with SIGKILL: no chance to flush anything.
+    pub fn kill_9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the relay with SIGTERM and waits for it to exit.
+    pub fn terminate(&mut self) -> Result<std::process::ExitStatus> {
+        let mut child = self.child.take().context("relay not running")?;
+        let pid = child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            if start.elapsed() > Duration::from_secs(15) {
+                let _ = child.kill();
+                bail!("relay did not stop within 15 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the relay again on the same address and data directory.
+    pub fn restart(&mut self) -> Result<()> {
+        self.kill_9();
+        self.spawn(&[])
+    }
+}
+
+impl Drop for TestRelay {
+    fn drop(&mut self) {
+        self.kill_9();
+    }
+}
+
+/// The password every test user has.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// One user's profile directory and the `uchat` binary.
+pub struct Peer {
+    home: tempfile::TempDir,
+    relay: String,
+    /// The username.
+    pub name: String,
+}
+
+impl Peer {
+    /// A profile directory for `name` on `relay` (nothing is registered yet).
+    pub fn new(relay: &TestRelay, name: &str) -> Result<Self> {
+        Ok(Self {
+            home: tempfile::tempdir()?,
+            relay: relay.addr.clone(),
+            name: name.to_string(),
+        })
+    }
+
+    /// Registers `name` and returns the peer.
+    pub fn register(relay: &TestRelay, name: &str) -> Result<Self> {
+        let peer = Self::new(relay, name)?;
+        peer.ok(&["register", name])?;
+        Ok(peer)
+    }
+
+    /// The profile directory.
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    /// A `uchat` command for this profile, with the password in the environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin("uchat"));
+        cmd.arg("--relay")
+            .arg(&self.relay)
+            .arg("--home")
+            .arg(self.home.path())
+            .args(args)
+            .env("UCHAT_PASSWORD", PASSWORD)
+            .env_remove("UCHAT_RELAY")
+            .env_remove("UCHAT_HOME")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `uchat ARGS` and returns its output, whatever the exit status.
+    pub fn run(&self, args: &[&str]) -> Result<Output> {
+        self.command(args)
+            .output()
+            .with_context(|| format!("cannot run uchat {args:?}"))
+    }
+
+    /// Runs `uchat ARGS`, requiring success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> Result<String> {
+        let out = self.run(args)?;
+        if !out.status.success() {
+            bail!(
+                "uchat {args:?} as {} failed ({}):\nstdout: {}\nstderr: {}",
+                self.name,
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8(out.stdout)?)
+    }
+
+    /// Runs `uchat ARGS`, requiring failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> Result<String> {
+        let out = self.run(args)?;
+        if out.status.success() {
+            bail!(
+                "uchat {args:?} as {} should have failed but printed {}",
+                self.name,
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        Ok(String::from_utf8(out.stderr)?)
+    }
+
+    /// Sends a message; returns its id.
+    pub fn send(&self, to: &str, text: &str) -> Result<String> {
+        Ok(self.ok(&["send", to, text])?.trim().to_string())
+    }
+
+    /// `history --json` parsed into JSON objects.
+    pub fn history(&self, with: &str) -> Result<Vec<serde_json::Value>> {
+        let out = self.ok(&["--json", "history", with, "--limit", "100000"])?;
+        out.lines()
+            .map(|l| serde_json::from_str(l).with_context(|| format!("bad JSON line {l:?}")))
+            .collect()
+    }
+}
+
+/// Texts of messages in a JSON history, in order.
+pub fn texts(history: &[serde_json::Value]) -> Vec<String> {
+    history
+        .iter()
+        .map(|m| m["text"].as_str().unwrap_or("<none>").to_string())
+        .collect()
+}

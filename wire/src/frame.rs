@@ -183,7 +183,13 @@ mod tests {
         let err = decoder
             .push(&(1025u32).to_be_bytes())
             .expect_err("over the limit");
-        assert_eq!(err, FrameError::TooLarge { len: 1025, max: 1024 });
+        assert_eq!(
+            err,
+            FrameError::TooLarge {
+                len: 1025,
+                max: 1024
+            }
+        );
         assert_eq!(err.code(), crate::ErrorCode::FrameTooLarge);
     }
 

@@ -4,3 +4,822 @@
 pub mod push;
 pub mod request;
 pub mod response;
+
+/// Reads and discards the body of a variant this build does not know, for the `Unknown`
+/// catch-alls of the adjacently tagged enums.
+///
+/// `#[serde(other)]` alone decodes an unknown variant's body as a unit, so it accepts a
+/// newer unit variant but fails on one that carries a body ("invalid type: map, expected
+/// unit variant"); with this as its `deserialize_with`, any body is skipped.
+pub(crate) fn skip_unknown_body<'de, D: serde::Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+    <serde::de::IgnoredAny as serde::Deserialize>::deserialize(d).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Codec properties of every message type: round trips through the frame decoder in
+    //! arbitrary splits, robustness against perturbed bytes, pinned byte snapshots, and
+    //! checks that rmp-serde gives the forward compatibility the protocol relies on.
+
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+    use serde::de::DeserializeOwned;
+    use serde::{Deserialize, Serialize};
+
+    use crate::frame::{self, FrameDecoder, MAX_CONTROL_FRAME_BYTES};
+    use crate::{
+        ErrorCode, ErrorReply, IdentityKeys, MessageId, PROTOCOL_VERSION, Password, PresenceEntry,
+        ProtocolVersion, Push, PushEvent, Reply, Request, Response, Seq, SessionToken, SignedKey,
+        UserName,
+    };
+
+    // ---- generators -------------------------------------------------------------------
+
+    fn user_name() -> impl Strategy<Value = UserName> {
+        "[a-z][a-z0-9_.-]{0,31}".prop_map(|s| UserName::parse(&s).expect("the regex is valid"))
+    }
+
+    fn bytes() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(any::<u8>(), 0..80)
+    }
+
+    /// Arbitrary Unicode, plus text that is surely Chinese and emoji.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[a-z 你好世界微信聊天🎉😀🌍👍🏽\u{200d}]{0,24}",
+            Just("你好，世界 🌍👨‍👩‍👧".to_owned()),
+        ]
+    }
+
+    fn protocol() -> impl Strategy<Value = ProtocolVersion> {
+        (any::<u16>(), any::<u16>()).prop_map(|(major, minor)| ProtocolVersion { major, minor })
+    }
+
+    fn identity_keys() -> impl Strategy<Value = IdentityKeys> {
+        (bytes(), bytes()).prop_map(|(curve25519, ed25519)| IdentityKeys {
+            curve25519,
+            ed25519,
+        })
+    }
+
+    fn signed_key() -> impl Strategy<Value = SignedKey> {
+        (bytes(), bytes()).prop_map(|(key, signature)| SignedKey { key, signature })
+    }
+
+    fn signed_keys() -> impl Strategy<Value = Vec<SignedKey>> {
+        proptest::collection::vec(signed_key(), 0..4)
+    }
+
+    fn seq() -> impl Strategy<Value = Seq> {
+        any::<u64>().prop_map(Seq)
+    }
+
+    fn message_id() -> impl Strategy<Value = MessageId> {
+        any::<[u8; 16]>().prop_map(MessageId)
+    }
+
+    fn request() -> impl Strategy<Value = Request> {
+        prop_oneof![
+            (protocol(), text()).prop_map(|(protocol, client)| Request::Hello { protocol, client }),
+            (
+                user_name(),
+                text(),
+                identity_keys(),
+                signed_keys(),
+                proptest::option::of(signed_key())
+            )
+                .prop_map(
+                    |(username, password, identity, one_time_keys, fallback_key)| {
+                        Request::Register {
+                            username,
+                            password: Password::new(password),
+                            identity,
+                            one_time_keys,
+                            fallback_key,
+                        }
+                    }
+                ),
+            (user_name(), text()).prop_map(|(username, password)| Request::Login {
+                username,
+                password: Password::new(password),
+            }),
+            (user_name(), bytes()).prop_map(|(username, token)| Request::Resume {
+                username,
+                token: SessionToken(token),
+            }),
+            Just(Request::Logout),
+            (signed_keys(), proptest::option::of(signed_key())).prop_map(
+                |(one_time_keys, fallback_key)| Request::UploadKeys {
+                    one_time_keys,
+                    fallback_key,
+                }
+            ),
+            Just(Request::KeyCount),
+            user_name().prop_map(|user| Request::ClaimKey { user }),
+            user_name().prop_map(|user| Request::Identity { user }),
+            (user_name(), message_id(), bytes()).prop_map(|(to, id, ciphertext)| Request::Send {
+                to,
+                id,
+                ciphertext,
+            }),
+            seq().prop_map(|through| Request::Ack { through }),
+            proptest::collection::vec(user_name(), 0..5)
+                .prop_map(|users| Request::Presence { users }),
+            Just(Request::Unknown),
+        ]
+    }
+
+    /// Numbers every `Request` variant. The match has no wildcard, so adding a variant
+    /// fails to compile here until the generator above covers it too.
+    fn request_variant(r: &Request) -> usize {
+        match r {
+            Request::Hello { .. } => 0,
+            Request::Register { .. } => 1,
+            Request::Login { .. } => 2,
+            Request::Resume { .. } => 3,
+            Request::Logout => 4,
+            Request::UploadKeys { .. } => 5,
+            Request::KeyCount => 6,
+            Request::ClaimKey { .. } => 7,
+            Request::Identity { .. } => 8,
+            Request::Send { .. } => 9,
+            Request::Ack { .. } => 10,
+            Request::Presence { .. } => 11,
+            Request::Unknown => 12,
+        }
+    }
+    const REQUEST_VARIANTS: usize = 13;
+
+    const ERROR_CODES: [ErrorCode; 18] = [
+        ErrorCode::UnsupportedProtocol,
+        ErrorCode::ProtocolViolation,
+        ErrorCode::Malformed,
+        ErrorCode::FrameTooLarge,
+        ErrorCode::NotAuthenticated,
+        ErrorCode::InvalidUsername,
+        ErrorCode::InvalidPassword,
+        ErrorCode::UsernameTaken,
+        ErrorCode::UnknownUser,
+        ErrorCode::WrongPassword,
+        ErrorCode::InvalidToken,
+        ErrorCode::RateLimited,
+        ErrorCode::TooLarge,
+        ErrorCode::QueueFull,
+        ErrorCode::BadKeys,
+        ErrorCode::NoKeysAvailable,
+        ErrorCode::Internal,
+        ErrorCode::Unknown,
+    ];
+
+    /// Numbers every `ErrorCode`; see [`request_variant`].
+    fn error_code_variant(c: ErrorCode) -> usize {
+        match c {
+            ErrorCode::UnsupportedProtocol => 0,
+            ErrorCode::ProtocolViolation => 1,
+            ErrorCode::Malformed => 2,
+            ErrorCode::FrameTooLarge => 3,
+            ErrorCode::NotAuthenticated => 4,
+            ErrorCode::InvalidUsername => 5,
+            ErrorCode::InvalidPassword => 6,
+            ErrorCode::UsernameTaken => 7,
+            ErrorCode::UnknownUser => 8,
+            ErrorCode::WrongPassword => 9,
+            ErrorCode::InvalidToken => 10,
+            ErrorCode::RateLimited => 11,
+            ErrorCode::TooLarge => 12,
+            ErrorCode::QueueFull => 13,
+            ErrorCode::BadKeys => 14,
+            ErrorCode::NoKeysAvailable => 15,
+            ErrorCode::Internal => 16,
+            ErrorCode::Unknown => 17,
+        }
+    }
+
+    fn reply() -> impl Strategy<Value = Reply> {
+        prop_oneof![
+            (protocol(), text()).prop_map(|(protocol, relay)| Reply::Welcome { protocol, relay }),
+            (user_name(), bytes(), seq()).prop_map(|(username, token, queue_head)| {
+                Reply::Session {
+                    username,
+                    token: SessionToken(token),
+                    queue_head,
+                }
+            }),
+            Just(Reply::Done),
+            any::<u64>().prop_map(|one_time_keys| Reply::KeyCount { one_time_keys }),
+            (user_name(), identity_keys(), signed_key(), any::<bool>()).prop_map(
+                |(user, identity, key, fallback)| Reply::ClaimedKey {
+                    user,
+                    identity,
+                    key,
+                    fallback,
+                }
+            ),
+            (user_name(), identity_keys())
+                .prop_map(|(user, identity)| Reply::Identity { user, identity }),
+            any::<u64>().prop_map(|relay_ts_ms| Reply::Sent { relay_ts_ms }),
+            proptest::collection::vec(
+                (
+                    user_name(),
+                    any::<bool>(),
+                    proptest::option::of(any::<u64>())
+                )
+                    .prop_map(|(user, online, last_seen_ms)| PresenceEntry {
+                        user,
+                        online,
+                        last_seen_ms,
+                    }),
+                0..4
+            )
+            .prop_map(|users| Reply::Presence { users }),
+            Just(Reply::Unknown),
+        ]
+    }
+
+    /// Numbers every `Reply` variant; see [`request_variant`].
+    fn reply_variant(r: &Reply) -> usize {
+        match r {
+            Reply::Welcome { .. } => 0,
+            Reply::Session { .. } => 1,
+            Reply::Done => 2,
+            Reply::KeyCount { .. } => 3,
+            Reply::ClaimedKey { .. } => 4,
+            Reply::Identity { .. } => 5,
+            Reply::Sent { .. } => 6,
+            Reply::Presence { .. } => 7,
+            Reply::Unknown => 8,
+        }
+    }
+    const REPLY_VARIANTS: usize = 9;
+
+    fn response() -> impl Strategy<Value = Response> {
+        prop_oneof![
+            reply().prop_map(Response::Ok),
+            (proptest::sample::select(&ERROR_CODES[..]), text())
+                .prop_map(|(code, message)| Response::error(code, message)),
+        ]
+    }
+
+    fn push_event() -> impl Strategy<Value = PushEvent> {
+        prop_oneof![
+            (user_name(), message_id(), bytes()).prop_map(|(from, id, ciphertext)| {
+                PushEvent::Message {
+                    from,
+                    id,
+                    ciphertext,
+                }
+            }),
+            (user_name(), any::<bool>())
+                .prop_map(|(user, online)| PushEvent::Presence { user, online }),
+            Just(PushEvent::Unknown),
+        ]
+    }
+
+    /// Numbers every `PushEvent` variant; see [`request_variant`].
+    fn push_event_variant(e: &PushEvent) -> usize {
+        match e {
+            PushEvent::Message { .. } => 0,
+            PushEvent::Presence { .. } => 1,
+            PushEvent::Unknown => 2,
+        }
+    }
+    const PUSH_EVENT_VARIANTS: usize = 3;
+
+    fn push() -> impl Strategy<Value = Push> {
+        (proptest::option::of(seq()), any::<u64>(), push_event()).prop_map(
+            |(seq, relay_ts_ms, event)| Push {
+                seq,
+                relay_ts_ms,
+                event,
+            },
+        )
+    }
+
+    // ---- helpers ----------------------------------------------------------------------
+
+    fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+        frame::encode(msg, MAX_CONTROL_FRAME_BYTES).expect("test messages are small")
+    }
+
+    /// Encodes `msgs` back to back, feeds the stream to a decoder in pieces cut at `cuts`
+    /// and returns every message decoded, checking that nothing is left over.
+    fn decode_in_pieces<T: Serialize + DeserializeOwned>(msgs: &[T], cuts: &[Index]) -> Vec<T> {
+        let stream: Vec<u8> = msgs.iter().flat_map(|m| encode(m)).collect();
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c.index(stream.len() + 1)).collect();
+        cuts.push(0);
+        cuts.push(stream.len());
+        cuts.sort_unstable();
+        let mut decoder = FrameDecoder::new(MAX_CONTROL_FRAME_BYTES);
+        let mut out = Vec::new();
+        for piece in cuts.windows(2) {
+            decoder
+                .push(&stream[piece[0]..piece[1]])
+                .expect("valid header");
+            while let Some(msg) = decoder.next_message::<T>().expect("valid body") {
+                out.push(msg);
+            }
+        }
+        decoder.finish().expect("nothing left over");
+        out
+    }
+
+    /// One way to damage an encoded frame.
+    #[derive(Clone, Debug)]
+    enum Mutation {
+        FlipBit(Index, u8),
+        Overwrite(Index, u8),
+        Insert(Index, u8),
+        Delete(Index),
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        prop_oneof![
+            (any::<Index>(), 0u8..8).prop_map(|(at, bit)| Mutation::FlipBit(at, bit)),
+            (any::<Index>(), any::<u8>()).prop_map(|(at, b)| Mutation::Overwrite(at, b)),
+            (any::<Index>(), any::<u8>()).prop_map(|(at, b)| Mutation::Insert(at, b)),
+            any::<Index>().prop_map(Mutation::Delete),
+        ]
+    }
+
+    fn mutate(bytes: &mut Vec<u8>, mutations: &[Mutation]) {
+        for m in mutations {
+            match *m {
+                Mutation::FlipBit(at, bit) if !bytes.is_empty() => {
+                    let i = at.index(bytes.len());
+                    bytes[i] ^= 1 << bit;
+                }
+                Mutation::Overwrite(at, b) if !bytes.is_empty() => {
+                    let i = at.index(bytes.len());
+                    bytes[i] = b;
+                }
+                Mutation::Insert(at, b) => {
+                    let i = at.index(bytes.len() + 1);
+                    bytes.insert(i, b);
+                }
+                Mutation::Delete(at) if !bytes.is_empty() => {
+                    let i = at.index(bytes.len());
+                    bytes.remove(i);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Decodes `bytes` as every message type, through the frame decoder and, with a
+    /// corrected header, as a whole frame. Only a panic fails; errors are expected.
+    fn decode_as_everything(bytes: &[u8]) {
+        fn through_decoder<T: DeserializeOwned>(bytes: &[u8]) {
+            let mut decoder = FrameDecoder::new(MAX_CONTROL_FRAME_BYTES);
+            if decoder.push(bytes).is_ok() {
+                while let Ok(Some(_)) = decoder.next_message::<T>() {}
+                let _ = decoder.finish();
+            }
+        }
+        through_decoder::<Request>(bytes);
+        through_decoder::<Response>(bytes);
+        through_decoder::<Push>(bytes);
+
+        let body = bytes.get(frame::HEADER_BYTES..).unwrap_or_default();
+        let _ = frame::decode_body::<Request>(body);
+        let _ = frame::decode_body::<Response>(body);
+        let _ = frame::decode_body::<Push>(body);
+    }
+
+    fn alice() -> UserName {
+        UserName::parse("alice").expect("valid")
+    }
+
+    // ---- round trips ------------------------------------------------------------------
+
+    proptest! {
+        #[test]
+        fn requests_round_trip_through_the_decoder_in_arbitrary_pieces(
+            msgs in proptest::collection::vec(request(), 1..4),
+            cuts in proptest::collection::vec(any::<Index>(), 0..8),
+        ) {
+            prop_assert_eq!(decode_in_pieces(&msgs, &cuts), msgs);
+        }
+
+        #[test]
+        fn responses_round_trip_through_the_decoder_in_arbitrary_pieces(
+            msgs in proptest::collection::vec(response(), 1..4),
+            cuts in proptest::collection::vec(any::<Index>(), 0..8),
+        ) {
+            prop_assert_eq!(decode_in_pieces(&msgs, &cuts), msgs);
+        }
+
+        #[test]
+        fn pushes_round_trip_through_the_decoder_in_arbitrary_pieces(
+            msgs in proptest::collection::vec(push(), 1..4),
+            cuts in proptest::collection::vec(any::<Index>(), 0..8),
+        ) {
+            prop_assert_eq!(decode_in_pieces(&msgs, &cuts), msgs);
+        }
+
+        #[test]
+        fn decoding_perturbed_requests_never_panics(
+            msg in request(),
+            mutations in proptest::collection::vec(mutation(), 1..8),
+        ) {
+            let mut bytes = encode(&msg);
+            mutate(&mut bytes, &mutations);
+            decode_as_everything(&bytes);
+        }
+
+        #[test]
+        fn decoding_perturbed_responses_never_panics(
+            msg in response(),
+            mutations in proptest::collection::vec(mutation(), 1..8),
+        ) {
+            let mut bytes = encode(&msg);
+            mutate(&mut bytes, &mutations);
+            decode_as_everything(&bytes);
+        }
+
+        #[test]
+        fn decoding_perturbed_pushes_never_panics(
+            msg in push(),
+            mutations in proptest::collection::vec(mutation(), 1..8),
+        ) {
+            let mut bytes = encode(&msg);
+            mutate(&mut bytes, &mutations);
+            decode_as_everything(&bytes);
+        }
+
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(
+            bytes in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            decode_as_everything(&bytes);
+        }
+    }
+
+    #[test]
+    fn the_generators_cover_every_variant() {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+
+        fn seen<T: std::fmt::Debug>(
+            strategy: impl Strategy<Value = T>,
+            variant: impl Fn(&T) -> usize,
+            count: usize,
+        ) -> Vec<bool> {
+            let mut runner = TestRunner::deterministic();
+            let mut seen = vec![false; count];
+            for _ in 0..2000 {
+                let value = strategy.new_tree(&mut runner).expect("generates").current();
+                seen[variant(&value)] = true;
+            }
+            seen
+        }
+        assert_eq!(
+            seen(request(), request_variant, REQUEST_VARIANTS),
+            vec![true; REQUEST_VARIANTS]
+        );
+        assert_eq!(
+            seen(reply(), reply_variant, REPLY_VARIANTS),
+            vec![true; REPLY_VARIANTS]
+        );
+        assert_eq!(
+            seen(push_event(), push_event_variant, PUSH_EVENT_VARIANTS),
+            vec![true; PUSH_EVENT_VARIANTS]
+        );
+        let codes: Vec<usize> = ERROR_CODES.iter().map(|c| error_code_variant(*c)).collect();
+        assert_eq!(codes, (0..ERROR_CODES.len()).collect::<Vec<_>>());
+    }
+
+    // ---- byte snapshots ---------------------------------------------------------------
+    //
+    // These pin the exact bytes on the wire. If one fails, the format changed: that breaks
+    // every deployed peer or relay unless the change is deliberate and compatible.
+    // The expected bodies were first written out by hand from the MessagePack spec (fixmap
+    // 0x8N, fixstr 0xa0 + length, positive fixint, uint64 0xcf, true 0xc3) and agree byte
+    // for byte with rmp-serde's output.
+
+    #[test]
+    fn hello_bytes_are_pinned() {
+        let hello = Request::Hello {
+            protocol: PROTOCOL_VERSION,
+            client: "uchat/test".into(),
+        };
+        // length 0x3c; {"type": "Hello", "body": {"protocol": {"major": 1, "minor": 0},
+        // "client": "uchat/test"}}
+        let expected = concat!(
+            "0000003c",
+            "82a474797065a548656c6c6f",
+            "a4626f6479",
+            "82a870726f746f636f6c82a56d616a6f7201a56d696e6f7200",
+            "a6636c69656e74aa75636861742f74657374",
+        );
+        let bytes = encode(&hello);
+        assert_eq!(hex::encode(&bytes), expected);
+        assert_eq!(
+            frame::decode_frame::<Request>(&bytes, MAX_CONTROL_FRAME_BYTES),
+            Ok(hello)
+        );
+    }
+
+    #[test]
+    fn error_response_bytes_are_pinned() {
+        let response = Response::error(ErrorCode::UnknownUser, "no user");
+        // length 0x33; {"type": "Error", "body": {"code": "UnknownUser", "message": "no user"}}
+        let expected = concat!(
+            "00000033",
+            "82a474797065a54572726f72",
+            "a4626f6479",
+            "82a4636f6465ab556e6b6e6f776e55736572",
+            "a76d657373616765a76e6f2075736572",
+        );
+        let bytes = encode(&response);
+        assert_eq!(hex::encode(&bytes), expected);
+        assert_eq!(
+            frame::decode_frame::<Response>(&bytes, MAX_CONTROL_FRAME_BYTES),
+            Ok(response)
+        );
+    }
+
+    #[test]
+    fn presence_push_bytes_are_pinned() {
+        let push = Push {
+            seq: Some(Seq(7)),
+            relay_ts_ms: 1_767_225_600_000,
+            event: PushEvent::Presence {
+                user: alice(),
+                online: true,
+            },
+        };
+        // length 0x49; {"seq": 7, "relay_ts_ms": 1767225600000 (2026-01-01, uint64), "event":
+        // {"type": "Presence", "body": {"user": "alice", "online": true}}}
+        let expected = concat!(
+            "00000049",
+            "83a3736571 07",
+            "ab72656c61795f74735f6d73cf0000019b76daa800",
+            "a56576656e74",
+            "82a474797065a850726573656e6365",
+            "a4626f6479",
+            "82a475736572a5616c696365a66f6e6c696e65c3",
+        )
+        .replace(' ', "");
+        let bytes = encode(&push);
+        assert_eq!(hex::encode(&bytes), expected);
+        assert_eq!(
+            frame::decode_frame::<Push>(&bytes, MAX_CONTROL_FRAME_BYTES),
+            Ok(push)
+        );
+    }
+
+    // ---- forward compatibility --------------------------------------------------------
+    //
+    // Look-alike types as a newer peer or relay might define them: the same names and
+    // shapes, plus fields and variants this build does not know. Encoding them gives the
+    // exact bytes a newer build would send.
+
+    #[derive(Serialize)]
+    #[serde(tag = "type", content = "body")]
+    enum NewerRequest {
+        Hello {
+            protocol: ProtocolVersion,
+            client: String,
+            features: Vec<String>,
+        },
+        Typing {
+            to: String,
+            active: bool,
+        },
+        Wave,
+    }
+
+    #[derive(Serialize)]
+    #[serde(tag = "type", content = "body")]
+    enum NewerResponse {
+        Ok(NewerReply),
+        Error {
+            code: NewerErrorCode,
+            message: String,
+        },
+    }
+
+    #[derive(Serialize)]
+    #[serde(tag = "type", content = "body")]
+    enum NewerReply {
+        Sent { relay_ts_ms: u64, replicas: u8 },
+        Receipts { read_through: u64 },
+        Pong,
+    }
+
+    #[derive(Serialize)]
+    enum NewerErrorCode {
+        UnknownUser,
+        PaymentRequired,
+    }
+
+    #[derive(Serialize)]
+    struct NewerPush {
+        seq: Option<u64>,
+        relay_ts_ms: u64,
+        event: NewerPushEvent,
+        priority: u8,
+    }
+
+    #[derive(Serialize)]
+    #[serde(tag = "type", content = "body")]
+    enum NewerPushEvent {
+        Presence {
+            user: String,
+            online: bool,
+            device: String,
+        },
+        Reaction {
+            from: String,
+            emoji: String,
+        },
+        Ping,
+    }
+
+    fn decode_newer<T: DeserializeOwned>(newer: &impl Serialize) -> Result<T, crate::FrameError> {
+        frame::decode_frame(&encode(newer), MAX_CONTROL_FRAME_BYTES)
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let hello = NewerRequest::Hello {
+            protocol: PROTOCOL_VERSION,
+            client: "uchat/9".into(),
+            features: vec!["typing".into()],
+        };
+        assert_eq!(
+            decode_newer::<Request>(&hello),
+            Ok(Request::Hello {
+                protocol: PROTOCOL_VERSION,
+                client: "uchat/9".into(),
+            })
+        );
+
+        let sent = NewerResponse::Ok(NewerReply::Sent {
+            relay_ts_ms: 5,
+            replicas: 3,
+        });
+        assert_eq!(
+            decode_newer::<Response>(&sent),
+            Ok(Response::Ok(Reply::Sent { relay_ts_ms: 5 }))
+        );
+
+        let push = NewerPush {
+            seq: Some(3),
+            relay_ts_ms: 9,
+            event: NewerPushEvent::Presence {
+                user: "bob".into(),
+                online: false,
+                device: "phone".into(),
+            },
+            priority: 1,
+        };
+        assert_eq!(
+            decode_newer::<Push>(&push),
+            Ok(Push {
+                seq: Some(Seq(3)),
+                relay_ts_ms: 9,
+                event: PushEvent::Presence {
+                    user: UserName::parse("bob").expect("valid"),
+                    online: false,
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_unit_variants_decode_as_the_catch_all() {
+        assert_eq!(
+            decode_newer::<Request>(&NewerRequest::Wave),
+            Ok(Request::Unknown)
+        );
+        assert_eq!(
+            decode_newer::<Response>(&NewerResponse::Ok(NewerReply::Pong)),
+            Ok(Response::Ok(Reply::Unknown))
+        );
+        let ping = NewerPush {
+            seq: None,
+            relay_ts_ms: 1,
+            event: NewerPushEvent::Ping,
+            priority: 0,
+        };
+        assert_eq!(
+            decode_newer::<Push>(&ping),
+            Ok(Push {
+                seq: None,
+                relay_ts_ms: 1,
+                event: PushEvent::Unknown,
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_error_codes_decode_as_the_catch_all() {
+        let error = NewerResponse::Error {
+            code: NewerErrorCode::PaymentRequired,
+            message: "pay up".into(),
+        };
+        assert_eq!(
+            decode_newer::<Response>(&error),
+            Ok(Response::Error(ErrorReply {
+                code: ErrorCode::Unknown,
+                message: "pay up".into(),
+            }))
+        );
+        let known = NewerResponse::Error {
+            code: NewerErrorCode::UnknownUser,
+            message: "no user".into(),
+        };
+        assert_eq!(
+            decode_newer::<Response>(&known),
+            Ok(Response::error(ErrorCode::UnknownUser, "no user"))
+        );
+    }
+
+    // Fails with the catch-alls declared as plain `#[serde(other)]`: serde then decodes the
+    // unknown variant's body as a unit and refuses a map. The fix is checked on a look-alike
+    // type in `a_catch_all_with_deserialize_with_skips_unknown_bodies` below.
+    #[test]
+    fn unknown_variants_with_a_body_decode_as_the_catch_all() {
+        let typing = NewerRequest::Typing {
+            to: "bob".into(),
+            active: true,
+        };
+        assert_eq!(decode_newer::<Request>(&typing), Ok(Request::Unknown));
+
+        let receipts = NewerResponse::Ok(NewerReply::Receipts { read_through: 4 });
+        assert_eq!(
+            decode_newer::<Response>(&receipts),
+            Ok(Response::Ok(Reply::Unknown))
+        );
+
+        let reaction = NewerPush {
+            seq: Some(8),
+            relay_ts_ms: 2,
+            event: NewerPushEvent::Reaction {
+                from: "bob".into(),
+                emoji: "👍".into(),
+            },
+            priority: 0,
+        };
+        assert_eq!(
+            decode_newer::<Push>(&reaction),
+            Ok(Push {
+                seq: Some(Seq(8)),
+                relay_ts_ms: 2,
+                event: PushEvent::Unknown,
+            })
+        );
+    }
+
+    /// The fix for `unknown_variants_with_a_body_decode_as_the_catch_all`, checked on a
+    /// look-alike of `PushEvent`:
+    /// `#[serde(other)]` alone hands the body of an unknown variant to a visitor that accepts
+    /// only unit or nil, so a body-carrying variant fails with "invalid type: map, expected
+    /// unit variant"; adding `deserialize_with` that skips any value makes it decode.
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(tag = "type", content = "body")]
+    enum FixedPushEvent {
+        Presence {
+            user: UserName,
+            online: bool,
+        },
+        #[serde(other, deserialize_with = "skip_unknown_body")]
+        Unknown,
+    }
+
+    fn skip_unknown_body<'de, D: serde::Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| ())
+    }
+
+    #[test]
+    fn a_catch_all_with_deserialize_with_skips_unknown_bodies() {
+        let reaction = NewerPushEvent::Reaction {
+            from: "bob".into(),
+            emoji: "👍".into(),
+        };
+        assert_eq!(decode_newer(&reaction), Ok(FixedPushEvent::Unknown));
+        assert_eq!(
+            decode_newer(&NewerPushEvent::Ping),
+            Ok(FixedPushEvent::Unknown)
+        );
+        let presence = NewerPushEvent::Presence {
+            user: "bob".into(),
+            online: true,
+            device: "phone".into(),
+        };
+        assert_eq!(
+            decode_newer(&presence),
+            Ok(FixedPushEvent::Presence {
+                user: UserName::parse("bob").expect("valid"),
+                online: true,
+            })
+        );
+        // What this build itself sends for `Unknown` (no body) still decodes.
+        assert_eq!(
+            decode_newer(&PushEvent::Unknown),
+            Ok(FixedPushEvent::Unknown)
+        );
+    }
+}

@@ -39,6 +39,6 @@ pub enum PushEvent {
         online: bool,
     },
     /// An event this peer does not know (from a newer relay); skipped and acknowledged.
-    #[serde(other)]
+    #[serde(other, deserialize_with = "crate::msg::skip_unknown_body")]
     Unknown,
 }

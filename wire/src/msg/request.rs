@@ -90,7 +90,7 @@ pub enum Request {
         users: Vec<UserName>,
     },
     /// A request this relay does not know (from a newer peer).
-    #[serde(other)]
+    #[serde(other, deserialize_with = "crate::msg::skip_unknown_body")]
     Unknown,
 }
 

@@ -94,7 +94,7 @@ pub enum Reply {
         users: Vec<PresenceEntry>,
     },
     /// A reply this peer does not know (from a newer relay).
-    #[serde(other)]
+    #[serde(other, deserialize_with = "crate::msg::skip_unknown_body")]
     Unknown,
 }
 

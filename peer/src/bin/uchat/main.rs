@@ -1,1 +1,420 @@
-fn main() {}
+//! `uchat`: the command-line client. Parses flags, runs one command against the relay, and
+//! prints the result (one JSON object per line with `--json`). On failure it prints one
+//! line on stderr (and an `{"type":"error"}` line with `--json`) and exits non-zero.
+
+mod output;
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use tokio::sync::broadcast::error::RecvError;
+use uchat_peer::{Client, ClientError, ClientEvent, ClientOptions};
+use uchat_wire::{CertFingerprint, UserName};
+
+use output::{JsonLine, human_entry, message_line};
+
+/// Uchat: end-to-end encrypted chat through your own relay.
+#[derive(Parser, Debug)]
+#[command(name = "uchat", version, about)]
+struct Cli {
+    /// Relay address HOST:PORT (remembered in the profile after register/login)
+    #[arg(long, global = true, env = "UCHAT_RELAY")]
+    relay: Option<String>,
+    /// Profile directory [default: ~/.uchat]
+    #[arg(long, global = true, env = "UCHAT_HOME")]
+    home: Option<PathBuf>,
+    /// Pin the relay's certificate up front (sha256:<hex>, printed by uchat-relay at start)
+    #[arg(long, global = true, env = "UCHAT_RELAY_FINGERPRINT")]
+    relay_fingerprint: Option<String>,
+    /// Print one JSON object per line
+    #[arg(long, global = true)]
+    json: bool,
+    /// Read the password from the first line of standard input
+    #[arg(long, global = true)]
+    password_stdin: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create an account (and its identity keys) and log in
+    Register { user: String },
+    /// Log in again in this profile directory
+    Login { user: String },
+    /// End the session (keys stay, sealed under the password)
+    Logout,
+    /// Show who is logged in here
+    Whoami,
+    /// Send a text message
+    Send { user: String, text: String },
+    /// Show the conversation with USER, after taking in pending messages
+    History {
+        user: String,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Stay online and print events as they arrive
+    Listen {
+        /// Stop after this many seconds (default: until Ctrl-C)
+        #[arg(long = "for")]
+        for_secs: Option<f64>,
+    },
+    /// Show the digits to compare with a contact to verify their identity
+    SafetyNumber { user: String },
+    /// Show whether users are online
+    Presence { users: Vec<String> },
+}
+
+struct Context_ {
+    options: ClientOptions,
+    json: bool,
+    password_stdin: bool,
+}
+
+fn default_home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".uchat")
+}
+
+fn parse_user(raw: &str) -> Result<UserName> {
+    UserName::parse(raw).with_context(|| format!("invalid username '{raw}'"))
+}
+
+impl Context_ {
+    fn password(&self, prompt: &str) -> Result<String> {
+        if self.password_stdin {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .context("cannot read the password from standard input")?;
+            let password = line.trim_end_matches(['\n', '\r']).to_string();
+            anyhow::ensure!(!password.is_empty(), "empty password on standard input");
+            return Ok(password);
+        }
+        if let Ok(password) = std::env::var("UCHAT_PASSWORD") {
+            return Ok(password);
+        }
+        rpassword::prompt_password(prompt).context(
+            "no password: pass --password-stdin or set UCHAT_PASSWORD (no terminal to prompt on)",
+        )
+    }
+
+    async fn open(&self) -> Result<Client> {
+        let password = self.password("Password: ")?;
+        Ok(Client::open(self.options.clone(), &password).await?)
+    }
+
+    fn print(&self, line: JsonLine<'_>, human: impl FnOnce() -> String) {
+        if self.json {
+            line.print();
+        } else {
+            println!("{}", human());
+        }
+    }
+
+    fn print_event(&self, event: &ClientEvent) {
+        match event {
+            ClientEvent::Message(m) => {
+                let status = if m.text.is_some() {
+                    uchat_store::EntryStatus::Received
+                } else {
+                    uchat_store::EntryStatus::Undecryptable
+                };
+                let line = message_line(
+                    m.id.to_string(),
+                    &m.from,
+                    &m.to,
+                    m.text.as_deref(),
+                    m.sent_ms,
+                    status,
+                    m.identity,
+                    m.problem.as_deref(),
+                );
+                self.print(line, || {
+                    let entry = uchat_store::HistoryEntry {
+                        id: m.id,
+                        conversation: m.from.clone(),
+                        from: m.from.clone(),
+                        to: m.to.clone(),
+                        sent_ms: m.sent_ms,
+                        received_ms: m.sent_ms,
+                        text: m.text.clone(),
+                        status,
+                        flags: uchat_store::EntryFlags {
+                            identity: m.identity,
+                            note: m.problem.clone(),
+                        },
+                    };
+                    human_entry(&entry)
+                });
+            }
+            ClientEvent::Presence { user, online } => self.print(
+                JsonLine::Presence {
+                    user: user.as_str(),
+                    online: *online,
+                    last_seen_ms: None,
+                },
+                || format!("{user} is {}", if *online { "online" } else { "offline" }),
+            ),
+            ClientEvent::Disconnected { reason } => self.print(
+                JsonLine::Connection {
+                    state: "disconnected",
+                    reason: Some(reason),
+                },
+                || format!("disconnected from the relay ({reason}); reconnecting…"),
+            ),
+            ClientEvent::Reconnected => self.print(
+                JsonLine::Connection {
+                    state: "connected",
+                    reason: None,
+                },
+                || "reconnected".to_string(),
+            ),
+        }
+    }
+}
+
+/// How long a command waits for the relay's backlog before giving up.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn run(cli: Cli) -> Result<()> {
+    let relay_fingerprint = cli
+        .relay_fingerprint
+        .as_deref()
+        .map(|s| s.parse::<CertFingerprint>())
+        .transpose()
+        .context("invalid --relay-fingerprint")?;
+    let ctx = Context_ {
+        options: ClientOptions {
+            home: cli.home.clone().unwrap_or_else(default_home),
+            relay: cli.relay.clone(),
+            relay_fingerprint,
+        },
+        json: cli.json,
+        password_stdin: cli.password_stdin,
+    };
+    match cli.command {
+        Command::Register { user } => {
+            let user = parse_user(&user)?;
+            let password = ctx.password("Choose a password: ")?;
+            let client = Client::register(ctx.options.clone(), user.clone(), &password).await?;
+            let relay = ctx.options.relay.clone().unwrap_or_default();
+            ctx.print(
+                JsonLine::Registered {
+                    user: user.as_str(),
+                    relay: &relay,
+                },
+                || format!("registered and logged in as {user} on {relay}"),
+            );
+            client.close().await;
+        }
+        Command::Login { user } => {
+            let user = parse_user(&user)?;
+            let password = ctx.password("Password: ")?;
+            let client = Client::login(ctx.options.clone(), user.clone(), &password).await?;
+            client.catch_up(CATCH_UP_TIMEOUT).await?;
+            let relay = Client::whoami(&ctx.options.home)
+                .ok()
+                .flatten()
+                .map(|(_, relay)| relay)
+                .unwrap_or_default();
+            client.close().await;
+            ctx.print(
+                JsonLine::LoggedIn {
+                    user: user.as_str(),
+                    relay: &relay,
+                },
+                || format!("logged in as {user} on {relay}"),
+            );
+        }
+        Command::Logout => {
+            let client = ctx.open().await?;
+            client.logout().await?;
+            ctx.print(JsonLine::LoggedOut {}, || "logged out".to_string());
+        }
+        Command::Whoami => {
+            let who = Client::whoami(&ctx.options.home)?;
+            let (user, relay) = match &who {
+                Some((user, relay)) => (Some(user.as_str()), Some(relay.as_str())),
+                None => (None, None),
+            };
+            ctx.print(JsonLine::Whoami { user, relay }, || match (user, relay) {
+                (Some(user), Some(relay)) => format!("{user} on {relay}"),
+                _ => "not logged in".to_string(),
+            });
+            if who.is_none() && !ctx.json {
+                anyhow::bail!("not logged in in {}", ctx.options.home.display());
+            }
+        }
+        Command::Send { user, text } => {
+            let to = parse_user(&user)?;
+            let client = ctx.open().await?;
+            let result = client.send_text(&to, &text).await;
+            let caught_up = client.catch_up(CATCH_UP_TIMEOUT).await;
+            client.close().await;
+            let id = result?;
+            caught_up?;
+            ctx.print(
+                JsonLine::Sent {
+                    id: id.to_string(),
+                    to: to.as_str(),
+                },
+                || id.to_string(),
+            );
+        }
+        Command::History { user, limit } => {
+            let with = parse_user(&user)?;
+            let client = ctx.open().await?;
+            client.catch_up(CATCH_UP_TIMEOUT).await?;
+            let entries = client.history(&with, limit)?;
+            client.close().await;
+            for entry in &entries {
+                ctx.print(
+                    message_line(
+                        entry.id.to_string(),
+                        &entry.from,
+                        &entry.to,
+                        entry.text.as_deref(),
+                        entry.sent_ms,
+                        entry.status,
+                        entry.flags.identity,
+                        entry.flags.note.as_deref(),
+                    ),
+                    || human_entry(entry),
+                );
+            }
+        }
+        Command::Listen { for_secs } => listen(&ctx, for_secs).await?,
+        Command::SafetyNumber { user } => {
+            let with = parse_user(&user)?;
+            let client = ctx.open().await?;
+            let digits = client.safety_number(&with).await?;
+            client.close().await;
+            ctx.print(
+                JsonLine::SafetyNumber {
+                    user: with.as_str(),
+                    digits: &digits,
+                },
+                || digits.clone(),
+            );
+        }
+        Command::Presence { users } => {
+            let users = users
+                .iter()
+                .map(|u| parse_user(u))
+                .collect::<Result<Vec<_>>>()?;
+            let client = ctx.open().await?;
+            let entries = client.presence(users).await?;
+            client.close().await;
+            for e in &entries {
+                ctx.print(
+                    JsonLine::Presence {
+                        user: e.user.as_str(),
+                        online: e.online,
+                        last_seen_ms: e.last_seen_ms,
+                    },
+                    || match (e.online, e.last_seen_ms) {
+                        (true, _) => format!("{} is online", e.user),
+                        (false, Some(ms)) => format!(
+                            "{} is offline (last seen {} UTC)",
+                            e.user,
+                            output::format_time(ms)
+                        ),
+                        (false, None) => format!("{} is offline", e.user),
+                    },
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn listen(ctx: &Context_, for_secs: Option<f64>) -> Result<()> {
+    let mut client = ctx.open().await?;
+    let deadline =
+        for_secs.map(|s| tokio::time::Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let sleep_until = async move {
+        match deadline {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(sleep_until);
+    let mut events = client.subscribe();
+    loop {
+        tokio::select! {
+            // Priority: stop requests first, then events in arrival order.
+            biased;
+            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut sleep_until => break,
+            event = events.recv() => match event {
+                Ok(event) => {
+                    let dropped = matches!(event, ClientEvent::Disconnected { .. });
+                    ctx.print_event(&event);
+                    if dropped {
+                        let remaining = deadline
+                            .map(|at| at.saturating_duration_since(tokio::time::Instant::now()))
+                            .unwrap_or(Duration::from_secs(u64::MAX / 4));
+                        tokio::select! {
+                            r = client.reconnect(remaining) => r?,
+                            _ = &mut sleep_until => break,
+                        }
+                        events = client.subscribe();
+                    }
+                }
+                Err(RecvError::Lagged(n)) => {
+                    eprintln!("uchat: {n} events were not printed (too many at once); they are in the history");
+                }
+                Err(RecvError::Closed) => break,
+            }
+        }
+    }
+    client.close().await;
+    Ok(())
+}
+
+fn error_code(e: &anyhow::Error) -> String {
+    e.downcast_ref::<ClientError>()
+        .and_then(ClientError::code)
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| "client".to_string())
+}
+
+fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let json = cli.json;
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("uchat: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = runtime.block_on(run(cli)) {
+        let message = format!("{e:#}");
+        if json {
+            JsonLine::Error {
+                code: &error_code(&e),
+                message: &message,
+            }
+            .print();
+        }
+        eprintln!("uchat: {message}");
+        std::process::exit(1);
+    }
+}

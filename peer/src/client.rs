@@ -1,0 +1,1073 @@
+//! [`Client`]: one logged-in user talking to one relay.
+//!
+//! Calling order: [`Client::register`], [`Client::login`] or [`Client::open`] (all three
+//! connect and start taking in events), then any of [`Client::send_text`],
+//! [`Client::catch_up`], [`Client::history`], [`Client::subscribe`]; finally
+//! [`Client::close`]. After a dropped connection, [`Client::reconnect`] dials again with
+//! backoff.
+//!
+//! Delivery: a message to send is encrypted and committed to the local store (history and
+//! outbox) before it goes to the relay, so nothing typed is lost when the relay is
+//! unreachable; the outbox is flushed on every connect. Received messages are decrypted and
+//! committed (session state, history, de-duplication mark, sequence number) in one
+//! transaction before the relay is told to delete them.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{Mutex, broadcast, watch};
+use uchat_store::{
+    EntryFlags, EntryStatus, HistoryEntry, IdentityFlag, InboundCommit, OutboundCommit,
+    OutboxEntry, PeerStore, PinnedIdentity, ProfileRecord, SessionRecord, StoreError,
+};
+use uchat_wire::{
+    CertFingerprint, ErrorCode, IdentityKeys, MAX_TEXT_BYTES, MessageId, PROTOCOL_VERSION,
+    Password, Push, PushEvent, Reply, Request, Seq, SessionToken, UserName,
+};
+
+use crate::backoff::Backoff;
+use crate::connection::{self, ConnectionError, RelayLink};
+use crate::crypto::olm::{self, Identity, OlmError, SealedSession, SessionSet};
+use crate::crypto::password::{KeyDerivationError, LocalKey};
+use crate::crypto::safety;
+use crate::envelope::{Content, Envelope, Payload};
+use crate::event::{ClientEvent, ReceivedMessage};
+use crate::trust::{IdentityCheck, KNOWN_RELAYS_FILE, KnownRelays, TrustError, check_identity};
+
+/// One-time keys published at registration and whenever the relay's stock runs low.
+const ONE_TIME_KEY_BATCH: usize = 50;
+/// Below this many one-time keys on the relay, publish another batch.
+const ONE_TIME_KEY_LOW_WATER: u64 = 20;
+/// File name of the local store in the profile directory.
+pub const STORE_FILE: &str = "uchat.redb";
+
+/// Why a client operation failed. Messages say what went wrong and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No relay address was given and the profile has none.
+    #[error("no relay address: pass --relay HOST:PORT or set UCHAT_RELAY")]
+    NoRelay,
+    /// The profile directory is not logged in.
+    #[error("not logged in in {home}: run `uchat register USER` or `uchat login USER` first")]
+    NotLoggedIn {
+        /// The profile directory.
+        home: PathBuf,
+    },
+    /// The profile belongs to another account.
+    #[error("the profile directory {home} belongs to '{owner}'; use another --home for '{wanted}'")]
+    OtherAccount {
+        /// The profile directory.
+        home: PathBuf,
+        /// Who it belongs to.
+        owner: UserName,
+        /// Who was asked for.
+        wanted: UserName,
+    },
+    /// Logging in where the account's keys are not.
+    #[error(
+        "the profile directory {home} has no keys for '{user}': use the --home where you registered (moving an account to another device is not supported yet)"
+    )]
+    NoKeysHere {
+        /// The profile directory.
+        home: PathBuf,
+        /// The account.
+        user: UserName,
+    },
+    /// The password does not unlock the local keys.
+    #[error("wrong password: it does not unlock the keys in {home}")]
+    WrongPassword {
+        /// The profile directory.
+        home: PathBuf,
+    },
+    /// A message to oneself.
+    #[error("cannot send a message to yourself")]
+    SelfMessage,
+    /// An empty message.
+    #[error("the message is empty")]
+    EmptyMessage,
+    /// Text over the limit.
+    #[error("the message is {len} bytes; the limit is {max} bytes")]
+    MessageTooLarge {
+        /// Its size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The contact's identity key differs from the pinned one.
+    #[error(
+        "{user}'s identity key has changed since you first talked. Compare safety numbers with them (`uchat safety-number {user}`) before trusting the new key"
+    )]
+    IdentityChanged {
+        /// The contact.
+        user: UserName,
+    },
+    /// The contact's keys from the relay are unusable.
+    #[error("cannot start an encrypted session with {user}: {source}")]
+    Session {
+        /// The contact.
+        user: UserName,
+        /// Why.
+        source: OlmError,
+    },
+    /// The relay was unreachable; the message waits in the outbox.
+    #[error("{source}; the message is kept in the outbox and will be sent on the next run")]
+    Queued {
+        /// The message.
+        id: MessageId,
+        /// Why it was not sent.
+        source: ConnectionError,
+    },
+    /// Talking to the relay failed.
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The relay pin list failed.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    /// Key derivation failed.
+    #[error(transparent)]
+    KeyDerivation(#[from] KeyDerivationError),
+    /// The local keys could not be read.
+    #[error("local keys unusable: {0}")]
+    Keys(OlmError),
+    /// The profile directory could not be made.
+    #[error("cannot create profile directory {home}: {source}")]
+    Home {
+        /// The directory.
+        home: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The relay answered something unexpected.
+    #[error("unexpected answer from the relay to {request}")]
+    Unexpected {
+        /// Which request.
+        request: &'static str,
+    },
+    /// The event stream did not catch up in time.
+    #[error("timed out after {0:?} waiting for pending messages")]
+    CatchUpTimeout(Duration),
+}
+
+impl ClientError {
+    /// The relay's error code, if the relay refused the request.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Connection(ConnectionError::Refused(e)) => Some(e.code),
+            _ => None,
+        }
+    }
+}
+
+/// Where a client's profile lives and which relay it talks to.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// The profile directory (local store, relay pins).
+    pub home: PathBuf,
+    /// "HOST:PORT"; defaults to the relay the profile last used.
+    pub relay: Option<String>,
+    /// Pin the relay to this fingerprint instead of trusting on first use.
+    pub relay_fingerprint: Option<CertFingerprint>,
+}
+
+/// State shared between the client handle and its background tasks.
+struct Inner {
+    home: PathBuf,
+    store: Arc<PeerStore>,
+    me: UserName,
+    key: LocalKey,
+    /// Serializes every use of the Olm account and sessions.
+    identity: Mutex<Identity>,
+    link: RwLock<RelayLink>,
+    events: broadcast::Sender<ClientEvent>,
+    processed: watch::Sender<Seq>,
+}
+
+/// A logged-in user connected to a relay.
+pub struct Client {
+    inner: Arc<Inner>,
+    queue_head: Seq,
+    tasks: tokio::task::JoinSet<()>,
+    options: ClientOptions,
+    /// The receiver made with the channel, so the first subscriber misses nothing taken
+    /// in while connecting.
+    first_events: std::sync::Mutex<Option<broadcast::Receiver<ClientEvent>>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("me", &self.inner.me)
+            .finish()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn random_id() -> Result<MessageId, ClientError> {
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(|e| KeyDerivationError::Random {
+        reason: e.to_string(),
+    })?;
+    Ok(MessageId(id))
+}
+
+fn open_store(home: &Path) -> Result<Arc<PeerStore>, ClientError> {
+    std::fs::create_dir_all(home).map_err(|source| ClientError::Home {
+        home: home.to_path_buf(),
+        source,
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(Arc::new(PeerStore::open(&home.join(STORE_FILE))?))
+}
+
+/// Dials the relay, enforcing and recording the fingerprint pin, and says Hello.
+async fn dial(options: &ClientOptions, relay: &str) -> Result<RelayLink, ClientError> {
+    let mut known = KnownRelays::load(&options.home)?;
+    let pinned = options.relay_fingerprint.or_else(|| known.pinned(relay));
+    let known_path = options.home.join(KNOWN_RELAYS_FILE);
+    let link = connection::dial(relay, pinned, &known_path.display().to_string()).await?;
+    if known.pinned(relay) != Some(link.fingerprint()) {
+        if pinned.is_none() {
+            tracing::info!(relay, fingerprint = %link.fingerprint(), "trusting relay on first use");
+        }
+        known.pin(&options.home, relay, link.fingerprint())?;
+    }
+    let hello = Request::Hello {
+        protocol: PROTOCOL_VERSION,
+        client: format!("uchat-peer/{}", env!("CARGO_PKG_VERSION")),
+    };
+    match link.request(&hello).await? {
+        Reply::Welcome { .. } => Ok(link),
+        _ => Err(ClientError::Unexpected { request: "hello" }),
+    }
+}
+
+fn session_of(reply: Reply, request: &'static str) -> Result<(SessionToken, Seq), ClientError> {
+    match reply {
+        Reply::Session {
+            token, queue_head, ..
+        } => Ok((token, queue_head)),
+        _ => Err(ClientError::Unexpected { request }),
+    }
+}
+
+impl Client {
+    /// Creates the account on the relay with fresh identity keys, stores the keys sealed
+    /// under the password in `options.home`, and logs in.
+    pub async fn register(
+        options: ClientOptions,
+        username: UserName,
+        password: &str,
+    ) -> Result<Client, ClientError> {
+        let store = open_store(&options.home)?;
+        if let Some(profile) = store.profile()? {
+            return Err(ClientError::OtherAccount {
+                home: options.home.clone(),
+                owner: profile.username,
+                wanted: username,
+            });
+        }
+        let relay = options.relay.clone().ok_or(ClientError::NoRelay)?;
+        let link = dial(&options, &relay).await?;
+        let mut identity = Identity::generate();
+        let one_time_keys = identity.new_one_time_keys(ONE_TIME_KEY_BATCH);
+        let fallback_key = identity.new_fallback_key();
+        let salt = LocalKey::new_salt()?;
+        let key = derive(password, &salt).await?;
+        let reply = link
+            .request(&Request::Register {
+                username: username.clone(),
+                password: Password::new(password),
+                identity: identity.public_keys(),
+                one_time_keys,
+                fallback_key,
+            })
+            .await?;
+        let (token, queue_head) = session_of(reply, "register")?;
+        store.put_profile(&ProfileRecord {
+            username: username.clone(),
+            relay,
+            token: token.0,
+            account_pickle: identity.seal(&key),
+            kdf_salt: salt,
+        })?;
+        Self::start(options, store, username, key, identity, link, queue_head).await
+    }
+
+    /// Logs in again in a profile directory that holds the account's keys.
+    pub async fn login(
+        options: ClientOptions,
+        username: UserName,
+        password: &str,
+    ) -> Result<Client, ClientError> {
+        let store = open_store(&options.home)?;
+        let profile = store.profile()?.ok_or_else(|| ClientError::NoKeysHere {
+            home: options.home.clone(),
+            user: username.clone(),
+        })?;
+        if profile.username != username {
+            return Err(ClientError::OtherAccount {
+                home: options.home.clone(),
+                owner: profile.username,
+                wanted: username,
+            });
+        }
+        let relay = options
+            .relay
+            .clone()
+            .unwrap_or_else(|| profile.relay.clone());
+        let link = dial(&options, &relay).await?;
+        let reply = link
+            .request(&Request::Login {
+                username: username.clone(),
+                password: Password::new(password),
+            })
+            .await?;
+        let (token, queue_head) = session_of(reply, "login")?;
+        let key = derive(password, &profile.kdf_salt).await?;
+        let identity = Identity::unseal(&profile.account_pickle, &key).map_err(|_| {
+            ClientError::WrongPassword {
+                home: options.home.clone(),
+            }
+        })?;
+        store.put_profile(&ProfileRecord {
+            relay,
+            token: token.0,
+            ..profile
+        })?;
+        Self::start(options, store, username, key, identity, link, queue_head).await
+    }
+
+    /// Opens a logged-in profile: unlocks the keys with the password and resumes the session.
+    pub async fn open(options: ClientOptions, password: &str) -> Result<Client, ClientError> {
+        let store = open_store(&options.home)?;
+        let profile = store
+            .profile()?
+            .filter(|p| !p.token.is_empty())
+            .ok_or_else(|| ClientError::NotLoggedIn {
+                home: options.home.clone(),
+            })?;
+        let key = derive(password, &profile.kdf_salt).await?;
+        let identity = Identity::unseal(&profile.account_pickle, &key).map_err(|_| {
+            ClientError::WrongPassword {
+                home: options.home.clone(),
+            }
+        })?;
+        let relay = options
+            .relay
+            .clone()
+            .unwrap_or_else(|| profile.relay.clone());
+        let link = dial(&options, &relay).await?;
+        let reply = link
+            .request(&Request::Resume {
+                username: profile.username.clone(),
+                token: SessionToken(profile.token.clone()),
+            })
+            .await?;
+        let (_, queue_head) = session_of(reply, "resume")?;
+        Self::start(
+            options,
+            store,
+            profile.username,
+            key,
+            identity,
+            link,
+            queue_head,
+        )
+        .await
+    }
+
+    /// Who is logged in in `home`, without a password or a connection.
+    pub fn whoami(home: &Path) -> Result<Option<(UserName, String)>, ClientError> {
+        if !home.join(STORE_FILE).exists() {
+            return Ok(None);
+        }
+        let store = PeerStore::open(&home.join(STORE_FILE))?;
+        Ok(store
+            .profile()?
+            .filter(|p| !p.token.is_empty())
+            .map(|p| (p.username, p.relay)))
+    }
+
+    async fn start(
+        options: ClientOptions,
+        store: Arc<PeerStore>,
+        me: UserName,
+        key: LocalKey,
+        identity: Identity,
+        link: RelayLink,
+        queue_head: Seq,
+    ) -> Result<Client, ClientError> {
+        let (events, first_events) = broadcast::channel(4096);
+        let (processed, _) = watch::channel(store.last_acked_seq()?);
+        let inner = Arc::new(Inner {
+            home: options.home.clone(),
+            store,
+            me,
+            key,
+            identity: Mutex::new(identity),
+            link: RwLock::new(link),
+            events,
+            processed,
+        });
+        let mut client = Client {
+            inner,
+            queue_head,
+            tasks: tokio::task::JoinSet::new(),
+            options,
+            first_events: std::sync::Mutex::new(Some(first_events)),
+        };
+        client.after_connect().await?;
+        Ok(client)
+    }
+
+    /// Starts the event tasks, tops up one-time keys and flushes the outbox.
+    async fn after_connect(&mut self) -> Result<(), ClientError> {
+        self.tasks.abort_all();
+        self.tasks.spawn(run_inbox(self.inner.clone()));
+        self.tasks.spawn(run_acks(self.inner.clone()));
+        self.inner.top_up_keys().await?;
+        self.inner.flush_outbox().await;
+        Ok(())
+    }
+
+    /// The logged-in user.
+    pub fn me(&self) -> &UserName {
+        &self.inner.me
+    }
+
+    /// Events: the first call gets every event since the client connected, later calls
+    /// the events from then on.
+    pub fn subscribe(&self) -> broadcast::Receiver<ClientEvent> {
+        self.first_events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .unwrap_or_else(|| self.inner.events.subscribe())
+    }
+
+    /// Waits until every event queued for this user when the client connected has been
+    /// taken in and stored.
+    pub async fn catch_up(&self, timeout: Duration) -> Result<(), ClientError> {
+        let mut processed = self.inner.processed.subscribe();
+        let head = self.queue_head;
+        tokio::time::timeout(timeout, processed.wait_for(|seq| *seq >= head))
+            .await
+            .map_err(|_| ClientError::CatchUpTimeout(timeout))?
+            .map_err(|_| ClientError::CatchUpTimeout(timeout))?;
+        // Let the acknowledgement reach the relay before a short-lived CLI exits.
+        self.inner.ack(*processed.borrow()).await;
+        Ok(())
+    }
+
+    /// Sends a text message; returns its id once the relay has durably queued it.
+    pub async fn send_text(&self, to: &UserName, text: &str) -> Result<MessageId, ClientError> {
+        if to == &self.inner.me {
+            return Err(ClientError::SelfMessage);
+        }
+        if text.is_empty() {
+            return Err(ClientError::EmptyMessage);
+        }
+        if text.len() > MAX_TEXT_BYTES {
+            return Err(ClientError::MessageTooLarge {
+                len: text.len(),
+                max: MAX_TEXT_BYTES,
+            });
+        }
+        let outbox = self.inner.encrypt_for(to, text).await?;
+        let id = outbox.id;
+        self.inner.deliver(&outbox).await?;
+        Ok(id)
+    }
+
+    /// The last `limit` messages with `with`, oldest first.
+    pub fn history(&self, with: &UserName, limit: usize) -> Result<Vec<HistoryEntry>, ClientError> {
+        Ok(self.inner.store.history(with, limit)?)
+    }
+
+    /// The safety number with `user`, from the pinned identity (fetched and pinned if new).
+    pub async fn safety_number(&self, user: &UserName) -> Result<String, ClientError> {
+        let theirs = self.inner.contact_identity(user).await?;
+        let mine = self.inner.identity.lock().await.public_keys();
+        Ok(safety::safety_number(
+            (&self.inner.me, &mine),
+            (user, &theirs),
+        ))
+    }
+
+    /// Who of `users` is online.
+    pub async fn presence(
+        &self,
+        users: Vec<UserName>,
+    ) -> Result<Vec<uchat_wire::PresenceEntry>, ClientError> {
+        match self
+            .inner
+            .link()
+            .request(&Request::Presence { users })
+            .await?
+        {
+            Reply::Presence { users } => Ok(users),
+            _ => Err(ClientError::Unexpected {
+                request: "presence",
+            }),
+        }
+    }
+
+    /// Revokes the session on the relay and forgets the token locally (keys stay).
+    pub async fn logout(self) -> Result<(), ClientError> {
+        let result = self.inner.link().request(&Request::Logout).await;
+        self.inner.store.clear_token()?;
+        self.close().await;
+        result.map(|_| ()).map_err(ClientError::from)
+    }
+
+    /// Waits until the connection drops; returns why.
+    pub async fn disconnected(&self) -> String {
+        let link = self.inner.link();
+        link.closed().await
+    }
+
+    /// Dials again with backoff until it works (or `give_up_after` passes), resumes the
+    /// session and restarts event intake.
+    pub async fn reconnect(&mut self, give_up_after: Duration) -> Result<(), ClientError> {
+        let deadline = tokio::time::Instant::now() + give_up_after;
+        let mut backoff = Backoff::default();
+        loop {
+            match self.try_reconnect().await {
+                Ok(()) => {
+                    let _ = self.inner.events.send(ClientEvent::Reconnected);
+                    return Ok(());
+                }
+                Err(e @ ClientError::Connection(ConnectionError::Refused(_))) => return Err(e),
+                Err(e @ ClientError::Connection(ConnectionError::FingerprintMismatch { .. })) => {
+                    return Err(e);
+                }
+                Err(e) => {
+                    let mut jitter = [0u8; 1];
+                    let _ = getrandom::fill(&mut jitter);
+                    let delay = backoff.next_delay(f64::from(jitter[0]) / 256.0);
+                    if tokio::time::Instant::now() + delay > deadline {
+                        return Err(e);
+                    }
+                    tracing::info!(error = %e, ?delay, "reconnecting");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    async fn try_reconnect(&mut self) -> Result<(), ClientError> {
+        let profile = self
+            .inner
+            .store
+            .profile()?
+            .ok_or_else(|| ClientError::NotLoggedIn {
+                home: self.inner.home.clone(),
+            })?;
+        let relay = self
+            .options
+            .relay
+            .clone()
+            .unwrap_or_else(|| profile.relay.clone());
+        let link = dial(&self.options, &relay).await?;
+        let reply = link
+            .request(&Request::Resume {
+                username: profile.username.clone(),
+                token: SessionToken(profile.token.clone()),
+            })
+            .await?;
+        let (_, queue_head) = session_of(reply, "resume")?;
+        self.queue_head = queue_head;
+        *self
+            .inner
+            .link
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = link;
+        self.after_connect().await
+    }
+
+    /// Acknowledges what was taken in, stops the tasks and closes the connection.
+    pub async fn close(mut self) {
+        let processed = *self.inner.processed.borrow();
+        self.inner.ack(processed).await;
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+        self.inner.link().close().await;
+    }
+}
+
+async fn derive(password: &str, salt: &[u8]) -> Result<LocalKey, ClientError> {
+    let password = password.to_string();
+    let salt = salt.to_vec();
+    tokio::task::spawn_blocking(move || LocalKey::derive(&password, &salt))
+        .await
+        .map_err(|e| KeyDerivationError::Argon2 {
+            reason: e.to_string(),
+        })?
+        .map_err(ClientError::from)
+}
+
+fn to_records(sealed: Vec<SealedSession>) -> Vec<SessionRecord> {
+    sealed
+        .into_iter()
+        .map(|s| SessionRecord {
+            session_id: s.session_id,
+            pickle: s.pickle,
+            last_used_ms: s.last_used_ms,
+        })
+        .collect()
+}
+
+fn from_records(records: Vec<SessionRecord>) -> Vec<SealedSession> {
+    records
+        .into_iter()
+        .map(|s| SealedSession {
+            session_id: s.session_id,
+            pickle: s.pickle,
+            last_used_ms: s.last_used_ms,
+        })
+        .collect()
+}
+
+impl Inner {
+    fn link(&self) -> RelayLink {
+        self.link
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn sessions(&self, contact: &UserName) -> Result<SessionSet, ClientError> {
+        let records = self.store.olm_sessions(contact)?;
+        SessionSet::unseal(&from_records(records), &self.key).map_err(ClientError::Keys)
+    }
+
+    fn save_account(&self, identity: &Identity) -> Result<(), ClientError> {
+        Ok(self.store.put_account_pickle(&identity.seal(&self.key))?)
+    }
+
+    /// Publishes more one-time keys if the relay's stock is low. The account is saved
+    /// before the keys are published, so the relay never hands out a key we lost.
+    async fn top_up_keys(&self) -> Result<(), ClientError> {
+        let link = self.link();
+        let count = match link.request(&Request::KeyCount).await? {
+            Reply::KeyCount { one_time_keys } => one_time_keys,
+            _ => {
+                return Err(ClientError::Unexpected {
+                    request: "key count",
+                });
+            }
+        };
+        if count >= ONE_TIME_KEY_LOW_WATER {
+            return Ok(());
+        }
+        let keys = {
+            let mut identity = self.identity.lock().await;
+            let keys = identity.new_one_time_keys(ONE_TIME_KEY_BATCH);
+            self.save_account(&identity)?;
+            keys
+        };
+        link.request(&Request::UploadKeys {
+            one_time_keys: keys,
+            fallback_key: None,
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// The contact's identity keys: the pinned ones, or fetched from the relay and pinned.
+    async fn contact_identity(&self, user: &UserName) -> Result<IdentityKeys, ClientError> {
+        if let Some(pinned) = self.store.pinned_identity(user)? {
+            return Ok(pinned.identity);
+        }
+        let identity = match self
+            .link()
+            .request(&Request::Identity { user: user.clone() })
+            .await?
+        {
+            Reply::Identity { identity, .. } => identity,
+            _ => {
+                return Err(ClientError::Unexpected {
+                    request: "identity",
+                });
+            }
+        };
+        self.store.pin_identity(
+            user,
+            &PinnedIdentity {
+                identity: identity.clone(),
+                pinned_ms: now_ms(),
+            },
+        )?;
+        Ok(identity)
+    }
+
+    /// Encrypts `text` for `to` and commits it (history, outbox, session state).
+    async fn encrypt_for(&self, to: &UserName, text: &str) -> Result<OutboxEntry, ClientError> {
+        let identity = self.identity.lock().await;
+        let mut sessions = self.sessions(to)?;
+        let pinned = self.store.pinned_identity(to)?;
+        let mut pin = None;
+        let now = now_ms();
+        if sessions.is_empty() {
+            let (theirs, key) = match self
+                .link()
+                .request(&Request::ClaimKey { user: to.clone() })
+                .await?
+            {
+                Reply::ClaimedKey { identity, key, .. } => (identity, key),
+                _ => {
+                    return Err(ClientError::Unexpected {
+                        request: "claim key",
+                    });
+                }
+            };
+            match check_identity(pinned.as_ref().map(|p| &p.identity), &theirs) {
+                IdentityCheck::Changed => {
+                    return Err(ClientError::IdentityChanged { user: to.clone() });
+                }
+                IdentityCheck::FirstSeen => {
+                    pin = Some(PinnedIdentity {
+                        identity: theirs.clone(),
+                        pinned_ms: now,
+                    })
+                }
+                IdentityCheck::Known => {}
+            }
+            let session =
+                identity
+                    .open_outbound(&theirs, &key)
+                    .map_err(|source| ClientError::Session {
+                        user: to.clone(),
+                        source,
+                    })?;
+            sessions.add(session, now);
+        }
+        let id = random_id()?;
+        let payload = Payload {
+            id,
+            sent_ms: now,
+            content: Content::Text {
+                text: text.to_string(),
+            },
+        };
+        let message = sessions
+            .encrypt(&payload.to_bytes(), now)
+            .map_err(|source| ClientError::Session {
+                user: to.clone(),
+                source,
+            })?;
+        let (message_type, body) = olm::message_to_parts(&message);
+        let envelope = Envelope {
+            sender_key: identity.public_keys().curve25519,
+            message_type,
+            body,
+        };
+        let outbox = OutboxEntry {
+            id,
+            to: to.clone(),
+            ciphertext: envelope.to_bytes(),
+            created_ms: now,
+        };
+        self.store.commit_outbound(&OutboundCommit {
+            conversation: to.clone(),
+            sessions: to_records(sessions.seal(&self.key)),
+            pin,
+            entry: HistoryEntry {
+                id,
+                conversation: to.clone(),
+                from: self.me.clone(),
+                to: to.clone(),
+                sent_ms: now,
+                received_ms: now,
+                text: Some(text.to_string()),
+                status: EntryStatus::Pending,
+                flags: EntryFlags::default(),
+            },
+            outbox: outbox.clone(),
+        })?;
+        Ok(outbox)
+    }
+
+    /// Hands one outbox entry to the relay.
+    async fn deliver(&self, entry: &OutboxEntry) -> Result<(), ClientError> {
+        let request = Request::Send {
+            to: entry.to.clone(),
+            id: entry.id,
+            ciphertext: entry.ciphertext.clone(),
+        };
+        match self.link().request(&request).await {
+            Ok(Reply::Sent { relay_ts_ms }) => {
+                self.store.mark_sent(entry.id, relay_ts_ms)?;
+                Ok(())
+            }
+            Ok(_) => Err(ClientError::Unexpected { request: "send" }),
+            Err(ConnectionError::Refused(error)) => {
+                // The relay will never take this message (no such user, too large, …):
+                // keep it in history as failed rather than retrying forever.
+                self.store.mark_failed(entry.id, &error.message)?;
+                Err(ClientError::Connection(ConnectionError::Refused(error)))
+            }
+            Err(source) => Err(ClientError::Queued {
+                id: entry.id,
+                source,
+            }),
+        }
+    }
+
+    /// Sends everything left in the outbox, oldest first; stops at the first transport error.
+    async fn flush_outbox(&self) {
+        let entries = match self.store.outbox() {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read outbox");
+                return;
+            }
+        };
+        for entry in entries {
+            match self.deliver(&entry).await {
+                Ok(()) => tracing::info!(id = %entry.id, to = %entry.to, "sent from outbox"),
+                Err(ClientError::Queued { .. }) => return,
+                Err(e) => tracing::warn!(id = %entry.id, error = %e, "outbox message refused"),
+            }
+        }
+    }
+
+    async fn ack(&self, through: Seq) {
+        if through.0 == 0 {
+            return;
+        }
+        if let Err(e) = self.link().request(&Request::Ack { through }).await {
+            tracing::debug!(error = %e, "ack failed; the relay will resend");
+        }
+    }
+
+    /// Takes in one pushed event: decrypts and commits it, then reports it.
+    async fn take_in(&self, push: Push) -> Result<(), ClientError> {
+        let seq = push.seq.unwrap_or_default();
+        match push.event {
+            PushEvent::Message {
+                from,
+                id,
+                ciphertext,
+            } => {
+                if self.store.has_message(&from, id)? {
+                    // A redelivery after a lost acknowledgement: already stored and shown.
+                    self.store.set_last_acked_seq(seq)?;
+                } else {
+                    let received = self
+                        .open_message(from, id, &ciphertext, push.relay_ts_ms, seq)
+                        .await?;
+                    let _ = self.events.send(ClientEvent::Message(received));
+                }
+            }
+            PushEvent::Presence { user, online } => {
+                let _ = self.events.send(ClientEvent::Presence { user, online });
+            }
+            PushEvent::Unknown => {
+                if seq.0 > 0 {
+                    self.store.set_last_acked_seq(seq)?;
+                }
+            }
+        }
+        if seq.0 > 0 {
+            self.processed.send_if_modified(|current| {
+                let raise = seq > *current;
+                if raise {
+                    *current = seq;
+                }
+                raise
+            });
+        }
+        Ok(())
+    }
+
+    /// Decrypts a message and commits it. A message that cannot be decrypted is kept as
+    /// such (never dropped silently).
+    async fn open_message(
+        &self,
+        from: UserName,
+        id: MessageId,
+        ciphertext: &[u8],
+        relay_ts_ms: u64,
+        seq: Seq,
+    ) -> Result<ReceivedMessage, ClientError> {
+        let mut identity = self.identity.lock().await;
+        let now = now_ms();
+        let mut sessions = self.sessions(&from)?;
+        let mut pin = None;
+        let mut flag = IdentityFlag::Known;
+        let mut problem = None;
+        let mut text = None;
+        let mut sent_ms = relay_ts_ms;
+        let mut changed_sessions = false;
+        match crate::envelope::Envelope::from_bytes(ciphertext) {
+            Err(e) => problem = Some(e.to_string()),
+            Ok(envelope) => {
+                // Whose key is this? Compare with the pin, or on first contact with the
+                // relay's record of the sender's account.
+                let pinned = self.store.pinned_identity(&from)?;
+                let seen_curve = envelope.sender_key.clone();
+                match &pinned {
+                    Some(p) if p.identity.curve25519 == seen_curve => {}
+                    Some(_) => flag = IdentityFlag::Changed,
+                    None => {
+                        let published = match self
+                            .link()
+                            .request(&Request::Identity { user: from.clone() })
+                            .await
+                        {
+                            Ok(Reply::Identity { identity, .. }) => Some(identity),
+                            _ => None,
+                        };
+                        match published {
+                            Some(keys) if keys.curve25519 == seen_curve => {
+                                flag = IdentityFlag::New;
+                                pin = Some(PinnedIdentity {
+                                    identity: keys,
+                                    pinned_ms: now,
+                                });
+                            }
+                            _ => flag = IdentityFlag::Changed,
+                        }
+                    }
+                }
+                let decrypted = olm::message_from_parts(envelope.message_type, &envelope.body)
+                    .and_then(|m| sessions.decrypt(&mut identity, &seen_curve, &m, now));
+                match decrypted {
+                    Err(e) => problem = Some(e.to_string()),
+                    Ok(plain) => {
+                        changed_sessions = true;
+                        match Payload::from_bytes(&plain) {
+                            Err(e) => problem = Some(e.to_string()),
+                            Ok(payload) if payload.id != id => {
+                                problem = Some(
+                                    "message id inside the encryption does not match the relay's"
+                                        .into(),
+                                )
+                            }
+                            Ok(payload) => {
+                                sent_ms = payload.sent_ms;
+                                match payload.content {
+                                    Content::Text { text: t } => text = Some(t),
+                                    Content::Unknown => {
+                                        problem =
+                                            Some("content from a newer version of Uchat".into())
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if problem.is_some() && text.is_none() {
+            tracing::warn!(%from, %id, "message could not be decrypted; kept as undecryptable");
+        }
+        let entry = HistoryEntry {
+            id,
+            conversation: from.clone(),
+            from: from.clone(),
+            to: self.me.clone(),
+            sent_ms,
+            received_ms: now,
+            text: text.clone(),
+            status: if text.is_some() {
+                EntryStatus::Received
+            } else {
+                EntryStatus::Undecryptable
+            },
+            flags: EntryFlags {
+                identity: flag,
+                note: problem.clone(),
+            },
+        };
+        self.store.commit_inbound(&InboundCommit {
+            conversation: from.clone(),
+            sessions: if changed_sessions {
+                to_records(sessions.seal(&self.key))
+            } else {
+                Vec::new()
+            },
+            pin,
+            entry: Some(entry),
+            from: from.clone(),
+            id,
+            seq,
+        })?;
+        // A pre-key message used up a one-time key: save the account after the session
+        // (a crash in between leaves the key usable, never a session without its key).
+        if changed_sessions {
+            self.save_account(&identity)?;
+        }
+        Ok(ReceivedMessage {
+            id,
+            from,
+            to: self.me.clone(),
+            text,
+            sent_ms,
+            identity: flag,
+            problem,
+        })
+    }
+}
+
+/// Takes in pushed events one at a time until the stream ends.
+async fn run_inbox(inner: Arc<Inner>) {
+    // QUIC announces a stream with its first bytes, so this waits for the first event.
+    let mut events = match inner.link().accept_events().await {
+        Ok(events) => events,
+        Err(e) => {
+            let _ = inner.events.send(ClientEvent::Disconnected {
+                reason: e.to_string(),
+            });
+            return;
+        }
+    };
+    loop {
+        match events.next().await {
+            Ok(Some(push)) => {
+                if let Err(e) = inner.take_in(push).await {
+                    // Not acknowledged, so the relay sends it again on the next connection.
+                    tracing::error!(error = %e, "cannot store an incoming event");
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "bad event from the relay");
+                break;
+            }
+        }
+    }
+    let reason = inner.link().closed().await;
+    let _ = inner.events.send(ClientEvent::Disconnected { reason });
+}
+
+/// Acknowledges taken-in events in batches: waits for progress, lets more arrive for a
+/// moment, then acknowledges everything so far in one request.
+async fn run_acks(inner: Arc<Inner>) {
+    let mut processed = inner.processed.subscribe();
+    let mut acked = *processed.borrow();
+    while processed.changed().await.is_ok() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let through = *processed.borrow_and_update();
+        if through > acked {
+            inner.ack(through).await;
+            acked = through;
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! The QUIC connection to the relay: dialing with a pinned certificate fingerprint, one
+//! request per bidirectional stream, and the relay's event stream.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use sha2::{Digest, Sha256};
+use uchat_wire::frame::{self, FrameDecoder, MAX_CONTROL_FRAME_BYTES};
+use uchat_wire::{ALPN, CertFingerprint, ErrorReply, FrameError, Push, Reply, Request, Response};
+
+/// Why talking to the relay failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    /// The relay address could not be resolved.
+    #[error("cannot resolve relay address '{relay}': {reason}")]
+    Resolve {
+        /// The address given.
+        relay: String,
+        /// Why.
+        reason: String,
+    },
+    /// The relay presented a certificate other than the pinned one.
+    #[error(
+        "relay {relay} presented certificate {seen}, but this profile pinned {pinned}; refusing to connect. If the operator really changed the certificate, check the new fingerprint with them and remove the line for {relay} from {known_relays}"
+    )]
+    FingerprintMismatch {
+        /// The relay.
+        relay: String,
+        /// What this profile trusts.
+        pinned: CertFingerprint,
+        /// What the relay showed.
+        seen: CertFingerprint,
+        /// Where the pin lives.
+        known_relays: String,
+    },
+    /// The relay could not be reached or the connection dropped.
+    #[error("cannot reach the relay at {relay}: {reason}")]
+    Unreachable {
+        /// The relay.
+        relay: String,
+        /// Why.
+        reason: String,
+    },
+    /// The relay refused the request.
+    #[error("{0}")]
+    Refused(ErrorReply),
+    /// The relay's answer was not a valid frame.
+    #[error("bad answer from the relay: {0}")]
+    BadFrame(#[from] FrameError),
+    /// The request would not fit in a frame.
+    #[error("request too large: {0}")]
+    TooLarge(FrameError),
+    /// The TLS setup failed locally.
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+}
+
+/// Accepts the relay's certificate if it matches the pinned fingerprint (or if nothing is
+/// pinned yet, to be recorded after the handshake), and still checks the handshake
+/// signatures so the relay must hold the certificate's private key.
+#[derive(Debug)]
+struct PinningVerifier {
+    pinned: Option<CertFingerprint>,
+    seen: Mutex<Option<CertFingerprint>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for PinningVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let seen = CertFingerprint(Sha256::digest(end_entity.as_ref()).into());
+        *self.seen.lock().unwrap_or_else(PoisonError::into_inner) = Some(seen);
+        match self.pinned {
+            Some(pinned) if pinned != seen => Err(rustls::Error::General(
+                "relay certificate does not match the pinned fingerprint".into(),
+            )),
+            _ => Ok(ServerCertVerified::assertion()),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// An open, not yet logged-in connection to the relay.
+#[derive(Debug, Clone)]
+pub struct RelayLink {
+    endpoint: quinn::Endpoint,
+    conn: quinn::Connection,
+    relay: String,
+    fingerprint: CertFingerprint,
+}
+
+/// Dials `relay` ("HOST:PORT"). With `pinned`, any other certificate is refused;
+/// without, the certificate seen is returned for the caller to pin.
+pub async fn dial(
+    relay: &str,
+    pinned: Option<CertFingerprint>,
+    known_relays_path: &str,
+) -> Result<RelayLink, ConnectionError> {
+    let addr = resolve(relay).await?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(PinningVerifier {
+        pinned,
+        seen: Mutex::new(None),
+        provider: provider.clone(),
+    });
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| ConnectionError::Tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier.clone())
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let quic_tls = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
+        .map_err(|e| ConnectionError::Tls(e.to_string()))?;
+    let mut config = quinn::ClientConfig::new(Arc::new(quic_tls));
+    let mut transport = quinn::TransportConfig::default();
+    // Keep-alives well inside the relay's idle timeout keep presence accurate.
+    transport.keep_alive_interval(Some(Duration::from_secs(10)));
+    transport.max_idle_timeout(Duration::from_secs(30).try_into().ok());
+    config.transport_config(Arc::new(transport));
+
+    let bind: SocketAddr = if addr.is_ipv6() {
+        "[::]:0"
+            .parse()
+            .map_err(|_| ConnectionError::Tls("bad bind address".into()))?
+    } else {
+        "0.0.0.0:0"
+            .parse()
+            .map_err(|_| ConnectionError::Tls("bad bind address".into()))?
+    };
+    let unreachable = |reason: String| ConnectionError::Unreachable {
+        relay: relay.to_string(),
+        reason,
+    };
+    let mut endpoint = quinn::Endpoint::client(bind).map_err(|e| unreachable(e.to_string()))?;
+    endpoint.set_default_client_config(config);
+    let server_name = relay
+        .rsplit_once(':')
+        .map(|(host, _)| host.trim_matches(['[', ']']))
+        .filter(|host| host.parse::<std::net::IpAddr>().is_err())
+        .unwrap_or("uchat-relay")
+        .to_string();
+    let connecting = endpoint
+        .connect(addr, &server_name)
+        .map_err(|e| unreachable(e.to_string()))?;
+    let result = tokio::time::timeout(Duration::from_secs(10), connecting).await;
+    let seen = *verifier.seen.lock().unwrap_or_else(PoisonError::into_inner);
+    let conn = match result {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => {
+            if let (Some(pinned), Some(seen)) = (pinned, seen)
+                && pinned != seen
+            {
+                return Err(ConnectionError::FingerprintMismatch {
+                    relay: relay.to_string(),
+                    pinned,
+                    seen,
+                    known_relays: known_relays_path.to_string(),
+                });
+            }
+            return Err(unreachable(e.to_string()));
+        }
+        Err(_) => {
+            return Err(unreachable(
+                "no answer within 10 s (is the relay running and the UDP port open?)".into(),
+            ));
+        }
+    };
+    let fingerprint =
+        seen.ok_or_else(|| unreachable("handshake finished without a certificate".into()))?;
+    Ok(RelayLink {
+        endpoint,
+        conn,
+        relay: relay.to_string(),
+        fingerprint,
+    })
+}
+
+async fn resolve(relay: &str) -> Result<SocketAddr, ConnectionError> {
+    let resolve_error = |reason: String| ConnectionError::Resolve {
+        relay: relay.to_string(),
+        reason,
+    };
+    if !relay.contains(':') {
+        return Err(resolve_error(
+            "expected HOST:PORT, for example 127.0.0.1:4433".into(),
+        ));
+    }
+    tokio::net::lookup_host(relay)
+        .await
+        .map_err(|e| resolve_error(e.to_string()))?
+        .next()
+        .ok_or_else(|| resolve_error("no addresses".into()))
+}
+
+impl RelayLink {
+    /// The certificate fingerprint the relay presented.
+    pub fn fingerprint(&self) -> CertFingerprint {
+        self.fingerprint
+    }
+
+    /// The relay address as given.
+    pub fn relay(&self) -> &str {
+        &self.relay
+    }
+
+    fn unreachable(&self, reason: impl ToString) -> ConnectionError {
+        ConnectionError::Unreachable {
+            relay: self.relay.clone(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Sends one request on its own stream and waits for the answer; a refusal is
+    /// [`ConnectionError::Refused`].
+    pub async fn request(&self, request: &Request) -> Result<Reply, ConnectionError> {
+        let bytes =
+            frame::encode(request, MAX_CONTROL_FRAME_BYTES).map_err(ConnectionError::TooLarge)?;
+        self.request_raw(&bytes).await
+    }
+
+    /// Sends raw bytes as a request (tests use this to send malformed frames) and decodes
+    /// the answer.
+    pub async fn request_raw(&self, bytes: &[u8]) -> Result<Reply, ConnectionError> {
+        let (mut send, mut recv) = self.conn.open_bi().await.map_err(|e| self.unreachable(e))?;
+        // The relay may refuse a request before reading all of it (an oversized frame);
+        // its answer still arrives, so a failed write is not yet an error.
+        let _ = send.write_all(bytes).await;
+        let _ = send.finish();
+        let response: Response = read_one_frame(&mut recv).await.map_err(|e| match e {
+            ReadError::Frame(f) => ConnectionError::BadFrame(f),
+            ReadError::Stream(s) => self.unreachable(s),
+        })?;
+        match response {
+            Response::Ok(reply) => Ok(reply),
+            Response::Error(error) => Err(ConnectionError::Refused(error)),
+        }
+    }
+
+    /// Waits for the relay to open its event stream.
+    pub async fn accept_events(&self) -> Result<EventStream, ConnectionError> {
+        let recv = self
+            .conn
+            .accept_uni()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        Ok(EventStream {
+            recv,
+            decoder: FrameDecoder::new(MAX_CONTROL_FRAME_BYTES),
+            buf: vec![0u8; 64 * 1024],
+        })
+    }
+
+    /// Resolves when the connection is closed, with the reason.
+    pub async fn closed(&self) -> String {
+        self.conn.closed().await.to_string()
+    }
+
+    /// Closes the connection politely and waits briefly for the relay to hear it.
+    pub async fn close(&self) {
+        self.conn.close(0u32.into(), b"bye");
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
+    }
+}
+
+enum ReadError {
+    Frame(FrameError),
+    Stream(String),
+}
+
+async fn read_one_frame<T: serde::de::DeserializeOwned>(
+    recv: &mut quinn::RecvStream,
+) -> Result<T, ReadError> {
+    let mut decoder = FrameDecoder::new(MAX_CONTROL_FRAME_BYTES);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if let Some(msg) = decoder.next_message().map_err(ReadError::Frame)? {
+            return Ok(msg);
+        }
+        let want = decoder.wanted().min(buf.len());
+        match recv.read(&mut buf[..want]).await {
+            Ok(Some(n)) => decoder.push(&buf[..n]).map_err(ReadError::Frame)?,
+            Ok(None) => {
+                decoder.finish().map_err(ReadError::Frame)?;
+                return Err(ReadError::Stream(
+                    "the relay closed the stream without answering".into(),
+                ));
+            }
+            Err(e) => return Err(ReadError::Stream(e.to_string())),
+        }
+    }
+}
+
+/// The relay's stream of pushed events.
+#[derive(Debug)]
+pub struct EventStream {
+    recv: quinn::RecvStream,
+    decoder: FrameDecoder,
+    buf: Vec<u8>,
+}
+
+impl EventStream {
+    /// The next event, or `None` when the stream or connection ended.
+    pub async fn next(&mut self) -> Result<Option<Push>, ConnectionError> {
+        loop {
+            if let Some(push) = self.decoder.next_message()? {
+                return Ok(Some(push));
+            }
+            match self.recv.read(&mut self.buf).await {
+                Ok(Some(n)) => self.decoder.push(&self.buf[..n])?,
+                Ok(None) | Err(_) => return Ok(None),
+            }
+        }
+    }
+}

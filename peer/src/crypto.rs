@@ -1,0 +1,12 @@
+//! End-to-end cryptography, pure and tested on its own: nothing here touches the network
+//! or the disk.
+//!
+//! - [`olm`]: vodozemac Olm accounts and Double Ratchet sessions for 1:1 messages.
+//! - [`chunk`]: the AES-256-CBC + HMAC-SHA256 chunk cipher for files.
+//! - [`password`]: the argon2id-derived key that seals private state on disk.
+//! - [`safety`]: safety numbers for verifying a contact's identity.
+
+pub mod chunk;
+pub mod olm;
+pub mod password;
+pub mod safety;

@@ -1,0 +1,113 @@
+//! What peers say to each other inside the relay's opaque `ciphertext` bytes.
+//!
+//! [`Envelope`] is the outer layer the relay carries: the sender's Curve25519 identity key
+//! and one Olm message. Inside the Olm message is a [`Payload`]: the message id and the
+//! sender's timestamp (so neither can be altered by the relay) and the content.
+//! Both are MessagePack with named fields, like the wire protocol.
+
+use serde::{Deserialize, Serialize};
+use uchat_wire::MessageId;
+
+/// Why an envelope or payload could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvelopeError {
+    /// Not valid MessagePack of the expected shape.
+    #[error("malformed {what}: {reason}")]
+    Malformed {
+        /// "envelope" or "payload".
+        what: &'static str,
+        /// Decoder message.
+        reason: String,
+    },
+}
+
+/// The outer, relay-visible layer of a 1:1 message (all of it opaque to the relay).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Sender's Curve25519 identity key (32 bytes).
+    #[serde(with = "serde_bytes")]
+    pub sender_key: Vec<u8>,
+    /// Olm message type: 0 pre-key, 1 normal.
+    pub message_type: u8,
+    /// Olm message body.
+    #[serde(with = "serde_bytes")]
+    pub body: Vec<u8>,
+}
+
+/// The decrypted content of a 1:1 message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payload {
+    /// Must equal the id the relay delivered the message under.
+    pub id: MessageId,
+    /// Sender's clock, ms since the Unix epoch.
+    pub sent_ms: u64,
+    /// What was said.
+    pub content: Content,
+}
+
+/// The kinds of content a message can carry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "body")]
+pub enum Content {
+    /// Plain text.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// Content from a newer peer that this one cannot show.
+    #[serde(other)]
+    Unknown,
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Encoding plain structs of bytes, strings and integers into a Vec cannot fail.
+    rmp_serde::to_vec_named(value).unwrap_or_default()
+}
+
+fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &'static str) -> Result<T, EnvelopeError> {
+    rmp_serde::from_slice(bytes).map_err(|e| EnvelopeError::Malformed {
+        what,
+        reason: e.to_string(),
+    })
+}
+
+impl Envelope {
+    /// Serializes for the relay.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        encode(self)
+    }
+    /// Parses bytes from the relay.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        decode(bytes, "envelope")
+    }
+}
+
+impl Payload {
+    /// Serializes for encryption.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        encode(self)
+    }
+    /// Parses decrypted bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        decode(bytes, "payload")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_round_trip_and_garbage_is_an_error() {
+        let p = Payload {
+            id: MessageId([3; 16]),
+            sent_ms: 42,
+            content: Content::Text {
+                text: "你好 👋".into(),
+            },
+        };
+        assert_eq!(Payload::from_bytes(&p.to_bytes()).expect("decodes"), p);
+        assert!(Payload::from_bytes(&[0xc1]).is_err());
+        assert!(Envelope::from_bytes(b"not msgpack at all").is_err());
+    }
+}

@@ -1,0 +1,44 @@
+//! Events a [`Client`](crate::Client) reports to its user.
+
+use uchat_store::IdentityFlag;
+use uchat_wire::{MessageId, UserName};
+
+/// Something the user should see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientEvent {
+    /// A 1:1 message arrived (new, not a duplicate).
+    Message(ReceivedMessage),
+    /// A user came online or went offline.
+    Presence {
+        /// Who.
+        user: UserName,
+        /// Whether they are online now.
+        online: bool,
+    },
+    /// The connection to the relay dropped; the client reconnects with backoff.
+    Disconnected {
+        /// Why.
+        reason: String,
+    },
+    /// The connection is back.
+    Reconnected,
+}
+
+/// A received 1:1 message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedMessage {
+    /// The sender's message id.
+    pub id: MessageId,
+    /// Who sent it (authenticated by the relay, and by the Olm session).
+    pub from: UserName,
+    /// Who it was for (this user).
+    pub to: UserName,
+    /// The text; `None` if it could not be decrypted (kept, see `problem`).
+    pub text: Option<String>,
+    /// Sender's clock, ms since the Unix epoch (relay's clock if undecryptable).
+    pub sent_ms: u64,
+    /// Whether the sender's identity key was known, new or changed.
+    pub identity: IdentityFlag,
+    /// Why the message could not be decrypted, if it could not.
+    pub problem: Option<String>,
+}

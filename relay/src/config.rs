@@ -1,0 +1,74 @@
+//! What a relay is told at start: addresses, data directory, certificate and limits.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything [`crate::Server::spawn`] needs.
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    /// UDP address to listen on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Directory for the redb file and the self-signed certificate.
+    pub data_dir: PathBuf,
+    /// An operator's certificate chain and key (PEM) instead of the self-signed one.
+    pub cert: Option<CertPaths>,
+    /// Limits and timeouts.
+    pub limits: Limits,
+}
+
+/// Paths of an operator's PEM certificate chain and private key.
+#[derive(Clone, Debug)]
+pub struct CertPaths {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// Limits that protect the relay and its users from one another.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// A connection silent for this long is considered dead (QUIC idle timeout).
+    pub idle_timeout: Duration,
+    /// Events a user's queue may hold before senders get `QueueFull`.
+    pub max_queue_len: u64,
+    /// One-time keys kept per account.
+    pub max_one_time_keys: usize,
+    /// Failed logins allowed per account within `login_window`.
+    pub max_failed_logins_per_account: u32,
+    /// Failed logins allowed per remote address within `login_window`.
+    pub max_failed_logins_per_address: u32,
+    /// The window over which failed logins are counted.
+    pub login_window: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            // 30 s: long enough for a phone on a flaky network (peers send keep-alives every
+            // 10 s), short enough that presence notices a vanished peer quickly.
+            idle_timeout: Duration::from_secs(30),
+            // 100,000 events of up to 512 KiB would be 50 GiB; in practice messages are
+            // small, and a user this far behind should come online before more piles up.
+            max_queue_len: 100_000,
+            // Matrix servers keep ~50 per device; 200 covers a burst of first contacts.
+            max_one_time_keys: 200,
+            max_failed_logins_per_account: 10,
+            max_failed_logins_per_address: 30,
+            login_window: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RelayConfig {
+    /// A config with default limits for `listen` and `data_dir`.
+    pub fn new(listen: SocketAddr, data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen,
+            data_dir: data_dir.into(),
+            cert: None,
+            limits: Limits::default(),
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! [`StoreError`]: everything a store method can fail with, in domain terms.
+//!
+//! redb's own errors are turned into [`StoreError::Io`] or text here, so callers match on
+//! what went wrong for them, not on storage internals. (The `From` impls exist only so the
+//! crate can use `?` on redb calls.)
+
+use std::path::PathBuf;
+
+use uchat_wire::UserName;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process (or another handle in this one) holds the database file open.
+    #[error("profile in use by another uchat process: {}", path.display())]
+    InUse {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// The database file could not be opened or created.
+    #[error("cannot open the store {}: {reason}", path.display())]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// What redb or the file system said.
+        reason: String,
+    },
+    /// Reading or writing the database file failed at the operating-system level
+    /// (for example, the disk is full).
+    #[error("store i/o failed: {source}")]
+    Io {
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The database refused an operation for a reason other than i/o.
+    #[error("store failure: {reason}")]
+    Database {
+        /// What redb said.
+        reason: String,
+    },
+    /// A stored record could not be decoded: the file was damaged or written by an
+    /// incompatible version.
+    #[error("corrupt {what} in the store: {reason}")]
+    Corrupt {
+        /// Which kind of record.
+        what: &'static str,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// A record could not be encoded for storage.
+    #[error("cannot encode {what} for the store: {reason}")]
+    Encode {
+        /// Which kind of record.
+        what: &'static str,
+        /// What the encoder said.
+        reason: String,
+    },
+    /// An account with this name already exists.
+    #[error("username '{username}' is taken")]
+    UsernameTaken {
+        /// The requested name.
+        username: UserName,
+    },
+    /// The operation names an account that does not exist.
+    #[error("no account named '{username}'")]
+    UnknownUser {
+        /// The name given.
+        username: UserName,
+    },
+    /// The recipient's durable queue already holds as many events as allowed.
+    #[error("the queue of '{recipient}' is full ({len} undelivered events)")]
+    QueueFull {
+        /// Whose queue.
+        recipient: UserName,
+        /// Events waiting in it.
+        len: u64,
+    },
+    /// The peer store holds no profile yet, so there is nothing to update.
+    #[error("this profile holds no account yet")]
+    NoProfile,
+}
+
+/// Keeps i/o failures as such and turns everything else into text.
+fn from_redb(e: redb::Error) -> StoreError {
+    match e {
+        redb::Error::Io(source) => StoreError::Io { source },
+        other => StoreError::Database {
+            reason: other.to_string(),
+        },
+    }
+}
+
+macro_rules! from_redb_errors {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for StoreError {
+            fn from(e: $ty) -> Self {
+                from_redb(e.into())
+            }
+        }
+    )*};
+}
+
+from_redb_errors!(
+    redb::Error,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);

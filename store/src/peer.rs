@@ -1,0 +1,764 @@
+//! [`PeerStore`]: a peer's local data in its own redb file: the profile (session token and
+//! sealed account), pinned contact identities, sealed Olm sessions, history, outbox and the
+//! event cursor.
+//!
+//! Private keys arrive here already sealed by the caller, as opaque strings; this module
+//! does no cryptography. One process uses a profile at a time: a second gets
+//! [`StoreError::InUse`]. Each method is one redb transaction, committed durably before it
+//! returns; what one message changes is committed at once by [`PeerStore::commit_inbound`]
+//! or [`PeerStore::commit_outbound`], so a crash never leaves a ratchet advanced without
+//! its message stored, or the other way round.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use redb::ReadableTable;
+use uchat_wire::{MessageId, Seq, UserName};
+
+use crate::error::StoreError;
+use crate::records::{
+    EntryStatus, HistoryEntry, OutboxEntry, PinnedIdentity, ProfileRecord, SessionRecord,
+};
+use crate::tables::{
+    COUNTERS, HISTORY, MESSAGES, OLM_SESSIONS, OUTBOX, OUTBOX_IDS, PINS, PROFILE, PROFILE_KEY,
+    decode, encode, next_counter, open_database, read, write,
+};
+
+/// [`COUNTERS`] key of the event cursor.
+const CURSOR_KEY: &str = "last_acked_seq";
+/// [`COUNTERS`] key of the history order (one counter for all conversations).
+const HISTORY_COUNTER: &str = "history";
+/// [`COUNTERS`] key of the outbox order.
+const OUTBOX_COUNTER: &str = "outbox";
+
+/// Everything one received message changes, for [`PeerStore::commit_inbound`].
+#[derive(Clone, Debug)]
+pub struct InboundCommit {
+    /// The conversation the message belongs to (for 1:1 chats, the sender).
+    pub conversation: UserName,
+    /// The full new set of Olm sessions with the sender (`from`); empty leaves them as
+    /// they are.
+    pub sessions: Vec<SessionRecord>,
+    /// The sender's identity to pin, on first contact.
+    pub pin: Option<PinnedIdentity>,
+    /// The history entry to append, if any.
+    pub entry: Option<HistoryEntry>,
+    /// The sender.
+    pub from: UserName,
+    /// The sender's message id.
+    pub id: MessageId,
+    /// The event's position in this user's relay queue (`Seq(0)` if it had none).
+    pub seq: Seq,
+}
+
+/// Everything one message about to be sent changes, for [`PeerStore::commit_outbound`].
+#[derive(Clone, Debug)]
+pub struct OutboundCommit {
+    /// The conversation the message belongs to (for 1:1 chats, the recipient).
+    pub conversation: UserName,
+    /// The full new set of Olm sessions with the recipient (`outbox.to`); empty leaves
+    /// them as they are.
+    pub sessions: Vec<SessionRecord>,
+    /// The recipient's identity to pin, on first contact.
+    pub pin: Option<PinnedIdentity>,
+    /// The history entry (normally [`EntryStatus::Pending`]).
+    pub entry: HistoryEntry,
+    /// The encrypted message for the relay; same id as `entry`.
+    pub outbox: OutboxEntry,
+}
+
+/// A peer's local store, in one redb file. `Send + Sync`: share it with an `Arc`.
+pub struct PeerStore {
+    db: redb::Database,
+    path: PathBuf,
+}
+
+impl fmt::Debug for PeerStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PeerStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Replaces `contact`'s sessions, unless `sessions` is empty.
+fn put_sessions(
+    tx: &redb::WriteTransaction,
+    contact: &UserName,
+    sessions: &[SessionRecord],
+) -> Result<(), StoreError> {
+    if !sessions.is_empty() {
+        tx.open_table(OLM_SESSIONS)?.insert(
+            contact.as_str(),
+            encode(&sessions, "olm sessions")?.as_slice(),
+        )?;
+    }
+    Ok(())
+}
+
+/// Pins `contact`'s identity, if given.
+fn put_pin(
+    tx: &redb::WriteTransaction,
+    contact: &UserName,
+    pin: Option<&PinnedIdentity>,
+) -> Result<(), StoreError> {
+    if let Some(pin) = pin {
+        tx.open_table(PINS)?
+            .insert(contact.as_str(), encode(pin, "pinned identity")?.as_slice())?;
+    }
+    Ok(())
+}
+
+/// Appends `entry` to its conversation, unless an entry with the same (from, id) exists.
+fn append_history(tx: &redb::WriteTransaction, entry: &HistoryEntry) -> Result<(), StoreError> {
+    let mut messages = tx.open_table(MESSAGES)?;
+    let key = (entry.from.as_str(), entry.id.0.as_slice());
+    let stored = messages.get(key)?.is_some_and(|v| v.value().is_some());
+    if stored {
+        return Ok(());
+    }
+    let index = next_counter(&mut tx.open_table(COUNTERS)?, HISTORY_COUNTER)?;
+    let conversation = entry.conversation.as_str();
+    tx.open_table(HISTORY)?.insert(
+        (conversation, index),
+        encode(entry, "history entry")?.as_slice(),
+    )?;
+    messages.insert(key, Some((conversation, index)))?;
+    Ok(())
+}
+
+/// Remembers that (from, id) was taken in, even without a history entry.
+fn mark_seen(
+    tx: &redb::WriteTransaction,
+    from: &UserName,
+    id: MessageId,
+) -> Result<(), StoreError> {
+    let mut messages = tx.open_table(MESSAGES)?;
+    let key = (from.as_str(), id.0.as_slice());
+    if messages.get(key)?.is_none() {
+        messages.insert(key, None)?;
+    }
+    Ok(())
+}
+
+/// Raises the event cursor to `seq`; never lowers it.
+fn raise_cursor(tx: &redb::WriteTransaction, seq: Seq) -> Result<(), StoreError> {
+    let mut counters = tx.open_table(COUNTERS)?;
+    let current = counters.get(CURSOR_KEY)?.map(|v| v.value()).unwrap_or(0);
+    if seq.0 > current {
+        counters.insert(CURSOR_KEY, seq.0)?;
+    }
+    Ok(())
+}
+
+impl PeerStore {
+    /// Opens the store at `path`, creating the file if needed.
+    ///
+    /// [`StoreError::InUse`] if another process (or another handle) has it open.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = open_database(path, |tx| {
+            tx.open_table(PROFILE)?;
+            tx.open_table(PINS)?;
+            tx.open_table(OLM_SESSIONS)?;
+            tx.open_table(HISTORY)?;
+            tx.open_table(MESSAGES)?;
+            tx.open_table(OUTBOX)?;
+            tx.open_table(OUTBOX_IDS)?;
+            tx.open_table(COUNTERS)?;
+            Ok(())
+        })?;
+        Ok(Self {
+            db,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Saves (or replaces) the profile.
+    pub fn put_profile(&self, profile: &ProfileRecord) -> Result<(), StoreError> {
+        write(&self.db, |tx| {
+            tx.open_table(PROFILE)?
+                .insert(PROFILE_KEY, encode(profile, "profile")?.as_slice())?;
+            Ok(())
+        })
+    }
+
+    /// The profile, if an account was registered or logged in here.
+    pub fn profile(&self) -> Result<Option<ProfileRecord>, StoreError> {
+        read(&self.db, |tx| {
+            tx.open_table(PROFILE)?
+                .get(PROFILE_KEY)?
+                .map(|v| decode(v.value(), "profile"))
+                .transpose()
+        })
+    }
+
+    /// Logs out: forgets the session token and keeps everything else (the sealed keys
+    /// above all). Without a profile, does nothing.
+    pub fn clear_token(&self) -> Result<(), StoreError> {
+        self.update_profile(|profile| profile.token.clear())
+            .or_else(|e| match e {
+                StoreError::NoProfile => Ok(()),
+                other => Err(other),
+            })
+    }
+
+    /// Replaces the sealed Olm account in the profile; [`StoreError::NoProfile`] without one.
+    pub fn put_account_pickle(&self, pickle: &str) -> Result<(), StoreError> {
+        self.update_profile(|profile| profile.account_pickle = pickle.to_string())
+    }
+
+    /// Reads, changes and writes the profile in one transaction, so that concurrent
+    /// updates of different fields never undo each other.
+    fn update_profile(&self, change: impl FnOnce(&mut ProfileRecord)) -> Result<(), StoreError> {
+        write(&self.db, |tx| {
+            let mut table = tx.open_table(PROFILE)?;
+            let mut profile: ProfileRecord = match table.get(PROFILE_KEY)? {
+                Some(v) => decode(v.value(), "profile")?,
+                None => return Err(StoreError::NoProfile),
+            };
+            change(&mut profile);
+            table.insert(PROFILE_KEY, encode(&profile, "profile")?.as_slice())?;
+            Ok(())
+        })
+    }
+
+    /// `contact`'s pinned identity, if any.
+    pub fn pinned_identity(
+        &self,
+        contact: &UserName,
+    ) -> Result<Option<PinnedIdentity>, StoreError> {
+        read(&self.db, |tx| {
+            tx.open_table(PINS)?
+                .get(contact.as_str())?
+                .map(|v| decode(v.value(), "pinned identity"))
+                .transpose()
+        })
+    }
+
+    /// Pins (or re-pins) `contact`'s identity.
+    pub fn pin_identity(
+        &self,
+        contact: &UserName,
+        pinned: &PinnedIdentity,
+    ) -> Result<(), StoreError> {
+        write(&self.db, |tx| put_pin(tx, contact, Some(pinned)))
+    }
+
+    /// The sealed Olm sessions with `contact` (empty if none).
+    pub fn olm_sessions(&self, contact: &UserName) -> Result<Vec<SessionRecord>, StoreError> {
+        read(&self.db, |tx| {
+            Ok(tx
+                .open_table(OLM_SESSIONS)?
+                .get(contact.as_str())?
+                .map(|v| decode(v.value(), "olm sessions"))
+                .transpose()?
+                .unwrap_or_default())
+        })
+    }
+
+    /// The last `limit` entries of `conversation`, oldest first, in the order they were
+    /// stored.
+    pub fn history(
+        &self,
+        conversation: &UserName,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        read(&self.db, |tx| {
+            let table = tx.open_table(HISTORY)?;
+            let name = conversation.as_str();
+            let mut out = Vec::new();
+            for item in table.range((name, 0)..=(name, u64::MAX))?.rev().take(limit) {
+                out.push(decode(item?.1.value(), "history entry")?);
+            }
+            out.reverse();
+            Ok(out)
+        })
+    }
+
+    /// Whether the message (from, id) was already taken in (stored in history, or marked
+    /// seen by [`PeerStore::commit_inbound`]).
+    pub fn has_message(&self, from: &UserName, id: MessageId) -> Result<bool, StoreError> {
+        read(&self.db, |tx| {
+            Ok(tx
+                .open_table(MESSAGES)?
+                .get((from.as_str(), id.0.as_slice()))?
+                .is_some())
+        })
+    }
+
+    /// The messages waiting for the relay, oldest first.
+    pub fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        read(&self.db, |tx| {
+            let table = tx.open_table(OUTBOX)?;
+            let mut out = Vec::new();
+            for item in table.range(0..)? {
+                out.push(decode(item?.1.value(), "outbox entry")?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// The highest relay queue seq whose event is stored (`Seq(0)` if none).
+    pub fn last_acked_seq(&self) -> Result<Seq, StoreError> {
+        read(&self.db, |tx| {
+            let counters = tx.open_table(COUNTERS)?;
+            Ok(Seq(counters
+                .get(CURSOR_KEY)?
+                .map(|v| v.value())
+                .unwrap_or(0)))
+        })
+    }
+
+    /// Raises the event cursor to `seq`. It never goes down, so a late or repeated call
+    /// cannot make events count as unprocessed again.
+    pub fn set_last_acked_seq(&self, seq: Seq) -> Result<(), StoreError> {
+        write(&self.db, |tx| raise_cursor(tx, seq))
+    }
+
+    /// Atomic commit of everything one received message changes. In one transaction:
+    /// replaces the sender's sessions (if `sessions` is non-empty), pins the sender (if
+    /// `pin`), appends `entry` (unless an entry with the same (from, id) exists), marks
+    /// (from, id) as seen, and raises the event cursor to `seq`. Committing the same
+    /// message twice stores it once.
+    pub fn commit_inbound(&self, c: &InboundCommit) -> Result<(), StoreError> {
+        write(&self.db, |tx| {
+            put_sessions(tx, &c.from, &c.sessions)?;
+            put_pin(tx, &c.from, c.pin.as_ref())?;
+            if let Some(entry) = &c.entry {
+                append_history(tx, entry)?;
+            }
+            mark_seen(tx, &c.from, c.id)?;
+            raise_cursor(tx, c.seq)
+        })
+    }
+
+    /// Atomic commit of a message about to be sent: in one transaction, replaces the
+    /// recipient's sessions (if `sessions` is non-empty), pins the recipient (if `pin`),
+    /// appends the history entry (unless its (from, id) exists) and puts the message in the
+    /// outbox (replacing an outbox entry with the same id, which keeps its place).
+    pub fn commit_outbound(&self, c: &OutboundCommit) -> Result<(), StoreError> {
+        write(&self.db, |tx| {
+            put_sessions(tx, &c.outbox.to, &c.sessions)?;
+            put_pin(tx, &c.outbox.to, c.pin.as_ref())?;
+            append_history(tx, &c.entry)?;
+            let mut ids = tx.open_table(OUTBOX_IDS)?;
+            let id = c.outbox.id.0.as_slice();
+            let existing = ids.get(id)?.map(|v| v.value().0);
+            let slot = match existing {
+                Some(slot) => slot,
+                None => next_counter(&mut tx.open_table(COUNTERS)?, OUTBOX_COUNTER)?,
+            };
+            tx.open_table(OUTBOX)?
+                .insert(slot, encode(&c.outbox, "outbox entry")?.as_slice())?;
+            ids.insert(id, (slot, c.entry.from.as_str()))?;
+            Ok(())
+        })
+    }
+
+    /// The relay has durably queued message `id`: removes it from the outbox and marks its
+    /// history entry [`EntryStatus::Sent`], with `relay_ts_ms` as its `received_ms`.
+    /// Does nothing if `id` is not in the outbox (for example, when called twice).
+    pub fn mark_sent(&self, id: MessageId, relay_ts_ms: u64) -> Result<(), StoreError> {
+        self.settle(id, |entry| {
+            entry.status = EntryStatus::Sent;
+            entry.received_ms = relay_ts_ms;
+        })
+    }
+
+    /// The relay refused message `id` for good: removes it from the outbox and marks its
+    /// history entry [`EntryStatus::Failed`] with `reason` as its note. Does nothing if
+    /// `id` is not in the outbox.
+    pub fn mark_failed(&self, id: MessageId, reason: &str) -> Result<(), StoreError> {
+        self.settle(id, |entry| {
+            entry.status = EntryStatus::Failed;
+            entry.flags.note = Some(reason.to_string());
+        })
+    }
+
+    /// Takes `id` out of the outbox and applies `change` to its history entry, in one
+    /// transaction.
+    fn settle(
+        &self,
+        id: MessageId,
+        change: impl FnOnce(&mut HistoryEntry),
+    ) -> Result<(), StoreError> {
+        write(&self.db, |tx| {
+            let removed = tx
+                .open_table(OUTBOX_IDS)?
+                .remove(id.0.as_slice())?
+                .map(|v| {
+                    let (slot, from) = v.value();
+                    (slot, from.to_string())
+                });
+            let Some((slot, from)) = removed else {
+                return Ok(());
+            };
+            tx.open_table(OUTBOX)?.remove(slot)?;
+            let location = tx
+                .open_table(MESSAGES)?
+                .get((from.as_str(), id.0.as_slice()))?
+                .and_then(|v| v.value().map(|(c, index)| (c.to_string(), index)));
+            if let Some((conversation, index)) = location {
+                let mut history = tx.open_table(HISTORY)?;
+                let key = (conversation.as_str(), index);
+                let entry = history
+                    .get(key)?
+                    .map(|v| decode::<HistoryEntry>(v.value(), "history entry"))
+                    .transpose()?;
+                if let Some(mut entry) = entry {
+                    change(&mut entry);
+                    history.insert(key, encode(&entry, "history entry")?.as_slice())?;
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{EntryFlags, IdentityFlag};
+    use uchat_wire::IdentityKeys;
+
+    fn user(name: &str) -> UserName {
+        UserName::parse(name).expect("valid")
+    }
+
+    fn open(dir: &tempfile::TempDir) -> PeerStore {
+        PeerStore::open(&dir.path().join("peer.redb")).expect("opens")
+    }
+
+    fn entry(from: &str, to: &str, id: u8, text: &str) -> HistoryEntry {
+        HistoryEntry {
+            id: MessageId([id; 16]),
+            conversation: user(if from == "bob" { to } else { from }),
+            from: user(from),
+            to: user(to),
+            sent_ms: u64::from(id),
+            received_ms: u64::from(id),
+            text: Some(text.into()),
+            status: EntryStatus::Received,
+            flags: EntryFlags {
+                identity: IdentityFlag::Known,
+                note: None,
+            },
+        }
+    }
+
+    fn inbound(e: HistoryEntry, seq: u64) -> InboundCommit {
+        InboundCommit {
+            conversation: e.conversation.clone(),
+            sessions: vec![],
+            pin: None,
+            from: e.from.clone(),
+            id: e.id,
+            entry: Some(e),
+            seq: Seq(seq),
+        }
+    }
+
+    fn session(id: &str, last_used_ms: u64) -> SessionRecord {
+        SessionRecord {
+            session_id: id.into(),
+            pickle: format!("sealed-{id}"),
+            last_used_ms,
+        }
+    }
+
+    /// Bob's outgoing message `id` to alice.
+    fn outbound(id: u8, text: &str) -> OutboundCommit {
+        let mut e = entry("bob", "alice", id, text);
+        e.status = EntryStatus::Pending;
+        OutboundCommit {
+            conversation: user("alice"),
+            sessions: vec![session("s", u64::from(id))],
+            pin: None,
+            entry: e,
+            outbox: OutboxEntry {
+                id: MessageId([id; 16]),
+                to: user("alice"),
+                ciphertext: vec![id; 8],
+                created_ms: u64::from(id),
+            },
+        }
+    }
+
+    fn profile() -> ProfileRecord {
+        ProfileRecord {
+            username: user("bob"),
+            relay: "relay.example:4433".into(),
+            token: vec![1; 32],
+            account_pickle: "sealed-account".into(),
+            kdf_salt: vec![0; 16],
+        }
+    }
+
+    fn texts(entries: &[HistoryEntry]) -> Vec<String> {
+        entries
+            .iter()
+            .map(|e| e.text.clone().unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn stores_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<PeerStore>();
+    }
+
+    #[test]
+    fn opening_a_profile_held_open_elsewhere_is_a_clear_in_use_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("peer.redb");
+        let first = PeerStore::open(&path).expect("opens");
+        let err = PeerStore::open(&path).expect_err("held");
+        assert!(matches!(err, StoreError::InUse { .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .starts_with("profile in use by another uchat process: "),
+            "{err}"
+        );
+        drop(first);
+        PeerStore::open(&path).expect("free again once the first is closed");
+    }
+
+    #[test]
+    fn commit_inbound_is_idempotent_for_the_same_message() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(&dir);
+        let alice = user("alice");
+        store
+            .commit_inbound(&inbound(entry("alice", "bob", 1, "hi"), 1))
+            .expect("commits");
+        // A redelivery (after a lost acknowledgement) with a later seq.
+        store
+            .commit_inbound(&inbound(entry("alice", "bob", 1, "hi again"), 2))
+            .expect("commits");
+        assert_eq!(texts(&store.history(&alice, 10).expect("reads")), ["hi"]);
+        assert!(
+            store
+                .has_message(&alice, MessageId([1; 16]))
+                .expect("reads")
+        );
+        assert!(
+            !store
+                .has_message(&user("carol"), MessageId([1; 16]))
+                .expect("reads")
+        );
+        assert_eq!(store.last_acked_seq().expect("reads"), Seq(2));
+    }
+
+    #[test]
+    fn a_message_without_an_entry_is_still_marked_seen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(&dir);
+        let alice = user("alice");
+        let mut c = inbound(entry("alice", "bob", 7, "x"), 4);
+        c.entry = None;
+        store.commit_inbound(&c).expect("commits");
+        assert!(
+            store
+                .has_message(&alice, MessageId([7; 16]))
+                .expect("reads")
+        );
+        assert!(store.history(&alice, 10).expect("reads").is_empty());
+        assert_eq!(store.last_acked_seq().expect("reads"), Seq(4));
+        // The entry can still be stored later (for example, once it decrypts).
+        store
+            .commit_inbound(&inbound(entry("alice", "bob", 7, "late"), 4))
+            .expect("commits");
+        assert_eq!(texts(&store.history(&alice, 10).expect("reads")), ["late"]);
+    }
+
+    #[test]
+    fn history_returns_the_last_n_entries_oldest_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(&dir);
+        for i in 1..=5u8 {
+            store
+                .commit_inbound(&inbound(
+                    entry("alice", "bob", i, &format!("a{i}")),
+                    u64::from(i),
+                ))
+                .expect("commits");
+            store
+                .commit_inbound(&inbound(
+                    entry("carol", "bob", i, &format!("c{i}")),
+                    u64::from(i) + 5,
+                ))
+                .expect("commits");
+        }
+        store.commit_outbound(&outbound(6, "b6")).expect("commits");
+        let alice = user("alice");
+        assert_eq!(
+            texts(&store.history(&alice, 100).expect("reads")),
+            ["a1", "a2", "a3", "a4", "a5", "b6"]
+        );
+        assert_eq!(
+            texts(&store.history(&alice, 2).expect("reads")),
+            ["a5", "b6"]
+        );
+        assert!(store.history(&alice, 0).expect("reads").is_empty());
+        assert_eq!(store.history(&user("carol"), 100).expect("reads").len(), 5);
+        assert!(store.history(&user("dave"), 100).expect("reads").is_empty());
+    }
+
+    #[test]
+    fn the_event_cursor_never_goes_down() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(&dir);
+        assert_eq!(store.last_acked_seq().expect("reads"), Seq(0));
+        store.set_last_acked_seq(Seq(5)).expect("sets");
+        store.set_last_acked_seq(Seq(2)).expect("sets");
+        store
+            .commit_inbound(&inbound(entry("alice", "bob", 1, "x"), 3))
+            .expect("commits");
+        assert_eq!(store.last_acked_seq().expect("reads"), Seq(5));
+    }
+
+    #[test]
+    fn sessions_are_replaced_as_a_set_and_kept_when_none_are_given() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(&dir);
+        let alice = user("alice");
+        let mut c = inbound(entry("alice", "bob", 1, "x"), 1);
+        c.sessions = vec![session("a", 1), session("b", 2)];
+        store.commit_inbound(&c).expect("commits");
+        assert_eq!(store.olm_sessions(&alice).expect("reads"), c.sessions);
+        store
+            .commit_inbound(&inbound(entry("alice", "bob", 2, "y"), 2))
+            .expect("commits");
+        assert_eq!(
+            store.olm_sessions(&alice).expect("reads").len(),
+            2,
+            "empty set: unchanged"
+        );
+        store.commit_outbound(&outbound(3, "z")).expect("commits");
+        assert_eq!(
+            store.olm_sessions(&alice).expect("reads"),
+            [session("s", 3)]
+        );
+        assert!(
+            store
+                .olm_sessions(&user("carol"))
+                .expect("reads")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn identities_are_pinned() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(&dir);
+        let alice = user("alice");
+        assert_eq!(store.pinned_identity(&alice).expect("reads"), None);
+        let pinned = PinnedIdentity {
+            identity: IdentityKeys {
+                curve25519: vec![1; 32],
+                ed25519: vec![2; 32],
+            },
+            pinned_ms: 10,
+        };
+        let mut c = inbound(entry("alice", "bob", 1, "x"), 1);
+        c.pin = Some(pinned.clone());
+        store.commit_inbound(&c).expect("commits");
+        assert_eq!(
+            store.pinned_identity(&alice).expect("reads"),
+            Some(pinned.clone())
+        );
+        let carol = user("carol");
+        store.pin_identity(&carol, &pinned).expect("pins");
+        assert_eq!(store.pinned_identity(&carol).expect("reads"), Some(pinned));
+    }
+
+    #[test]
+    fn mark_sent_updates_the_status_and_empties_the_outbox() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("peer.redb");
+        {
+            let store = PeerStore::open(&path).expect("opens");
+            store.commit_outbound(&outbound(1, "one")).expect("commits");
+            store.commit_outbound(&outbound(2, "two")).expect("commits");
+            store
+                .commit_outbound(&outbound(3, "three"))
+                .expect("commits");
+        }
+        // The outbox survives a restart, oldest first.
+        let store = PeerStore::open(&path).expect("reopens");
+        let ids: Vec<_> = store
+            .outbox()
+            .expect("reads")
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(
+            ids,
+            [MessageId([1; 16]), MessageId([2; 16]), MessageId([3; 16])]
+        );
+
+        store.mark_sent(MessageId([1; 16]), 1234).expect("marks");
+        store
+            .mark_failed(MessageId([2; 16]), "no user named 'alice'")
+            .expect("marks");
+        store
+            .mark_sent(MessageId([1; 16]), 9999)
+            .expect("marking twice does nothing");
+        store
+            .mark_sent(MessageId([9; 16]), 1)
+            .expect("an unknown id does nothing");
+        let left: Vec<_> = store
+            .outbox()
+            .expect("reads")
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(left, [MessageId([3; 16])]);
+
+        let h = store.history(&user("alice"), 10).expect("reads");
+        assert_eq!((h[0].status, h[0].received_ms), (EntryStatus::Sent, 1234));
+        assert_eq!(h[1].status, EntryStatus::Failed);
+        assert_eq!(h[1].flags.note.as_deref(), Some("no user named 'alice'"));
+        assert_eq!(h[2].status, EntryStatus::Pending);
+
+        store.mark_sent(MessageId([3; 16]), 5).expect("marks");
+        assert!(store.outbox().expect("reads").is_empty());
+    }
+
+    #[test]
+    fn recommitting_an_outbound_message_keeps_one_entry_and_its_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(&dir);
+        store.commit_outbound(&outbound(1, "one")).expect("commits");
+        store.commit_outbound(&outbound(2, "two")).expect("commits");
+        let mut again = outbound(1, "one");
+        again.outbox.ciphertext = vec![42];
+        store.commit_outbound(&again).expect("commits");
+        let outbox = store.outbox().expect("reads");
+        assert_eq!(outbox.len(), 2);
+        assert_eq!(
+            (outbox[0].id, outbox[0].ciphertext.as_slice()),
+            (MessageId([1; 16]), &[42][..])
+        );
+        assert_eq!(store.history(&user("alice"), 10).expect("reads").len(), 2);
+    }
+
+    #[test]
+    fn logout_forgets_the_token_and_keeps_the_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(&dir);
+        assert_eq!(store.profile().expect("reads"), None);
+        store.clear_token().expect("nothing to clear is fine");
+        assert!(matches!(
+            store.put_account_pickle("sealed-2"),
+            Err(StoreError::NoProfile)
+        ));
+        store.put_profile(&profile()).expect("saves");
+        store.put_account_pickle("sealed-2").expect("saves");
+        store.clear_token().expect("clears");
+        let kept = store.profile().expect("reads").expect("kept");
+        assert!(kept.token.is_empty());
+        assert_eq!(kept.account_pickle, "sealed-2");
+        assert_eq!(kept.kdf_salt, profile().kdf_salt);
+    }
+}

@@ -1,0 +1,267 @@
+//! The records the stores keep: plain structs that are the on-disk values, encoded as
+//! MessagePack with named fields (`rmp_serde::to_vec_named`).
+//!
+//! Compatibility rules, as for the wire: enum variants are stored by name, so never rename,
+//! reorder-by-index or reuse one; fields added later get `#[serde(default)]`.
+//!
+//! Secrets (session tokens, sealed pickles, password hashes) and message plaintext never
+//! reach `Debug`: those impls are written by hand and print lengths only.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uchat_wire::{IdentityKeys, MessageId, PushEvent, Seq, UserName};
+
+/// A relay account: its name, password hash and public identity.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRecord {
+    /// The account's canonical name.
+    pub username: UserName,
+    /// The argon2id hash of the password, as a PHC string.
+    pub password_hash: String,
+    /// The account's public identity keys (opaque to the relay).
+    pub identity: IdentityKeys,
+    /// Registration time, in ms since the Unix epoch.
+    pub created_ms: u64,
+}
+
+impl fmt::Debug for AccountRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccountRecord")
+            .field("username", &self.username)
+            .field(
+                "password_hash",
+                &format_args!("<{} bytes>", self.password_hash.len()),
+            )
+            .field("identity", &self.identity)
+            .field("created_ms", &self.created_ms)
+            .finish()
+    }
+}
+
+/// One event in a user's durable queue on the relay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedEvent {
+    /// Its position in the user's queue.
+    pub seq: Seq,
+    /// The relay's clock when it was queued, in ms since the Unix epoch.
+    pub relay_ts_ms: u64,
+    /// The event, pushed as is.
+    pub event: PushEvent,
+}
+
+/// The peer's own account, as kept in its profile.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileRecord {
+    /// Who is logged in here.
+    pub username: UserName,
+    /// The relay, as `HOST:PORT`.
+    pub relay: String,
+    /// The session token for resuming; empty after logout.
+    #[serde(with = "serde_bytes")]
+    pub token: Vec<u8>,
+    /// The Olm account, sealed by the caller under the password-derived key.
+    pub account_pickle: String,
+    /// The salt of the password key derivation.
+    #[serde(with = "serde_bytes")]
+    pub kdf_salt: Vec<u8>,
+}
+
+impl fmt::Debug for ProfileRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProfileRecord")
+            .field("username", &self.username)
+            .field("relay", &self.relay)
+            .field("token", &format_args!("<{} bytes>", self.token.len()))
+            .field(
+                "account_pickle",
+                &format_args!("<{} bytes>", self.account_pickle.len()),
+            )
+            .field("kdf_salt", &format_args!("<{} bytes>", self.kdf_salt.len()))
+            .finish()
+    }
+}
+
+/// A contact's identity keys as pinned on first use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinnedIdentity {
+    /// The pinned public keys.
+    pub identity: IdentityKeys,
+    /// When they were pinned, in ms since the Unix epoch.
+    pub pinned_ms: u64,
+}
+
+/// One Olm session with a contact, sealed by the caller (opaque here).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// vodozemac's session id.
+    pub session_id: String,
+    /// The sealed session pickle.
+    pub pickle: String,
+    /// When the session last encrypted or decrypted successfully, in ms since the Unix epoch.
+    pub last_used_ms: u64,
+}
+
+impl fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("session_id", &self.session_id)
+            .field("pickle", &format_args!("<{} bytes>", self.pickle.len()))
+            .field("last_used_ms", &self.last_used_ms)
+            .finish()
+    }
+}
+
+/// Where a history entry stands. Stored by variant name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EntryStatus {
+    /// Outgoing, waiting in the outbox for the relay.
+    Pending,
+    /// Outgoing, durably queued by the relay.
+    Sent,
+    /// Incoming and decrypted.
+    Received,
+    /// Incoming but could not be decrypted; kept and shown, never dropped.
+    Undecryptable,
+    /// Outgoing, refused by the relay for good (the reason is in [`EntryFlags::note`]).
+    Failed,
+}
+
+/// What the peer knew about the sender's identity key when the entry was stored.
+/// Stored by variant name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum IdentityFlag {
+    /// It matches the pinned key.
+    #[default]
+    Known,
+    /// First contact: the key was pinned now (trust on first use).
+    New,
+    /// It differs from the pinned key (or from the relay's record on first contact).
+    Changed,
+}
+
+/// Annotations of a history entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryFlags {
+    /// The sender's identity status.
+    pub identity: IdentityFlag,
+    /// Why the message could not be decrypted or sent, if so.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// One message in the peer's local history.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// The sender's message id.
+    pub id: MessageId,
+    /// The conversation it belongs to (for 1:1 chats, the other user).
+    pub conversation: UserName,
+    /// The sender.
+    pub from: UserName,
+    /// The recipient.
+    pub to: UserName,
+    /// The sender's clock when it was written, in ms since the Unix epoch.
+    pub sent_ms: u64,
+    /// For incoming messages, the local clock when stored; for outgoing ones, the local
+    /// clock when written, replaced by the relay's clock once the relay has queued it
+    /// ([`crate::PeerStore::mark_sent`]). In ms since the Unix epoch.
+    pub received_ms: u64,
+    /// The text, if any (`None` when it could not be decrypted).
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Where it stands.
+    pub status: EntryStatus,
+    /// Annotations.
+    pub flags: EntryFlags,
+}
+
+impl fmt::Debug for HistoryEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HistoryEntry")
+            .field("id", &self.id)
+            .field("conversation", &self.conversation)
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("sent_ms", &self.sent_ms)
+            .field("received_ms", &self.received_ms)
+            .field(
+                "text",
+                &self.text.as_ref().map(|t| format!("<{} bytes>", t.len())),
+            )
+            .field("status", &self.status)
+            .field("flags", &self.flags)
+            .finish()
+    }
+}
+
+/// An encrypted message waiting to be handed to the relay.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// The message id (the same as its history entry's).
+    pub id: MessageId,
+    /// The recipient.
+    pub to: UserName,
+    /// The envelope bytes for the relay.
+    #[serde(with = "serde_bytes")]
+    pub ciphertext: Vec<u8>,
+    /// When it was written, in ms since the Unix epoch.
+    pub created_ms: u64,
+}
+
+impl fmt::Debug for OutboxEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutboxEntry")
+            .field("id", &self.id)
+            .field("to", &self.to)
+            .field(
+                "ciphertext",
+                &format_args!("<{} bytes>", self.ciphertext.len()),
+            )
+            .field("created_ms", &self.created_ms)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Enum variants are stored by name, so adding or moving one never changes the meaning
+    /// of stored bytes.
+    #[test]
+    fn enums_are_stored_by_variant_name() {
+        let bytes = rmp_serde::to_vec_named(&EntryStatus::Undecryptable).expect("encodes");
+        assert_eq!(bytes, rmp_serde::to_vec("Undecryptable").expect("encodes"));
+        let bytes = rmp_serde::to_vec_named(&IdentityFlag::Changed).expect("encodes");
+        assert_eq!(bytes, rmp_serde::to_vec("Changed").expect("encodes"));
+    }
+
+    #[test]
+    fn debug_shows_lengths_not_secrets_or_plaintext() {
+        let profile = ProfileRecord {
+            username: UserName::parse("alice").expect("valid"),
+            relay: "relay:1".into(),
+            token: b"secret-token".to_vec(),
+            account_pickle: "sealed-account".into(),
+            kdf_salt: vec![7; 16],
+        };
+        let shown = format!("{profile:?}");
+        assert!(
+            !shown.contains("secret") && !shown.contains("sealed"),
+            "{shown}"
+        );
+        let entry = HistoryEntry {
+            id: MessageId([1; 16]),
+            conversation: UserName::parse("bob").expect("valid"),
+            from: UserName::parse("bob").expect("valid"),
+            to: UserName::parse("alice").expect("valid"),
+            sent_ms: 1,
+            received_ms: 2,
+            text: Some("attack at dawn".into()),
+            status: EntryStatus::Received,
+            flags: EntryFlags::default(),
+        };
+        assert!(!format!("{entry:?}").contains("dawn"));
+    }
+}

@@ -1,0 +1,755 @@
+//! [`RelayStore`]: what the relay keeps, in domain terms: accounts, session token hashes,
+//! one-time and fallback keys, each user's durable event queue (with send de-duplication)
+//! and last-seen times.
+//!
+//! Everything end-to-end encrypted is opaque bytes here; the relay never sees plaintext.
+//! Each method is one redb transaction, committed durably before it returns, so a SIGKILL
+//! after a method returns loses nothing and one in the middle of it changes nothing.
+//!
+//! Methods that add data for a user ([`RelayStore::add_session`], the key methods,
+//! [`RelayStore::enqueue`], [`RelayStore::set_last_seen`]) refuse unknown users with
+//! [`StoreError::UnknownUser`]; reads about an unknown user answer "nothing".
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use redb::ReadableTable;
+use uchat_wire::{MessageId, PushEvent, Seq, SignedKey, UserName};
+
+use crate::error::StoreError;
+use crate::records::{AccountRecord, QueuedEvent};
+use crate::tables::{
+    ACCOUNTS, COUNTERS, DEDUP, DEDUP_BY_TIME, FALLBACK_KEYS, LAST_SEEN, ONE_TIME_KEYS, QUEUE,
+    QUEUE_HEADS, SESSIONS, decode, encode, next_counter, open_database, read, write,
+};
+
+/// The counter that orders one-time keys (shared by all users; only the order matters).
+const ONE_TIME_KEY_COUNTER: &str = "one_time_keys";
+
+/// A key handed out by [`RelayStore::claim_key`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimedKey {
+    /// The signed key.
+    pub key: SignedKey,
+    /// True if the one-time stock was empty and this is the (reusable) fallback key.
+    pub fallback: bool,
+}
+
+/// What [`RelayStore::enqueue`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Enqueued {
+    /// The event's position in the recipient's queue.
+    pub seq: Seq,
+    /// When it was (first) queued, by the relay's clock, in ms since the Unix epoch.
+    pub relay_ts_ms: u64,
+    /// True if this (sender, message id) was queued for this recipient before: nothing new
+    /// was queued and `seq` and `relay_ts_ms` are the original ones.
+    pub duplicate: bool,
+}
+
+/// The relay's durable state, in one redb file. `Send + Sync`: share it with an `Arc` and
+/// call it from blocking threads.
+pub struct RelayStore {
+    db: redb::Database,
+    path: PathBuf,
+}
+
+impl fmt::Debug for RelayStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RelayStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`StoreError::UnknownUser`] unless `username` has an account.
+fn require_account(tx: &redb::WriteTransaction, username: &UserName) -> Result<(), StoreError> {
+    if tx.open_table(ACCOUNTS)?.get(username.as_str())?.is_none() {
+        return Err(StoreError::UnknownUser {
+            username: username.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// How many events `name`'s queue holds. Relies on the queue being the contiguous run
+/// `first..=head` (see [`QUEUE`]), so it costs two lookups instead of a scan.
+fn queue_len_in(
+    queue: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
+    heads: &impl ReadableTable<&'static str, u64>,
+    name: &str,
+) -> Result<u64, StoreError> {
+    let first = match queue.range((name, 0)..=(name, u64::MAX))?.next() {
+        Some(item) => item?.0.value().1,
+        None => return Ok(0),
+    };
+    let head = heads.get(name)?.map(|v| v.value()).unwrap_or(0);
+    Ok(head.saturating_sub(first).saturating_add(1))
+}
+
+impl RelayStore {
+    /// Opens the store at `path`, creating the file if needed.
+    ///
+    /// [`StoreError::InUse`] if another process (or another handle) has it open.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = open_database(path, |tx| {
+            tx.open_table(ACCOUNTS)?;
+            tx.open_table(SESSIONS)?;
+            tx.open_table(ONE_TIME_KEYS)?;
+            tx.open_table(FALLBACK_KEYS)?;
+            tx.open_table(QUEUE)?;
+            tx.open_table(QUEUE_HEADS)?;
+            tx.open_table(DEDUP)?;
+            tx.open_table(DEDUP_BY_TIME)?;
+            tx.open_table(LAST_SEEN)?;
+            tx.open_table(COUNTERS)?;
+            Ok(())
+        })?;
+        Ok(Self {
+            db,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Creates an account; [`StoreError::UsernameTaken`] if the name exists (checked and
+    /// inserted in one transaction, so two concurrent registrations cannot both win).
+    pub fn create_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
+        write(&self.db, |tx| {
+            let mut accounts = tx.open_table(ACCOUNTS)?;
+            let name = account.username.as_str();
+            if accounts.get(name)?.is_some() {
+                return Err(StoreError::UsernameTaken {
+                    username: account.username.clone(),
+                });
+            }
+            accounts.insert(name, encode(account, "account")?.as_slice())?;
+            Ok(())
+        })
+    }
+
+    /// The account named `username`, if any.
+    pub fn account(&self, username: &UserName) -> Result<Option<AccountRecord>, StoreError> {
+        read(&self.db, |tx| {
+            tx.open_table(ACCOUNTS)?
+                .get(username.as_str())?
+                .map(|v| decode(v.value(), "account"))
+                .transpose()
+        })
+    }
+
+    /// Records a live session: the SHA-256 hash of its token (the token itself is never
+    /// stored).
+    pub fn add_session(
+        &self,
+        username: &UserName,
+        token_hash: [u8; 32],
+        created_ms: u64,
+    ) -> Result<(), StoreError> {
+        write(&self.db, |tx| {
+            require_account(tx, username)?;
+            tx.open_table(SESSIONS)?
+                .insert((username.as_str(), token_hash.as_slice()), created_ms)?;
+            Ok(())
+        })
+    }
+
+    /// Whether `token_hash` is a live session of `username`.
+    pub fn has_session(
+        &self,
+        username: &UserName,
+        token_hash: [u8; 32],
+    ) -> Result<bool, StoreError> {
+        read(&self.db, |tx| {
+            Ok(tx
+                .open_table(SESSIONS)?
+                .get((username.as_str(), token_hash.as_slice()))?
+                .is_some())
+        })
+    }
+
+    /// Revokes one session; revoking an unknown one is not an error.
+    pub fn remove_session(
+        &self,
+        username: &UserName,
+        token_hash: [u8; 32],
+    ) -> Result<(), StoreError> {
+        write(&self.db, |tx| {
+            tx.open_table(SESSIONS)?
+                .remove((username.as_str(), token_hash.as_slice()))?;
+            Ok(())
+        })
+    }
+
+    /// Adds one-time keys to `username`'s stock, oldest first, and returns the new stock.
+    ///
+    /// Keys beyond `max_stock` are ignored, and so are keys already in the stock (same key
+    /// bytes), so a re-upload after a lost reply does nothing.
+    pub fn add_one_time_keys(
+        &self,
+        username: &UserName,
+        keys: &[SignedKey],
+        max_stock: usize,
+    ) -> Result<u64, StoreError> {
+        write(&self.db, |tx| {
+            require_account(tx, username)?;
+            let name = username.as_str();
+            let mut stock = tx.open_table(ONE_TIME_KEYS)?;
+            let mut counters = tx.open_table(COUNTERS)?;
+            let mut held = HashSet::new();
+            for item in stock.range((name, 0)..=(name, u64::MAX))? {
+                let key: SignedKey = decode(item?.1.value(), "one-time key")?;
+                held.insert(key.key);
+            }
+            for key in keys {
+                if held.len() >= max_stock {
+                    break;
+                }
+                if held.contains(&key.key) {
+                    continue;
+                }
+                let index = next_counter(&mut counters, ONE_TIME_KEY_COUNTER)?;
+                stock.insert((name, index), encode(key, "one-time key")?.as_slice())?;
+                held.insert(key.key.clone());
+            }
+            Ok(held.len() as u64)
+        })
+    }
+
+    /// Sets (or replaces) `username`'s fallback key.
+    pub fn set_fallback_key(&self, username: &UserName, key: &SignedKey) -> Result<(), StoreError> {
+        write(&self.db, |tx| {
+            require_account(tx, username)?;
+            tx.open_table(FALLBACK_KEYS)?
+                .insert(username.as_str(), encode(key, "fallback key")?.as_slice())?;
+            Ok(())
+        })
+    }
+
+    /// Hands out `username`'s oldest one-time key, removing it in the same transaction, so
+    /// each one-time key is handed out exactly once. With an empty stock, hands out the
+    /// fallback key (which stays) with `fallback: true`; `None` if there is neither.
+    pub fn claim_key(&self, username: &UserName) -> Result<Option<ClaimedKey>, StoreError> {
+        write(&self.db, |tx| {
+            let name = username.as_str();
+            let mut stock = tx.open_table(ONE_TIME_KEYS)?;
+            let oldest = match stock.range((name, 0)..=(name, u64::MAX))?.next() {
+                Some(item) => {
+                    let (k, v) = item?;
+                    Some((k.value().1, v.value().to_vec()))
+                }
+                None => None,
+            };
+            if let Some((index, bytes)) = oldest {
+                stock.remove((name, index))?;
+                return Ok(Some(ClaimedKey {
+                    key: decode(&bytes, "one-time key")?,
+                    fallback: false,
+                }));
+            }
+            tx.open_table(FALLBACK_KEYS)?
+                .get(name)?
+                .map(|v| decode(v.value(), "fallback key"))
+                .transpose()
+                .map(|key| {
+                    key.map(|key| ClaimedKey {
+                        key,
+                        fallback: true,
+                    })
+                })
+        })
+    }
+
+    /// How many one-time keys of `username` are left.
+    pub fn one_time_key_count(&self, username: &UserName) -> Result<u64, StoreError> {
+        read(&self.db, |tx| {
+            let name = username.as_str();
+            let stock = tx.open_table(ONE_TIME_KEYS)?;
+            let mut count = 0;
+            for item in stock.range((name, 0)..=(name, u64::MAX))? {
+                item?;
+                count += 1;
+            }
+            Ok(count)
+        })
+    }
+
+    /// Appends `event` to `recipient`'s durable queue, in one transaction:
+    ///
+    /// 1. With `dedup = Some((sender, id))`, if that sender already queued that id for this
+    ///    recipient (even if it was delivered and acknowledged since), nothing is queued
+    ///    and the original seq and time come back with `duplicate: true`.
+    /// 2. If the queue already holds `max_queue_len` events: [`StoreError::QueueFull`].
+    /// 3. Otherwise the event gets the next seq of this recipient (strictly increasing from
+    ///    1, never reused, across acknowledgements and restarts) and `now_ms` as its time.
+    ///
+    /// [`StoreError::UnknownUser`] if `recipient` has no account.
+    pub fn enqueue(
+        &self,
+        recipient: &UserName,
+        event: &PushEvent,
+        dedup: Option<(&UserName, MessageId)>,
+        now_ms: u64,
+        max_queue_len: u64,
+    ) -> Result<Enqueued, StoreError> {
+        write(&self.db, |tx| {
+            require_account(tx, recipient)?;
+            let name = recipient.as_str();
+            let mut dedup_table = tx.open_table(DEDUP)?;
+            if let Some((sender, id)) = dedup
+                && let Some(v) = dedup_table.get((name, sender.as_str(), id.0.as_slice()))?
+            {
+                let (seq, relay_ts_ms) = v.value();
+                return Ok(Enqueued {
+                    seq: Seq(seq),
+                    relay_ts_ms,
+                    duplicate: true,
+                });
+            }
+            let mut queue = tx.open_table(QUEUE)?;
+            let mut heads = tx.open_table(QUEUE_HEADS)?;
+            let len = queue_len_in(&queue, &heads, name)?;
+            if len >= max_queue_len {
+                return Err(StoreError::QueueFull {
+                    recipient: recipient.clone(),
+                    len,
+                });
+            }
+            let head = heads.get(name)?.map(|v| v.value()).unwrap_or(0);
+            let seq = head.checked_add(1).ok_or_else(|| StoreError::Corrupt {
+                what: "queue head",
+                reason: format!("the sequence numbers of {recipient} are exhausted"),
+            })?;
+            let queued = QueuedEvent {
+                seq: Seq(seq),
+                relay_ts_ms: now_ms,
+                event: event.clone(),
+            };
+            queue.insert((name, seq), encode(&queued, "queued event")?.as_slice())?;
+            heads.insert(name, seq)?;
+            if let Some((sender, id)) = dedup {
+                dedup_table.insert((name, sender.as_str(), id.0.as_slice()), (seq, now_ms))?;
+                tx.open_table(DEDUP_BY_TIME)?
+                    .insert((now_ms, name, sender.as_str(), id.0.as_slice()), ())?;
+            }
+            Ok(Enqueued {
+                seq: Seq(seq),
+                relay_ts_ms: now_ms,
+                duplicate: false,
+            })
+        })
+    }
+
+    /// The highest seq ever assigned to `user` (`Seq(0)` if none).
+    pub fn queue_head(&self, user: &UserName) -> Result<Seq, StoreError> {
+        read(&self.db, |tx| {
+            let heads = tx.open_table(QUEUE_HEADS)?;
+            Ok(Seq(heads
+                .get(user.as_str())?
+                .map(|v| v.value())
+                .unwrap_or(0)))
+        })
+    }
+
+    /// `user`'s queued events with seq greater than `after`, ascending, at most `limit`.
+    pub fn pending(
+        &self,
+        user: &UserName,
+        after: Seq,
+        limit: usize,
+    ) -> Result<Vec<QueuedEvent>, StoreError> {
+        let Some(start) = after.0.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        read(&self.db, |tx| {
+            let name = user.as_str();
+            let queue = tx.open_table(QUEUE)?;
+            let mut out = Vec::new();
+            for item in queue.range((name, start)..=(name, u64::MAX))?.take(limit) {
+                out.push(decode(item?.1.value(), "queued event")?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Deletes `user`'s events with seq up to and including `through`; returns how many
+    /// were deleted. Acknowledging again, or beyond the head, is harmless.
+    pub fn ack_through(&self, user: &UserName, through: Seq) -> Result<u64, StoreError> {
+        write(&self.db, |tx| {
+            let name = user.as_str();
+            let mut queue = tx.open_table(QUEUE)?;
+            let mut deleted = 0;
+            for item in queue.extract_from_if((name, 0)..=(name, through.0), |_, _| true)? {
+                item?;
+                deleted += 1;
+            }
+            Ok(deleted)
+        })
+    }
+
+    /// How many events wait in `user`'s queue.
+    pub fn queue_len(&self, user: &UserName) -> Result<u64, StoreError> {
+        read(&self.db, |tx| {
+            let queue = tx.open_table(QUEUE)?;
+            let heads = tx.open_table(QUEUE_HEADS)?;
+            queue_len_in(&queue, &heads, user.as_str())
+        })
+    }
+
+    /// Forgets the de-duplication entries of messages queued before `cutoff_ms`; returns
+    /// how many. A sender re-sending such an old message afterwards queues it again.
+    pub fn prune_dedup_before(&self, cutoff_ms: u64) -> Result<u64, StoreError> {
+        write(&self.db, |tx| {
+            let mut by_time = tx.open_table(DEDUP_BY_TIME)?;
+            let mut dedup = tx.open_table(DEDUP)?;
+            let mut pruned = 0;
+            // The empty name and id sort first, so this is every entry older than the cutoff.
+            let older = ..(cutoff_ms, "", "", &[][..]);
+            for item in by_time.extract_from_if(older, |_, _| true)? {
+                let (key, _) = item?;
+                let (_, recipient, sender, id) = key.value();
+                dedup.remove((recipient, sender, id))?;
+                pruned += 1;
+            }
+            Ok(pruned)
+        })
+    }
+
+    /// Records when `user` was last online, in ms since the Unix epoch.
+    pub fn set_last_seen(&self, user: &UserName, ms: u64) -> Result<(), StoreError> {
+        write(&self.db, |tx| {
+            require_account(tx, user)?;
+            tx.open_table(LAST_SEEN)?.insert(user.as_str(), ms)?;
+            Ok(())
+        })
+    }
+
+    /// When `user` was last online, if ever recorded.
+    pub fn last_seen(&self, user: &UserName) -> Result<Option<u64>, StoreError> {
+        read(&self.db, |tx| {
+            Ok(tx
+                .open_table(LAST_SEEN)?
+                .get(user.as_str())?
+                .map(|v| v.value()))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uchat_wire::IdentityKeys;
+
+    fn user(name: &str) -> UserName {
+        UserName::parse(name).expect("valid")
+    }
+
+    fn account(name: &str) -> AccountRecord {
+        AccountRecord {
+            username: user(name),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            identity: IdentityKeys {
+                curve25519: vec![1; 32],
+                ed25519: vec![2; 32],
+            },
+            created_ms: 1,
+        }
+    }
+
+    fn key(b: u8) -> SignedKey {
+        SignedKey {
+            key: vec![b; 32],
+            signature: vec![b; 64],
+        }
+    }
+
+    fn message(i: u8) -> PushEvent {
+        PushEvent::Message {
+            from: user("alice"),
+            id: MessageId([i; 16]),
+            ciphertext: vec![i; 10],
+        }
+    }
+
+    /// A store in a fresh directory with accounts for `names`.
+    fn store_with(names: &[&str]) -> (tempfile::TempDir, RelayStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = RelayStore::open(&dir.path().join("relay.redb")).expect("opens");
+        for name in names {
+            store.create_account(&account(name)).expect("creates");
+        }
+        (dir, store)
+    }
+
+    #[test]
+    fn stores_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<RelayStore>();
+    }
+
+    #[test]
+    fn a_username_can_be_registered_once() {
+        let (_dir, store) = store_with(&["alice"]);
+        let err = store.create_account(&account("alice")).expect_err("taken");
+        assert!(
+            matches!(err, StoreError::UsernameTaken { ref username } if username.as_str() == "alice")
+        );
+        assert_eq!(err.to_string(), "username 'alice' is taken");
+        assert_eq!(
+            store.account(&user("alice")).expect("reads"),
+            Some(account("alice"))
+        );
+        assert_eq!(store.account(&user("bob")).expect("reads"), None);
+    }
+
+    #[test]
+    fn each_one_time_key_is_claimed_once_then_the_fallback_is_reused() {
+        let (_dir, store) = store_with(&["alice"]);
+        let alice = user("alice");
+        let added = store
+            .add_one_time_keys(&alice, &[key(1), key(2), key(2)], 10)
+            .expect("adds");
+        assert_eq!(added, 2, "the duplicate is ignored");
+        assert_eq!(
+            store
+                .add_one_time_keys(&alice, &[key(1)], 10)
+                .expect("adds"),
+            2,
+            "a re-upload is ignored"
+        );
+        assert_eq!(
+            store.claim_key(&alice).expect("claims"),
+            Some(ClaimedKey {
+                key: key(1),
+                fallback: false
+            })
+        );
+        store.set_fallback_key(&alice, &key(9)).expect("sets");
+        let second = store.claim_key(&alice).expect("claims").expect("a key");
+        assert_eq!((second.key, second.fallback), (key(2), false));
+        assert_eq!(store.one_time_key_count(&alice).expect("counts"), 0);
+        for _ in 0..2 {
+            let fallback = store.claim_key(&alice).expect("claims").expect("fallback");
+            assert_eq!((fallback.key, fallback.fallback), (key(9), true));
+        }
+        assert_eq!(store.claim_key(&user("bob")).expect("claims"), None);
+    }
+
+    #[test]
+    fn one_time_keys_beyond_the_stock_limit_are_ignored() {
+        let (_dir, store) = store_with(&["alice"]);
+        let alice = user("alice");
+        let keys: Vec<_> = (1..=5).map(key).collect();
+        assert_eq!(store.add_one_time_keys(&alice, &keys, 3).expect("adds"), 3);
+        assert_eq!(store.add_one_time_keys(&alice, &keys, 3).expect("adds"), 3);
+        assert_eq!(store.one_time_key_count(&alice).expect("counts"), 3);
+        let first = store.claim_key(&alice).expect("claims").expect("a key");
+        assert_eq!(first.key, key(1), "the oldest key goes first");
+    }
+
+    #[test]
+    fn writes_for_unknown_users_are_refused() {
+        let (_dir, store) = store_with(&[]);
+        let ghost = user("ghost");
+        let unknown = |r: Result<_, StoreError>| matches!(r, Err(StoreError::UnknownUser { .. }));
+        assert!(unknown(
+            store.add_one_time_keys(&ghost, &[key(1)], 10).map(|_| ())
+        ));
+        assert!(unknown(store.set_fallback_key(&ghost, &key(1))));
+        assert!(unknown(store.add_session(&ghost, [1; 32], 1)));
+        assert!(unknown(
+            store.enqueue(&ghost, &message(1), None, 1, 10).map(|_| ())
+        ));
+        assert!(unknown(store.set_last_seen(&ghost, 1)));
+    }
+
+    #[test]
+    fn seqs_grow_strictly_across_acks_and_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("relay.redb");
+        let bob = user("bob");
+        {
+            let store = RelayStore::open(&path).expect("opens");
+            store.create_account(&account("bob")).expect("creates");
+            assert_eq!(store.queue_head(&bob).expect("head"), Seq(0));
+            for i in 1..=3 {
+                let e = store
+                    .enqueue(&bob, &message(i), None, 100, 10)
+                    .expect("enqueues");
+                assert_eq!(e.seq, Seq(u64::from(i)));
+            }
+            // Acknowledging everything must not let seqs restart.
+            assert_eq!(store.ack_through(&bob, Seq(3)).expect("acks"), 3);
+            assert_eq!(store.queue_len(&bob).expect("len"), 0);
+        }
+        let store = RelayStore::open(&path).expect("reopens");
+        assert_eq!(store.queue_head(&bob).expect("head"), Seq(3));
+        let e = store
+            .enqueue(&bob, &message(4), None, 100, 10)
+            .expect("enqueues");
+        assert_eq!(e.seq, Seq(4));
+    }
+
+    #[test]
+    fn ack_through_deletes_only_up_to_its_seq_and_pending_starts_after_the_cursor() {
+        let (_dir, store) = store_with(&["bob", "carol"]);
+        let (bob, carol) = (user("bob"), user("carol"));
+        for i in 1..=5 {
+            store
+                .enqueue(&bob, &message(i), None, u64::from(i), 10)
+                .expect("enqueues");
+        }
+        store
+            .enqueue(&carol, &message(9), None, 9, 10)
+            .expect("enqueues");
+        assert_eq!(store.ack_through(&bob, Seq(2)).expect("acks"), 2);
+        assert_eq!(store.ack_through(&bob, Seq(2)).expect("acks"), 0);
+        assert_eq!(store.queue_len(&bob).expect("len"), 3);
+        assert_eq!(
+            store.queue_len(&carol).expect("len"),
+            1,
+            "other queues untouched"
+        );
+
+        let seqs = |after, limit| -> Vec<u64> {
+            store
+                .pending(&bob, Seq(after), limit)
+                .expect("reads")
+                .iter()
+                .map(|e| e.seq.0)
+                .collect()
+        };
+        assert_eq!(seqs(0, 10), [3, 4, 5]);
+        assert_eq!(seqs(3, 10), [4, 5]);
+        assert_eq!(seqs(0, 2), [3, 4]);
+        assert_eq!(seqs(5, 10), Vec::<u64>::new());
+        assert_eq!(seqs(u64::MAX, 10), Vec::<u64>::new());
+
+        let first = &store.pending(&bob, Seq(3), 1).expect("reads")[0];
+        assert_eq!((first.relay_ts_ms, &first.event), (4, &message(4)));
+
+        assert_eq!(store.ack_through(&bob, Seq(100)).expect("acks"), 3);
+        assert_eq!(store.queue_len(&bob).expect("len"), 0);
+        assert_eq!(store.queue_head(&bob).expect("head"), Seq(5));
+    }
+
+    #[test]
+    fn a_resent_message_is_queued_once() {
+        let (_dir, store) = store_with(&["alice", "bob", "carol"]);
+        let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
+        let id = MessageId([1; 16]);
+        let first = store
+            .enqueue(&bob, &message(1), Some((&alice, id)), 100, 10)
+            .expect("enqueues");
+        let again = store
+            .enqueue(&bob, &message(1), Some((&alice, id)), 200, 10)
+            .expect("enqueues");
+        assert!(!first.duplicate && again.duplicate);
+        assert_eq!((again.seq, again.relay_ts_ms), (first.seq, 100));
+        assert_eq!(store.pending(&bob, Seq(0), 10).expect("reads").len(), 1);
+
+        // Still a duplicate after delivery and acknowledgement.
+        store.ack_through(&bob, first.seq).expect("acks");
+        let late = store
+            .enqueue(&bob, &message(1), Some((&alice, id)), 300, 10)
+            .expect("enqueues");
+        assert!(late.duplicate);
+        assert_eq!(store.queue_len(&bob).expect("len"), 0);
+
+        // The same id to another recipient is another message.
+        let other = store
+            .enqueue(&carol, &message(1), Some((&alice, id)), 100, 10)
+            .expect("enqueues");
+        assert!(!other.duplicate);
+    }
+
+    #[test]
+    fn pruned_dedup_entries_are_forgotten() {
+        let (_dir, store) = store_with(&["alice", "bob"]);
+        let (alice, bob) = (user("alice"), user("bob"));
+        let (old, new) = (MessageId([1; 16]), MessageId([2; 16]));
+        store
+            .enqueue(&bob, &message(1), Some((&alice, old)), 100, 10)
+            .expect("enqueues");
+        store
+            .enqueue(&bob, &message(2), Some((&alice, new)), 200, 10)
+            .expect("enqueues");
+        assert_eq!(store.prune_dedup_before(150).expect("prunes"), 1);
+        assert_eq!(store.prune_dedup_before(150).expect("prunes"), 0);
+        let resent_old = store
+            .enqueue(&bob, &message(1), Some((&alice, old)), 300, 10)
+            .expect("enqueues");
+        let resent_new = store
+            .enqueue(&bob, &message(2), Some((&alice, new)), 300, 10)
+            .expect("enqueues");
+        assert!(!resent_old.duplicate && resent_new.duplicate);
+    }
+
+    #[test]
+    fn a_full_queue_refuses_until_acknowledged() {
+        let (_dir, store) = store_with(&["alice", "bob"]);
+        let (alice, bob) = (user("alice"), user("bob"));
+        store
+            .enqueue(&bob, &message(1), None, 100, 2)
+            .expect("enqueues");
+        store
+            .enqueue(&bob, &message(2), None, 100, 2)
+            .expect("enqueues");
+        let err = store
+            .enqueue(
+                &bob,
+                &message(3),
+                Some((&alice, MessageId([3; 16]))),
+                100,
+                2,
+            )
+            .expect_err("full");
+        assert!(
+            matches!(err, StoreError::QueueFull { len: 2, .. }),
+            "{err:?}"
+        );
+        // A refused message leaves no dedup entry, so the sender's retry can succeed later.
+        store.ack_through(&bob, Seq(1)).expect("acks");
+        let retry = store
+            .enqueue(
+                &bob,
+                &message(3),
+                Some((&alice, MessageId([3; 16]))),
+                100,
+                2,
+            )
+            .expect("enqueues");
+        assert_eq!((retry.seq, retry.duplicate), (Seq(3), false));
+    }
+
+    #[test]
+    fn sessions_can_be_added_checked_and_revoked() {
+        let (_dir, store) = store_with(&["alice"]);
+        let alice = user("alice");
+        store.add_session(&alice, [1; 32], 5).expect("adds");
+        assert!(store.has_session(&alice, [1; 32]).expect("reads"));
+        assert!(!store.has_session(&alice, [2; 32]).expect("reads"));
+        assert!(!store.has_session(&user("bob"), [1; 32]).expect("reads"));
+        store.remove_session(&alice, [1; 32]).expect("removes");
+        store
+            .remove_session(&alice, [1; 32])
+            .expect("removing twice is fine");
+        assert!(!store.has_session(&alice, [1; 32]).expect("reads"));
+    }
+
+    #[test]
+    fn last_seen_is_recorded() {
+        let (_dir, store) = store_with(&["alice"]);
+        let alice = user("alice");
+        assert_eq!(store.last_seen(&alice).expect("reads"), None);
+        store.set_last_seen(&alice, 77).expect("sets");
+        assert_eq!(store.last_seen(&alice).expect("reads"), Some(77));
+    }
+
+    #[test]
+    fn opening_a_held_relay_file_reports_in_use() {
+        let (dir, _store) = store_with(&[]);
+        let err = RelayStore::open(&dir.path().join("relay.redb")).expect_err("held");
+        assert!(matches!(err, StoreError::InUse { .. }), "{err:?}");
+    }
+}

@@ -1,0 +1,151 @@
+//! The redb tables (private to the crate), value encoding and the small helpers every
+//! transaction uses.
+//!
+//! Keys are tuples of names, numbers and id bytes, so that one user's or one
+//! conversation's rows are one contiguous, ordered range. Values are MessagePack records
+//! (see [`crate::records`]) or plain numbers. A table whose key or value type changes gets
+//! a new name; redb refuses to open a table with a different type.
+
+use std::path::Path;
+
+use redb::{ReadableTable, TableDefinition};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::StoreError;
+
+// Relay tables.
+
+/// username → [`crate::AccountRecord`].
+pub(crate) const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
+/// (username, SHA-256 of the session token) → created_ms.
+pub(crate) const SESSIONS: TableDefinition<(&str, &[u8]), u64> = TableDefinition::new("sessions");
+/// (username, insertion counter) → `SignedKey`; the lowest counter is the oldest key.
+pub(crate) const ONE_TIME_KEYS: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new("one_time_keys");
+/// username → `SignedKey`.
+pub(crate) const FALLBACK_KEYS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("fallback_keys");
+/// (recipient, seq) → [`crate::QueuedEvent`].
+///
+/// Architecture invariant: events leave a queue only through `ack_through`, which removes
+/// a prefix, so a user's queued seqs are always the contiguous run `first..=head`.
+pub(crate) const QUEUE: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("queue");
+/// recipient → the highest seq ever assigned (never lowered, so seqs are never reused).
+pub(crate) const QUEUE_HEADS: TableDefinition<&str, u64> = TableDefinition::new("queue_heads");
+/// (recipient, sender, message id) → (seq, relay_ts_ms) of the first enqueue.
+pub(crate) const DEDUP: TableDefinition<(&str, &str, &[u8]), (u64, u64)> =
+    TableDefinition::new("dedup");
+/// (relay_ts_ms, recipient, sender, message id) → (): [`DEDUP`] ordered by age, for pruning.
+pub(crate) const DEDUP_BY_TIME: TableDefinition<(u64, &str, &str, &[u8]), ()> =
+    TableDefinition::new("dedup_by_time");
+/// username → ms since the Unix epoch.
+pub(crate) const LAST_SEEN: TableDefinition<&str, u64> = TableDefinition::new("last_seen");
+
+// Peer tables.
+
+/// [`PROFILE_KEY`] → [`crate::ProfileRecord`].
+pub(crate) const PROFILE: TableDefinition<&str, &[u8]> = TableDefinition::new("profile");
+/// The only key of [`PROFILE`].
+pub(crate) const PROFILE_KEY: &str = "profile";
+/// contact → [`crate::PinnedIdentity`].
+pub(crate) const PINS: TableDefinition<&str, &[u8]> = TableDefinition::new("pins");
+/// contact → `Vec<SessionRecord>`, always replaced as a whole.
+pub(crate) const OLM_SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("olm_sessions");
+/// (conversation, global insertion counter) → [`crate::HistoryEntry`].
+pub(crate) const HISTORY: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("history");
+/// Where a history entry is: its [`HISTORY`] key.
+type HistoryKey = (&'static str, u64);
+/// (from, message id) → where its history entry is, or `None` if the message was seen
+/// without one. Answers `has_message` and finds entries for `mark_sent`.
+pub(crate) const MESSAGES: TableDefinition<(&str, &[u8]), Option<HistoryKey>> =
+    TableDefinition::new("messages");
+/// global insertion counter → [`crate::OutboxEntry`]; iteration order is oldest first.
+pub(crate) const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// message id → (its [`OUTBOX`] key, the `from` of its history entry).
+pub(crate) const OUTBOX_IDS: TableDefinition<&[u8], (u64, &str)> =
+    TableDefinition::new("outbox_ids");
+
+// Both.
+
+/// Named counters: see the `*_COUNTER` and `*_KEY` constants of each store.
+pub(crate) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+
+/// Encodes a record for storage.
+pub(crate) fn encode<T: Serialize>(value: &T, what: &'static str) -> Result<Vec<u8>, StoreError> {
+    rmp_serde::to_vec_named(value).map_err(|e| StoreError::Encode {
+        what,
+        reason: e.to_string(),
+    })
+}
+
+/// Decodes a stored record.
+pub(crate) fn decode<T: DeserializeOwned>(
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<T, StoreError> {
+    rmp_serde::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        what,
+        reason: e.to_string(),
+    })
+}
+
+/// Takes the next value (starting at 1) of a named counter inside a write transaction.
+pub(crate) fn next_counter(
+    counters: &mut redb::Table<'_, &str, u64>,
+    name: &str,
+) -> Result<u64, StoreError> {
+    let current = counters.get(name)?.map(|v| v.value()).unwrap_or(0);
+    let next = current.checked_add(1).ok_or_else(|| StoreError::Corrupt {
+        what: "counter",
+        reason: format!("{name} is exhausted"),
+    })?;
+    counters.insert(name, next)?;
+    Ok(next)
+}
+
+/// Opens (creating if needed) the database at `path` and creates `tables` in it, so that
+/// read transactions can open every table.
+pub(crate) fn open_database(
+    path: &Path,
+    create_tables: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::TableError>,
+) -> Result<redb::Database, StoreError> {
+    let db = redb::Database::create(path).map_err(|e| match e {
+        // Both mean another handle holds the file's lock.
+        redb::DatabaseError::DatabaseAlreadyOpen | redb::DatabaseError::LockProtocolMismatch => {
+            StoreError::InUse {
+                path: path.to_path_buf(),
+            }
+        }
+        other => StoreError::Open {
+            path: path.to_path_buf(),
+            reason: other.to_string(),
+        },
+    })?;
+    let tx = db.begin_write()?;
+    create_tables(&tx)?;
+    tx.commit()?;
+    Ok(db)
+}
+
+/// Runs `f` in one write transaction and commits it durably; if `f` fails, nothing it
+/// wrote is kept.
+pub(crate) fn write<T>(
+    db: &redb::Database,
+    f: impl FnOnce(&redb::WriteTransaction) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let tx = db.begin_write()?;
+    let out = f(&tx)?;
+    tx.commit()?;
+    Ok(out)
+}
+
+/// Runs `f` in one read transaction (a consistent snapshot).
+pub(crate) fn read<T>(
+    db: &redb::Database,
+    f: impl FnOnce(&redb::ReadTransaction) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    use redb::ReadableDatabase;
+    let tx = db.begin_read()?;
+    f(&tx)
+}
