@@ -116,7 +116,7 @@ pub enum ClientError {
         /// The message.
         id: MessageId,
         /// Why it was not sent.
-        source: ConnectionError,
+        source: Box<ConnectionError>,
     },
     /// Talking to the relay failed.
     #[error(transparent)]
@@ -181,9 +181,24 @@ struct Inner {
     key: LocalKey,
     /// Serializes every use of the Olm account and sessions.
     identity: Mutex<Identity>,
-    link: RwLock<RelayLink>,
+    /// The relay this client talks to ("HOST:PORT").
+    relay: String,
+    /// The live connection; `None` while offline.
+    link: RwLock<Option<RelayLink>>,
     events: broadcast::Sender<ClientEvent>,
     processed: watch::Sender<Seq>,
+}
+
+/// Everything a client needs once the keys are unlocked.
+struct Unlocked {
+    options: ClientOptions,
+    store: Arc<PeerStore>,
+    me: UserName,
+    key: LocalKey,
+    identity: Identity,
+    link: Option<RelayLink>,
+    queue_head: Seq,
+    relay: String,
 }
 
 /// A logged-in user connected to a relay.
@@ -299,36 +314,47 @@ impl Client {
         let (token, queue_head) = session_of(reply, "register")?;
         store.put_profile(&ProfileRecord {
             username: username.clone(),
-            relay,
+            relay: relay.clone(),
             token: token.0,
             account_pickle: identity.seal(&key),
             kdf_salt: salt,
         })?;
-        Self::start(options, store, username, key, identity, link, queue_head).await
+        Self::start(Unlocked {
+            options,
+            store,
+            me: username,
+            key,
+            identity,
+            link: Some(link),
+            queue_head,
+            relay,
+        })
+        .await
     }
 
-    /// Logs in again in a profile directory that holds the account's keys.
+    /// Logs in again in a profile directory that holds the account's keys. The relay
+    /// checks the password first, so an unknown user or a wrong password is reported as such.
     pub async fn login(
         options: ClientOptions,
         username: UserName,
         password: &str,
     ) -> Result<Client, ClientError> {
         let store = open_store(&options.home)?;
-        let profile = store.profile()?.ok_or_else(|| ClientError::NoKeysHere {
-            home: options.home.clone(),
-            user: username.clone(),
-        })?;
-        if profile.username != username {
+        let profile = store.profile()?;
+        if let Some(profile) = &profile
+            && profile.username != username
+        {
             return Err(ClientError::OtherAccount {
                 home: options.home.clone(),
-                owner: profile.username,
+                owner: profile.username.clone(),
                 wanted: username,
             });
         }
         let relay = options
             .relay
             .clone()
-            .unwrap_or_else(|| profile.relay.clone());
+            .or_else(|| profile.as_ref().map(|p| p.relay.clone()))
+            .ok_or(ClientError::NoRelay)?;
         let link = dial(&options, &relay).await?;
         let reply = link
             .request(&Request::Login {
@@ -337,6 +363,10 @@ impl Client {
             })
             .await?;
         let (token, queue_head) = session_of(reply, "login")?;
+        let profile = profile.ok_or_else(|| ClientError::NoKeysHere {
+            home: options.home.clone(),
+            user: username.clone(),
+        })?;
         let key = derive(password, &profile.kdf_salt).await?;
         let identity = Identity::unseal(&profile.account_pickle, &key).map_err(|_| {
             ClientError::WrongPassword {
@@ -344,11 +374,21 @@ impl Client {
             }
         })?;
         store.put_profile(&ProfileRecord {
-            relay,
+            relay: relay.clone(),
             token: token.0,
             ..profile
         })?;
-        Self::start(options, store, username, key, identity, link, queue_head).await
+        Self::start(Unlocked {
+            options,
+            store,
+            me: username,
+            key,
+            identity,
+            link: Some(link),
+            queue_head,
+            relay,
+        })
+        .await
     }
 
     /// Opens a logged-in profile: unlocks the keys with the password and resumes the session.
@@ -370,23 +410,35 @@ impl Client {
             .relay
             .clone()
             .unwrap_or_else(|| profile.relay.clone());
-        let link = dial(&options, &relay).await?;
-        let reply = link
-            .request(&Request::Resume {
-                username: profile.username.clone(),
-                token: SessionToken(profile.token.clone()),
-            })
-            .await?;
-        let (_, queue_head) = session_of(reply, "resume")?;
-        Self::start(
+        let (link, queue_head) = match dial(&options, &relay).await {
+            Ok(link) => {
+                let reply = link
+                    .request(&Request::Resume {
+                        username: profile.username.clone(),
+                        token: SessionToken(profile.token.clone()),
+                    })
+                    .await?;
+                let (_, queue_head) = session_of(reply, "resume")?;
+                (Some(link), queue_head)
+            }
+            // Unreachable is a normal state: the client works offline (messages wait in the
+            // outbox) and `reconnect` brings it online. A wrong certificate is not.
+            Err(ClientError::Connection(e @ ConnectionError::Unreachable { .. })) => {
+                tracing::debug!(error = %e, "starting offline");
+                (None, store.last_acked_seq()?)
+            }
+            Err(e) => return Err(e),
+        };
+        Self::start(Unlocked {
             options,
             store,
-            profile.username,
+            me: profile.username,
             key,
             identity,
             link,
             queue_head,
-        )
+            relay,
+        })
         .await
     }
 
@@ -402,15 +454,17 @@ impl Client {
             .map(|p| (p.username, p.relay)))
     }
 
-    async fn start(
-        options: ClientOptions,
-        store: Arc<PeerStore>,
-        me: UserName,
-        key: LocalKey,
-        identity: Identity,
-        link: RelayLink,
-        queue_head: Seq,
-    ) -> Result<Client, ClientError> {
+    async fn start(unlocked: Unlocked) -> Result<Client, ClientError> {
+        let Unlocked {
+            options,
+            store,
+            me,
+            key,
+            identity,
+            link,
+            queue_head,
+            relay,
+        } = unlocked;
         let (events, first_events) = broadcast::channel(4096);
         let (processed, _) = watch::channel(store.last_acked_seq()?);
         let inner = Arc::new(Inner {
@@ -419,6 +473,7 @@ impl Client {
             me,
             key,
             identity: Mutex::new(identity),
+            relay,
             link: RwLock::new(link),
             events,
             processed,
@@ -430,7 +485,9 @@ impl Client {
             options,
             first_events: std::sync::Mutex::new(Some(first_events)),
         };
-        client.after_connect().await?;
+        if client.is_online() {
+            client.after_connect().await?;
+        }
         Ok(client)
     }
 
@@ -462,6 +519,7 @@ impl Client {
     /// Waits until every event queued for this user when the client connected has been
     /// taken in and stored.
     pub async fn catch_up(&self, timeout: Duration) -> Result<(), ClientError> {
+        self.inner.link()?;
         let mut processed = self.inner.processed.subscribe();
         let head = self.queue_head;
         tokio::time::timeout(timeout, processed.wait_for(|seq| *seq >= head))
@@ -515,7 +573,7 @@ impl Client {
     ) -> Result<Vec<uchat_wire::PresenceEntry>, ClientError> {
         match self
             .inner
-            .link()
+            .link()?
             .request(&Request::Presence { users })
             .await?
         {
@@ -528,7 +586,10 @@ impl Client {
 
     /// Revokes the session on the relay and forgets the token locally (keys stay).
     pub async fn logout(self) -> Result<(), ClientError> {
-        let result = self.inner.link().request(&Request::Logout).await;
+        let result = match self.inner.link() {
+            Ok(link) => link.request(&Request::Logout).await,
+            Err(e) => Err(e),
+        };
         self.inner.store.clear_token()?;
         self.close().await;
         result.map(|_| ()).map_err(ClientError::from)
@@ -536,8 +597,15 @@ impl Client {
 
     /// Waits until the connection drops; returns why.
     pub async fn disconnected(&self) -> String {
-        let link = self.inner.link();
-        link.closed().await
+        match self.inner.link() {
+            Ok(link) => link.closed().await,
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// Whether the client is connected to the relay.
+    pub fn is_online(&self) -> bool {
+        self.inner.link().is_ok()
     }
 
     /// Dials again with backoff until it works (or `give_up_after` passes), resumes the
@@ -595,7 +663,7 @@ impl Client {
             .inner
             .link
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = link;
+            .unwrap_or_else(PoisonError::into_inner) = Some(link);
         self.after_connect().await
     }
 
@@ -605,7 +673,9 @@ impl Client {
         self.inner.ack(processed).await;
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
-        self.inner.link().close().await;
+        if let Ok(link) = self.inner.link() {
+            link.close().await;
+        }
     }
 }
 
@@ -643,11 +713,16 @@ fn from_records(records: Vec<SessionRecord>) -> Vec<SealedSession> {
 }
 
 impl Inner {
-    fn link(&self) -> RelayLink {
+    /// The live connection, or an `Unreachable` error while offline.
+    fn link(&self) -> Result<RelayLink, ConnectionError> {
         self.link
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+            .ok_or_else(|| ConnectionError::Unreachable {
+                relay: self.relay.clone(),
+                reason: "not connected".into(),
+            })
     }
 
     fn sessions(&self, contact: &UserName) -> Result<SessionSet, ClientError> {
@@ -662,7 +737,7 @@ impl Inner {
     /// Publishes more one-time keys if the relay's stock is low. The account is saved
     /// before the keys are published, so the relay never hands out a key we lost.
     async fn top_up_keys(&self) -> Result<(), ClientError> {
-        let link = self.link();
+        let link = self.link()?;
         let count = match link.request(&Request::KeyCount).await? {
             Reply::KeyCount { one_time_keys } => one_time_keys,
             _ => {
@@ -694,7 +769,7 @@ impl Inner {
             return Ok(pinned.identity);
         }
         let identity = match self
-            .link()
+            .link()?
             .request(&Request::Identity { user: user.clone() })
             .await?
         {
@@ -724,7 +799,7 @@ impl Inner {
         let now = now_ms();
         if sessions.is_empty() {
             let (theirs, key) = match self
-                .link()
+                .link()?
                 .request(&Request::ClaimKey { user: to.clone() })
                 .await?
             {
@@ -809,7 +884,11 @@ impl Inner {
             id: entry.id,
             ciphertext: entry.ciphertext.clone(),
         };
-        match self.link().request(&request).await {
+        let sent = match self.link() {
+            Ok(link) => link.request(&request).await,
+            Err(e) => Err(e),
+        };
+        match sent {
             Ok(Reply::Sent { relay_ts_ms }) => {
                 self.store.mark_sent(entry.id, relay_ts_ms)?;
                 Ok(())
@@ -823,7 +902,7 @@ impl Inner {
             }
             Err(source) => Err(ClientError::Queued {
                 id: entry.id,
-                source,
+                source: Box::new(source),
             }),
         }
     }
@@ -850,7 +929,11 @@ impl Inner {
         if through.0 == 0 {
             return;
         }
-        if let Err(e) = self.link().request(&Request::Ack { through }).await {
+        let result = match self.link() {
+            Ok(link) => link.request(&Request::Ack { through }).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
             tracing::debug!(error = %e, "ack failed; the relay will resend");
         }
     }
@@ -926,12 +1009,16 @@ impl Inner {
                     Some(_) => flag = IdentityFlag::Changed,
                     None => {
                         let published = match self
-                            .link()
+                            .link()?
                             .request(&Request::Identity { user: from.clone() })
                             .await
                         {
                             Ok(Reply::Identity { identity, .. }) => Some(identity),
-                            _ => None,
+                            // The relay has no such account: the key is nobody's.
+                            Ok(_) | Err(ConnectionError::Refused(_)) => None,
+                            // A network failure proves nothing: leave the message queued
+                            // (unacknowledged) and try again on the next connection.
+                            Err(e) => return Err(e.into()),
                         };
                         match published {
                             Some(keys) if keys.curve25519 == seen_curve => {
@@ -1028,7 +1115,11 @@ impl Inner {
 /// Takes in pushed events one at a time until the stream ends.
 async fn run_inbox(inner: Arc<Inner>) {
     // QUIC announces a stream with its first bytes, so this waits for the first event.
-    let mut events = match inner.link().accept_events().await {
+    let link = match inner.link() {
+        Ok(link) => link,
+        Err(_) => return,
+    };
+    let mut events = match link.accept_events().await {
         Ok(events) => events,
         Err(e) => {
             let _ = inner.events.send(ClientEvent::Disconnected {
@@ -1053,7 +1144,7 @@ async fn run_inbox(inner: Arc<Inner>) {
             }
         }
     }
-    let reason = inner.link().closed().await;
+    let reason = link.closed().await;
     let _ = inner.events.send(ClientEvent::Disconnected { reason });
 }
 

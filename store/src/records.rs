@@ -2,7 +2,7 @@
 //! MessagePack with named fields (`rmp_serde::to_vec_named`).
 //!
 //! Compatibility rules, as for the wire: enum variants are stored by name, so never rename,
-//! reorder-by-index or reuse one; fields added later get `#[serde(default)]`.
+//! remove or reuse one; fields added later get `#[serde(default)]`.
 //!
 //! Secrets (session tokens, sealed pickles, password hashes) and message plaintext never
 //! reach `Debug`: those impls are written by hand and print lengths only.

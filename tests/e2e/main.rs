@@ -1,1 +1,9 @@
-//! e2e
+//! Uchat's end-to-end tests: one binary, a module per area. Each test starts a real
+//! `uchat-relay` process on a loopback port and drives the real `uchat` CLI in temporary
+//! profile directories, as a user or a script would (see `uchat_tests`).
+
+mod delivery;
+mod errors;
+mod identity;
+mod privacy;
+mod roundtrip;

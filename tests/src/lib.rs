@@ -57,10 +57,15 @@ impl TestRelay {
 
     /// Starts a relay with extra flags.
     pub fn start_with(extra: &[&str]) -> Result<Self> {
+        Self::start_at("127.0.0.1:0", extra)
+    }
+
+    /// Starts a relay with a fresh data directory (so a fresh certificate) on `addr`.
+    pub fn start_at(addr: &str, extra: &[&str]) -> Result<Self> {
         let data = tempfile::tempdir()?;
         let mut relay = TestRelay {
             data,
-            addr: "127.0.0.1:0".into(),
+            addr: addr.into(),
             fingerprint: String::new(),
             child: None,
             log: Arc::new(Mutex::new(String::new())),
@@ -226,6 +231,21 @@ impl Peer {
         self.command(args)
             .output()
             .with_context(|| format!("cannot run uchat {args:?}"))
+    }
+
+    /// Runs `uchat ARGS` with `input` on standard input.
+    pub fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Result<Output> {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let mut stdin = child.stdin.take().context("stdin")?;
+        stdin.write_all(input)?;
+        drop(stdin);
+        Ok(child.wait_with_output()?)
     }
 
     /// Runs `uchat ARGS`, requiring success; returns stdout.

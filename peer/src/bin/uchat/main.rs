@@ -49,7 +49,7 @@ enum Command {
     Logout,
     /// Show who is logged in here
     Whoami,
-    /// Send a text message
+    /// Send a text message ("-" reads the text from standard input)
     Send { user: String, text: String },
     /// Show the conversation with USER, after taking in pending messages
     History {
@@ -255,6 +255,18 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Send { user, text } => {
             let to = parse_user(&user)?;
+            let text = if text == "-" {
+                anyhow::ensure!(
+                    !ctx.password_stdin,
+                    "cannot read both the password and the text from standard input; set UCHAT_PASSWORD"
+                );
+                let mut buf = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut buf)
+                    .context("cannot read the message text from standard input (is it UTF-8?)")?;
+                buf
+            } else {
+                text
+            };
             let client = ctx.open().await?;
             let result = client.send_text(&to, &text).await;
             let caught_up = client.catch_up(CATCH_UP_TIMEOUT).await;

@@ -1,0 +1,130 @@
+//! Offline delivery: exactly once, in order, with the right sender — across relay crashes.
+
+use anyhow::Result;
+use uchat_tests::{Peer, TestRelay, texts};
+
+#[test]
+fn offline_messages_arrive_once_in_order_with_the_right_sender() -> Result<()> {
+    let relay = TestRelay::start()?;
+    let alice = Peer::register(&relay, "alice")?;
+    let carol = Peer::register(&relay, "carol")?;
+    let bob = Peer::register(&relay, "bob")?;
+    // bob is offline (no uchat process runs for him) while both write to him.
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(alice.send("bob", &format!("from alice #{i}"))?);
+        if i % 2 == 0 {
+            carol.send("bob", &format!("from carol #{i}"))?;
+        }
+    }
+    let with_alice = bob.history("alice")?;
+    assert_eq!(
+        texts(&with_alice),
+        (0..5)
+            .map(|i| format!("from alice #{i}"))
+            .collect::<Vec<_>>()
+    );
+    for (m, id) in with_alice.iter().zip(&ids) {
+        assert_eq!(m["from"], "alice");
+        assert_eq!(m["to"], "bob");
+        assert_eq!(
+            m["id"],
+            id.as_str(),
+            "the id printed by send is the id bob sees"
+        );
+        assert_eq!(m["status"], "received");
+    }
+    assert_eq!(
+        texts(&bob.history("carol")?),
+        ["from carol #0", "from carol #2", "from carol #4"]
+    );
+    // Running again takes in nothing new and shows no duplicates.
+    assert_eq!(bob.history("alice")?.len(), 5);
+    // The sender's own history shows the messages as sent.
+    let sent = alice.history("bob")?;
+    assert!(sent.iter().all(|m| m["status"] == "sent"), "{sent:?}");
+    Ok(())
+}
+
+#[test]
+fn messages_survive_a_relay_sigkill_right_after_send_returns() -> Result<()> {
+    let mut relay = TestRelay::start()?;
+    let alice = Peer::register(&relay, "alice")?;
+    let bob = Peer::register(&relay, "bob")?;
+    alice.send("bob", "before the crash 1")?;
+    alice.send("bob", "before the crash 2 崩溃")?;
+    // SIGKILL the moment `send` has returned: the message was acknowledged, so it must
+    // already be on disk.
+    relay.kill_9();
+    relay.restart()?;
+    alice.send("bob", "after the restart")?;
+    relay.kill_9();
+    relay.restart()?;
+    assert_eq!(
+        texts(&bob.history("alice")?),
+        [
+            "before the crash 1",
+            "before the crash 2 崩溃",
+            "after the restart"
+        ]
+    );
+    // And bob's acknowledgements were durable too: nothing comes twice after another crash.
+    relay.kill_9();
+    relay.restart()?;
+    assert_eq!(bob.history("alice")?.len(), 3);
+    bob.send("alice", "got them")?;
+    assert_eq!(
+        texts(&alice.history("bob")?).last().map(String::as_str),
+        Some("got them")
+    );
+    Ok(())
+}
+
+#[test]
+fn a_message_written_while_the_relay_is_down_waits_in_the_outbox() -> Result<()> {
+    let mut relay = TestRelay::start()?;
+    let alice = Peer::register(&relay, "alice")?;
+    let bob = Peer::register(&relay, "bob")?;
+    alice.send("bob", "first")?; // opens the session while the relay is up
+    relay.kill_9();
+    let err = alice.fails(&["send", "bob", "typed while offline"])?;
+    assert!(
+        err.contains("outbox"),
+        "the user is told the message is kept: {err}"
+    );
+    relay.restart()?;
+    // The next run of any command sends it.
+    alice.ok(&["history", "bob"])?;
+    assert_eq!(
+        texts(&bob.history("alice")?),
+        ["first", "typed while offline"]
+    );
+    Ok(())
+}
+
+#[test]
+fn a_listening_peer_sees_messages_as_they_arrive() -> Result<()> {
+    let relay = TestRelay::start()?;
+    let alice = Peer::register(&relay, "alice")?;
+    let bob = Peer::register(&relay, "bob")?;
+    alice.send("bob", "queued before listen")?;
+    let listener = bob
+        .command(&["--json", "listen", "--for", "6"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    alice.send("bob", "live 实时")?;
+    let out = listener.wait_with_output()?;
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)?
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let messages: Vec<_> = lines.iter().filter(|l| l["type"] == "message").collect();
+    assert_eq!(messages.len(), 2, "{lines:?}");
+    assert_eq!(messages[0]["text"], "queued before listen");
+    assert_eq!(messages[1]["text"], "live 实时");
+    assert_eq!(messages[1]["from"], "alice");
+    assert!(messages[1]["group"].is_null());
+    Ok(())
+}
