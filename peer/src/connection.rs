@@ -12,6 +12,10 @@ use sha2::{Digest, Sha256};
 use uchat_wire::frame::{self, FrameDecoder, MAX_CONTROL_FRAME_BYTES};
 use uchat_wire::{ALPN, CertFingerprint, ErrorReply, FrameError, Push, Reply, Request, Response};
 
+/// How long a QUIC handshake may take. QUIC ignores ICMP "port unreachable", so a relay
+/// that is down shows up only as silence; 5 s is many round trips even on a satellite link.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Why talking to the relay failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
@@ -186,7 +190,7 @@ pub async fn dial(
     let connecting = endpoint
         .connect(addr, &server_name)
         .map_err(|e| unreachable(e.to_string()))?;
-    let result = tokio::time::timeout(Duration::from_secs(10), connecting).await;
+    let result = tokio::time::timeout(CONNECT_TIMEOUT, connecting).await;
     let seen = *verifier.seen.lock().unwrap_or_else(PoisonError::into_inner);
     let conn = match result {
         Ok(Ok(conn)) => conn,
@@ -204,9 +208,10 @@ pub async fn dial(
             return Err(unreachable(e.to_string()));
         }
         Err(_) => {
-            return Err(unreachable(
-                "no answer within 10 s (is the relay running and the UDP port open?)".into(),
-            ));
+            return Err(unreachable(format!(
+                "no answer within {} s (is the relay running and its UDP port open?)",
+                CONNECT_TIMEOUT.as_secs()
+            )));
         }
     };
     let fingerprint =

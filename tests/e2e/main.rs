@@ -5,5 +5,7 @@
 mod delivery;
 mod errors;
 mod identity;
+mod presence;
 mod privacy;
 mod roundtrip;
+mod tidy;

@@ -374,11 +374,11 @@ async fn listen(ctx: &Context_, for_secs: Option<f64>) -> Result<()> {
                         let remaining = deadline
                             .map(|at| at.saturating_duration_since(tokio::time::Instant::now()))
                             .unwrap_or(Duration::from_secs(u64::MAX / 4));
+                        // The same receiver keeps getting events across reconnects.
                         tokio::select! {
                             r = client.reconnect(remaining) => r?,
                             _ = &mut sleep_until => break,
                         }
-                        events = client.subscribe();
                     }
                 }
                 Err(RecvError::Lagged(n)) => {
