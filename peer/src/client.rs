@@ -64,16 +64,6 @@ pub enum ClientError {
         /// Who was asked for.
         wanted: UserName,
     },
-    /// Logging in where the account's keys are not.
-    #[error(
-        "the profile directory {home} has no keys for '{user}': use the --home where you registered (moving an account to another device is not supported yet)"
-    )]
-    NoKeysHere {
-        /// The profile directory.
-        home: PathBuf,
-        /// The account.
-        user: UserName,
-    },
     /// The password does not unlock the local keys.
     #[error("wrong password: it does not unlock the keys in {home}")]
     WrongPassword {
@@ -210,6 +200,8 @@ pub struct Client {
     /// The receiver made with the channel, so the first subscriber misses nothing taken
     /// in while connecting.
     first_events: std::sync::Mutex<Option<broadcast::Receiver<ClientEvent>>>,
+    /// True after a login that made new identity keys for this device.
+    new_device: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -332,8 +324,10 @@ impl Client {
         .await
     }
 
-    /// Logs in again in a profile directory that holds the account's keys. The relay
-    /// checks the password first, so an unknown user or a wrong password is reported as such.
+    /// Logs in. The relay checks the password first, so an unknown user or a wrong password
+    /// is reported as such. In a profile directory that holds the account's keys, they are
+    /// unlocked; in one that never held the account (a new device), new identity keys are
+    /// made and published, replacing the old ones ([`Client::is_new_device`]).
     pub async fn login(
         options: ClientOptions,
         username: UserName,
@@ -363,22 +357,52 @@ impl Client {
             })
             .await?;
         let (token, queue_head) = session_of(reply, "login")?;
-        let profile = profile.ok_or_else(|| ClientError::NoKeysHere {
-            home: options.home.clone(),
-            user: username.clone(),
-        })?;
-        let key = derive(password, &profile.kdf_salt).await?;
-        let identity = Identity::unseal(&profile.account_pickle, &key).map_err(|_| {
-            ClientError::WrongPassword {
-                home: options.home.clone(),
+        let mut new_device = false;
+        let (key, identity, profile) = match profile {
+            Some(profile) => {
+                let key = derive(password, &profile.kdf_salt).await?;
+                let identity = Identity::unseal(&profile.account_pickle, &key).map_err(|_| {
+                    ClientError::WrongPassword {
+                        home: options.home.clone(),
+                    }
+                })?;
+                let profile = ProfileRecord {
+                    relay: relay.clone(),
+                    token: token.0,
+                    ..profile
+                };
+                (key, identity, profile)
             }
-        })?;
-        store.put_profile(&ProfileRecord {
-            relay: relay.clone(),
-            token: token.0,
-            ..profile
-        })?;
-        Self::start(Unlocked {
+            // This profile directory has never held the account: a new device. Make new
+            // identity keys and publish them; contacts will see that the identity changed.
+            None => {
+                let mut identity = Identity::generate();
+                let one_time_keys = identity.new_one_time_keys(ONE_TIME_KEY_BATCH);
+                let fallback_key = identity.new_fallback_key();
+                let salt = LocalKey::new_salt()?;
+                let key = derive(password, &salt).await?;
+                let profile = ProfileRecord {
+                    username: username.clone(),
+                    relay: relay.clone(),
+                    token: token.0,
+                    account_pickle: identity.seal(&key),
+                    kdf_salt: salt,
+                };
+                // Saved before publishing, so the relay never serves keys we lost.
+                store.put_profile(&profile)?;
+                link.request(&Request::ReplaceIdentity {
+                    identity: identity.public_keys(),
+                    one_time_keys,
+                    fallback_key,
+                })
+                .await?;
+                tracing::info!(user = %username, "new identity keys published for this device");
+                new_device = true;
+                (key, identity, profile)
+            }
+        };
+        store.put_profile(&profile)?;
+        let mut client = Self::start(Unlocked {
             options,
             store,
             me: username,
@@ -388,7 +412,9 @@ impl Client {
             queue_head,
             relay,
         })
-        .await
+        .await?;
+        client.new_device = new_device;
+        Ok(client)
     }
 
     /// Opens a logged-in profile: unlocks the keys with the password and resumes the session.
@@ -484,6 +510,7 @@ impl Client {
             tasks: tokio::task::JoinSet::new(),
             options,
             first_events: std::sync::Mutex::new(Some(first_events)),
+            new_device: false,
         };
         if client.is_online() {
             client.after_connect().await?;
@@ -499,6 +526,12 @@ impl Client {
         self.inner.top_up_keys().await?;
         self.inner.flush_outbox().await;
         Ok(())
+    }
+
+    /// Whether this login made new identity keys because the profile directory never held
+    /// the account (contacts will see the identity change).
+    pub fn is_new_device(&self) -> bool {
+        self.new_device
     }
 
     /// The logged-in user.
@@ -559,6 +592,36 @@ impl Client {
     /// The safety number with `user`, from the pinned identity (fetched and pinned if new).
     pub async fn safety_number(&self, user: &UserName) -> Result<String, ClientError> {
         let theirs = self.inner.contact_identity(user).await?;
+        let mine = self.inner.identity.lock().await.public_keys();
+        Ok(safety::safety_number(
+            (&self.inner.me, &mine),
+            (user, &theirs),
+        ))
+    }
+
+    /// Accepts `user`'s current identity keys from the relay (after comparing safety numbers
+    /// out of band), replacing the pinned ones; returns the new safety number.
+    pub async fn trust(&self, user: &UserName) -> Result<String, ClientError> {
+        let theirs = match self
+            .inner
+            .link()?
+            .request(&Request::Identity { user: user.clone() })
+            .await?
+        {
+            Reply::Identity { identity, .. } => identity,
+            _ => {
+                return Err(ClientError::Unexpected {
+                    request: "identity",
+                });
+            }
+        };
+        self.inner.store.pin_identity(
+            user,
+            &PinnedIdentity {
+                identity: theirs.clone(),
+                pinned_ms: now_ms(),
+            },
+        )?;
         let mine = self.inner.identity.lock().await.public_keys();
         Ok(safety::safety_number(
             (&self.inner.me, &mine),

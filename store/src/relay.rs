@@ -15,7 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use redb::ReadableTable;
-use uchat_wire::{MessageId, PushEvent, Seq, SignedKey, UserName};
+use uchat_wire::{IdentityKeys, MessageId, PushEvent, Seq, SignedKey, UserName};
 
 use crate::error::StoreError;
 use crate::records::{AccountRecord, QueuedEvent};
@@ -71,6 +71,36 @@ fn require_account(tx: &redb::WriteTransaction, username: &UserName) -> Result<(
         });
     }
     Ok(())
+}
+
+/// Adds one-time keys to `username`'s stock inside a write transaction, up to
+/// `max_stock`, skipping keys already held; returns the stock size.
+fn add_keys_in(
+    tx: &redb::WriteTransaction,
+    username: &UserName,
+    keys: &[SignedKey],
+    max_stock: usize,
+) -> Result<u64, StoreError> {
+    let name = username.as_str();
+    let mut stock = tx.open_table(ONE_TIME_KEYS)?;
+    let mut counters = tx.open_table(COUNTERS)?;
+    let mut held = HashSet::new();
+    for item in stock.range((name, 0)..=(name, u64::MAX))? {
+        let key: SignedKey = decode(item?.1.value(), "one-time key")?;
+        held.insert(key.key);
+    }
+    for key in keys {
+        if held.len() >= max_stock {
+            break;
+        }
+        if held.contains(&key.key) {
+            continue;
+        }
+        let index = next_counter(&mut counters, ONE_TIME_KEY_COUNTER)?;
+        stock.insert((name, index), encode(key, "one-time key")?.as_slice())?;
+        held.insert(key.key.clone());
+    }
+    Ok(held.len() as u64)
 }
 
 /// How many events `name`'s queue holds. Relies on the queue being the contiguous run
@@ -193,26 +223,55 @@ impl RelayStore {
     ) -> Result<u64, StoreError> {
         write(&self.db, |tx| {
             require_account(tx, username)?;
+            add_keys_in(tx, username, keys, max_stock)
+        })
+    }
+
+    /// Replaces `username`'s identity keys (a move to a new device): the old one-time
+    /// keys and fallback key are discarded, since nobody can use them any more, and the new
+    /// ones are stocked, all in one transaction. Returns the new one-time key count.
+    pub fn replace_identity(
+        &self,
+        username: &UserName,
+        identity: &IdentityKeys,
+        one_time_keys: &[SignedKey],
+        fallback_key: Option<&SignedKey>,
+        max_stock: usize,
+    ) -> Result<u64, StoreError> {
+        write(&self.db, |tx| {
             let name = username.as_str();
+            let mut accounts = tx.open_table(ACCOUNTS)?;
+            let mut account: AccountRecord = match accounts.get(name)? {
+                Some(v) => decode(v.value(), "account")?,
+                None => {
+                    return Err(StoreError::UnknownUser {
+                        username: username.clone(),
+                    });
+                }
+            };
+            account.identity = identity.clone();
+            accounts.insert(name, encode(&account, "account")?.as_slice())?;
+            drop(accounts);
             let mut stock = tx.open_table(ONE_TIME_KEYS)?;
-            let mut counters = tx.open_table(COUNTERS)?;
-            let mut held = HashSet::new();
-            for item in stock.range((name, 0)..=(name, u64::MAX))? {
-                let key: SignedKey = decode(item?.1.value(), "one-time key")?;
-                held.insert(key.key);
+            let old: Vec<u64> = stock
+                .range((name, 0)..=(name, u64::MAX))?
+                .map(|item| item.map(|(k, _)| k.value().1))
+                .collect::<Result<_, _>>()?;
+            for index in old {
+                stock.remove((name, index))?;
             }
-            for key in keys {
-                if held.len() >= max_stock {
-                    break;
+            drop(stock);
+            let mut fallbacks = tx.open_table(FALLBACK_KEYS)?;
+            match fallback_key {
+                Some(key) => {
+                    fallbacks.insert(name, encode(key, "fallback key")?.as_slice())?;
                 }
-                if held.contains(&key.key) {
-                    continue;
+                None => {
+                    fallbacks.remove(name)?;
                 }
-                let index = next_counter(&mut counters, ONE_TIME_KEY_COUNTER)?;
-                stock.insert((name, index), encode(key, "one-time key")?.as_slice())?;
-                held.insert(key.key.clone());
             }
-            Ok(held.len() as u64)
+            drop(fallbacks);
+            add_keys_in(tx, username, one_time_keys, max_stock)
         })
     }
 
@@ -485,6 +544,34 @@ mod tests {
     fn stores_are_send_and_sync() {
         fn check<T: Send + Sync>() {}
         check::<RelayStore>();
+    }
+
+    #[test]
+    fn replacing_the_identity_discards_the_old_keys_in_one_step() {
+        let (_dir, store) = store_with(&["alice"]);
+        let alice = user("alice");
+        store
+            .add_one_time_keys(&alice, &[key(1), key(2)], 10)
+            .expect("adds");
+        store.set_fallback_key(&alice, &key(3)).expect("sets");
+        let new_identity = IdentityKeys {
+            curve25519: vec![40; 32],
+            ed25519: vec![41; 32],
+        };
+        let count = store
+            .replace_identity(&alice, &new_identity, &[key(5)], Some(&key(6)), 10)
+            .expect("replaces");
+        assert_eq!(count, 1);
+        let account = store.account(&alice).expect("reads").expect("exists");
+        assert_eq!(account.identity, new_identity);
+        let first = store.claim_key(&alice).expect("claims").expect("some");
+        assert_eq!((first.key, first.fallback), (key(5), false));
+        let next = store.claim_key(&alice).expect("claims").expect("some");
+        assert_eq!((next.key, next.fallback), (key(6), true));
+        assert!(matches!(
+            store.replace_identity(&user("nobody"), &new_identity, &[], None, 10),
+            Err(StoreError::UnknownUser { .. })
+        ));
     }
 
     #[test]

@@ -126,6 +126,18 @@ mod tests {
             seq().prop_map(|through| Request::Ack { through }),
             proptest::collection::vec(user_name(), 0..5)
                 .prop_map(|users| Request::Presence { users }),
+            (
+                identity_keys(),
+                signed_keys(),
+                proptest::option::of(signed_key())
+            )
+                .prop_map(|(identity, one_time_keys, fallback_key)| {
+                    Request::ReplaceIdentity {
+                        identity,
+                        one_time_keys,
+                        fallback_key,
+                    }
+                }),
             Just(Request::Unknown),
         ]
     }
@@ -147,9 +159,10 @@ mod tests {
             Request::Ack { .. } => 10,
             Request::Presence { .. } => 11,
             Request::Unknown => 12,
+            Request::ReplaceIdentity { .. } => 13,
         }
     }
-    const REQUEST_VARIANTS: usize = 13;
+    const REQUEST_VARIANTS: usize = 14;
 
     const ERROR_CODES: [ErrorCode; 18] = [
         ErrorCode::UnsupportedProtocol,

@@ -139,6 +139,11 @@ async fn dispatch(connection: &Arc<Connection>, shared: &Arc<Shared>, request: R
                     fallback_key,
                 } => upload_keys(shared, user, one_time_keys, fallback_key).await,
                 Request::KeyCount => key_count(shared, user).await,
+                Request::ReplaceIdentity {
+                    identity,
+                    one_time_keys,
+                    fallback_key,
+                } => replace_identity(shared, user, identity, one_time_keys, fallback_key).await,
                 Request::ClaimKey { user: whose } => claim_key(shared, whose).await,
                 Request::Identity { user: whose } => identity(shared, whose).await,
                 Request::Send { to, id, ciphertext } => {
@@ -175,6 +180,16 @@ fn check_password_policy(password: &Password) -> Result<(), ErrorReply> {
     Ok(())
 }
 
+fn check_identity_keys(identity: &IdentityKeys) -> Result<(), ErrorReply> {
+    if identity.curve25519.len() != 32 || identity.ed25519.len() != 32 {
+        return Err(fail(
+            ErrorCode::BadKeys,
+            "identity keys must be 32-byte Curve25519 and Ed25519 keys",
+        ));
+    }
+    Ok(())
+}
+
 fn check_key(key: &SignedKey) -> Result<(), ErrorReply> {
     if key.key.len() != 32 || key.signature.len() != 64 {
         return Err(fail(
@@ -206,12 +221,7 @@ async fn register(
     fallback_key: Option<SignedKey>,
 ) -> Handled {
     check_password_policy(&password)?;
-    if identity.curve25519.len() != 32 || identity.ed25519.len() != 32 {
-        return Err(fail(
-            ErrorCode::BadKeys,
-            "identity keys must be 32-byte Curve25519 and Ed25519 keys",
-        ));
-    }
+    check_identity_keys(&identity)?;
     check_keys(&one_time_keys, fallback_key.as_ref())?;
     let password_hash = hash_password(password).await?;
     let account = AccountRecord {
@@ -424,6 +434,34 @@ async fn upload_keys(
         store.add_one_time_keys(&user, &one_time_keys, max_stock)
     })
     .await?;
+    Ok(Reply::KeyCount {
+        one_time_keys: count,
+    })
+}
+
+async fn replace_identity(
+    shared: &Arc<Shared>,
+    user: UserName,
+    identity: IdentityKeys,
+    one_time_keys: Vec<SignedKey>,
+    fallback_key: Option<SignedKey>,
+) -> Handled {
+    check_identity_keys(&identity)?;
+    check_keys(&one_time_keys, fallback_key.as_ref())?;
+    let store = shared.store.clone();
+    let max_stock = shared.limits.max_one_time_keys;
+    let name = user.clone();
+    let count = blocking(move || {
+        store.replace_identity(
+            &name,
+            &identity,
+            &one_time_keys,
+            fallback_key.as_ref(),
+            max_stock,
+        )
+    })
+    .await?;
+    tracing::info!(%user, "identity keys replaced (new device)");
     Ok(Reply::KeyCount {
         one_time_keys: count,
     })

@@ -89,6 +89,17 @@ pub enum Request {
         /// The users to ask about.
         users: Vec<UserName>,
     },
+    /// Replaces this account's identity keys, for a move to a new device: the relay drops
+    /// the old one-time and fallback keys and stocks these. Contacts will see that the
+    /// identity changed. Answered with `KeyCount`.
+    ReplaceIdentity {
+        /// The new public identity keys.
+        identity: IdentityKeys,
+        /// A stock of one-time keys signed by the new identity.
+        one_time_keys: Vec<SignedKey>,
+        /// A fallback key signed by the new identity.
+        fallback_key: Option<SignedKey>,
+    },
     /// A request this relay does not know (from a newer peer).
     #[serde(other, deserialize_with = "crate::msg::skip_unknown_body")]
     Unknown,
@@ -110,6 +121,7 @@ impl Request {
             Request::Send { .. } => "send",
             Request::Ack { .. } => "ack",
             Request::Presence { .. } => "presence",
+            Request::ReplaceIdentity { .. } => "replace_identity",
             Request::Unknown => "unknown",
         }
     }

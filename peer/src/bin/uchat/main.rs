@@ -65,6 +65,8 @@ enum Command {
     },
     /// Show the digits to compare with a contact to verify their identity
     SafetyNumber { user: String },
+    /// Accept a contact's current identity key after comparing safety numbers with them
+    Trust { user: String },
     /// Show whether users are online
     Presence { users: Vec<String> },
 }
@@ -219,6 +221,13 @@ async fn run(cli: Cli) -> Result<()> {
             let user = parse_user(&user)?;
             let password = ctx.password("Password: ")?;
             let client = Client::login(ctx.options.clone(), user.clone(), &password).await?;
+            let new_device = client.is_new_device();
+            if new_device {
+                eprintln!(
+                    "uchat: this profile directory had no keys for {user}, so new identity keys were made for it; \
+                     your contacts will see that your identity changed and should compare safety numbers with you"
+                );
+            }
             client.catch_up(CATCH_UP_TIMEOUT).await?;
             let relay = Client::whoami(&ctx.options.home)
                 .ok()
@@ -230,6 +239,7 @@ async fn run(cli: Cli) -> Result<()> {
                 JsonLine::LoggedIn {
                     user: user.as_str(),
                     relay: &relay,
+                    new_device,
                 },
                 || format!("logged in as {user} on {relay}"),
             );
@@ -315,6 +325,19 @@ async fn run(cli: Cli) -> Result<()> {
                     digits: &digits,
                 },
                 || digits.clone(),
+            );
+        }
+        Command::Trust { user } => {
+            let with = parse_user(&user)?;
+            let client = ctx.open().await?;
+            let digits = client.trust(&with).await?;
+            client.close().await;
+            ctx.print(
+                JsonLine::SafetyNumber {
+                    user: with.as_str(),
+                    digits: &digits,
+                },
+                || format!("now trusting {with}'s current identity key; safety number: {digits}"),
             );
         }
         Command::Presence { users } => {

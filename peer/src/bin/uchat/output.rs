@@ -34,6 +34,7 @@ pub(crate) enum JsonLine<'a> {
     LoggedIn {
         user: &'a str,
         relay: &'a str,
+        new_device: bool,
     },
     LoggedOut {},
     Whoami {
