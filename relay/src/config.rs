@@ -13,6 +13,8 @@ pub struct RelayConfig {
     pub data_dir: PathBuf,
     /// An operator's certificate chain and key (PEM) instead of the self-signed one.
     pub cert: Option<CertPaths>,
+    /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
+    pub metrics: Option<SocketAddr>,
     /// Limits and timeouts.
     pub limits: Limits,
 }
@@ -68,6 +70,7 @@ impl RelayConfig {
             listen,
             data_dir: data_dir.into(),
             cert: None,
+            metrics: None,
             limits: Limits::default(),
         }
     }

@@ -27,7 +27,7 @@ struct Args {
     /// Private key (PEM) for --cert
     #[arg(long, env = "UCHAT_RELAY_KEY", requires = "cert")]
     key: Option<PathBuf>,
-    /// Prometheus metrics address, or "off" [default: 127.0.0.1:9433] (not served yet)
+    /// Prometheus metrics address (GET /metrics), or "off" [default: 127.0.0.1:9433]
     #[arg(long, env = "UCHAT_RELAY_METRICS")]
     metrics: Option<String>,
     /// Seconds of silence after which a connection counts as dead [default: 30]
@@ -79,15 +79,19 @@ fn build_config(args: Args) -> Result<RelayConfig> {
         anyhow::ensure!(secs > 0, "--idle-timeout-secs must be at least 1");
         limits.idle_timeout = Duration::from_secs(secs);
     }
-    if let Some(metrics) = args.metrics.or(file.metrics)
-        && metrics != "off"
-    {
-        tracing::warn!(%metrics, "the Prometheus metrics endpoint is not implemented yet; ignoring --metrics");
-    }
+    let metrics = match args.metrics.or(file.metrics).as_deref() {
+        Some("off") => None,
+        Some(addr) => Some(
+            addr.parse()
+                .with_context(|| format!("--metrics must be HOST:PORT or \"off\", got {addr:?}"))?,
+        ),
+        None => Some(SocketAddr::from(([127, 0, 0, 1], 9433))),
+    };
     Ok(RelayConfig {
         listen,
         data_dir,
         cert,
+        metrics,
         limits,
     })
 }

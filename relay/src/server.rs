@@ -5,6 +5,7 @@
 //! shutting the handle down stops every one of them.
 
 mod connection;
+mod metrics;
 mod online;
 mod push;
 mod rate_limit;
@@ -43,6 +44,14 @@ pub enum ServerError {
     /// rustls refused the certificate or key.
     #[error("TLS configuration rejected: {0}")]
     Rustls(#[from] rustls::Error),
+    /// The metrics endpoint could not be bound.
+    #[error("cannot serve metrics on {addr}: {source} (pass --metrics off or another address)")]
+    Metrics {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The UDP socket could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -59,6 +68,7 @@ struct Shared {
     limits: Limits,
     online: online::Online,
     login_limiter: Mutex<rate_limit::FailedLogins>,
+    metrics: Arc<metrics::Metrics>,
 }
 
 /// A running relay. Dropping it without [`Server::shutdown`] aborts its tasks.
@@ -66,6 +76,7 @@ pub struct Server {
     endpoint: quinn::Endpoint,
     local_addr: SocketAddr,
     fingerprint: CertFingerprint,
+    metrics_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     accept_loop: Option<tokio::task::JoinHandle<()>>,
 }
@@ -115,19 +126,32 @@ impl Server {
             source,
         })?;
 
+        let metrics = Arc::new(metrics::Metrics::new());
+        let (stop, stop_rx) = watch::channel(false);
+        let metrics_addr = match config.metrics {
+            Some(addr) => {
+                let (bound, _task) = metrics::serve(addr, metrics.clone(), stop_rx.clone())
+                    .await
+                    .map_err(|source| ServerError::Metrics { addr, source })?;
+                tracing::info!(addr = %bound, "metrics at http://{bound}/metrics");
+                Some(bound)
+            }
+            None => None,
+        };
         let shared = Arc::new(Shared {
             store,
             limits: config.limits.clone(),
             online: online::Online::default(),
             login_limiter: Mutex::new(rate_limit::FailedLogins::new(&config.limits)),
+            metrics,
         });
-        let (stop, stop_rx) = watch::channel(false);
         let accept_loop = tokio::spawn(accept_loop(endpoint.clone(), shared, stop_rx));
         tracing::info!(%local_addr, %fingerprint, "relay listening");
         Ok(Server {
             endpoint,
             local_addr,
             fingerprint,
+            metrics_addr,
             stop,
             accept_loop: Some(accept_loop),
         })
@@ -136,6 +160,11 @@ impl Server {
     /// The address the relay listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where metrics are served, if they are.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The certificate fingerprint peers pin.

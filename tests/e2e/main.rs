@@ -5,6 +5,7 @@
 mod delivery;
 mod errors;
 mod identity;
+mod metrics;
 mod presence;
 mod privacy;
 mod roundtrip;

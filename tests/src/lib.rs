@@ -78,7 +78,11 @@ impl TestRelay {
         let mut child = Command::new(bin("uchat-relay"))
             .args(["--listen", &self.addr, "--data"])
             .arg(self.data.path())
-            .args(["--metrics", "off"])
+            .args(if extra.contains(&"--metrics") {
+                &[][..]
+            } else {
+                &["--metrics", "off"][..]
+            })
             .args(extra)
             .env("RUST_LOG", "debug,quinn=info,quinn_proto=info,rustls=info")
             .stdout(Stdio::piped())
@@ -169,6 +173,33 @@ impl TestRelay {
     pub fn restart(&mut self) -> Result<()> {
         self.kill_9();
         self.spawn(&[])
+    }
+
+    /// A free TCP port on 127.0.0.1 (for the metrics endpoint).
+    pub fn free_tcp_port() -> Result<u16> {
+        Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port())
+    }
+
+    /// `GET path` over plain HTTP/1.1 from `addr`; returns (status line, body).
+    pub fn http_get(addr: &str, path: &str) -> Result<(String, String)> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .context("no HTTP header end")?;
+        Ok((
+            head.lines().next().unwrap_or_default().to_string(),
+            body.to_string(),
+        ))
     }
 }
 

@@ -50,6 +50,7 @@ pub(super) async fn serve(incoming: quinn::Incoming, shared: Arc<Shared>) {
         }
     };
     tracing::debug!(%remote, "connection open");
+    shared.metrics.connections.inc();
     let connection = Arc::new(Connection {
         conn: conn.clone(),
         remote,
@@ -79,6 +80,7 @@ pub(super) async fn serve(incoming: quinn::Incoming, shared: Arc<Shared>) {
         }
     }
     tasks.shutdown().await;
+    shared.metrics.connections.dec();
     let user = connection.state().user.clone();
     if let Some(user) = user {
         went_offline(&shared, user).await;
@@ -89,6 +91,7 @@ pub(super) async fn serve(incoming: quinn::Incoming, shared: Arc<Shared>) {
 /// Called once per logged-in connection when it ends.
 async fn went_offline(shared: &Arc<Shared>, user: UserName) {
     if shared.online.leave(&user) {
+        shared.metrics.users_online.dec();
         let store = shared.store.clone();
         let now = now_ms();
         let name = user.clone();

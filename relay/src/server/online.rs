@@ -19,15 +19,16 @@ struct Entry {
 }
 
 impl Online {
-    /// Registers one more connection of `user`; returns the handle that wakes its pusher.
-    pub(super) fn join(&self, user: &UserName) -> Arc<Notify> {
+    /// Registers one more connection of `user`; returns the handle that wakes its pusher
+    /// and whether the user just came online (this is their only connection).
+    pub(super) fn join(&self, user: &UserName) -> (Arc<Notify>, bool) {
         let mut users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = users.entry(user.clone()).or_insert_with(|| Entry {
             connections: 0,
             wake: Arc::new(Notify::new()),
         });
         entry.connections += 1;
-        entry.wake.clone()
+        (entry.wake.clone(), entry.connections == 1)
     }
 
     /// Unregisters one connection of `user`; returns true if that was the last one.

@@ -69,6 +69,7 @@ pub(super) async fn run(
                 return;
             }
             cursor = queued.seq;
+            shared.metrics.events_pushed.inc();
         }
         if !full {
             woken.await;

@@ -68,6 +68,15 @@ pub(super) async fn handle(
 ) -> Response {
     let kind = request.kind();
     let result = dispatch(connection, shared, request).await;
+    let outcome = match &result {
+        Ok(_) => "ok".to_string(),
+        Err(error) => error.code.to_string(),
+    };
+    shared
+        .metrics
+        .requests
+        .get_or_create(&super::metrics::RequestLabels { kind, outcome })
+        .inc();
     match result {
         Ok(reply) => Response::Ok(reply),
         Err(error) => {
@@ -315,6 +324,7 @@ async fn login(
 }
 
 fn record_failed_login(shared: &Shared, username: &UserName, ip: std::net::IpAddr) {
+    shared.metrics.failed_logins.inc();
     shared
         .login_limiter
         .lock()
@@ -393,7 +403,11 @@ fn bind_user(
         None => {
             state.user = Some(username.clone());
             state.token_hash = Some(token_hash);
-            state.wake = Some(shared.online.join(username));
+            let (wake, came_online) = shared.online.join(username);
+            state.wake = Some(wake);
+            if came_online {
+                shared.metrics.users_online.inc();
+            }
             tracing::info!(user = %username, remote = %connection.remote, "online");
             Ok(())
         }
@@ -557,6 +571,8 @@ async fn send(
     })
     .await?;
     if !enqueued.duplicate {
+        shared.metrics.messages_queued.inc();
+        shared.metrics.message_bytes_queued.inc_by(size as u64);
         shared.online.wake(&to);
     }
     tracing::debug!(%from, %to, bytes = size, seq = %enqueued.seq, duplicate = enqueued.duplicate, "message queued");
