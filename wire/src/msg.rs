@@ -212,13 +212,14 @@ mod tests {
     fn reply() -> impl Strategy<Value = Reply> {
         prop_oneof![
             (protocol(), text()).prop_map(|(protocol, relay)| Reply::Welcome { protocol, relay }),
-            (user_name(), bytes(), seq()).prop_map(|(username, token, queue_head)| {
-                Reply::Session {
+            (user_name(), bytes(), seq(), seq()).prop_map(
+                |(username, token, queue_head, acked_through)| Reply::Session {
                     username,
                     token: SessionToken(token),
                     queue_head,
+                    acked_through,
                 }
-            }),
+            ),
             Just(Reply::Done),
             any::<u64>().prop_map(|one_time_keys| Reply::KeyCount { one_time_keys }),
             (user_name(), identity_keys(), signed_key(), any::<bool>()).prop_map(

@@ -354,11 +354,12 @@ async fn resume(
         ));
     }
     bind_user(connection, shared, &username, hash)?;
-    let queue_head = head(shared, &username).await?;
+    let (queue_head, acked_through) = head(shared, &username).await?;
     Ok(Reply::Session {
         username,
         token,
         queue_head,
+        acked_through,
     })
 }
 
@@ -376,11 +377,12 @@ async fn start_session(
     let name = username.clone();
     blocking(move || store.add_session(&name, hash, now_ms())).await?;
     bind_user(connection, shared, &username, hash)?;
-    let queue_head = head(shared, &username).await?;
+    let (queue_head, acked_through) = head(shared, &username).await?;
     Ok(Reply::Session {
         username,
         token: SessionToken(token),
         queue_head,
+        acked_through,
     })
 }
 
@@ -414,10 +416,17 @@ fn bind_user(
     }
 }
 
-async fn head(shared: &Arc<Shared>, username: &UserName) -> Result<Seq, ErrorReply> {
+/// The user's queue head and the point up to which everything was acknowledged (the
+/// queue is the contiguous run after it, see `RelayStore`).
+async fn head(shared: &Arc<Shared>, username: &UserName) -> Result<(Seq, Seq), ErrorReply> {
     let store = shared.store.clone();
     let name = username.clone();
-    blocking(move || store.queue_head(&name)).await
+    blocking(move || {
+        let head = store.queue_head(&name)?;
+        let len = store.queue_len(&name)?;
+        Ok((head, Seq(head.0.saturating_sub(len))))
+    })
+    .await
 }
 
 async fn logout(connection: &Arc<Connection>, shared: &Arc<Shared>, user: UserName) -> Handled {

@@ -57,6 +57,11 @@ pub enum Reply {
         /// Highest sequence number in the user's queue right now: once the peer has taken
         /// in events up to here, it has caught up.
         queue_head: Seq,
+        /// Every event up to here was already acknowledged and deleted, so none of them
+        /// will be pushed: a peer has caught up once it has taken in everything after this
+        /// and up to `queue_head` (nothing, if they are equal).
+        #[serde(default)]
+        acked_through: Seq,
     },
     /// The request was carried out; nothing to return.
     Done,
