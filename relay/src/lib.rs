@@ -9,7 +9,8 @@
 //!   task; [`Server::shutdown`] stops them and closes connections cleanly.
 //! - Each connection is served by one task (`server/connection.rs`); each request on it runs
 //!   on its own bidirectional stream (`server/requests.rs`); durable events are pushed on
-//!   one relay-opened unidirectional stream (`server/push.rs`).
+//!   one relay-opened unidirectional stream (`server/push.rs`); a pruner task
+//!   (`server/prune.rs`) forgets week-old send de-duplication entries every hour.
 //!
 //! Architecture invariant: the relay never links the end-to-end crypto; message bodies and
 //! keys are opaque bytes to it, and it never logs them.

@@ -1,12 +1,19 @@
 //! The relay server handle: [`Server::spawn`] starts it, [`Server::shutdown`] stops it.
 //!
 //! Tasks: one accept loop, one task per connection, one per request stream and one event
-//! pusher per logged-in connection. They all hang off the accept loop's `JoinSet`s, so
-//! shutting the handle down stops every one of them.
+//! pusher per logged-in connection, which all hang off the accept loop's `JoinSet`s, and the
+//! dedup pruner (`server/prune.rs`). The handle owns the accept loop and the pruner, so
+//! shutting it down stops every one of them.
+//!
+//! Resource limits against clients that never log in: QUIC flow control caps what one
+//! connection can make the relay buffer (`transport_config`), request frames are small
+//! until login (`connection::MAX_PRELOGIN_FRAME_BYTES`), and argon2 work runs at most once
+//! per CPU at a time (`Shared::password_work`).
 
 mod connection;
 mod metrics;
 mod online;
+mod prune;
 mod push;
 mod rate_limit;
 mod requests;
@@ -16,9 +23,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use uchat_store::{RelayStore, StoreError};
+use uchat_wire::frame::{HEADER_BYTES, MAX_CONTROL_FRAME_BYTES};
 use uchat_wire::{ALPN, CertFingerprint, ErrorCode, ErrorReply};
 
 use crate::config::{Limits, RelayConfig};
@@ -62,13 +70,53 @@ pub enum ServerError {
     },
 }
 
+/// Request streams a connection may have open at once. A peer sends a few requests at a
+/// time; 32 leaves room for a burst of sends while bounding the per-stream state one
+/// connection can make the relay hold.
+const MAX_CONCURRENT_BIDI_STREAMS: u32 = 32;
+
+/// Per-stream receive window: one full control frame (1 MiB) and a quarter more, so a
+/// frame never stalls on flow control halfway.
+const STREAM_RECEIVE_WINDOW_BYTES: u32 = 1280 * 1024;
+
+/// Per-connection receive window: 8 MiB, the most unread data one connection can make the
+/// relay buffer across all its streams (quinn's default is unbounded).
+const CONNECTION_RECEIVE_WINDOW_BYTES: u32 = 8 * 1024 * 1024;
+
+// A whole control frame must fit in a stream's window, and a stream's window in the
+// connection's.
+const _: () =
+    assert!(STREAM_RECEIVE_WINDOW_BYTES as usize >= HEADER_BYTES + MAX_CONTROL_FRAME_BYTES);
+const _: () = assert!(CONNECTION_RECEIVE_WINDOW_BYTES >= STREAM_RECEIVE_WINDOW_BYTES);
+
 /// State shared by every connection of one relay.
 struct Shared {
     store: Arc<RelayStore>,
     limits: Limits,
     online: online::Online,
     login_limiter: Mutex<rate_limit::FailedLogins>,
+    /// Permits for argon2 hashing and verifying (Register, Login), one per CPU: each run
+    /// holds 19 MiB, so a flood of logins queues here instead of exhausting memory.
+    password_work: Arc<Semaphore>,
     metrics: Arc<metrics::Metrics>,
+}
+
+/// How many argon2 runs may go at once: the number of CPUs (1 if unknown).
+fn password_work_permits() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// QUIC transport settings: the idle timeout from `limits`, no peer-opened unidirectional
+/// streams, and flow-control windows that bound what a connection can make the relay
+/// buffer, logged in or not.
+fn transport_config(limits: &Limits) -> quinn::TransportConfig {
+    let mut transport = quinn::TransportConfig::default();
+    transport.max_idle_timeout(limits.idle_timeout.try_into().ok());
+    transport.max_concurrent_uni_streams(0u8.into());
+    transport.max_concurrent_bidi_streams(MAX_CONCURRENT_BIDI_STREAMS.into());
+    transport.stream_receive_window(STREAM_RECEIVE_WINDOW_BYTES.into());
+    transport.receive_window(CONNECTION_RECEIVE_WINDOW_BYTES.into());
+    transport
 }
 
 /// A running relay. Dropping it without [`Server::shutdown`] aborts its tasks.
@@ -79,6 +127,7 @@ pub struct Server {
     metrics_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     accept_loop: Option<tokio::task::JoinHandle<()>>,
+    pruner: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -110,10 +159,7 @@ impl Server {
         let quic_tls = quinn::crypto::rustls::QuicServerConfig::try_from(tls_config)
             .map_err(|e| ServerError::Rustls(rustls::Error::General(e.to_string())))?;
         let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(quic_tls));
-        let mut transport = quinn::TransportConfig::default();
-        transport.max_idle_timeout(config.limits.idle_timeout.try_into().ok());
-        transport.max_concurrent_uni_streams(0u8.into());
-        server_config.transport_config(Arc::new(transport));
+        server_config.transport_config(Arc::new(transport_config(&config.limits)));
 
         let endpoint = quinn::Endpoint::server(server_config, config.listen).map_err(|source| {
             ServerError::Bind {
@@ -138,11 +184,13 @@ impl Server {
             }
             None => None,
         };
+        let pruner = tokio::spawn(prune::run(store.clone(), stop_rx.clone()));
         let shared = Arc::new(Shared {
             store,
             limits: config.limits.clone(),
             online: online::Online::default(),
             login_limiter: Mutex::new(rate_limit::FailedLogins::new(&config.limits)),
+            password_work: Arc::new(Semaphore::new(password_work_permits())),
             metrics,
         });
         let accept_loop = tokio::spawn(accept_loop(endpoint.clone(), shared, stop_rx));
@@ -154,6 +202,7 @@ impl Server {
             metrics_addr,
             stop,
             accept_loop: Some(accept_loop),
+            pruner: Some(pruner),
         })
     }
 
@@ -178,10 +227,13 @@ impl Server {
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         self.endpoint
-            .close(quinn::VarInt::from_u32(0), b"relay shutting down");
+            .close(connection::CLOSE_SHUTDOWN.into(), b"relay shutting down");
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
         if let Some(accept_loop) = self.accept_loop.take() {
             let _ = accept_loop.await;
+        }
+        if let Some(pruner) = self.pruner.take() {
+            let _ = pruner.await;
         }
         tracing::info!("relay stopped");
     }
@@ -191,6 +243,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         if let Some(accept_loop) = &self.accept_loop {
             accept_loop.abort();
+        }
+        if let Some(pruner) = &self.pruner {
+            pruner.abort();
         }
     }
 }
@@ -248,5 +303,46 @@ where
                 message: "the relay failed internally; try again".into(),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_work_runs_on_every_cpu_and_at_least_one() {
+        let permits = password_work_permits();
+        assert!(permits >= 1);
+        if let Ok(cpus) = std::thread::available_parallelism() {
+            assert_eq!(permits, cpus.get());
+        }
+    }
+
+    #[test]
+    fn the_transport_bounds_streams_and_buffers() {
+        let debug = format!("{:?}", transport_config(&Limits::default()));
+        for expected in [
+            "max_concurrent_bidi_streams: 32",
+            "max_concurrent_uni_streams: 0",
+            "stream_receive_window: 1310720",
+            "receive_window: 8388608",
+        ] {
+            assert!(debug.contains(expected), "{expected} in {debug}");
+        }
+    }
+
+    /// A relay's shared state over a fresh store in `data_dir`, with `password_permits`
+    /// argon2 permits, for unit tests of request handling that needs no connection.
+    pub(super) fn test_shared(data_dir: &std::path::Path, password_permits: usize) -> Arc<Shared> {
+        let limits = Limits::default();
+        Arc::new(Shared {
+            store: Arc::new(RelayStore::open(&data_dir.join("relay.redb")).expect("opens")),
+            login_limiter: Mutex::new(rate_limit::FailedLogins::new(&limits)),
+            limits,
+            online: online::Online::default(),
+            password_work: Arc::new(Semaphore::new(password_permits)),
+            metrics: Arc::new(metrics::Metrics::new()),
+        })
     }
 }

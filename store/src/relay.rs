@@ -103,6 +103,34 @@ fn add_keys_in(
     Ok(held.len() as u64)
 }
 
+/// Revokes every session of `username` except `keep_token_hash`, inside a write
+/// transaction; returns how many were revoked.
+fn revoke_sessions_except_in(
+    tx: &redb::WriteTransaction,
+    username: &UserName,
+    keep_token_hash: [u8; 32],
+) -> Result<u64, StoreError> {
+    let name = username.as_str();
+    let mut sessions = tx.open_table(SESSIONS)?;
+    // The empty hash sorts first, so this range starts at the user's first session; it
+    // runs on into later users, hence the check on the name.
+    let mut revoke = Vec::new();
+    for item in sessions.range((name, &[][..])..)? {
+        let (key, _) = item?;
+        let (owner, hash) = key.value();
+        if owner != name {
+            break;
+        }
+        if hash != keep_token_hash.as_slice() {
+            revoke.push(hash.to_vec());
+        }
+    }
+    for hash in &revoke {
+        sessions.remove((name, hash.as_slice()))?;
+    }
+    Ok(revoke.len() as u64)
+}
+
 /// How many events `name`'s queue holds. Relies on the queue being the contiguous run
 /// `first..=head` (see [`QUEUE`]), so it costs two lookups instead of a scan.
 fn queue_len_in(
@@ -155,6 +183,37 @@ impl RelayStore {
             }
             accounts.insert(name, encode(account, "account")?.as_slice())?;
             Ok(())
+        })
+    }
+
+    /// Registers a new account with its first one-time keys (up to `max_stock`) and its
+    /// fallback key, all in one transaction, and returns the one-time key count.
+    ///
+    /// [`StoreError::UsernameTaken`] if the name exists; then nothing changes (the existing
+    /// account's keys are untouched). A crash or a lost reply can therefore never leave an
+    /// account without its keys.
+    pub fn register_account(
+        &self,
+        account: &AccountRecord,
+        one_time_keys: &[SignedKey],
+        fallback_key: Option<&SignedKey>,
+        max_stock: usize,
+    ) -> Result<u64, StoreError> {
+        write(&self.db, |tx| {
+            let name = account.username.as_str();
+            let mut accounts = tx.open_table(ACCOUNTS)?;
+            if accounts.get(name)?.is_some() {
+                return Err(StoreError::UsernameTaken {
+                    username: account.username.clone(),
+                });
+            }
+            accounts.insert(name, encode(account, "account")?.as_slice())?;
+            drop(accounts);
+            if let Some(key) = fallback_key {
+                tx.open_table(FALLBACK_KEYS)?
+                    .insert(name, encode(key, "fallback key")?.as_slice())?;
+            }
+            add_keys_in(tx, &account.username, one_time_keys, max_stock)
         })
     }
 
@@ -229,7 +288,9 @@ impl RelayStore {
 
     /// Replaces `username`'s identity keys (a move to a new device): the old one-time
     /// keys and fallback key are discarded, since nobody can use them any more, and the new
-    /// ones are stocked, all in one transaction. Returns the new one-time key count.
+    /// ones are stocked; every session except `keep_token_hash` (the new device's own) is
+    /// revoked, so devices holding the old keys must log in again. All in one transaction.
+    /// Returns the new one-time key count.
     pub fn replace_identity(
         &self,
         username: &UserName,
@@ -237,6 +298,7 @@ impl RelayStore {
         one_time_keys: &[SignedKey],
         fallback_key: Option<&SignedKey>,
         max_stock: usize,
+        keep_token_hash: [u8; 32],
     ) -> Result<u64, StoreError> {
         write(&self.db, |tx| {
             let name = username.as_str();
@@ -271,6 +333,7 @@ impl RelayStore {
                 }
             }
             drop(fallbacks);
+            revoke_sessions_except_in(tx, username, keep_token_hash)?;
             add_keys_in(tx, username, one_time_keys, max_stock)
         })
     }
@@ -559,7 +622,7 @@ mod tests {
             ed25519: vec![41; 32],
         };
         let count = store
-            .replace_identity(&alice, &new_identity, &[key(5)], Some(&key(6)), 10)
+            .replace_identity(&alice, &new_identity, &[key(5)], Some(&key(6)), 10, [0; 32])
             .expect("replaces");
         assert_eq!(count, 1);
         let account = store.account(&alice).expect("reads").expect("exists");
@@ -569,9 +632,67 @@ mod tests {
         let next = store.claim_key(&alice).expect("claims").expect("some");
         assert_eq!((next.key, next.fallback), (key(6), true));
         assert!(matches!(
-            store.replace_identity(&user("nobody"), &new_identity, &[], None, 10),
+            store.replace_identity(&user("nobody"), &new_identity, &[], None, 10, [0; 32]),
             Err(StoreError::UnknownUser { .. })
         ));
+    }
+
+    #[test]
+    fn replacing_the_identity_revokes_every_other_session_of_the_user() {
+        let (_dir, store) = store_with(&["alice", "alicea", "bob"]);
+        let (alice, alicea, bob) = (user("alice"), user("alicea"), user("bob"));
+        for hash in [[1; 32], [2; 32], [3; 32]] {
+            store.add_session(&alice, hash, 1).expect("adds");
+        }
+        // Neighbours in key order must survive: "alicea" sorts right after "alice".
+        store.add_session(&alicea, [1; 32], 1).expect("adds");
+        store.add_session(&bob, [1; 32], 1).expect("adds");
+        let new_identity = IdentityKeys {
+            curve25519: vec![40; 32],
+            ed25519: vec![41; 32],
+        };
+        store
+            .replace_identity(&alice, &new_identity, &[], None, 10, [2; 32])
+            .expect("replaces");
+        assert!(store.has_session(&alice, [2; 32]).expect("reads"), "kept");
+        assert!(!store.has_session(&alice, [1; 32]).expect("reads"));
+        assert!(!store.has_session(&alice, [3; 32]).expect("reads"));
+        assert!(store.has_session(&alicea, [1; 32]).expect("reads"));
+        assert!(store.has_session(&bob, [1; 32]).expect("reads"));
+    }
+
+    #[test]
+    fn registering_stores_the_account_and_its_keys_in_one_step() {
+        let (_dir, store) = store_with(&[]);
+        let alice = user("alice");
+        let count = store
+            .register_account(&account("alice"), &[key(1), key(2)], Some(&key(3)), 10)
+            .expect("registers");
+        assert_eq!(count, 2);
+        assert_eq!(
+            store.account(&alice).expect("reads"),
+            Some(account("alice"))
+        );
+        assert_eq!(store.one_time_key_count(&alice).expect("counts"), 2);
+        store.claim_key(&alice).expect("claims");
+        store.claim_key(&alice).expect("claims");
+        let fallback = store.claim_key(&alice).expect("claims").expect("some");
+        assert_eq!((fallback.key, fallback.fallback), (key(3), true));
+
+        // A second registration of the name changes nothing, keys included.
+        let mut twin = account("alice");
+        twin.identity.curve25519 = vec![9; 32];
+        let err = store
+            .register_account(&twin, &[key(7)], Some(&key(8)), 10)
+            .expect_err("taken");
+        assert!(matches!(err, StoreError::UsernameTaken { .. }), "{err:?}");
+        assert_eq!(
+            store.account(&alice).expect("reads"),
+            Some(account("alice"))
+        );
+        assert_eq!(store.one_time_key_count(&alice).expect("counts"), 0);
+        let fallback = store.claim_key(&alice).expect("claims").expect("some");
+        assert_eq!(fallback.key, key(3));
     }
 
     #[test]

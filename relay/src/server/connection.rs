@@ -1,5 +1,5 @@
 //! One task per peer connection: accepts request streams, remembers who is logged in, and
-//! owns the event pusher once someone is.
+//! owns the event pusher while someone is.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -9,15 +9,35 @@ use tokio::task::JoinSet;
 use uchat_wire::frame::{self, MAX_CONTROL_FRAME_BYTES};
 use uchat_wire::{ErrorCode, Request, Response, UserName};
 
+use super::online::ConnectionId;
 use super::stream::{ReadFrameError, read_frame};
 use super::{Shared, blocking, now_ms, push, requests};
 
 /// QUIC application error code for a request stream refused because of a bad frame.
 pub(super) const STREAM_ERROR_BAD_FRAME: u32 = 1;
+/// QUIC application error code for an event stream cut off because its login ended.
+pub(super) const STREAM_ERROR_LOGGED_OUT: u32 = 2;
+
+/// QUIC application close code: the relay is shutting down.
+pub(super) const CLOSE_SHUTDOWN: u32 = 0;
+/// QUIC application close code: the relay could not read its storage; reconnect later.
+pub(super) const CLOSE_STORAGE_ERROR: u32 = 1;
+/// QUIC application close code: another device replaced the account's identity keys, and
+/// this connection's session was revoked.
+pub(super) const CLOSE_IDENTITY_REPLACED: u32 = 2;
+
+/// Request frame limit until the connection is logged in: 64 KiB.
+///
+/// The largest request an unauthenticated peer has reason to send is `Register` with 200
+/// signed one-time keys (`requests::MAX_KEYS_PER_REQUEST`), about 25 KiB; anyone may open
+/// connections, so each of their streams must not make the relay buffer a full 1 MiB
+/// control frame. After login, [`MAX_CONTROL_FRAME_BYTES`] applies.
+pub(super) const MAX_PRELOGIN_FRAME_BYTES: usize = 64 * 1024;
 
 /// What one connection knows about itself.
 pub(super) struct Connection {
     pub(super) conn: quinn::Connection,
+    pub(super) id: ConnectionId,
     pub(super) remote: SocketAddr,
     pub(super) state: Mutex<ConnState>,
 }
@@ -26,16 +46,56 @@ pub(super) struct Connection {
 #[derive(Default)]
 pub(super) struct ConnState {
     pub(super) said_hello: bool,
-    pub(super) user: Option<UserName>,
+    /// Who is logged in on this connection, if anyone.
+    pub(super) login: Option<Login>,
+}
+
+/// One login of a connection, from Register, Login or Resume until Logout or the end of
+/// the connection. Kept as one value so that ending it clears everything at once.
+pub(super) struct Login {
+    pub(super) user: UserName,
     /// Wakes this connection's pusher when the user's queue grows.
-    pub(super) wake: Option<Arc<Notify>>,
+    pub(super) wake: Arc<Notify>,
     /// SHA-256 of the session token this connection logged in with (revoked by Logout).
-    pub(super) token_hash: Option<[u8; 32]>,
+    pub(super) token_hash: [u8; 32],
+    /// True if the password was checked on this connection (Register or Login), false after
+    /// a Resume with a saved token. Only a fresh password login may replace identity keys.
+    pub(super) password_login: bool,
+    /// Keeps this login's pusher running; `None` until the connection task starts it.
+    pub(super) pusher: Option<push::PusherGuard>,
 }
 
 impl Connection {
     pub(super) fn state(&self) -> std::sync::MutexGuard<'_, ConnState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The logged-in user, if any.
+    pub(super) fn user(&self) -> Option<UserName> {
+        self.state().login.as_ref().map(|login| login.user.clone())
+    }
+
+    /// Whether this connection is logged in as `user`.
+    pub(super) fn is_logged_in_as(&self, user: &UserName) -> bool {
+        self.state()
+            .login
+            .as_ref()
+            .is_some_and(|login| &login.user == user)
+    }
+
+    /// Ends the login, if any, and returns it; its pusher stops when it is dropped. Only
+    /// one caller can take a given login, so its "went offline" bookkeeping runs once.
+    pub(super) fn take_login(&self) -> Option<Login> {
+        self.state().login.take()
+    }
+}
+
+/// The request frame limit for a connection that is (or is not yet) logged in.
+pub(super) fn request_frame_limit(logged_in: bool) -> usize {
+    if logged_in {
+        MAX_CONTROL_FRAME_BYTES
+    } else {
+        MAX_PRELOGIN_FRAME_BYTES
     }
 }
 
@@ -53,11 +113,11 @@ pub(super) async fn serve(incoming: quinn::Incoming, shared: Arc<Shared>) {
     shared.metrics.connections.inc();
     let connection = Arc::new(Connection {
         conn: conn.clone(),
+        id: ConnectionId(conn.stable_id()),
         remote,
         state: Mutex::new(ConnState::default()),
     });
     let mut tasks = JoinSet::new();
-    let mut pusher_started = false;
     loop {
         tokio::select! {
             // Priority: new request streams first; reaping finished tasks last.
@@ -68,38 +128,56 @@ pub(super) async fn serve(incoming: quinn::Incoming, shared: Arc<Shared>) {
             }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
-        if !pusher_started {
-            let logged_in = {
-                let state = connection.state();
-                state.user.clone().zip(state.wake.clone())
-            };
-            if let Some((user, wake)) = logged_in {
-                pusher_started = true;
-                tasks.spawn(push::run(connection.clone(), shared.clone(), user, wake));
-            }
-        }
+        start_pusher(&connection, &shared, &mut tasks);
     }
     tasks.shutdown().await;
     shared.metrics.connections.dec();
-    let user = connection.state().user.clone();
-    if let Some(user) = user {
-        went_offline(&shared, user).await;
+    if let Some(login) = connection.take_login() {
+        went_offline(&shared, connection.id, login).await;
     }
     tracing::debug!(%remote, reason = %conn.close_reason().map(|r| r.to_string()).unwrap_or_default(), "connection closed");
 }
 
-/// Called once per logged-in connection when it ends.
-async fn went_offline(shared: &Arc<Shared>, user: UserName) {
-    if shared.online.leave(&user) {
-        shared.metrics.users_online.dec();
-        let store = shared.store.clone();
-        let now = now_ms();
-        let name = user.clone();
-        if let Err(e) = blocking(move || store.set_last_seen(&name, now)).await {
-            tracing::warn!(%user, error = %e, "could not record last seen");
-        }
-        tracing::info!(%user, "offline");
+/// Starts the pusher of the current login if it has none yet (after a Register, Login or
+/// Resume, including a new login after a Logout).
+fn start_pusher(connection: &Arc<Connection>, shared: &Arc<Shared>, tasks: &mut JoinSet<()>) {
+    let mut state = connection.state();
+    let Some(login) = state.login.as_mut() else {
+        return;
+    };
+    if login.pusher.is_some() {
+        return;
     }
+    let (guard, stop) = push::stop_pair();
+    login.pusher = Some(guard);
+    tasks.spawn(push::run(
+        connection.clone(),
+        shared.clone(),
+        login.user.clone(),
+        login.wake.clone(),
+        stop,
+    ));
+}
+
+/// The bookkeeping for a login that ended (logout or connection end): unregisters the
+/// connection and, if it was the user's last, counts the user offline and records when
+/// they were last seen. Takes the [`Login`] by value, so it runs once per login.
+pub(super) async fn went_offline(shared: &Arc<Shared>, id: ConnectionId, login: Login) {
+    let Login { user, pusher, .. } = login;
+    drop(pusher);
+    // Leaving happens before the first await, so a task aborted at that await has still
+    // left the registry: the count stays right even then.
+    if !shared.online.leave(&user, id) {
+        return;
+    }
+    shared.metrics.users_online.dec();
+    let store = shared.store.clone();
+    let now = now_ms();
+    let name = user.clone();
+    if let Err(e) = blocking(move || store.set_last_seen(&name, now)).await {
+        tracing::warn!(%user, error = %e, "could not record last seen");
+    }
+    tracing::info!(%user, "offline");
 }
 
 /// Reads one request, answers it, and closes the stream.
@@ -109,7 +187,8 @@ async fn serve_stream(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
 ) {
-    let response = match read_frame(&mut recv, MAX_CONTROL_FRAME_BYTES).await {
+    let max_frame_bytes = request_frame_limit(connection.state().login.is_some());
+    let response = match read_frame(&mut recv, max_frame_bytes).await {
         Ok(body) => match frame::decode_body::<Request>(&body) {
             Ok(request) => requests::handle(&connection, &shared, request).await,
             Err(e) => {
@@ -145,5 +224,61 @@ async fn serve_stream(
         // Wait until the peer has the response (or gave up) so the stream's data is not
         // discarded when this task ends.
         let _ = send.stopped().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uchat_wire::{IdentityKeys, Password, SignedKey};
+
+    use crate::server::requests::MAX_KEYS_PER_REQUEST;
+
+    #[test]
+    fn the_largest_register_fits_the_prelogin_frame_limit() {
+        let key = SignedKey {
+            key: vec![0xff; 32],
+            signature: vec![0xff; 64],
+        };
+        let register = Request::Register {
+            username: UserName::parse(&"a".repeat(UserName::MAX_LEN)).expect("valid"),
+            password: Password::new("p".repeat(1024)),
+            identity: IdentityKeys {
+                curve25519: vec![0xff; 32],
+                ed25519: vec![0xff; 32],
+            },
+            one_time_keys: vec![key.clone(); MAX_KEYS_PER_REQUEST],
+            fallback_key: Some(key),
+        };
+        let bytes = frame::encode(&register, MAX_CONTROL_FRAME_BYTES).expect("encodes");
+        assert!(
+            bytes.len() < MAX_PRELOGIN_FRAME_BYTES,
+            "{} bytes",
+            bytes.len()
+        );
+        // Room to spare, so a field added later does not lock out new users.
+        assert!(
+            bytes.len() * 2 < MAX_PRELOGIN_FRAME_BYTES,
+            "{} bytes",
+            bytes.len()
+        );
+    }
+
+    #[test]
+    fn frames_are_limited_to_64_kib_until_login_and_1_mib_after() {
+        assert_eq!(request_frame_limit(false), 64 * 1024);
+        assert_eq!(request_frame_limit(true), MAX_CONTROL_FRAME_BYTES);
+    }
+
+    #[test]
+    fn an_oversized_prelogin_frame_is_refused_naming_the_limit() {
+        let mut decoder = uchat_wire::frame::FrameDecoder::new(request_frame_limit(false));
+        let header = (100_000u32).to_be_bytes();
+        let err = decoder.push(&header).expect_err("too large");
+        assert_eq!(err.code(), ErrorCode::FrameTooLarge);
+        assert_eq!(
+            err.to_string(),
+            "frame of 100000 bytes exceeds the limit of 65536 bytes"
+        );
     }
 }

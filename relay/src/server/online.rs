@@ -1,4 +1,9 @@
-//! Who is online: connection counts per user and the wake-up handle their pushers wait on.
+//! Who is online: each user's logged-in connections and the wake-up handle their pushers
+//! wait on.
+//!
+//! The registry is generic over the connection handle it keeps (`quinn::Connection` in the
+//! relay) so its bookkeeping can be tested without a network. It never closes anything
+//! itself: [`Online::others`] hands the caller the handles to close.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -6,39 +11,59 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::Notify;
 use uchat_wire::UserName;
 
+/// Identifies one connection among the relay's live ones (quinn's `stable_id`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) struct ConnectionId(pub(super) usize);
+
 /// The registry of online users. A user with several connections is online until the last
 /// one leaves.
-#[derive(Default)]
-pub(super) struct Online {
-    users: Mutex<HashMap<UserName, Entry>>,
+pub(super) struct Online<H = quinn::Connection> {
+    users: Mutex<HashMap<UserName, Entry<H>>>,
 }
 
-struct Entry {
-    connections: usize,
+struct Entry<H> {
+    connections: HashMap<ConnectionId, H>,
     wake: Arc<Notify>,
 }
 
-impl Online {
-    /// Registers one more connection of `user`; returns the handle that wakes its pusher
-    /// and whether the user just came online (this is their only connection).
-    pub(super) fn join(&self, user: &UserName) -> (Arc<Notify>, bool) {
-        let mut users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = users.entry(user.clone()).or_insert_with(|| Entry {
-            connections: 0,
-            wake: Arc::new(Notify::new()),
-        });
-        entry.connections += 1;
-        (entry.wake.clone(), entry.connections == 1)
+impl<H> Default for Online<H> {
+    fn default() -> Self {
+        Self {
+            users: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<H: Clone> Online<H> {
+    fn users(&self) -> std::sync::MutexGuard<'_, HashMap<UserName, Entry<H>>> {
+        self.users.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Unregisters one connection of `user`; returns true if that was the last one.
-    pub(super) fn leave(&self, user: &UserName) -> bool {
-        let mut users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
+    /// Registers connection `id` (reachable through `handle`) as logged in as `user`;
+    /// returns the handle that wakes its pusher and whether the user just came online
+    /// (this is their only connection).
+    pub(super) fn join(&self, user: &UserName, id: ConnectionId, handle: H) -> (Arc<Notify>, bool) {
+        let mut users = self.users();
+        let entry = users.entry(user.clone()).or_insert_with(|| Entry {
+            connections: HashMap::new(),
+            wake: Arc::new(Notify::new()),
+        });
+        entry.connections.insert(id, handle);
+        (entry.wake.clone(), entry.connections.len() == 1)
+    }
+
+    /// Unregisters connection `id` of `user`; returns true if it was registered and was
+    /// the user's last one. Leaving twice is harmless: the second call returns false, so
+    /// the "went offline" bookkeeping cannot run twice for one connection.
+    pub(super) fn leave(&self, user: &UserName, id: ConnectionId) -> bool {
+        let mut users = self.users();
         let Some(entry) = users.get_mut(user) else {
             return false;
         };
-        entry.connections = entry.connections.saturating_sub(1);
-        if entry.connections == 0 {
+        if entry.connections.remove(&id).is_none() {
+            return false;
+        }
+        if entry.connections.is_empty() {
             users.remove(user);
             true
         } else {
@@ -46,16 +71,27 @@ impl Online {
         }
     }
 
+    /// The handles of `user`'s connections other than `keep`.
+    pub(super) fn others(&self, user: &UserName, keep: ConnectionId) -> Vec<H> {
+        let users = self.users();
+        users.get(user).map_or_else(Vec::new, |entry| {
+            entry
+                .connections
+                .iter()
+                .filter(|(id, _)| **id != keep)
+                .map(|(_, handle)| handle.clone())
+                .collect()
+        })
+    }
+
     /// Whether `user` has at least one connection.
     pub(super) fn is_online(&self, user: &UserName) -> bool {
-        let users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
-        users.contains_key(user)
+        self.users().contains_key(user)
     }
 
     /// Wakes every pusher of `user` (no-op if offline): new events are in their queue.
     pub(super) fn wake(&self, user: &UserName) {
-        let users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(entry) = users.get(user) {
+        if let Some(entry) = self.users().get(user) {
             entry.wake.notify_waiters();
         }
     }
@@ -65,16 +101,56 @@ impl Online {
 mod tests {
     use super::*;
 
+    fn alice() -> UserName {
+        UserName::parse("alice").expect("valid")
+    }
+
     #[test]
     fn a_user_stays_online_until_the_last_connection_leaves() {
-        let online = Online::default();
-        let alice = UserName::parse("alice").expect("valid");
-        online.join(&alice);
-        online.join(&alice);
+        let online = Online::<&str>::default();
+        let alice = alice();
+        assert!(online.join(&alice, ConnectionId(1), "one").1);
+        assert!(!online.join(&alice, ConnectionId(2), "two").1);
         assert!(online.is_online(&alice));
-        assert!(!online.leave(&alice));
+        assert!(!online.leave(&alice, ConnectionId(1)));
         assert!(online.is_online(&alice));
-        assert!(online.leave(&alice));
+        assert!(online.leave(&alice, ConnectionId(2)));
         assert!(!online.is_online(&alice));
+    }
+
+    #[test]
+    fn leaving_twice_counts_once() {
+        let online = Online::<&str>::default();
+        let alice = alice();
+        online.join(&alice, ConnectionId(1), "one");
+        online.join(&alice, ConnectionId(2), "two");
+        assert!(!online.leave(&alice, ConnectionId(1)));
+        assert!(!online.leave(&alice, ConnectionId(1)), "already gone");
+        assert!(
+            online.is_online(&alice),
+            "the other connection is still there"
+        );
+        assert!(online.leave(&alice, ConnectionId(2)));
+        assert!(!online.leave(&alice, ConnectionId(2)));
+    }
+
+    #[test]
+    fn others_lists_every_connection_of_the_user_but_the_kept_one() {
+        let online = Online::<&str>::default();
+        let alice = alice();
+        let bob = UserName::parse("bob").expect("valid");
+        online.join(&alice, ConnectionId(1), "one");
+        online.join(&alice, ConnectionId(2), "two");
+        online.join(&alice, ConnectionId(3), "three");
+        online.join(&bob, ConnectionId(4), "bob's");
+        let mut others = online.others(&alice, ConnectionId(2));
+        others.sort_unstable();
+        assert_eq!(others, ["one", "three"]);
+        assert!(online.others(&bob, ConnectionId(4)).is_empty());
+        assert!(
+            online
+                .others(&UserName::parse("carol").expect("valid"), ConnectionId(1))
+                .is_empty()
+        );
     }
 }

@@ -5,27 +5,70 @@
 //! queue after its cursor, so a missed or coalesced wake-up delays nothing for long and
 //! loses nothing. Events stay queued until the peer acknowledges them (`Request::Ack`); a
 //! new connection starts from the oldest unacknowledged event.
+//!
+//! A pusher lives as long as its login: it stops when the [`PusherGuard`] kept in the
+//! connection's login state is dropped (logout, connection end), and it checks before each
+//! batch that the connection is still logged in as its user. If the queue cannot be read,
+//! it closes the whole connection, so the peer reconnects instead of waiting on a stream
+//! that will never deliver again.
 
 use std::sync::Arc;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
+use uchat_store::QueuedEvent;
 use uchat_wire::frame::{self, MAX_CONTROL_FRAME_BYTES};
 use uchat_wire::{Push, Seq, UserName};
 
-use super::connection::Connection;
+use super::connection::{CLOSE_STORAGE_ERROR, Connection, STREAM_ERROR_LOGGED_OUT};
 use super::{Shared, blocking};
 
 /// Events read from the store per batch.
 const BATCH: usize = 256;
 
-/// Pushes `user`'s queue to this connection until the connection or stream fails.
+/// Keeps a pusher running; dropping it stops the pusher at its next await point.
+pub(super) struct PusherGuard {
+    _alive: watch::Sender<()>,
+}
+
+/// The pusher's side of a [`PusherGuard`]: tells whether the guard was dropped.
+pub(super) struct StopSignal {
+    alive: watch::Receiver<()>,
+}
+
+/// A guard for the connection's login state and the signal for the pusher it keeps.
+pub(super) fn stop_pair() -> (PusherGuard, StopSignal) {
+    let (alive, signal) = watch::channel(());
+    (PusherGuard { _alive: alive }, StopSignal { alive: signal })
+}
+
+impl StopSignal {
+    /// Whether the guard is gone.
+    fn is_stopped(&self) -> bool {
+        self.alive.has_changed().is_err()
+    }
+
+    /// Resolves once the guard is gone (at once if it already is; safe to call again).
+    async fn stopped(&mut self) {
+        // Nobody sends on the channel, so `changed` only returns when the sender drops.
+        while self.alive.changed().await.is_ok() {}
+    }
+}
+
+/// Pushes `user`'s queue to this connection until the login ends or the stream fails.
 pub(super) async fn run(
     connection: Arc<Connection>,
     shared: Arc<Shared>,
     user: UserName,
     wake: Arc<Notify>,
+    mut stop: StopSignal,
 ) {
-    let mut stream = match connection.conn.open_uni().await {
+    let opened = tokio::select! {
+        // Priority: a login that already ended needs no stream.
+        biased;
+        _ = stop.stopped() => return,
+        opened = connection.conn.open_uni() => opened,
+    };
+    let mut stream = match opened {
         Ok(stream) => stream,
         Err(e) => {
             tracing::debug!(%user, error = %e, "cannot open event stream");
@@ -34,6 +77,10 @@ pub(super) async fn run(
     };
     let mut cursor = Seq(0);
     loop {
+        if stop.is_stopped() || !connection.is_logged_in_as(&user) {
+            let _ = stream.finish();
+            return;
+        }
         // Register interest before reading the queue, so an event committed between the
         // read and the wait still wakes us.
         let woken = wake.notified();
@@ -42,37 +89,94 @@ pub(super) async fn run(
 
         let store = shared.store.clone();
         let who = user.clone();
-        let batch = match blocking(move || store.pending(&who, cursor, BATCH)).await {
-            Ok(batch) => batch,
-            Err(e) => {
-                tracing::error!(%user, error = %e, "cannot read queue");
-                return;
-            }
+        let Ok(batch) = blocking(move || store.pending(&who, cursor, BATCH)).await else {
+            // `blocking` logged the cause; the peer reconnects and its next pusher retries.
+            tracing::warn!(%user, remote = %connection.remote, "cannot read queue; closing the connection");
+            connection
+                .conn
+                .close(CLOSE_STORAGE_ERROR.into(), b"relay storage error");
+            return;
         };
         let full = batch.len() == BATCH;
-        for queued in batch {
-            let push = Push {
-                seq: Some(queued.seq),
-                relay_ts_ms: queued.relay_ts_ms,
-                event: queued.event,
-            };
-            let bytes = match frame::encode(&push, MAX_CONTROL_FRAME_BYTES) {
-                Ok(bytes) => bytes,
-                Err(e) => {
-                    tracing::error!(%user, seq = %queued.seq, error = %e, "queued event does not fit in a frame; skipped");
-                    cursor = queued.seq;
-                    continue;
-                }
-            };
-            if let Err(e) = stream.write_all(&bytes).await {
-                tracing::debug!(%user, error = %e, "event stream closed");
+        tokio::select! {
+            // Priority: a logout stops the pusher even while a slow peer holds up a write.
+            biased;
+            _ = stop.stopped() => {
+                let _ = stream.reset(STREAM_ERROR_LOGGED_OUT.into());
                 return;
             }
-            cursor = queued.seq;
-            shared.metrics.events_pushed.inc();
+            written = write_batch(&mut stream, &shared, &user, batch, &mut cursor) => {
+                if let Err(e) = written {
+                    tracing::debug!(%user, error = %e, "event stream closed");
+                    return;
+                }
+            }
         }
         if !full {
-            woken.await;
+            tokio::select! {
+                // Priority: stopping over new events.
+                biased;
+                _ = stop.stopped() => {
+                    let _ = stream.finish();
+                    return;
+                }
+                _ = woken => {}
+            }
         }
+    }
+}
+
+/// Writes one batch of queued events as `Push` frames, moving `cursor` past each one.
+async fn write_batch(
+    stream: &mut quinn::SendStream,
+    shared: &Shared,
+    user: &UserName,
+    batch: Vec<QueuedEvent>,
+    cursor: &mut Seq,
+) -> Result<(), quinn::WriteError> {
+    for queued in batch {
+        let seq = queued.seq;
+        let push = Push {
+            seq: Some(seq),
+            relay_ts_ms: queued.relay_ts_ms,
+            event: queued.event,
+        };
+        match frame::encode(&push, MAX_CONTROL_FRAME_BYTES) {
+            Ok(bytes) => {
+                stream.write_all(&bytes).await?;
+                shared.metrics.events_pushed.inc();
+            }
+            Err(e) => {
+                tracing::error!(%user, %seq, error = %e, "queued event does not fit in a frame; skipped");
+            }
+        }
+        *cursor = seq;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropping_the_guard_stops_the_pusher() {
+        let (guard, signal) = stop_pair();
+        assert!(!signal.is_stopped());
+        drop(guard);
+        assert!(signal.is_stopped());
+    }
+
+    #[tokio::test]
+    async fn stopped_resolves_once_the_guard_is_dropped_and_stays_resolved() {
+        let (guard, mut signal) = stop_pair();
+        let waiting = tokio::time::timeout(std::time::Duration::from_millis(20), signal.stopped());
+        assert!(
+            waiting.await.is_err(),
+            "still running while the guard lives"
+        );
+        drop(guard);
+        signal.stopped().await;
+        signal.stopped().await;
     }
 }

@@ -1,6 +1,7 @@
 //! Request handling: one function per request kind, and the one place where internal
 //! failures become wire error codes ([`store_failure`]).
 
+use std::net::IpAddr;
 use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 
@@ -14,7 +15,9 @@ use uchat_wire::{
     UserName,
 };
 
-use super::connection::Connection;
+use super::connection::{CLOSE_IDENTITY_REPLACED, Connection, Login, went_offline};
+use super::online::ConnectionId;
+use super::rate_limit::AttemptTicket;
 use super::{Shared, blocking, now_ms};
 
 /// Passwords shorter than this are refused at registration (NIST SP 800-63B's minimum).
@@ -22,7 +25,7 @@ const MIN_PASSWORD_CHARS: usize = 8;
 /// Longer passwords are refused: argon2 would hash them fine, but nobody types 1 KiB.
 const MAX_PASSWORD_BYTES: usize = 1024;
 /// One-time keys accepted in one request.
-const MAX_KEYS_PER_REQUEST: usize = 200;
+pub(super) const MAX_KEYS_PER_REQUEST: usize = 200;
 
 type Handled = Result<Reply, ErrorReply>;
 
@@ -118,16 +121,11 @@ async fn dispatch(connection: &Arc<Connection>, shared: &Arc<Shared>, request: R
             one_time_keys,
             fallback_key,
         } => {
-            register(
-                connection,
-                shared,
-                username,
-                password,
-                identity,
+            let keys = KeyUpload {
                 one_time_keys,
                 fallback_key,
-            )
-            .await
+            };
+            register(connection, shared, username, password, identity, keys).await
         }
         Request::Login { username, password } => {
             login(connection, shared, username, password).await
@@ -138,7 +136,7 @@ async fn dispatch(connection: &Arc<Connection>, shared: &Arc<Shared>, request: R
             "unknown request; this relay may be older than the client",
         )),
         authenticated => {
-            let Some(user) = connection.state().user.clone() else {
+            let Some(user) = connection.user() else {
                 return Err(fail(ErrorCode::NotAuthenticated, "log in first"));
             };
             match authenticated {
@@ -146,13 +144,25 @@ async fn dispatch(connection: &Arc<Connection>, shared: &Arc<Shared>, request: R
                 Request::UploadKeys {
                     one_time_keys,
                     fallback_key,
-                } => upload_keys(shared, user, one_time_keys, fallback_key).await,
+                } => {
+                    let keys = KeyUpload {
+                        one_time_keys,
+                        fallback_key,
+                    };
+                    upload_keys(shared, user, keys).await
+                }
                 Request::KeyCount => key_count(shared, user).await,
                 Request::ReplaceIdentity {
                     identity,
                     one_time_keys,
                     fallback_key,
-                } => replace_identity(shared, user, identity, one_time_keys, fallback_key).await,
+                } => {
+                    let keys = KeyUpload {
+                        one_time_keys,
+                        fallback_key,
+                    };
+                    replace_identity(connection, shared, user, identity, keys).await
+                }
                 Request::ClaimKey { user: whose } => claim_key(shared, whose).await,
                 Request::Identity { user: whose } => identity(shared, whose).await,
                 Request::Send { to, id, ciphertext } => {
@@ -219,54 +229,197 @@ fn check_keys(one_time_keys: &[SignedKey], fallback: Option<&SignedKey>) -> Resu
     one_time_keys.iter().chain(fallback).try_for_each(check_key)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Signed one-time keys and an optional fallback key, as a request carries them.
+struct KeyUpload {
+    one_time_keys: Vec<SignedKey>,
+    fallback_key: Option<SignedKey>,
+}
+
+impl KeyUpload {
+    /// [`ErrorCode::TooLarge`] or [`ErrorCode::BadKeys`] unless the keys are acceptable.
+    fn check(&self) -> Result<(), ErrorReply> {
+        check_keys(&self.one_time_keys, self.fallback_key.as_ref())
+    }
+}
+
+/// What the peer is told when a username exists (the same words as the store's refusal).
+fn username_taken(username: &UserName) -> ErrorReply {
+    store_failure(StoreError::UsernameTaken {
+        username: username.clone(),
+    })
+}
+
+/// How a Register was accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Registered {
+    /// A new account.
+    New,
+    /// The retry of an earlier Register whose reply was lost.
+    Retry,
+}
+
+/// Creates the account with its keys in one store transaction and logs the connection in.
 async fn register(
     connection: &Arc<Connection>,
     shared: &Arc<Shared>,
     username: UserName,
     password: Password,
     identity: IdentityKeys,
-    one_time_keys: Vec<SignedKey>,
-    fallback_key: Option<SignedKey>,
+    keys: KeyUpload,
 ) -> Handled {
+    let ip = connection.remote.ip();
+    match admit_register(shared, ip, &username, password, identity, keys).await? {
+        Registered::New => tracing::info!(user = %username, "registered"),
+        Registered::Retry => {
+            tracing::info!(user = %username, "registration retried after a lost reply");
+        }
+    }
+    start_session(connection, shared, username, true).await
+}
+
+/// Everything Register does before the session starts: checks the request, then creates
+/// the account with its keys, or accepts a retry ([`retry_register`]) if the name exists.
+async fn admit_register(
+    shared: &Arc<Shared>,
+    ip: IpAddr,
+    username: &UserName,
+    password: Password,
+    identity: IdentityKeys,
+    keys: KeyUpload,
+) -> Result<Registered, ErrorReply> {
     check_password_policy(&password)?;
     check_identity_keys(&identity)?;
-    check_keys(&one_time_keys, fallback_key.as_ref())?;
-    let password_hash = hash_password(password).await?;
+    keys.check()?;
+    if let Some(existing) = account_named(shared, username).await? {
+        return retry_register(shared, ip, existing, password, &identity, keys).await;
+    }
     let account = AccountRecord {
         username: username.clone(),
-        password_hash,
-        identity,
+        password_hash: hash_password(shared, password.clone()).await?,
+        identity: identity.clone(),
         created_ms: now_ms(),
     };
     let store = shared.store.clone();
     let max_stock = shared.limits.max_one_time_keys;
-    let name = username.clone();
-    blocking(move || {
-        store.create_account(&account)?;
-        store.add_one_time_keys(&name, &one_time_keys, max_stock)?;
-        if let Some(fallback) = &fallback_key {
-            store.set_fallback_key(&name, fallback)?;
-        }
-        Ok(())
+    let (one_time_keys, fallback_key) = (keys.one_time_keys.clone(), keys.fallback_key.clone());
+    let registered = blocking(move || {
+        store.register_account(&account, &one_time_keys, fallback_key.as_ref(), max_stock)
     })
-    .await?;
-    tracing::info!(user = %username, "registered");
-    start_session(connection, shared, username).await
+    .await;
+    match registered {
+        Ok(_) => Ok(Registered::New),
+        // Someone registered the name since the lookup, perhaps this peer's own earlier
+        // attempt still in flight: judge it as a retry.
+        Err(e) if e.code == ErrorCode::UsernameTaken => {
+            let Some(existing) = account_named(shared, username).await? else {
+                return Err(e);
+            };
+            retry_register(shared, ip, existing, password, &identity, keys).await
+        }
+        Err(e) => Err(e),
+    }
 }
 
-async fn hash_password(password: Password) -> Result<String, ErrorReply> {
+/// A Register for a name that exists succeeds only as the retry of an earlier Register
+/// whose reply was lost: the same identity keys and the right password. Then new one-time
+/// keys are added and the fallback key is set; anything else is `UsernameTaken`.
+///
+/// Identity keys are public, so this is a password check like Login's and is rate limited
+/// the same way; a wrong password counts as a failed login.
+async fn retry_register(
+    shared: &Arc<Shared>,
+    ip: IpAddr,
+    existing: AccountRecord,
+    password: Password,
+    identity: &IdentityKeys,
+    keys: KeyUpload,
+) -> Result<Registered, ErrorReply> {
+    let username = existing.username;
+    if existing.identity != *identity {
+        return Err(username_taken(&username));
+    }
+    let ticket = reserve_login_attempt(shared, ip, &username)?;
+    if !verify_password(shared, password, existing.password_hash).await? {
+        shared.metrics.failed_logins.inc();
+        return Err(username_taken(&username));
+    }
+    login_succeeded(shared, ticket);
+    store_keys(shared, &username, keys).await?;
+    Ok(Registered::Retry)
+}
+
+/// Adds one-time keys to `user`'s stock and sets the fallback key if one is given;
+/// returns the stock size. Both steps are idempotent, so a retried upload is harmless.
+async fn store_keys(
+    shared: &Arc<Shared>,
+    user: &UserName,
+    keys: KeyUpload,
+) -> Result<u64, ErrorReply> {
+    let store = shared.store.clone();
+    let max_stock = shared.limits.max_one_time_keys;
+    let user = user.clone();
+    blocking(move || {
+        if let Some(fallback) = &keys.fallback_key {
+            store.set_fallback_key(&user, fallback)?;
+        }
+        store.add_one_time_keys(&user, &keys.one_time_keys, max_stock)
+    })
+    .await
+}
+
+/// Runs argon2 work on a blocking thread once a permit of [`Shared::password_work`] is
+/// free. Each hash or verification holds 19 MiB for a while, so a flood of logins waits
+/// here instead of allocating without bound. The permit moves into the blocking task: work
+/// whose requester went away still holds it until it ends.
+async fn password_work<T, F>(shared: &Shared, work: F) -> Result<T, ErrorReply>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let failed = || fail(ErrorCode::Internal, "password check failed; try again");
+    let permit = shared
+        .password_work
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| failed())?;
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "password task failed");
+        failed()
+    })
+}
+
+/// The argon2id PHC string of `password`.
+async fn hash_password(shared: &Shared, password: Password) -> Result<String, ErrorReply> {
+    password_work(shared, move || {
         Argon2::default()
             .hash_password(password.expose().as_bytes())
             .map(|hash| hash.to_string())
     })
-    .await
-    .map_err(|_| fail(ErrorCode::Internal, "password hashing failed; try again"))?
+    .await?
     .map_err(|e| {
         tracing::error!(error = %e, "password hashing failed");
         fail(ErrorCode::Internal, "password hashing failed; try again")
     })
+}
+
+/// Whether `password` matches the stored argon2 `hash`.
+async fn verify_password(
+    shared: &Shared,
+    password: Password,
+    hash: String,
+) -> Result<bool, ErrorReply> {
+    password_work(shared, move || {
+        Argon2::default()
+            .verify_password(password.expose().as_bytes(), hash.as_str())
+            .is_ok()
+    })
+    .await
 }
 
 async fn login(
@@ -275,61 +428,68 @@ async fn login(
     username: UserName,
     password: Password,
 ) -> Handled {
-    let ip = connection.remote.ip();
-    let limited = shared
-        .login_limiter
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .check(&username, ip, Instant::now());
-    if let Err(wait) = limited {
-        return Err(fail(
-            ErrorCode::RateLimited,
-            format!(
-                "too many failed logins; try again in {} s",
-                wait.as_secs().max(1)
-            ),
-        ));
-    }
-    let store = shared.store.clone();
-    let name = username.clone();
-    let Some(account) = blocking(move || store.account(&name)).await? else {
-        record_failed_login(shared, &username, ip);
+    check_login(shared, connection.remote.ip(), &username, password).await?;
+    start_session(connection, shared, username, true).await
+}
+
+/// Checks `username`'s password for a login from `ip`, within the failed-login budget.
+async fn check_login(
+    shared: &Arc<Shared>,
+    ip: IpAddr,
+    username: &UserName,
+    password: Password,
+) -> Result<(), ErrorReply> {
+    let ticket = reserve_login_attempt(shared, ip, username)?;
+    let Some(account) = account_named(shared, username).await? else {
+        shared.metrics.failed_logins.inc();
         return Err(fail(
             ErrorCode::UnknownUser,
             format!("no user named '{username}' on this relay; register first"),
         ));
     };
-    let hash = account.password_hash;
-    let verified = tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .verify_password(password.expose().as_bytes(), hash.as_str())
-            .is_ok()
-    })
-    .await
-    .unwrap_or(false);
-    if !verified {
-        record_failed_login(shared, &username, ip);
+    if !verify_password(shared, password, account.password_hash).await? {
+        shared.metrics.failed_logins.inc();
         tracing::info!(user = %username, %ip, "wrong password");
         return Err(fail(
             ErrorCode::WrongPassword,
             format!("wrong password for '{username}'"),
         ));
     }
-    shared
-        .login_limiter
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .record_success(&username);
-    start_session(connection, shared, username).await
+    login_succeeded(shared, ticket);
+    Ok(())
 }
 
-fn record_failed_login(shared: &Shared, username: &UserName, ip: std::net::IpAddr) {
-    shared.metrics.failed_logins.inc();
+/// Admits one password check for `username` from `ip`, counting it as failed until
+/// [`login_succeeded`] says otherwise; [`ErrorCode::RateLimited`] if the account or the
+/// address used up its budget.
+fn reserve_login_attempt(
+    shared: &Shared,
+    ip: IpAddr,
+    username: &UserName,
+) -> Result<AttemptTicket, ErrorReply> {
     shared
         .login_limiter
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .record_failure(username, ip, Instant::now());
+        .try_attempt(username, ip, Instant::now())
+        .map_err(|wait| {
+            fail(
+                ErrorCode::RateLimited,
+                format!(
+                    "too many failed logins; try again in {} s",
+                    wait.as_secs().max(1)
+                ),
+            )
+        })
+}
+
+/// The password verified: the attempt was no failure after all.
+fn login_succeeded(shared: &Shared, ticket: AttemptTicket) {
+    shared
+        .login_limiter
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .record_success(ticket);
 }
 
 fn token_hash(token: &[u8]) -> [u8; 32] {
@@ -353,7 +513,7 @@ async fn resume(
             "the saved session is no longer valid; log in again with your password",
         ));
     }
-    bind_user(connection, shared, &username, hash)?;
+    bind_user(connection, shared, &username, hash, false)?;
     let (queue_head, acked_through) = head(shared, &username).await?;
     Ok(Reply::Session {
         username,
@@ -363,11 +523,13 @@ async fn resume(
     })
 }
 
-/// Makes a new session token for `username` and logs this connection in.
+/// Makes a new session token for `username` and logs this connection in;
+/// `password_login` says the password was just checked (Register or Login).
 async fn start_session(
     connection: &Arc<Connection>,
     shared: &Arc<Shared>,
     username: UserName,
+    password_login: bool,
 ) -> Handled {
     let mut token = vec![0u8; 32];
     getrandom::fill(&mut token)
@@ -376,7 +538,7 @@ async fn start_session(
     let store = shared.store.clone();
     let name = username.clone();
     blocking(move || store.add_session(&name, hash, now_ms())).await?;
-    bind_user(connection, shared, &username, hash)?;
+    bind_user(connection, shared, &username, hash, password_login)?;
     let (queue_head, acked_through) = head(shared, &username).await?;
     Ok(Reply::Session {
         username,
@@ -386,27 +548,38 @@ async fn start_session(
     })
 }
 
+/// Logs this connection in as `username` (or refreshes its login as the same user) and
+/// registers it as online; the connection task then starts its pusher.
 fn bind_user(
     connection: &Arc<Connection>,
     shared: &Arc<Shared>,
     username: &UserName,
     token_hash: [u8; 32],
+    password_login: bool,
 ) -> Result<(), ErrorReply> {
     let mut state = connection.state();
-    match &state.user {
-        Some(current) if current == username => {
-            state.token_hash = Some(token_hash);
+    match &mut state.login {
+        Some(login) if login.user == *username => {
+            login.token_hash = token_hash;
+            login.password_login = password_login;
             Ok(())
         }
-        Some(current) => Err(fail(
+        Some(login) => Err(fail(
             ErrorCode::ProtocolViolation,
-            format!("this connection is already logged in as '{current}'"),
+            format!("this connection is already logged in as '{}'", login.user),
         )),
         None => {
-            state.user = Some(username.clone());
-            state.token_hash = Some(token_hash);
-            let (wake, came_online) = shared.online.join(username);
-            state.wake = Some(wake);
+            let (wake, came_online) =
+                shared
+                    .online
+                    .join(username, connection.id, connection.conn.clone());
+            state.login = Some(Login {
+                user: username.clone(),
+                wake,
+                token_hash,
+                password_login,
+                pusher: None,
+            });
             if came_online {
                 shared.metrics.users_online.inc();
             }
@@ -429,48 +602,63 @@ async fn head(shared: &Arc<Shared>, username: &UserName) -> Result<(Seq, Seq), E
     .await
 }
 
+/// Revokes this connection's session token and ends its login: later requests get
+/// `NotAuthenticated`, the pusher stops, and the user goes offline if this was their last
+/// connection. Other devices stay logged in.
 async fn logout(connection: &Arc<Connection>, shared: &Arc<Shared>, user: UserName) -> Handled {
-    // Revoke the token this connection logged in with; other devices stay logged in.
-    let token = connection.state().token_hash;
+    let token = connection
+        .state()
+        .login
+        .as_ref()
+        .map(|login| login.token_hash);
     if let Some(hash) = token {
         let store = shared.store.clone();
         let name = user.clone();
         blocking(move || store.remove_session(&name, hash)).await?;
     }
+    // Taking the login out of the state makes this the only place that ends it: the
+    // connection's own end finds nothing left to do, and a second Logout does nothing.
+    if let Some(login) = connection.take_login() {
+        went_offline(shared, connection.id, login).await;
+    }
     tracing::info!(%user, remote = %connection.remote, "logged out");
     Ok(Reply::Done)
 }
 
-async fn upload_keys(
-    shared: &Arc<Shared>,
-    user: UserName,
-    one_time_keys: Vec<SignedKey>,
-    fallback_key: Option<SignedKey>,
-) -> Handled {
-    check_keys(&one_time_keys, fallback_key.as_ref())?;
-    let store = shared.store.clone();
-    let max_stock = shared.limits.max_one_time_keys;
-    let count = blocking(move || {
-        if let Some(fallback) = &fallback_key {
-            store.set_fallback_key(&user, fallback)?;
-        }
-        store.add_one_time_keys(&user, &one_time_keys, max_stock)
-    })
-    .await?;
+async fn upload_keys(shared: &Arc<Shared>, user: UserName, keys: KeyUpload) -> Handled {
+    keys.check()?;
+    let count = store_keys(shared, &user, keys).await?;
     Ok(Reply::KeyCount {
         one_time_keys: count,
     })
 }
 
+/// The token hash of `login` if its password was checked on this connection; replacing
+/// identity keys needs that, not just a saved token, since a stolen token must not be
+/// enough to take over an account's identity.
+fn require_password_login(login: Option<&Login>) -> Result<[u8; 32], ErrorReply> {
+    match login {
+        Some(login) if login.password_login => Ok(login.token_hash),
+        _ => Err(fail(
+            ErrorCode::NotAuthenticated,
+            "replacing identity keys needs a fresh password login (uchat login --new-device)",
+        )),
+    }
+}
+
+/// Publishes a new device's identity keys, revokes every other session of the user in the
+/// same store transaction, and closes the user's other connections, whose keys are now
+/// stale.
 async fn replace_identity(
+    connection: &Arc<Connection>,
     shared: &Arc<Shared>,
     user: UserName,
     identity: IdentityKeys,
-    one_time_keys: Vec<SignedKey>,
-    fallback_key: Option<SignedKey>,
+    keys: KeyUpload,
 ) -> Handled {
+    let keep_token_hash = require_password_login(connection.state().login.as_ref())?;
     check_identity_keys(&identity)?;
-    check_keys(&one_time_keys, fallback_key.as_ref())?;
+    keys.check()?;
     let store = shared.store.clone();
     let max_stock = shared.limits.max_one_time_keys;
     let name = user.clone();
@@ -478,16 +666,30 @@ async fn replace_identity(
         store.replace_identity(
             &name,
             &identity,
-            &one_time_keys,
-            fallback_key.as_ref(),
+            &keys.one_time_keys,
+            keys.fallback_key.as_ref(),
             max_stock,
+            keep_token_hash,
         )
     })
     .await?;
-    tracing::info!(%user, "identity keys replaced (new device)");
+    let closed = close_other_connections(shared, &user, connection.id);
+    tracing::info!(%user, closed, "identity keys replaced (new device)");
     Ok(Reply::KeyCount {
         one_time_keys: count,
     })
+}
+
+/// Closes every connection of `user` except `keep`; returns how many.
+fn close_other_connections(shared: &Shared, user: &UserName, keep: ConnectionId) -> usize {
+    let others = shared.online.others(user, keep);
+    for conn in &others {
+        conn.close(
+            CLOSE_IDENTITY_REPLACED.into(),
+            b"identity replaced by a new device; log in again",
+        );
+    }
+    others.len()
 }
 
 async fn key_count(shared: &Arc<Shared>, user: UserName) -> Handled {
@@ -498,17 +700,24 @@ async fn key_count(shared: &Arc<Shared>, user: UserName) -> Handled {
     })
 }
 
-async fn account_of(shared: &Arc<Shared>, whose: &UserName) -> Result<AccountRecord, ErrorReply> {
+/// The account named `whose`, if any.
+async fn account_named(
+    shared: &Arc<Shared>,
+    whose: &UserName,
+) -> Result<Option<AccountRecord>, ErrorReply> {
     let store = shared.store.clone();
     let name = whose.clone();
-    blocking(move || store.account(&name))
-        .await?
-        .ok_or_else(|| {
-            fail(
-                ErrorCode::UnknownUser,
-                format!("no user named '{whose}' on this relay"),
-            )
-        })
+    blocking(move || store.account(&name)).await
+}
+
+/// The account named `whose`, or [`ErrorCode::UnknownUser`].
+async fn account_of(shared: &Arc<Shared>, whose: &UserName) -> Result<AccountRecord, ErrorReply> {
+    account_named(shared, whose).await?.ok_or_else(|| {
+        fail(
+            ErrorCode::UnknownUser,
+            format!("no user named '{whose}' on this relay"),
+        )
+    })
 }
 
 async fn claim_key(shared: &Arc<Shared>, whose: UserName) -> Handled {
@@ -626,4 +835,248 @@ async fn presence(shared: &Arc<Shared>, users: Vec<UserName>) -> Handled {
         });
     }
     Ok(Reply::Presence { users: entries })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::sync::Notify;
+
+    use super::*;
+    use crate::server::tests::test_shared;
+
+    const PASSWORD: &str = "correct horse";
+
+    fn alice() -> UserName {
+        UserName::parse("alice").expect("valid")
+    }
+
+    fn ip() -> IpAddr {
+        "192.0.2.1".parse().expect("ip")
+    }
+
+    fn identity(b: u8) -> IdentityKeys {
+        IdentityKeys {
+            curve25519: vec![b; 32],
+            ed25519: vec![b; 32],
+        }
+    }
+
+    fn key(b: u8) -> SignedKey {
+        SignedKey {
+            key: vec![b; 32],
+            signature: vec![b; 64],
+        }
+    }
+
+    fn keys(one_time: &[u8], fallback: Option<u8>) -> KeyUpload {
+        KeyUpload {
+            one_time_keys: one_time.iter().copied().map(key).collect(),
+            fallback_key: fallback.map(key),
+        }
+    }
+
+    async fn register_alice(
+        shared: &Arc<Shared>,
+        password: &str,
+        identity_byte: u8,
+        upload: KeyUpload,
+    ) -> Result<Registered, ErrorReply> {
+        let password = Password::new(password);
+        admit_register(
+            shared,
+            ip(),
+            &alice(),
+            password,
+            identity(identity_byte),
+            upload,
+        )
+        .await
+    }
+
+    fn login(password_login: bool) -> Login {
+        Login {
+            user: alice(),
+            wake: Arc::new(Notify::new()),
+            token_hash: [7; 32],
+            password_login,
+            pusher: None,
+        }
+    }
+
+    #[test]
+    fn replacing_identity_needs_a_password_login_on_this_connection() {
+        assert_eq!(require_password_login(Some(&login(true))), Ok([7; 32]));
+        for refused in [None, Some(&login(false))] {
+            let err = require_password_login(refused).expect_err("refused");
+            assert_eq!(err.code, ErrorCode::NotAuthenticated);
+            assert_eq!(
+                err.message,
+                "replacing identity keys needs a fresh password login (uchat login --new-device)"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn register_stores_the_account_with_its_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let shared = test_shared(dir.path(), 1);
+        let registered = register_alice(&shared, PASSWORD, 1, keys(&[1, 2], Some(3))).await;
+        assert_eq!(registered, Ok(Registered::New));
+        let account = shared
+            .store
+            .account(&alice())
+            .expect("reads")
+            .expect("exists");
+        assert_eq!(account.identity, identity(1));
+        assert_eq!(
+            shared.store.one_time_key_count(&alice()).expect("counts"),
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn a_retried_register_with_the_same_identity_and_password_succeeds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let shared = test_shared(dir.path(), 1);
+        register_alice(&shared, PASSWORD, 1, keys(&[1, 2], Some(3)))
+            .await
+            .expect("registers");
+        // The reply was lost; the peer sends the same Register again, maybe with more keys.
+        let again = register_alice(&shared, PASSWORD, 1, keys(&[1, 2, 4], Some(5))).await;
+        assert_eq!(again, Ok(Registered::Retry));
+        assert_eq!(
+            shared.store.one_time_key_count(&alice()).expect("counts"),
+            3
+        );
+        for _ in 0..3 {
+            shared.store.claim_key(&alice()).expect("claims");
+        }
+        let fallback = shared
+            .store
+            .claim_key(&alice())
+            .expect("claims")
+            .expect("some");
+        assert_eq!((fallback.key, fallback.fallback), (key(5), true));
+    }
+
+    #[tokio::test]
+    async fn a_register_for_a_taken_name_fails_without_the_identity_or_the_password() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let shared = test_shared(dir.path(), 1);
+        register_alice(&shared, PASSWORD, 1, keys(&[1], None))
+            .await
+            .expect("registers");
+        let other_identity = register_alice(&shared, PASSWORD, 2, keys(&[8], None)).await;
+        let wrong_password = register_alice(&shared, "not the password", 1, keys(&[9], None)).await;
+        for refused in [other_identity, wrong_password] {
+            let err = refused.expect_err("taken");
+            assert_eq!(err.code, ErrorCode::UsernameTaken);
+            assert_eq!(err.message, "the username 'alice' is taken; choose another");
+        }
+        let account = shared
+            .store
+            .account(&alice())
+            .expect("reads")
+            .expect("exists");
+        assert_eq!(account.identity, identity(1), "the account is untouched");
+        assert_eq!(
+            shared.store.one_time_key_count(&alice()).expect("counts"),
+            1
+        );
+        // Only the wrong password was a password guess.
+        assert_eq!(shared.metrics.failed_logins.get(), 1);
+    }
+
+    #[tokio::test]
+    async fn argon2_work_waits_for_a_free_permit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let shared = test_shared(dir.path(), 1);
+        let held = shared
+            .password_work
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("open");
+        let hashing = tokio::spawn({
+            let shared = shared.clone();
+            async move { hash_password(&shared, Password::new(PASSWORD)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!hashing.is_finished(), "no permit, no hashing");
+        drop(held);
+        let hash = tokio::time::timeout(Duration::from_secs(30), hashing)
+            .await
+            .expect("hashes once the permit is free")
+            .expect("does not panic")
+            .expect("hashes");
+        let verified = verify_password(&shared, Password::new(PASSWORD), hash.clone()).await;
+        assert_eq!(verified, Ok(true));
+        let wrong = verify_password(&shared, Password::new("nope nope"), hash).await;
+        assert_eq!(wrong, Ok(false));
+    }
+
+    #[tokio::test]
+    async fn parallel_logins_beyond_the_budget_are_refused_before_any_verifies() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let shared = test_shared(dir.path(), 1);
+        register_alice(&shared, PASSWORD, 1, keys(&[], None))
+            .await
+            .expect("registers");
+        let budget = shared.limits.max_failed_logins_per_account as usize;
+        // Hold the only argon2 permit, so no attempt can finish its verification.
+        let held = shared
+            .password_work
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("open");
+        let mut attempts = tokio::task::JoinSet::new();
+        for _ in 0..=budget {
+            let shared = shared.clone();
+            attempts.spawn(async move {
+                check_login(&shared, ip(), &alice(), Password::new("wrong password")).await
+            });
+        }
+        let first = tokio::time::timeout(Duration::from_secs(5), attempts.join_next())
+            .await
+            .expect("one attempt is refused at once")
+            .expect("one task")
+            .expect("does not panic");
+        assert_eq!(first.expect_err("refused").code, ErrorCode::RateLimited);
+        drop(held);
+        while let Some(outcome) = attempts.join_next().await {
+            let err = outcome
+                .expect("does not panic")
+                .expect_err("wrong password");
+            assert_eq!(err.code, ErrorCode::WrongPassword);
+        }
+        // The budget is spent: even the right password must wait now.
+        let right = check_login(&shared, ip(), &alice(), Password::new(PASSWORD)).await;
+        assert_eq!(right.expect_err("limited").code, ErrorCode::RateLimited);
+    }
+
+    #[tokio::test]
+    async fn a_successful_login_clears_the_accounts_failures() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let shared = test_shared(dir.path(), 1);
+        register_alice(&shared, PASSWORD, 1, keys(&[], None))
+            .await
+            .expect("registers");
+        let budget = shared.limits.max_failed_logins_per_account;
+        for _ in 1..budget {
+            let wrong = check_login(&shared, ip(), &alice(), Password::new("wrong password")).await;
+            assert_eq!(wrong.expect_err("wrong").code, ErrorCode::WrongPassword);
+        }
+        assert_eq!(
+            check_login(&shared, ip(), &alice(), Password::new(PASSWORD)).await,
+            Ok(())
+        );
+        let wrong = check_login(&shared, ip(), &alice(), Password::new("wrong password")).await;
+        assert_eq!(
+            wrong.expect_err("counted afresh").code,
+            ErrorCode::WrongPassword
+        );
+    }
 }

@@ -1,0 +1,149 @@
+//! The dedup pruner: a task that keeps the send de-duplication table from growing forever
+//! by forgetting entries older than [`DEDUP_RETENTION`], once at start and then every
+//! [`PRUNE_INTERVAL`].
+//!
+//! It does not touch queues: a queued message stays until it is acknowledged, however old.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use uchat_store::RelayStore;
+
+use super::now_ms;
+
+/// How long the relay remembers a (sender, message id) to drop re-sends: 7 days. A peer
+/// re-sends from its outbox after a lost reply, which happens within minutes or at its next
+/// start; a re-send after a week is queued again, and the recipient's peer still drops it,
+/// since peers de-duplicate by message id themselves.
+pub(super) const DEDUP_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// How often old entries are pruned: hourly, so the table holds at most an hour's worth
+/// beyond the retention, and each pass deletes a small batch in one short transaction.
+pub(super) const PRUNE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+/// Entries queued before this time (ms since the Unix epoch) are forgotten when pruning at
+/// `now_ms`.
+pub(super) fn dedup_cutoff_ms(now_ms: u64) -> u64 {
+    let retention_ms = u64::try_from(DEDUP_RETENTION.as_millis()).unwrap_or(u64::MAX);
+    now_ms.saturating_sub(retention_ms)
+}
+
+/// Prunes at once, then every [`PRUNE_INTERVAL`], until `stop` turns true or its sender
+/// goes away.
+pub(super) async fn run(store: Arc<RelayStore>, mut stop: watch::Receiver<bool>) {
+    loop {
+        prune_once(&store).await;
+        tokio::select! {
+            // Priority: stopping over the next pass.
+            biased;
+            _ = stop.wait_for(|stopped| *stopped) => return,
+            () = tokio::time::sleep(PRUNE_INTERVAL) => {}
+        }
+    }
+}
+
+/// One pass on a blocking thread; returns how many entries it forgot (`None` on failure,
+/// which is logged: the next pass tries again).
+async fn prune_once(store: &Arc<RelayStore>) -> Option<u64> {
+    let store = store.clone();
+    let cutoff_ms = dedup_cutoff_ms(now_ms());
+    match tokio::task::spawn_blocking(move || store.prune_dedup_before(cutoff_ms)).await {
+        Ok(Ok(pruned)) => {
+            tracing::debug!(pruned, cutoff_ms, "pruned old dedup entries");
+            Some(pruned)
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot prune dedup entries");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "dedup pruning task failed");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uchat_store::AccountRecord;
+    use uchat_wire::{IdentityKeys, MessageId, PushEvent, UserName};
+
+    const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+    fn user(name: &str) -> UserName {
+        UserName::parse(name).expect("valid")
+    }
+
+    /// A store with alice and bob, and one message from alice to bob queued at `queued_ms`.
+    fn store_with_message(queued_ms: u64) -> (tempfile::TempDir, Arc<RelayStore>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = RelayStore::open(&dir.path().join("relay.redb")).expect("opens");
+        for name in ["alice", "bob"] {
+            let account = AccountRecord {
+                username: user(name),
+                password_hash: String::new(),
+                identity: IdentityKeys {
+                    curve25519: vec![1; 32],
+                    ed25519: vec![2; 32],
+                },
+                created_ms: 0,
+            };
+            store.create_account(&account).expect("creates");
+        }
+        enqueue(&store, queued_ms);
+        (dir, Arc::new(store))
+    }
+
+    /// Queues alice's message 1 to bob at `at_ms`; true if it was a duplicate.
+    fn enqueue(store: &RelayStore, at_ms: u64) -> bool {
+        let event = PushEvent::Message {
+            from: user("alice"),
+            id: MessageId([1; 16]),
+            ciphertext: vec![0; 4],
+        };
+        store
+            .enqueue(
+                &user("bob"),
+                &event,
+                Some((&user("alice"), MessageId([1; 16]))),
+                at_ms,
+                100,
+            )
+            .expect("enqueues")
+            .duplicate
+    }
+
+    #[test]
+    fn the_cutoff_is_seven_days_back_and_never_underflows() {
+        assert_eq!(dedup_cutoff_ms(10 * DAY_MS), 3 * DAY_MS);
+        assert_eq!(dedup_cutoff_ms(DAY_MS), 0);
+        assert_eq!(PRUNE_INTERVAL, Duration::from_secs(3600));
+    }
+
+    #[tokio::test]
+    async fn a_pass_forgets_entries_older_than_a_week_only() {
+        let (_dir, store) = store_with_message(now_ms() - 8 * DAY_MS);
+        assert_eq!(prune_once(&store).await, Some(1));
+        assert!(
+            !enqueue(&store, now_ms()),
+            "the week-old entry was forgotten"
+        );
+        assert_eq!(prune_once(&store).await, Some(0), "a fresh entry stays");
+        assert!(enqueue(&store, now_ms()));
+    }
+
+    #[tokio::test]
+    async fn the_pruner_passes_at_start_and_stops_when_told() {
+        let (_dir, store) = store_with_message(now_ms() - 8 * DAY_MS);
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run(store.clone(), stop_rx));
+        stop.send(true).expect("the pruner listens");
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("stops promptly")
+            .expect("does not panic");
+        assert!(!enqueue(&store, now_ms()), "pruned before stopping");
+    }
+}
