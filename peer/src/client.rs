@@ -64,6 +64,16 @@ pub enum ClientError {
         /// Who was asked for.
         wanted: UserName,
     },
+    /// Logging in where the account's keys are not, without saying it is a new device.
+    #[error(
+        "the profile directory {home} has no keys for '{user}'. Use the --home where you registered, or, to move the account to this device, run `uchat login {user} --new-device` (this makes new identity keys: your contacts will see them change, and messages still waiting for the old device cannot be read here)"
+    )]
+    NoKeysHere {
+        /// The profile directory.
+        home: PathBuf,
+        /// The account.
+        user: UserName,
+    },
     /// The password does not unlock the local keys.
     #[error("wrong password: it does not unlock the keys in {home}")]
     WrongPassword {
@@ -89,6 +99,14 @@ pub enum ClientError {
         "{user}'s identity key has changed since you first talked. Compare safety numbers with them (`uchat safety-number {user}`) before trusting the new key"
     )]
     IdentityChanged {
+        /// The contact.
+        user: UserName,
+    },
+    /// `trust` was given digits that the relay's identity for the contact does not give.
+    #[error(
+        "those digits are not the safety number of {user}'s current identity key; compare again with `uchat safety-number {user}` and do not trust the key if they differ"
+    )]
+    SafetyNumberMismatch {
         /// The contact.
         user: UserName,
     },
@@ -152,6 +170,15 @@ impl ClientError {
     }
 }
 
+/// Safety numbers with one contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SafetyNumbers {
+    /// From the identity this profile pinned.
+    pub pinned: String,
+    /// From the identity the relay serves now, if it differs from the pinned one.
+    pub changed: Option<String>,
+}
+
 /// Where a client's profile lives and which relay it talks to.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -163,6 +190,29 @@ pub struct ClientOptions {
     pub relay_fingerprint: Option<CertFingerprint>,
 }
 
+/// What became of one outbox entry.
+enum Delivery {
+    /// The relay queued it.
+    Sent,
+    /// The relay will never take it; it is marked failed.
+    Refused(uchat_wire::ErrorReply),
+    /// It stays in the outbox for the next attempt.
+    Later(ConnectionError),
+}
+
+/// Refusals that retrying cannot fix. Everything else (a full queue, rate limiting, an
+/// expired session, a relay error) leaves the message in the outbox.
+fn is_permanent(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::UnknownUser
+            | ErrorCode::TooLarge
+            | ErrorCode::FrameTooLarge
+            | ErrorCode::Malformed
+            | ErrorCode::BadKeys
+    )
+}
+
 /// State shared between the client handle and its background tasks.
 struct Inner {
     home: PathBuf,
@@ -171,6 +221,8 @@ struct Inner {
     key: LocalKey,
     /// Serializes every use of the Olm account and sessions.
     identity: Mutex<Identity>,
+    /// Serializes sending from the outbox, so the relay gets messages in writing order.
+    outbox_lock: Mutex<()>,
     /// The relay this client talks to ("HOST:PORT").
     relay: String,
     /// The live connection; `None` while offline.
@@ -187,14 +239,14 @@ struct Unlocked {
     key: LocalKey,
     identity: Identity,
     link: Option<RelayLink>,
-    queue_head: Seq,
+    backlog: Backlog,
     relay: String,
 }
 
 /// A logged-in user connected to a relay.
 pub struct Client {
     inner: Arc<Inner>,
-    queue_head: Seq,
+    backlog: Backlog,
     tasks: tokio::task::JoinSet<()>,
     options: ClientOptions,
     /// The receiver made with the channel, so the first subscriber misses nothing taken
@@ -262,11 +314,36 @@ async fn dial(options: &ClientOptions, relay: &str) -> Result<RelayLink, ClientE
     }
 }
 
-fn session_of(reply: Reply, request: &'static str) -> Result<(SessionToken, Seq), ClientError> {
+/// Where the user's relay queue stood when this connection logged in.
+#[derive(Debug, Clone, Copy, Default)]
+struct Backlog {
+    /// The highest sequence number assigned so far.
+    head: Seq,
+    /// Everything up to here was acknowledged already and will not be pushed.
+    acked_through: Seq,
+}
+
+impl Backlog {
+    /// Whether taking in events up to `taken` (on this connection) means caught up.
+    fn caught_up(&self, taken: Seq) -> bool {
+        taken.max(self.acked_through) >= self.head
+    }
+}
+
+fn session_of(reply: Reply, request: &'static str) -> Result<(SessionToken, Backlog), ClientError> {
     match reply {
         Reply::Session {
-            token, queue_head, ..
-        } => Ok((token, queue_head)),
+            token,
+            queue_head,
+            acked_through,
+            ..
+        } => Ok((
+            token,
+            Backlog {
+                head: queue_head,
+                acked_through,
+            },
+        )),
         _ => Err(ClientError::Unexpected { request }),
     }
 }
@@ -303,7 +380,7 @@ impl Client {
                 fallback_key,
             })
             .await?;
-        let (token, queue_head) = session_of(reply, "register")?;
+        let (token, backlog) = session_of(reply, "register")?;
         store.put_profile(&ProfileRecord {
             username: username.clone(),
             relay: relay.clone(),
@@ -318,7 +395,7 @@ impl Client {
             key,
             identity,
             link: Some(link),
-            queue_head,
+            backlog,
             relay,
         })
         .await
@@ -326,12 +403,14 @@ impl Client {
 
     /// Logs in. The relay checks the password first, so an unknown user or a wrong password
     /// is reported as such. In a profile directory that holds the account's keys, they are
-    /// unlocked; in one that never held the account (a new device), new identity keys are
-    /// made and published, replacing the old ones ([`Client::is_new_device`]).
+    /// unlocked. In one that never held the account, `new_device_allowed` decides: new
+    /// identity keys are made and published, replacing the old ones and logging out every
+    /// other device ([`Client::is_new_device`]), or the login is refused with advice.
     pub async fn login(
         options: ClientOptions,
         username: UserName,
         password: &str,
+        new_device_allowed: bool,
     ) -> Result<Client, ClientError> {
         let store = open_store(&options.home)?;
         let profile = store.profile()?;
@@ -356,7 +435,7 @@ impl Client {
                 password: Password::new(password),
             })
             .await?;
-        let (token, queue_head) = session_of(reply, "login")?;
+        let (token, backlog) = session_of(reply, "login")?;
         let mut new_device = false;
         let (key, identity, profile) = match profile {
             Some(profile) => {
@@ -373,6 +452,12 @@ impl Client {
                 };
                 (key, identity, profile)
             }
+            None if !new_device_allowed => {
+                return Err(ClientError::NoKeysHere {
+                    home: options.home.clone(),
+                    user: username,
+                });
+            }
             // This profile directory has never held the account: a new device. Make new
             // identity keys and publish them; contacts will see that the identity changed.
             None => {
@@ -388,14 +473,20 @@ impl Client {
                     account_pickle: identity.seal(&key),
                     kdf_salt: salt,
                 };
-                // Saved before publishing, so the relay never serves keys we lost.
+                // Saved before publishing, so the relay never serves keys we lost; undone
+                // if the relay does not take them, so that the login can simply be retried.
                 store.put_profile(&profile)?;
-                link.request(&Request::ReplaceIdentity {
-                    identity: identity.public_keys(),
-                    one_time_keys,
-                    fallback_key,
-                })
-                .await?;
+                let published = link
+                    .request(&Request::ReplaceIdentity {
+                        identity: identity.public_keys(),
+                        one_time_keys,
+                        fallback_key,
+                    })
+                    .await;
+                if let Err(e) = published {
+                    store.delete_profile()?;
+                    return Err(e.into());
+                }
                 tracing::info!(user = %username, "new identity keys published for this device");
                 new_device = true;
                 (key, identity, profile)
@@ -409,7 +500,7 @@ impl Client {
             key,
             identity,
             link: Some(link),
-            queue_head,
+            backlog,
             relay,
         })
         .await?;
@@ -436,7 +527,7 @@ impl Client {
             .relay
             .clone()
             .unwrap_or_else(|| profile.relay.clone());
-        let (link, queue_head) = match dial(&options, &relay).await {
+        let (link, backlog) = match dial(&options, &relay).await {
             Ok(link) => {
                 let reply = link
                     .request(&Request::Resume {
@@ -444,14 +535,14 @@ impl Client {
                         token: SessionToken(profile.token.clone()),
                     })
                     .await?;
-                let (_, queue_head) = session_of(reply, "resume")?;
-                (Some(link), queue_head)
+                let (_, backlog) = session_of(reply, "resume")?;
+                (Some(link), backlog)
             }
             // Unreachable is a normal state: the client works offline (messages wait in the
             // outbox) and `reconnect` brings it online. A wrong certificate is not.
             Err(ClientError::Connection(e @ ConnectionError::Unreachable { .. })) => {
                 tracing::debug!(error = %e, "starting offline");
-                (None, store.last_acked_seq()?)
+                (None, Backlog::default())
             }
             Err(e) => return Err(e),
         };
@@ -462,7 +553,7 @@ impl Client {
             key,
             identity,
             link,
-            queue_head,
+            backlog,
             relay,
         })
         .await
@@ -488,17 +579,18 @@ impl Client {
             key,
             identity,
             link,
-            queue_head,
+            backlog,
             relay,
         } = unlocked;
         let (events, first_events) = broadcast::channel(4096);
-        let (processed, _) = watch::channel(store.last_acked_seq()?);
+        let (processed, _) = watch::channel(Seq(0));
         let inner = Arc::new(Inner {
             home: options.home.clone(),
             store,
             me,
             key,
             identity: Mutex::new(identity),
+            outbox_lock: Mutex::new(()),
             relay,
             link: RwLock::new(link),
             events,
@@ -506,7 +598,7 @@ impl Client {
         });
         let mut client = Client {
             inner,
-            queue_head,
+            backlog,
             tasks: tokio::task::JoinSet::new(),
             options,
             first_events: std::sync::Mutex::new(Some(first_events)),
@@ -521,10 +613,15 @@ impl Client {
     /// Starts the event tasks, tops up one-time keys and flushes the outbox.
     async fn after_connect(&mut self) -> Result<(), ClientError> {
         self.tasks.abort_all();
+        // Acknowledgements name only sequence numbers taken in on this connection: a
+        // relay restored from a backup may number events below what we saw before.
+        self.inner.processed.send_replace(Seq(0));
         self.tasks.spawn(run_inbox(self.inner.clone()));
         self.tasks.spawn(run_acks(self.inner.clone()));
         self.inner.top_up_keys().await?;
-        self.inner.flush_outbox().await;
+        if let Err(e) = self.inner.flush_outbox(None).await {
+            tracing::warn!(error = %e, "cannot send the outbox");
+        }
         Ok(())
     }
 
@@ -554,8 +651,8 @@ impl Client {
     pub async fn catch_up(&self, timeout: Duration) -> Result<(), ClientError> {
         self.inner.link()?;
         let mut processed = self.inner.processed.subscribe();
-        let head = self.queue_head;
-        tokio::time::timeout(timeout, processed.wait_for(|seq| *seq >= head))
+        let backlog = self.backlog;
+        tokio::time::timeout(timeout, processed.wait_for(|seq| backlog.caught_up(*seq)))
             .await
             .map_err(|_| ClientError::CatchUpTimeout(timeout))?
             .map_err(|_| ClientError::CatchUpTimeout(timeout))?;
@@ -580,8 +677,22 @@ impl Client {
         }
         let outbox = self.inner.encrypt_for(to, text).await?;
         let id = outbox.id;
-        self.inner.deliver(&outbox).await?;
-        Ok(id)
+        match self.inner.flush_outbox(Some(id)).await? {
+            Some(Delivery::Sent) => Ok(id),
+            Some(Delivery::Refused(error)) => Err(ConnectionError::Refused(error).into()),
+            Some(Delivery::Later(source)) => Err(ClientError::Queued {
+                id,
+                source: Box::new(source),
+            }),
+            // An older message waits before it, so this one waits too.
+            None => Err(ClientError::Queued {
+                id,
+                source: Box::new(ConnectionError::Unreachable {
+                    relay: self.inner.relay.clone(),
+                    reason: "an earlier message is still waiting to be sent".into(),
+                }),
+            }),
+        }
     }
 
     /// The last `limit` messages with `with`, oldest first.
@@ -589,44 +700,40 @@ impl Client {
         Ok(self.inner.store.history(with, limit)?)
     }
 
-    /// The safety number with `user`, from the pinned identity (fetched and pinned if new).
-    pub async fn safety_number(&self, user: &UserName) -> Result<String, ClientError> {
-        let theirs = self.inner.contact_identity(user).await?;
+    /// The safety number with `user` from their pinned identity (fetched and pinned on
+    /// first contact), and, if the relay now serves a different identity for them, the
+    /// number that identity would give: what to compare before `trust`.
+    pub async fn safety_numbers(&self, user: &UserName) -> Result<SafetyNumbers, ClientError> {
+        let pinned = self.inner.contact_identity(user).await?;
+        let current = self.inner.published_identity(user).await?;
         let mine = self.inner.identity.lock().await.public_keys();
-        Ok(safety::safety_number(
-            (&self.inner.me, &mine),
-            (user, &theirs),
-        ))
+        let number =
+            |theirs: &IdentityKeys| safety::safety_number((&self.inner.me, &mine), (user, theirs));
+        Ok(SafetyNumbers {
+            pinned: number(&pinned),
+            changed: (current != pinned).then(|| number(&current)),
+        })
     }
 
-    /// Accepts `user`'s current identity keys from the relay (after comparing safety numbers
-    /// out of band), replacing the pinned ones; returns the new safety number.
-    pub async fn trust(&self, user: &UserName) -> Result<String, ClientError> {
-        let theirs = match self
-            .inner
-            .link()?
-            .request(&Request::Identity { user: user.clone() })
-            .await?
-        {
-            Reply::Identity { identity, .. } => identity,
-            _ => {
-                return Err(ClientError::Unexpected {
-                    request: "identity",
-                });
-            }
-        };
+    /// Accepts `user`'s identity as the relay now serves it, but only if it gives the
+    /// safety number `digits` (compared with `user` out of band; spaces are ignored), so a
+    /// relay cannot swap the key between the comparison and the acceptance.
+    pub async fn trust(&self, user: &UserName, digits: &str) -> Result<String, ClientError> {
+        let current = self.inner.published_identity(user).await?;
+        let mine = self.inner.identity.lock().await.public_keys();
+        let number = safety::safety_number((&self.inner.me, &mine), (user, &current));
+        let wanted: String = digits.chars().filter(|c| !c.is_whitespace()).collect();
+        if wanted != number.replace(' ', "") {
+            return Err(ClientError::SafetyNumberMismatch { user: user.clone() });
+        }
         self.inner.store.pin_identity(
             user,
             &PinnedIdentity {
-                identity: theirs.clone(),
+                identity: current,
                 pinned_ms: now_ms(),
             },
         )?;
-        let mine = self.inner.identity.lock().await.public_keys();
-        Ok(safety::safety_number(
-            (&self.inner.me, &mine),
-            (user, &theirs),
-        ))
+        Ok(number)
     }
 
     /// Who of `users` is online.
@@ -674,7 +781,8 @@ impl Client {
     /// Dials again with backoff until it works (or `give_up_after` passes), resumes the
     /// session and restarts event intake.
     pub async fn reconnect(&mut self, give_up_after: Duration) -> Result<(), ClientError> {
-        let deadline = tokio::time::Instant::now() + give_up_after;
+        // An unrepresentable deadline (Duration::MAX) means never give up.
+        let deadline = tokio::time::Instant::now().checked_add(give_up_after);
         let mut backoff = Backoff::default();
         loop {
             match self.try_reconnect().await {
@@ -690,7 +798,7 @@ impl Client {
                     let mut jitter = [0u8; 1];
                     let _ = getrandom::fill(&mut jitter);
                     let delay = backoff.next_delay(f64::from(jitter[0]) / 256.0);
-                    if tokio::time::Instant::now() + delay > deadline {
+                    if deadline.is_some_and(|d| tokio::time::Instant::now() + delay > d) {
                         return Err(e);
                     }
                     tracing::info!(error = %e, ?delay, "reconnecting");
@@ -720,8 +828,8 @@ impl Client {
                 token: SessionToken(profile.token.clone()),
             })
             .await?;
-        let (_, queue_head) = session_of(reply, "resume")?;
-        self.queue_head = queue_head;
+        let (_, backlog) = session_of(reply, "resume")?;
+        self.backlog = backlog;
         *self
             .inner
             .link
@@ -760,6 +868,7 @@ fn to_records(sealed: Vec<SealedSession>) -> Vec<SessionRecord> {
             session_id: s.session_id,
             pickle: s.pickle,
             last_used_ms: s.last_used_ms,
+            peer_key: s.peer_key,
         })
         .collect()
 }
@@ -771,6 +880,7 @@ fn from_records(records: Vec<SessionRecord>) -> Vec<SealedSession> {
             session_id: s.session_id,
             pickle: s.pickle,
             last_used_ms: s.last_used_ms,
+            peer_key: s.peer_key,
         })
         .collect()
 }
@@ -826,23 +936,26 @@ impl Inner {
         Ok(())
     }
 
+    /// The identity keys the relay serves for `user` now.
+    async fn published_identity(&self, user: &UserName) -> Result<IdentityKeys, ClientError> {
+        match self
+            .link()?
+            .request(&Request::Identity { user: user.clone() })
+            .await?
+        {
+            Reply::Identity { identity, .. } => Ok(identity),
+            _ => Err(ClientError::Unexpected {
+                request: "identity",
+            }),
+        }
+    }
+
     /// The contact's identity keys: the pinned ones, or fetched from the relay and pinned.
     async fn contact_identity(&self, user: &UserName) -> Result<IdentityKeys, ClientError> {
         if let Some(pinned) = self.store.pinned_identity(user)? {
             return Ok(pinned.identity);
         }
-        let identity = match self
-            .link()?
-            .request(&Request::Identity { user: user.clone() })
-            .await?
-        {
-            Reply::Identity { identity, .. } => identity,
-            _ => {
-                return Err(ClientError::Unexpected {
-                    request: "identity",
-                });
-            }
-        };
+        let identity = self.published_identity(user).await?;
         self.store.pin_identity(
             user,
             &PinnedIdentity {
@@ -854,13 +967,17 @@ impl Inner {
     }
 
     /// Encrypts `text` for `to` and commits it (history, outbox, session state).
+    ///
+    /// Only a session made with `to`'s pinned identity key is used; without one, a key is
+    /// claimed and checked against the pin first (a different key refuses the send).
     async fn encrypt_for(&self, to: &UserName, text: &str) -> Result<OutboxEntry, ClientError> {
         let identity = self.identity.lock().await;
         let mut sessions = self.sessions(to)?;
         let pinned = self.store.pinned_identity(to)?;
         let mut pin = None;
         let now = now_ms();
-        if sessions.is_empty() {
+        let mut peer_key = pinned.as_ref().map(|p| p.identity.curve25519.clone());
+        if !peer_key.as_ref().is_some_and(|k| sessions.can_send_to(k)) {
             let (theirs, key) = match self
                 .link()?
                 .request(&Request::ClaimKey { user: to.clone() })
@@ -892,8 +1009,10 @@ impl Inner {
                         user: to.clone(),
                         source,
                     })?;
-            sessions.add(session, now);
+            sessions.add(session, &theirs.curve25519, now);
+            peer_key = Some(theirs.curve25519);
         }
+        let peer_key = peer_key.unwrap_or_default();
         let id = random_id()?;
         let payload = Payload {
             id,
@@ -903,7 +1022,7 @@ impl Inner {
             },
         };
         let message = sessions
-            .encrypt(&payload.to_bytes(), now)
+            .encrypt(&payload.to_bytes(), &peer_key, now)
             .map_err(|source| ClientError::Session {
                 user: to.clone(),
                 source,
@@ -941,7 +1060,7 @@ impl Inner {
     }
 
     /// Hands one outbox entry to the relay.
-    async fn deliver(&self, entry: &OutboxEntry) -> Result<(), ClientError> {
+    async fn deliver(&self, entry: &OutboxEntry) -> Result<Delivery, ClientError> {
         let request = Request::Send {
             to: entry.to.clone(),
             id: entry.id,
@@ -954,38 +1073,52 @@ impl Inner {
         match sent {
             Ok(Reply::Sent { relay_ts_ms }) => {
                 self.store.mark_sent(entry.id, relay_ts_ms)?;
-                Ok(())
+                Ok(Delivery::Sent)
             }
-            Ok(_) => Err(ClientError::Unexpected { request: "send" }),
-            Err(ConnectionError::Refused(error)) => {
+            Ok(_) => Ok(Delivery::Later(ConnectionError::Unreachable {
+                relay: self.relay.clone(),
+                reason: "unexpected answer to a send".into(),
+            })),
+            Err(ConnectionError::Refused(error)) if is_permanent(error.code) => {
                 // The relay will never take this message (no such user, too large, …):
                 // keep it in history as failed rather than retrying forever.
                 self.store.mark_failed(entry.id, &error.message)?;
-                Err(ClientError::Connection(ConnectionError::Refused(error)))
+                Ok(Delivery::Refused(error))
             }
-            Err(source) => Err(ClientError::Queued {
-                id: entry.id,
-                source: Box::new(source),
-            }),
+            Err(other) => Ok(Delivery::Later(other)),
         }
     }
 
-    /// Sends everything left in the outbox, oldest first; stops at the first transport error.
-    async fn flush_outbox(&self) {
-        let entries = match self.store.outbox() {
-            Ok(entries) => entries,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read outbox");
-                return;
+    /// Sends the outbox in order, oldest first, under the outbox lock (so messages reach the
+    /// relay in the order they were written). Stops at the first message that must wait:
+    /// sending a later one before it would reorder the conversation. Returns what became
+    /// of `watch`, if it was reached.
+    async fn flush_outbox(
+        &self,
+        watch: Option<MessageId>,
+    ) -> Result<Option<Delivery>, ClientError> {
+        let _order = self.outbox_lock.lock().await;
+        let mut outcome = None;
+        for entry in self.store.outbox()? {
+            let delivery = self.deliver(&entry).await?;
+            let stop = matches!(delivery, Delivery::Later(_));
+            match &delivery {
+                Delivery::Sent => tracing::debug!(id = %entry.id, "sent"),
+                Delivery::Refused(e) => {
+                    tracing::warn!(id = %entry.id, error = %e, "message refused")
+                }
+                Delivery::Later(e) => {
+                    tracing::debug!(id = %entry.id, error = %e, "message waits in the outbox")
+                }
             }
-        };
-        for entry in entries {
-            match self.deliver(&entry).await {
-                Ok(()) => tracing::info!(id = %entry.id, to = %entry.to, "sent from outbox"),
-                Err(ClientError::Queued { .. }) => return,
-                Err(e) => tracing::warn!(id = %entry.id, error = %e, "outbox message refused"),
+            if Some(entry.id) == watch {
+                outcome = Some(delivery);
+            }
+            if stop {
+                break;
             }
         }
+        Ok(outcome)
     }
 
     async fn ack(&self, through: Seq) {
@@ -1145,7 +1278,7 @@ impl Inner {
                 note: problem.clone(),
             },
         };
-        self.store.commit_inbound(&InboundCommit {
+        let committed = self.store.commit_inbound(&InboundCommit {
             conversation: from.clone(),
             sessions: if changed_sessions {
                 to_records(sessions.seal(&self.key))
@@ -1157,7 +1290,19 @@ impl Inner {
             from: from.clone(),
             id,
             seq,
-        })?;
+        });
+        if let Err(e) = committed {
+            // Decrypting a pre-key message used up a one-time key in the account held in
+            // memory. The message will be pushed again, and then needs that key: go back
+            // to the account as last saved.
+            if changed_sessions
+                && let Some(profile) = self.store.profile()?
+                && let Ok(saved) = Identity::unseal(&profile.account_pickle, &self.key)
+            {
+                *identity = saved;
+            }
+            return Err(e.into());
+        }
         // A pre-key message used up a one-time key: save the account after the session
         // (a crash in between leaves the key usable, never a session without its key).
         if changed_sessions {
@@ -1196,13 +1341,17 @@ async fn run_inbox(inner: Arc<Inner>) {
             Ok(Some(push)) => {
                 if let Err(e) = inner.take_in(push).await {
                     // Not acknowledged, so the relay sends it again on the next connection.
-                    tracing::error!(error = %e, "cannot store an incoming event");
+                    // Closing this one makes the reconnect logic take over instead of
+                    // leaving a connection that silently takes in nothing.
+                    tracing::error!(error = %e, "cannot take in an incoming event");
+                    link.abort("peer could not store an event");
                     break;
                 }
             }
             Ok(None) => break,
             Err(e) => {
                 tracing::warn!(error = %e, "bad event from the relay");
+                link.abort("bad event frame");
                 break;
             }
         }

@@ -304,6 +304,12 @@ impl RelayLink {
         self.conn.closed().await.to_string()
     }
 
+    /// Closes the connection at once because this side cannot go on (for example local
+    /// storage failed); the relay keeps the unacknowledged events for the next connection.
+    pub fn abort(&self, reason: &str) {
+        self.conn.close(1u32.into(), reason.as_bytes());
+    }
+
     /// Closes the connection politely and waits briefly for the relay to hear it.
     pub async fn close(&self) {
         self.conn.close(0u32.into(), b"bye");

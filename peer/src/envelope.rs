@@ -34,8 +34,8 @@ pub struct Envelope {
     pub body: Vec<u8>,
 }
 
-/// The decrypted content of a 1:1 message.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The decrypted content of a 1:1 message. Its `Debug` never shows the content.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payload {
     /// Must equal the id the relay delivered the message under.
     pub id: MessageId,
@@ -45,8 +45,8 @@ pub struct Payload {
     pub content: Content,
 }
 
-/// The kinds of content a message can carry.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The kinds of content a message can carry. Its `Debug` shows only the kind and size.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "body")]
 pub enum Content {
     /// Plain text.
@@ -55,8 +55,33 @@ pub enum Content {
         text: String,
     },
     /// Content from a newer peer that this one cannot show.
-    #[serde(other)]
+    #[serde(other, deserialize_with = "skip_unknown_body")]
     Unknown,
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Payload")
+            .field("id", &self.id)
+            .field("sent_ms", &self.sent_ms)
+            .field("content", &self.content)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Content {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Content::Text { text } => write!(f, "Text(<{} bytes>)", text.len()),
+            Content::Unknown => f.write_str("Unknown"),
+        }
+    }
+}
+
+/// Lets `Content::Unknown` swallow the body of a content kind this peer does not know
+/// (plain `#[serde(other)]` accepts only a missing body).
+fn skip_unknown_body<'de, D: serde::Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| ())
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -108,6 +133,36 @@ mod tests {
         };
         assert_eq!(Payload::from_bytes(&p.to_bytes()).expect("decodes"), p);
         assert!(Payload::from_bytes(&[0xc1]).is_err());
+        assert!(
+            !format!("{p:?}").contains("你好"),
+            "Debug must not show content"
+        );
+    }
+
+    #[test]
+    fn content_from_a_newer_peer_decodes_as_unknown() {
+        #[derive(Serialize)]
+        #[serde(tag = "type", content = "body")]
+        enum Newer {
+            Sticker { pack: String, index: u32 },
+        }
+        #[derive(Serialize)]
+        struct NewerPayload {
+            id: MessageId,
+            sent_ms: u64,
+            content: Newer,
+        }
+        let bytes = rmp_serde::to_vec_named(&NewerPayload {
+            id: MessageId([1; 16]),
+            sent_ms: 5,
+            content: Newer::Sticker {
+                pack: "cats".into(),
+                index: 3,
+            },
+        })
+        .expect("encodes");
+        let p = Payload::from_bytes(&bytes).expect("decodes");
+        assert_eq!(p.content, Content::Unknown);
         assert!(Envelope::from_bytes(b"not msgpack at all").is_err());
     }
 }

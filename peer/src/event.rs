@@ -24,8 +24,8 @@ pub enum ClientEvent {
     Reconnected,
 }
 
-/// A received 1:1 message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A received 1:1 message. Its `Debug` shows the text's length, never the text.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ReceivedMessage {
     /// The sender's message id.
     pub id: MessageId,
@@ -41,4 +41,21 @@ pub struct ReceivedMessage {
     pub identity: IdentityFlag,
     /// Why the message could not be decrypted, if it could not.
     pub problem: Option<String>,
+}
+
+impl std::fmt::Debug for ReceivedMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceivedMessage")
+            .field("id", &self.id)
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field(
+                "text",
+                &self.text.as_ref().map(|t| format!("<{} bytes>", t.len())),
+            )
+            .field("sent_ms", &self.sent_ms)
+            .field("identity", &self.identity)
+            .field("problem", &self.problem)
+            .finish()
+    }
 }

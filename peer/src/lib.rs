@@ -23,5 +23,5 @@ pub mod envelope;
 pub mod event;
 pub mod trust;
 
-pub use client::{Client, ClientError, ClientOptions};
+pub use client::{Client, ClientError, ClientOptions, SafetyNumbers};
 pub use event::{ClientEvent, ReceivedMessage};

@@ -89,7 +89,17 @@ impl KnownRelays {
         for (relay, fp) in &self.pins {
             text.push_str(&format!("{relay} {fp}\n"));
         }
-        std::fs::write(&path, text).map_err(|source| TrustError::Io { path, source })
+        // Write a new file and rename it over the old one, so a crash never leaves a
+        // truncated list (which would silently turn pinning back into trust on first use).
+        let tmp = home.join(format!("{KNOWN_RELAYS_FILE}.tmp"));
+        let io = |source| TrustError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = std::fs::File::create(&tmp).map_err(io)?;
+        std::io::Write::write_all(&mut file, text.as_bytes()).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)
     }
 }
 

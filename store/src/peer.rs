@@ -202,6 +202,15 @@ impl PeerStore {
             })
     }
 
+    /// Forgets the profile (account, keys and token), for undoing a registration or a
+    /// new-device login that the relay did not complete. History and contacts stay.
+    pub fn delete_profile(&self) -> Result<(), StoreError> {
+        write(&self.db, |tx| {
+            tx.open_table(PROFILE)?.remove(PROFILE_KEY)?;
+            Ok(())
+        })
+    }
+
     /// Replaces the sealed Olm account in the profile; [`StoreError::NoProfile`] without one.
     pub fn put_account_pickle(&self, pickle: &str) -> Result<(), StoreError> {
         self.update_profile(|profile| profile.account_pickle = pickle.to_string())
@@ -463,6 +472,7 @@ mod tests {
             session_id: id.into(),
             pickle: format!("sealed-{id}"),
             last_used_ms,
+            peer_key: vec![1; 32],
         }
     }
 

@@ -100,6 +100,10 @@ pub struct SessionRecord {
     pub pickle: String,
     /// When the session last encrypted or decrypted successfully, in ms since the Unix epoch.
     pub last_used_ms: u64,
+    /// The contact's Curve25519 identity key this session was made with. Only sessions
+    /// whose key is the contact's pinned key may be used to send.
+    #[serde(default, with = "serde_bytes")]
+    pub peer_key: Vec<u8>,
 }
 
 impl fmt::Debug for SessionRecord {
@@ -108,6 +112,7 @@ impl fmt::Debug for SessionRecord {
             .field("session_id", &self.session_id)
             .field("pickle", &format_args!("<{} bytes>", self.pickle.len()))
             .field("last_used_ms", &self.last_used_ms)
+            .field("peer_key", &format_args!("<{} bytes>", self.peer_key.len()))
             .finish()
     }
 }

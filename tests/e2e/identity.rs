@@ -86,7 +86,10 @@ fn logging_in_on_a_new_device_makes_new_keys_that_contacts_see_as_changed() -> R
     let before = bob.ok(&["safety-number", "alice"])?;
 
     let laptop = Peer::new(&relay, "alice")?;
-    let out = laptop.run(&["--json", "login", "alice"])?;
+    // A mistyped --home must not silently replace the identity.
+    let err = laptop.fails(&["login", "alice"])?;
+    assert!(err.contains("--new-device"), "{err}");
+    let out = laptop.run(&["--json", "login", "alice", "--new-device"])?;
     assert!(
         out.status.success(),
         "{}",
@@ -100,24 +103,57 @@ fn logging_in_on_a_new_device_makes_new_keys_that_contacts_see_as_changed() -> R
     let got = bob.history("alice")?;
     assert_eq!(got[1]["text"], "from my new laptop");
     assert_eq!(got[1]["identity"], "changed");
-    // bob answers on the session the new device opened, so the new device can read it.
-    bob.send("alice", "welcome back")?;
+    // Until bob accepts the new key, he keeps writing to the key he pinned: never to an
+    // unverified one. The laptop keeps that message, marked undecryptable.
+    bob.send("alice", "to the key I verified")?;
     let on_laptop = laptop.history("bob")?;
-    assert_eq!(on_laptop.last().expect("a reply")["text"], "welcome back");
-    // The safety number bob shows still reflects the key he pinned; it is the pinned key
-    // that must be re-verified, which is why every message is flagged until then.
-    assert_eq!(bob.ok(&["safety-number", "alice"])?, before);
-    // Once bob has compared the new number with alice (out of band), he accepts it.
-    let accepted = bob.ok(&["--json", "trust", "alice"])?;
-    let accepted: serde_json::Value = serde_json::from_str(accepted.trim())?;
-    let on_laptop_number = laptop.ok(&["safety-number", "bob"])?;
-    assert_eq!(accepted["digits"], on_laptop_number.trim());
-    assert_ne!(on_laptop_number, before);
+    assert_eq!(on_laptop.last().expect("kept")["status"], "undecryptable");
+    // bob's safety number still reflects the key he pinned, and now also shows the number
+    // of the key the relay serves: the one to compare with alice before trusting it.
+    let numbers: serde_json::Value =
+        serde_json::from_str(bob.ok(&["--json", "safety-number", "alice"])?.trim())?;
+    assert_eq!(
+        format!("{}\n", numbers["digits"].as_str().unwrap_or_default()),
+        before
+    );
+    let changed = numbers["changed_digits"]
+        .as_str()
+        .expect("a changed number")
+        .to_string();
+    let on_laptop = laptop.ok(&["safety-number", "bob"])?;
+    assert_eq!(
+        on_laptop.trim(),
+        changed,
+        "both sides see the same new number"
+    );
+    let human = bob.ok(&["safety-number", "alice"])?;
+    assert!(
+        human.contains("WARNING") && human.contains("uchat trust alice"),
+        "{human}"
+    );
+    // Digits that do not match are refused and change nothing.
+    let err = bob.fails(&["trust", "alice", "12345 67890"])?;
+    assert!(err.contains("not the safety number"), "{err}");
+    laptop.send("bob", "still unverified")?;
+    assert_eq!(
+        bob.history("alice")?.last().expect("message")["identity"],
+        "changed"
+    );
+    // After comparing, bob accepts the new key.
+    bob.ok(&["trust", "alice", &changed])?;
     laptop.send("bob", "verified")?;
     assert_eq!(
         bob.history("alice")?.last().expect("message")["identity"],
         "known"
     );
+    // …and his replies now go to the new device.
+    bob.send("alice", "welcome back")?;
+    let on_laptop = laptop.history("bob")?;
+    assert_eq!(on_laptop.last().expect("a reply")["text"], "welcome back");
+    let numbers: serde_json::Value =
+        serde_json::from_str(bob.ok(&["--json", "safety-number", "alice"])?.trim())?;
+    assert_eq!(numbers["digits"], changed.as_str());
+    assert!(numbers["changed_digits"].is_null());
     // A wrong password on a new device gets nowhere near the keys.
     let thief = Peer::new(&relay, "alice")?;
     let out = thief

@@ -27,15 +27,50 @@ pub fn bin_dir() -> PathBuf {
         .expect("test executable lives in target/<profile>/deps")
 }
 
-/// Path of one of the workspace's binaries, with a clear failure if it was not built.
+/// Path of one of the workspace's binaries, with a clear failure if it was not built or
+/// is older than the sources (the tests would silently exercise stale code).
 pub fn bin(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
-    assert!(
-        path.exists(),
-        "{} not found: build the binaries first with `cargo build --workspace --bins`",
-        path.display()
-    );
+    let built = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| {
+            panic!(
+                "{} not found: build the binaries first with `cargo build --workspace --bins`",
+                path.display()
+            )
+        });
+    if let Some((source, changed)) = newest_source() {
+        assert!(
+            changed <= built,
+            "{} is older than {}: rebuild with `cargo build --workspace --bins` (scripts/test does)",
+            path.display(),
+            source.display()
+        );
+    }
     path
+}
+
+/// The most recently modified source file the binaries are built from.
+fn newest_source() -> Option<(PathBuf, std::time::SystemTime)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
+    let mut newest: Option<(PathBuf, std::time::SystemTime)> = None;
+    let mut stack: Vec<PathBuf> = ["wire", "store", "relay", "peer"]
+        .iter()
+        .map(|c| root.join(c).join("src"))
+        .collect();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).ok()?.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(modified) = entry.metadata().and_then(|m| m.modified())
+                && newest.as_ref().is_none_or(|(_, t)| modified > *t)
+            {
+                newest = Some((path, modified));
+            }
+        }
+    }
+    newest
 }
 
 /// A real relay process on 127.0.0.1 with its own data directory.

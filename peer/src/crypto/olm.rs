@@ -38,7 +38,7 @@ pub enum OlmError {
     #[error("malformed Olm message")]
     MalformedMessage,
     /// No session could decrypt the message.
-    #[error("unable to decrypt: no session with this contact matches the message")]
+    #[error("no session with this contact matches the message")]
     NoMatchingSession,
     /// A new session could not be created from the message.
     #[error("cannot create a session from the message: {reason}")]
@@ -182,16 +182,19 @@ pub fn message_to_parts(message: &OlmMessage) -> (u8, Vec<u8>) {
     (u8::try_from(message_type).unwrap_or(u8::MAX), body)
 }
 
-/// One session and when it last worked.
+/// One session, the contact key it was made with, and when it last worked.
 struct Entry {
     session: Session,
+    peer_key: Vec<u8>,
     last_used_ms: u64,
 }
 
 /// Every session with one contact.
 ///
 /// Keeps every inbound session (two peers that open sessions to each other at the same
-/// moment both keep working) and sends on the one most recently used successfully.
+/// moment both keep working) and sends on the one most recently used successfully among
+/// those made with the contact's pinned identity key: a session opened by someone with
+/// another key can be read (and is flagged) but is never used to send.
 #[derive(Default)]
 pub struct SessionSet {
     entries: Vec<Entry>,
@@ -212,6 +215,8 @@ pub struct SealedSession {
     pub pickle: String,
     /// When it last encrypted or decrypted successfully.
     pub last_used_ms: u64,
+    /// The contact's Curve25519 identity key the session was made with.
+    pub peer_key: Vec<u8>,
 }
 
 impl SessionSet {
@@ -224,6 +229,7 @@ impl SessionSet {
                     .map_err(|_| OlmError::WrongPassword)?;
                 Ok(Entry {
                     session: Session::from_pickle(pickle),
+                    peer_key: s.peer_key.clone(),
                     last_used_ms: s.last_used_ms,
                 })
             })
@@ -239,19 +245,21 @@ impl SessionSet {
                 session_id: e.session.session_id(),
                 pickle: e.session.pickle().encrypt(key.bytes()),
                 last_used_ms: e.last_used_ms,
+                peer_key: e.peer_key.clone(),
             })
             .collect()
     }
 
-    /// Whether there is any session to send on.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+    /// Whether a session made with `peer_key` exists to send on.
+    pub fn can_send_to(&self, peer_key: &[u8]) -> bool {
+        self.entries.iter().any(|e| e.peer_key == peer_key)
     }
 
-    /// Adds a session (for example a new outbound one) as the most recently used.
-    pub fn add(&mut self, session: Session, now_ms: u64) {
+    /// Adds a session made with the contact's `peer_key`, as the most recently used.
+    pub fn add(&mut self, session: Session, peer_key: &[u8], now_ms: u64) {
         self.entries.push(Entry {
             session,
+            peer_key: peer_key.to_vec(),
             last_used_ms: now_ms,
         });
         self.trim();
@@ -265,14 +273,24 @@ impl SessionSet {
         }
     }
 
-    fn preferred(&mut self) -> Option<&mut Entry> {
+    fn preferred(&mut self, peer_key: &[u8]) -> Option<&mut Entry> {
         // Ties go to the later-added session, which is the newer one.
-        self.entries.iter_mut().rev().max_by_key(|e| e.last_used_ms)
+        self.entries
+            .iter_mut()
+            .rev()
+            .filter(|e| e.peer_key == peer_key)
+            .max_by_key(|e| e.last_used_ms)
     }
 
-    /// Encrypts on the preferred session.
-    pub fn encrypt(&mut self, plaintext: &[u8], now_ms: u64) -> Result<OlmMessage, OlmError> {
-        let entry = self.preferred().ok_or(OlmError::NoSession)?;
+    /// Encrypts on the preferred session among those made with `peer_key`, the contact's
+    /// pinned identity key.
+    pub fn encrypt(
+        &mut self,
+        plaintext: &[u8],
+        peer_key: &[u8],
+        now_ms: u64,
+    ) -> Result<OlmMessage, OlmError> {
+        let entry = self.preferred(peer_key).ok_or(OlmError::NoSession)?;
         let message = entry
             .session
             .encrypt(plaintext)
@@ -284,7 +302,8 @@ impl SessionSet {
     }
 
     /// Decrypts a message from the contact whose identity key is `their_curve25519`,
-    /// creating an inbound session from a pre-key message when no existing one matches.
+    /// using only sessions made with that key, and creating an inbound session from a
+    /// pre-key message when none matches.
     pub fn decrypt(
         &mut self,
         identity: &mut Identity,
@@ -297,7 +316,7 @@ impl SessionSet {
             if let Some(entry) = self
                 .entries
                 .iter_mut()
-                .find(|e| e.session.session_id() == session_id)
+                .find(|e| e.peer_key == their_curve25519 && e.session.session_id() == session_id)
             {
                 let plaintext = entry
                     .session
@@ -313,11 +332,14 @@ impl SessionSet {
                 .map_err(|e| OlmError::SessionCreation {
                     reason: e.to_string(),
                 })?;
-            self.add(created.session, now_ms);
+            self.add(created.session, their_curve25519, now_ms);
             return Ok(created.plaintext);
         }
-        // A normal message: try sessions most recently used first.
-        let mut order: Vec<usize> = (0..self.entries.len()).collect();
+        // A normal message: try the sessions made with the sender's key, most recently
+        // used first.
+        let mut order: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| self.entries[i].peer_key == their_curve25519)
+            .collect();
         order.sort_by_key(|&i| std::cmp::Reverse(self.entries[i].last_used_ms));
         for i in order {
             let entry = &mut self.entries[i];
@@ -338,32 +360,31 @@ mod tests {
         LocalKey::from_bytes([9; 32])
     }
 
+    fn curve(identity: &Identity) -> Vec<u8> {
+        identity.public_keys().curve25519
+    }
+
     /// alice opens a session to bob from a claimed one-time key.
     fn pair() -> (Identity, Identity, SessionSet, SessionSet) {
         let alice = Identity::generate();
         let mut bob = Identity::generate();
         let otk = bob.new_one_time_keys(1).remove(0);
         let mut alice_set = SessionSet::default();
-        alice_set.add(
-            alice
-                .open_outbound(&bob.public_keys(), &otk)
-                .expect("opens"),
-            1,
-        );
+        let session = alice
+            .open_outbound(&bob.public_keys(), &otk)
+            .expect("opens");
+        alice_set.add(session, &curve(&bob), 1);
         (alice, bob, alice_set, SessionSet::default())
-    }
-
-    fn alice_curve(alice: &Identity) -> Vec<u8> {
-        alice.public_keys().curve25519
     }
 
     #[test]
     fn messages_delivered_out_of_order_and_late_all_decrypt() {
-        let (alice, mut bob, mut alice_set, mut bob_set) = pair();
+        let (mut alice, mut bob, mut alice_set, mut bob_set) = pair();
+        let (a, b) = (curve(&alice), curve(&bob));
         let sent: Vec<_> = (0..20)
             .map(|i| {
                 alice_set
-                    .encrypt(format!("m{i}").as_bytes(), 2)
+                    .encrypt(format!("m{i}").as_bytes(), &b, 2)
                     .expect("encrypts")
             })
             .collect();
@@ -372,25 +393,20 @@ mod tests {
         order.swap(0, 7);
         for i in order {
             let plain = bob_set
-                .decrypt(&mut bob, &alice_curve(&alice), &sent[i], 3)
+                .decrypt(&mut bob, &a, &sent[i], 3)
                 .expect("decrypts");
             assert_eq!(plain, format!("m{i}").as_bytes());
         }
-        // A reply then a long gap with many messages still works.
-        let reply = bob_set.encrypt(b"hi", 4).expect("encrypts");
+        // A reply, then a long gap with many messages, still works.
+        let reply = bob_set.encrypt(b"hi", &a, 4).expect("encrypts");
         alice_set
-            .decrypt(
-                &mut Identity::generate(),
-                &bob.public_keys().curve25519,
-                &reply,
-                5,
-            )
+            .decrypt(&mut alice, &b, &reply, 5)
             .expect("alice decrypts on her outbound session");
         for i in 0..500 {
-            let m = alice_set.encrypt(b"later", 6 + i).expect("encrypts");
+            let m = alice_set.encrypt(b"later", &b, 6 + i).expect("encrypts");
             if i % 100 == 99 {
                 bob_set
-                    .decrypt(&mut bob, &alice_curve(&alice), &m, 7 + i)
+                    .decrypt(&mut bob, &a, &m, 7 + i)
                     .expect("decrypts after a gap");
             }
         }
@@ -400,56 +416,85 @@ mod tests {
     fn simultaneous_first_messages_keep_both_directions_working() {
         let mut alice = Identity::generate();
         let mut bob = Identity::generate();
+        let (a, b) = (curve(&alice), curve(&bob));
         let alice_otk = alice.new_one_time_keys(1).remove(0);
         let bob_otk = bob.new_one_time_keys(1).remove(0);
         let mut alice_set = SessionSet::default();
         let mut bob_set = SessionSet::default();
-        alice_set.add(
-            alice
-                .open_outbound(&bob.public_keys(), &bob_otk)
-                .expect("opens"),
-            1,
-        );
-        bob_set.add(
-            bob.open_outbound(&alice.public_keys(), &alice_otk)
-                .expect("opens"),
-            1,
-        );
-        let from_alice = alice_set.encrypt(b"hi bob", 2).expect("encrypts");
-        let from_bob = bob_set.encrypt(b"hi alice", 2).expect("encrypts");
-        let a_curve = alice.public_keys().curve25519;
-        let b_curve = bob.public_keys().curve25519;
+        let s = alice
+            .open_outbound(&bob.public_keys(), &bob_otk)
+            .expect("opens");
+        alice_set.add(s, &b, 1);
+        let s = bob
+            .open_outbound(&alice.public_keys(), &alice_otk)
+            .expect("opens");
+        bob_set.add(s, &a, 1);
+        let from_alice = alice_set.encrypt(b"hi bob", &b, 2).expect("encrypts");
+        let from_bob = bob_set.encrypt(b"hi alice", &a, 2).expect("encrypts");
         assert_eq!(
-            bob_set
-                .decrypt(&mut bob, &a_curve, &from_alice, 3)
-                .expect("ok"),
+            bob_set.decrypt(&mut bob, &a, &from_alice, 3).expect("ok"),
             b"hi bob"
         );
         assert_eq!(
-            alice_set
-                .decrypt(&mut alice, &b_curve, &from_bob, 3)
-                .expect("ok"),
+            alice_set.decrypt(&mut alice, &b, &from_bob, 3).expect("ok"),
             b"hi alice"
         );
         for round in 0..5u64 {
-            let m = alice_set.encrypt(b"a", 10 + round).expect("encrypts");
+            let m = alice_set.encrypt(b"a", &b, 10 + round).expect("encrypts");
             bob_set
-                .decrypt(&mut bob, &a_curve, &m, 10 + round)
+                .decrypt(&mut bob, &a, &m, 10 + round)
                 .expect("bob decrypts");
-            let m = bob_set.encrypt(b"b", 10 + round).expect("encrypts");
+            let m = bob_set.encrypt(b"b", &a, 10 + round).expect("encrypts");
             alice_set
-                .decrypt(&mut alice, &b_curve, &m, 10 + round)
+                .decrypt(&mut alice, &b, &m, 10 + round)
                 .expect("alice decrypts");
         }
     }
 
     #[test]
+    fn a_session_opened_with_another_key_is_read_but_never_sent_on() {
+        let (alice, mut bob, mut alice_set, mut bob_set) = pair();
+        let (a, b) = (curve(&alice), curve(&bob));
+        let first = alice_set.encrypt(b"from alice", &b, 2).expect("encrypts");
+        bob_set.decrypt(&mut bob, &a, &first, 2).expect("decrypts");
+        // mallory claims one of bob's keys and writes to him (as a malicious relay would,
+        // labelling it as coming from alice).
+        let mallory = Identity::generate();
+        let otk = bob.new_one_time_keys(1).remove(0);
+        let mut mallory_set = SessionSet::default();
+        let s = mallory
+            .open_outbound(&bob.public_keys(), &otk)
+            .expect("opens");
+        mallory_set.add(s, &b, 3);
+        let forged = mallory_set.encrypt(b"I am alice", &b, 3).expect("encrypts");
+        let m = curve(&mallory);
+        assert_eq!(
+            bob_set
+                .decrypt(&mut bob, &m, &forged, 10)
+                .expect("readable"),
+            b"I am alice"
+        );
+        // bob's next message to alice still goes on alice's session, not mallory's newer one.
+        assert!(bob_set.can_send_to(&a) && bob_set.can_send_to(&m));
+        let reply = bob_set
+            .encrypt(b"for alice only", &a, 11)
+            .expect("encrypts");
+        assert!(
+            mallory_set
+                .decrypt(&mut Identity::generate(), &b, &reply, 12)
+                .is_err()
+        );
+        // A message claimed to be from alice's key is not decrypted by mallory's session.
+        let forged2 = mallory_set.encrypt(b"again", &b, 13).expect("encrypts");
+        assert!(bob_set.decrypt(&mut bob, &a, &forged2, 13).is_err());
+    }
+
+    #[test]
     fn sealed_state_round_trips_and_the_wrong_key_is_refused() {
         let (alice, mut bob, mut alice_set, mut bob_set) = pair();
-        let m1 = alice_set.encrypt(b"one", 2).expect("encrypts");
-        bob_set
-            .decrypt(&mut bob, &alice_curve(&alice), &m1, 2)
-            .expect("decrypts");
+        let (a, b) = (curve(&alice), curve(&bob));
+        let m1 = alice_set.encrypt(b"one", &b, 2).expect("encrypts");
+        bob_set.decrypt(&mut bob, &a, &m1, 2).expect("decrypts");
         let sealed_account = bob.seal(&key());
         let sealed_sessions = bob_set.seal(&key());
         assert!(matches!(
@@ -458,11 +503,10 @@ mod tests {
         ));
         let mut bob2 = Identity::unseal(&sealed_account, &key()).expect("unseals");
         let mut bob_set2 = SessionSet::unseal(&sealed_sessions, &key()).expect("unseals");
-        let m2 = alice_set.encrypt(b"two", 3).expect("encrypts");
+        assert!(bob_set2.can_send_to(&a));
+        let m2 = alice_set.encrypt(b"two", &b, 3).expect("encrypts");
         assert_eq!(
-            bob_set2
-                .decrypt(&mut bob2, &alice_curve(&alice), &m2, 3)
-                .expect("decrypts"),
+            bob_set2.decrypt(&mut bob2, &a, &m2, 3).expect("decrypts"),
             b"two"
         );
     }
@@ -484,14 +528,12 @@ mod tests {
 
     #[test]
     fn a_message_is_not_decryptable_by_a_third_party() {
-        let (alice, _bob, mut alice_set, _) = pair();
-        let m = alice_set.encrypt(b"secret", 2).expect("encrypts");
+        let (alice, bob, mut alice_set, _) = pair();
+        let m = alice_set
+            .encrypt(b"secret", &curve(&bob), 2)
+            .expect("encrypts");
         let mut eve = Identity::generate();
         let mut eve_set = SessionSet::default();
-        assert!(
-            eve_set
-                .decrypt(&mut eve, &alice_curve(&alice), &m, 3)
-                .is_err()
-        );
+        assert!(eve_set.decrypt(&mut eve, &curve(&alice), &m, 3).is_err());
     }
 }

@@ -44,7 +44,13 @@ enum Command {
     /// Create an account (and its identity keys) and log in
     Register { user: String },
     /// Log in again in this profile directory
-    Login { user: String },
+    Login {
+        user: String,
+        /// Move the account to this profile directory: make new identity keys and log out
+        /// every other device (contacts see the identity change)
+        #[arg(long)]
+        new_device: bool,
+    },
     /// End the session (keys stay, sealed under the password)
     Logout,
     /// Show who is logged in here
@@ -65,8 +71,9 @@ enum Command {
     },
     /// Show the digits to compare with a contact to verify their identity
     SafetyNumber { user: String },
-    /// Accept a contact's current identity key after comparing safety numbers with them
-    Trust { user: String },
+    /// Accept a contact's changed identity key: give the new safety number you compared
+    /// with them (shown by `safety-number USER`)
+    Trust { user: String, digits: String },
     /// Show whether users are online
     Presence { users: Vec<String> },
 }
@@ -217,10 +224,19 @@ async fn run(cli: Cli) -> Result<()> {
             );
             client.close().await;
         }
-        Command::Login { user } => {
+        Command::Login {
+            user,
+            new_device: new_device_allowed,
+        } => {
             let user = parse_user(&user)?;
             let password = ctx.password("Password: ")?;
-            let client = Client::login(ctx.options.clone(), user.clone(), &password).await?;
+            let client = Client::login(
+                ctx.options.clone(),
+                user.clone(),
+                &password,
+                new_device_allowed,
+            )
+            .await?;
             let new_device = client.is_new_device();
             if new_device {
                 eprintln!(
@@ -259,9 +275,6 @@ async fn run(cli: Cli) -> Result<()> {
                 (Some(user), Some(relay)) => format!("{user} on {relay}"),
                 _ => "not logged in".to_string(),
             });
-            if who.is_none() && !ctx.json {
-                anyhow::bail!("not logged in in {}", ctx.options.home.display());
-            }
         }
         Command::Send { user, text } => {
             let to = parse_user(&user)?;
@@ -279,17 +292,24 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let client = ctx.open().await?;
             let result = client.send_text(&to, &text).await;
-            let caught_up = client.catch_up(CATCH_UP_TIMEOUT).await;
+            if let Ok(id) = &result {
+                // Printed the moment the relay has it, so a script never resends a message
+                // that was in fact sent.
+                ctx.print(
+                    JsonLine::Sent {
+                        id: id.to_string(),
+                        to: to.as_str(),
+                    },
+                    || id.to_string(),
+                );
+                if client.is_online()
+                    && let Err(e) = client.catch_up(CATCH_UP_TIMEOUT).await
+                {
+                    eprintln!("uchat: warning: the message was sent, but {e}");
+                }
+            }
             client.close().await;
-            let id = result?;
-            caught_up?;
-            ctx.print(
-                JsonLine::Sent {
-                    id: id.to_string(),
-                    to: to.as_str(),
-                },
-                || id.to_string(),
-            );
+            result?;
         }
         Command::History { user, limit } => {
             let with = parse_user(&user)?;
@@ -317,27 +337,39 @@ async fn run(cli: Cli) -> Result<()> {
         Command::SafetyNumber { user } => {
             let with = parse_user(&user)?;
             let client = ctx.open().await?;
-            let digits = client.safety_number(&with).await?;
+            let numbers = client.safety_numbers(&with).await?;
             client.close().await;
             ctx.print(
                 JsonLine::SafetyNumber {
                     user: with.as_str(),
-                    digits: &digits,
+                    digits: &numbers.pinned,
+                    changed_digits: numbers.changed.as_deref(),
                 },
-                || digits.clone(),
+                || match &numbers.changed {
+                    None => numbers.pinned.clone(),
+                    Some(changed) => format!(
+                        "{}\nWARNING: {with}'s identity key on the relay has changed since you pinned it.\n\
+                         The new key's safety number is {changed}\n\
+                         Compare it with {with} in person or on a call, and only if it matches run:\n  \
+                         uchat trust {with} '{changed}'",
+                        numbers.pinned
+                    ),
+                },
             );
         }
-        Command::Trust { user } => {
+        Command::Trust { user, digits } => {
             let with = parse_user(&user)?;
             let client = ctx.open().await?;
-            let digits = client.trust(&with).await?;
+            let result = client.trust(&with, &digits).await;
             client.close().await;
+            let number = result?;
             ctx.print(
                 JsonLine::SafetyNumber {
                     user: with.as_str(),
-                    digits: &digits,
+                    digits: &number,
+                    changed_digits: None,
                 },
-                || format!("now trusting {with}'s current identity key; safety number: {digits}"),
+                || format!("now trusting {with}'s current identity key (safety number {number})"),
             );
         }
         Command::Presence { users } => {
@@ -372,37 +404,55 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 async fn listen(ctx: &Context_, for_secs: Option<f64>) -> Result<()> {
+    let run_for = for_secs
+        .map(|secs| {
+            Duration::try_from_secs_f64(secs).map_err(|_| {
+                anyhow::anyhow!("--for takes a number of seconds, 0 or more; got {secs}")
+            })
+        })
+        .transpose()?;
     let mut client = ctx.open().await?;
-    let deadline =
-        for_secs.map(|s| tokio::time::Instant::now() + Duration::from_secs_f64(s.max(0.0)));
-    let sleep_until = async move {
+    let deadline = run_for.map(|d| tokio::time::Instant::now() + d);
+    // One stop future for the whole run, so Ctrl-C works while reconnecting too.
+    let stop = async move {
         match deadline {
-            Some(at) => tokio::time::sleep_until(at).await,
-            None => std::future::pending().await,
+            Some(at) => tokio::select! {
+                _ = tokio::time::sleep_until(at) => {}
+                _ = tokio::signal::ctrl_c() => {}
+            },
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     };
-    tokio::pin!(sleep_until);
+    tokio::pin!(stop);
+    // The same receiver keeps getting events across reconnects.
     let mut events = client.subscribe();
+    let mut online = client.is_online();
     loop {
+        if !online {
+            let remaining = deadline
+                .map(|at| at.saturating_duration_since(tokio::time::Instant::now()))
+                .unwrap_or(Duration::MAX);
+            tokio::select! {
+                // Priority: stopping first.
+                biased;
+                _ = &mut stop => break,
+                reconnected = client.reconnect(remaining) => {
+                    reconnected?;
+                    online = true;
+                }
+            }
+            continue;
+        }
         tokio::select! {
-            // Priority: stop requests first, then events in arrival order.
+            // Priority: stopping first, then events in arrival order.
             biased;
-            _ = tokio::signal::ctrl_c() => break,
-            _ = &mut sleep_until => break,
+            _ = &mut stop => break,
             event = events.recv() => match event {
                 Ok(event) => {
-                    let dropped = matches!(event, ClientEvent::Disconnected { .. });
+                    online = !matches!(event, ClientEvent::Disconnected { .. });
                     ctx.print_event(&event);
-                    if dropped {
-                        let remaining = deadline
-                            .map(|at| at.saturating_duration_since(tokio::time::Instant::now()))
-                            .unwrap_or(Duration::from_secs(u64::MAX / 4));
-                        // The same receiver keeps getting events across reconnects.
-                        tokio::select! {
-                            r = client.reconnect(remaining) => r?,
-                            _ = &mut sleep_until => break,
-                        }
-                    }
                 }
                 Err(RecvError::Lagged(n)) => {
                     eprintln!("uchat: {n} events were not printed (too many at once); they are in the history");
@@ -413,6 +463,14 @@ async fn listen(ctx: &Context_, for_secs: Option<f64>) -> Result<()> {
     }
     client.close().await;
     Ok(())
+}
+
+/// The message id an error is about, if any (a message kept in the outbox).
+fn error_message_id(e: &anyhow::Error) -> Option<String> {
+    match e.downcast_ref::<ClientError>() {
+        Some(ClientError::Queued { id, .. }) => Some(id.to_string()),
+        _ => None,
+    }
 }
 
 fn error_code(e: &anyhow::Error) -> String {
@@ -446,6 +504,7 @@ fn main() {
             JsonLine::Error {
                 code: &error_code(&e),
                 message: &message,
+                id: error_message_id(&e),
             }
             .print();
         }

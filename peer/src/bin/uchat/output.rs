@@ -48,6 +48,8 @@ pub(crate) enum JsonLine<'a> {
     SafetyNumber {
         user: &'a str,
         digits: &'a str,
+        /// The number of the identity the relay serves now, if it differs from the pinned.
+        changed_digits: Option<&'a str>,
     },
     Connection {
         state: &'a str,
@@ -57,6 +59,9 @@ pub(crate) enum JsonLine<'a> {
     Error {
         code: &'a str,
         message: &'a str,
+        /// The message the error is about (kept in the outbox), if any.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
     },
 }
 
