@@ -64,6 +64,24 @@ pub enum ClientError {
         /// Who was asked for.
         wanted: UserName,
     },
+    /// `register` in a profile that already holds that account.
+    #[error("'{user}' is already registered in {home}; use `uchat login {user}` to log in again")]
+    AlreadyRegistered {
+        /// The profile directory.
+        home: PathBuf,
+        /// The account.
+        user: UserName,
+    },
+    /// The relay did not answer a registration; the keys are kept for a retry.
+    #[error(
+        "{source}; the registration of '{user}' may not have finished: run the same register command again to finish it"
+    )]
+    RegistrationUnfinished {
+        /// The account.
+        user: UserName,
+        /// Why.
+        source: Box<ConnectionError>,
+    },
     /// Logging in where the account's keys are not, without saying it is a new device.
     #[error(
         "the profile directory {home} has no keys for '{user}'. Use the --home where you registered, or, to move the account to this device, run `uchat login {user} --new-device` (this makes new identity keys: your contacts will see them change, and messages still waiting for the old device cannot be read here)"
@@ -357,20 +375,51 @@ impl Client {
         password: &str,
     ) -> Result<Client, ClientError> {
         let store = open_store(&options.home)?;
-        if let Some(profile) = store.profile()? {
-            return Err(ClientError::OtherAccount {
-                home: options.home.clone(),
-                owner: profile.username,
-                wanted: username,
-            });
-        }
         let relay = options.relay.clone().ok_or(ClientError::NoRelay)?;
+        let (mut identity, salt, key) = match store.profile()? {
+            None => {
+                let salt = LocalKey::new_salt()?;
+                let key = derive(password, &salt).await?;
+                (Identity::generate(), salt, key)
+            }
+            // A registration whose answer never arrived (the profile was saved, no token):
+            // register again with the same identity, which the relay accepts as a retry.
+            Some(profile) if profile.username == username && profile.token.is_empty() => {
+                let key = derive(password, &profile.kdf_salt).await?;
+                let identity = Identity::unseal(&profile.account_pickle, &key).map_err(|_| {
+                    ClientError::WrongPassword {
+                        home: options.home.clone(),
+                    }
+                })?;
+                (identity, profile.kdf_salt, key)
+            }
+            Some(profile) if profile.username == username => {
+                return Err(ClientError::AlreadyRegistered {
+                    home: options.home.clone(),
+                    user: username,
+                });
+            }
+            Some(profile) => {
+                return Err(ClientError::OtherAccount {
+                    home: options.home.clone(),
+                    owner: profile.username,
+                    wanted: username,
+                });
+            }
+        };
         let link = dial(&options, &relay).await?;
-        let mut identity = Identity::generate();
         let one_time_keys = identity.new_one_time_keys(ONE_TIME_KEY_BATCH);
         let fallback_key = identity.new_fallback_key();
-        let salt = LocalKey::new_salt()?;
-        let key = derive(password, &salt).await?;
+        // The sealed keys are saved before the relay hears of them, so a lost answer never
+        // leaves an account whose keys exist nowhere.
+        let mut profile = ProfileRecord {
+            username: username.clone(),
+            relay: relay.clone(),
+            token: Vec::new(),
+            account_pickle: identity.seal(&key),
+            kdf_salt: salt,
+        };
+        store.put_profile(&profile)?;
         let reply = link
             .request(&Request::Register {
                 username: username.clone(),
@@ -379,15 +428,23 @@ impl Client {
                 one_time_keys,
                 fallback_key,
             })
-            .await?;
-        let (token, backlog) = session_of(reply, "register")?;
-        store.put_profile(&ProfileRecord {
-            username: username.clone(),
-            relay: relay.clone(),
-            token: token.0,
-            account_pickle: identity.seal(&key),
-            kdf_salt: salt,
-        })?;
+            .await;
+        let (token, backlog) = match reply {
+            Ok(reply) => session_of(reply, "register")?,
+            Err(e @ ConnectionError::Refused(_)) => {
+                // The name is not ours (taken, or refused): leave the directory clean.
+                store.delete_profile()?;
+                return Err(e.into());
+            }
+            Err(source) => {
+                return Err(ClientError::RegistrationUnfinished {
+                    user: username,
+                    source: Box::new(source),
+                });
+            }
+        };
+        profile.token = token.0;
+        store.put_profile(&profile)?;
         Self::start(Unlocked {
             options,
             store,

@@ -189,3 +189,29 @@ async fn oversized_and_malformed_frames_are_refused_and_the_relay_keeps_serving(
     tokio::task::spawn_blocking(move || still_serving(&alice, &bob, "bad frames")).await??;
     Ok(())
 }
+
+#[test]
+fn a_registration_whose_answer_was_lost_is_finished_by_running_it_again() -> Result<()> {
+    let mut relay = TestRelay::start()?;
+    let bob = Peer::register(&relay, "bob")?;
+    let alice = Peer::new(&relay, "alice")?;
+    relay.kill_9();
+    let err = alice.fails(&["register", "alice"])?;
+    assert!(err.contains("cannot reach the relay"), "{err}");
+    relay.restart()?;
+    alice.ok(&["register", "alice"])?;
+    // Make it look as if the relay's answer had been lost: the account exists on the
+    // relay and its sealed keys are in the profile, but the profile got no token. (No uchat
+    // process runs for alice, so the store is free.)
+    uchat_store::PeerStore::open(&alice.home().join("uchat.redb"))?.clear_token()?;
+    alice.ok(&["register", "alice"])?;
+    let err = alice.fails(&["register", "alice"])?;
+    assert!(err.contains("already registered"), "{err}");
+    alice.send("bob", "made it")?;
+    assert_eq!(texts(&bob.history("alice")?), ["made it"]);
+    // Someone else cannot take over the name by "retrying" with other keys.
+    let other = Peer::new(&relay, "alice")?;
+    let err = other.fails(&["register", "alice"])?;
+    assert!(err.contains("taken"), "{err}");
+    Ok(())
+}

@@ -39,7 +39,12 @@ pub fn bin(name: &str) -> PathBuf {
                 path.display()
             )
         });
-    if let Some((source, changed)) = newest_source() {
+    // The crates each binary is built from (a binary is relinked only when they change).
+    let crates: &[&str] = match name {
+        "uchat-relay" => &["wire", "store", "relay"],
+        _ => &["wire", "store", "peer"],
+    };
+    if let Some((source, changed)) = newest_source(crates) {
         assert!(
             changed <= built,
             "{} is older than {}: rebuild with `cargo build --workspace --bins` (scripts/test does)",
@@ -50,14 +55,11 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// The most recently modified source file the binaries are built from.
-fn newest_source() -> Option<(PathBuf, std::time::SystemTime)> {
+/// The most recently modified source file of `crates`.
+fn newest_source(crates: &[&str]) -> Option<(PathBuf, std::time::SystemTime)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
     let mut newest: Option<(PathBuf, std::time::SystemTime)> = None;
-    let mut stack: Vec<PathBuf> = ["wire", "store", "relay", "peer"]
-        .iter()
-        .map(|c| root.join(c).join("src"))
-        .collect();
+    let mut stack: Vec<PathBuf> = crates.iter().map(|c| root.join(c).join("src")).collect();
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).ok()?.flatten() {
             let path = entry.path();
