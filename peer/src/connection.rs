@@ -16,6 +16,10 @@ use uchat_wire::{ALPN, CertFingerprint, ErrorReply, FrameError, Push, Reply, Req
 /// that is down shows up only as silence; 5 s is many round trips even on a satellite link.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How often an idle connection proves it is alive. A relay's idle timeout is at least
+/// twice this (`uchat-relay --idle-timeout-secs` refuses less than 10 s).
+pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Why talking to the relay failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
@@ -161,8 +165,9 @@ pub async fn dial(
         .map_err(|e| ConnectionError::Tls(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic_tls));
     let mut transport = quinn::TransportConfig::default();
-    // Keep-alives well inside the relay's idle timeout keep presence accurate.
-    transport.keep_alive_interval(Some(Duration::from_secs(10)));
+    // Keep-alives at half the shortest idle timeout a relay accepts (10 s), so a quiet but
+    // live peer is never taken for dead.
+    transport.keep_alive_interval(Some(KEEP_ALIVE_INTERVAL));
     transport.max_idle_timeout(Duration::from_secs(30).try_into().ok());
     config.transport_config(Arc::new(transport));
 

@@ -30,7 +30,7 @@ struct Args {
     /// Prometheus metrics address (GET /metrics), or "off" [default: 127.0.0.1:9433]
     #[arg(long, env = "UCHAT_RELAY_METRICS")]
     metrics: Option<String>,
-    /// Seconds of silence after which a connection counts as dead [default: 30]
+    /// Seconds of silence after which a connection counts as dead, at least 10 [default: 30]
     #[arg(long, env = "UCHAT_RELAY_IDLE_TIMEOUT")]
     idle_timeout_secs: Option<u64>,
     /// TOML file with the same keys (listen, data, cert, key, metrics, idle_timeout_secs)
@@ -76,7 +76,11 @@ fn build_config(args: Args) -> Result<RelayConfig> {
     };
     let mut limits = Limits::default();
     if let Some(secs) = args.idle_timeout_secs.or(file.idle_timeout_secs) {
-        anyhow::ensure!(secs > 0, "--idle-timeout-secs must be at least 1");
+        // Peers send keep-alives every 5 s; a timeout under twice that would drop live peers.
+        anyhow::ensure!(
+            secs >= 10,
+            "--idle-timeout-secs must be at least 10, got {secs}"
+        );
         limits.idle_timeout = Duration::from_secs(secs);
     }
     let metrics = match args.metrics.or(file.metrics).as_deref() {

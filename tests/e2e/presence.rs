@@ -11,40 +11,60 @@ fn presence_of(asker: &Peer, user: &str) -> Result<serde_json::Value> {
     Ok(serde_json::from_str(out.lines().next().unwrap_or("null"))?)
 }
 
+/// The relay's idle timeout in these tests: the shortest it accepts.
+const IDLE_TIMEOUT_SECS: u64 = 10;
+
+/// Polls (bounded) until `user`'s presence has `online`; returns the last answer and how
+/// long it took.
+fn wait_for_presence(
+    asker: &Peer,
+    user: &str,
+    online: bool,
+    limit: Duration,
+) -> Result<(serde_json::Value, Duration)> {
+    let start = std::time::Instant::now();
+    loop {
+        let answer = presence_of(asker, user)?;
+        if answer["online"] == online || start.elapsed() > limit {
+            return Ok((answer, start.elapsed()));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
-fn a_user_is_online_while_connected_and_has_a_last_seen_time_after() -> Result<()> {
-    let relay = TestRelay::start()?;
+fn a_user_is_online_while_connected_and_offline_with_last_seen_after() -> Result<()> {
+    let idle = IDLE_TIMEOUT_SECS.to_string();
+    let relay = TestRelay::start_with(&["--idle-timeout-secs", &idle])?;
     let alice = Peer::register(&relay, "alice")?;
     let bob = Peer::register(&relay, "bob")?;
+    let limit = Duration::from_secs(IDLE_TIMEOUT_SECS + 5);
+
     let mut listener = alice
         .command(&["listen", "--for", "30"])
         .stdout(Stdio::null())
         .spawn()?;
-    // Wait (bounded) for alice's listener to be connected.
-    let mut online = false;
-    for _ in 0..50 {
-        if presence_of(&bob, "alice")?["online"] == true {
-            online = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(online, "alice should be online while listening");
+    let (answer, _) = wait_for_presence(&bob, "alice", true, limit)?;
+    assert_eq!(
+        answer["online"], true,
+        "alice should be online while listening: {answer}"
+    );
     listener.kill()?;
     listener.wait()?;
-    // A killed process sends no goodbye: the relay notices by QUIC idle timeout. Here we
-    // end with a clean `listen --for` instead, which closes the connection at once.
+    // A killed process sends no goodbye: the relay notices by QUIC idle timeout.
+    let (answer, took) = wait_for_presence(&bob, "alice", false, limit)?;
+    assert_eq!(answer["online"], false, "{answer}");
+    assert!(
+        took <= Duration::from_secs(IDLE_TIMEOUT_SECS + 2),
+        "offline {took:?} after the kill, idle timeout {IDLE_TIMEOUT_SECS} s"
+    );
+    assert!(answer["last_seen_ms"].as_u64().is_some(), "{answer}");
+
+    // A listener that ends normally closes its connection and is offline right away.
     alice.ok(&["listen", "--for", "0.5"])?;
-    let mut last = serde_json::Value::Null;
-    for _ in 0..100 {
-        last = presence_of(&bob, "alice")?;
-        if last["online"] == false {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert_eq!(last["online"], false, "{last}");
-    assert!(last["last_seen_ms"].as_u64().is_some(), "{last}");
+    let (answer, took) = wait_for_presence(&bob, "alice", false, limit)?;
+    assert_eq!(answer["online"], false, "{answer}");
+    assert!(took < Duration::from_secs(2), "a clean close took {took:?}");
     assert!(
         presence_of(&bob, "nobody")?.is_null(),
         "unknown users are left out"
