@@ -7,6 +7,7 @@ mod delivery;
 mod errors;
 mod identity;
 mod metrics;
+mod netsim;
 mod presence;
 mod privacy;
 mod roundtrip;

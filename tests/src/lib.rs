@@ -267,6 +267,16 @@ impl Peer {
         })
     }
 
+    /// A profile directory for `name` that reaches the relay at `relay_addr` (for example
+    /// through a netsim path).
+    pub fn via(relay_addr: &str, name: &str) -> Result<Self> {
+        Ok(Self {
+            home: tempfile::tempdir()?,
+            relay: relay_addr.to_string(),
+            name: name.to_string(),
+        })
+    }
+
     /// Registers `name` and returns the peer.
     pub fn register(relay: &TestRelay, name: &str) -> Result<Self> {
         let peer = Self::new(relay, name)?;

@@ -1,0 +1,472 @@
+//! The UDP proxy: one impaired path between clients and an upstream address, run on tokio.
+//!
+//! Clients send to the proxy's listen address; each client address gets its own upstream
+//! socket, as a NAT gives each inside host its own mapping, so the upstream sees one
+//! distinct source per client. Datagrams go through a [`Link`] per direction (shared by all
+//! clients, like one access link) and, when configured, a [`Nat`] that filters what may
+//! come back in. Delayed datagrams wait in a [`Scheduler`] until their arrival time.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::model::link::{Link, LinkConfig, Verdict};
+use crate::model::nat::{Nat, NatKind};
+use crate::model::stats::LinkStats;
+
+/// Largest datagram the proxy reads (the UDP maximum).
+const MAX_DATAGRAM_BYTES: usize = 65_535;
+
+/// How one path behaves.
+#[derive(Clone, Debug)]
+pub struct PathConfig {
+    /// Client → upstream.
+    pub up: LinkConfig,
+    /// Upstream → client.
+    pub down: LinkConfig,
+    /// The NAT the clients sit behind.
+    pub nat: NatKind,
+    /// How long an unused NAT mapping lives.
+    pub nat_timeout: Duration,
+    /// Seed of every random choice on the path.
+    pub seed: u64,
+}
+
+impl Default for PathConfig {
+    fn default() -> Self {
+        Self {
+            up: LinkConfig::default(),
+            down: LinkConfig::default(),
+            nat: NatKind::None,
+            // RFC 4787 REQ-5: UDP mappings must not expire in less than 2 minutes.
+            nat_timeout: Duration::from_secs(120),
+            seed: 0,
+        }
+    }
+}
+
+/// Counters of both directions.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PathStats {
+    /// Client → upstream.
+    pub up: LinkStats,
+    /// Upstream → client.
+    pub down: LinkStats,
+    /// Datagrams from upstream the NAT refused.
+    pub nat_dropped: u64,
+}
+
+impl std::fmt::Display for PathStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "up:   {}", self.up)?;
+        writeln!(f, "down: {}", self.down)?;
+        write!(f, "nat:  {} inbound datagrams refused", self.nat_dropped)
+    }
+}
+
+/// A datagram waiting for its arrival time.
+struct Scheduled {
+    at: Instant,
+    order: u64,
+    socket: Arc<UdpSocket>,
+    to: SocketAddr,
+    bytes: Vec<u8>,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.order) == (other.at, other.order)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.order).cmp(&(other.at, other.order))
+    }
+}
+
+/// Sends datagrams at their arrival times, in arrival order.
+struct Scheduler {
+    tx: mpsc::UnboundedSender<Scheduled>,
+}
+
+impl Scheduler {
+    fn spawn(tasks: &mut JoinSet<()>) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Scheduled>();
+        tasks.spawn(async move {
+            let mut queue: BinaryHeap<Reverse<Scheduled>> = BinaryHeap::new();
+            loop {
+                let next = queue.peek().map(|Reverse(s)| s.at);
+                tokio::select! {
+                    // Priority: send what is due before taking more in.
+                    biased;
+                    _ = async { tokio::time::sleep_until(next.unwrap_or_else(Instant::now)).await }, if next.is_some() => {
+                        let now = Instant::now();
+                        while queue.peek().is_some_and(|Reverse(s)| s.at <= now) {
+                            if let Some(Reverse(due)) = queue.pop() {
+                                // A send error (buffer full, port gone) is a loss on a real
+                                // network too; nothing to report.
+                                let _ = due.socket.send_to(&due.bytes, due.to).await;
+                            }
+                        }
+                    }
+                    item = rx.recv() => match item {
+                        Some(item) => queue.push(Reverse(item)),
+                        None => break,
+                    },
+                }
+            }
+        });
+        Self { tx }
+    }
+}
+
+/// One direction: its link model and its scheduler.
+struct Direction {
+    link: Mutex<Link>,
+    scheduler: Scheduler,
+}
+
+/// State shared by the proxy's tasks.
+struct Shared {
+    start: Instant,
+    listen: Arc<UdpSocket>,
+    upstream: SocketAddr,
+    up: Direction,
+    down: Direction,
+    nat: Mutex<Nat>,
+    nat_dropped: Mutex<u64>,
+    order: std::sync::atomic::AtomicU64,
+}
+
+impl Shared {
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// Runs a datagram through `direction`'s link and schedules what survives.
+    fn forward(
+        &self,
+        direction: &Direction,
+        socket: &Arc<UdpSocket>,
+        to: SocketAddr,
+        bytes: &[u8],
+    ) {
+        let verdict = direction
+            .link
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send(self.now(), bytes.len());
+        if let Verdict::Deliver(arrivals) = verdict {
+            for arrival in arrivals {
+                let order = self
+                    .order
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let _ = direction.scheduler.tx.send(Scheduled {
+                    at: self.start + arrival,
+                    order,
+                    socket: socket.clone(),
+                    to,
+                    bytes: bytes.to_vec(),
+                });
+            }
+        }
+    }
+}
+
+/// A running proxy. Dropping it stops every task.
+pub struct Proxy {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    tasks: JoinSet<()>,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy")
+            .field("local_addr", &self.local_addr)
+            .field("upstream", &self.shared.upstream)
+            .finish()
+    }
+}
+
+impl Proxy {
+    /// Binds `listen` and forwards between its clients and `upstream` through the path.
+    pub async fn spawn(
+        listen: SocketAddr,
+        upstream: SocketAddr,
+        config: PathConfig,
+    ) -> io::Result<Proxy> {
+        for link in [&config.up, &config.down] {
+            link.validate()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        }
+        let socket = Arc::new(UdpSocket::bind(listen).await?);
+        let local_addr = socket.local_addr()?;
+        let mut tasks = JoinSet::new();
+        let public_ip = if upstream.is_ipv6() {
+            std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+        } else {
+            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+        };
+        let shared = Arc::new(Shared {
+            start: Instant::now(),
+            listen: socket,
+            upstream,
+            up: Direction {
+                link: Mutex::new(Link::new(config.up.clone(), config.seed)),
+                scheduler: Scheduler::spawn(&mut tasks),
+            },
+            down: Direction {
+                link: Mutex::new(Link::new(config.down.clone(), config.seed.wrapping_add(1))),
+                scheduler: Scheduler::spawn(&mut tasks),
+            },
+            nat: Mutex::new(Nat::new(
+                config.nat,
+                public_ip,
+                config.nat_timeout,
+                config.seed.wrapping_add(2),
+            )),
+            nat_dropped: Mutex::new(0),
+            order: std::sync::atomic::AtomicU64::new(0),
+        });
+        tasks.spawn(run_clients(shared.clone()));
+        Ok(Proxy {
+            local_addr,
+            shared,
+            tasks,
+        })
+    }
+
+    /// The address clients send to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A snapshot of both directions' counters.
+    pub fn stats(&self) -> PathStats {
+        let lock = |d: &Direction| {
+            d.link
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .stats()
+                .clone()
+        };
+        PathStats {
+            up: lock(&self.shared.up),
+            down: lock(&self.shared.down),
+            nat_dropped: *self
+                .shared
+                .nat_dropped
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        }
+    }
+
+    /// Stops forwarding.
+    pub async fn shutdown(mut self) {
+        self.tasks.shutdown().await;
+    }
+}
+
+/// One client's mapping: the socket its datagrams leave from upstream.
+struct Mapping {
+    public: SocketAddr,
+    socket: Arc<UdpSocket>,
+    reader: tokio::task::AbortHandle,
+}
+
+/// Reads clients' datagrams, gives each client (and, behind a symmetric NAT, each new
+/// mapping) an upstream socket, and forwards up.
+async fn run_clients(shared: Arc<Shared>) {
+    let mut mappings: HashMap<SocketAddr, Mapping> = HashMap::new();
+    let mut readers = JoinSet::new();
+    let mut buf = vec![0u8; MAX_DATAGRAM_BYTES];
+    loop {
+        let (len, client) = match shared.listen.recv_from(&mut buf).await {
+            Ok(received) => received,
+            // ICMP errors surface here on some systems; they concern one datagram only.
+            Err(_) => continue,
+        };
+        let public = shared
+            .nat
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .outbound(shared.now(), client, shared.upstream);
+        let fresh = mappings.get(&client).is_none_or(|m| m.public != public);
+        if fresh {
+            let bind: SocketAddr = if shared.upstream.is_ipv6() {
+                (std::net::Ipv6Addr::LOCALHOST, 0).into()
+            } else {
+                (std::net::Ipv4Addr::LOCALHOST, 0).into()
+            };
+            let Ok(socket) = UdpSocket::bind(bind).await else {
+                continue;
+            };
+            let socket = Arc::new(socket);
+            let reader = readers.spawn(run_upstream_reader(
+                shared.clone(),
+                socket.clone(),
+                client,
+                public,
+            ));
+            // A new mapping for the same client (the old one expired) replaces the old
+            // socket, as a NAT forgets the old port.
+            if let Some(old) = mappings.insert(
+                client,
+                Mapping {
+                    public,
+                    socket,
+                    reader,
+                },
+            ) {
+                old.reader.abort();
+            }
+        }
+        if let Some(mapping) = mappings.get(&client) {
+            shared.forward(&shared.up, &mapping.socket, shared.upstream, &buf[..len]);
+        }
+    }
+}
+
+/// Reads what comes back to one mapping's upstream socket, lets the NAT filter it, and
+/// forwards it down to the client.
+async fn run_upstream_reader(
+    shared: Arc<Shared>,
+    socket: Arc<UdpSocket>,
+    client: SocketAddr,
+    public: SocketAddr,
+) {
+    let mut buf = vec![0u8; MAX_DATAGRAM_BYTES];
+    loop {
+        let (len, from) = match socket.recv_from(&mut buf).await {
+            Ok(received) => received,
+            Err(_) => continue,
+        };
+        let inside = shared
+            .nat
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .inbound(shared.now(), from, public);
+        if inside != Some(client) {
+            *shared
+                .nat_dropped
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) += 1;
+            continue;
+        }
+        let listen = shared.listen.clone();
+        shared.forward(&shared.down, &listen, client, &buf[..len]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An upstream that tells each sender the address it saw them from.
+    async fn reflector() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.expect("binds");
+        let addr = socket.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            let mut buf = vec![0u8; 2048];
+            while let Ok((_, from)) = socket.recv_from(&mut buf).await {
+                let _ = socket.send_to(from.to_string().as_bytes(), from).await;
+            }
+        });
+        (addr, task)
+    }
+
+    async fn recv_text(socket: &UdpSocket, wait: Duration) -> Option<String> {
+        let mut buf = vec![0u8; 2048];
+        match tokio::time::timeout(wait, socket.recv_from(&mut buf)).await {
+            Ok(Ok((len, _))) => Some(String::from_utf8_lossy(&buf[..len]).into_owned()),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn datagrams_flow_both_ways_through_one_upstream_address_per_client() {
+        let (upstream, _task) = reflector().await;
+        let proxy = Proxy::spawn(
+            "127.0.0.1:0".parse().expect("addr"),
+            upstream,
+            PathConfig::default(),
+        )
+        .await
+        .expect("spawns");
+        let alice = UdpSocket::bind("127.0.0.1:0").await.expect("binds");
+        let bob = UdpSocket::bind("127.0.0.1:0").await.expect("binds");
+        let mut seen = Vec::new();
+        for client in [&alice, &bob] {
+            for _ in 0..50 {
+                client
+                    .send_to(b"hi", proxy.local_addr())
+                    .await
+                    .expect("sends");
+                let text = recv_text(client, Duration::from_secs(5))
+                    .await
+                    .expect("an echo");
+                seen.push(text);
+            }
+        }
+        // Each client has one stable upstream address, different from the other's and from
+        // its own real address.
+        assert!(seen[..50].iter().all(|a| *a == seen[0]));
+        assert!(seen[50..].iter().all(|a| *a == seen[50]));
+        assert_ne!(seen[0], seen[50]);
+        assert_ne!(seen[0], alice.local_addr().expect("addr").to_string());
+        let stats = proxy.stats();
+        assert_eq!((stats.up.sent, stats.down.delivered), (100, 100));
+    }
+
+    /// Sends from a client through a path behind `nat`, then has a stranger send to the
+    /// client's public address; returns whether the stranger's datagram got through.
+    async fn stranger_gets_through(nat: NatKind) -> bool {
+        let (upstream, _task) = reflector().await;
+        let config = PathConfig {
+            nat,
+            ..PathConfig::default()
+        };
+        let proxy = Proxy::spawn("127.0.0.1:0".parse().expect("addr"), upstream, config)
+            .await
+            .expect("spawns");
+        let client = UdpSocket::bind("127.0.0.1:0").await.expect("binds");
+        client
+            .send_to(b"hi", proxy.local_addr())
+            .await
+            .expect("sends");
+        let public: SocketAddr = recv_text(&client, Duration::from_secs(5))
+            .await
+            .expect("an echo")
+            .parse()
+            .expect("an address");
+        let stranger = UdpSocket::bind("127.0.0.1:0").await.expect("binds");
+        stranger
+            .send_to(b"unsolicited", public)
+            .await
+            .expect("sends");
+        let got = recv_text(&client, Duration::from_millis(500)).await;
+        got.as_deref() == Some("unsolicited")
+    }
+
+    #[tokio::test]
+    async fn a_symmetric_nat_drops_unsolicited_inbound_and_a_full_cone_does_not() {
+        assert!(!stranger_gets_through(NatKind::Symmetric).await);
+        assert!(!stranger_gets_through(NatKind::PortRestricted).await);
+        assert!(stranger_gets_through(NatKind::FullCone).await);
+    }
+}
