@@ -109,24 +109,26 @@ impl Scheduler {
         tasks.spawn(async move {
             let mut queue: BinaryHeap<Reverse<Scheduled>> = BinaryHeap::new();
             loop {
+                // Send everything due without touching a timer: tokio's timers have a
+                // 1 ms granularity, which would add up to 1 ms to every datagram.
+                let now = Instant::now();
+                while queue.peek().is_some_and(|Reverse(s)| s.at <= now) {
+                    if let Some(Reverse(due)) = queue.pop() {
+                        // A send error (buffer full, port gone) is a loss on a real
+                        // network too; nothing to report.
+                        let _ = due.socket.send_to(&due.bytes, due.to).await;
+                    }
+                }
                 let next = queue.peek().map(|Reverse(s)| s.at);
                 tokio::select! {
-                    // Priority: send what is due before taking more in.
+                    // Priority: take in new datagrams first (they may be due at once),
+                    // then wake for the next one due.
                     biased;
-                    _ = async { tokio::time::sleep_until(next.unwrap_or_else(Instant::now)).await }, if next.is_some() => {
-                        let now = Instant::now();
-                        while queue.peek().is_some_and(|Reverse(s)| s.at <= now) {
-                            if let Some(Reverse(due)) = queue.pop() {
-                                // A send error (buffer full, port gone) is a loss on a real
-                                // network too; nothing to report.
-                                let _ = due.socket.send_to(&due.bytes, due.to).await;
-                            }
-                        }
-                    }
                     item = rx.recv() => match item {
                         Some(item) => queue.push(Reverse(item)),
                         None => break,
                     },
+                    _ = async { tokio::time::sleep_until(next.unwrap_or_else(Instant::now)).await }, if next.is_some() => {}
                 }
             }
         });

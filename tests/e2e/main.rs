@@ -8,6 +8,7 @@ mod errors;
 mod identity;
 mod metrics;
 mod netsim;
+mod netsim_cli;
 mod presence;
 mod privacy;
 mod roundtrip;

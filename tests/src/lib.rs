@@ -42,6 +42,7 @@ pub fn bin(name: &str) -> PathBuf {
     // The crates each binary is built from (a binary is relinked only when they change).
     let crates: &[&str] = match name {
         "uchat-relay" => &["wire", "store", "relay"],
+        "uchat-netsim" => &["netsim"],
         _ => &["wire", "store", "peer"],
     };
     if let Some((source, changed)) = newest_source(crates) {

@@ -1,0 +1,105 @@
+//! The `uchat-netsim` command line: profiles, and a proxy a user puts between a peer and
+//! the relay, which prints its counters when stopped.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result};
+use uchat_tests::{Peer, TestRelay, bin, texts};
+
+#[test]
+fn profiles_lists_every_named_network() -> Result<()> {
+    let out = Command::new(bin("uchat-netsim")).arg("profiles").output()?;
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout)?;
+    for name in ["lan", "wifi", "4g", "3g", "satellite", "lossy"] {
+        assert!(
+            text.lines().any(|l| l.starts_with(name)),
+            "{name} missing:\n{text}"
+        );
+    }
+    assert!(text.contains("50 ms ± 20 ms, loss 5.0 %"), "{text}");
+    Ok(())
+}
+
+#[test]
+fn a_proxy_carries_chat_and_reports_its_counters_on_sigterm() -> Result<()> {
+    let relay = TestRelay::start()?;
+    let mut proxy = Command::new(bin("uchat-netsim"))
+        .args([
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &relay.addr,
+        ])
+        .args(["--profile", "lossy", "--loss", "10", "--seed", "42"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let mut lines = BufReader::new(proxy.stdout.take().context("stdout")?).lines();
+    let start = lines.next().context("a start line")??;
+    // "uchat-netsim proxy listening on ADDR forwarding to …"
+    let addr = start
+        .split_whitespace()
+        .nth(4)
+        .context("an address")?
+        .to_string();
+    let alice = Peer::via(&addr, "alice")?;
+    let bob = Peer::via(&relay.addr, "bob")?;
+    alice.ok(&[
+        "--relay-fingerprint",
+        &relay.fingerprint,
+        "register",
+        "alice",
+    ])?;
+    bob.ok(&["register", "bob"])?;
+    for i in 0..3 {
+        alice.send("bob", &format!("through netsim {i}"))?;
+    }
+    assert_eq!(
+        texts(&bob.history("alice")?),
+        ["through netsim 0", "through netsim 1", "through netsim 2"]
+    );
+    Command::new("kill")
+        .args(["-TERM", &proxy.id().to_string()])
+        .status()?;
+    assert!(proxy.wait()?.success());
+    let report: Vec<String> = lines.map_while(Result::ok).collect();
+    let up = report
+        .iter()
+        .find(|l| l.starts_with("up:"))
+        .context("an up line")?;
+    let down = report
+        .iter()
+        .find(|l| l.starts_with("down:"))
+        .context("a down line")?;
+    assert!(up.contains("sent") && up.contains("dropped"), "{up}");
+    assert!(down.contains("delivered"), "{down}");
+    Ok(())
+}
+
+#[test]
+fn bad_proxy_arguments_get_clear_errors() -> Result<()> {
+    for (args, expected) in [
+        (vec!["--loss", "120"], "percentage from 0 to 100"),
+        (vec!["--profile", "moon"], "no profile named"),
+        (vec!["--burst-loss", "0.5"], "P_GB,P_BG"),
+        (vec!["--nat", "cone"], "cone"),
+    ] {
+        let out = Command::new(bin("uchat-netsim"))
+            .args([
+                "proxy",
+                "--listen",
+                "127.0.0.1:0",
+                "--upstream",
+                "127.0.0.1:9",
+            ])
+            .args(&args)
+            .output()?;
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = String::from_utf8(out.stderr)?;
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    Ok(())
+}
