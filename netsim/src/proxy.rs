@@ -25,6 +25,11 @@ use crate::model::stats::LinkStats;
 /// Largest datagram the proxy reads (the UDP maximum).
 const MAX_DATAGRAM_BYTES: usize = 65_535;
 
+/// Client mappings (each an upstream socket) kept at most; past this, the least recently
+/// used is forgotten, as a NAT whose table is full would, so a flood of source addresses
+/// cannot exhaust file descriptors.
+const MAX_CLIENT_MAPPINGS: usize = 4096;
+
 /// How one path behaves.
 #[derive(Clone, Debug)]
 pub struct PathConfig {
@@ -289,6 +294,7 @@ struct Mapping {
     public: SocketAddr,
     socket: Arc<UdpSocket>,
     reader: tokio::task::AbortHandle,
+    last_used: Duration,
 }
 
 /// Reads clients' datagrams, gives each client (and, behind a symmetric NAT, each new
@@ -308,7 +314,18 @@ async fn run_clients(shared: Arc<Shared>) {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .outbound(shared.now(), client, shared.upstream);
+        // Finished (aborted) readers are reaped as we go.
+        while readers.try_join_next().is_some() {}
         let fresh = mappings.get(&client).is_none_or(|m| m.public != public);
+        if fresh && !mappings.contains_key(&client) && mappings.len() >= MAX_CLIENT_MAPPINGS {
+            let oldest = mappings
+                .iter()
+                .min_by_key(|(_, m)| m.last_used)
+                .map(|(addr, _)| *addr);
+            if let Some(evicted) = oldest.and_then(|addr| mappings.remove(&addr)) {
+                evicted.reader.abort();
+            }
+        }
         if fresh {
             let bind: SocketAddr = if shared.upstream.is_ipv6() {
                 (std::net::Ipv6Addr::LOCALHOST, 0).into()
@@ -333,12 +350,14 @@ async fn run_clients(shared: Arc<Shared>) {
                     public,
                     socket,
                     reader,
+                    last_used: shared.now(),
                 },
             ) {
                 old.reader.abort();
             }
         }
-        if let Some(mapping) = mappings.get(&client) {
+        if let Some(mapping) = mappings.get_mut(&client) {
+            mapping.last_used = shared.now();
             shared.forward(&shared.up, &mapping.socket, shared.upstream, &buf[..len]);
         }
     }
