@@ -79,6 +79,9 @@ struct ProxyArgs {
     /// NAT the clients sit behind
     #[arg(long, default_value = "none")]
     nat: NatKind,
+    /// Seconds an unused NAT mapping lives (RFC 4787 asks for at least 120)
+    #[arg(long, default_value_t = 120)]
+    nat_timeout: u64,
     /// Seed of every random choice (same seed, same input: same drops and delays)
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -137,7 +140,10 @@ fn apply(args: &ProxyArgs, mut link: LinkConfig) -> Result<LinkConfig> {
         if kbit == 0 {
             bail!("--rate must be at least 1 kbit/s");
         }
-        link.rate_bits_per_sec = Some(kbit * 1000);
+        link.rate_bits_per_sec = Some(
+            kbit.checked_mul(1000)
+                .with_context(|| format!("--rate {kbit} kbit/s is too large"))?,
+        );
     }
     if let Some(mtu) = args.mtu {
         link.mtu = Some(mtu);
@@ -161,8 +167,8 @@ async fn proxy(args: ProxyArgs) -> Result<()> {
         up: apply(&args, up)?,
         down: apply(&args, down)?,
         nat: args.nat,
+        nat_timeout: Duration::from_secs(args.nat_timeout),
         seed: args.seed,
-        ..PathConfig::default()
     };
     let proxy = Proxy::spawn(args.listen, args.upstream, config)
         .await
@@ -202,7 +208,9 @@ async fn bench(seconds: f64, window: usize) -> Result<()> {
     let duration = Duration::try_from_secs_f64(seconds)
         .ok()
         .filter(|d| !d.is_zero() && d.as_secs() <= 600)
-        .with_context(|| format!("--seconds takes a number from 0 to 600, got {seconds}"))?;
+        .with_context(|| {
+            format!("--seconds takes a number above 0 and up to 600, got {seconds}")
+        })?;
     anyhow::ensure!(
         (1..=10_000).contains(&window),
         "--window takes 1 to 10000, got {window}"

@@ -28,7 +28,11 @@ const MAX_DATAGRAM_BYTES: usize = 65_535;
 /// Client mappings (each an upstream socket) kept at most; past this, the least recently
 /// used is forgotten, as a NAT whose table is full would, so a flood of source addresses
 /// cannot exhaust file descriptors.
-const MAX_CLIENT_MAPPINGS: usize = 4096;
+const MAX_CLIENT_MAPPINGS: usize = 512;
+
+/// Bytes of delayed datagrams the proxy holds at most (like netem's `limit`); past this,
+/// datagrams are dropped and counted, so a flood into a long delay cannot exhaust memory.
+const MAX_IN_FLIGHT_BYTES: usize = 64 << 20;
 
 /// How one path behaves.
 #[derive(Clone, Debug)]
@@ -67,13 +71,22 @@ pub struct PathStats {
     pub down: LinkStats,
     /// Datagrams from upstream the NAT refused.
     pub nat_dropped: u64,
+    /// Datagrams lost in the simulator itself, not by the configured impairments: the
+    /// in-flight limit was reached, a socket could not be bound, or a send failed. Should
+    /// stay 0; if not, the figures above overstate what was delivered.
+    pub local_dropped: u64,
 }
 
 impl std::fmt::Display for PathStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "up:   {}", self.up)?;
         writeln!(f, "down: {}", self.down)?;
-        write!(f, "nat:  {} inbound datagrams refused", self.nat_dropped)
+        writeln!(f, "nat:  {} inbound datagrams refused", self.nat_dropped)?;
+        write!(
+            f,
+            "simulator: {} datagrams lost locally (limits, socket errors)",
+            self.local_dropped
+        )
     }
 }
 
@@ -109,7 +122,11 @@ struct Scheduler {
 }
 
 impl Scheduler {
-    fn spawn(tasks: &mut JoinSet<()>) -> Self {
+    fn spawn(
+        tasks: &mut JoinSet<()>,
+        in_flight: Arc<std::sync::atomic::AtomicUsize>,
+        local_dropped: Arc<std::sync::atomic::AtomicU64>,
+    ) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<Scheduled>();
         tasks.spawn(async move {
             let mut queue: BinaryHeap<Reverse<Scheduled>> = BinaryHeap::new();
@@ -119,9 +136,12 @@ impl Scheduler {
                 let now = Instant::now();
                 while queue.peek().is_some_and(|Reverse(s)| s.at <= now) {
                     if let Some(Reverse(due)) = queue.pop() {
-                        // A send error (buffer full, port gone) is a loss on a real
-                        // network too; nothing to report.
-                        let _ = due.socket.send_to(&due.bytes, due.to).await;
+                        in_flight.fetch_sub(due.bytes.len(), std::sync::atomic::Ordering::Relaxed);
+                        // A send error (buffer full, port gone) loses the datagram; it is
+                        // counted so the statistics do not claim a delivery.
+                        if due.socket.send_to(&due.bytes, due.to).await.is_err() {
+                            local_dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                     }
                 }
                 let next = queue.peek().map(|Reverse(s)| s.at);
@@ -156,12 +176,20 @@ struct Shared {
     down: Direction,
     nat: Mutex<Nat>,
     nat_dropped: Mutex<u64>,
+    local_dropped: Arc<std::sync::atomic::AtomicU64>,
+    /// Bytes scheduled and not yet sent, both directions.
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
     order: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
     fn now(&self) -> Duration {
         self.start.elapsed()
+    }
+
+    fn lost_locally(&self) {
+        self.local_dropped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Runs a datagram through `direction`'s link and schedules what survives.
@@ -179,6 +207,15 @@ impl Shared {
             .send(self.now(), bytes.len());
         if let Verdict::Deliver(arrivals) = verdict {
             for arrival in arrivals {
+                let held = self
+                    .in_flight
+                    .fetch_add(bytes.len(), std::sync::atomic::Ordering::Relaxed);
+                if held + bytes.len() > MAX_IN_FLIGHT_BYTES {
+                    self.in_flight
+                        .fetch_sub(bytes.len(), std::sync::atomic::Ordering::Relaxed);
+                    self.lost_locally();
+                    continue;
+                }
                 let order = self
                     .order
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -221,6 +258,12 @@ impl Proxy {
             link.validate()
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         }
+        if config.nat != NatKind::None && config.nat_timeout < Duration::from_secs(1) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a NAT mapping timeout must be at least 1 s",
+            ));
+        }
         let socket = Arc::new(UdpSocket::bind(listen).await?);
         let local_addr = socket.local_addr()?;
         let mut tasks = JoinSet::new();
@@ -229,17 +272,19 @@ impl Proxy {
         } else {
             std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
         };
+        let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let local_dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let shared = Arc::new(Shared {
             start: Instant::now(),
             listen: socket,
             upstream,
             up: Direction {
                 link: Mutex::new(Link::new(config.up.clone(), config.seed)),
-                scheduler: Scheduler::spawn(&mut tasks),
+                scheduler: Scheduler::spawn(&mut tasks, in_flight.clone(), local_dropped.clone()),
             },
             down: Direction {
                 link: Mutex::new(Link::new(config.down.clone(), config.seed.wrapping_add(1))),
-                scheduler: Scheduler::spawn(&mut tasks),
+                scheduler: Scheduler::spawn(&mut tasks, in_flight.clone(), local_dropped.clone()),
             },
             nat: Mutex::new(Nat::new(
                 config.nat,
@@ -248,6 +293,8 @@ impl Proxy {
                 config.seed.wrapping_add(2),
             )),
             nat_dropped: Mutex::new(0),
+            local_dropped,
+            in_flight,
             order: std::sync::atomic::AtomicU64::new(0),
         });
         tasks.spawn(run_clients(shared.clone()));
@@ -280,6 +327,10 @@ impl Proxy {
                 .nat_dropped
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
+            local_dropped: self
+                .shared
+                .local_dropped
+                .load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -327,13 +378,37 @@ async fn run_clients(shared: Arc<Shared>) {
             }
         }
         if fresh {
-            let bind: SocketAddr = if shared.upstream.is_ipv6() {
-                (std::net::Ipv6Addr::LOCALHOST, 0).into()
-            } else {
-                (std::net::Ipv4Addr::LOCALHOST, 0).into()
+            // Loopback upstreams get loopback sockets; any other upstream (a relay on
+            // another host) gets a socket that can reach it.
+            let bind: SocketAddr = match (
+                shared.upstream.is_ipv6(),
+                shared.upstream.ip().is_loopback(),
+            ) {
+                (true, true) => (std::net::Ipv6Addr::LOCALHOST, 0).into(),
+                (false, true) => (std::net::Ipv4Addr::LOCALHOST, 0).into(),
+                (true, false) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+                (false, false) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
             };
-            let Ok(socket) = UdpSocket::bind(bind).await else {
-                continue;
+            let socket = match UdpSocket::bind(bind).await {
+                Ok(socket) => socket,
+                Err(_) => {
+                    // Out of sockets (file descriptors): forget the least recently used
+                    // mapping, as a full NAT table would, and try once more.
+                    let oldest = mappings
+                        .iter()
+                        .min_by_key(|(_, m)| m.last_used)
+                        .map(|(addr, _)| *addr);
+                    if let Some(evicted) = oldest.and_then(|addr| mappings.remove(&addr)) {
+                        evicted.reader.abort();
+                    }
+                    match UdpSocket::bind(bind).await {
+                        Ok(socket) => socket,
+                        Err(_) => {
+                            shared.lost_locally();
+                            continue;
+                        }
+                    }
+                }
             };
             let socket = Arc::new(socket);
             let reader = readers.spawn(run_upstream_reader(

@@ -36,9 +36,14 @@ impl Topology {
     }
 
     fn next_seed(&self) -> u64 {
-        // Distinct, reproducible seeds per path (SplitMix64's increment).
-        self.seed
-            .wrapping_add((self.paths.len() as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        // Distinct, reproducible, well-mixed seeds per path (SplitMix64's finalizer), so
+        // no path's directions share a seed with another path or another topology.
+        let mut z = self
+            .seed
+            .wrapping_add((self.paths.len() as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
     }
 
     /// A path to `upstream` shaped like `profile`: returns the loopback address a host

@@ -224,10 +224,14 @@ fn is_permanent(code: ErrorCode) -> bool {
     matches!(
         code,
         ErrorCode::UnknownUser
+            | ErrorCode::InvalidUsername
             | ErrorCode::TooLarge
             | ErrorCode::FrameTooLarge
             | ErrorCode::Malformed
             | ErrorCode::BadKeys
+            | ErrorCode::ProtocolViolation
+            // A code this build does not know: retrying would meet it again forever.
+            | ErrorCode::Unknown
     )
 }
 
@@ -431,10 +435,19 @@ impl Client {
             .await;
         let (token, backlog) = match reply {
             Ok(reply) => session_of(reply, "register")?,
-            Err(e @ ConnectionError::Refused(_)) => {
-                // The name is not ours (taken, or refused): leave the directory clean.
+            // The relay says the name can never be ours with these keys (taken by someone
+            // else, or not acceptable): leave the directory clean.
+            Err(ConnectionError::Refused(e))
+                if matches!(
+                    e.code,
+                    ErrorCode::UsernameTaken
+                        | ErrorCode::InvalidUsername
+                        | ErrorCode::InvalidPassword
+                        | ErrorCode::BadKeys
+                ) =>
+            {
                 store.delete_profile()?;
-                return Err(e.into());
+                return Err(ConnectionError::Refused(e).into());
             }
             Err(source) => {
                 return Err(ClientError::RegistrationUnfinished {

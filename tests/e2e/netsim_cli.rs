@@ -25,19 +25,21 @@ fn profiles_lists_every_named_network() -> Result<()> {
 #[test]
 fn a_proxy_carries_chat_and_reports_its_counters_on_sigterm() -> Result<()> {
     let relay = TestRelay::start()?;
-    let mut proxy = Command::new(bin("uchat-netsim"))
-        .args([
-            "proxy",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &relay.addr,
-        ])
-        .args(["--profile", "lossy", "--loss", "10", "--seed", "42"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let mut lines = BufReader::new(proxy.stdout.take().context("stdout")?).lines();
+    let mut proxy = KillOnDrop(
+        Command::new(bin("uchat-netsim"))
+            .args([
+                "proxy",
+                "--listen",
+                "127.0.0.1:0",
+                "--upstream",
+                &relay.addr,
+            ])
+            .args(["--profile", "lossy", "--loss", "10", "--seed", "42"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?,
+    );
+    let mut lines = BufReader::new(proxy.0.stdout.take().context("stdout")?).lines();
     let start = lines.next().context("a start line")??;
     // "uchat-netsim proxy listening on ADDR forwarding to …"
     let addr = start
@@ -62,9 +64,9 @@ fn a_proxy_carries_chat_and_reports_its_counters_on_sigterm() -> Result<()> {
         ["through netsim 0", "through netsim 1", "through netsim 2"]
     );
     Command::new("kill")
-        .args(["-TERM", &proxy.id().to_string()])
+        .args(["-TERM", &proxy.0.id().to_string()])
         .status()?;
-    assert!(proxy.wait()?.success());
+    assert!(proxy.0.wait()?.success());
     let report: Vec<String> = lines.map_while(Result::ok).collect();
     let up = report
         .iter()
@@ -74,9 +76,33 @@ fn a_proxy_carries_chat_and_reports_its_counters_on_sigterm() -> Result<()> {
         .iter()
         .find(|l| l.starts_with("down:"))
         .context("a down line")?;
-    assert!(up.contains("sent") && up.contains("dropped"), "{up}");
-    assert!(down.contains("delivered"), "{down}");
+    // With 10 % loss each way, the counters must show traffic and drops both ways.
+    assert!(count(up, "sent") > 20 && count(up, "dropped") > 0, "{up}");
+    assert!(
+        count(down, "delivered") > 20 && count(down, "dropped") > 0,
+        "{down}"
+    );
     Ok(())
+}
+
+/// Kills the child process if the test fails before it is stopped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The number after `word` in a counters line ("up:   sent 12, delivered 11, dropped 1 …").
+fn count(line: &str, word: &str) -> u64 {
+    line.split([',', ':'])
+        .map(str::trim)
+        .find_map(|part| part.strip_prefix(word))
+        .and_then(|rest| rest.trim().split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 #[test]

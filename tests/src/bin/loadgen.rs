@@ -85,7 +85,10 @@ async fn run(args: Args) -> Result<()> {
             (Some(server), addr, Some(fp))
         }
     };
-    let relay_fingerprint = fingerprint.map(|f| f.parse()).transpose().context("bad fingerprint")?;
+    let relay_fingerprint = fingerprint
+        .map(|f| f.parse())
+        .transpose()
+        .context("bad fingerprint")?;
     let run_id = now_ms() % 1_000_000;
     eprintln!("registering {} users on {relay}…", args.users);
     let mut clients = Vec::new();
@@ -106,7 +109,8 @@ async fn run(args: Args) -> Result<()> {
     let mut listeners = tokio::task::JoinSet::new();
     for client in &clients {
         let mut events = client.subscribe();
-        let (delivery, received, duplicates) = (delivery.clone(), received.clone(), duplicates.clone());
+        let (delivery, received, duplicates) =
+            (delivery.clone(), received.clone(), duplicates.clone());
         let per_user = args.messages;
         listeners.spawn(async move {
             let mut seen = std::collections::HashSet::new();
@@ -132,13 +136,21 @@ async fn run(args: Args) -> Result<()> {
     let started = tokio::time::Instant::now();
     let mut senders = tokio::task::JoinSet::new();
     for (i, client) in clients.iter().enumerate() {
-        let (client, to, text, acked) = (client.clone(), names[(i + 1) % names.len()].clone(), text.clone(), acked.clone());
+        let (client, to, text, acked) = (
+            client.clone(),
+            names[(i + 1) % names.len()].clone(),
+            text.clone(),
+            acked.clone(),
+        );
         let count = args.messages;
         senders.spawn(async move {
             for _ in 0..count {
                 let t = tokio::time::Instant::now();
                 client.send_text(&to, &text).await?;
-                let _ = acked.lock().await.record((t.elapsed().as_micros() as u64).max(1));
+                let _ = acked
+                    .lock()
+                    .await
+                    .record((t.elapsed().as_micros() as u64).max(1));
             }
             Ok::<_, anyhow::Error>(())
         });
@@ -165,9 +177,24 @@ async fn run(args: Args) -> Result<()> {
         duplicates.load(std::sync::atomic::Ordering::Relaxed),
         elapsed.as_secs_f64()
     );
-    println!("throughput: {:.0} messages/s end to end", got as f64 / elapsed.as_secs_f64());
-    println!("{}", line("send until the relay acked (durably queued)", &*acked.lock().await));
-    println!("{}", line("send until the recipient stored it", &*delivery.lock().await));
+    println!(
+        "throughput: {:.0} messages/s end to end",
+        got as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "{}",
+        line(
+            "send until the relay acked (durably queued)",
+            &*acked.lock().await
+        )
+    );
+    println!(
+        "{}",
+        line(
+            "send until the recipient stored it",
+            &*delivery.lock().await
+        )
+    );
     for client in clients {
         if let Ok(client) = Arc::try_unwrap(client) {
             client.close().await;
