@@ -72,13 +72,14 @@ async fn chat_through(profile_name: &str, seed: u64) -> Result<()> {
     let sent_up: u64 = stats.iter().map(|s| s.up.sent).sum();
     assert!(sent_up > 50, "traffic went through the paths: {stats:?}");
     if profile_name == "3g" {
-        // 3G's 384 kbit/s uplink had to queue the 64 KiB message: the path really shaped it.
+        // 3G's 384 kbit/s uplink made datagrams wait behind one another (a queue of at
+        // least two full QUIC datagrams), which only a rate limit does: the path shaped it.
         let peak = stats
             .iter()
             .map(|s| s.up.queue_peak_bytes)
             .max()
             .unwrap_or(0);
-        assert!(peak > 10_000, "the 3g uplink never queued: {stats:?}");
+        assert!(peak >= 2400, "the 3g uplink never queued: {stats:?}");
     }
     if profile_name == "lossy" {
         let dropped: u64 = stats
