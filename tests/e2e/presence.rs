@@ -55,7 +55,7 @@ fn a_user_is_online_while_connected_and_offline_with_last_seen_after() -> Result
     let (answer, took) = wait_for_presence(&bob, "alice", false, limit)?;
     assert_eq!(answer["online"], false, "{answer}");
     assert!(
-        took <= Duration::from_secs(IDLE_TIMEOUT_SECS + 2),
+        took <= Duration::from_secs(IDLE_TIMEOUT_SECS + 4),
         "offline {took:?} after the kill, idle timeout {IDLE_TIMEOUT_SECS} s"
     );
     assert!(answer["last_seen_ms"].as_u64().is_some(), "{answer}");
@@ -64,7 +64,7 @@ fn a_user_is_online_while_connected_and_offline_with_last_seen_after() -> Result
     alice.ok(&["listen", "--for", "0.5"])?;
     let (answer, took) = wait_for_presence(&bob, "alice", false, limit)?;
     assert_eq!(answer["online"], false, "{answer}");
-    assert!(took < Duration::from_secs(2), "a clean close took {took:?}");
+    assert!(took < Duration::from_secs(4), "a clean close took {took:?}");
     assert!(
         presence_of(&bob, "nobody")?.is_null(),
         "unknown users are left out"
