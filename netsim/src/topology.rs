@@ -53,15 +53,7 @@ impl Topology {
         upstream: SocketAddr,
         profile: &Profile,
     ) -> std::io::Result<SocketAddr> {
-        self.path_with(
-            upstream,
-            PathConfig {
-                up: profile.up.clone(),
-                down: profile.down.clone(),
-                ..PathConfig::default()
-            },
-        )
-        .await
+        self.path_behind_nat(upstream, profile, NatKind::None).await
     }
 
     /// A path to `upstream` from hosts behind a NAT of `kind`, shaped like `profile`.

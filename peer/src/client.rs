@@ -1213,10 +1213,9 @@ impl Inner {
                 id,
                 ciphertext,
             } => {
-                if self.store.has_message(&from, id)? {
-                    // A redelivery after a lost acknowledgement: already stored and shown.
-                    self.store.set_last_acked_seq(seq)?;
-                } else {
+                // A redelivery after a lost acknowledgement is already stored and shown;
+                // it only needs acknowledging again, which the sequence number below does.
+                if !self.store.has_message(&from, id)? {
                     let received = self
                         .open_message(from, id, &ciphertext, push.relay_ts_ms, seq)
                         .await?;
@@ -1226,11 +1225,8 @@ impl Inner {
             PushEvent::Presence { user, online } => {
                 let _ = self.events.send(ClientEvent::Presence { user, online });
             }
-            PushEvent::Unknown => {
-                if seq.0 > 0 {
-                    self.store.set_last_acked_seq(seq)?;
-                }
-            }
+            // Skipped, and acknowledged like any other event.
+            PushEvent::Unknown => {}
         }
         if seq.0 > 0 {
             self.processed.send_if_modified(|current| {

@@ -261,11 +261,7 @@ pub struct Peer {
 impl Peer {
     /// A profile directory for `name` on `relay` (nothing is registered yet).
     pub fn new(relay: &TestRelay, name: &str) -> Result<Self> {
-        Ok(Self {
-            home: tempfile::tempdir()?,
-            relay: relay.addr.clone(),
-            name: name.to_string(),
-        })
+        Self::via(&relay.addr, name)
     }
 
     /// A profile directory for `name` that reaches the relay at `relay_addr` (for example
