@@ -12,6 +12,10 @@
 //! committed (session state, history, de-duplication mark, sequence number) in one
 //! transaction before the relay is told to delete them.
 
+mod social;
+
+pub use social::{Friend, FriendRequests, NewAvatar, Profile};
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -101,6 +105,9 @@ pub enum ClientError {
     /// A message to oneself.
     #[error("cannot send a message to yourself")]
     SelfMessage,
+    /// Input that breaks a rule (a note or signature too long, a request to oneself…).
+    #[error("{0}")]
+    InvalidInput(String),
     /// An empty message.
     #[error("the message is empty")]
     EmptyMessage,
@@ -224,6 +231,8 @@ fn is_permanent(code: ErrorCode) -> bool {
     matches!(
         code,
         ErrorCode::UnknownUser
+            | ErrorCode::NotFriends
+            | ErrorCode::BlockedByYou
             | ErrorCode::InvalidUsername
             | ErrorCode::TooLarge
             | ErrorCode::FrameTooLarge
@@ -691,6 +700,10 @@ impl Client {
         self.inner.top_up_keys().await?;
         if let Err(e) = self.inner.flush_outbox(None).await {
             tracing::warn!(error = %e, "cannot send the outbox");
+        }
+        // Profile and identity changes of friends while this peer was away.
+        if let Err(e) = self.inner.sync_friends().await {
+            tracing::warn!(error = %e, "cannot bring the friend list up to date");
         }
         Ok(())
     }
@@ -1222,9 +1235,35 @@ impl Inner {
                     let _ = self.events.send(ClientEvent::Message(received));
                 }
             }
-            PushEvent::Presence { user, online } => {
-                let _ = self.events.send(ClientEvent::Presence { user, online });
+            PushEvent::Presence {
+                user,
+                online,
+                last_seen_ms,
+            } => {
+                let _ = self.events.send(ClientEvent::Presence {
+                    user,
+                    online,
+                    last_seen_ms,
+                });
             }
+            PushEvent::FriendRequest { from, note } => {
+                let _ = self.events.send(ClientEvent::FriendRequest { from, note });
+            }
+            PushEvent::FriendAccepted { by } => {
+                self.befriended(&by).await;
+                let _ = self.events.send(ClientEvent::FriendAccepted { user: by });
+            }
+            PushEvent::FriendRemoved { by } => {
+                self.store.remove_contact(&by)?;
+                let _ = self.events.send(ClientEvent::FriendRemoved { user: by });
+            }
+            PushEvent::Profile { user, profile } => {
+                self.profile_changed(&user, &profile)?;
+                let _ = self
+                    .events
+                    .send(ClientEvent::ProfileChanged { user, profile });
+            }
+            PushEvent::IdentityChanged { user } => self.identity_changed(&user).await,
             // Skipped, and acknowledged like any other event.
             PushEvent::Unknown => {}
         }

@@ -1,19 +1,51 @@
 //! Events a [`Client`](crate::Client) reports to its user.
 
 use uchat_store::IdentityFlag;
-use uchat_wire::{MessageId, UserName};
+use uchat_wire::{MessageId, ProfileSummary, UserName};
 
 /// Something the user should see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientEvent {
     /// A 1:1 message arrived (new, not a duplicate).
     Message(ReceivedMessage),
-    /// A user came online or went offline.
+    /// A friend came online or went offline.
     Presence {
         /// Who.
         user: UserName,
         /// Whether they are online now.
         online: bool,
+        /// When they went offline (offline events), ms since the Unix epoch.
+        last_seen_ms: Option<u64>,
+    },
+    /// Someone asks to be friends.
+    FriendRequest {
+        /// Who asks.
+        from: UserName,
+        /// Their note.
+        note: String,
+    },
+    /// A friend request of this user's was accepted: `user` is a friend now.
+    FriendAccepted {
+        /// The new friend.
+        user: UserName,
+    },
+    /// `user` ended the friendship.
+    FriendRemoved {
+        /// The former friend.
+        user: UserName,
+    },
+    /// A friend changed their signature or avatar.
+    ProfileChanged {
+        /// Who.
+        user: UserName,
+        /// Their profile now.
+        profile: ProfileSummary,
+    },
+    /// A friend's identity keys on the relay differ from the ones pinned here: compare
+    /// safety numbers before trusting them (`Client::trust`).
+    IdentityChanged {
+        /// Who.
+        user: UserName,
     },
     /// The connection to the relay dropped; the client reconnects with backoff.
     Disconnected {

@@ -2,7 +2,8 @@
 //! cryptography.
 //!
 //! A tour:
-//! - [`Client`] (in `client.rs`): register, log in, send, receive, history. It keeps local
+//! - [`Client`] (in `client.rs`, friends and profiles in `client/social.rs`): register, log
+//!   in, friends, profiles, send, receive, history. It keeps local
 //!   data in its own redb file ([`uchat_store::PeerStore`]) in a profile directory, and
 //!   reports what happens as [`ClientEvent`]s.
 //! - [`connection`]: the QUIC connection to the relay, with the relay's certificate
@@ -10,11 +11,13 @@
 //! - [`crypto`]: Olm sessions (vodozemac), the file chunk cipher, the password-derived
 //!   local key, safety numbers. Pure and tested on its own.
 //! - [`envelope`]: the peer-to-peer format inside the relay's opaque bytes.
+//! - [`avatar`]: turns a picture into the small square PNG a profile carries.
 //! - [`backoff`], [`trust`]: small pure pieces.
 //!
 //! Architecture invariant: plaintext, passwords and keys never reach logs or `Debug`
 //! output, and private keys are on disk only sealed under the password-derived key.
 
+pub mod avatar;
 pub mod backoff;
 pub mod client;
 pub mod connection;
@@ -23,5 +26,7 @@ pub mod envelope;
 pub mod event;
 pub mod trust;
 
-pub use client::{Client, ClientError, ClientOptions, SafetyNumbers};
+pub use client::{
+    Client, ClientError, ClientOptions, Friend, FriendRequests, NewAvatar, Profile, SafetyNumbers,
+};
 pub use event::{ClientEvent, ReceivedMessage};

@@ -43,6 +43,11 @@ pub struct Limits {
     pub max_failed_logins_per_address: u32,
     /// The window over which failed logins are counted.
     pub login_window: Duration,
+    /// Friends one user may have.
+    pub max_friends: u64,
+    /// Friend requests that may wait for one user's answer; more are refused to the
+    /// sender, so nobody's list can be flooded without bound.
+    pub max_pending_friend_requests: u64,
 }
 
 impl Default for Limits {
@@ -59,6 +64,9 @@ impl Default for Limits {
             max_failed_logins_per_account: 10,
             max_failed_logins_per_address: 30,
             login_window: Duration::from_secs(300),
+            // WeChat's limit; the friend list is one answer, so it must stay bounded.
+            max_friends: 5000,
+            max_pending_friend_requests: 1000,
         }
     }
 }

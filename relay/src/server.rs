@@ -10,6 +10,7 @@
 //! until login (`connection::MAX_PRELOGIN_FRAME_BYTES`), and argon2 work runs at most once
 //! per CPU at a time (`Shared::password_work`).
 
+mod announce;
 mod connection;
 mod metrics;
 mod online;
@@ -93,7 +94,9 @@ const _: () = assert!(CONNECTION_RECEIVE_WINDOW_BYTES >= STREAM_RECEIVE_WINDOW_B
 struct Shared {
     store: Arc<RelayStore>,
     limits: Limits,
-    online: online::Online,
+    online: Arc<online::Online>,
+    /// Sends presence, profile and identity changes to online friends.
+    announcer: announce::Announcer,
     login_limiter: Mutex<rate_limit::FailedLogins>,
     /// Permits for argon2 hashing and verifying (Register, Login), one per CPU: each run
     /// holds 19 MiB, so a flood of logins queues here instead of exhausting memory.
@@ -128,6 +131,7 @@ pub struct Server {
     stop: watch::Sender<bool>,
     accept_loop: Option<tokio::task::JoinHandle<()>>,
     pruner: Option<tokio::task::JoinHandle<()>>,
+    announcer: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -185,10 +189,14 @@ impl Server {
             None => None,
         };
         let pruner = tokio::spawn(prune::run(store.clone(), stop_rx.clone()));
+        let online = Arc::new(online::Online::default());
+        let (announcer, announcer_task) =
+            announce::start(store.clone(), online.clone(), metrics.clone());
         let shared = Arc::new(Shared {
             store,
             limits: config.limits.clone(),
-            online: online::Online::default(),
+            online,
+            announcer,
             login_limiter: Mutex::new(rate_limit::FailedLogins::new(&config.limits)),
             password_work: Arc::new(Semaphore::new(password_work_permits())),
             metrics,
@@ -203,6 +211,7 @@ impl Server {
             stop,
             accept_loop: Some(accept_loop),
             pruner: Some(pruner),
+            announcer: Some(announcer_task),
         })
     }
 
@@ -235,6 +244,10 @@ impl Server {
         if let Some(pruner) = self.pruner.take() {
             let _ = pruner.await;
         }
+        // Nothing is left to announce to: every connection is closed.
+        if let Some(announcer) = self.announcer.take() {
+            announcer.abort();
+        }
         tracing::info!("relay stopped");
     }
 }
@@ -246,6 +259,9 @@ impl Drop for Server {
         }
         if let Some(pruner) = &self.pruner {
             pruner.abort();
+        }
+        if let Some(announcer) = &self.announcer {
+            announcer.abort();
         }
     }
 }
@@ -334,15 +350,21 @@ mod tests {
 
     /// A relay's shared state over a fresh store in `data_dir`, with `password_permits`
     /// argon2 permits, for unit tests of request handling that needs no connection.
+    /// Must be called inside a tokio runtime (it starts the announcer task).
     pub(super) fn test_shared(data_dir: &std::path::Path, password_permits: usize) -> Arc<Shared> {
         let limits = Limits::default();
+        let store = Arc::new(RelayStore::open(&data_dir.join("relay.redb")).expect("opens"));
+        let online = Arc::new(online::Online::default());
+        let metrics = Arc::new(metrics::Metrics::new());
+        let (announcer, _task) = announce::start(store.clone(), online.clone(), metrics.clone());
         Arc::new(Shared {
-            store: Arc::new(RelayStore::open(&data_dir.join("relay.redb")).expect("opens")),
+            store,
             login_limiter: Mutex::new(rate_limit::FailedLogins::new(&limits)),
             limits,
-            online: online::Online::default(),
+            online,
+            announcer,
             password_work: Arc::new(Semaphore::new(password_permits)),
-            metrics: Arc::new(metrics::Metrics::new()),
+            metrics,
         })
     }
 }

@@ -78,6 +78,50 @@ pub enum StoreError {
     /// The peer store holds no profile yet, so there is nothing to update.
     #[error("this profile holds no account yet")]
     NoProfile,
+    /// A user tried to befriend or block themselves.
+    #[error("you cannot befriend or block yourself; name another user")]
+    SelfRelation,
+    /// The two users are not friends, and the operation needs them to be.
+    #[error("'{user}' and '{other}' are not friends; send a friend request first")]
+    NotFriends {
+        /// Who asked.
+        user: UserName,
+        /// The other side.
+        other: UserName,
+    },
+    /// A friend request to someone who is a friend already.
+    #[error("you and '{other}' are friends already")]
+    AlreadyFriends {
+        /// The friend.
+        other: UserName,
+    },
+    /// A friend request to someone who has one from this user pending already.
+    #[error("a friend request to '{to}' is pending already; wait for them to answer")]
+    DuplicateRequest {
+        /// Who it is for.
+        to: UserName,
+    },
+    /// Accepting or rejecting a friend request that is not there (never sent, answered
+    /// already, or dropped by a block).
+    #[error("there is no pending friend request from '{from}'")]
+    NoSuchRequest {
+        /// Who it was supposed to come from.
+        from: UserName,
+    },
+    /// A friend request or message to someone this user blocked.
+    #[error("you blocked '{other}'; unblock them first")]
+    BlockedByYou {
+        /// The blocked user.
+        other: UserName,
+    },
+    /// A per-user limit of the social layer is reached (on either side).
+    #[error("the limit on {what} ({limit}) is reached")]
+    LimitReached {
+        /// What is limited: "friends" or "pending friend requests".
+        what: &'static str,
+        /// The limit in force.
+        limit: u64,
+    },
 }
 
 /// Keeps i/o failures as such and turns everything else into text.

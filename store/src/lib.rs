@@ -7,12 +7,20 @@
 //!   once), each user's durable event queue ([`RelayStore::enqueue`] with send
 //!   de-duplication, [`RelayStore::pending`], [`RelayStore::ack_through`]; [`QueuedEvent`])
 //!   and last-seen times. Everything end-to-end encrypted is opaque bytes to it.
+//!   Its social layer (`social.rs`) keeps friendships, pending friend requests, blocks
+//!   and public profiles with avatars ([`RelayStore::request_friend`],
+//!   [`RelayStore::accept_friend`], [`RelayStore::block`], [`RelayStore::set_profile`],
+//!   ...) and queues the event announcing a change in the change's own transaction;
+//!   [`RelayStore::enqueue_message`] is [`RelayStore::enqueue`] for friends only, which
+//!   silently drops ([`MessageOutcome::Dropped`]) what a blocker should not receive.
 //! - [`PeerStore`]: a peer's local data: its profile ([`ProfileRecord`]), pinned contact
 //!   identities ([`PinnedIdentity`]), sealed Olm sessions ([`SessionRecord`]), history
-//!   ([`HistoryEntry`]), outbox ([`OutboxEntry`]) and event cursor. What one message
+//!   ([`HistoryEntry`]), outbox ([`OutboxEntry`]), event cursor and a cache of each
+//!   contact's last seen profile and avatar ([`ContactRecord`]). What one message
 //!   changes is committed at once ([`InboundCommit`], [`OutboundCommit`]).
 //! - [`StoreError`]: every failure, in domain terms ([`StoreError::InUse`],
-//!   [`StoreError::UsernameTaken`], [`StoreError::QueueFull`], ...).
+//!   [`StoreError::UsernameTaken`], [`StoreError::QueueFull`],
+//!   [`StoreError::NotFriends`], ...).
 //!
 //! Architecture invariants:
 //! - No redb type appears in a method signature: callers speak `UserName`, `Seq`,
@@ -32,12 +40,17 @@ mod error;
 mod peer;
 mod records;
 mod relay;
+mod social;
 mod tables;
 
 pub use error::StoreError;
 pub use peer::{InboundCommit, OutboundCommit, PeerStore};
 pub use records::{
-    AccountRecord, EntryFlags, EntryStatus, HistoryEntry, IdentityFlag, OutboxEntry,
+    AccountRecord, ContactRecord, EntryFlags, EntryStatus, HistoryEntry, IdentityFlag, OutboxEntry,
     PinnedIdentity, ProfileRecord, QueuedEvent, SessionRecord,
 };
 pub use relay::{ClaimedKey, Enqueued, RelayStore};
+pub use social::{
+    AvatarUpdate, FriendRequestOutcome, FriendRow, MessageOutcome, PendingRequest, PendingRequests,
+    SocialLimits,
+};

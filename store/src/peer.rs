@@ -1,6 +1,6 @@
 //! [`PeerStore`]: a peer's local data in its own redb file: the profile (session token and
-//! sealed account), pinned contact identities, sealed Olm sessions, history, outbox and the
-//! event cursor.
+//! sealed account), pinned contact identities, sealed Olm sessions, history, outbox, the
+//! event cursor and the contacts cache (each contact's last seen profile and avatar).
 //!
 //! Private keys arrive here already sealed by the caller, as opaque strings; this module
 //! does no cryptography. One process uses a profile at a time: a second gets
@@ -17,11 +17,12 @@ use uchat_wire::{MessageId, Seq, UserName};
 
 use crate::error::StoreError;
 use crate::records::{
-    EntryStatus, HistoryEntry, OutboxEntry, PinnedIdentity, ProfileRecord, SessionRecord,
+    ContactRecord, EntryStatus, HistoryEntry, OutboxEntry, PinnedIdentity, ProfileRecord,
+    SessionRecord,
 };
 use crate::tables::{
-    COUNTERS, HISTORY, MESSAGES, OLM_SESSIONS, OUTBOX, OUTBOX_IDS, PINS, PROFILE, PROFILE_KEY,
-    decode, encode, next_counter, open_database, read, write,
+    CONTACTS, COUNTERS, HISTORY, MESSAGES, OLM_SESSIONS, OUTBOX, OUTBOX_IDS, PINS, PROFILE,
+    PROFILE_KEY, decode, encode, next_counter, open_database, read, write,
 };
 
 /// [`COUNTERS`] key of the event cursor.
@@ -164,6 +165,7 @@ impl PeerStore {
             tx.open_table(MESSAGES)?;
             tx.open_table(OUTBOX)?;
             tx.open_table(OUTBOX_IDS)?;
+            tx.open_table(CONTACTS)?;
             tx.open_table(COUNTERS)?;
             Ok(())
         })?;
@@ -381,6 +383,47 @@ impl PeerStore {
         self.settle(id, |entry| {
             entry.status = EntryStatus::Failed;
             entry.flags.note = Some(reason.to_string());
+        })
+    }
+
+    /// Saves (or replaces) what this peer remembers about `contact.user`.
+    pub fn put_contact(&self, contact: &ContactRecord) -> Result<(), StoreError> {
+        write(&self.db, |tx| {
+            tx.open_table(CONTACTS)?.insert(
+                contact.user.as_str(),
+                encode(contact, "contact")?.as_slice(),
+            )?;
+            Ok(())
+        })
+    }
+
+    /// What this peer remembers about `user`, if anything.
+    pub fn contact(&self, user: &UserName) -> Result<Option<ContactRecord>, StoreError> {
+        read(&self.db, |tx| {
+            tx.open_table(CONTACTS)?
+                .get(user.as_str())?
+                .map(|v| decode(v.value(), "contact"))
+                .transpose()
+        })
+    }
+
+    /// Every remembered contact, in name order.
+    pub fn contacts(&self) -> Result<Vec<ContactRecord>, StoreError> {
+        read(&self.db, |tx| {
+            let table = tx.open_table(CONTACTS)?;
+            let mut out = Vec::new();
+            for item in table.iter()? {
+                out.push(decode(item?.1.value(), "contact")?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Forgets what this peer remembers about `user` (pins, sessions and history stay);
+    /// returns whether there was anything to forget.
+    pub fn remove_contact(&self, user: &UserName) -> Result<bool, StoreError> {
+        write(&self.db, |tx| {
+            Ok(tx.open_table(CONTACTS)?.remove(user.as_str())?.is_some())
         })
     }
 
@@ -770,5 +813,57 @@ mod tests {
         assert!(kept.token.is_empty());
         assert_eq!(kept.account_pickle, "sealed-2");
         assert_eq!(kept.kdf_salt, profile().kdf_salt);
+    }
+
+    fn contact(name: &str, signature: &str, avatar: Option<&[u8]>) -> ContactRecord {
+        ContactRecord {
+            user: user(name),
+            friend: true,
+            since_ms: 7,
+            profile: uchat_wire::ProfileSummary {
+                signature: signature.into(),
+                avatar_version: avatar.map(|_| "0123456789abcdef".into()),
+                updated_ms: 9,
+            },
+            avatar: avatar.map(<[u8]>::to_vec),
+        }
+    }
+
+    #[test]
+    fn contacts_are_cached_replaced_listed_in_name_order_and_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("peer.redb");
+        {
+            let store = PeerStore::open(&path).expect("opens");
+            assert_eq!(store.contact(&user("alice")).expect("reads"), None);
+            assert!(store.contacts().expect("reads").is_empty());
+            store
+                .put_contact(&contact("carol", "c", None))
+                .expect("puts");
+            store
+                .put_contact(&contact("alice", "old", None))
+                .expect("puts");
+            store
+                .put_contact(&contact("alice", "new", Some(b"png")))
+                .expect("replaces");
+        }
+        let store = PeerStore::open(&path).expect("reopens");
+        assert_eq!(
+            store.contact(&user("alice")).expect("reads"),
+            Some(contact("alice", "new", Some(b"png")))
+        );
+        let all = store.contacts().expect("reads");
+        let names: Vec<_> = all.iter().map(|c| c.user.as_str()).collect();
+        assert_eq!(names, ["alice", "carol"]);
+        assert_eq!(all[1].avatar, None);
+
+        assert!(store.remove_contact(&user("alice")).expect("removes"));
+        assert!(
+            !store
+                .remove_contact(&user("alice"))
+                .expect("removing twice")
+        );
+        assert_eq!(store.contact(&user("alice")).expect("reads"), None);
+        assert_eq!(store.contacts().expect("reads").len(), 1);
     }
 }

@@ -10,7 +10,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use uchat_wire::{IdentityKeys, MessageId, PushEvent, Seq, UserName};
+use uchat_wire::{IdentityKeys, MessageId, ProfileSummary, PushEvent, Seq, UserName};
 
 /// A relay account: its name, password hash and public identity.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +48,38 @@ pub struct QueuedEvent {
     pub relay_ts_ms: u64,
     /// The event, pushed as is.
     pub event: PushEvent,
+}
+
+/// A pending friend request on the relay, keyed (to, from).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FriendRequestRecord {
+    /// The note the sender wrote (may be empty).
+    pub(crate) note: String,
+    /// When it was sent, by the relay's clock, in ms since the Unix epoch.
+    pub(crate) created_ms: u64,
+}
+
+/// A user's public profile on the relay. Its own record rather than the wire's
+/// [`ProfileSummary`], so the wire type can change without changing stored bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PublicProfileRecord {
+    /// Short text shown to friends; empty if none.
+    pub(crate) signature: String,
+    /// The version tag of the avatar in the `AVATARS` table, `None` without one.
+    #[serde(default)]
+    pub(crate) avatar_version: Option<String>,
+    /// When the profile last changed, ms since the Unix epoch.
+    pub(crate) updated_ms: u64,
+}
+
+impl From<PublicProfileRecord> for ProfileSummary {
+    fn from(r: PublicProfileRecord) -> Self {
+        ProfileSummary {
+            signature: r.signature,
+            avatar_version: r.avatar_version,
+            updated_ms: r.updated_ms,
+        }
+    }
 }
 
 /// The peer's own account, as kept in its profile.
@@ -228,6 +260,38 @@ impl fmt::Debug for OutboxEntry {
     }
 }
 
+/// What the peer remembers about one contact: the last profile it saw and the avatar image
+/// of that version.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactRecord {
+    /// The contact.
+    pub user: UserName,
+    /// Whether the contact is a friend (as the relay last said).
+    pub friend: bool,
+    /// When the friendship began, ms since the Unix epoch (0 if not a friend).
+    pub since_ms: u64,
+    /// The contact's profile as last seen.
+    pub profile: ProfileSummary,
+    /// The avatar image of `profile.avatar_version`, if downloaded.
+    #[serde(default, with = "serde_bytes")]
+    pub avatar: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for ContactRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContactRecord")
+            .field("user", &self.user)
+            .field("friend", &self.friend)
+            .field("since_ms", &self.since_ms)
+            .field("profile", &self.profile)
+            .field(
+                "avatar",
+                &self.avatar.as_ref().map(|a| format!("<{} bytes>", a.len())),
+            )
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,5 +332,41 @@ mod tests {
             flags: EntryFlags::default(),
         };
         assert!(!format!("{entry:?}").contains("dawn"));
+    }
+
+    #[test]
+    fn contact_debug_shows_the_avatar_length_only() {
+        let contact = ContactRecord {
+            user: UserName::parse("alice").expect("valid"),
+            friend: true,
+            since_ms: 5,
+            profile: ProfileSummary::default(),
+            avatar: Some(vec![0xAB; 3]),
+        };
+        let shown = format!("{contact:?}");
+        assert!(
+            shown.contains("<3 bytes>") && !shown.contains("171"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_contact_without_an_avatar_field_decodes_with_none() {
+        #[derive(Serialize)]
+        struct Old {
+            user: UserName,
+            friend: bool,
+            since_ms: u64,
+            profile: ProfileSummary,
+        }
+        let old = Old {
+            user: UserName::parse("alice").expect("valid"),
+            friend: false,
+            since_ms: 0,
+            profile: ProfileSummary::default(),
+        };
+        let bytes = rmp_serde::to_vec_named(&old).expect("encodes");
+        let decoded: ContactRecord = rmp_serde::from_slice(&bytes).expect("decodes");
+        assert_eq!(decoded.avatar, None);
     }
 }

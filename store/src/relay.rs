@@ -9,6 +9,10 @@
 //! Methods that add data for a user ([`RelayStore::add_session`], the key methods,
 //! [`RelayStore::enqueue`], [`RelayStore::set_last_seen`]) refuse unknown users with
 //! [`StoreError::UnknownUser`]; reads about an unknown user answer "nothing".
+//!
+//! The social layer (friends, friend requests, blocks, profiles) is a second
+//! `impl RelayStore` block in `social.rs`; it shares `enqueue_in` so that a state change
+//! and the event announcing it commit in one transaction.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -20,8 +24,9 @@ use uchat_wire::{IdentityKeys, MessageId, PushEvent, Seq, SignedKey, UserName};
 use crate::error::StoreError;
 use crate::records::{AccountRecord, QueuedEvent};
 use crate::tables::{
-    ACCOUNTS, COUNTERS, DEDUP, DEDUP_BY_TIME, FALLBACK_KEYS, LAST_SEEN, ONE_TIME_KEYS, QUEUE,
-    QUEUE_HEADS, SESSIONS, decode, encode, next_counter, open_database, read, write,
+    ACCOUNTS, AVATARS, BLOCKS, COUNTERS, DEDUP, DEDUP_BY_TIME, FALLBACK_KEYS, FRIEND_REQUESTS,
+    FRIEND_REQUESTS_SENT, FRIENDS, LAST_SEEN, ONE_TIME_KEYS, PROFILES, QUEUE, QUEUE_HEADS,
+    SESSIONS, decode, encode, next_counter, open_database, read, write,
 };
 
 /// The counter that orders one-time keys (shared by all users; only the order matters).
@@ -51,7 +56,7 @@ pub struct Enqueued {
 /// The relay's durable state, in one redb file. `Send + Sync`: share it with an `Arc` and
 /// call it from blocking threads.
 pub struct RelayStore {
-    db: redb::Database,
+    pub(crate) db: redb::Database,
     path: PathBuf,
 }
 
@@ -64,7 +69,10 @@ impl fmt::Debug for RelayStore {
 }
 
 /// [`StoreError::UnknownUser`] unless `username` has an account.
-fn require_account(tx: &redb::WriteTransaction, username: &UserName) -> Result<(), StoreError> {
+pub(crate) fn require_account(
+    tx: &redb::WriteTransaction,
+    username: &UserName,
+) -> Result<(), StoreError> {
     if tx.open_table(ACCOUNTS)?.get(username.as_str())?.is_none() {
         return Err(StoreError::UnknownUser {
             username: username.clone(),
@@ -146,6 +154,63 @@ fn queue_len_in(
     Ok(head.saturating_sub(first).saturating_add(1))
 }
 
+/// [`RelayStore::enqueue`] inside a write transaction, so that a state change and the
+/// event telling someone about it commit together. On an error nothing is written (the
+/// checks come before the first insert), so a caller may go on with the transaction.
+pub(crate) fn enqueue_in(
+    tx: &redb::WriteTransaction,
+    recipient: &UserName,
+    event: &PushEvent,
+    dedup: Option<(&UserName, MessageId)>,
+    now_ms: u64,
+    max_queue_len: u64,
+) -> Result<Enqueued, StoreError> {
+    require_account(tx, recipient)?;
+    let name = recipient.as_str();
+    let mut dedup_table = tx.open_table(DEDUP)?;
+    if let Some((sender, id)) = dedup
+        && let Some(v) = dedup_table.get((name, sender.as_str(), id.0.as_slice()))?
+    {
+        let (seq, relay_ts_ms) = v.value();
+        return Ok(Enqueued {
+            seq: Seq(seq),
+            relay_ts_ms,
+            duplicate: true,
+        });
+    }
+    let mut queue = tx.open_table(QUEUE)?;
+    let mut heads = tx.open_table(QUEUE_HEADS)?;
+    let len = queue_len_in(&queue, &heads, name)?;
+    if len >= max_queue_len {
+        return Err(StoreError::QueueFull {
+            recipient: recipient.clone(),
+            len,
+        });
+    }
+    let head = heads.get(name)?.map(|v| v.value()).unwrap_or(0);
+    let seq = head.checked_add(1).ok_or_else(|| StoreError::Corrupt {
+        what: "queue head",
+        reason: format!("the sequence numbers of {recipient} are exhausted"),
+    })?;
+    let queued = QueuedEvent {
+        seq: Seq(seq),
+        relay_ts_ms: now_ms,
+        event: event.clone(),
+    };
+    queue.insert((name, seq), encode(&queued, "queued event")?.as_slice())?;
+    heads.insert(name, seq)?;
+    if let Some((sender, id)) = dedup {
+        dedup_table.insert((name, sender.as_str(), id.0.as_slice()), (seq, now_ms))?;
+        tx.open_table(DEDUP_BY_TIME)?
+            .insert((now_ms, name, sender.as_str(), id.0.as_slice()), ())?;
+    }
+    Ok(Enqueued {
+        seq: Seq(seq),
+        relay_ts_ms: now_ms,
+        duplicate: false,
+    })
+}
+
 impl RelayStore {
     /// Opens the store at `path`, creating the file if needed.
     ///
@@ -161,6 +226,12 @@ impl RelayStore {
             tx.open_table(DEDUP)?;
             tx.open_table(DEDUP_BY_TIME)?;
             tx.open_table(LAST_SEEN)?;
+            tx.open_table(FRIENDS)?;
+            tx.open_table(FRIEND_REQUESTS)?;
+            tx.open_table(FRIEND_REQUESTS_SENT)?;
+            tx.open_table(BLOCKS)?;
+            tx.open_table(PROFILES)?;
+            tx.open_table(AVATARS)?;
             tx.open_table(COUNTERS)?;
             Ok(())
         })?;
@@ -415,50 +486,7 @@ impl RelayStore {
         max_queue_len: u64,
     ) -> Result<Enqueued, StoreError> {
         write(&self.db, |tx| {
-            require_account(tx, recipient)?;
-            let name = recipient.as_str();
-            let mut dedup_table = tx.open_table(DEDUP)?;
-            if let Some((sender, id)) = dedup
-                && let Some(v) = dedup_table.get((name, sender.as_str(), id.0.as_slice()))?
-            {
-                let (seq, relay_ts_ms) = v.value();
-                return Ok(Enqueued {
-                    seq: Seq(seq),
-                    relay_ts_ms,
-                    duplicate: true,
-                });
-            }
-            let mut queue = tx.open_table(QUEUE)?;
-            let mut heads = tx.open_table(QUEUE_HEADS)?;
-            let len = queue_len_in(&queue, &heads, name)?;
-            if len >= max_queue_len {
-                return Err(StoreError::QueueFull {
-                    recipient: recipient.clone(),
-                    len,
-                });
-            }
-            let head = heads.get(name)?.map(|v| v.value()).unwrap_or(0);
-            let seq = head.checked_add(1).ok_or_else(|| StoreError::Corrupt {
-                what: "queue head",
-                reason: format!("the sequence numbers of {recipient} are exhausted"),
-            })?;
-            let queued = QueuedEvent {
-                seq: Seq(seq),
-                relay_ts_ms: now_ms,
-                event: event.clone(),
-            };
-            queue.insert((name, seq), encode(&queued, "queued event")?.as_slice())?;
-            heads.insert(name, seq)?;
-            if let Some((sender, id)) = dedup {
-                dedup_table.insert((name, sender.as_str(), id.0.as_slice()), (seq, now_ms))?;
-                tx.open_table(DEDUP_BY_TIME)?
-                    .insert((now_ms, name, sender.as_str(), id.0.as_slice()), ())?;
-            }
-            Ok(Enqueued {
-                seq: Seq(seq),
-                relay_ts_ms: now_ms,
-                duplicate: false,
-            })
+            enqueue_in(tx, recipient, event, dedup, now_ms, max_queue_len)
         })
     }
 
@@ -558,15 +586,15 @@ impl RelayStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use uchat_wire::IdentityKeys;
 
-    fn user(name: &str) -> UserName {
+    pub(crate) fn user(name: &str) -> UserName {
         UserName::parse(name).expect("valid")
     }
 
-    fn account(name: &str) -> AccountRecord {
+    pub(crate) fn account(name: &str) -> AccountRecord {
         AccountRecord {
             username: user(name),
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
@@ -594,7 +622,7 @@ mod tests {
     }
 
     /// A store in a fresh directory with accounts for `names`.
-    fn store_with(names: &[&str]) -> (tempfile::TempDir, RelayStore) {
+    pub(crate) fn store_with(names: &[&str]) -> (tempfile::TempDir, RelayStore) {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = RelayStore::open(&dir.path().join("relay.redb")).expect("opens");
         for name in names {

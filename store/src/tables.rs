@@ -42,6 +42,29 @@ pub(crate) const DEDUP_BY_TIME: TableDefinition<(u64, &str, &str, &[u8]), ()> =
 /// username → ms since the Unix epoch.
 pub(crate) const LAST_SEEN: TableDefinition<&str, u64> = TableDefinition::new("last_seen");
 
+// Relay tables of the social layer (see `social.rs`). A pair of users is keyed
+// (owner, other), so one user's friends, requests or blocks are one ordered range.
+
+/// (user, friend) → since_ms. Always stored in both directions, in one transaction.
+pub(crate) const FRIENDS: TableDefinition<(&str, &str), u64> = TableDefinition::new("friends");
+/// (to, from) → [`crate::records::FriendRequestRecord`]: the pending requests a user
+/// received.
+///
+/// Architecture invariant: a row here exists exactly when the matching
+/// [`FRIEND_REQUESTS_SENT`] row does; both are written and removed in the same transactions.
+pub(crate) const FRIEND_REQUESTS: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("friend_requests");
+/// (from, to) → created_ms: the pending requests a user sent, an index of
+/// [`FRIEND_REQUESTS`] (which holds the note).
+pub(crate) const FRIEND_REQUESTS_SENT: TableDefinition<(&str, &str), u64> =
+    TableDefinition::new("friend_requests_sent");
+/// (blocker, blocked) → since_ms. One direction only: a block is not mutual.
+pub(crate) const BLOCKS: TableDefinition<(&str, &str), u64> = TableDefinition::new("blocks");
+/// username → [`crate::records::PublicProfileRecord`]; no row until the user sets one.
+pub(crate) const PROFILES: TableDefinition<&str, &[u8]> = TableDefinition::new("profiles");
+/// username → the avatar image's bytes, whose version is in the user's [`PROFILES`] row.
+pub(crate) const AVATARS: TableDefinition<&str, &[u8]> = TableDefinition::new("avatars");
+
 // Peer tables.
 
 /// [`PROFILE_KEY`] → [`crate::ProfileRecord`].
@@ -65,6 +88,9 @@ pub(crate) const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("out
 /// message id → (its [`OUTBOX`] key, the `from` of its history entry).
 pub(crate) const OUTBOX_IDS: TableDefinition<&[u8], (u64, &str)> =
     TableDefinition::new("outbox_ids");
+
+/// contact → [`crate::ContactRecord`]: the last profile and avatar seen of each contact.
+pub(crate) const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contacts");
 
 // Both.
 

@@ -1,7 +1,7 @@
 //! Offline delivery: exactly once, in order, with the right sender — across relay crashes.
 
 use anyhow::Result;
-use uchat_tests::{Peer, TestRelay, texts};
+use uchat_tests::{Peer, TestRelay, befriend, texts};
 
 #[test]
 fn offline_messages_arrive_once_in_order_with_the_right_sender() -> Result<()> {
@@ -9,6 +9,8 @@ fn offline_messages_arrive_once_in_order_with_the_right_sender() -> Result<()> {
     let alice = Peer::register(&relay, "alice")?;
     let carol = Peer::register(&relay, "carol")?;
     let bob = Peer::register(&relay, "bob")?;
+    befriend(&alice, &bob)?;
+    befriend(&carol, &bob)?;
     // bob is offline (no uchat process runs for him) while both write to him.
     let mut ids = Vec::new();
     for i in 0..5 {
@@ -51,6 +53,7 @@ fn messages_survive_a_relay_sigkill_right_after_send_returns() -> Result<()> {
     let mut relay = TestRelay::start()?;
     let alice = Peer::register(&relay, "alice")?;
     let bob = Peer::register(&relay, "bob")?;
+    befriend(&alice, &bob)?;
     alice.send("bob", "before the crash 1")?;
     alice.send("bob", "before the crash 2 崩溃")?;
     // SIGKILL the moment `send` has returned: the message was acknowledged, so it must
@@ -85,6 +88,7 @@ fn a_message_written_while_the_relay_is_down_waits_in_the_outbox() -> Result<()>
     let mut relay = TestRelay::start()?;
     let alice = Peer::register(&relay, "alice")?;
     let bob = Peer::register(&relay, "bob")?;
+    befriend(&alice, &bob)?;
     alice.send("bob", "first")?; // opens the session while the relay is up
     relay.kill_9();
     let err = alice.fails(&["send", "bob", "typed while offline"])?;
@@ -107,6 +111,7 @@ fn a_listening_peer_sees_messages_as_they_arrive() -> Result<()> {
     let relay = TestRelay::start()?;
     let alice = Peer::register(&relay, "alice")?;
     let bob = Peer::register(&relay, "bob")?;
+    befriend(&alice, &bob)?;
     alice.send("bob", "queued before listen")?;
     let listener = bob
         .command(&["--json", "listen", "--for", "6"])

@@ -1,20 +1,41 @@
-//! Identity keys: first contact is pinned, a changed key is flagged, safety numbers agree.
+//! Identity keys: pinned when two users become friends, a changed key is flagged, safety numbers agree.
 
-use anyhow::Result;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
 use uchat_store::{PeerStore, PinnedIdentity};
-use uchat_tests::{Peer, TestRelay};
+use uchat_tests::{JsonListener, Peer, TestRelay, befriend, json_lines};
 use uchat_wire::{IdentityKeys, UserName};
 
 #[test]
-fn first_contact_is_flagged_new_then_known_and_safety_numbers_agree() -> Result<()> {
+fn friends_pin_each_others_keys_when_they_befriend_and_safety_numbers_agree() -> Result<()> {
     let relay = TestRelay::start()?;
     let alice = Peer::register(&relay, "alice")?;
     let bob = Peer::register(&relay, "bob")?;
+    befriend(&alice, &bob)?;
+    // alice learns of bob's acceptance on her next run.
+    alice.ok(&["whoami"])?;
+    alice.ok(&["friends", "requests"])?;
+    // Each side fetched the other's identity keys once, when they became friends.
+    let pin_of = |peer: &Peer, whose: &str| -> Result<Option<IdentityKeys>> {
+        let store = PeerStore::open(&peer.home().join("uchat.redb"))?;
+        Ok(store
+            .pinned_identity(&UserName::parse(whose)?)?
+            .map(|p| p.identity))
+    };
+    let alice_seen_by_bob = pin_of(&bob, "alice")?.expect("bob pinned alice's keys");
+    let bob_seen_by_alice = pin_of(&alice, "bob")?.expect("alice pinned bob's keys");
+    assert_ne!(alice_seen_by_bob, bob_seen_by_alice);
     alice.send("bob", "one")?;
     alice.send("bob", "two")?;
     let got = bob.history("alice")?;
-    assert_eq!(got[0]["identity"], "new");
+    assert_eq!(got[0]["identity"], "known", "the key is the pinned one");
     assert_eq!(got[1]["identity"], "known");
+    assert_eq!(
+        pin_of(&bob, "alice")?,
+        Some(alice_seen_by_bob),
+        "kept as pinned"
+    );
     let a = alice.ok(&["safety-number", "bob"])?;
     let b = bob.ok(&["safety-number", "alice"])?;
     assert_eq!(a, b);
@@ -27,7 +48,9 @@ fn a_message_from_a_changed_identity_is_flagged_and_sending_to_it_is_refused() -
     let relay = TestRelay::start()?;
     let alice = Peer::register(&relay, "alice")?;
     let bob = Peer::register(&relay, "bob")?;
+    befriend(&alice, &bob)?;
     let carol = Peer::register(&relay, "carol")?;
+    befriend(&bob, &carol)?;
     alice.send("bob", "hello")?;
     bob.history("alice")?;
     // Make bob's pinned key for alice differ from the key she really uses, as if alice's
@@ -81,10 +104,12 @@ fn logging_in_on_a_new_device_makes_new_keys_that_contacts_see_as_changed() -> R
     let relay = TestRelay::start()?;
     let alice = Peer::register(&relay, "alice")?;
     let bob = Peer::register(&relay, "bob")?;
+    befriend(&alice, &bob)?;
     alice.send("bob", "from my old laptop")?;
     bob.history("alice")?;
     let before = bob.ok(&["safety-number", "alice"])?;
 
+    let mut watcher = JsonListener::start(&bob, 60)?;
     let laptop = Peer::new(&relay, "alice")?;
     // A mistyped --home must not silently replace the identity.
     let err = laptop.fails(&["login", "alice"])?;
@@ -98,6 +123,15 @@ fn logging_in_on_a_new_device_makes_new_keys_that_contacts_see_as_changed() -> R
     let line: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(line["new_device"], true);
     assert!(String::from_utf8(out.stderr)?.contains("new identity keys"));
+    // bob, online, is warned at once; offline, he would see it in his friend list.
+    watcher
+        .wait_for(Duration::from_secs(5), |l| {
+            l["type"] == "identity_changed" && l["user"] == "alice"
+        })
+        .context("bob is warned that alice's key changed")?;
+    drop(watcher);
+    let listed = json_lines(&bob.ok(&["--json", "friends", "list"])?)?;
+    assert_eq!(listed[0]["identity_changed"], true, "{listed:?}");
 
     laptop.send("bob", "from my new laptop")?;
     let got = bob.history("alice")?;
@@ -141,6 +175,8 @@ fn logging_in_on_a_new_device_makes_new_keys_that_contacts_see_as_changed() -> R
     );
     // After comparing, bob accepts the new key.
     bob.ok(&["trust", "alice", &changed])?;
+    let listed = json_lines(&bob.ok(&["--json", "friends", "list"])?)?;
+    assert_eq!(listed[0]["identity_changed"], false, "{listed:?}");
     laptop.send("bob", "verified")?;
     assert_eq!(
         bob.history("alice")?.last().expect("message")["identity"],

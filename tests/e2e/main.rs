@@ -12,4 +12,5 @@ mod netsim_cli;
 mod presence;
 mod privacy;
 mod roundtrip;
+mod social;
 mod tidy;

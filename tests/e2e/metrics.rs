@@ -1,7 +1,7 @@
 //! The relay's Prometheus endpoint counts what happens, and nothing private.
 
 use anyhow::Result;
-use uchat_tests::{Peer, TestRelay};
+use uchat_tests::{Peer, TestRelay, befriend};
 
 fn metric(body: &str, name: &str) -> Option<f64> {
     body.lines()
@@ -17,6 +17,7 @@ fn the_metrics_endpoint_counts_messages_and_requests_without_names_or_content() 
     let relay = TestRelay::start_with(&["--metrics", &addr])?;
     let alice = Peer::register(&relay, "alice")?;
     let bob = Peer::register(&relay, "bob")?;
+    befriend(&alice, &bob)?;
     alice.send("bob", "counted, not read: Quokka-4411")?;
     alice.send("bob", "twice")?;
     bob.history("alice")?;
@@ -29,9 +30,10 @@ fn the_metrics_endpoint_counts_messages_and_requests_without_names_or_content() 
         Some(2.0),
         "{body}"
     );
+    // The friend request to bob, its acceptance to alice, and the two messages.
     assert_eq!(
         metric(&body, "uchat_events_pushed_total"),
-        Some(2.0),
+        Some(4.0),
         "{body}"
     );
     assert!(

@@ -4,7 +4,7 @@
 use anyhow::Result;
 use uchat_netsim::Topology;
 use uchat_netsim::model::profile::profile;
-use uchat_tests::{Peer, TestRelay, texts};
+use uchat_tests::{Peer, TestRelay, befriend, texts};
 
 /// Runs the chat scenario with both users behind paths shaped like `profile_name`.
 async fn chat_through(profile_name: &str, seed: u64) -> Result<()> {
@@ -35,6 +35,7 @@ async fn chat_through(profile_name: &str, seed: u64) -> Result<()> {
         let pin = ["--relay-fingerprint", fingerprint.as_str()];
         alice.ok(&[&pin[..], &["register", "alice"]].concat())?;
         bob.ok(&[&pin[..], &["register", "bob"]].concat())?;
+        befriend(&alice, &bob)?;
         // bob is offline while alice writes; the relay is killed mid-way and comes back.
         for (i, text) in sent.iter().enumerate() {
             alice.send("bob", text)?;

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result};
-use uchat_tests::{Peer, TestRelay, bin, texts};
+use uchat_tests::{Peer, TestRelay, befriend, bin, texts};
 
 #[test]
 fn profiles_lists_every_named_network() -> Result<()> {
@@ -56,6 +56,7 @@ fn a_proxy_carries_chat_and_reports_its_counters_on_sigterm() -> Result<()> {
         "alice",
     ])?;
     bob.ok(&["register", "bob"])?;
+    befriend(&alice, &bob)?;
     for i in 0..3 {
         alice.send("bob", &format!("through netsim {i}"))?;
     }

@@ -4,7 +4,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::Result;
-use uchat_tests::{Peer, TestRelay};
+use uchat_tests::{Peer, TestRelay, befriend};
 
 fn presence_of(asker: &Peer, user: &str) -> Result<serde_json::Value> {
     let out = asker.ok(&["--json", "presence", user])?;
@@ -38,6 +38,7 @@ fn a_user_is_online_while_connected_and_offline_with_last_seen_after() -> Result
     let relay = TestRelay::start_with(&["--idle-timeout-secs", &idle])?;
     let alice = Peer::register(&relay, "alice")?;
     let bob = Peer::register(&relay, "bob")?;
+    befriend(&alice, &bob)?;
     let limit = Duration::from_secs(IDLE_TIMEOUT_SECS + 5);
 
     let mut listener = alice
@@ -77,6 +78,7 @@ fn a_listener_reconnects_after_the_relay_restarts_and_misses_nothing() -> Result
     let mut relay = TestRelay::start()?;
     let alice = Peer::register(&relay, "alice")?;
     let bob = Peer::register(&relay, "bob")?;
+    befriend(&alice, &bob)?;
     alice.send("bob", "before")?;
     let listener = bob
         .command(&["--json", "listen", "--for", "20"])
@@ -99,11 +101,15 @@ fn a_listener_reconnects_after_the_relay_restarts_and_misses_nothing() -> Result
         .map(|l| l["text"].as_str().unwrap_or_default().to_string())
         .collect();
     assert_eq!(texts, ["before", "after the restart"], "{lines:?}");
-    assert!(
-        lines
-            .iter()
-            .any(|l| l["type"] == "connection" && l["state"] == "connected"),
-        "the listener reports that it reconnected: {lines:?}"
+    let states: Vec<_> = lines
+        .iter()
+        .filter(|l| l["type"] == "connection")
+        .map(|l| l["state"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        states,
+        ["connected", "disconnected", "connected"],
+        "the listener reports that it connected, lost the relay and reconnected: {lines:?}"
     );
     Ok(())
 }
@@ -113,6 +119,7 @@ fn sigterm_stops_the_relay_cleanly_and_loses_nothing() -> Result<()> {
     let mut relay = TestRelay::start()?;
     let alice = Peer::register(&relay, "alice")?;
     let bob = Peer::register(&relay, "bob")?;
+    befriend(&alice, &bob)?;
     alice.send("bob", "kept across a clean stop")?;
     let status = relay.terminate()?;
     assert!(status.success(), "relay exit status {status}");

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use uchat_tests::{PASSWORD, Peer, TestRelay, texts};
+use uchat_tests::{PASSWORD, Peer, TestRelay, befriend, texts};
 
 fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
@@ -30,6 +30,7 @@ fn the_relay_data_directory_and_log_never_hold_plaintext() -> Result<()> {
     let mut relay = TestRelay::start()?;
     let alice = Peer::register(&relay, "alice")?;
     let bob = Peer::register(&relay, "bob")?;
+    befriend(&alice, &bob)?;
     let secrets = [
         "Zebra-Quartz-Marmalade-7731 the eagle lands at dawn",
         "秘密消息：明天下午三点在老地方见面，带上那本红色的书",

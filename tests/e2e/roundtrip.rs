@@ -1,13 +1,14 @@
 //! Messages round-trip byte for byte, from one byte to 64 KiB of Chinese.
 
 use anyhow::Result;
-use uchat_tests::{Peer, TestRelay};
+use uchat_tests::{Peer, TestRelay, befriend};
 
 #[test]
 fn one_byte_64_kib_of_chinese_and_mixed_emoji_round_trip_byte_for_byte() -> Result<()> {
     let relay = TestRelay::start()?;
     let alice = Peer::register(&relay, "alice")?;
     let bob = Peer::register(&relay, "bob")?;
+    befriend(&alice, &bob)?;
     let chinese: String = "统一码万国码汉字测试中文消息"
         .chars()
         .cycle()

@@ -365,6 +365,148 @@ impl Peer {
     }
 }
 
+/// A running `uchat --json listen` whose output lines are read as they come, each with the
+/// moment it was read.
+pub struct JsonListener {
+    child: Child,
+    lines: Arc<Mutex<Vec<(Instant, serde_json::Value)>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl JsonListener {
+    /// Starts `uchat --json listen --for SECS` as `peer` and waits (bounded) until it has
+    /// connected.
+    pub fn start(peer: &Peer, secs: u64) -> Result<Self> {
+        let mut child = peer
+            .command(&["--json", "listen", "--for", &secs.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+                let value = serde_json::from_str(&line)
+                    .unwrap_or_else(|_| serde_json::json!({ "type": "unparsed", "line": line }));
+                sink.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push((Instant::now(), value));
+            }
+        });
+        let mut listener = Self {
+            child,
+            lines,
+            reader: Some(reader),
+        };
+        listener
+            .wait_for(Duration::from_secs(30), |l| {
+                l["type"] == "connection" && l["state"] == "connected"
+            })
+            .context("the listener did not connect within 30 s")?;
+        Ok(listener)
+    }
+
+    /// Waits up to `limit` for a line matching `matches` (including lines already read);
+    /// returns it with the moment it was read.
+    pub fn wait_for(
+        &mut self,
+        limit: Duration,
+        matches: impl Fn(&serde_json::Value) -> bool,
+    ) -> Option<(Instant, serde_json::Value)> {
+        self.wait_for_after(0, limit, matches)
+    }
+
+    /// Like [`JsonListener::wait_for`], looking only at lines after the first `skip`.
+    pub fn wait_for_after(
+        &mut self,
+        skip: usize,
+        limit: Duration,
+        matches: impl Fn(&serde_json::Value) -> bool,
+    ) -> Option<(Instant, serde_json::Value)> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let lines = self.lines().into_iter().skip(skip);
+            if let Some(found) = lines.into_iter().find(|(_, line)| matches(line)) {
+                return Some(found);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Every line read so far.
+    pub fn lines(&self) -> Vec<(Instant, serde_json::Value)> {
+        self.lines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The process, to kill it or wait for it.
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
+    /// Waits for the listener to end by itself (bounded by `limit`, then killed); returns
+    /// when it ended and every line it printed.
+    pub fn finish(mut self, limit: Duration) -> Result<(Instant, Vec<serde_json::Value>)> {
+        let deadline = Instant::now() + limit;
+        let ended = loop {
+            if self.child.try_wait()?.is_some() {
+                break Instant::now();
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                bail!("the listener did not end within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        Ok((ended, self.lines().into_iter().map(|(_, l)| l).collect()))
+    }
+}
+
+impl Drop for JsonListener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Makes `a` and `b` friends: `a` asks, `b` accepts (1:1 messages need a friendship).
+pub fn befriend(a: &Peer, b: &Peer) -> Result<()> {
+    a.ok(&["friends", "add", &b.name, "--note", "test setup"])?;
+    b.ok(&["friends", "accept", &a.name])?;
+    Ok(())
+}
+
+/// Registers every name in `names` and makes each pair of them friends.
+pub fn register_friends(relay: &TestRelay, names: &[&str]) -> Result<Vec<Peer>> {
+    let peers = names
+        .iter()
+        .map(|name| Peer::register(relay, name))
+        .collect::<Result<Vec<_>>>()?;
+    for (i, a) in peers.iter().enumerate() {
+        for b in &peers[i + 1..] {
+            befriend(a, b)?;
+        }
+    }
+    Ok(peers)
+}
+
+/// Parses `--json` output into one value per line.
+pub fn json_lines(out: &str) -> Result<Vec<serde_json::Value>> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).with_context(|| format!("bad JSON line {l:?}")))
+        .collect()
+}
+
 /// Texts of messages in a JSON history, in order.
 pub fn texts(history: &[serde_json::Value]) -> Vec<String> {
     history

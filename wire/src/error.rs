@@ -42,6 +42,21 @@ pub enum ErrorCode {
     NoKeysAvailable,
     /// The relay failed internally; the request may be retried.
     Internal,
+    /// The other user is not a friend: 1:1 messages and profiles are for friends only.
+    NotFriends,
+    /// The two users are friends already.
+    AlreadyFriends,
+    /// A friend request to this user is pending already.
+    DuplicateRequest,
+    /// There is no pending friend request from this user.
+    NoSuchRequest,
+    /// The request's content is not acceptable (a request to oneself, a note, signature or
+    /// avatar that breaks the rules); the message says which rule.
+    InvalidInput,
+    /// The sender blocked the recipient; unblock them first.
+    BlockedByYou,
+    /// A per-user limit (friends, pending requests) is reached.
+    LimitReached,
     /// A code this build does not know (sent by a newer relay).
     #[serde(other)]
     Unknown,

@@ -28,6 +28,7 @@ pub use ids::{CertFingerprint, MessageId, NameError, Seq, UserName};
 pub use msg::push::{Push, PushEvent};
 pub use msg::request::{IdentityKeys, Password, Request, SessionToken, SignedKey};
 pub use msg::response::{ErrorReply, PresenceEntry, Reply, Response};
+pub use msg::social::{AvatarChange, FriendEntry, FriendRequestEntry, ProfileSummary};
 
 /// A protocol version: peers and relays with the same `major` interoperate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -45,7 +46,9 @@ impl std::fmt::Display for ProtocolVersion {
 }
 
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 0 };
+///
+/// 1.1 added friends, presence pushes and profiles (new variants only).
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 1 };
 
 /// The ALPN protocol id negotiated in the QUIC/TLS handshake.
 pub const ALPN: &[u8] = b"uchat/1";

@@ -4,6 +4,7 @@
 pub mod push;
 pub mod request;
 pub mod response;
+pub mod social;
 
 /// Reads and discards the body of a variant this build does not know, for the `Unknown`
 /// catch-alls of the adjacently tagged enums.
@@ -28,9 +29,9 @@ mod tests {
 
     use crate::frame::{self, FrameDecoder, MAX_CONTROL_FRAME_BYTES};
     use crate::{
-        ErrorCode, ErrorReply, IdentityKeys, MessageId, PROTOCOL_VERSION, Password, PresenceEntry,
-        ProtocolVersion, Push, PushEvent, Reply, Request, Response, Seq, SessionToken, SignedKey,
-        UserName,
+        AvatarChange, ErrorCode, ErrorReply, FriendEntry, FriendRequestEntry, IdentityKeys,
+        MessageId, PROTOCOL_VERSION, Password, PresenceEntry, ProfileSummary, ProtocolVersion,
+        Push, PushEvent, Reply, Request, Response, Seq, SessionToken, SignedKey, UserName,
     };
 
     // ---- generators -------------------------------------------------------------------
@@ -79,8 +80,85 @@ mod tests {
         any::<[u8; 16]>().prop_map(MessageId)
     }
 
+    fn profile_summary() -> impl Strategy<Value = ProfileSummary> {
+        (text(), proptest::option::of("[0-9a-f]{16}"), any::<u64>()).prop_map(
+            |(signature, avatar_version, updated_ms)| ProfileSummary {
+                signature,
+                avatar_version,
+                updated_ms,
+            },
+        )
+    }
+
+    fn avatar_change() -> impl Strategy<Value = AvatarChange> {
+        prop_oneof![
+            Just(AvatarChange::Remove),
+            bytes().prop_map(|png| AvatarChange::Set { png }),
+        ]
+    }
+
+    fn friend_request_entry() -> impl Strategy<Value = FriendRequestEntry> {
+        (user_name(), text(), any::<u64>()).prop_map(|(user, note, created_ms)| {
+            FriendRequestEntry {
+                user,
+                note,
+                created_ms,
+            }
+        })
+    }
+
+    fn friend_entry() -> impl Strategy<Value = FriendEntry> {
+        (
+            user_name(),
+            any::<u64>(),
+            any::<bool>(),
+            proptest::option::of(any::<u64>()),
+            any::<bool>(),
+            identity_keys(),
+            profile_summary(),
+        )
+            .prop_map(
+                |(user, since_ms, online, last_seen_ms, blocked, identity, profile)| FriendEntry {
+                    user,
+                    since_ms,
+                    online,
+                    last_seen_ms,
+                    blocked,
+                    identity,
+                    profile,
+                },
+            )
+    }
+
+    /// Requests added with the social layer (protocol 1.1), kept apart so that
+    /// `prop_oneof!` stays within its arity.
+    fn social_request() -> impl Strategy<Value = Request> {
+        prop_oneof![
+            (user_name(), text()).prop_map(|(to, note)| Request::FriendRequest { to, note }),
+            user_name().prop_map(|from| Request::AcceptFriend { from }),
+            user_name().prop_map(|from| Request::RejectFriend { from }),
+            user_name().prop_map(|user| Request::RemoveFriend { user }),
+            user_name().prop_map(|user| Request::Block { user }),
+            user_name().prop_map(|user| Request::Unblock { user }),
+            Just(Request::Friends),
+            Just(Request::FriendRequests),
+            (
+                proptest::option::of(text()),
+                proptest::option::of(avatar_change())
+            )
+                .prop_map(|(signature, avatar)| Request::SetProfile { signature, avatar }),
+            (user_name(), proptest::option::of("[0-9a-f]{16}")).prop_map(
+                |(user, known_avatar_version)| Request::GetProfile {
+                    user,
+                    known_avatar_version,
+                }
+            ),
+        ]
+    }
+
     fn request() -> impl Strategy<Value = Request> {
         prop_oneof![
+            social_request(),
             (protocol(), text()).prop_map(|(protocol, client)| Request::Hello { protocol, client }),
             (
                 user_name(),
@@ -160,11 +238,21 @@ mod tests {
             Request::Presence { .. } => 11,
             Request::Unknown => 12,
             Request::ReplaceIdentity { .. } => 13,
+            Request::FriendRequest { .. } => 14,
+            Request::AcceptFriend { .. } => 15,
+            Request::RejectFriend { .. } => 16,
+            Request::RemoveFriend { .. } => 17,
+            Request::Block { .. } => 18,
+            Request::Unblock { .. } => 19,
+            Request::Friends => 20,
+            Request::FriendRequests => 21,
+            Request::SetProfile { .. } => 22,
+            Request::GetProfile { .. } => 23,
         }
     }
-    const REQUEST_VARIANTS: usize = 14;
+    const REQUEST_VARIANTS: usize = 24;
 
-    const ERROR_CODES: [ErrorCode; 18] = [
+    const ERROR_CODES: [ErrorCode; 25] = [
         ErrorCode::UnsupportedProtocol,
         ErrorCode::ProtocolViolation,
         ErrorCode::Malformed,
@@ -183,6 +271,13 @@ mod tests {
         ErrorCode::NoKeysAvailable,
         ErrorCode::Internal,
         ErrorCode::Unknown,
+        ErrorCode::NotFriends,
+        ErrorCode::AlreadyFriends,
+        ErrorCode::DuplicateRequest,
+        ErrorCode::NoSuchRequest,
+        ErrorCode::InvalidInput,
+        ErrorCode::BlockedByYou,
+        ErrorCode::LimitReached,
     ];
 
     /// Numbers every `ErrorCode`; see [`request_variant`].
@@ -206,11 +301,43 @@ mod tests {
             ErrorCode::NoKeysAvailable => 15,
             ErrorCode::Internal => 16,
             ErrorCode::Unknown => 17,
+            ErrorCode::NotFriends => 18,
+            ErrorCode::AlreadyFriends => 19,
+            ErrorCode::DuplicateRequest => 20,
+            ErrorCode::NoSuchRequest => 21,
+            ErrorCode::InvalidInput => 22,
+            ErrorCode::BlockedByYou => 23,
+            ErrorCode::LimitReached => 24,
         }
+    }
+
+    /// Replies added with the social layer (protocol 1.1).
+    fn social_reply() -> impl Strategy<Value = Reply> {
+        prop_oneof![
+            any::<bool>().prop_map(|became_friends| Reply::FriendRequestSent { became_friends }),
+            proptest::collection::vec(friend_entry(), 0..3)
+                .prop_map(|friends| Reply::Friends { friends }),
+            (
+                proptest::collection::vec(friend_request_entry(), 0..3),
+                proptest::collection::vec(friend_request_entry(), 0..3)
+            )
+                .prop_map(|(incoming, outgoing)| Reply::FriendRequests { incoming, outgoing }),
+            (
+                user_name(),
+                profile_summary(),
+                proptest::option::of(bytes())
+            )
+                .prop_map(|(user, profile, avatar)| Reply::Profile {
+                    user,
+                    profile,
+                    avatar
+                }),
+        ]
     }
 
     fn reply() -> impl Strategy<Value = Reply> {
         prop_oneof![
+            social_reply(),
             (protocol(), text()).prop_map(|(protocol, relay)| Reply::Welcome { protocol, relay }),
             (user_name(), bytes(), seq(), seq()).prop_map(
                 |(username, token, queue_head, acked_through)| Reply::Session {
@@ -263,9 +390,13 @@ mod tests {
             Reply::Sent { .. } => 6,
             Reply::Presence { .. } => 7,
             Reply::Unknown => 8,
+            Reply::FriendRequestSent { .. } => 9,
+            Reply::Friends { .. } => 10,
+            Reply::FriendRequests { .. } => 11,
+            Reply::Profile { .. } => 12,
         }
     }
-    const REPLY_VARIANTS: usize = 9;
+    const REPLY_VARIANTS: usize = 13;
 
     fn response() -> impl Strategy<Value = Response> {
         prop_oneof![
@@ -284,8 +415,22 @@ mod tests {
                     ciphertext,
                 }
             }),
-            (user_name(), any::<bool>())
-                .prop_map(|(user, online)| PushEvent::Presence { user, online }),
+            (
+                user_name(),
+                any::<bool>(),
+                proptest::option::of(any::<u64>())
+            )
+                .prop_map(|(user, online, last_seen_ms)| PushEvent::Presence {
+                    user,
+                    online,
+                    last_seen_ms,
+                }),
+            (user_name(), text()).prop_map(|(from, note)| PushEvent::FriendRequest { from, note }),
+            user_name().prop_map(|by| PushEvent::FriendAccepted { by }),
+            user_name().prop_map(|by| PushEvent::FriendRemoved { by }),
+            (user_name(), profile_summary())
+                .prop_map(|(user, profile)| PushEvent::Profile { user, profile }),
+            user_name().prop_map(|user| PushEvent::IdentityChanged { user }),
             Just(PushEvent::Unknown),
         ]
     }
@@ -296,9 +441,14 @@ mod tests {
             PushEvent::Message { .. } => 0,
             PushEvent::Presence { .. } => 1,
             PushEvent::Unknown => 2,
+            PushEvent::FriendRequest { .. } => 3,
+            PushEvent::FriendAccepted { .. } => 4,
+            PushEvent::FriendRemoved { .. } => 5,
+            PushEvent::Profile { .. } => 6,
+            PushEvent::IdentityChanged { .. } => 7,
         }
     }
-    const PUSH_EVENT_VARIANTS: usize = 3;
+    const PUSH_EVENT_VARIANTS: usize = 8;
 
     fn push() -> impl Strategy<Value = Push> {
         (proptest::option::of(seq()), any::<u64>(), push_event()).prop_map(
@@ -517,13 +667,13 @@ mod tests {
             protocol: PROTOCOL_VERSION,
             client: "uchat/test".into(),
         };
-        // length 0x3c; {"type": "Hello", "body": {"protocol": {"major": 1, "minor": 0},
+        // length 0x3c; {"type": "Hello", "body": {"protocol": {"major": 1, "minor": 1},
         // "client": "uchat/test"}}
         let expected = concat!(
             "0000003c",
             "82a474797065a548656c6c6f",
             "a4626f6479",
-            "82a870726f746f636f6c82a56d616a6f7201a56d696e6f7200",
+            "82a870726f746f636f6c82a56d616a6f7201a56d696e6f7201",
             "a6636c69656e74aa75636861742f74657374",
         );
         let bytes = encode(&hello);
@@ -561,6 +711,7 @@ mod tests {
             event: PushEvent::Presence {
                 user: alice(),
                 online: true,
+                last_seen_ms: None,
             },
         };
         // length 0x49; {"seq": 7, "relay_ts_ms": 1767225600000 (2026-01-01, uint64), "event":
@@ -697,6 +848,7 @@ mod tests {
                 event: PushEvent::Presence {
                     user: UserName::parse("bob").expect("valid"),
                     online: false,
+                    last_seen_ms: None,
                 },
             })
         );

@@ -4,10 +4,10 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinSet;
 use uchat_wire::frame::{self, MAX_CONTROL_FRAME_BYTES};
-use uchat_wire::{ErrorCode, Request, Response, UserName};
+use uchat_wire::{ErrorCode, Push, PushEvent, Request, Response, UserName};
 
 use super::online::ConnectionId;
 use super::stream::{ReadFrameError, read_frame};
@@ -56,6 +56,8 @@ pub(super) struct Login {
     pub(super) user: UserName,
     /// Wakes this connection's pusher when the user's queue grows.
     pub(super) wake: Arc<Notify>,
+    /// The user's ephemeral events, until the connection task hands them to the pusher.
+    pub(super) ephemeral: Option<broadcast::Receiver<Push>>,
     /// SHA-256 of the session token this connection logged in with (revoked by Logout).
     pub(super) token_hash: [u8; 32],
     /// True if the password was checked on this connection (Register or Login), false after
@@ -148,20 +150,28 @@ fn start_pusher(connection: &Arc<Connection>, shared: &Arc<Shared>, tasks: &mut 
     if login.pusher.is_some() {
         return;
     }
+    // Set once per login in `bind_user`; taken here with the pusher's start.
+    let Some(ephemeral) = login.ephemeral.take() else {
+        return;
+    };
     let (guard, stop) = push::stop_pair();
     login.pusher = Some(guard);
     tasks.spawn(push::run(
         connection.clone(),
         shared.clone(),
         login.user.clone(),
-        login.wake.clone(),
+        push::Inputs {
+            wake: login.wake.clone(),
+            ephemeral,
+        },
         stop,
     ));
 }
 
 /// The bookkeeping for a login that ended (logout or connection end): unregisters the
-/// connection and, if it was the user's last, counts the user offline and records when
-/// they were last seen. Takes the [`Login`] by value, so it runs once per login.
+/// connection and, if it was the user's last, counts the user offline, records when they
+/// were last seen and tells their online friends. Takes the [`Login`] by value, so it runs
+/// once per login.
 pub(super) async fn went_offline(shared: &Arc<Shared>, id: ConnectionId, login: Login) {
     let Login { user, pusher, .. } = login;
     drop(pusher);
@@ -171,8 +181,16 @@ pub(super) async fn went_offline(shared: &Arc<Shared>, id: ConnectionId, login: 
         return;
     }
     shared.metrics.users_online.dec();
-    let store = shared.store.clone();
     let now = now_ms();
+    shared.announcer.announce(
+        &user,
+        PushEvent::Presence {
+            user: user.clone(),
+            online: false,
+            last_seen_ms: Some(now),
+        },
+    );
+    let store = shared.store.clone();
     let name = user.clone();
     if let Err(e) = blocking(move || store.set_last_seen(&name, now)).await {
         tracing::warn!(%user, error = %e, "could not record last seen");

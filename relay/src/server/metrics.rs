@@ -34,6 +34,7 @@ pub(super) struct Metrics {
     pub(super) messages_queued: Counter,
     pub(super) message_bytes_queued: Counter,
     pub(super) events_pushed: Counter,
+    pub(super) ephemeral_events_pushed: Counter,
     pub(super) failed_logins: Counter,
 }
 
@@ -46,6 +47,7 @@ impl Metrics {
         let messages_queued = Counter::default();
         let message_bytes_queued = Counter::default();
         let events_pushed = Counter::default();
+        let ephemeral_events_pushed = Counter::default();
         let failed_logins = Counter::default();
         registry.register("connections", "Open QUIC connections", connections.clone());
         registry.register(
@@ -74,6 +76,11 @@ impl Metrics {
             events_pushed.clone(),
         );
         registry.register(
+            "ephemeral_events_pushed",
+            "Presence, profile and identity changes handed to online friends' pushers",
+            ephemeral_events_pushed.clone(),
+        );
+        registry.register(
             "failed_logins",
             "Logins refused for a wrong password or unknown user",
             failed_logins.clone(),
@@ -86,6 +93,7 @@ impl Metrics {
             messages_queued,
             message_bytes_queued,
             events_pushed,
+            ephemeral_events_pushed,
             failed_logins,
         }
     }

@@ -1,5 +1,6 @@
-//! Who is online: each user's logged-in connections and the wake-up handle their pushers
-//! wait on.
+//! Who is online: each user's logged-in connections, the wake-up handle their pushers wait
+//! on for durable events, and the channel that carries their ephemeral events (presence,
+//! profile changes).
 //!
 //! The registry is generic over the connection handle it keeps (`quinn::Connection` in the
 //! relay) so its bookkeeping can be tested without a network. It never closes anything
@@ -8,8 +9,23 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::Notify;
-use uchat_wire::UserName;
+use tokio::sync::{Notify, broadcast};
+use uchat_wire::{Push, UserName};
+
+/// Ephemeral events buffered per user for pushers that are busy writing. A pusher that
+/// falls further behind loses the oldest (presence is a state: the next event or a
+/// `Friends` request brings it up to date).
+const EPHEMERAL_BUFFER: usize = 256;
+
+/// What a connection gets when it joins: its pusher's inputs.
+pub(super) struct Joined {
+    /// Wakes the pusher when the user's durable queue grows.
+    pub(super) wake: Arc<Notify>,
+    /// The user's ephemeral events from now on.
+    pub(super) ephemeral: broadcast::Receiver<Push>,
+    /// True if this is the user's only connection: they just came online.
+    pub(super) came_online: bool,
+}
 
 /// Identifies one connection among the relay's live ones (quinn's `stable_id`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -24,6 +40,7 @@ pub(super) struct Online<H = quinn::Connection> {
 struct Entry<H> {
     connections: HashMap<ConnectionId, H>,
     wake: Arc<Notify>,
+    ephemeral: broadcast::Sender<Push>,
 }
 
 impl<H> Default for Online<H> {
@@ -39,17 +56,20 @@ impl<H: Clone> Online<H> {
         self.users.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers connection `id` (reachable through `handle`) as logged in as `user`;
-    /// returns the handle that wakes its pusher and whether the user just came online
-    /// (this is their only connection).
-    pub(super) fn join(&self, user: &UserName, id: ConnectionId, handle: H) -> (Arc<Notify>, bool) {
+    /// Registers connection `id` (reachable through `handle`) as logged in as `user`.
+    pub(super) fn join(&self, user: &UserName, id: ConnectionId, handle: H) -> Joined {
         let mut users = self.users();
         let entry = users.entry(user.clone()).or_insert_with(|| Entry {
             connections: HashMap::new(),
             wake: Arc::new(Notify::new()),
+            ephemeral: broadcast::channel(EPHEMERAL_BUFFER).0,
         });
         entry.connections.insert(id, handle);
-        (entry.wake.clone(), entry.connections.len() == 1)
+        Joined {
+            wake: entry.wake.clone(),
+            ephemeral: entry.ephemeral.subscribe(),
+            came_online: entry.connections.len() == 1,
+        }
     }
 
     /// Unregisters connection `id` of `user`; returns true if it was registered and was
@@ -95,6 +115,15 @@ impl<H: Clone> Online<H> {
             entry.wake.notify_waiters();
         }
     }
+
+    /// Hands an ephemeral event to every pusher of `user`; returns false if they are
+    /// offline (the event is then simply not sent).
+    pub(super) fn push_ephemeral(&self, user: &UserName, push: Push) -> bool {
+        match self.users().get(user) {
+            Some(entry) => entry.ephemeral.send(push).is_ok(),
+            None => false,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -109,13 +138,35 @@ mod tests {
     fn a_user_stays_online_until_the_last_connection_leaves() {
         let online = Online::<&str>::default();
         let alice = alice();
-        assert!(online.join(&alice, ConnectionId(1), "one").1);
-        assert!(!online.join(&alice, ConnectionId(2), "two").1);
+        assert!(online.join(&alice, ConnectionId(1), "one").came_online);
+        assert!(!online.join(&alice, ConnectionId(2), "two").came_online);
         assert!(online.is_online(&alice));
         assert!(!online.leave(&alice, ConnectionId(1)));
         assert!(online.is_online(&alice));
         assert!(online.leave(&alice, ConnectionId(2)));
         assert!(!online.is_online(&alice));
+    }
+
+    #[test]
+    fn ephemeral_events_reach_every_connection_of_an_online_user_only() {
+        let online = Online::<&str>::default();
+        let alice = alice();
+        let bob = UserName::parse("bob").expect("valid");
+        let mut first = online.join(&alice, ConnectionId(1), "one").ephemeral;
+        let mut second = online.join(&alice, ConnectionId(2), "two").ephemeral;
+        let push = Push {
+            seq: None,
+            relay_ts_ms: 1,
+            event: uchat_wire::PushEvent::Presence {
+                user: bob.clone(),
+                online: true,
+                last_seen_ms: None,
+            },
+        };
+        assert!(online.push_ephemeral(&alice, push.clone()));
+        assert_eq!(first.try_recv().expect("delivered"), push);
+        assert_eq!(second.try_recv().expect("delivered"), push);
+        assert!(!online.push_ephemeral(&bob, push), "bob is offline");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The event pusher: streams a logged-in user's durable queue down one relay-opened
-//! unidirectional stream, then waits for more.
+//! unidirectional stream, then waits for more, writing ephemeral events (presence, profile
+//! changes) on the same stream as they come.
 //!
 //! The redb queue is the truth and a wake-up is only a hint: the pusher always re-reads the
 //! queue after its cursor, so a missed or coalesced wake-up delays nothing for long and
@@ -14,7 +15,8 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{Notify, broadcast, watch};
 use uchat_store::QueuedEvent;
 use uchat_wire::frame::{self, MAX_CONTROL_FRAME_BYTES};
 use uchat_wire::{Push, Seq, UserName};
@@ -54,14 +56,27 @@ impl StopSignal {
     }
 }
 
+/// What a pusher waits on.
+pub(super) struct Inputs {
+    /// Woken when the user's durable queue grows.
+    pub(super) wake: Arc<Notify>,
+    /// The user's ephemeral events.
+    pub(super) ephemeral: broadcast::Receiver<Push>,
+}
+
 /// Pushes `user`'s queue to this connection until the login ends or the stream fails.
 pub(super) async fn run(
     connection: Arc<Connection>,
     shared: Arc<Shared>,
     user: UserName,
-    wake: Arc<Notify>,
+    inputs: Inputs,
     mut stop: StopSignal,
 ) {
+    let Inputs {
+        wake,
+        mut ephemeral,
+    } = inputs;
+    let mut ephemeral_open = true;
     let opened = tokio::select! {
         // Priority: a login that already ended needs no stream.
         biased;
@@ -112,18 +127,47 @@ pub(super) async fn run(
                 }
             }
         }
-        if !full {
+        if full {
+            continue;
+        }
+        // Wait for durable events, writing ephemeral ones meanwhile.
+        loop {
             tokio::select! {
-                // Priority: stopping over new events.
+                // Priority: stopping over new events; durable events over ephemeral ones.
                 biased;
                 _ = stop.stopped() => {
                     let _ = stream.finish();
                     return;
                 }
-                _ = woken => {}
+                _ = woken.as_mut() => break,
+                received = ephemeral.recv(), if ephemeral_open => match received {
+                    Ok(push) => {
+                        if let Err(e) = write_ephemeral(&mut stream, &push).await {
+                            tracing::debug!(%user, error = %e, "event stream closed");
+                            return;
+                        }
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::debug!(%user, missed, "slow event stream skipped ephemeral events");
+                    }
+                    // The registry dropped the user's entry: this login is ending.
+                    Err(RecvError::Closed) => ephemeral_open = false,
+                },
             }
         }
     }
+}
+
+/// Writes one ephemeral event.
+async fn write_ephemeral(
+    stream: &mut quinn::SendStream,
+    push: &Push,
+) -> Result<(), quinn::WriteError> {
+    match frame::encode(push, MAX_CONTROL_FRAME_BYTES) {
+        Ok(bytes) => stream.write_all(&bytes).await?,
+        Err(e) => tracing::error!(error = %e, "ephemeral event does not fit in a frame; skipped"),
+    }
+    Ok(())
 }
 
 /// Writes one batch of queued events as `Push` frames, moving `cursor` past each one.

@@ -1,5 +1,9 @@
 //! Request handling: one function per request kind, and the one place where internal
-//! failures become wire error codes ([`store_failure`]).
+//! failures become wire error codes ([`store_failure`]). Friends and presence live in
+//! [`social`], profiles in [`profile`].
+
+mod profile;
+mod social;
 
 use std::net::IpAddr;
 use std::sync::{Arc, PoisonError};
@@ -8,11 +12,10 @@ use std::time::Instant;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use sha2::{Digest, Sha256};
-use uchat_store::{AccountRecord, StoreError};
+use uchat_store::{AccountRecord, MessageOutcome, StoreError};
 use uchat_wire::{
     ErrorCode, ErrorReply, IdentityKeys, MAX_CIPHERTEXT_BYTES, MessageId, PROTOCOL_VERSION,
-    Password, PresenceEntry, PushEvent, Reply, Request, Response, Seq, SessionToken, SignedKey,
-    UserName,
+    Password, PushEvent, Reply, Request, Response, Seq, SessionToken, SignedKey, UserName,
 };
 
 use super::connection::{CLOSE_IDENTITY_REPLACED, Connection, Login, went_offline};
@@ -27,9 +30,9 @@ const MAX_PASSWORD_BYTES: usize = 1024;
 /// One-time keys accepted in one request.
 pub(super) const MAX_KEYS_PER_REQUEST: usize = 200;
 
-type Handled = Result<Reply, ErrorReply>;
+pub(super) type Handled = Result<Reply, ErrorReply>;
 
-fn fail(code: ErrorCode, message: impl Into<String>) -> ErrorReply {
+pub(super) fn fail(code: ErrorCode, message: impl Into<String>) -> ErrorReply {
     ErrorReply {
         code,
         message: message.into(),
@@ -52,6 +55,38 @@ pub(super) fn store_failure(e: StoreError) -> ErrorReply {
             format!(
                 "{recipient}'s message queue is full ({len} undelivered); try again after they come online"
             ),
+        ),
+        StoreError::SelfRelation => fail(
+            ErrorCode::InvalidInput,
+            "you cannot send a friend request to, or block, yourself",
+        ),
+        StoreError::NotFriends { other, .. } => fail(
+            ErrorCode::NotFriends,
+            format!(
+                "'{other}' is not your friend; send a friend request first (uchat friends add {other})"
+            ),
+        ),
+        StoreError::AlreadyFriends { other } => fail(
+            ErrorCode::AlreadyFriends,
+            format!("you and '{other}' are friends already"),
+        ),
+        StoreError::DuplicateRequest { to } => fail(
+            ErrorCode::DuplicateRequest,
+            format!("you already asked '{to}' to be friends; wait for them to answer"),
+        ),
+        StoreError::NoSuchRequest { from } => fail(
+            ErrorCode::NoSuchRequest,
+            format!(
+                "there is no pending friend request from '{from}' (see uchat friends requests)"
+            ),
+        ),
+        StoreError::BlockedByYou { other } => fail(
+            ErrorCode::BlockedByYou,
+            format!("you blocked '{other}'; unblock them first (uchat friends unblock {other})"),
+        ),
+        StoreError::LimitReached { what, limit } => fail(
+            ErrorCode::LimitReached,
+            format!("the limit of {limit} {what} is reached"),
         ),
         other => {
             tracing::error!(error = %other, "store failure");
@@ -163,13 +198,34 @@ async fn dispatch(connection: &Arc<Connection>, shared: &Arc<Shared>, request: R
                     };
                     replace_identity(connection, shared, user, identity, keys).await
                 }
-                Request::ClaimKey { user: whose } => claim_key(shared, whose).await,
+                Request::ClaimKey { user: whose } => claim_key(shared, user, whose).await,
                 Request::Identity { user: whose } => identity(shared, whose).await,
                 Request::Send { to, id, ciphertext } => {
                     send(shared, user, to, id, ciphertext).await
                 }
                 Request::Ack { through } => ack(shared, user, through).await,
-                Request::Presence { users } => presence(shared, users).await,
+                Request::Presence { users } => social::presence(shared, user, users).await,
+                Request::FriendRequest { to, note } => {
+                    social::request(shared, user, to, note).await
+                }
+                Request::AcceptFriend { from } => social::accept(shared, user, from).await,
+                Request::RejectFriend { from } => social::reject(shared, user, from).await,
+                Request::RemoveFriend { user: other } => social::remove(shared, user, other).await,
+                Request::Block { user: other } => {
+                    social::set_blocked(shared, user, other, true).await
+                }
+                Request::Unblock { user: other } => {
+                    social::set_blocked(shared, user, other, false).await
+                }
+                Request::Friends => social::list(shared, user).await,
+                Request::FriendRequests => social::requests(shared, user).await,
+                Request::SetProfile { signature, avatar } => {
+                    profile::set(shared, user, signature, avatar).await
+                }
+                Request::GetProfile {
+                    user: whose,
+                    known_avatar_version,
+                } => profile::get(shared, user, whose, known_avatar_version).await,
                 _ => unreachable_hello(),
             }
         }
@@ -569,19 +625,27 @@ fn bind_user(
             format!("this connection is already logged in as '{}'", login.user),
         )),
         None => {
-            let (wake, came_online) =
-                shared
-                    .online
-                    .join(username, connection.id, connection.conn.clone());
+            let joined = shared
+                .online
+                .join(username, connection.id, connection.conn.clone());
             state.login = Some(Login {
                 user: username.clone(),
-                wake,
+                wake: joined.wake,
+                ephemeral: Some(joined.ephemeral),
                 token_hash,
                 password_login,
                 pusher: None,
             });
-            if came_online {
+            if joined.came_online {
                 shared.metrics.users_online.inc();
+                shared.announcer.announce(
+                    username,
+                    PushEvent::Presence {
+                        user: username.clone(),
+                        online: true,
+                        last_seen_ms: None,
+                    },
+                );
             }
             tracing::info!(user = %username, remote = %connection.remote, "online");
             Ok(())
@@ -674,6 +738,9 @@ async fn replace_identity(
     })
     .await?;
     let closed = close_other_connections(shared, &user, connection.id);
+    shared
+        .announcer
+        .announce(&user, PushEvent::IdentityChanged { user: user.clone() });
     tracing::info!(%user, closed, "identity keys replaced (new device)");
     Ok(Reply::KeyCount {
         one_time_keys: count,
@@ -720,8 +787,18 @@ async fn account_of(shared: &Arc<Shared>, whose: &UserName) -> Result<AccountRec
     })
 }
 
-async fn claim_key(shared: &Arc<Shared>, whose: UserName) -> Handled {
+/// Hands out one of `whose`'s keys to `me`, a friend of theirs: only friends may start a
+/// session, so strangers cannot drain anyone's one-time keys.
+async fn claim_key(shared: &Arc<Shared>, me: UserName, whose: UserName) -> Handled {
     let account = account_of(shared, &whose).await?;
+    let store = shared.store.clone();
+    let (asker, owner) = (me.clone(), whose.clone());
+    if !blocking(move || store.are_friends(&asker, &owner)).await? {
+        return Err(store_failure(StoreError::NotFriends {
+            user: me,
+            other: whose,
+        }));
+    }
     let store = shared.store.clone();
     let name = whose.clone();
     let claimed = blocking(move || store.claim_key(&name))
@@ -766,7 +843,6 @@ async fn send(
             ),
         ));
     }
-    account_of(shared, &to).await?;
     let size = ciphertext.len();
     let event = PushEvent::Message {
         from: from.clone(),
@@ -777,17 +853,20 @@ async fn send(
     let recipient = to.clone();
     let sender = from.clone();
     let max_queue_len = shared.limits.max_queue_len;
-    // Committed (durably) before the sender hears "sent": the delivery rule.
-    let enqueued = blocking(move || {
-        store.enqueue(
-            &recipient,
-            &event,
-            Some((&sender, id)),
-            now_ms(),
-            max_queue_len,
-        )
+    // Committed (durably) before the sender hears "sent": the delivery rule. The store
+    // checks the friendship and blocks in the same transaction.
+    let outcome = blocking(move || {
+        store.enqueue_message(&sender, &recipient, id, &event, now_ms(), max_queue_len)
     })
     .await?;
+    let enqueued = match outcome {
+        MessageOutcome::Queued(enqueued) => enqueued,
+        // The recipient blocked the sender: answered like a delivery, so they cannot tell.
+        MessageOutcome::Dropped { relay_ts_ms } => {
+            tracing::debug!(%from, %to, "message from a blocked sender dropped");
+            return Ok(Reply::Sent { relay_ts_ms });
+        }
+    };
     if !enqueued.duplicate {
         shared.metrics.messages_queued.inc();
         shared.metrics.message_bytes_queued.inc_by(size as u64);
@@ -803,38 +882,6 @@ async fn ack(shared: &Arc<Shared>, user: UserName, through: Seq) -> Handled {
     let store = shared.store.clone();
     blocking(move || store.ack_through(&user, through)).await?;
     Ok(Reply::Done)
-}
-
-async fn presence(shared: &Arc<Shared>, users: Vec<UserName>) -> Handled {
-    if users.len() > 1000 {
-        return Err(fail(
-            ErrorCode::TooLarge,
-            "ask about at most 1000 users at once",
-        ));
-    }
-    let mut entries = Vec::with_capacity(users.len());
-    for user in users {
-        let store = shared.store.clone();
-        let name = user.clone();
-        let known = blocking(move || Ok(store.account(&name)?.is_some())).await?;
-        if !known {
-            continue;
-        }
-        let online = shared.online.is_online(&user);
-        let last_seen_ms = if online {
-            None
-        } else {
-            let store = shared.store.clone();
-            let name = user.clone();
-            blocking(move || store.last_seen(&name)).await?
-        };
-        entries.push(PresenceEntry {
-            user,
-            online,
-            last_seen_ms,
-        });
-    }
-    Ok(Reply::Presence { users: entries })
 }
 
 #[cfg(test)]
@@ -899,6 +946,7 @@ mod tests {
         Login {
             user: alice(),
             wake: Arc::new(Notify::new()),
+            ephemeral: None,
             token_hash: [7; 32],
             password_login,
             pusher: None,

@@ -102,6 +102,13 @@ async fn run(args: Args) -> Result<()> {
         clients.push(Arc::new(Client::register(options, name, PASSWORD).await?));
     }
     let names: Vec<UserName> = clients.iter().map(|c| c.me().clone()).collect();
+    // Each user writes to the next one: make each such pair friends.
+    for (i, client) in clients.iter().enumerate() {
+        let next = (i + 1) % clients.len();
+        if next != i && !client.add_friend(&names[next], "loadgen").await? {
+            clients[next].accept_friend(&names[i]).await?;
+        }
+    }
     let expected = args.users * args.messages;
     let delivery = Arc::new(Mutex::new(histogram()?));
     let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ProtocolVersion;
 use crate::ids::{MessageId, Seq, UserName};
+use crate::msg::social::AvatarChange;
 
 /// A request. The first on a connection must be [`Request::Hello`]; everything but
 /// `Hello`, `Register`, `Login` and `Resume` needs a logged-in session.
@@ -84,10 +85,68 @@ pub enum Request {
         /// The highest sequence number the peer has stored.
         through: Seq,
     },
-    /// Asks who of `users` is online now.
+    /// Asks which of `users` are online. The relay answers only for the asker's friends
+    /// (and the asker); anyone else is left out of the answer.
     Presence {
         /// The users to ask about.
         users: Vec<UserName>,
+    },
+    /// Asks `to` to become friends, with a note they see. If `to` has already asked the
+    /// sender, the two become friends at once. A request to someone who blocked the sender
+    /// is answered like any other and goes nowhere.
+    FriendRequest {
+        /// Whom to ask.
+        to: UserName,
+        /// A short note shown with the request (see `social::MAX_NOTE_CHARS`).
+        note: String,
+    },
+    /// Accepts the pending request from `from`: both become friends.
+    AcceptFriend {
+        /// Who asked.
+        from: UserName,
+    },
+    /// Declines the pending request from `from` (they are not told).
+    RejectFriend {
+        /// Who asked.
+        from: UserName,
+    },
+    /// Ends the friendship with `user` on both sides.
+    RemoveFriend {
+        /// The friend.
+        user: UserName,
+    },
+    /// Blocks `user`: their requests and messages are dropped without telling them, and
+    /// they no longer see the blocker's presence or profile changes.
+    Block {
+        /// Whom to block.
+        user: UserName,
+    },
+    /// Lifts a block.
+    Unblock {
+        /// Whom to unblock.
+        user: UserName,
+    },
+    /// Lists the asker's friends with presence, identity keys and profiles.
+    Friends,
+    /// Lists the asker's pending friend requests, both directions.
+    FriendRequests,
+    /// Changes the asker's own profile; fields left `None` stay as they are.
+    SetProfile {
+        /// The new signature (empty clears it).
+        #[serde(default)]
+        signature: Option<String>,
+        /// The avatar change.
+        #[serde(default)]
+        avatar: Option<AvatarChange>,
+    },
+    /// Fetches the profile of the asker or one of their friends. The avatar image comes
+    /// with the answer only if its version differs from `known_avatar_version`.
+    GetProfile {
+        /// Whose profile.
+        user: UserName,
+        /// The avatar version the peer already holds, if any.
+        #[serde(default)]
+        known_avatar_version: Option<String>,
     },
     /// Replaces this account's identity keys, for a move to a new device: the relay drops
     /// the old one-time and fallback keys and stocks these. Contacts will see that the
@@ -122,6 +181,16 @@ impl Request {
             Request::Ack { .. } => "ack",
             Request::Presence { .. } => "presence",
             Request::ReplaceIdentity { .. } => "replace_identity",
+            Request::FriendRequest { .. } => "friend_request",
+            Request::AcceptFriend { .. } => "accept_friend",
+            Request::RejectFriend { .. } => "reject_friend",
+            Request::RemoveFriend { .. } => "remove_friend",
+            Request::Block { .. } => "block",
+            Request::Unblock { .. } => "unblock",
+            Request::Friends => "friends",
+            Request::FriendRequests => "friend_requests",
+            Request::SetProfile { .. } => "set_profile",
+            Request::GetProfile { .. } => "get_profile",
             Request::Unknown => "unknown",
         }
     }

@@ -6,6 +6,7 @@ use crate::ProtocolVersion;
 use crate::error::ErrorCode;
 use crate::ids::{Seq, UserName};
 use crate::msg::request::{IdentityKeys, SessionToken, SignedKey};
+use crate::msg::social::{FriendEntry, FriendRequestEntry, ProfileSummary};
 
 /// The answer to a request: a [`Reply`] or an [`ErrorReply`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +98,33 @@ pub enum Reply {
     Presence {
         /// One entry per asked user that exists.
         users: Vec<PresenceEntry>,
+    },
+    /// Answer to `FriendRequest`.
+    FriendRequestSent {
+        /// True if the other side had asked first, so the two are friends now.
+        became_friends: bool,
+    },
+    /// Answer to `Friends`.
+    Friends {
+        /// Every friend, in name order.
+        friends: Vec<FriendEntry>,
+    },
+    /// Answer to `FriendRequests`.
+    FriendRequests {
+        /// Requests others sent to the asker, oldest first.
+        incoming: Vec<FriendRequestEntry>,
+        /// Requests the asker sent that are still pending, oldest first.
+        outgoing: Vec<FriendRequestEntry>,
+    },
+    /// Answer to `GetProfile` and `SetProfile`.
+    Profile {
+        /// Whose profile.
+        user: UserName,
+        /// The profile.
+        profile: ProfileSummary,
+        /// The avatar PNG, if the user has one and the asker's known version differs.
+        #[serde(default, with = "serde_bytes")]
+        avatar: Option<Vec<u8>>,
     },
     /// A reply this peer does not know (from a newer relay).
     #[serde(other, deserialize_with = "crate::msg::skip_unknown_body")]

@@ -3,6 +3,7 @@
 //! line on stderr (and an `{"type":"error"}` line with `--json`) and exits non-zero.
 
 mod output;
+mod social;
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -74,8 +75,18 @@ enum Command {
     /// Accept a contact's changed identity key: give the new safety number you compared
     /// with them (shown by `safety-number USER`)
     Trust { user: String, digits: String },
-    /// Show whether users are online
+    /// Show whether friends are online
     Presence { users: Vec<String> },
+    /// Friends and friend requests
+    Friends {
+        #[command(subcommand)]
+        command: social::FriendsCommand,
+    },
+    /// Your profile (signature, avatar) and your friends'
+    Profile {
+        #[command(subcommand)]
+        command: social::ProfileCommand,
+    },
 }
 
 struct Context_ {
@@ -164,13 +175,58 @@ impl Context_ {
                     human_entry(&entry)
                 });
             }
-            ClientEvent::Presence { user, online } => self.print(
+            ClientEvent::Presence {
+                user,
+                online,
+                last_seen_ms,
+            } => self.print(
                 JsonLine::Presence {
                     user: user.as_str(),
                     online: *online,
-                    last_seen_ms: None,
+                    last_seen_ms: *last_seen_ms,
                 },
                 || format!("{user} is {}", if *online { "online" } else { "offline" }),
+            ),
+            ClientEvent::FriendRequest { from, note } => self.print(
+                JsonLine::FriendRequest {
+                    from: from.as_str(),
+                    note,
+                    ts: None,
+                },
+                || social::incoming_line(from.as_str(), note),
+            ),
+            ClientEvent::FriendAccepted { user } => self.print(
+                JsonLine::FriendAccepted {
+                    user: user.as_str(),
+                },
+                || format!("{user} accepted: you are friends now"),
+            ),
+            ClientEvent::FriendRemoved { user } => self.print(
+                JsonLine::FriendRemoved {
+                    user: user.as_str(),
+                },
+                || format!("{user} removed you as a friend"),
+            ),
+            ClientEvent::ProfileChanged { user, profile } => self.print(
+                JsonLine::Profile {
+                    user: user.as_str(),
+                    signature: &profile.signature,
+                    avatar_version: profile.avatar_version.as_deref(),
+                    updated_ms: profile.updated_ms,
+                    avatar_bytes: None,
+                    avatar_from_cache: None,
+                },
+                || format!("{user} changed their profile: {}", profile.signature),
+            ),
+            ClientEvent::IdentityChanged { user } => self.print(
+                JsonLine::IdentityChanged {
+                    user: user.as_str(),
+                },
+                || {
+                    format!(
+                        "WARNING: {user}'s identity key has changed; compare safety numbers (uchat safety-number {user}) before trusting it"
+                    )
+                },
             ),
             ClientEvent::Disconnected { reason } => self.print(
                 JsonLine::Connection {
@@ -334,6 +390,8 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Listen { for_secs } => listen(&ctx, for_secs).await?,
+        Command::Friends { command } => social::friends(&ctx, command).await?,
+        Command::Profile { command } => social::profile(&ctx, command).await?,
         Command::SafetyNumber { user } => {
             let with = parse_user(&user)?;
             let client = ctx.open().await?;
@@ -429,6 +487,10 @@ async fn listen(ctx: &Context_, for_secs: Option<f64>) -> Result<()> {
     // The same receiver keeps getting events across reconnects.
     let mut events = client.subscribe();
     let mut online = client.is_online();
+    // Scripts wait for this line to know the listener is in place.
+    if online {
+        ctx.print_event(&ClientEvent::Reconnected);
+    }
     loop {
         if !online {
             let remaining = deadline

@@ -27,6 +27,60 @@ pub(crate) enum JsonLine<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         last_seen_ms: Option<u64>,
     },
+    /// A friend request to this user (an event, or an incoming entry of `friends requests`).
+    FriendRequest {
+        from: &'a str,
+        note: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ts: Option<u64>,
+    },
+    /// A request this user sent (`friends add`, or an outgoing entry of `friends requests`).
+    FriendRequestSent {
+        to: &'a str,
+        note: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ts: Option<u64>,
+        /// `friends add` only: true if the other side had asked first.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        became_friends: Option<bool>,
+    },
+    FriendAccepted {
+        user: &'a str,
+    },
+    FriendRemoved {
+        user: &'a str,
+    },
+    /// One entry of `friends list`.
+    Friend {
+        user: &'a str,
+        online: bool,
+        last_seen_ms: Option<u64>,
+        since_ms: u64,
+        blocked: bool,
+        signature: &'a str,
+        avatar_version: Option<&'a str>,
+        identity_changed: bool,
+    },
+    /// A profile (`profile show`/`profile set`, or a friend's change as an event).
+    Profile {
+        user: &'a str,
+        signature: &'a str,
+        avatar_version: Option<&'a str>,
+        updated_ms: u64,
+        /// `profile show` only: the avatar's size, and whether it came from the cache.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        avatar_bytes: Option<usize>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        avatar_from_cache: Option<bool>,
+    },
+    IdentityChanged {
+        user: &'a str,
+    },
+    /// A command that changes something and returns nothing else.
+    Done {
+        action: &'a str,
+        user: &'a str,
+    },
     Registered {
         user: &'a str,
         relay: &'a str,

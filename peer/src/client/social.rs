@@ -1,0 +1,395 @@
+//! The social side of [`Client`]: friend requests, the friend list, blocking, profiles and
+//! avatars, and keeping the local contacts cache and identity pins in step with the relay.
+//!
+//! The relay is the truth for the friend graph and profiles; the peer keeps a cache
+//! (`uchat_store::ContactRecord`) so that the app can show contacts offline and download an
+//! avatar only when its version changed. Each friend's identity keys are pinned the first
+//! time the peer sees them; a friend whose keys on the relay differ from the pin is
+//! reported with [`ClientEvent::IdentityChanged`] on every connect until the user compares
+//! safety numbers and trusts the new keys.
+
+use uchat_store::{ContactRecord, PinnedIdentity};
+use uchat_wire::msg::social::{TextRuleError, check_note, check_signature};
+use uchat_wire::{AvatarChange, FriendRequestEntry, ProfileSummary, Reply, Request, UserName};
+
+use super::{Client, ClientError, Inner, now_ms};
+use crate::event::ClientEvent;
+use crate::trust::{IdentityCheck, check_identity};
+
+/// One friend, as [`Client::friends`] lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Friend {
+    /// The friend.
+    pub user: UserName,
+    /// When the friendship began, ms since the Unix epoch.
+    pub since_ms: u64,
+    /// Whether they are online now.
+    pub online: bool,
+    /// When they were last online (offline friends only, if known).
+    pub last_seen_ms: Option<u64>,
+    /// True if this user blocked them.
+    pub blocked: bool,
+    /// Their profile.
+    pub profile: ProfileSummary,
+    /// True if their identity keys on the relay differ from the ones pinned here.
+    pub identity_changed: bool,
+}
+
+/// Pending friend requests, as [`Client::friend_requests`] lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FriendRequests {
+    /// Requests to this user, oldest first.
+    pub incoming: Vec<FriendRequestEntry>,
+    /// Requests this user sent that wait for an answer, oldest first.
+    pub outgoing: Vec<FriendRequestEntry>,
+}
+
+/// A user's profile with the avatar image, as [`Client::profile`] returns it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// Whose profile.
+    pub user: UserName,
+    /// Signature, avatar version and change time.
+    pub profile: ProfileSummary,
+    /// The avatar PNG, if they have one.
+    pub avatar: Option<Vec<u8>>,
+    /// True if the avatar came from the local cache (its version had not changed).
+    pub avatar_from_cache: bool,
+}
+
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Profile")
+            .field("user", &self.user)
+            .field("profile", &self.profile)
+            .field("avatar", &self.avatar.as_ref().map(Vec::len))
+            .field("avatar_from_cache", &self.avatar_from_cache)
+            .finish()
+    }
+}
+
+/// A change to this user's own avatar, for [`Client::set_profile`].
+#[derive(Clone, PartialEq, Eq)]
+pub enum NewAvatar {
+    /// Remove the avatar.
+    Remove,
+    /// Use this PNG (made with [`crate::avatar::avatar_from_file`] or `avatar_from_bytes`).
+    Png(Vec<u8>),
+}
+
+impl std::fmt::Debug for NewAvatar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NewAvatar::Remove => f.write_str("Remove"),
+            NewAvatar::Png(png) => write!(f, "Png(<{} bytes>)", png.len()),
+        }
+    }
+}
+
+/// A record for a user the cache knows nothing about.
+fn empty_contact(user: &UserName) -> ContactRecord {
+    ContactRecord {
+        user: user.clone(),
+        friend: false,
+        since_ms: 0,
+        profile: ProfileSummary::default(),
+        avatar: None,
+    }
+}
+
+fn unexpected(request: &'static str) -> ClientError {
+    ClientError::Unexpected { request }
+}
+
+impl From<TextRuleError> for ClientError {
+    fn from(e: TextRuleError) -> Self {
+        ClientError::InvalidInput(e.to_string())
+    }
+}
+
+impl Client {
+    /// Asks `user` to be friends, with `note`; returns true if they had asked first, so the
+    /// two are friends now.
+    pub async fn add_friend(&self, user: &UserName, note: &str) -> Result<bool, ClientError> {
+        if user == &self.inner.me {
+            return Err(ClientError::InvalidInput(
+                "you cannot send a friend request to yourself".into(),
+            ));
+        }
+        check_note(note)?;
+        let request = Request::FriendRequest {
+            to: user.clone(),
+            note: note.to_string(),
+        };
+        match self.inner.link()?.request(&request).await? {
+            Reply::FriendRequestSent { became_friends } => {
+                if became_friends {
+                    self.inner.befriended(user).await;
+                }
+                Ok(became_friends)
+            }
+            _ => Err(unexpected("friend request")),
+        }
+    }
+
+    /// Accepts `user`'s pending friend request and pins their identity keys.
+    pub async fn accept_friend(&self, user: &UserName) -> Result<(), ClientError> {
+        self.inner
+            .done(Request::AcceptFriend { from: user.clone() }, "accept")
+            .await?;
+        self.inner.befriended(user).await;
+        Ok(())
+    }
+
+    /// Declines `user`'s pending friend request (they are not told).
+    pub async fn reject_friend(&self, user: &UserName) -> Result<(), ClientError> {
+        self.inner
+            .done(Request::RejectFriend { from: user.clone() }, "reject")
+            .await
+    }
+
+    /// Ends the friendship with `user` on both sides.
+    pub async fn remove_friend(&self, user: &UserName) -> Result<(), ClientError> {
+        self.inner
+            .done(Request::RemoveFriend { user: user.clone() }, "remove")
+            .await?;
+        self.inner.store.remove_contact(user)?;
+        Ok(())
+    }
+
+    /// Blocks `user`: their requests and messages are dropped without telling them.
+    pub async fn block(&self, user: &UserName) -> Result<(), ClientError> {
+        if user == &self.inner.me {
+            return Err(ClientError::InvalidInput(
+                "you cannot block yourself".into(),
+            ));
+        }
+        self.inner
+            .done(Request::Block { user: user.clone() }, "block")
+            .await
+    }
+
+    /// Lifts a block on `user`.
+    pub async fn unblock(&self, user: &UserName) -> Result<(), ClientError> {
+        self.inner
+            .done(Request::Unblock { user: user.clone() }, "unblock")
+            .await
+    }
+
+    /// The friend list with presence and profiles, from the relay; brings the local cache
+    /// and identity pins up to date on the way.
+    pub async fn friends(&self) -> Result<Vec<Friend>, ClientError> {
+        self.inner.sync_friends().await
+    }
+
+    /// Pending friend requests, both directions.
+    pub async fn friend_requests(&self) -> Result<FriendRequests, ClientError> {
+        match self.inner.link()?.request(&Request::FriendRequests).await? {
+            Reply::FriendRequests { incoming, outgoing } => {
+                Ok(FriendRequests { incoming, outgoing })
+            }
+            _ => Err(unexpected("friend requests")),
+        }
+    }
+
+    /// Changes this user's signature and/or avatar; friends online see it at once.
+    pub async fn set_profile(
+        &self,
+        signature: Option<&str>,
+        avatar: Option<NewAvatar>,
+    ) -> Result<ProfileSummary, ClientError> {
+        if let Some(signature) = signature {
+            check_signature(signature)?;
+        }
+        let request = Request::SetProfile {
+            signature: signature.map(str::to_string),
+            avatar: avatar.clone().map(|a| match a {
+                NewAvatar::Remove => AvatarChange::Remove,
+                NewAvatar::Png(png) => AvatarChange::Set { png },
+            }),
+        };
+        match self.inner.link()?.request(&request).await? {
+            Reply::Profile { profile, .. } => {
+                // Keep our own avatar in the cache too, so `profile show` needs no download.
+                let mut own = self.inner.cached_contact(&self.inner.me)?;
+                own.avatar = match (avatar, &own.avatar) {
+                    (Some(NewAvatar::Png(png)), _) => Some(png),
+                    (Some(NewAvatar::Remove), _) => None,
+                    (None, cached) => cached.clone(),
+                };
+                own.profile = profile.clone();
+                self.inner.store.put_contact(&own)?;
+                Ok(profile)
+            }
+            _ => Err(unexpected("set profile")),
+        }
+    }
+
+    /// `user`'s profile (this user's own, or a friend's). The avatar is downloaded only if
+    /// its version differs from the cached one.
+    pub async fn profile(&self, user: &UserName) -> Result<Profile, ClientError> {
+        let mut cached = self.inner.cached_contact(user)?;
+        let known = cached
+            .avatar
+            .as_ref()
+            .and(cached.profile.avatar_version.clone());
+        let request = Request::GetProfile {
+            user: user.clone(),
+            known_avatar_version: known.clone(),
+        };
+        let (profile, downloaded) = match self.inner.link()?.request(&request).await? {
+            Reply::Profile {
+                profile, avatar, ..
+            } => (profile, avatar),
+            _ => return Err(unexpected("get profile")),
+        };
+        let avatar_from_cache = downloaded.is_none()
+            && profile.avatar_version.is_some()
+            && profile.avatar_version == known;
+        cached.avatar = match downloaded {
+            Some(png) => Some(png),
+            None if avatar_from_cache => cached.avatar,
+            None => None,
+        };
+        cached.profile = profile.clone();
+        self.inner.store.put_contact(&cached)?;
+        Ok(Profile {
+            user: user.clone(),
+            profile,
+            avatar: cached.avatar,
+            avatar_from_cache,
+        })
+    }
+}
+
+impl Inner {
+    /// Sends a request whose answer is `Done`.
+    async fn done(&self, request: Request, what: &'static str) -> Result<(), ClientError> {
+        match self.link()?.request(&request).await? {
+            Reply::Done => Ok(()),
+            _ => Err(unexpected(what)),
+        }
+    }
+
+    /// The cached record of `user`, or an empty one.
+    fn cached_contact(&self, user: &UserName) -> Result<ContactRecord, ClientError> {
+        Ok(self
+            .store
+            .contact(user)?
+            .unwrap_or_else(|| empty_contact(user)))
+    }
+
+    /// A new friendship: pin the friend's identity keys now (fetched once, kept locally)
+    /// and refresh the cache. Best effort: a failure here is repaired by the next sync.
+    pub(super) async fn befriended(&self, user: &UserName) {
+        if let Err(e) = self.contact_identity(user).await {
+            tracing::warn!(%user, error = %e, "cannot pin the new friend's identity yet");
+        }
+        if let Err(e) = self.sync_friends().await {
+            tracing::debug!(error = %e, "friend list sync after a new friendship failed");
+        }
+    }
+
+    /// Fetches the friend list and brings the contacts cache and identity pins up to date,
+    /// reporting what changed while this peer was away: profile changes and identity keys
+    /// that differ from the pins.
+    pub(super) async fn sync_friends(&self) -> Result<Vec<Friend>, ClientError> {
+        let entries = match self.link()?.request(&Request::Friends).await? {
+            Reply::Friends { friends } => friends,
+            _ => return Err(unexpected("friends")),
+        };
+        let mut friends = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let pinned = self.store.pinned_identity(&entry.user)?;
+            let identity_changed =
+                match check_identity(pinned.as_ref().map(|p| &p.identity), &entry.identity) {
+                    IdentityCheck::Known => false,
+                    IdentityCheck::FirstSeen => {
+                        self.store.pin_identity(
+                            &entry.user,
+                            &PinnedIdentity {
+                                identity: entry.identity.clone(),
+                                pinned_ms: now_ms(),
+                            },
+                        )?;
+                        false
+                    }
+                    IdentityCheck::Changed => {
+                        let _ = self.events.send(ClientEvent::IdentityChanged {
+                            user: entry.user.clone(),
+                        });
+                        true
+                    }
+                };
+            let cached = self.store.contact(&entry.user)?;
+            let mut record = cached.clone().unwrap_or_else(|| empty_contact(&entry.user));
+            if record.friend && record.profile != entry.profile {
+                let _ = self.events.send(ClientEvent::ProfileChanged {
+                    user: entry.user.clone(),
+                    profile: entry.profile.clone(),
+                });
+            }
+            if record.profile.avatar_version != entry.profile.avatar_version {
+                record.avatar = None;
+            }
+            record.friend = true;
+            record.since_ms = entry.since_ms;
+            record.profile = entry.profile.clone();
+            // Each write is a durable commit: skip those that would change nothing.
+            if cached.as_ref() != Some(&record) {
+                self.store.put_contact(&record)?;
+            }
+            friends.push(Friend {
+                user: entry.user,
+                since_ms: entry.since_ms,
+                online: entry.online,
+                last_seen_ms: entry.last_seen_ms,
+                blocked: entry.blocked,
+                profile: entry.profile,
+                identity_changed,
+            });
+        }
+        // Friendships that ended while this peer was away.
+        for contact in self.store.contacts()? {
+            if contact.friend
+                && contact.user != self.me
+                && !friends.iter().any(|f| f.user == contact.user)
+            {
+                self.store.remove_contact(&contact.user)?;
+            }
+        }
+        Ok(friends)
+    }
+
+    /// A friend's profile changed (pushed by the relay): update the cache; the avatar is
+    /// downloaded when someone asks for it.
+    pub(super) fn profile_changed(
+        &self,
+        user: &UserName,
+        profile: &ProfileSummary,
+    ) -> Result<(), ClientError> {
+        let mut cached = self.cached_contact(user)?;
+        if cached.profile.avatar_version != profile.avatar_version {
+            cached.avatar = None;
+        }
+        cached.profile = profile.clone();
+        self.store.put_contact(&cached)?;
+        Ok(())
+    }
+
+    /// A friend published new identity keys: report it if they differ from the pin.
+    pub(super) async fn identity_changed(&self, user: &UserName) {
+        let Ok(Some(pinned)) = self.store.pinned_identity(user) else {
+            return;
+        };
+        match self.published_identity(user).await {
+            Ok(current) if current != pinned.identity => {
+                let _ = self
+                    .events
+                    .send(ClientEvent::IdentityChanged { user: user.clone() });
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(%user, error = %e, "cannot check a changed identity"),
+        }
+    }
+}

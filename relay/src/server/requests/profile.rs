@@ -1,0 +1,194 @@
+//! Profiles: a signature and an avatar per user, readable by the user and their friends
+//! (and by the other side of a pending friend request), changed only by the user.
+//!
+//! `SetProfile` carries no user name: it always changes the profile of the session's own
+//! user, so nobody can write someone else's. Changes go to online friends at once through
+//! the announcer; offline friends see them in their next `Friends` answer.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use uchat_store::AvatarUpdate;
+use uchat_wire::msg::social::{MAX_AVATAR_BYTES, MAX_AVATAR_SIDE, check_signature};
+use uchat_wire::{AvatarChange, ErrorCode, ErrorReply, PushEvent, Reply, UserName};
+
+use super::{Handled, fail};
+use crate::server::{Shared, blocking, now_ms};
+
+/// Why an avatar is refused, in words for the user.
+fn check_avatar(png: &[u8]) -> Result<(), String> {
+    if png.len() > MAX_AVATAR_BYTES {
+        return Err(format!(
+            "the avatar is {} bytes; the limit is {MAX_AVATAR_BYTES} bytes (uchat resizes pictures before sending)",
+            png.len()
+        ));
+    }
+    let mut reader = image::ImageReader::with_format(Cursor::new(png), image::ImageFormat::Png);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_AVATAR_SIDE);
+    limits.max_image_height = Some(MAX_AVATAR_SIDE);
+    limits.max_alloc = Some(u64::from(MAX_AVATAR_SIDE * MAX_AVATAR_SIDE) * 8);
+    reader.limits(limits);
+    let image = reader
+        .decode()
+        .map_err(|e| format!("the avatar is not a readable PNG image of at most {MAX_AVATAR_SIDE}×{MAX_AVATAR_SIDE} pixels: {e}"))?;
+    if image.width() != image.height() || image.width() == 0 {
+        return Err(format!(
+            "the avatar must be square; it is {}×{} pixels",
+            image.width(),
+            image.height()
+        ));
+    }
+    Ok(())
+}
+
+/// Changes `me`'s signature and/or avatar, then tells their online friends.
+pub(super) async fn set(
+    shared: &Arc<Shared>,
+    me: UserName,
+    signature: Option<String>,
+    avatar: Option<AvatarChange>,
+) -> Handled {
+    if let Some(signature) = &signature {
+        check_signature(signature).map_err(|e| fail(ErrorCode::InvalidInput, e.to_string()))?;
+    }
+    if let Some(AvatarChange::Set { png }) = &avatar {
+        let png = png.clone();
+        // Decoding is CPU work: off the async threads.
+        tokio::task::spawn_blocking(move || check_avatar(&png))
+            .await
+            .map_err(|_| fail(ErrorCode::Internal, "avatar check failed; try again"))?
+            .map_err(|reason| fail(ErrorCode::InvalidInput, reason))?;
+    }
+    let store = shared.store.clone();
+    let user = me.clone();
+    let profile = blocking(move || {
+        let update = match &avatar {
+            None => AvatarUpdate::Keep,
+            Some(AvatarChange::Remove) => AvatarUpdate::Remove,
+            Some(AvatarChange::Set { png }) => AvatarUpdate::Set(png),
+        };
+        store.set_profile(&user, signature.as_deref(), update, now_ms())
+    })
+    .await?;
+    shared.announcer.announce(
+        &me,
+        PushEvent::Profile {
+            user: me.clone(),
+            profile: profile.clone(),
+        },
+    );
+    tracing::debug!(user = %me, "profile changed");
+    Ok(Reply::Profile {
+        user: me,
+        profile,
+        avatar: None,
+    })
+}
+
+/// Whether `me` may read `user`'s profile: their own, a friend's, or that of the other side
+/// of a pending friend request.
+fn may_read(
+    shared: &Shared,
+    me: &UserName,
+    user: &UserName,
+) -> Result<bool, uchat_store::StoreError> {
+    if me == user || shared.store.are_friends(me, user)? {
+        return Ok(true);
+    }
+    let pending = shared.store.friend_requests(me)?;
+    Ok(pending
+        .incoming
+        .iter()
+        .chain(&pending.outgoing)
+        .any(|r| &r.user == user))
+}
+
+fn not_allowed(user: &UserName) -> ErrorReply {
+    fail(
+        ErrorCode::NotFriends,
+        format!(
+            "'{user}' is not your friend; profiles are shown to friends only (send a friend request first)"
+        ),
+    )
+}
+
+/// `user`'s profile for `me`, with the avatar image unless `me` holds its version already.
+pub(super) async fn get(
+    shared: &Arc<Shared>,
+    me: UserName,
+    user: UserName,
+    known_avatar_version: Option<String>,
+) -> Handled {
+    let shared_for_read = shared.clone();
+    let whose = user.clone();
+    let found = blocking(move || {
+        if !may_read(&shared_for_read, &me, &whose)? {
+            return Ok(None);
+        }
+        let store = &shared_for_read.store;
+        let Some(profile) = store.profile(&whose)? else {
+            return Ok(None);
+        };
+        let avatar = match &profile.avatar_version {
+            Some(version) if Some(version) != known_avatar_version.as_ref() => {
+                store.avatar(&whose)?.map(|(_, bytes)| bytes)
+            }
+            _ => None,
+        };
+        Ok(Some((profile, avatar)))
+    })
+    .await?;
+    let (profile, avatar) = found.ok_or_else(|| not_allowed(&user))?;
+    Ok(Reply::Profile {
+        user,
+        profile,
+        avatar,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        let image = image::RgbaImage::from_pixel(width, height, image::Rgba([200, 30, 30, 255]));
+        let mut out = Cursor::new(Vec::new());
+        image
+            .write_to(&mut out, image::ImageFormat::Png)
+            .expect("encodes");
+        out.into_inner()
+    }
+
+    #[test]
+    fn a_small_square_png_is_a_valid_avatar() {
+        assert_eq!(check_avatar(&png(256, 256)), Ok(()));
+        assert_eq!(check_avatar(&png(MAX_AVATAR_SIDE, MAX_AVATAR_SIDE)), Ok(()));
+    }
+
+    #[test]
+    fn non_images_oversized_and_odd_shaped_avatars_are_refused_with_the_reason() {
+        let text = check_avatar(b"this is not a picture").expect_err("refused");
+        assert!(
+            text.starts_with("the avatar is not a readable PNG image"),
+            "{text}"
+        );
+        let wide = check_avatar(&png(200, 100)).expect_err("refused");
+        assert_eq!(wide, "the avatar must be square; it is 200×100 pixels");
+        let huge =
+            check_avatar(&png(MAX_AVATAR_SIDE + 1, MAX_AVATAR_SIDE + 1)).expect_err("refused");
+        assert!(
+            huge.starts_with("the avatar is not a readable PNG image"),
+            "{huge}"
+        );
+        let long = check_avatar(&vec![0; MAX_AVATAR_BYTES + 1]).expect_err("refused");
+        assert!(long.contains("the limit is 393216 bytes"), "{long}");
+    }
+
+    #[test]
+    fn a_truncated_png_is_refused() {
+        let mut bytes = png(64, 64);
+        bytes.truncate(bytes.len() / 2);
+        assert!(check_avatar(&bytes).is_err());
+    }
+}
