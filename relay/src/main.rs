@@ -154,7 +154,10 @@ fn main() {
         }
     };
     if let Err(e) = runtime.block_on(run(args)) {
-        eprintln!("uchat-relay: {e:#}");
+        eprintln!(
+            "uchat-relay: {}",
+            uchat_wire::describe_error_chain(e.as_ref())
+        );
         std::process::exit(1);
     }
 }

@@ -68,6 +68,23 @@ impl std::fmt::Display for ErrorCode {
     }
 }
 
+/// An error and its causes as one line, for a program's last words: each cause is added
+/// after ": " unless the text so far already says it (many of our errors put their cause
+/// into their own message, so that logs of the error alone are complete).
+pub fn describe_error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let said = c.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 /// A frame could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
@@ -102,5 +119,37 @@ impl FrameError {
             FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge,
             FrameError::Truncated { .. } | FrameError::Malformed { .. } => ErrorCode::Malformed,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read {path}: {source}")]
+    struct ReadFailed {
+        path: &'static str,
+        source: std::io::Error,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the avatar is unusable")]
+    struct Unusable(#[source] ReadFailed);
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let inner = ReadFailed {
+            path: "me.png",
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        };
+        assert_eq!(
+            describe_error_chain(&inner),
+            "cannot read me.png: no such file"
+        );
+        assert_eq!(
+            describe_error_chain(&Unusable(inner)),
+            "the avatar is unusable: cannot read me.png: no such file"
+        );
     }
 }

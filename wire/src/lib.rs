@@ -23,7 +23,7 @@ pub mod frame;
 pub mod ids;
 pub mod msg;
 
-pub use error::{ErrorCode, FrameError};
+pub use error::{ErrorCode, FrameError, describe_error_chain};
 pub use ids::{CertFingerprint, MessageId, NameError, Seq, UserName};
 pub use msg::push::{Push, PushEvent};
 pub use msg::request::{IdentityKeys, Password, Request, SessionToken, SignedKey};

@@ -561,7 +561,7 @@ fn main() {
         }
     };
     if let Err(e) = runtime.block_on(run(cli)) {
-        let message = format!("{e:#}");
+        let message = uchat_wire::describe_error_chain(e.as_ref());
         if json {
             JsonLine::Error {
                 code: &error_code(&e),
