@@ -12,8 +12,10 @@
 //! committed (session state, history, de-duplication mark, sequence number) in one
 //! transaction before the relay is told to delete them.
 
+mod group;
 mod social;
 
+pub use group::Group;
 pub use social::{Friend, FriendRequests, NewAvatar, Profile};
 
 use std::path::{Path, PathBuf};
@@ -22,8 +24,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{Mutex, broadcast, watch};
 use uchat_store::{
-    EntryFlags, EntryStatus, HistoryEntry, IdentityFlag, InboundCommit, OutboundCommit,
-    OutboxEntry, PeerStore, PinnedIdentity, ProfileRecord, SessionRecord, StoreError,
+    ConversationId, EntryFlags, EntryStatus, HistoryEntry, IdentityFlag, InboundCommit,
+    OutboundCommit, OutboxEntry, PeerStore, PinnedIdentity, ProfileRecord, SessionRecord,
+    StoreError,
 };
 use uchat_wire::{
     CertFingerprint, ErrorCode, IdentityKeys, MAX_TEXT_BYTES, MessageId, PROTOCOL_VERSION,
@@ -239,6 +242,8 @@ fn is_permanent(code: ErrorCode) -> bool {
             | ErrorCode::Malformed
             | ErrorCode::BadKeys
             | ErrorCode::ProtocolViolation
+            | ErrorCode::NoSuchGroup
+            | ErrorCode::NotGroupMember
             // A code this build does not know: retrying would meet it again forever.
             | ErrorCode::Unknown
     )
@@ -759,7 +764,12 @@ impl Client {
             });
         }
         let outbox = self.inner.encrypt_for(to, text).await?;
-        let id = outbox.id;
+        self.finish_send(outbox.id).await
+    }
+
+    /// Sends the outbox up to message `id` (just committed to it) and says what became of
+    /// `id`: sent, refused, or waiting for the next run.
+    async fn finish_send(&self, id: MessageId) -> Result<MessageId, ClientError> {
         match self.inner.flush_outbox(Some(id)).await? {
             Some(Delivery::Sent) => Ok(id),
             Some(Delivery::Refused(error)) => Err(ConnectionError::Refused(error).into()),
@@ -778,9 +788,13 @@ impl Client {
         }
     }
 
-    /// The last `limit` messages with `with`, oldest first.
-    pub fn history(&self, with: &UserName, limit: usize) -> Result<Vec<HistoryEntry>, ClientError> {
-        Ok(self.inner.store.history(with, limit)?)
+    /// The last `limit` entries of a conversation (1:1 or a group's), oldest first.
+    pub fn history(
+        &self,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, ClientError> {
+        Ok(self.inner.store.history(conversation, limit)?)
     }
 
     /// The safety number with `user` from their pinned identity (fetched and pinned on
@@ -1049,16 +1063,20 @@ impl Inner {
         Ok(identity)
     }
 
-    /// Encrypts `text` for `to` and commits it (history, outbox, session state).
-    ///
-    /// Only a session made with `to`'s pinned identity key is used; without one, a key is
-    /// claimed and checked against the pin first (a different key refuses the send).
-    async fn encrypt_for(&self, to: &UserName, text: &str) -> Result<OutboxEntry, ClientError> {
-        let identity = self.identity.lock().await;
+    /// Encrypts `plaintext` for `to` in one Olm message, on the preferred session made
+    /// with `to`'s pinned identity key; without one, a key is claimed and checked against
+    /// the pin first (a different key refuses it). Returns the envelope and the state to
+    /// commit with it. The caller holds the identity lock (`identity`).
+    async fn olm_encrypt(
+        &self,
+        identity: &Identity,
+        to: &UserName,
+        plaintext: &[u8],
+        now: u64,
+    ) -> Result<OlmSealed, ClientError> {
         let mut sessions = self.sessions(to)?;
         let pinned = self.store.pinned_identity(to)?;
         let mut pin = None;
-        let now = now_ms();
         let mut peer_key = pinned.as_ref().map(|p| p.identity.curve25519.clone());
         if !peer_key.as_ref().is_some_and(|k| sessions.can_send_to(k)) {
             let (theirs, key) = match self
@@ -1096,16 +1114,8 @@ impl Inner {
             peer_key = Some(theirs.curve25519);
         }
         let peer_key = peer_key.unwrap_or_default();
-        let id = random_id()?;
-        let payload = Payload {
-            id,
-            sent_ms: now,
-            content: Content::Text {
-                text: text.to_string(),
-            },
-        };
         let message = sessions
-            .encrypt(&payload.to_bytes(), &peer_key, now)
+            .encrypt(plaintext, &peer_key, now)
             .map_err(|source| ClientError::Session {
                 user: to.clone(),
                 source,
@@ -1116,19 +1126,42 @@ impl Inner {
             message_type,
             body,
         };
+        Ok(OlmSealed {
+            envelope: envelope.to_bytes(),
+            sessions: to_records(sessions.seal(&self.key)),
+            pin,
+        })
+    }
+
+    /// Encrypts `text` for `to` and commits it (history, outbox, session state).
+    async fn encrypt_for(&self, to: &UserName, text: &str) -> Result<OutboxEntry, ClientError> {
+        let identity = self.identity.lock().await;
+        let now = now_ms();
+        let id = random_id()?;
+        let payload = Payload {
+            id,
+            sent_ms: now,
+            content: Content::Text {
+                text: text.to_string(),
+            },
+            group: None,
+        };
+        let sealed = self
+            .olm_encrypt(&identity, to, &payload.to_bytes(), now)
+            .await?;
         let outbox = OutboxEntry {
             id,
             to: to.clone(),
-            ciphertext: envelope.to_bytes(),
+            ciphertext: sealed.envelope,
             created_ms: now,
+            group: None,
         };
         self.store.commit_outbound(&OutboundCommit {
-            conversation: to.clone(),
-            sessions: to_records(sessions.seal(&self.key)),
-            pin,
+            sessions: sealed.sessions,
+            pin: sealed.pin,
             entry: HistoryEntry {
                 id,
-                conversation: to.clone(),
+                conversation: ConversationId::direct(to),
                 from: self.me.clone(),
                 to: to.clone(),
                 sent_ms: now,
@@ -1136,6 +1169,8 @@ impl Inner {
                 text: Some(text.to_string()),
                 status: EntryStatus::Pending,
                 flags: EntryFlags::default(),
+                group: None,
+                group_change: None,
             },
             outbox: outbox.clone(),
         })?;
@@ -1144,6 +1179,9 @@ impl Inner {
 
     /// Hands one outbox entry to the relay.
     async fn deliver(&self, entry: &OutboxEntry) -> Result<Delivery, ClientError> {
+        if let Some(part) = &entry.group {
+            return self.deliver_group(entry, part).await;
+        }
         let request = Request::Send {
             to: entry.to.clone(),
             id: entry.id,
@@ -1153,6 +1191,15 @@ impl Inner {
             Ok(link) => link.request(&request).await,
             Err(e) => Err(e),
         };
+        self.settle_delivery(entry, sent)
+    }
+
+    /// Records what the relay said to an outbox entry.
+    fn settle_delivery(
+        &self,
+        entry: &OutboxEntry,
+        sent: Result<Reply, ConnectionError>,
+    ) -> Result<Delivery, ClientError> {
         match sent {
             Ok(Reply::Sent { relay_ts_ms }) => {
                 self.store.mark_sent(entry.id, relay_ts_ms)?;
@@ -1264,6 +1311,26 @@ impl Inner {
                     .send(ClientEvent::ProfileChanged { user, profile });
             }
             PushEvent::IdentityChanged { user } => self.identity_changed(&user).await,
+            PushEvent::GroupMessage {
+                group,
+                from,
+                id,
+                ciphertext,
+            } => {
+                self.take_in_group_message(group, from, id, &ciphertext, push.relay_ts_ms, seq)
+                    .await?;
+            }
+            PushEvent::GroupKey {
+                group,
+                from,
+                ciphertext,
+            } => {
+                self.take_in_group_key(group, from, &ciphertext, seq)
+                    .await?
+            }
+            PushEvent::GroupChanged { group, change } => {
+                self.take_in_group_changed(group, change, push.relay_ts_ms, seq)?;
+            }
             // Skipped, and acknowledged like any other event.
             PushEvent::Unknown => {}
         }
@@ -1275,6 +1342,103 @@ impl Inner {
                 }
                 raise
             });
+        }
+        Ok(())
+    }
+
+    /// Opens an Olm envelope from `from`. Checks the sender key against the pin (or, on
+    /// first contact, the relay's record of the sender's account) and decrypts with the
+    /// sessions made with that key, creating an inbound session from a pre-key message.
+    /// A failure to decrypt is a `problem`, not an error: errors are only failures to
+    /// reach the relay or the store, after which the event is taken in again later.
+    /// The caller holds the identity lock (`identity`).
+    async fn olm_decrypt(
+        &self,
+        identity: &mut Identity,
+        from: &UserName,
+        ciphertext: &[u8],
+        now: u64,
+    ) -> Result<OlmOpened, ClientError> {
+        let mut opened = OlmOpened {
+            plaintext: Err(String::new()),
+            flag: IdentityFlag::Known,
+            pin: None,
+            sessions: None,
+        };
+        let envelope = match Envelope::from_bytes(ciphertext) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                opened.plaintext = Err(e.to_string());
+                return Ok(opened);
+            }
+        };
+        // Whose key is this? Compare with the pin, or on first contact with the relay's
+        // record of the sender's account.
+        let pinned = self.store.pinned_identity(from)?;
+        let seen_curve = envelope.sender_key.clone();
+        match &pinned {
+            Some(p) if p.identity.curve25519 == seen_curve => {}
+            Some(_) => opened.flag = IdentityFlag::Changed,
+            None => {
+                let published = match self
+                    .link()?
+                    .request(&Request::Identity { user: from.clone() })
+                    .await
+                {
+                    Ok(Reply::Identity { identity, .. }) => Some(identity),
+                    // The relay has no such account: the key is nobody's.
+                    Ok(_) | Err(ConnectionError::Refused(_)) => None,
+                    // A network failure proves nothing: leave the event queued
+                    // (unacknowledged) and try again on the next connection.
+                    Err(e) => return Err(e.into()),
+                };
+                match published {
+                    Some(keys) if keys.curve25519 == seen_curve => {
+                        opened.flag = IdentityFlag::New;
+                        opened.pin = Some(PinnedIdentity {
+                            identity: keys,
+                            pinned_ms: now,
+                        });
+                    }
+                    _ => opened.flag = IdentityFlag::Changed,
+                }
+            }
+        }
+        let mut sessions = self.sessions(from)?;
+        let decrypted = olm::message_from_parts(envelope.message_type, &envelope.body)
+            .and_then(|m| sessions.decrypt(identity, &seen_curve, &m, now));
+        match decrypted {
+            Err(e) => opened.plaintext = Err(e.to_string()),
+            Ok(plain) => {
+                opened.plaintext = Ok(plain);
+                opened.sessions = Some(to_records(sessions.seal(&self.key)));
+            }
+        }
+        Ok(opened)
+    }
+
+    /// Commits what an Olm decryption changed. Decrypting a pre-key message used up a
+    /// one-time key in the account held in memory: if the commit fails, the event will be
+    /// pushed again and then needs that key, so the account goes back to its last saved
+    /// state; if it succeeds, the account is saved after the session (a crash in between
+    /// leaves the key usable, never a session without its key).
+    fn commit_olm_inbound(
+        &self,
+        identity: &mut Identity,
+        commit: &InboundCommit,
+        sessions_changed: bool,
+    ) -> Result<(), ClientError> {
+        if let Err(e) = self.store.commit_inbound(commit) {
+            if sessions_changed
+                && let Some(profile) = self.store.profile()?
+                && let Ok(saved) = Identity::unseal(&profile.account_pickle, &self.key)
+            {
+                *identity = saved;
+            }
+            return Err(e.into());
+        }
+        if sessions_changed {
+            self.save_account(identity)?;
         }
         Ok(())
     }
@@ -1291,83 +1455,42 @@ impl Inner {
     ) -> Result<ReceivedMessage, ClientError> {
         let mut identity = self.identity.lock().await;
         let now = now_ms();
-        let mut sessions = self.sessions(&from)?;
-        let mut pin = None;
-        let mut flag = IdentityFlag::Known;
-        let mut problem = None;
+        let opened = self
+            .olm_decrypt(&mut identity, &from, ciphertext, now)
+            .await?;
         let mut text = None;
         let mut sent_ms = relay_ts_ms;
-        let mut changed_sessions = false;
-        match crate::envelope::Envelope::from_bytes(ciphertext) {
-            Err(e) => problem = Some(e.to_string()),
-            Ok(envelope) => {
-                // Whose key is this? Compare with the pin, or on first contact with the
-                // relay's record of the sender's account.
-                let pinned = self.store.pinned_identity(&from)?;
-                let seen_curve = envelope.sender_key.clone();
-                match &pinned {
-                    Some(p) if p.identity.curve25519 == seen_curve => {}
-                    Some(_) => flag = IdentityFlag::Changed,
-                    None => {
-                        let published = match self
-                            .link()?
-                            .request(&Request::Identity { user: from.clone() })
-                            .await
-                        {
-                            Ok(Reply::Identity { identity, .. }) => Some(identity),
-                            // The relay has no such account: the key is nobody's.
-                            Ok(_) | Err(ConnectionError::Refused(_)) => None,
-                            // A network failure proves nothing: leave the message queued
-                            // (unacknowledged) and try again on the next connection.
-                            Err(e) => return Err(e.into()),
-                        };
-                        match published {
-                            Some(keys) if keys.curve25519 == seen_curve => {
-                                flag = IdentityFlag::New;
-                                pin = Some(PinnedIdentity {
-                                    identity: keys,
-                                    pinned_ms: now,
-                                });
-                            }
-                            _ => flag = IdentityFlag::Changed,
+        let problem = match &opened.plaintext {
+            Err(problem) => Some(problem.clone()),
+            Ok(plain) => match Payload::from_bytes(plain) {
+                Err(e) => Some(e.to_string()),
+                Ok(payload) if payload.id != id => {
+                    Some("message id inside the encryption does not match the relay's".into())
+                }
+                Ok(payload) if payload.group.is_some() => {
+                    Some("a group message delivered as a 1:1 message".into())
+                }
+                Ok(payload) => {
+                    sent_ms = payload.sent_ms;
+                    match payload.content {
+                        Content::Text { text: t } => {
+                            text = Some(t);
+                            None
                         }
+                        Content::GroupKey { .. } => {
+                            Some("a group key delivered as a 1:1 message".into())
+                        }
+                        Content::Unknown => Some("content from a newer version of Uchat".into()),
                     }
                 }
-                let decrypted = olm::message_from_parts(envelope.message_type, &envelope.body)
-                    .and_then(|m| sessions.decrypt(&mut identity, &seen_curve, &m, now));
-                match decrypted {
-                    Err(e) => problem = Some(e.to_string()),
-                    Ok(plain) => {
-                        changed_sessions = true;
-                        match Payload::from_bytes(&plain) {
-                            Err(e) => problem = Some(e.to_string()),
-                            Ok(payload) if payload.id != id => {
-                                problem = Some(
-                                    "message id inside the encryption does not match the relay's"
-                                        .into(),
-                                )
-                            }
-                            Ok(payload) => {
-                                sent_ms = payload.sent_ms;
-                                match payload.content {
-                                    Content::Text { text: t } => text = Some(t),
-                                    Content::Unknown => {
-                                        problem =
-                                            Some("content from a newer version of Uchat".into())
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        if problem.is_some() && text.is_none() {
+            },
+        };
+        if problem.is_some() {
             tracing::warn!(%from, %id, "message could not be decrypted; kept as undecryptable");
         }
         let entry = HistoryEntry {
             id,
-            conversation: from.clone(),
+            conversation: ConversationId::direct(&from),
             from: from.clone(),
             to: self.me.clone(),
             sent_ms,
@@ -1379,50 +1502,57 @@ impl Inner {
                 EntryStatus::Undecryptable
             },
             flags: EntryFlags {
-                identity: flag,
+                identity: opened.flag,
                 note: problem.clone(),
             },
+            group: None,
+            group_change: None,
         };
-        let committed = self.store.commit_inbound(&InboundCommit {
-            conversation: from.clone(),
-            sessions: if changed_sessions {
-                to_records(sessions.seal(&self.key))
-            } else {
-                Vec::new()
-            },
-            pin,
+        let sessions_changed = opened.sessions.is_some();
+        let commit = InboundCommit {
+            sessions: opened.sessions.unwrap_or_default(),
+            pin: opened.pin,
             entry: Some(entry),
             from: from.clone(),
             id,
             seq,
-        });
-        if let Err(e) = committed {
-            // Decrypting a pre-key message used up a one-time key in the account held in
-            // memory. The message will be pushed again, and then needs that key: go back
-            // to the account as last saved.
-            if changed_sessions
-                && let Some(profile) = self.store.profile()?
-                && let Ok(saved) = Identity::unseal(&profile.account_pickle, &self.key)
-            {
-                *identity = saved;
-            }
-            return Err(e.into());
-        }
-        // A pre-key message used up a one-time key: save the account after the session
-        // (a crash in between leaves the key usable, never a session without its key).
-        if changed_sessions {
-            self.save_account(&identity)?;
-        }
+            group_session: None,
+            group: None,
+        };
+        self.commit_olm_inbound(&mut identity, &commit, sessions_changed)?;
         Ok(ReceivedMessage {
             id,
             from,
             to: self.me.clone(),
             text,
             sent_ms,
-            identity: flag,
+            identity: opened.flag,
             problem,
+            group: None,
         })
     }
+}
+
+/// One Olm message for a contact, with the state to commit alongside it.
+struct OlmSealed {
+    /// The envelope for the relay.
+    envelope: Vec<u8>,
+    /// The contact's full new set of sessions.
+    sessions: Vec<SessionRecord>,
+    /// The contact's identity to pin, on first contact.
+    pin: Option<PinnedIdentity>,
+}
+
+/// What opening an Olm envelope found.
+struct OlmOpened {
+    /// The plaintext, or why there is none.
+    plaintext: Result<Vec<u8>, String>,
+    /// What the sender's key was: known, new (pinned now) or changed.
+    flag: IdentityFlag,
+    /// The sender's identity to pin, on first contact.
+    pin: Option<PinnedIdentity>,
+    /// The sender's sessions to save, if decrypting changed them.
+    sessions: Option<Vec<SessionRecord>>,
 }
 
 /// Takes in pushed events one at a time until the stream ends.

@@ -2,11 +2,13 @@
 //! or the disk.
 //!
 //! - [`olm`]: vodozemac Olm accounts and Double Ratchet sessions for 1:1 messages.
+//! - [`megolm`]: vodozemac Megolm sessions for group messages.
 //! - [`chunk`]: the AES-256-CBC + HMAC-SHA256 chunk cipher for files.
 //! - [`password`]: the argon2id-derived key that seals private state on disk.
 //! - [`safety`]: safety numbers for verifying a contact's identity.
 
 pub mod chunk;
+pub mod megolm;
 pub mod olm;
 pub mod password;
 pub mod safety;

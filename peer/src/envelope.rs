@@ -3,10 +3,13 @@
 //! [`Envelope`] is the outer layer the relay carries: the sender's Curve25519 identity key
 //! and one Olm message. Inside the Olm message is a [`Payload`]: the message id and the
 //! sender's timestamp (so neither can be altered by the relay) and the content.
-//! Both are MessagePack with named fields, like the wire protocol.
+//! A group message is a [`GroupEnvelope`]: the sender's Megolm session id and one Megolm
+//! message, whose plaintext is a [`Payload`] naming the group. A member's Megolm session
+//! key travels to each other member as [`Content::GroupKey`] inside a 1:1 Olm message.
+//! All are MessagePack with named fields, like the wire protocol.
 
 use serde::{Deserialize, Serialize};
-use uchat_wire::MessageId;
+use uchat_wire::{GroupId, MessageId};
 
 /// Why an envelope or payload could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +46,20 @@ pub struct Payload {
     pub sent_ms: u64,
     /// What was said.
     pub content: Content,
+    /// The group a group message was written to (`None` in 1:1 messages), so the relay
+    /// cannot move a message from one group to another.
+    #[serde(default)]
+    pub group: Option<GroupId>,
+}
+
+/// The outer, relay-visible layer of a group message (all of it opaque to the relay).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupEnvelope {
+    /// The sender's Megolm session id, to find the inbound session.
+    pub session_id: String,
+    /// The Megolm message.
+    #[serde(with = "serde_bytes")]
+    pub body: Vec<u8>,
 }
 
 /// The kinds of content a message can carry. Its `Debug` shows only the kind and size.
@@ -53,6 +70,18 @@ pub enum Content {
     Text {
         /// The text.
         text: String,
+    },
+    /// A member's Megolm session for a group, shared with one other member.
+    GroupKey {
+        /// The group.
+        group: GroupId,
+        /// The session's id.
+        session_id: String,
+        /// The Megolm session key.
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        /// The membership epoch the session was made for.
+        epoch: u64,
     },
     /// Content from a newer peer that this one cannot show.
     #[serde(other, deserialize_with = "skip_unknown_body")]
@@ -65,6 +94,7 @@ impl std::fmt::Debug for Payload {
             .field("id", &self.id)
             .field("sent_ms", &self.sent_ms)
             .field("content", &self.content)
+            .field("group", &self.group)
             .finish()
     }
 }
@@ -73,6 +103,12 @@ impl std::fmt::Debug for Content {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Content::Text { text } => write!(f, "Text(<{} bytes>)", text.len()),
+            Content::GroupKey {
+                group,
+                session_id,
+                epoch,
+                ..
+            } => write!(f, "GroupKey({group}, {session_id}, epoch {epoch})"),
             Content::Unknown => f.write_str("Unknown"),
         }
     }
@@ -107,6 +143,17 @@ impl Envelope {
     }
 }
 
+impl GroupEnvelope {
+    /// Serializes for the relay.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        encode(self)
+    }
+    /// Parses bytes from the relay.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        decode(bytes, "group envelope")
+    }
+}
+
 impl Payload {
     /// Serializes for encryption.
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -130,6 +177,7 @@ mod tests {
             content: Content::Text {
                 text: "你好 👋".into(),
             },
+            group: None,
         };
         assert_eq!(Payload::from_bytes(&p.to_bytes()).expect("decodes"), p);
         assert!(Payload::from_bytes(&[0xc1]).is_err());

@@ -1,13 +1,32 @@
 //! Events a [`Client`](crate::Client) reports to its user.
 
 use uchat_store::IdentityFlag;
-use uchat_wire::{MessageId, ProfileSummary, UserName};
+use uchat_wire::{GroupChange, GroupId, GroupInfo, MessageId, ProfileSummary, UserName};
 
 /// Something the user should see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientEvent {
-    /// A 1:1 message arrived (new, not a duplicate).
+    /// A 1:1 or group message arrived (new, not a duplicate).
     Message(ReceivedMessage),
+    /// A group's membership changed (someone joined, left or was removed, or the group was
+    /// made with this user in it).
+    GroupChanged {
+        /// The group after the change.
+        group: GroupInfo,
+        /// What changed.
+        change: GroupChange,
+    },
+    /// A group message was refused because it cannot be genuine: its signature or MAC does
+    /// not verify, its sender is not a member, or it replays an earlier message. Nothing
+    /// was stored.
+    GroupMessageRejected {
+        /// The group it claimed to be for.
+        group: GroupId,
+        /// Who it claimed to be from.
+        from: UserName,
+        /// Why it was refused.
+        reason: String,
+    },
     /// A friend came online or went offline.
     Presence {
         /// Who.
@@ -56,7 +75,7 @@ pub enum ClientEvent {
     Reconnected,
 }
 
-/// A received 1:1 message. Its `Debug` shows the text's length, never the text.
+/// A received 1:1 or group message. Its `Debug` shows the text's length, never the text.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ReceivedMessage {
     /// The sender's message id.
@@ -73,6 +92,8 @@ pub struct ReceivedMessage {
     pub identity: IdentityFlag,
     /// Why the message could not be decrypted, if it could not.
     pub problem: Option<String>,
+    /// The group, for a group message.
+    pub group: Option<GroupId>,
 }
 
 impl std::fmt::Debug for ReceivedMessage {
@@ -88,6 +109,7 @@ impl std::fmt::Debug for ReceivedMessage {
             .field("sent_ms", &self.sent_ms)
             .field("identity", &self.identity)
             .field("problem", &self.problem)
+            .field("group", &self.group)
             .finish()
     }
 }

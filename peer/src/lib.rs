@@ -2,13 +2,14 @@
 //! cryptography.
 //!
 //! A tour:
-//! - [`Client`] (in `client.rs`, friends and profiles in `client/social.rs`): register, log
-//!   in, friends, profiles, send, receive, history. It keeps local
+//! - [`Client`] (in `client.rs`, friends and profiles in `client/social.rs`, groups in
+//!   `client/group.rs`): register, log in, friends, profiles, groups, send, receive,
+//!   history. It keeps local
 //!   data in its own redb file ([`uchat_store::PeerStore`]) in a profile directory, and
 //!   reports what happens as [`ClientEvent`]s.
 //! - [`connection`]: the QUIC connection to the relay, with the relay's certificate
 //!   fingerprint pinned on first use ([`trust::KnownRelays`]).
-//! - [`crypto`]: Olm sessions (vodozemac), the file chunk cipher, the password-derived
+//! - [`crypto`]: Olm and Megolm sessions (vodozemac), the file chunk cipher, the password-derived
 //!   local key, safety numbers. Pure and tested on its own.
 //! - [`envelope`]: the peer-to-peer format inside the relay's opaque bytes.
 //! - [`avatar`]: turns a picture into the small square PNG a profile carries.
@@ -27,6 +28,7 @@ pub mod event;
 pub mod trust;
 
 pub use client::{
-    Client, ClientError, ClientOptions, Friend, FriendRequests, NewAvatar, Profile, SafetyNumbers,
+    Client, ClientError, ClientOptions, Friend, FriendRequests, Group, NewAvatar, Profile,
+    SafetyNumbers,
 };
 pub use event::{ClientEvent, ReceivedMessage};

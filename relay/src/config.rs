@@ -48,6 +48,10 @@ pub struct Limits {
     /// Friend requests that may wait for one user's answer; more are refused to the
     /// sender, so nobody's list can be flooded without bound.
     pub max_pending_friend_requests: u64,
+    /// Members one group may have, the owner included.
+    pub max_group_members: usize,
+    /// Groups one user may be in.
+    pub max_groups_per_user: u64,
 }
 
 impl Default for Limits {
@@ -67,6 +71,10 @@ impl Default for Limits {
             // WeChat's limit; the friend list is one answer, so it must stay bounded.
             max_friends: 5000,
             max_pending_friend_requests: 1000,
+            // WeChat's limit for a group chat; also what fits one key share per member
+            // and the largest message into one control frame.
+            max_group_members: uchat_wire::msg::group::MAX_GROUP_MEMBERS,
+            max_groups_per_user: 1000,
         }
     }
 }

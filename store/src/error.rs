@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use uchat_wire::UserName;
+use uchat_wire::{GroupId, UserName};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +121,50 @@ pub enum StoreError {
         what: &'static str,
         /// The limit in force.
         limit: u64,
+    },
+    /// The group does not exist, or the asker is not a member (not told apart).
+    #[error("no group {group} among yours")]
+    NoSuchGroup {
+        /// The group asked for.
+        group: GroupId,
+    },
+    /// Only the group's owner may do this.
+    #[error("only the owner of group {group} ('{owner}') may do that")]
+    NotGroupOwner {
+        /// The group.
+        group: GroupId,
+        /// Its owner.
+        owner: UserName,
+    },
+    /// A group message was made for another membership epoch.
+    #[error("the members of group {group} changed (epoch {epoch} now)")]
+    GroupChanged {
+        /// The group.
+        group: GroupId,
+        /// Its epoch now.
+        epoch: u64,
+    },
+    /// The user is in the group already.
+    #[error("'{user}' is in group {group} already")]
+    AlreadyMember {
+        /// The user.
+        user: UserName,
+        /// The group.
+        group: GroupId,
+    },
+    /// The user is not a member of the group.
+    #[error("'{user}' is not a member of group {group}")]
+    NotGroupMember {
+        /// The user.
+        user: UserName,
+        /// The group.
+        group: GroupId,
+    },
+    /// The owner tried to remove themselves.
+    #[error("the owner cannot be removed from group {group}; leave it instead")]
+    OwnerCannotBeRemoved {
+        /// The group.
+        group: GroupId,
     },
 }
 

@@ -13,11 +13,19 @@
 //!   ...) and queues the event announcing a change in the change's own transaction;
 //!   [`RelayStore::enqueue_message`] is [`RelayStore::enqueue`] for friends only, which
 //!   silently drops ([`MessageOutcome::Dropped`]) what a blocker should not receive.
+//!   Its groups (`group.rs`) keep members and owners, announce every membership change
+//!   ([`RelayStore::create_group`], [`RelayStore::invite_to_group`],
+//!   [`RelayStore::kick_from_group`], [`RelayStore::leave_group`]) and fan a group
+//!   message out ([`RelayStore::send_group_message`]): stored once, queued for every other
+//!   member after its key shares.
 //! - [`PeerStore`]: a peer's local data: its profile ([`ProfileRecord`]), pinned contact
 //!   identities ([`PinnedIdentity`]), sealed Olm sessions ([`SessionRecord`]), history
 //!   ([`HistoryEntry`]), outbox ([`OutboxEntry`]), event cursor and a cache of each
 //!   contact's last seen profile and avatar ([`ContactRecord`]). What one message
-//!   changes is committed at once ([`InboundCommit`], [`OutboundCommit`]).
+//!   changes is committed at once ([`InboundCommit`], [`OutboundCommit`]). Its groups
+//!   (`peer_group.rs`) keep each group's state ([`LocalGroup`]) and the Megolm sessions
+//!   ([`OutboundGroupRecord`], [`InboundGroupRecord`]); a group message about to be sent
+//!   commits with [`GroupOutboundCommit`]. History is kept per [`ConversationId`].
 //! - [`StoreError`]: every failure, in domain terms ([`StoreError::InUse`],
 //!   [`StoreError::UsernameTaken`], [`StoreError::QueueFull`],
 //!   [`StoreError::NotFriends`], ...).
@@ -37,16 +45,21 @@
 //! and call the stores from blocking threads (both stores are `Send + Sync`).
 
 mod error;
+mod group;
 mod peer;
+mod peer_group;
 mod records;
 mod relay;
 mod social;
 mod tables;
 
 pub use error::StoreError;
+pub use group::{GroupLimits, GroupSent, KeyShareRow, LeaveOutcome};
 pub use peer::{InboundCommit, OutboundCommit, PeerStore};
+pub use peer_group::{ContactSessions, GroupOutboundCommit};
 pub use records::{
-    AccountRecord, ContactRecord, EntryFlags, EntryStatus, HistoryEntry, IdentityFlag, OutboxEntry,
+    AccountRecord, ContactRecord, ConversationId, EntryFlags, EntryStatus, GroupOutbox,
+    HistoryEntry, IdentityFlag, InboundGroupRecord, LocalGroup, OutboundGroupRecord, OutboxEntry,
     PinnedIdentity, ProfileRecord, QueuedEvent, SessionRecord,
 };
 pub use relay::{ClaimedKey, Enqueued, RelayStore};

@@ -17,12 +17,13 @@ use uchat_wire::{MessageId, Seq, UserName};
 
 use crate::error::StoreError;
 use crate::records::{
-    ContactRecord, EntryStatus, HistoryEntry, OutboxEntry, PinnedIdentity, ProfileRecord,
-    SessionRecord,
+    ContactRecord, ConversationId, EntryStatus, HistoryEntry, InboundGroupRecord, LocalGroup,
+    OutboxEntry, PinnedIdentity, ProfileRecord, SessionRecord,
 };
 use crate::tables::{
-    CONTACTS, COUNTERS, HISTORY, MESSAGES, OLM_SESSIONS, OUTBOX, OUTBOX_IDS, PINS, PROFILE,
-    PROFILE_KEY, decode, encode, next_counter, open_database, read, write,
+    CONTACTS, COUNTERS, HISTORY, INBOUND_GROUP_SESSIONS, MESSAGES, OLM_SESSIONS,
+    OUTBOUND_GROUP_SESSIONS, OUTBOX, OUTBOX_IDS, PEER_GROUPS, PINS, PROFILE, PROFILE_KEY, decode,
+    encode, next_counter, open_database, read, write,
 };
 
 /// [`COUNTERS`] key of the event cursor.
@@ -35,8 +36,6 @@ const OUTBOX_COUNTER: &str = "outbox";
 /// Everything one received message changes, for [`PeerStore::commit_inbound`].
 #[derive(Clone, Debug)]
 pub struct InboundCommit {
-    /// The conversation the message belongs to (for 1:1 chats, the sender).
-    pub conversation: UserName,
     /// The full new set of Olm sessions with the sender (`from`); empty leaves them as
     /// they are.
     pub sessions: Vec<SessionRecord>,
@@ -50,13 +49,15 @@ pub struct InboundCommit {
     pub id: MessageId,
     /// The event's position in this user's relay queue (`Seq(0)` if it had none).
     pub seq: Seq,
+    /// A group session to save (a new one shared by `from`, or one that opened a message).
+    pub group_session: Option<InboundGroupRecord>,
+    /// A group's new state, after a membership event.
+    pub group: Option<LocalGroup>,
 }
 
 /// Everything one message about to be sent changes, for [`PeerStore::commit_outbound`].
 #[derive(Clone, Debug)]
 pub struct OutboundCommit {
-    /// The conversation the message belongs to (for 1:1 chats, the recipient).
-    pub conversation: UserName,
     /// The full new set of Olm sessions with the recipient (`outbox.to`); empty leaves
     /// them as they are.
     pub sessions: Vec<SessionRecord>,
@@ -83,7 +84,7 @@ impl fmt::Debug for PeerStore {
 }
 
 /// Replaces `contact`'s sessions, unless `sessions` is empty.
-fn put_sessions(
+pub(crate) fn put_sessions(
     tx: &redb::WriteTransaction,
     contact: &UserName,
     sessions: &[SessionRecord],
@@ -98,7 +99,7 @@ fn put_sessions(
 }
 
 /// Pins `contact`'s identity, if given.
-fn put_pin(
+pub(crate) fn put_pin(
     tx: &redb::WriteTransaction,
     contact: &UserName,
     pin: Option<&PinnedIdentity>,
@@ -111,7 +112,10 @@ fn put_pin(
 }
 
 /// Appends `entry` to its conversation, unless an entry with the same (from, id) exists.
-fn append_history(tx: &redb::WriteTransaction, entry: &HistoryEntry) -> Result<(), StoreError> {
+pub(crate) fn append_history(
+    tx: &redb::WriteTransaction,
+    entry: &HistoryEntry,
+) -> Result<(), StoreError> {
     let mut messages = tx.open_table(MESSAGES)?;
     let key = (entry.from.as_str(), entry.id.0.as_slice());
     let stored = messages.get(key)?.is_some_and(|v| v.value().is_some());
@@ -125,6 +129,26 @@ fn append_history(tx: &redb::WriteTransaction, entry: &HistoryEntry) -> Result<(
         encode(entry, "history entry")?.as_slice(),
     )?;
     messages.insert(key, Some((conversation, index)))?;
+    Ok(())
+}
+
+/// Puts `outbox` in the outbox, replacing an entry with the same id in its place; `from`
+/// is the sender of its history entry.
+pub(crate) fn put_outbox_in(
+    tx: &redb::WriteTransaction,
+    outbox: &OutboxEntry,
+    from: &UserName,
+) -> Result<(), StoreError> {
+    let mut ids = tx.open_table(OUTBOX_IDS)?;
+    let id = outbox.id.0.as_slice();
+    let existing = ids.get(id)?.map(|v| v.value().0);
+    let slot = match existing {
+        Some(slot) => slot,
+        None => next_counter(&mut tx.open_table(COUNTERS)?, OUTBOX_COUNTER)?,
+    };
+    tx.open_table(OUTBOX)?
+        .insert(slot, encode(outbox, "outbox entry")?.as_slice())?;
+    ids.insert(id, (slot, from.as_str()))?;
     Ok(())
 }
 
@@ -153,6 +177,11 @@ fn raise_cursor(tx: &redb::WriteTransaction, seq: Seq) -> Result<(), StoreError>
 }
 
 impl PeerStore {
+    /// The database, for the second `impl` block in `peer_group.rs`.
+    pub(crate) fn db(&self) -> &redb::Database {
+        &self.db
+    }
+
     /// Opens the store at `path`, creating the file if needed.
     ///
     /// [`StoreError::InUse`] if another process (or another handle) has it open.
@@ -166,6 +195,9 @@ impl PeerStore {
             tx.open_table(OUTBOX)?;
             tx.open_table(OUTBOX_IDS)?;
             tx.open_table(CONTACTS)?;
+            tx.open_table(PEER_GROUPS)?;
+            tx.open_table(OUTBOUND_GROUP_SESSIONS)?;
+            tx.open_table(INBOUND_GROUP_SESSIONS)?;
             tx.open_table(COUNTERS)?;
             Ok(())
         })?;
@@ -271,7 +303,7 @@ impl PeerStore {
     /// stored.
     pub fn history(
         &self,
-        conversation: &UserName,
+        conversation: &ConversationId,
         limit: usize,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
         read(&self.db, |tx| {
@@ -283,6 +315,27 @@ impl PeerStore {
             }
             out.reverse();
             Ok(out)
+        })
+    }
+
+    /// The history entry of message (from, id), if it has one.
+    pub fn history_entry(
+        &self,
+        from: &UserName,
+        id: MessageId,
+    ) -> Result<Option<HistoryEntry>, StoreError> {
+        read(&self.db, |tx| {
+            let location = tx
+                .open_table(MESSAGES)?
+                .get((from.as_str(), id.0.as_slice()))?
+                .and_then(|v| v.value().map(|(c, index)| (c.to_string(), index)));
+            let Some((conversation, index)) = location else {
+                return Ok(None);
+            };
+            tx.open_table(HISTORY)?
+                .get((conversation.as_str(), index))?
+                .map(|v| decode(v.value(), "history entry"))
+                .transpose()
         })
     }
 
@@ -329,14 +382,20 @@ impl PeerStore {
     /// Atomic commit of everything one received message changes. In one transaction:
     /// replaces the sender's sessions (if `sessions` is non-empty), pins the sender (if
     /// `pin`), appends `entry` (unless an entry with the same (from, id) exists), marks
-    /// (from, id) as seen, and raises the event cursor to `seq`. Committing the same
-    /// message twice stores it once.
+    /// (from, id) as seen, saves the group session and group state (if given), and raises
+    /// the event cursor to `seq`. Committing the same message twice stores it once.
     pub fn commit_inbound(&self, c: &InboundCommit) -> Result<(), StoreError> {
         write(&self.db, |tx| {
             put_sessions(tx, &c.from, &c.sessions)?;
             put_pin(tx, &c.from, c.pin.as_ref())?;
             if let Some(entry) = &c.entry {
                 append_history(tx, entry)?;
+            }
+            if let Some(session) = &c.group_session {
+                crate::peer_group::put_inbound_group_session_in(tx, session)?;
+            }
+            if let Some(group) = &c.group {
+                crate::peer_group::put_group_in(tx, group)?;
             }
             mark_seen(tx, &c.from, c.id)?;
             raise_cursor(tx, c.seq)
@@ -352,17 +411,7 @@ impl PeerStore {
             put_sessions(tx, &c.outbox.to, &c.sessions)?;
             put_pin(tx, &c.outbox.to, c.pin.as_ref())?;
             append_history(tx, &c.entry)?;
-            let mut ids = tx.open_table(OUTBOX_IDS)?;
-            let id = c.outbox.id.0.as_slice();
-            let existing = ids.get(id)?.map(|v| v.value().0);
-            let slot = match existing {
-                Some(slot) => slot,
-                None => next_counter(&mut tx.open_table(COUNTERS)?, OUTBOX_COUNTER)?,
-            };
-            tx.open_table(OUTBOX)?
-                .insert(slot, encode(&c.outbox, "outbox entry")?.as_slice())?;
-            ids.insert(id, (slot, c.entry.from.as_str()))?;
-            Ok(())
+            put_outbox_in(tx, &c.outbox, &c.entry.from)
         })
     }
 
@@ -484,7 +533,7 @@ mod tests {
     fn entry(from: &str, to: &str, id: u8, text: &str) -> HistoryEntry {
         HistoryEntry {
             id: MessageId([id; 16]),
-            conversation: user(if from == "bob" { to } else { from }),
+            conversation: ConversationId::direct(&user(if from == "bob" { to } else { from })),
             from: user(from),
             to: user(to),
             sent_ms: u64::from(id),
@@ -495,18 +544,21 @@ mod tests {
                 identity: IdentityFlag::Known,
                 note: None,
             },
+            group: None,
+            group_change: None,
         }
     }
 
     fn inbound(e: HistoryEntry, seq: u64) -> InboundCommit {
         InboundCommit {
-            conversation: e.conversation.clone(),
             sessions: vec![],
             pin: None,
             from: e.from.clone(),
             id: e.id,
             entry: Some(e),
             seq: Seq(seq),
+            group_session: None,
+            group: None,
         }
     }
 
@@ -524,7 +576,6 @@ mod tests {
         let mut e = entry("bob", "alice", id, text);
         e.status = EntryStatus::Pending;
         OutboundCommit {
-            conversation: user("alice"),
             sessions: vec![session("s", u64::from(id))],
             pin: None,
             entry: e,
@@ -533,6 +584,7 @@ mod tests {
                 to: user("alice"),
                 ciphertext: vec![id; 8],
                 created_ms: u64::from(id),
+                group: None,
             },
         }
     }
@@ -588,7 +640,14 @@ mod tests {
         store
             .commit_inbound(&inbound(entry("alice", "bob", 1, "hi again"), 2))
             .expect("commits");
-        assert_eq!(texts(&store.history(&alice, 10).expect("reads")), ["hi"]);
+        assert_eq!(
+            texts(
+                &store
+                    .history(&ConversationId::direct(&alice), 10)
+                    .expect("reads")
+            ),
+            ["hi"]
+        );
         assert!(
             store
                 .has_message(&alice, MessageId([1; 16]))
@@ -615,13 +674,25 @@ mod tests {
                 .has_message(&alice, MessageId([7; 16]))
                 .expect("reads")
         );
-        assert!(store.history(&alice, 10).expect("reads").is_empty());
+        assert!(
+            store
+                .history(&ConversationId::direct(&alice), 10)
+                .expect("reads")
+                .is_empty()
+        );
         assert_eq!(store.last_acked_seq().expect("reads"), Seq(4));
         // The entry can still be stored later (for example, once it decrypts).
         store
             .commit_inbound(&inbound(entry("alice", "bob", 7, "late"), 4))
             .expect("commits");
-        assert_eq!(texts(&store.history(&alice, 10).expect("reads")), ["late"]);
+        assert_eq!(
+            texts(
+                &store
+                    .history(&ConversationId::direct(&alice), 10)
+                    .expect("reads")
+            ),
+            ["late"]
+        );
     }
 
     #[test]
@@ -645,16 +716,40 @@ mod tests {
         store.commit_outbound(&outbound(6, "b6")).expect("commits");
         let alice = user("alice");
         assert_eq!(
-            texts(&store.history(&alice, 100).expect("reads")),
+            texts(
+                &store
+                    .history(&ConversationId::direct(&alice), 100)
+                    .expect("reads")
+            ),
             ["a1", "a2", "a3", "a4", "a5", "b6"]
         );
         assert_eq!(
-            texts(&store.history(&alice, 2).expect("reads")),
+            texts(
+                &store
+                    .history(&ConversationId::direct(&alice), 2)
+                    .expect("reads")
+            ),
             ["a5", "b6"]
         );
-        assert!(store.history(&alice, 0).expect("reads").is_empty());
-        assert_eq!(store.history(&user("carol"), 100).expect("reads").len(), 5);
-        assert!(store.history(&user("dave"), 100).expect("reads").is_empty());
+        assert!(
+            store
+                .history(&ConversationId::direct(&alice), 0)
+                .expect("reads")
+                .is_empty()
+        );
+        assert_eq!(
+            store
+                .history(&ConversationId::direct(&user("carol")), 100)
+                .expect("reads")
+                .len(),
+            5
+        );
+        assert!(
+            store
+                .history(&ConversationId::direct(&user("dave")), 100)
+                .expect("reads")
+                .is_empty()
+        );
     }
 
     #[test]
@@ -768,7 +863,9 @@ mod tests {
             .collect();
         assert_eq!(left, [MessageId([3; 16])]);
 
-        let h = store.history(&user("alice"), 10).expect("reads");
+        let h = store
+            .history(&ConversationId::direct(&user("alice")), 10)
+            .expect("reads");
         assert_eq!((h[0].status, h[0].received_ms), (EntryStatus::Sent, 1234));
         assert_eq!(h[1].status, EntryStatus::Failed);
         assert_eq!(h[1].flags.note.as_deref(), Some("no user named 'alice'"));
@@ -793,7 +890,13 @@ mod tests {
             (outbox[0].id, outbox[0].ciphertext.as_slice()),
             (MessageId([1; 16]), &[42][..])
         );
-        assert_eq!(store.history(&user("alice"), 10).expect("reads").len(), 2);
+        assert_eq!(
+            store
+                .history(&ConversationId::direct(&user("alice")), 10)
+                .expect("reads")
+                .len(),
+            2
+        );
     }
 
     #[test]

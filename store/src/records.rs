@@ -10,7 +10,10 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use uchat_wire::{IdentityKeys, MessageId, ProfileSummary, PushEvent, Seq, UserName};
+use uchat_wire::{
+    GroupChange, GroupId, GroupInfo, IdentityKeys, KeyShare, MessageId, ProfileSummary, PushEvent,
+    Seq, UserName,
+};
 
 /// A relay account: its name, password hash and public identity.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +51,114 @@ pub struct QueuedEvent {
     pub relay_ts_ms: u64,
     /// The event, pushed as is.
     pub event: PushEvent,
+}
+
+/// One row of a user's queue on the relay, as stored: an event, or a reference to a group
+/// message stored once for all its recipients. Rows written before groups existed are
+/// [`QueuedEvent`]s, which decode as rows with `event` set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct QueueRow {
+    /// Its position in the user's queue.
+    pub(crate) seq: Seq,
+    /// The relay's clock when it was queued, in ms since the Unix epoch.
+    pub(crate) relay_ts_ms: u64,
+    /// The event itself, unless it is a stored group message.
+    #[serde(default)]
+    pub(crate) event: Option<PushEvent>,
+    /// The group message this row stands for, if it is one.
+    #[serde(default)]
+    pub(crate) group_message: Option<GroupMessageRef>,
+}
+
+/// What a [`QueueRow`] holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum QueueBody {
+    /// An event kept in the row.
+    Event(PushEvent),
+    /// A group message kept once in `GROUP_MESSAGES`.
+    GroupMessage(GroupMessageRef),
+}
+
+impl QueueRow {
+    /// A row holding `body`.
+    pub(crate) fn new(seq: Seq, relay_ts_ms: u64, body: QueueBody) -> Self {
+        let (event, group_message) = match body {
+            QueueBody::Event(event) => (Some(event), None),
+            QueueBody::GroupMessage(reference) => (None, Some(reference)),
+        };
+        Self {
+            seq,
+            relay_ts_ms,
+            event,
+            group_message,
+        }
+    }
+
+    /// What the row holds; a row with neither part (or both) is corrupt.
+    pub(crate) fn body(self) -> Result<QueueBody, crate::StoreError> {
+        match (self.event, self.group_message) {
+            (Some(event), None) => Ok(QueueBody::Event(event)),
+            (None, Some(reference)) => Ok(QueueBody::GroupMessage(reference)),
+            _ => Err(crate::StoreError::Corrupt {
+                what: "queued event",
+                reason: "a row must hold exactly one of an event and a group message".into(),
+            }),
+        }
+    }
+}
+
+/// Where a group message is stored: `GROUP_MESSAGES` row (group, index).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct GroupMessageRef {
+    /// The group.
+    pub(crate) group: GroupId,
+    /// Its position among the group's stored messages.
+    pub(crate) index: u64,
+}
+
+/// A group message stored once on the relay, however many queues refer to it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct GroupMessageRecord {
+    /// The sender.
+    pub(crate) from: UserName,
+    /// The sender's message id.
+    pub(crate) id: MessageId,
+    /// Opaque Megolm ciphertext.
+    #[serde(with = "serde_bytes")]
+    pub(crate) ciphertext: Vec<u8>,
+    /// How many queue rows still refer to it; the record goes with the last one.
+    pub(crate) refs: u64,
+}
+
+impl fmt::Debug for GroupMessageRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupMessageRecord")
+            .field("from", &self.from)
+            .field("id", &self.id)
+            .field(
+                "ciphertext",
+                &format_args!("<{} bytes>", self.ciphertext.len()),
+            )
+            .field("refs", &self.refs)
+            .finish()
+    }
+}
+
+/// A group on the relay (its members are rows of `GROUP_MEMBERS`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct GroupRecord {
+    /// Its name.
+    pub(crate) name: String,
+    /// Who may invite and remove members.
+    pub(crate) owner: UserName,
+    /// The membership version, raised by every change.
+    pub(crate) epoch: u64,
+    /// When it was made, ms since the Unix epoch.
+    pub(crate) created_ms: u64,
+    /// The join order the next member gets (lower joined earlier).
+    pub(crate) next_join: u64,
+    /// The next free index in `GROUP_MESSAGES`.
+    pub(crate) next_message: u64,
 }
 
 /// A pending friend request on the relay, keyed (to, from).
@@ -187,16 +298,59 @@ pub struct EntryFlags {
     pub note: Option<String>,
 }
 
+/// Which conversation a history entry belongs to: a contact's name for a 1:1 chat, or `#`
+/// and a group's id. Stored as that text, so entries written before groups existed (whose
+/// conversation was a user name) read back unchanged.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConversationId(String);
+
+impl ConversationId {
+    /// The 1:1 conversation with `user`.
+    pub fn direct(user: &UserName) -> Self {
+        Self(user.as_str().to_string())
+    }
+
+    /// The conversation of `group`.
+    pub fn group(group: GroupId) -> Self {
+        Self(format!("#{group}"))
+    }
+
+    /// The key as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The group, if this is a group's conversation.
+    pub fn group_id(&self) -> Option<GroupId> {
+        self.0
+            .strip_prefix('#')
+            .and_then(|hex| GroupId::from_hex(hex).ok())
+    }
+}
+
+impl From<&UserName> for ConversationId {
+    fn from(user: &UserName) -> Self {
+        Self::direct(user)
+    }
+}
+
+impl fmt::Debug for ConversationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Conversation({})", self.0)
+    }
+}
+
 /// One message in the peer's local history.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     /// The sender's message id.
     pub id: MessageId,
     /// The conversation it belongs to (for 1:1 chats, the other user).
-    pub conversation: UserName,
-    /// The sender.
+    pub conversation: ConversationId,
+    /// The sender (for a membership notice, who made the change).
     pub from: UserName,
-    /// The recipient.
+    /// The recipient; in a group's conversation, the local user.
     pub to: UserName,
     /// The sender's clock when it was written, in ms since the Unix epoch.
     pub sent_ms: u64,
@@ -211,6 +365,13 @@ pub struct HistoryEntry {
     pub status: EntryStatus,
     /// Annotations.
     pub flags: EntryFlags,
+    /// The group, for an entry of a group's conversation.
+    #[serde(default)]
+    pub group: Option<GroupId>,
+    /// For a membership notice (someone joined, left or was removed) instead of a
+    /// message: what changed.
+    #[serde(default)]
+    pub group_change: Option<GroupChange>,
 }
 
 impl fmt::Debug for HistoryEntry {
@@ -228,6 +389,8 @@ impl fmt::Debug for HistoryEntry {
             )
             .field("status", &self.status)
             .field("flags", &self.flags)
+            .field("group", &self.group)
+            .field("group_change", &self.group_change)
             .finish()
     }
 }
@@ -244,6 +407,106 @@ pub struct OutboxEntry {
     pub ciphertext: Vec<u8>,
     /// When it was written, in ms since the Unix epoch.
     pub created_ms: u64,
+    /// For a group message: the group, the epoch it was encrypted for and the key shares
+    /// that go with it (`to` is then the local user and `ciphertext` the Megolm envelope).
+    #[serde(default)]
+    pub group: Option<GroupOutbox>,
+}
+
+/// The group part of an [`OutboxEntry`].
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupOutbox {
+    /// The group.
+    pub group: GroupId,
+    /// The membership epoch the sender's session was shared for.
+    pub epoch: u64,
+    /// Session keys for members who did not hold the session yet.
+    pub key_shares: Vec<KeyShare>,
+}
+
+impl fmt::Debug for GroupOutbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupOutbox")
+            .field("group", &self.group)
+            .field("epoch", &self.epoch)
+            .field("key_shares", &self.key_shares.len())
+            .finish()
+    }
+}
+
+/// A group as the peer knows it, from two sources that may differ for a moment: the events
+/// taken in so far, in queue order (`seen`, which says who could send the next queued
+/// message), and the newest state known at all (`latest`, perhaps fetched from the relay
+/// ahead of its events, which says whom to share keys with).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalGroup {
+    /// The group after the last membership event taken in.
+    pub seen: GroupInfo,
+    /// The group at the highest epoch known.
+    pub latest: GroupInfo,
+}
+
+/// This peer's outbound Megolm session for one group, sealed by the caller.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundGroupRecord {
+    /// The session's id.
+    pub session_id: String,
+    /// The sealed session pickle.
+    pub pickle: String,
+    /// The membership epoch it was made for.
+    pub epoch: u64,
+    /// When it was made, ms since the Unix epoch.
+    pub created_ms: u64,
+    /// Messages it has encrypted.
+    pub messages: u32,
+    /// Members its key was shared with.
+    pub shared_with: Vec<UserName>,
+}
+
+impl fmt::Debug for OutboundGroupRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutboundGroupRecord")
+            .field("session_id", &self.session_id)
+            .field("pickle", &format_args!("<{} bytes>", self.pickle.len()))
+            .field("epoch", &self.epoch)
+            .field("created_ms", &self.created_ms)
+            .field("messages", &self.messages)
+            .field("shared_with", &self.shared_with)
+            .finish()
+    }
+}
+
+/// A Megolm session another member shared with this peer, sealed by the caller.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundGroupRecord {
+    /// The group.
+    pub group: GroupId,
+    /// The member who shared it (over Olm), the only one whose messages it may open.
+    pub sender: UserName,
+    /// The session's id.
+    pub session_id: String,
+    /// The sealed session pickle.
+    pub pickle: String,
+    /// The message indexes opened so far (a replay of one is refused).
+    pub seen: Vec<u32>,
+    /// The membership epoch the sender made it for.
+    pub epoch: u64,
+    /// When it arrived, ms since the Unix epoch.
+    pub received_ms: u64,
+}
+
+impl fmt::Debug for InboundGroupRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InboundGroupRecord")
+            .field("group", &self.group)
+            .field("sender", &self.sender)
+            .field("session_id", &self.session_id)
+            .field("pickle", &format_args!("<{} bytes>", self.pickle.len()))
+            .field("seen", &self.seen.len())
+            .field("epoch", &self.epoch)
+            .field("received_ms", &self.received_ms)
+            .finish()
+    }
 }
 
 impl fmt::Debug for OutboxEntry {
@@ -256,6 +519,7 @@ impl fmt::Debug for OutboxEntry {
                 &format_args!("<{} bytes>", self.ciphertext.len()),
             )
             .field("created_ms", &self.created_ms)
+            .field("group", &self.group)
             .finish()
     }
 }
@@ -307,6 +571,28 @@ mod tests {
     }
 
     #[test]
+    fn queue_rows_written_before_groups_decode_as_events() {
+        let old = QueuedEvent {
+            seq: Seq(4),
+            relay_ts_ms: 9,
+            event: PushEvent::FriendAccepted {
+                by: UserName::parse("bob").expect("valid"),
+            },
+        };
+        let bytes = rmp_serde::to_vec_named(&old).expect("encodes");
+        let row: QueueRow = rmp_serde::from_slice(&bytes).expect("decodes");
+        assert_eq!(row.seq, Seq(4));
+        assert_eq!(row.body().expect("whole"), QueueBody::Event(old.event));
+        let empty = QueueRow {
+            seq: Seq(1),
+            relay_ts_ms: 0,
+            event: None,
+            group_message: None,
+        };
+        assert!(empty.body().is_err());
+    }
+
+    #[test]
     fn debug_shows_lengths_not_secrets_or_plaintext() {
         let profile = ProfileRecord {
             username: UserName::parse("alice").expect("valid"),
@@ -322,7 +608,7 @@ mod tests {
         );
         let entry = HistoryEntry {
             id: MessageId([1; 16]),
-            conversation: UserName::parse("bob").expect("valid"),
+            conversation: ConversationId::direct(&UserName::parse("bob").expect("valid")),
             from: UserName::parse("bob").expect("valid"),
             to: UserName::parse("alice").expect("valid"),
             sent_ms: 1,
@@ -330,6 +616,8 @@ mod tests {
             text: Some("attack at dawn".into()),
             status: EntryStatus::Received,
             flags: EntryFlags::default(),
+            group: None,
+            group_change: None,
         };
         assert!(!format!("{entry:?}").contains("dawn"));
     }

@@ -22,11 +22,12 @@ use redb::ReadableTable;
 use uchat_wire::{IdentityKeys, MessageId, PushEvent, Seq, SignedKey, UserName};
 
 use crate::error::StoreError;
-use crate::records::{AccountRecord, QueuedEvent};
+use crate::records::{AccountRecord, QueueBody, QueueRow, QueuedEvent};
 use crate::tables::{
     ACCOUNTS, AVATARS, BLOCKS, COUNTERS, DEDUP, DEDUP_BY_TIME, FALLBACK_KEYS, FRIEND_REQUESTS,
-    FRIEND_REQUESTS_SENT, FRIENDS, LAST_SEEN, ONE_TIME_KEYS, PROFILES, QUEUE, QUEUE_HEADS,
-    SESSIONS, decode, encode, next_counter, open_database, read, write,
+    FRIEND_REQUESTS_SENT, FRIENDS, GROUP_MEMBERS, GROUP_MESSAGES, GROUPS, LAST_SEEN, ONE_TIME_KEYS,
+    PROFILES, QUEUE, QUEUE_HEADS, SESSIONS, USER_GROUPS, decode, encode, next_counter,
+    open_database, read, write,
 };
 
 /// The counter that orders one-time keys (shared by all users; only the order matters).
@@ -154,6 +155,60 @@ fn queue_len_in(
     Ok(head.saturating_sub(first).saturating_add(1))
 }
 
+/// A write transaction's view of the queues: the tables opened once, so that a fan-out to
+/// many recipients does not reopen them per recipient.
+pub(crate) struct QueueWriter<'t> {
+    queue: redb::Table<'t, (&'static str, u64), &'static [u8]>,
+    heads: redb::Table<'t, &'static str, u64>,
+}
+
+impl<'t> QueueWriter<'t> {
+    /// Opens the queue tables in `tx`.
+    pub(crate) fn open(tx: &'t redb::WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            queue: tx.open_table(QUEUE)?,
+            heads: tx.open_table(QUEUE_HEADS)?,
+        })
+    }
+
+    /// [`StoreError::QueueFull`] if `recipient`'s queue holds `max_queue_len` events.
+    pub(crate) fn check_room(
+        &self,
+        recipient: &UserName,
+        max_queue_len: u64,
+    ) -> Result<(), StoreError> {
+        let len = queue_len_in(&self.queue, &self.heads, recipient.as_str())?;
+        if len >= max_queue_len {
+            return Err(StoreError::QueueFull {
+                recipient: recipient.clone(),
+                len,
+            });
+        }
+        Ok(())
+    }
+
+    /// Appends one row to `recipient`'s queue with the next seq; the caller has checked
+    /// the account and the room.
+    pub(crate) fn append(
+        &mut self,
+        recipient: &UserName,
+        body: QueueBody,
+        now_ms: u64,
+    ) -> Result<Seq, StoreError> {
+        let name = recipient.as_str();
+        let head = self.heads.get(name)?.map(|v| v.value()).unwrap_or(0);
+        let seq = head.checked_add(1).ok_or_else(|| StoreError::Corrupt {
+            what: "queue head",
+            reason: format!("the sequence numbers of {recipient} are exhausted"),
+        })?;
+        let row = QueueRow::new(Seq(seq), now_ms, body);
+        self.queue
+            .insert((name, seq), encode(&row, "queued event")?.as_slice())?;
+        self.heads.insert(name, seq)?;
+        Ok(Seq(seq))
+    }
+}
+
 /// [`RelayStore::enqueue`] inside a write transaction, so that a state change and the
 /// event telling someone about it commit together. On an error nothing is written (the
 /// checks come before the first insert), so a caller may go on with the transaction.
@@ -167,47 +222,79 @@ pub(crate) fn enqueue_in(
 ) -> Result<Enqueued, StoreError> {
     require_account(tx, recipient)?;
     let name = recipient.as_str();
-    let mut dedup_table = tx.open_table(DEDUP)?;
     if let Some((sender, id)) = dedup
-        && let Some(v) = dedup_table.get((name, sender.as_str(), id.0.as_slice()))?
+        && let Some((seq, relay_ts_ms)) = earlier_send_in(tx, name, sender, id)?
     {
-        let (seq, relay_ts_ms) = v.value();
         return Ok(Enqueued {
             seq: Seq(seq),
             relay_ts_ms,
             duplicate: true,
         });
     }
-    let mut queue = tx.open_table(QUEUE)?;
-    let mut heads = tx.open_table(QUEUE_HEADS)?;
-    let len = queue_len_in(&queue, &heads, name)?;
-    if len >= max_queue_len {
-        return Err(StoreError::QueueFull {
-            recipient: recipient.clone(),
-            len,
-        });
-    }
-    let head = heads.get(name)?.map(|v| v.value()).unwrap_or(0);
-    let seq = head.checked_add(1).ok_or_else(|| StoreError::Corrupt {
-        what: "queue head",
-        reason: format!("the sequence numbers of {recipient} are exhausted"),
-    })?;
-    let queued = QueuedEvent {
-        seq: Seq(seq),
-        relay_ts_ms: now_ms,
-        event: event.clone(),
-    };
-    queue.insert((name, seq), encode(&queued, "queued event")?.as_slice())?;
-    heads.insert(name, seq)?;
+    let mut queues = QueueWriter::open(tx)?;
+    queues.check_room(recipient, max_queue_len)?;
+    let seq = queues.append(recipient, QueueBody::Event(event.clone()), now_ms)?;
+    drop(queues);
     if let Some((sender, id)) = dedup {
-        dedup_table.insert((name, sender.as_str(), id.0.as_slice()), (seq, now_ms))?;
-        tx.open_table(DEDUP_BY_TIME)?
-            .insert((now_ms, name, sender.as_str(), id.0.as_slice()), ())?;
+        remember_send_in(tx, name, sender, id, seq, now_ms)?;
     }
     Ok(Enqueued {
-        seq: Seq(seq),
+        seq,
         relay_ts_ms: now_ms,
         duplicate: false,
+    })
+}
+
+/// Records that `sender` queued message `id` for `recipient` (a user name, or a group's
+/// de-duplication key) at `seq`, so that a re-send is recognized until
+/// [`RelayStore::prune_dedup_before`] forgets it.
+pub(crate) fn remember_send_in(
+    tx: &redb::WriteTransaction,
+    recipient: &str,
+    sender: &UserName,
+    id: MessageId,
+    seq: Seq,
+    now_ms: u64,
+) -> Result<(), StoreError> {
+    tx.open_table(DEDUP)?.insert(
+        (recipient, sender.as_str(), id.0.as_slice()),
+        (seq.0, now_ms),
+    )?;
+    tx.open_table(DEDUP_BY_TIME)?
+        .insert((now_ms, recipient, sender.as_str(), id.0.as_slice()), ())?;
+    Ok(())
+}
+
+/// The earlier send of message `id` by `sender` to `recipient` (see [`remember_send_in`]),
+/// as (seq, relay_ts_ms).
+pub(crate) fn earlier_send_in(
+    tx: &redb::WriteTransaction,
+    recipient: &str,
+    sender: &UserName,
+    id: MessageId,
+) -> Result<Option<(u64, u64)>, StoreError> {
+    Ok(tx
+        .open_table(DEDUP)?
+        .get((recipient, sender.as_str(), id.0.as_slice()))?
+        .map(|v| v.value()))
+}
+
+/// The event a queue row stands for, with a group message read from where it is stored.
+fn resolve_row(
+    row: QueueRow,
+    messages: &impl ReadableTable<(&'static [u8], u64), &'static [u8]>,
+) -> Result<QueuedEvent, StoreError> {
+    let (seq, relay_ts_ms) = (row.seq, row.relay_ts_ms);
+    let event = match row.body()? {
+        QueueBody::Event(event) => event,
+        QueueBody::GroupMessage(reference) => {
+            crate::group::group_message_event(messages, &reference)?
+        }
+    };
+    Ok(QueuedEvent {
+        seq,
+        relay_ts_ms,
+        event,
     })
 }
 
@@ -232,6 +319,10 @@ impl RelayStore {
             tx.open_table(BLOCKS)?;
             tx.open_table(PROFILES)?;
             tx.open_table(AVATARS)?;
+            tx.open_table(GROUPS)?;
+            tx.open_table(GROUP_MEMBERS)?;
+            tx.open_table(USER_GROUPS)?;
+            tx.open_table(GROUP_MESSAGES)?;
             tx.open_table(COUNTERS)?;
             Ok(())
         })?;
@@ -502,6 +593,7 @@ impl RelayStore {
     }
 
     /// `user`'s queued events with seq greater than `after`, ascending, at most `limit`.
+    /// A group message stored once for all its recipients comes back whole.
     pub fn pending(
         &self,
         user: &UserName,
@@ -514,25 +606,35 @@ impl RelayStore {
         read(&self.db, |tx| {
             let name = user.as_str();
             let queue = tx.open_table(QUEUE)?;
+            let messages = tx.open_table(GROUP_MESSAGES)?;
             let mut out = Vec::new();
             for item in queue.range((name, start)..=(name, u64::MAX))?.take(limit) {
-                out.push(decode(item?.1.value(), "queued event")?);
+                let row: QueueRow = decode(item?.1.value(), "queued event")?;
+                out.push(resolve_row(row, &messages)?);
             }
             Ok(out)
         })
     }
 
     /// Deletes `user`'s events with seq up to and including `through`; returns how many
-    /// were deleted. Acknowledging again, or beyond the head, is harmless.
+    /// were deleted. A group message stored once is deleted with its last reference.
+    /// Acknowledging again, or beyond the head, is harmless.
     pub fn ack_through(&self, user: &UserName, through: Seq) -> Result<u64, StoreError> {
         write(&self.db, |tx| {
             let name = user.as_str();
             let mut queue = tx.open_table(QUEUE)?;
+            let mut released = Vec::new();
             let mut deleted = 0;
             for item in queue.extract_from_if((name, 0)..=(name, through.0), |_, _| true)? {
-                item?;
+                let (_, value) = item?;
+                let row: QueueRow = decode(value.value(), "queued event")?;
+                if let QueueBody::GroupMessage(reference) = row.body()? {
+                    released.push(reference);
+                }
                 deleted += 1;
             }
+            drop(queue);
+            crate::group::release_group_messages_in(tx, &released)?;
             Ok(deleted)
         })
     }

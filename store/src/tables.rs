@@ -26,14 +26,17 @@ pub(crate) const ONE_TIME_KEYS: TableDefinition<(&str, u64), &[u8]> =
 /// username → `SignedKey`.
 pub(crate) const FALLBACK_KEYS: TableDefinition<&str, &[u8]> =
     TableDefinition::new("fallback_keys");
-/// (recipient, seq) → [`crate::QueuedEvent`].
+/// (recipient, seq) → a queue row (`records::QueueRow`): a [`crate::QueuedEvent`], or a
+/// reference to a group message in [`GROUP_MESSAGES`].
 ///
 /// Architecture invariant: events leave a queue only through `ack_through`, which removes
 /// a prefix, so a user's queued seqs are always the contiguous run `first..=head`.
 pub(crate) const QUEUE: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("queue");
 /// recipient → the highest seq ever assigned (never lowered, so seqs are never reused).
 pub(crate) const QUEUE_HEADS: TableDefinition<&str, u64> = TableDefinition::new("queue_heads");
-/// (recipient, sender, message id) → (seq, relay_ts_ms) of the first enqueue.
+/// (recipient, sender, message id) → (seq, relay_ts_ms) of the first enqueue. For a group
+/// message the recipient is the group's key (`#` and its id in hex) and the seq its index
+/// in [`GROUP_MESSAGES`].
 pub(crate) const DEDUP: TableDefinition<(&str, &str, &[u8]), (u64, u64)> =
     TableDefinition::new("dedup");
 /// (relay_ts_ms, recipient, sender, message id) → (): [`DEDUP`] ordered by age, for pruning.
@@ -65,6 +68,25 @@ pub(crate) const PROFILES: TableDefinition<&str, &[u8]> = TableDefinition::new("
 /// username → the avatar image's bytes, whose version is in the user's [`PROFILES`] row.
 pub(crate) const AVATARS: TableDefinition<&str, &[u8]> = TableDefinition::new("avatars");
 
+// Relay tables of groups (see `group.rs`). Group ids are their 16 bytes.
+
+/// group id → [`crate::records::GroupRecord`].
+pub(crate) const GROUPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("groups");
+/// (group id, member) → (join order, joined_ms). The lowest join order is the
+/// longest-standing member.
+///
+/// Architecture invariant: a row here exists exactly when the matching [`USER_GROUPS`] row
+/// does; both are written and removed in the same transactions.
+pub(crate) const GROUP_MEMBERS: TableDefinition<(&[u8], &str), (u64, u64)> =
+    TableDefinition::new("group_members");
+/// (member, group id) → (): the groups a user is in, an index of [`GROUP_MEMBERS`].
+pub(crate) const USER_GROUPS: TableDefinition<(&str, &[u8]), ()> =
+    TableDefinition::new("user_groups");
+/// (group id, index) → [`crate::records::GroupMessageRecord`]: each group message once,
+/// however many queues refer to it; deleted when its last reference is acknowledged.
+pub(crate) const GROUP_MESSAGES: TableDefinition<(&[u8], u64), &[u8]> =
+    TableDefinition::new("group_messages");
+
 // Peer tables.
 
 /// [`PROFILE_KEY`] → [`crate::ProfileRecord`].
@@ -91,6 +113,15 @@ pub(crate) const OUTBOX_IDS: TableDefinition<&[u8], (u64, &str)> =
 
 /// contact → [`crate::ContactRecord`]: the last profile and avatar seen of each contact.
 pub(crate) const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contacts");
+
+/// group id → [`crate::LocalGroup`]: the groups this peer is or was in.
+pub(crate) const PEER_GROUPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("peer_groups");
+/// group id → [`crate::OutboundGroupRecord`]: this peer's current Megolm session per group.
+pub(crate) const OUTBOUND_GROUP_SESSIONS: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("outbound_group_sessions");
+/// (group id, sender, session id) → [`crate::InboundGroupRecord`].
+pub(crate) const INBOUND_GROUP_SESSIONS: TableDefinition<(&[u8], &str, &str), &[u8]> =
+    TableDefinition::new("inbound_group_sessions");
 
 // Both.
 

@@ -5,6 +5,7 @@
 mod config;
 mod delivery;
 mod errors;
+mod group;
 mod identity;
 mod metrics;
 mod netsim;

@@ -57,6 +57,17 @@ pub enum ErrorCode {
     BlockedByYou,
     /// A per-user limit (friends, pending requests) is reached.
     LimitReached,
+    /// No such group among the asker's groups (it does not exist, or they are not in it).
+    NoSuchGroup,
+    /// Only the group's owner may do this.
+    NotGroupOwner,
+    /// The group's members changed since the sender shared its keys: fetch the group,
+    /// share a new session and send again.
+    GroupChanged,
+    /// The user is in the group already.
+    AlreadyMember,
+    /// The user is not a member of the group.
+    NotGroupMember,
     /// A code this build does not know (sent by a newer relay).
     #[serde(other)]
     Unknown,

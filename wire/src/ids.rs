@@ -1,4 +1,5 @@
-//! Identifiers and validated names: [`UserName`], [`MessageId`], [`Seq`], [`CertFingerprint`].
+//! Identifiers and validated names: [`UserName`], [`MessageId`], [`GroupId`], [`Seq`],
+//! [`CertFingerprint`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -129,6 +130,36 @@ impl fmt::Debug for MessageId {
     }
 }
 
+/// A group's unique id: 16 random bytes chosen by the relay when the group is made, shown
+/// as 32 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct GroupId(#[serde(with = "serde_bytes")] pub [u8; 16]);
+
+impl GroupId {
+    /// Parses 32 hex digits.
+    pub fn from_hex(s: &str) -> Result<Self, NameError> {
+        let mut out = [0u8; 16];
+        hex::decode_to_slice(s, &mut out).map_err(|_| NameError::Format {
+            expected: "a group id of 32 hex digits",
+            got: s.chars().take(40).collect(),
+        })?;
+        Ok(Self(out))
+    }
+}
+
+impl fmt::Display for GroupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for GroupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GroupId({self})")
+    }
+}
+
 /// Position of an event in one user's durable queue; strictly increasing, starting at 1.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
@@ -224,5 +255,11 @@ mod tests {
         let id = MessageId([7; 16]);
         assert_eq!(MessageId::from_hex(&id.to_string()).expect("parses"), id);
         assert!(MessageId::from_hex("123").is_err());
+        let group = GroupId([0xa5; 16]);
+        assert_eq!(
+            GroupId::from_hex(&group.to_string()).expect("parses"),
+            group
+        );
+        assert!(GroupId::from_hex("#family").is_err());
     }
 }

@@ -11,6 +11,8 @@
 //!   on a connection is [`Request::Hello`] carrying [`PROTOCOL_VERSION`].
 //! - [`Push`]: events the relay pushes on its unidirectional stream; durable ones carry a
 //!   per-user [`Seq`] that the peer acknowledges with [`Request::Ack`].
+//! - [`msg::group`]: groups ([`GroupInfo`], [`GroupChange`]) and the Megolm key shares
+//!   ([`KeyShare`]) a group message may carry.
 //! - [`ErrorCode`]: the small set of failures a peer can act on, each with a message.
 //! - Identifiers and validated names live in [`ids`].
 //!
@@ -24,7 +26,8 @@ pub mod ids;
 pub mod msg;
 
 pub use error::{ErrorCode, FrameError, describe_error_chain};
-pub use ids::{CertFingerprint, MessageId, NameError, Seq, UserName};
+pub use ids::{CertFingerprint, GroupId, MessageId, NameError, Seq, UserName};
+pub use msg::group::{GroupChange, GroupInfo, GroupMember, KeyShare};
 pub use msg::push::{Push, PushEvent};
 pub use msg::request::{IdentityKeys, Password, Request, SessionToken, SignedKey};
 pub use msg::response::{ErrorReply, PresenceEntry, Reply, Response};
@@ -47,8 +50,8 @@ impl std::fmt::Display for ProtocolVersion {
 
 /// The protocol version this build speaks.
 ///
-/// 1.1 added friends, presence pushes and profiles (new variants only).
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 1 };
+/// 1.1 added friends, presence pushes and profiles; 1.2 added groups (new variants only).
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 2 };
 
 /// The ALPN protocol id negotiated in the QUIC/TLS handshake.
 pub const ALPN: &[u8] = b"uchat/1";

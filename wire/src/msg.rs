@@ -1,6 +1,7 @@
 //! Protocol messages: [`request`] (peer → relay), [`response`] (relay → peer, one per
 //! request) and [`push`] (relay → peer on the event stream).
 
+pub mod group;
 pub mod push;
 pub mod request;
 pub mod response;
@@ -29,9 +30,10 @@ mod tests {
 
     use crate::frame::{self, FrameDecoder, MAX_CONTROL_FRAME_BYTES};
     use crate::{
-        AvatarChange, ErrorCode, ErrorReply, FriendEntry, FriendRequestEntry, IdentityKeys,
-        MessageId, PROTOCOL_VERSION, Password, PresenceEntry, ProfileSummary, ProtocolVersion,
-        Push, PushEvent, Reply, Request, Response, Seq, SessionToken, SignedKey, UserName,
+        AvatarChange, ErrorCode, ErrorReply, FriendEntry, FriendRequestEntry, GroupChange, GroupId,
+        GroupInfo, GroupMember, IdentityKeys, KeyShare, MessageId, PROTOCOL_VERSION, Password,
+        PresenceEntry, ProfileSummary, ProtocolVersion, Push, PushEvent, Reply, Request, Response,
+        Seq, SessionToken, SignedKey, UserName,
     };
 
     // ---- generators -------------------------------------------------------------------
@@ -78,6 +80,82 @@ mod tests {
 
     fn message_id() -> impl Strategy<Value = MessageId> {
         any::<[u8; 16]>().prop_map(MessageId)
+    }
+
+    fn group_id() -> impl Strategy<Value = GroupId> {
+        any::<[u8; 16]>().prop_map(GroupId)
+    }
+
+    fn group_info() -> impl Strategy<Value = GroupInfo> {
+        (
+            group_id(),
+            text(),
+            user_name(),
+            any::<u64>(),
+            any::<u64>(),
+            proptest::collection::vec(
+                (user_name(), any::<u64>())
+                    .prop_map(|(user, joined_ms)| GroupMember { user, joined_ms }),
+                0..4,
+            ),
+        )
+            .prop_map(|(id, name, owner, epoch, created_ms, members)| GroupInfo {
+                id,
+                name,
+                owner,
+                epoch,
+                created_ms,
+                members,
+            })
+    }
+
+    fn group_change() -> impl Strategy<Value = GroupChange> {
+        prop_oneof![
+            user_name().prop_map(|by| GroupChange::Created { by }),
+            (user_name(), user_name()).prop_map(|(user, by)| GroupChange::Joined { user, by }),
+            (user_name(), proptest::option::of(user_name()))
+                .prop_map(|(user, new_owner)| GroupChange::Left { user, new_owner }),
+            (user_name(), user_name()).prop_map(|(user, by)| GroupChange::Removed { user, by }),
+            Just(GroupChange::Unknown),
+        ]
+    }
+
+    fn key_shares() -> impl Strategy<Value = Vec<KeyShare>> {
+        proptest::collection::vec(
+            (user_name(), bytes()).prop_map(|(to, ciphertext)| KeyShare { to, ciphertext }),
+            0..3,
+        )
+    }
+
+    /// Requests added with groups (protocol 1.2).
+    fn group_request() -> impl Strategy<Value = Request> {
+        prop_oneof![
+            (text(), proptest::collection::vec(user_name(), 0..4))
+                .prop_map(|(name, members)| Request::CreateGroup { name, members }),
+            Just(Request::Groups),
+            group_id().prop_map(|group| Request::GroupInfo { group }),
+            (group_id(), user_name())
+                .prop_map(|(group, user)| Request::InviteToGroup { group, user }),
+            (group_id(), user_name())
+                .prop_map(|(group, user)| Request::KickFromGroup { group, user }),
+            group_id().prop_map(|group| Request::LeaveGroup { group }),
+            (
+                group_id(),
+                any::<u64>(),
+                message_id(),
+                bytes(),
+                key_shares()
+            )
+                .prop_map(|(group, epoch, id, ciphertext, key_shares)| {
+                    Request::GroupSend {
+                        group,
+                        epoch,
+                        id,
+                        ciphertext,
+                        key_shares,
+                    }
+                }),
+        ]
     }
 
     fn profile_summary() -> impl Strategy<Value = ProfileSummary> {
@@ -159,6 +237,7 @@ mod tests {
     fn request() -> impl Strategy<Value = Request> {
         prop_oneof![
             social_request(),
+            group_request(),
             (protocol(), text()).prop_map(|(protocol, client)| Request::Hello { protocol, client }),
             (
                 user_name(),
@@ -248,11 +327,18 @@ mod tests {
             Request::FriendRequests => 21,
             Request::SetProfile { .. } => 22,
             Request::GetProfile { .. } => 23,
+            Request::CreateGroup { .. } => 24,
+            Request::Groups => 25,
+            Request::GroupInfo { .. } => 26,
+            Request::InviteToGroup { .. } => 27,
+            Request::KickFromGroup { .. } => 28,
+            Request::LeaveGroup { .. } => 29,
+            Request::GroupSend { .. } => 30,
         }
     }
-    const REQUEST_VARIANTS: usize = 24;
+    const REQUEST_VARIANTS: usize = 31;
 
-    const ERROR_CODES: [ErrorCode; 25] = [
+    const ERROR_CODES: [ErrorCode; 30] = [
         ErrorCode::UnsupportedProtocol,
         ErrorCode::ProtocolViolation,
         ErrorCode::Malformed,
@@ -278,6 +364,11 @@ mod tests {
         ErrorCode::InvalidInput,
         ErrorCode::BlockedByYou,
         ErrorCode::LimitReached,
+        ErrorCode::NoSuchGroup,
+        ErrorCode::NotGroupOwner,
+        ErrorCode::GroupChanged,
+        ErrorCode::AlreadyMember,
+        ErrorCode::NotGroupMember,
     ];
 
     /// Numbers every `ErrorCode`; see [`request_variant`].
@@ -308,6 +399,11 @@ mod tests {
             ErrorCode::InvalidInput => 22,
             ErrorCode::BlockedByYou => 23,
             ErrorCode::LimitReached => 24,
+            ErrorCode::NoSuchGroup => 25,
+            ErrorCode::NotGroupOwner => 26,
+            ErrorCode::GroupChanged => 27,
+            ErrorCode::AlreadyMember => 28,
+            ErrorCode::NotGroupMember => 29,
         }
     }
 
@@ -338,6 +434,9 @@ mod tests {
     fn reply() -> impl Strategy<Value = Reply> {
         prop_oneof![
             social_reply(),
+            group_info().prop_map(|group| Reply::Group { group }),
+            proptest::collection::vec(group_info(), 0..3)
+                .prop_map(|groups| Reply::Groups { groups }),
             (protocol(), text()).prop_map(|(protocol, relay)| Reply::Welcome { protocol, relay }),
             (user_name(), bytes(), seq(), seq()).prop_map(
                 |(username, token, queue_head, acked_through)| Reply::Session {
@@ -394,9 +493,11 @@ mod tests {
             Reply::Friends { .. } => 10,
             Reply::FriendRequests { .. } => 11,
             Reply::Profile { .. } => 12,
+            Reply::Group { .. } => 13,
+            Reply::Groups { .. } => 14,
         }
     }
-    const REPLY_VARIANTS: usize = 13;
+    const REPLY_VARIANTS: usize = 15;
 
     fn response() -> impl Strategy<Value = Response> {
         prop_oneof![
@@ -431,6 +532,23 @@ mod tests {
             (user_name(), profile_summary())
                 .prop_map(|(user, profile)| PushEvent::Profile { user, profile }),
             user_name().prop_map(|user| PushEvent::IdentityChanged { user }),
+            (group_id(), user_name(), message_id(), bytes()).prop_map(
+                |(group, from, id, ciphertext)| PushEvent::GroupMessage {
+                    group,
+                    from,
+                    id,
+                    ciphertext,
+                }
+            ),
+            (group_id(), user_name(), bytes()).prop_map(|(group, from, ciphertext)| {
+                PushEvent::GroupKey {
+                    group,
+                    from,
+                    ciphertext,
+                }
+            }),
+            (group_info(), group_change())
+                .prop_map(|(group, change)| PushEvent::GroupChanged { group, change }),
             Just(PushEvent::Unknown),
         ]
     }
@@ -446,9 +564,12 @@ mod tests {
             PushEvent::FriendRemoved { .. } => 5,
             PushEvent::Profile { .. } => 6,
             PushEvent::IdentityChanged { .. } => 7,
+            PushEvent::GroupMessage { .. } => 8,
+            PushEvent::GroupKey { .. } => 9,
+            PushEvent::GroupChanged { .. } => 10,
         }
     }
-    const PUSH_EVENT_VARIANTS: usize = 8;
+    const PUSH_EVENT_VARIANTS: usize = 11;
 
     fn push() -> impl Strategy<Value = Push> {
         (proptest::option::of(seq()), any::<u64>(), push_event()).prop_map(
@@ -663,8 +784,9 @@ mod tests {
 
     #[test]
     fn hello_bytes_are_pinned() {
+        // A fixed version rather than PROTOCOL_VERSION, so the pin survives minor bumps.
         let hello = Request::Hello {
-            protocol: PROTOCOL_VERSION,
+            protocol: ProtocolVersion { major: 1, minor: 1 },
             client: "uchat/test".into(),
         };
         // length 0x3c; {"type": "Hello", "body": {"protocol": {"major": 1, "minor": 1},

@@ -33,6 +33,8 @@ pub(super) struct Metrics {
     pub(super) requests: Family<RequestLabels, Counter>,
     pub(super) messages_queued: Counter,
     pub(super) message_bytes_queued: Counter,
+    pub(super) group_messages_queued: Counter,
+    pub(super) group_deliveries_queued: Counter,
     pub(super) events_pushed: Counter,
     pub(super) ephemeral_events_pushed: Counter,
     pub(super) failed_logins: Counter,
@@ -46,6 +48,8 @@ impl Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let messages_queued = Counter::default();
         let message_bytes_queued = Counter::default();
+        let group_messages_queued = Counter::default();
+        let group_deliveries_queued = Counter::default();
         let events_pushed = Counter::default();
         let ephemeral_events_pushed = Counter::default();
         let failed_logins = Counter::default();
@@ -71,6 +75,16 @@ impl Metrics {
             message_bytes_queued.clone(),
         );
         registry.register(
+            "group_messages_queued",
+            "Group messages stored (once each) for their members",
+            group_messages_queued.clone(),
+        );
+        registry.register(
+            "group_deliveries_queued",
+            "Group messages committed to members' queues (one per recipient)",
+            group_deliveries_queued.clone(),
+        );
+        registry.register(
             "events_pushed",
             "Queued events written to peers' event streams",
             events_pushed.clone(),
@@ -92,6 +106,8 @@ impl Metrics {
             requests,
             messages_queued,
             message_bytes_queued,
+            group_messages_queued,
+            group_deliveries_queued,
             events_pushed,
             ephemeral_events_pushed,
             failed_logins,

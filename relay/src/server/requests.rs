@@ -1,7 +1,8 @@
 //! Request handling: one function per request kind, and the one place where internal
 //! failures become wire error codes ([`store_failure`]). Friends and presence live in
-//! [`social`], profiles in [`profile`].
+//! [`social`], profiles in [`profile`], groups in [`group`].
 
+mod group;
 mod profile;
 mod social;
 
@@ -87,6 +88,32 @@ pub(super) fn store_failure(e: StoreError) -> ErrorReply {
         StoreError::LimitReached { what, limit } => fail(
             ErrorCode::LimitReached,
             format!("the limit of {limit} {what} is reached"),
+        ),
+        StoreError::NoSuchGroup { group } => fail(
+            ErrorCode::NoSuchGroup,
+            format!("no group {group} among your groups (see uchat group list)"),
+        ),
+        StoreError::NotGroupOwner { owner, .. } => fail(
+            ErrorCode::NotGroupOwner,
+            format!("only the group's owner ('{owner}') may do that"),
+        ),
+        StoreError::GroupChanged { epoch, .. } => fail(
+            ErrorCode::GroupChanged,
+            format!(
+                "the group's members changed (now at epoch {epoch}); fetch the group and send again"
+            ),
+        ),
+        StoreError::AlreadyMember { user, .. } => fail(
+            ErrorCode::AlreadyMember,
+            format!("'{user}' is in the group already"),
+        ),
+        StoreError::NotGroupMember { user, .. } => fail(
+            ErrorCode::NotGroupMember,
+            format!("'{user}' is not a member of the group"),
+        ),
+        StoreError::OwnerCannotBeRemoved { .. } => fail(
+            ErrorCode::InvalidInput,
+            "the owner cannot remove themselves; leave the group instead (uchat group leave)",
         ),
         other => {
             tracing::error!(error = %other, "store failure");
@@ -226,6 +253,36 @@ async fn dispatch(connection: &Arc<Connection>, shared: &Arc<Shared>, request: R
                     user: whose,
                     known_avatar_version,
                 } => profile::get(shared, user, whose, known_avatar_version).await,
+                Request::CreateGroup { name, members } => {
+                    group::create(shared, user, name, members).await
+                }
+                Request::Groups => group::list(shared, user).await,
+                Request::GroupInfo { group: id } => group::info(shared, user, id).await,
+                Request::InviteToGroup {
+                    group: id,
+                    user: who,
+                } => group::invite(shared, user, id, who).await,
+                Request::KickFromGroup {
+                    group: id,
+                    user: who,
+                } => group::kick(shared, user, id, who).await,
+                Request::LeaveGroup { group: id } => group::leave(shared, user, id).await,
+                Request::GroupSend {
+                    group: id,
+                    epoch,
+                    id: message_id,
+                    ciphertext,
+                    key_shares,
+                } => {
+                    let message = group::GroupMessage {
+                        group: id,
+                        epoch,
+                        id: message_id,
+                        ciphertext,
+                        key_shares,
+                    };
+                    group::send(shared, user, message).await
+                }
                 _ => unreachable_hello(),
             }
         }
@@ -787,13 +844,18 @@ async fn account_of(shared: &Arc<Shared>, whose: &UserName) -> Result<AccountRec
     })
 }
 
-/// Hands out one of `whose`'s keys to `me`, a friend of theirs: only friends may start a
-/// session, so strangers cannot drain anyone's one-time keys.
+/// Hands out one of `whose`'s keys to `me`, a friend of theirs or a member of a group with
+/// them (who must share group keys): only they may start a session, so strangers cannot
+/// drain anyone's one-time keys.
 async fn claim_key(shared: &Arc<Shared>, me: UserName, whose: UserName) -> Handled {
     let account = account_of(shared, &whose).await?;
     let store = shared.store.clone();
     let (asker, owner) = (me.clone(), whose.clone());
-    if !blocking(move || store.are_friends(&asker, &owner)).await? {
+    let related = blocking(move || {
+        Ok(store.are_friends(&asker, &owner)? || store.share_a_group(&asker, &owner)?)
+    })
+    .await?;
+    if !related {
         return Err(store_failure(StoreError::NotFriends {
             user: me,
             other: whose,

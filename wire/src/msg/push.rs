@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{MessageId, Seq, UserName};
+use crate::ids::{GroupId, MessageId, Seq, UserName};
+use crate::msg::group::{GroupChange, GroupInfo};
 use crate::msg::social::ProfileSummary;
 
 /// One pushed event. Durable events carry `seq` and stay queued until acknowledged;
@@ -72,6 +73,38 @@ pub enum PushEvent {
     IdentityChanged {
         /// Who.
         user: UserName,
+    },
+    /// An end-to-end encrypted group message (durable): one Megolm ciphertext, the same
+    /// for every member.
+    GroupMessage {
+        /// The group.
+        group: GroupId,
+        /// The authenticated sender, a member when it was sent.
+        from: UserName,
+        /// The sender's message id.
+        id: MessageId,
+        /// Opaque to the relay.
+        #[serde(with = "serde_bytes")]
+        ciphertext: Vec<u8>,
+    },
+    /// A member's Megolm session key for this user, inside an Olm message (durable);
+    /// always queued before the first group message that needs it.
+    GroupKey {
+        /// The group.
+        group: GroupId,
+        /// The member who shares their session.
+        from: UserName,
+        /// Opaque to the relay (an Olm envelope).
+        #[serde(with = "serde_bytes")]
+        ciphertext: Vec<u8>,
+    },
+    /// A group's membership changed (durable): what changed and the group's state after
+    /// it. A removed member gets this too, as their last event about the group.
+    GroupChanged {
+        /// The group after the change.
+        group: GroupInfo,
+        /// What changed.
+        change: GroupChange,
     },
     /// An event this peer does not know (from a newer relay); skipped and acknowledged.
     #[serde(other, deserialize_with = "crate::msg::skip_unknown_body")]

@@ -5,7 +5,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::ProtocolVersion;
-use crate::ids::{MessageId, Seq, UserName};
+use crate::ids::{GroupId, MessageId, Seq, UserName};
+use crate::msg::group::KeyShare;
 use crate::msg::social::AvatarChange;
 
 /// A request. The first on a connection must be [`Request::Hello`]; everything but
@@ -159,6 +160,59 @@ pub enum Request {
         /// A fallback key signed by the new identity.
         fallback_key: Option<SignedKey>,
     },
+    /// Makes a group owned by the asker with `members` (each a friend of the asker's);
+    /// answered with `Group`.
+    CreateGroup {
+        /// The group's name (see `group::check_group_name`).
+        name: String,
+        /// The other members, each a friend of the asker.
+        members: Vec<UserName>,
+    },
+    /// Lists the groups the asker is a member of; answered with `Groups`.
+    Groups,
+    /// One group's state, for its members only; answered with `Group`.
+    GroupInfo {
+        /// Which group.
+        group: GroupId,
+    },
+    /// Adds `user` (a friend of the owner) to the group; owner only. Answered with `Group`.
+    InviteToGroup {
+        /// Which group.
+        group: GroupId,
+        /// Whom to add.
+        user: UserName,
+    },
+    /// Removes `user` from the group; owner only. Answered with `Group`.
+    KickFromGroup {
+        /// Which group.
+        group: GroupId,
+        /// Whom to remove.
+        user: UserName,
+    },
+    /// Leaves the group. An owner who leaves hands it to the longest-standing member; the
+    /// last member leaving deletes it. Answered with `Done`.
+    LeaveGroup {
+        /// Which group.
+        group: GroupId,
+    },
+    /// Sends one Megolm-encrypted message to every other member. The relay commits, in one
+    /// transaction, each key share to its member's queue and then the message to every
+    /// member's queue, and only then answers `Sent`. Refused with `GroupChanged` if the
+    /// group's epoch is no longer `epoch`. Re-sending the same `id` is idempotent.
+    GroupSend {
+        /// Which group.
+        group: GroupId,
+        /// The membership epoch the sender's session keys were shared for.
+        epoch: u64,
+        /// Sender-chosen unique id (also inside the ciphertext).
+        id: MessageId,
+        /// Opaque to the relay.
+        #[serde(with = "serde_bytes")]
+        ciphertext: Vec<u8>,
+        /// Session keys for members who do not hold the sender's current session yet.
+        #[serde(default)]
+        key_shares: Vec<KeyShare>,
+    },
     /// A request this relay does not know (from a newer peer).
     #[serde(other, deserialize_with = "crate::msg::skip_unknown_body")]
     Unknown,
@@ -191,6 +245,13 @@ impl Request {
             Request::FriendRequests => "friend_requests",
             Request::SetProfile { .. } => "set_profile",
             Request::GetProfile { .. } => "get_profile",
+            Request::CreateGroup { .. } => "create_group",
+            Request::Groups => "groups",
+            Request::GroupInfo { .. } => "group_info",
+            Request::InviteToGroup { .. } => "invite_to_group",
+            Request::KickFromGroup { .. } => "kick_from_group",
+            Request::LeaveGroup { .. } => "leave_group",
+            Request::GroupSend { .. } => "group_send",
             Request::Unknown => "unknown",
         }
     }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::ProtocolVersion;
 use crate::error::ErrorCode;
 use crate::ids::{Seq, UserName};
+use crate::msg::group::GroupInfo;
 use crate::msg::request::{IdentityKeys, SessionToken, SignedKey};
 use crate::msg::social::{FriendEntry, FriendRequestEntry, ProfileSummary};
 
@@ -125,6 +126,17 @@ pub enum Reply {
         /// The avatar PNG, if the user has one and the asker's known version differs.
         #[serde(default, with = "serde_bytes")]
         avatar: Option<Vec<u8>>,
+    },
+    /// Answer to `CreateGroup`, `GroupInfo`, `InviteToGroup` and `KickFromGroup`: the
+    /// group's state now.
+    Group {
+        /// The group.
+        group: GroupInfo,
+    },
+    /// Answer to `Groups`.
+    Groups {
+        /// Every group the asker is in, oldest first.
+        groups: Vec<GroupInfo>,
     },
     /// A reply this peer does not know (from a newer relay).
     #[serde(other, deserialize_with = "crate::msg::skip_unknown_body")]

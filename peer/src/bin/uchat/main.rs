@@ -2,6 +2,7 @@
 //! prints the result (one JSON object per line with `--json`). On failure it prints one
 //! line on stderr (and an `{"type":"error"}` line with `--json`) and exits non-zero.
 
+mod group;
 mod output;
 mod social;
 
@@ -15,7 +16,8 @@ use tokio::sync::broadcast::error::RecvError;
 use uchat_peer::{Client, ClientError, ClientEvent, ClientOptions};
 use uchat_wire::{CertFingerprint, UserName};
 
-use output::{JsonLine, human_entry, message_line};
+use output::{JsonLine, entry_line, human_change, human_entry};
+use uchat_store::{ConversationId, EntryFlags, EntryStatus, HistoryEntry};
 
 /// Uchat: end-to-end encrypted chat through your own relay.
 #[derive(Parser, Debug)]
@@ -58,7 +60,8 @@ enum Command {
     Whoami,
     /// Send a text message ("-" reads the text from standard input)
     Send { user: String, text: String },
-    /// Show the conversation with USER, after taking in pending messages
+    /// Show the conversation with USER or a group (#NAME or its id), after taking in
+    /// pending messages
     History {
         user: String,
         #[arg(long, default_value_t = 50)]
@@ -86,6 +89,11 @@ enum Command {
     Profile {
         #[command(subcommand)]
         command: social::ProfileCommand,
+    },
+    /// Groups: make, list, invite, kick, leave, send
+    Group {
+        #[command(subcommand)]
+        command: group::GroupCommand,
     },
 }
 
@@ -143,38 +151,62 @@ impl Context_ {
         match event {
             ClientEvent::Message(m) => {
                 let status = if m.text.is_some() {
-                    uchat_store::EntryStatus::Received
+                    EntryStatus::Received
                 } else {
-                    uchat_store::EntryStatus::Undecryptable
+                    EntryStatus::Undecryptable
                 };
-                let line = message_line(
-                    m.id.to_string(),
-                    &m.from,
-                    &m.to,
-                    m.text.as_deref(),
-                    m.sent_ms,
+                let entry = HistoryEntry {
+                    id: m.id,
+                    conversation: match m.group {
+                        Some(group) => ConversationId::group(group),
+                        None => ConversationId::direct(&m.from),
+                    },
+                    from: m.from.clone(),
+                    to: m.to.clone(),
+                    sent_ms: m.sent_ms,
+                    received_ms: m.sent_ms,
+                    text: m.text.clone(),
                     status,
-                    m.identity,
-                    m.problem.as_deref(),
-                );
-                self.print(line, || {
-                    let entry = uchat_store::HistoryEntry {
-                        id: m.id,
-                        conversation: m.from.clone(),
-                        from: m.from.clone(),
-                        to: m.to.clone(),
-                        sent_ms: m.sent_ms,
-                        received_ms: m.sent_ms,
-                        text: m.text.clone(),
-                        status,
-                        flags: uchat_store::EntryFlags {
-                            identity: m.identity,
-                            note: m.problem.clone(),
-                        },
-                    };
-                    human_entry(&entry)
+                    flags: EntryFlags {
+                        identity: m.identity,
+                        note: m.problem.clone(),
+                    },
+                    group: m.group,
+                    group_change: None,
+                };
+                self.print(entry_line(&entry), || match m.group {
+                    Some(group) => format!("#{group} {}", human_entry(&entry)),
+                    None => human_entry(&entry),
                 });
             }
+            ClientEvent::GroupChanged { group, change } => {
+                let (kind, user, by, new_owner) = output::describe_change(change);
+                self.print(
+                    JsonLine::GroupEvent {
+                        group: group.id.to_string(),
+                        name: Some(&group.name),
+                        epoch: Some(group.epoch),
+                        change: kind,
+                        user,
+                        by,
+                        new_owner,
+                        ts: None,
+                    },
+                    || format!("#{}: {}", group.name, human_change(change)),
+                );
+            }
+            ClientEvent::GroupMessageRejected {
+                group,
+                from,
+                reason,
+            } => self.print(
+                JsonLine::Rejected {
+                    group: group.to_string(),
+                    from: from.as_str(),
+                    reason,
+                },
+                || format!("WARNING: a message to group {group} claiming to be from {from} was refused: {reason}"),
+            ),
             ClientEvent::Presence {
                 user,
                 online,
@@ -247,7 +279,7 @@ impl Context_ {
 }
 
 /// How long a command waits for the relay's backlog before giving up.
-const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
 
 async fn run(cli: Cli) -> Result<()> {
     let relay_fingerprint = cli
@@ -334,18 +366,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Send { user, text } => {
             let to = parse_user(&user)?;
-            let text = if text == "-" {
-                anyhow::ensure!(
-                    !ctx.password_stdin,
-                    "cannot read both the password and the text from standard input; set UCHAT_PASSWORD"
-                );
-                let mut buf = String::new();
-                std::io::Read::read_to_string(&mut std::io::stdin(), &mut buf)
-                    .context("cannot read the message text from standard input (is it UTF-8?)")?;
-                buf
-            } else {
-                text
-            };
+            let text = read_text(&ctx, &text)?;
             let client = ctx.open().await?;
             let result = client.send_text(&to, &text).await;
             if let Ok(id) = &result {
@@ -354,7 +375,8 @@ async fn run(cli: Cli) -> Result<()> {
                 ctx.print(
                     JsonLine::Sent {
                         id: id.to_string(),
-                        to: to.as_str(),
+                        to: to.as_str().to_string(),
+                        group: None,
                     },
                     || id.to_string(),
                 );
@@ -368,30 +390,17 @@ async fn run(cli: Cli) -> Result<()> {
             result?;
         }
         Command::History { user, limit } => {
-            let with = parse_user(&user)?;
             let client = ctx.open().await?;
-            client.catch_up(CATCH_UP_TIMEOUT).await?;
-            let entries = client.history(&with, limit)?;
+            let listed = history(&client, &user, limit).await;
             client.close().await;
-            for entry in &entries {
-                ctx.print(
-                    message_line(
-                        entry.id.to_string(),
-                        &entry.from,
-                        &entry.to,
-                        entry.text.as_deref(),
-                        entry.sent_ms,
-                        entry.status,
-                        entry.flags.identity,
-                        entry.flags.note.as_deref(),
-                    ),
-                    || human_entry(entry),
-                );
+            for entry in &listed? {
+                ctx.print(entry_line(entry), || human_entry(entry));
             }
         }
         Command::Listen { for_secs } => listen(&ctx, for_secs).await?,
         Command::Friends { command } => social::friends(&ctx, command).await?,
         Command::Profile { command } => social::profile(&ctx, command).await?,
+        Command::Group { command } => group::group(&ctx, command).await?,
         Command::SafetyNumber { user } => {
             let with = parse_user(&user)?;
             let client = ctx.open().await?;
@@ -459,6 +468,33 @@ async fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The message text of `send` and `group send`: `-` reads it from standard input.
+pub(crate) fn read_text(ctx: &Context_, text: &str) -> Result<String> {
+    if text != "-" {
+        return Ok(text.to_string());
+    }
+    anyhow::ensure!(
+        !ctx.password_stdin,
+        "cannot read both the password and the text from standard input; set UCHAT_PASSWORD"
+    );
+    let mut buf = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut buf)
+        .context("cannot read the message text from standard input (is it UTF-8?)")?;
+    Ok(buf)
+}
+
+/// The conversation `with` names (a user, or a group as `#NAME` or `#ID`: a bare id could
+/// be a user name) after taking in pending events.
+async fn history(client: &Client, with: &str, limit: usize) -> Result<Vec<HistoryEntry>> {
+    client.catch_up(CATCH_UP_TIMEOUT).await?;
+    let conversation = if with.starts_with('#') {
+        ConversationId::group(group::resolve(client, with).await?)
+    } else {
+        ConversationId::direct(&parse_user(with)?)
+    };
+    Ok(client.history(&conversation, limit)?)
 }
 
 async fn listen(ctx: &Context_, for_secs: Option<f64>) -> Result<()> {

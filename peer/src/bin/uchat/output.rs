@@ -3,17 +3,18 @@
 
 use serde::Serialize;
 use uchat_store::{EntryStatus, HistoryEntry, IdentityFlag};
-use uchat_wire::UserName;
+use uchat_wire::{GroupChange, GroupInfo};
 
 /// One `--json` line.
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum JsonLine<'a> {
+    /// A 1:1 or group message (for a group message, `to` and `group` are the group's id).
     Message {
         id: String,
         from: &'a str,
-        to: &'a str,
-        group: Option<&'a str>,
+        to: String,
+        group: Option<String>,
         text: Option<&'a str>,
         ts: u64,
         status: &'static str,
@@ -97,7 +98,47 @@ pub(crate) enum JsonLine<'a> {
     },
     Sent {
         id: String,
-        to: &'a str,
+        to: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        group: Option<String>,
+    },
+    /// A group (`group create/list/invite/kick`).
+    Group {
+        id: String,
+        name: &'a str,
+        owner: &'a str,
+        epoch: u64,
+        created_ms: u64,
+        members: Vec<&'a str>,
+    },
+    /// One member of a group (`group members`).
+    GroupMember {
+        group: String,
+        user: &'a str,
+        owner: bool,
+        joined_ms: u64,
+    },
+    /// A membership change (an event, or an entry of `history #GROUP`).
+    GroupEvent {
+        group: String,
+        /// Events only: the group's name and membership epoch after the change.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        epoch: Option<u64>,
+        change: &'static str,
+        user: Option<&'a str>,
+        by: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        new_owner: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ts: Option<u64>,
+    },
+    /// A group message refused as forged, replayed or from a non-member (nothing stored).
+    Rejected {
+        group: String,
+        from: &'a str,
+        reason: &'a str,
     },
     SafetyNumber {
         user: &'a str,
@@ -146,29 +187,98 @@ pub(crate) fn status_name(status: EntryStatus) -> &'static str {
     }
 }
 
-/// A message as one JSON line.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn message_line<'a>(
-    id: String,
-    from: &'a UserName,
-    to: &'a UserName,
-    text: Option<&'a str>,
-    ts: u64,
-    status: EntryStatus,
-    identity: IdentityFlag,
-    problem: Option<&'a str>,
-) -> JsonLine<'a> {
-    JsonLine::Message {
-        id,
-        from: from.as_str(),
-        to: to.as_str(),
-        group: None,
-        text,
-        ts,
-        status: status_name(status),
-        identity: identity_name(identity),
-        problem,
+/// A history entry (or a received message) as one JSON line: a message, or a membership
+/// change of a group.
+pub(crate) fn entry_line(entry: &HistoryEntry) -> JsonLine<'_> {
+    let group = entry.group.map(|g| g.to_string());
+    if let (Some(change), Some(id)) = (&entry.group_change, &group) {
+        let (kind, user, by, new_owner) = describe_change(change);
+        return JsonLine::GroupEvent {
+            group: id.clone(),
+            name: None,
+            epoch: None,
+            change: kind,
+            user,
+            by,
+            new_owner,
+            ts: Some(entry.sent_ms),
+        };
     }
+    JsonLine::Message {
+        id: entry.id.to_string(),
+        from: entry.from.as_str(),
+        to: group
+            .clone()
+            .unwrap_or_else(|| entry.to.as_str().to_string()),
+        group,
+        text: entry.text.as_deref(),
+        ts: entry.sent_ms,
+        status: status_name(entry.status),
+        identity: identity_name(entry.flags.identity),
+        problem: entry.flags.note.as_deref(),
+    }
+}
+
+/// A membership change: its name, the member it is about, who made it, the new owner.
+pub(crate) fn describe_change(
+    change: &GroupChange,
+) -> (&'static str, Option<&str>, Option<&str>, Option<&str>) {
+    match change {
+        GroupChange::Created { by } => ("created", None, Some(by.as_str()), None),
+        GroupChange::Joined { user, by } => {
+            ("joined", Some(user.as_str()), Some(by.as_str()), None)
+        }
+        GroupChange::Left { user, new_owner } => (
+            "left",
+            Some(user.as_str()),
+            None,
+            new_owner.as_ref().map(|o| o.as_str()),
+        ),
+        GroupChange::Removed { user, by } => {
+            ("removed", Some(user.as_str()), Some(by.as_str()), None)
+        }
+        GroupChange::Unknown => ("unknown", None, None, None),
+    }
+}
+
+/// A membership change in words.
+pub(crate) fn human_change(change: &GroupChange) -> String {
+    match change {
+        GroupChange::Created { by } => format!("{by} made the group"),
+        GroupChange::Joined { user, by } => format!("{by} added {user}"),
+        GroupChange::Left {
+            user,
+            new_owner: Some(owner),
+        } => format!("{user} left; {owner} owns the group now"),
+        GroupChange::Left { user, .. } => format!("{user} left"),
+        GroupChange::Removed { user, by } => format!("{by} removed {user}"),
+        GroupChange::Unknown => "the group changed".to_string(),
+    }
+}
+
+/// A group as one JSON line.
+pub(crate) fn group_line(group: &GroupInfo) -> JsonLine<'_> {
+    JsonLine::Group {
+        id: group.id.to_string(),
+        name: &group.name,
+        owner: group.owner.as_str(),
+        epoch: group.epoch,
+        created_ms: group.created_ms,
+        members: group.members.iter().map(|m| m.user.as_str()).collect(),
+    }
+}
+
+/// A group in words.
+pub(crate) fn human_group(group: &GroupInfo) -> String {
+    let members: Vec<&str> = group.members.iter().map(|m| m.user.as_str()).collect();
+    format!(
+        "#{} ({}) owner {}, {} members: {}",
+        group.name,
+        group.id,
+        group.owner,
+        members.len(),
+        members.join(", ")
+    )
 }
 
 /// Formats ms since the epoch as UTC `YYYY-MM-DD HH:MM:SS`.
@@ -182,6 +292,13 @@ pub(crate) fn format_time(ms: u64) -> String {
 
 /// One history entry in human form.
 pub(crate) fn human_entry(entry: &HistoryEntry) -> String {
+    if let Some(change) = &entry.group_change {
+        return format!(
+            "[{}] * {}",
+            format_time(entry.sent_ms),
+            human_change(change)
+        );
+    }
     let warn = match entry.flags.identity {
         IdentityFlag::Changed => " [identity key changed!]",
         IdentityFlag::New | IdentityFlag::Known => "",

@@ -1,0 +1,160 @@
+//! `uchat group …`.
+//!
+//! Every command takes in pending events first, so the local view of a group (its members
+//! and epoch) is current before anything is sent or shown.
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use uchat_peer::Client;
+use uchat_wire::UserName;
+
+use crate::output::{JsonLine, group_line, human_group};
+use crate::{CATCH_UP_TIMEOUT, Context_, parse_user, read_text};
+
+/// `uchat group …`
+#[derive(Subcommand, Debug)]
+pub(crate) enum GroupCommand {
+    /// Make a group you own, with some of your friends in it
+    Create {
+        name: String,
+        /// Friends to add, comma-separated (U1,U2)
+        #[arg(long, value_delimiter = ',')]
+        members: Vec<String>,
+    },
+    /// List the groups you are in
+    List,
+    /// List a group's members (#NAME or the group's id)
+    Members { group: String },
+    /// Add a friend to a group you own
+    Invite { group: String, user: String },
+    /// Remove a member from a group you own
+    Kick { group: String, user: String },
+    /// Leave a group (if you own it, the longest-standing member takes it over)
+    Leave { group: String },
+    /// Send a text message to a group ("-" reads the text from standard input)
+    Send { group: String, text: String },
+}
+
+pub(crate) async fn group(ctx: &Context_, command: GroupCommand) -> Result<()> {
+    // Read before connecting, so a bad argument costs no password prompt.
+    let text = match &command {
+        GroupCommand::Send { text, .. } => Some(read_text(ctx, text)?),
+        _ => None,
+    };
+    let client = ctx.open().await?;
+    let result = match client.catch_up(CATCH_UP_TIMEOUT).await {
+        Ok(()) => run(ctx, &client, command, text).await,
+        Err(e) => Err(e.into()),
+    };
+    client.close().await;
+    result
+}
+
+fn parse_members(raw: &[String]) -> Result<Vec<UserName>> {
+    raw.iter()
+        .filter(|m| !m.trim().is_empty())
+        .map(|m| parse_user(m.trim()))
+        .collect()
+}
+
+async fn run(
+    ctx: &Context_,
+    client: &Client,
+    command: GroupCommand,
+    text: Option<String>,
+) -> Result<()> {
+    match command {
+        GroupCommand::Create { name, members } => {
+            let members = parse_members(&members)?;
+            let group = client.create_group(&name, &members).await?;
+            let missing: Vec<&UserName> = members.iter().filter(|m| !group.has_member(m)).collect();
+            if !missing.is_empty() {
+                let names: Vec<&str> = missing.iter().map(|m| m.as_str()).collect();
+                eprintln!(
+                    "uchat: note: {} could not be added to the group",
+                    names.join(", ")
+                );
+            }
+            ctx.print(group_line(&group), || human_group(&group));
+        }
+        GroupCommand::List => {
+            for group in client.groups().await? {
+                ctx.print(group_line(&group), || human_group(&group));
+            }
+        }
+        GroupCommand::Members { group } => {
+            let id = resolve(client, &group).await?;
+            let info = client.group(id).await?;
+            for member in &info.members {
+                ctx.print(
+                    JsonLine::GroupMember {
+                        group: info.id.to_string(),
+                        user: member.user.as_str(),
+                        owner: member.user == info.owner,
+                        joined_ms: member.joined_ms,
+                    },
+                    || {
+                        let owner = if member.user == info.owner {
+                            " (owner)"
+                        } else {
+                            ""
+                        };
+                        format!("{}{owner}", member.user)
+                    },
+                );
+            }
+        }
+        GroupCommand::Invite { group, user } => {
+            let user = parse_user(&user)?;
+            let id = resolve(client, &group).await?;
+            let info = client.invite_to_group(id, &user).await?;
+            if !info.has_member(&user) {
+                eprintln!("uchat: note: {user} could not be added to the group");
+            }
+            ctx.print(group_line(&info), || human_group(&info));
+        }
+        GroupCommand::Kick { group, user } => {
+            let user = parse_user(&user)?;
+            let id = resolve(client, &group).await?;
+            let info = client.kick_from_group(id, &user).await?;
+            ctx.print(group_line(&info), || human_group(&info));
+        }
+        GroupCommand::Leave { group } => {
+            let id = resolve(client, &group).await?;
+            client.leave_group(id).await?;
+            ctx.print(
+                JsonLine::Done {
+                    action: "leave_group",
+                    user: client.me().as_str(),
+                },
+                || format!("you left the group {id}"),
+            );
+        }
+        GroupCommand::Send { group, .. } => {
+            let id = resolve(client, &group).await?;
+            let text = text.context("the message text")?;
+            let message = client.send_group_text(id, &text).await?;
+            ctx.print(
+                JsonLine::Sent {
+                    id: message.to_string(),
+                    to: id.to_string(),
+                    group: Some(id.to_string()),
+                },
+                || message.to_string(),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A group named on the command line, looked up among the local groups and, if it is not
+/// there, among the relay's list (a group this peer has not heard of yet).
+pub(crate) async fn resolve(client: &Client, name: &str) -> Result<uchat_wire::GroupId> {
+    match client.resolve_group(name) {
+        Ok(id) => Ok(id),
+        Err(_) => {
+            client.groups().await?;
+            Ok(client.resolve_group(name)?)
+        }
+    }
+}

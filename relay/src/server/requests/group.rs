@@ -1,0 +1,208 @@
+//! Groups: making them, listing them, inviting, removing, leaving, and fanning out group
+//! messages.
+//!
+//! The store checks membership and ownership and queues the membership events and the
+//! fan-out in one transaction each; this module validates input (names, sizes), picks new
+//! group ids, wakes the pushers of everyone whose queue grew and shapes the answers. The
+//! relay never sees what a group says: messages and key shares are opaque bytes.
+
+use std::sync::Arc;
+
+use uchat_store::{GroupLimits, KeyShareRow, LeaveOutcome};
+use uchat_wire::msg::group::{MAX_GROUP_MEMBERS, MAX_KEY_SHARE_BYTES, check_group_name};
+use uchat_wire::{
+    ErrorCode, GroupId, GroupInfo, KeyShare, MAX_CIPHERTEXT_BYTES, MessageId, Reply, UserName,
+};
+
+use super::{Handled, fail};
+use crate::server::{Shared, blocking, now_ms};
+
+fn group_limits(shared: &Shared) -> GroupLimits {
+    GroupLimits {
+        max_members: shared.limits.max_group_members,
+        max_groups_per_user: shared.limits.max_groups_per_user,
+        max_queue_len: shared.limits.max_queue_len,
+    }
+}
+
+/// Wakes the pushers of every member of `info` (and `also`): their queues grew.
+fn wake_members(shared: &Shared, info: &GroupInfo, also: Option<&UserName>) {
+    for member in info.members.iter().map(|m| &m.user).chain(also) {
+        shared.online.wake(member);
+    }
+}
+
+fn new_group_id() -> Result<GroupId, uchat_wire::ErrorReply> {
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(|_| fail(ErrorCode::Internal, "no randomness available"))?;
+    Ok(GroupId(id))
+}
+
+/// Makes a group owned by `me` with `members`.
+pub(super) async fn create(
+    shared: &Arc<Shared>,
+    me: UserName,
+    name: String,
+    members: Vec<UserName>,
+) -> Handled {
+    check_group_name(&name).map_err(|e| fail(ErrorCode::InvalidInput, e.to_string()))?;
+    if members.len() >= MAX_GROUP_MEMBERS {
+        return Err(fail(
+            ErrorCode::LimitReached,
+            format!("a group has at most {MAX_GROUP_MEMBERS} members, the owner included"),
+        ));
+    }
+    let group = new_group_id()?;
+    let store = shared.store.clone();
+    let limits = group_limits(shared);
+    let owner = me.clone();
+    let info =
+        blocking(move || store.create_group(&owner, group, &name, &members, now_ms(), &limits))
+            .await?;
+    wake_members(shared, &info, None);
+    tracing::debug!(%me, %group, members = info.members.len(), "group created");
+    Ok(Reply::Group { group: info })
+}
+
+/// The groups `me` is in.
+pub(super) async fn list(shared: &Arc<Shared>, me: UserName) -> Handled {
+    let store = shared.store.clone();
+    let groups = blocking(move || store.groups_of(&me)).await?;
+    Ok(Reply::Groups { groups })
+}
+
+/// One group, for its members.
+pub(super) async fn info(shared: &Arc<Shared>, me: UserName, group: GroupId) -> Handled {
+    let store = shared.store.clone();
+    let info = blocking(move || store.group(&me, group)).await?;
+    Ok(Reply::Group { group: info })
+}
+
+/// The owner `me` adds `user`.
+pub(super) async fn invite(
+    shared: &Arc<Shared>,
+    me: UserName,
+    group: GroupId,
+    user: UserName,
+) -> Handled {
+    let store = shared.store.clone();
+    let limits = group_limits(shared);
+    let (owner, invitee) = (me.clone(), user.clone());
+    let info =
+        blocking(move || store.invite_to_group(&owner, group, &invitee, now_ms(), &limits)).await?;
+    wake_members(shared, &info, None);
+    tracing::debug!(%me, %group, %user, "group invite");
+    Ok(Reply::Group { group: info })
+}
+
+/// The owner `me` removes `user`.
+pub(super) async fn kick(
+    shared: &Arc<Shared>,
+    me: UserName,
+    group: GroupId,
+    user: UserName,
+) -> Handled {
+    let store = shared.store.clone();
+    let (owner, removed) = (me.clone(), user.clone());
+    let info = blocking(move || store.kick_from_group(&owner, group, &removed, now_ms())).await?;
+    wake_members(shared, &info, Some(&user));
+    tracing::debug!(%me, %group, %user, "group kick");
+    Ok(Reply::Group { group: info })
+}
+
+/// `me` leaves.
+pub(super) async fn leave(shared: &Arc<Shared>, me: UserName, group: GroupId) -> Handled {
+    let store = shared.store.clone();
+    let leaver = me.clone();
+    match blocking(move || store.leave_group(&leaver, group, now_ms())).await? {
+        LeaveOutcome::Left(info) => wake_members(shared, &info, Some(&me)),
+        LeaveOutcome::Deleted => tracing::debug!(%group, "last member left; group deleted"),
+    }
+    Ok(Reply::Done)
+}
+
+/// What a `GroupSend` carries.
+pub(super) struct GroupMessage {
+    pub(super) group: GroupId,
+    pub(super) epoch: u64,
+    pub(super) id: MessageId,
+    pub(super) ciphertext: Vec<u8>,
+    pub(super) key_shares: Vec<KeyShare>,
+}
+
+/// Fans `me`'s message out to the group, after its key shares.
+pub(super) async fn send(shared: &Arc<Shared>, me: UserName, message: GroupMessage) -> Handled {
+    let GroupMessage {
+        group,
+        epoch,
+        id,
+        ciphertext,
+        key_shares,
+    } = message;
+    if ciphertext.len() > MAX_CIPHERTEXT_BYTES {
+        return Err(fail(
+            ErrorCode::TooLarge,
+            format!(
+                "group message of {} bytes exceeds the limit of {MAX_CIPHERTEXT_BYTES} bytes; send it as a file",
+                ciphertext.len()
+            ),
+        ));
+    }
+    if key_shares.len() >= MAX_GROUP_MEMBERS {
+        return Err(fail(
+            ErrorCode::TooLarge,
+            format!("at most {} key shares per message", MAX_GROUP_MEMBERS - 1),
+        ));
+    }
+    if let Some(share) = key_shares
+        .iter()
+        .find(|s| s.ciphertext.len() > MAX_KEY_SHARE_BYTES)
+    {
+        return Err(fail(
+            ErrorCode::TooLarge,
+            format!(
+                "a key share of {} bytes exceeds the limit of {MAX_KEY_SHARE_BYTES} bytes",
+                share.ciphertext.len()
+            ),
+        ));
+    }
+    let size = ciphertext.len();
+    let store = shared.store.clone();
+    let max_queue_len = shared.limits.max_queue_len;
+    let sender = me.clone();
+    let sent = blocking(move || {
+        let shares: Vec<KeyShareRow<'_>> = key_shares
+            .iter()
+            .map(|s| KeyShareRow {
+                to: &s.to,
+                ciphertext: &s.ciphertext,
+            })
+            .collect();
+        store.send_group_message(
+            &sender,
+            group,
+            epoch,
+            id,
+            &ciphertext,
+            &shares,
+            now_ms(),
+            max_queue_len,
+        )
+    })
+    .await?;
+    if !sent.duplicate {
+        shared.metrics.group_messages_queued.inc();
+        shared
+            .metrics
+            .group_deliveries_queued
+            .inc_by(sent.recipients.len() as u64);
+        shared.metrics.message_bytes_queued.inc_by(size as u64);
+        for member in &sent.recipients {
+            shared.online.wake(member);
+        }
+    }
+    tracing::debug!(from = %me, %group, bytes = size, recipients = sent.recipients.len(), duplicate = sent.duplicate, "group message queued");
+    Ok(Reply::Sent {
+        relay_ts_ms: sent.relay_ts_ms,
+    })
+}

@@ -1,0 +1,353 @@
+//! A peer's groups, a second `impl` block of [`PeerStore`]: the groups it is or was in,
+//! its outbound Megolm session per group, and the inbound sessions other members shared.
+//!
+//! Sessions arrive sealed by the caller. A group message about to be sent changes several
+//! contacts' Olm sessions (the key shares), the outbound session, the history and the
+//! outbox; [`PeerStore::commit_group_outbound`] commits all of it at once. Received group
+//! events go through [`PeerStore::commit_inbound`], whose commit carries the group session
+//! and group state they change.
+
+use redb::ReadableTable;
+use uchat_wire::{GroupId, UserName};
+
+use crate::error::StoreError;
+use crate::peer::{PeerStore, append_history, put_outbox_in, put_pin, put_sessions};
+use crate::records::{
+    HistoryEntry, InboundGroupRecord, LocalGroup, OutboundGroupRecord, OutboxEntry, PinnedIdentity,
+    SessionRecord,
+};
+use crate::tables::{
+    INBOUND_GROUP_SESSIONS, OUTBOUND_GROUP_SESSIONS, PEER_GROUPS, decode, encode, read, write,
+};
+
+/// One contact's Olm state after encrypting a key share for them.
+#[derive(Clone, Debug)]
+pub struct ContactSessions {
+    /// The contact.
+    pub contact: UserName,
+    /// Their full new set of Olm sessions.
+    pub sessions: Vec<SessionRecord>,
+    /// Their identity to pin, on first contact.
+    pub pin: Option<PinnedIdentity>,
+}
+
+/// Everything one group message about to be sent changes, for
+/// [`PeerStore::commit_group_outbound`].
+#[derive(Clone, Debug)]
+pub struct GroupOutboundCommit {
+    /// The Olm state of every member a key share was encrypted for.
+    pub contacts: Vec<ContactSessions>,
+    /// The group and the sender's outbound session after encrypting.
+    pub outbound: (GroupId, OutboundGroupRecord),
+    /// The history entry (normally pending; skipped if one with its id exists, as when a
+    /// waiting message is encrypted again for new members).
+    pub entry: HistoryEntry,
+    /// The message for the relay (replacing an outbox entry with the same id in place).
+    pub outbox: OutboxEntry,
+}
+
+pub(crate) fn put_group_in(
+    tx: &redb::WriteTransaction,
+    group: &LocalGroup,
+) -> Result<(), StoreError> {
+    tx.open_table(PEER_GROUPS)?.insert(
+        group.latest.id.0.as_slice(),
+        encode(group, "group")?.as_slice(),
+    )?;
+    Ok(())
+}
+
+pub(crate) fn put_inbound_group_session_in(
+    tx: &redb::WriteTransaction,
+    session: &InboundGroupRecord,
+) -> Result<(), StoreError> {
+    tx.open_table(INBOUND_GROUP_SESSIONS)?.insert(
+        (
+            session.group.0.as_slice(),
+            session.sender.as_str(),
+            session.session_id.as_str(),
+        ),
+        encode(session, "group session")?.as_slice(),
+    )?;
+    Ok(())
+}
+
+impl PeerStore {
+    /// Saves (or replaces) what this peer knows of a group.
+    pub fn put_group(&self, group: &LocalGroup) -> Result<(), StoreError> {
+        write(self.db(), |tx| put_group_in(tx, group))
+    }
+
+    /// What this peer knows of `group`, if it ever was in it.
+    pub fn group(&self, group: GroupId) -> Result<Option<LocalGroup>, StoreError> {
+        read(self.db(), |tx| {
+            tx.open_table(PEER_GROUPS)?
+                .get(group.0.as_slice())?
+                .map(|v| decode(v.value(), "group"))
+                .transpose()
+        })
+    }
+
+    /// Every group this peer is or was in, in no particular order.
+    pub fn groups(&self) -> Result<Vec<LocalGroup>, StoreError> {
+        read(self.db(), |tx| {
+            let table = tx.open_table(PEER_GROUPS)?;
+            let mut out = Vec::new();
+            for item in table.iter()? {
+                out.push(decode(item?.1.value(), "group")?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// This peer's outbound session for `group`, if it has one.
+    pub fn outbound_group_session(
+        &self,
+        group: GroupId,
+    ) -> Result<Option<OutboundGroupRecord>, StoreError> {
+        read(self.db(), |tx| {
+            tx.open_table(OUTBOUND_GROUP_SESSIONS)?
+                .get(group.0.as_slice())?
+                .map(|v| decode(v.value(), "outbound group session"))
+                .transpose()
+        })
+    }
+
+    /// Forgets this peer's outbound session for `group`, so that the next message starts
+    /// a new one (after a membership change).
+    pub fn drop_outbound_group_session(&self, group: GroupId) -> Result<(), StoreError> {
+        write(self.db(), |tx| {
+            tx.open_table(OUTBOUND_GROUP_SESSIONS)?
+                .remove(group.0.as_slice())?;
+            Ok(())
+        })
+    }
+
+    /// The session `sender` shared for `group` with id `session_id`, if any.
+    pub fn inbound_group_session(
+        &self,
+        group: GroupId,
+        sender: &UserName,
+        session_id: &str,
+    ) -> Result<Option<InboundGroupRecord>, StoreError> {
+        read(self.db(), |tx| {
+            tx.open_table(INBOUND_GROUP_SESSIONS)?
+                .get((group.0.as_slice(), sender.as_str(), session_id))?
+                .map(|v| decode(v.value(), "group session"))
+                .transpose()
+        })
+    }
+
+    /// Who shared the session `session_id` of `group`, if anyone did (a session id is its
+    /// signing key, so it belongs to one sender only).
+    pub fn group_session_sender(
+        &self,
+        group: GroupId,
+        session_id: &str,
+    ) -> Result<Option<UserName>, StoreError> {
+        read(self.db(), |tx| {
+            let table = tx.open_table(INBOUND_GROUP_SESSIONS)?;
+            let key = group.0.as_slice();
+            for item in table.range((key, "", "")..)? {
+                let (k, v) = item?;
+                let (id, _, session) = k.value();
+                if id != key {
+                    break;
+                }
+                if session == session_id {
+                    let record: InboundGroupRecord = decode(v.value(), "group session")?;
+                    return Ok(Some(record.sender));
+                }
+            }
+            Ok(None)
+        })
+    }
+
+    /// Atomic commit of a group message about to be sent: in one transaction, replaces the
+    /// Olm sessions (and pins) of every key share's member, saves the outbound session,
+    /// appends the history entry (unless its (from, id) exists) and puts the message in the
+    /// outbox (replacing an entry with the same id in its place).
+    pub fn commit_group_outbound(&self, c: &GroupOutboundCommit) -> Result<(), StoreError> {
+        write(self.db(), |tx| {
+            for contact in &c.contacts {
+                put_sessions(tx, &contact.contact, &contact.sessions)?;
+                put_pin(tx, &contact.contact, contact.pin.as_ref())?;
+            }
+            let (group, outbound) = &c.outbound;
+            tx.open_table(OUTBOUND_GROUP_SESSIONS)?.insert(
+                group.0.as_slice(),
+                encode(outbound, "outbound group session")?.as_slice(),
+            )?;
+            append_history(tx, &c.entry)?;
+            put_outbox_in(tx, &c.outbox, &c.entry.from)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{ConversationId, EntryFlags, EntryStatus, GroupOutbox};
+    use uchat_wire::{GroupInfo, GroupMember, MessageId};
+
+    fn user(name: &str) -> UserName {
+        UserName::parse(name).expect("valid")
+    }
+
+    const G: GroupId = GroupId([3; 16]);
+
+    fn info(epoch: u64, members: &[&str]) -> GroupInfo {
+        GroupInfo {
+            id: G,
+            name: "家人".into(),
+            owner: user("alice"),
+            epoch,
+            created_ms: 1,
+            members: members
+                .iter()
+                .map(|m| GroupMember {
+                    user: user(m),
+                    joined_ms: 1,
+                })
+                .collect(),
+        }
+    }
+
+    fn outbound(messages: u32) -> OutboundGroupRecord {
+        OutboundGroupRecord {
+            session_id: "s1".into(),
+            pickle: "sealed".into(),
+            epoch: 2,
+            created_ms: 5,
+            messages,
+            shared_with: vec![user("bob")],
+        }
+    }
+
+    #[test]
+    fn groups_and_sessions_are_kept_per_group_and_sender() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = PeerStore::open(&dir.path().join("peer.redb")).expect("opens");
+        assert_eq!(store.group(G).expect("reads"), None);
+        let group = LocalGroup {
+            seen: info(1, &["alice", "bob"]),
+            latest: info(2, &["alice", "bob", "dave"]),
+        };
+        store.put_group(&group).expect("saves");
+        assert_eq!(store.group(G).expect("reads"), Some(group.clone()));
+        assert_eq!(store.groups().expect("lists"), [group]);
+        let session = InboundGroupRecord {
+            group: G,
+            sender: user("bob"),
+            session_id: "bob-session".into(),
+            pickle: "sealed".into(),
+            seen: vec![0, 1],
+            epoch: 2,
+            received_ms: 9,
+        };
+        store
+            .write_inbound_session_for_test(&session)
+            .expect("saves");
+        assert_eq!(
+            store
+                .inbound_group_session(G, &user("bob"), "bob-session")
+                .expect("reads"),
+            Some(session)
+        );
+        assert_eq!(
+            store
+                .inbound_group_session(G, &user("dave"), "bob-session")
+                .expect("reads"),
+            None,
+            "bound to its sender"
+        );
+        assert_eq!(
+            store.group_session_sender(G, "bob-session").expect("reads"),
+            Some(user("bob"))
+        );
+        assert_eq!(
+            store
+                .group_session_sender(GroupId([4; 16]), "bob-session")
+                .expect("reads"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_group_message_commit_saves_everything_and_a_reencryption_keeps_its_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = PeerStore::open(&dir.path().join("peer.redb")).expect("opens");
+        let id = MessageId([1; 16]);
+        let commit = |messages: u32, ciphertext: &[u8]| GroupOutboundCommit {
+            contacts: vec![ContactSessions {
+                contact: user("bob"),
+                sessions: vec![SessionRecord {
+                    session_id: "olm".into(),
+                    pickle: "sealed".into(),
+                    last_used_ms: 1,
+                    peer_key: vec![2; 32],
+                }],
+                pin: None,
+            }],
+            outbound: (G, outbound(messages)),
+            entry: HistoryEntry {
+                id,
+                conversation: ConversationId::group(G),
+                from: user("alice"),
+                to: user("alice"),
+                sent_ms: 1,
+                received_ms: 1,
+                text: Some("大家好".into()),
+                status: EntryStatus::Pending,
+                flags: EntryFlags::default(),
+                group: Some(G),
+                group_change: None,
+            },
+            outbox: OutboxEntry {
+                id,
+                to: user("alice"),
+                ciphertext: ciphertext.to_vec(),
+                created_ms: 1,
+                group: Some(GroupOutbox {
+                    group: G,
+                    epoch: 2,
+                    key_shares: vec![],
+                }),
+            },
+        };
+        store
+            .commit_group_outbound(&commit(1, b"first"))
+            .expect("commits");
+        store
+            .commit_group_outbound(&commit(2, b"again"))
+            .expect("commits");
+        let outbox = store.outbox().expect("reads");
+        assert_eq!(outbox.len(), 1, "replaced in place");
+        assert_eq!(outbox[0].ciphertext, b"again");
+        assert_eq!(
+            store
+                .history(&ConversationId::group(G), 10)
+                .expect("reads")
+                .len(),
+            1
+        );
+        assert_eq!(
+            store.outbound_group_session(G).expect("reads"),
+            Some(outbound(2))
+        );
+        assert_eq!(store.olm_sessions(&user("bob")).expect("reads").len(), 1);
+        store.drop_outbound_group_session(G).expect("drops");
+        assert_eq!(store.outbound_group_session(G).expect("reads"), None);
+        assert_eq!(ConversationId::group(G).group_id(), Some(G));
+        assert_eq!(ConversationId::direct(&user("bob")).group_id(), None);
+    }
+
+    impl PeerStore {
+        fn write_inbound_session_for_test(
+            &self,
+            session: &InboundGroupRecord,
+        ) -> Result<(), StoreError> {
+            write(self.db(), |tx| put_inbound_group_session_in(tx, session))
+        }
+    }
+}
