@@ -163,6 +163,40 @@ impl PeerStore {
         })
     }
 
+    /// The relay took the key shares for `delivered` that went with a message encrypted on
+    /// session `session_id` of `group`: they need no other. Does nothing if the group's
+    /// outbound session is another one by now.
+    pub fn record_key_shares_delivered(
+        &self,
+        group: GroupId,
+        session_id: &str,
+        delivered: &[UserName],
+    ) -> Result<(), StoreError> {
+        if delivered.is_empty() {
+            return Ok(());
+        }
+        write(self.db(), |tx| {
+            let mut table = tx.open_table(OUTBOUND_GROUP_SESSIONS)?;
+            let current: Option<OutboundGroupRecord> = table
+                .get(group.0.as_slice())?
+                .map(|v| decode(v.value(), "outbound group session"))
+                .transpose()?;
+            let Some(mut record) = current.filter(|r| r.session_id == session_id) else {
+                return Ok(());
+            };
+            for user in delivered {
+                if !record.shared_with.contains(user) {
+                    record.shared_with.push(user.clone());
+                }
+            }
+            table.insert(
+                group.0.as_slice(),
+                encode(&record, "outbound group session")?.as_slice(),
+            )?;
+            Ok(())
+        })
+    }
+
     /// Atomic commit of a group message about to be sent: in one transaction, replaces the
     /// Olm sessions (and pins) of every key share's member, saves the outbound session,
     /// appends the history entry (unless its (from, id) exists) and puts the message in the
@@ -311,7 +345,9 @@ mod tests {
                 group: Some(GroupOutbox {
                     group: G,
                     epoch: 2,
+                    session_id: "s1".into(),
                     key_shares: vec![],
+                    incomplete: false,
                 }),
             },
         };
@@ -336,6 +372,21 @@ mod tests {
             Some(outbound(2))
         );
         assert_eq!(store.olm_sessions(&user("bob")).expect("reads").len(), 1);
+        store
+            .record_key_shares_delivered(G, "another session", &[user("carol")])
+            .expect("ignored");
+        assert_eq!(
+            store.outbound_group_session(G).expect("reads"),
+            Some(outbound(2))
+        );
+        store
+            .record_key_shares_delivered(G, "s1", &[user("bob"), user("carol")])
+            .expect("records");
+        let shared = store
+            .outbound_group_session(G)
+            .expect("reads")
+            .expect("some");
+        assert_eq!(shared.shared_with, [user("bob"), user("carol")]);
         store.drop_outbound_group_session(G).expect("drops");
         assert_eq!(store.outbound_group_session(G).expect("reads"), None);
         assert_eq!(ConversationId::group(G).group_id(), Some(G));

@@ -420,8 +420,15 @@ pub struct GroupOutbox {
     pub group: GroupId,
     /// The membership epoch the sender's session was shared for.
     pub epoch: u64,
-    /// Session keys for members who did not hold the session yet.
+    /// The sender's Megolm session the message is encrypted with.
+    #[serde(default)]
+    pub session_id: String,
+    /// Session keys for members the relay has not yet taken one from.
     pub key_shares: Vec<KeyShare>,
+    /// True if some member's key share could not be made for want of the relay (no Olm
+    /// session with them yet, and offline): the message is encrypted again before it goes.
+    #[serde(default)]
+    pub incomplete: bool,
 }
 
 impl fmt::Debug for GroupOutbox {
@@ -429,7 +436,9 @@ impl fmt::Debug for GroupOutbox {
         f.debug_struct("GroupOutbox")
             .field("group", &self.group)
             .field("epoch", &self.epoch)
+            .field("session_id", &self.session_id)
             .field("key_shares", &self.key_shares.len())
+            .field("incomplete", &self.incomplete)
             .finish()
     }
 }
@@ -459,7 +468,8 @@ pub struct OutboundGroupRecord {
     pub created_ms: u64,
     /// Messages it has encrypted.
     pub messages: u32,
-    /// Members its key was shared with.
+    /// Members whose key share the relay has taken (queued for them): they need no other.
+    /// A share that was only made, not delivered, goes with every message until one is.
     pub shared_with: Vec<UserName>,
 }
 

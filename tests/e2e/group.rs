@@ -412,3 +412,80 @@ fn forged_replayed_and_outsider_group_messages_are_refused_by_the_receiver() -> 
     }
     Ok(())
 }
+
+#[test]
+fn a_message_written_offline_goes_to_the_members_of_when_it_is_sent() -> Result<()> {
+    let mut relay = TestRelay::start()?;
+    let peers = owner_and_friends(&relay, "alice", &["bob", "carol", "dave"])?;
+    let (alice, bob, carol, dave) = (&peers[0], &peers[1], &peers[2], &peers[3]);
+    alice.ok(&["group", "create", "g", "--members", "bob,carol"])?;
+    group_send(bob, "#g", "bob's first")?;
+
+    // bob writes while the relay is down: the message waits in his outbox, encrypted for
+    // alice and carol.
+    relay.kill_9();
+    let err = bob.fails(&["group", "send", "#g", "written offline"])?;
+    assert!(err.contains("kept in the outbox"), "{err}");
+    relay.restart()?;
+    // Meanwhile the members change: carol out, dave in.
+    alice.ok(&["group", "kick", "#g", "carol"])?;
+    alice.ok(&["group", "invite", "#g", "dave"])?;
+
+    // bob's next run sends it: the relay refuses the old epoch, bob's client encrypts it
+    // again for the members now, and it goes out under the same id.
+    let history = bob.history("#g")?;
+    let entry = history
+        .iter()
+        .find(|l| l["text"] == "written offline")
+        .context("bob's own entry")?;
+    assert_eq!(entry["status"], "sent", "{entry}");
+    assert_eq!(
+        said(dave, "#g")?,
+        pairs(&[("bob", "written offline")]),
+        "dave, who joined before it was sent, reads it"
+    );
+    assert_eq!(
+        said(carol, "#g")?,
+        pairs(&[("bob", "bob's first")]),
+        "carol, removed before it was sent, never gets it"
+    );
+    assert_eq!(
+        said(alice, "#g")?,
+        pairs(&[("bob", "bob's first"), ("bob", "written offline")])
+    );
+    Ok(())
+}
+
+#[test]
+fn a_message_written_offline_to_a_member_never_met_reaches_them() -> Result<()> {
+    let mut relay = TestRelay::start()?;
+    let peers = owner_and_friends(&relay, "alice", &["bob", "dave"])?;
+    let (alice, bob, dave) = (&peers[0], &peers[1], &peers[2]);
+    alice.ok(&["group", "create", "g", "--members", "bob"])?;
+    group_send(bob, "#g", "just us two")?;
+    alice.ok(&["group", "invite", "#g", "dave"])?;
+    bob.history("#g")?; // bob learns that dave joined, but has never talked to him
+
+    // Offline, bob cannot fetch a key to start a session with dave: the message waits
+    // with dave's key share still to make.
+    relay.kill_9();
+    let err = bob.fails(&["group", "send", "#g", "hello dave, from offline"])?;
+    assert!(err.contains("kept in the outbox"), "{err}");
+    relay.restart()?;
+    assert_eq!(
+        bob.history("#g")?
+            .iter()
+            .find(|l| l["text"] == "hello dave, from offline")
+            .map(|l| l["status"].clone()),
+        Some(serde_json::json!("sent"))
+    );
+    assert_eq!(
+        said(dave, "#g")?,
+        pairs(&[("bob", "hello dave, from offline")])
+    );
+    assert_eq!(
+        said(alice, "#g")?,
+        pairs(&[("bob", "just us two"), ("bob", "hello dave, from offline")])
+    );
+    Ok(())
+}

@@ -3,9 +3,10 @@
 //!
 //! Sending: each member keeps one outbound Megolm session per group. It is replaced when
 //! the membership changes, after 1,000 messages and after 7 days
-//! ([`megolm::needs_rotation`]); a new session's key goes to every other member inside an
-//! Olm message, bundled with the first message that uses it, and the relay queues the keys
-//! before the message in one transaction. A message names the membership epoch its keys
+//! ([`megolm::needs_rotation`]); a session's key goes to every other member inside an
+//! Olm message, bundled with each message until the relay has taken one for that member
+//! (a bundle written offline and never delivered shares nothing), and the relay queues the
+//! keys before the message in one transaction. A message names the membership epoch its keys
 //! were shared for; if the relay's epoch moved on (someone joined or left meanwhile), the
 //! waiting message is encrypted again on a new session for the new members and re-sent
 //! under the same id, so a removed member never receives a key to it and a new member
@@ -382,6 +383,7 @@ impl Inner {
         };
         let mut contacts = Vec::new();
         let mut key_shares = Vec::new();
+        let mut incomplete = false;
         let share = Payload {
             id: random_id()?,
             sent_ms: now,
@@ -409,7 +411,6 @@ impl Inner {
                         sessions: sealed.sessions,
                         pin: sealed.pin,
                     });
-                    record.shared_with.push(member.clone());
                 }
                 // Without a session to them this member cannot read this message; the key
                 // goes to them with the next message instead. Network failures are not
@@ -419,6 +420,12 @@ impl Inner {
                 }
                 Err(ClientError::Connection(ConnectionError::Refused(e))) => {
                     tracing::warn!(%group, %member, error = %e, "cannot share the group key with a member");
+                }
+                // Offline with no Olm session to this member yet: the message still goes
+                // into the outbox, and is encrypted again (sharing the key) before it goes.
+                Err(ClientError::Connection(e)) => {
+                    tracing::debug!(%group, %member, error = %e, "key share waits for the relay");
+                    incomplete = true;
                 }
                 Err(e) => return Err(e),
             }
@@ -445,7 +452,9 @@ impl Inner {
             group: Some(GroupOutbox {
                 group,
                 epoch,
+                session_id: session.id(),
                 key_shares,
+                incomplete,
             }),
         };
         self.store.commit_group_outbound(&GroupOutboundCommit {
@@ -482,7 +491,7 @@ impl Inner {
             .store
             .group(part.group)?
             .is_some_and(|g| g.latest.epoch != part.epoch);
-        if stale {
+        if stale || part.incomplete {
             match self.reencrypt(&entry, part.group).await? {
                 Some(fresh) => entry = fresh,
                 None => return Ok(Delivery::Later(self.unreachable("the group is unknown"))),
@@ -521,7 +530,20 @@ impl Inner {
                         }
                     }
                 }
-                other => return self.settle_delivery(&entry, other),
+                other => {
+                    let sent = matches!(other, Ok(Reply::Sent { .. }));
+                    let delivery = self.settle_delivery(&entry, other)?;
+                    if sent {
+                        let delivered: Vec<UserName> =
+                            part.key_shares.iter().map(|s| s.to.clone()).collect();
+                        self.store.record_key_shares_delivered(
+                            part.group,
+                            &part.session_id,
+                            &delivered,
+                        )?;
+                    }
+                    return Ok(delivery);
+                }
             }
         }
         Ok(Delivery::Later(self.unreachable(

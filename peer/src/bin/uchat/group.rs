@@ -1,7 +1,7 @@
 //! `uchat group …`.
 //!
-//! Every command takes in pending events first, so the local view of a group (its members
-//! and epoch) is current before anything is sent or shown.
+//! Every command takes in pending events first (when the relay is reachable), so the local
+//! view of a group (its members and epoch) is current before anything is sent or shown.
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
@@ -42,7 +42,13 @@ pub(crate) async fn group(ctx: &Context_, command: GroupCommand) -> Result<()> {
         _ => None,
     };
     let client = ctx.open().await?;
-    let result = match client.catch_up(CATCH_UP_TIMEOUT).await {
+    // Offline, a message still goes into the outbox (as `send` does); everything else
+    // then fails with the connection error.
+    let caught_up = match client.is_online() {
+        true => client.catch_up(CATCH_UP_TIMEOUT).await,
+        false => Ok(()),
+    };
+    let result = match caught_up {
         Ok(()) => run(ctx, &client, command, text).await,
         Err(e) => Err(e.into()),
     };
