@@ -1488,48 +1488,29 @@ impl Inner {
         if problem.is_some() {
             tracing::warn!(%from, %id, "message could not be decrypted; kept as undecryptable");
         }
-        let entry = HistoryEntry {
+        let received = ReceivedMessage {
             id,
-            conversation: ConversationId::direct(&from),
             from: from.clone(),
-            to: self.me.clone(),
-            sent_ms,
-            received_ms: now,
-            text: text.clone(),
-            status: if text.is_some() {
-                EntryStatus::Received
-            } else {
-                EntryStatus::Undecryptable
-            },
-            flags: EntryFlags {
-                identity: opened.flag,
-                note: problem.clone(),
-            },
-            group: None,
-            group_change: None,
-        };
-        let sessions_changed = opened.sessions.is_some();
-        let commit = InboundCommit {
-            sessions: opened.sessions.unwrap_or_default(),
-            pin: opened.pin,
-            entry: Some(entry),
-            from: from.clone(),
-            id,
-            seq,
-            group_session: None,
-            group: None,
-        };
-        self.commit_olm_inbound(&mut identity, &commit, sessions_changed)?;
-        Ok(ReceivedMessage {
-            id,
-            from,
             to: self.me.clone(),
             text,
             sent_ms,
             identity: opened.flag,
             problem,
             group: None,
-        })
+        };
+        let sessions_changed = opened.sessions.is_some();
+        let commit = InboundCommit {
+            sessions: opened.sessions.unwrap_or_default(),
+            pin: opened.pin,
+            entry: Some(received.history_entry(now)),
+            from,
+            id,
+            seq,
+            group_session: None,
+            group: None,
+        };
+        self.commit_olm_inbound(&mut identity, &commit, sessions_changed)?;
+        Ok(received)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Events a [`Client`](crate::Client) reports to its user.
 
-use uchat_store::IdentityFlag;
+use uchat_store::{ConversationId, EntryFlags, EntryStatus, HistoryEntry, IdentityFlag};
 use uchat_wire::{GroupChange, GroupId, GroupInfo, MessageId, ProfileSummary, UserName};
 
 /// Something the user should see.
@@ -94,6 +94,41 @@ pub struct ReceivedMessage {
     pub problem: Option<String>,
     /// The group, for a group message.
     pub group: Option<GroupId>,
+}
+
+impl ReceivedMessage {
+    /// The conversation it belongs to: the group's, or the 1:1 one with the sender.
+    pub fn conversation(&self) -> ConversationId {
+        match self.group {
+            Some(group) => ConversationId::group(group),
+            None => ConversationId::direct(&self.from),
+        }
+    }
+
+    /// Its history entry, stored at `received_ms`: received, or undecryptable with the
+    /// problem as its note.
+    pub fn history_entry(&self, received_ms: u64) -> HistoryEntry {
+        HistoryEntry {
+            id: self.id,
+            conversation: self.conversation(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+            sent_ms: self.sent_ms,
+            received_ms,
+            text: self.text.clone(),
+            status: if self.text.is_some() {
+                EntryStatus::Received
+            } else {
+                EntryStatus::Undecryptable
+            },
+            flags: EntryFlags {
+                identity: self.identity,
+                note: self.problem.clone(),
+            },
+            group: self.group,
+            group_change: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for ReceivedMessage {

@@ -262,6 +262,24 @@ fn announce_in(
     Ok(recipients)
 }
 
+/// Ends a membership change: raises the epoch, saves the group and tells everyone (see
+/// [`announce_in`]); returns the group's state after the change.
+fn commit_change_in(
+    tx: &redb::WriteTransaction,
+    group: GroupId,
+    record: &mut GroupRecord,
+    change: GroupChange,
+    also: Option<&UserName>,
+    now_ms: u64,
+) -> Result<GroupInfo, StoreError> {
+    record.epoch += 1;
+    put_group_in(tx, group, record)?;
+    let members = members_of(&tx.open_table(GROUP_MEMBERS)?, group)?;
+    let info = info_of(group, record, &members);
+    announce_in(tx, &info, change, also, now_ms)?;
+    Ok(info)
+}
+
 /// Releases one reference to each of `released` (queue rows acknowledged or dropped); a
 /// group message whose last reference goes is deleted.
 pub(crate) fn release_group_messages_in(
@@ -432,19 +450,11 @@ impl RelayStore {
             }
             add_member_in(tx, group, user, record.next_join, now_ms, limits)?;
             record.next_join += 1;
-            record.epoch += 1;
-            put_group_in(tx, group, &record)?;
-            let info = info_of(
-                group,
-                &record,
-                &members_of(&tx.open_table(GROUP_MEMBERS)?, group)?,
-            );
             let change = GroupChange::Joined {
                 user: user.clone(),
                 by: asker.clone(),
             };
-            announce_in(tx, &info, change, None, now_ms)?;
-            Ok(info)
+            commit_change_in(tx, group, &mut record, change, None, now_ms)
         })
     }
 
@@ -474,19 +484,11 @@ impl RelayStore {
                 });
             }
             remove_member_in(tx, group, user)?;
-            record.epoch += 1;
-            put_group_in(tx, group, &record)?;
-            let info = info_of(
-                group,
-                &record,
-                &members_of(&tx.open_table(GROUP_MEMBERS)?, group)?,
-            );
             let change = GroupChange::Removed {
                 user: user.clone(),
                 by: asker.clone(),
             };
-            announce_in(tx, &info, change, Some(user), now_ms)?;
-            Ok(info)
+            commit_change_in(tx, group, &mut record, change, Some(user), now_ms)
         })
     }
 
@@ -514,14 +516,11 @@ impl RelayStore {
             if let Some(owner) = &new_owner {
                 record.owner = owner.clone();
             }
-            record.epoch += 1;
-            put_group_in(tx, group, &record)?;
-            let info = info_of(group, &record, &remaining);
             let change = GroupChange::Left {
                 user: user.clone(),
                 new_owner,
             };
-            announce_in(tx, &info, change, Some(user), now_ms)?;
+            let info = commit_change_in(tx, group, &mut record, change, Some(user), now_ms)?;
             Ok(LeaveOutcome::Left(info))
         })
     }

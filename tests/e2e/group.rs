@@ -489,3 +489,77 @@ fn a_message_written_offline_to_a_member_never_met_reaches_them() -> Result<()> 
     );
     Ok(())
 }
+
+/// Members of the large group: the limit the issue asks for.
+const LARGE_GROUP: usize = 200;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_to_a_group_of_200_reaches_and_opens_for_every_member() -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let relay = tokio::task::spawn_blocking(TestRelay::start).await??;
+    let scratch = tempfile::tempdir()?;
+    let options = |i: usize| -> Result<ClientOptions> {
+        Ok(ClientOptions {
+            home: scratch.path().join(format!("m{i}")),
+            relay: Some(relay.addr.clone()),
+            relay_fingerprint: Some(relay.fingerprint.parse()?),
+        })
+    };
+    // Register in parallel, a few at a time (each costs two argon2 runs).
+    let mut clients = Vec::with_capacity(LARGE_GROUP);
+    for batch in (0..LARGE_GROUP).collect::<Vec<_>>().chunks(8) {
+        let mut joins = tokio::task::JoinSet::new();
+        for &i in batch {
+            let options = options(i)?;
+            joins.spawn(async move {
+                let name = UserName::parse(&format!("m{i:03}"))?;
+                Ok::<_, anyhow::Error>((i, Client::register(options, name, PASSWORD).await?))
+            });
+        }
+        while let Some(joined) = joins.join_next().await {
+            clients.push(joined??);
+        }
+    }
+    clients.sort_by_key(|(i, _)| *i);
+    let clients: Vec<Client> = clients.into_iter().map(|(_, c)| c).collect();
+    let (owner, members) = clients.split_first().context("an owner")?;
+    let names: Vec<UserName> = members.iter().map(|c| c.me().clone()).collect();
+    for member in members {
+        owner.add_friend(member.me(), "").await?;
+        member.accept_friend(owner.me()).await?;
+    }
+    let group = owner.create_group("两百人", &names).await?;
+    assert_eq!(group.members.len(), LARGE_GROUP);
+
+    let id = owner
+        .send_group_text(group.id, "一条消息，两百个人")
+        .await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let conversation = uchat_store::ConversationId::group(group.id);
+    for member in members {
+        loop {
+            let history = member.history(&conversation, 10)?;
+            if let Some(entry) = history.iter().find(|e| e.id == id) {
+                assert_eq!(
+                    entry.text.as_deref(),
+                    Some("一条消息，两百个人"),
+                    "{} could not read it: {:?}",
+                    member.me(),
+                    entry.flags.note
+                );
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("{} did not get the message within 120 s", member.me());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // Closing waits for each connection to drain: all at once.
+    let mut closing = tokio::task::JoinSet::new();
+    for client in clients {
+        closing.spawn(client.close());
+    }
+    while closing.join_next().await.is_some() {}
+    Ok(())
+}

@@ -826,46 +826,27 @@ impl Inner {
         if problem.is_some() {
             tracing::warn!(%group, %from, %id, "group message could not be decrypted; kept as undecryptable");
         }
-        let entry = HistoryEntry {
+        let received = ReceivedMessage {
             id,
-            conversation: ConversationId::group(group),
             from: from.clone(),
-            to: self.me.clone(),
-            sent_ms,
-            received_ms: now,
-            text: text.clone(),
-            status: if text.is_some() {
-                EntryStatus::Received
-            } else {
-                EntryStatus::Undecryptable
-            },
-            flags: EntryFlags {
-                identity: IdentityFlag::Known,
-                note: problem.clone(),
-            },
-            group: Some(group),
-            group_change: None,
-        };
-        self.store.commit_inbound(&InboundCommit {
-            sessions: Vec::new(),
-            pin: None,
-            entry: Some(entry),
-            from: from.clone(),
-            id,
-            seq,
-            group_session: updated,
-            group: None,
-        })?;
-        let _ = self.events.send(ClientEvent::Message(ReceivedMessage {
-            id,
-            from,
             to: self.me.clone(),
             text,
             sent_ms,
             identity: IdentityFlag::Known,
             problem,
             group: Some(group),
-        }));
+        };
+        self.store.commit_inbound(&InboundCommit {
+            sessions: Vec::new(),
+            pin: None,
+            entry: Some(received.history_entry(now)),
+            from,
+            id,
+            seq,
+            group_session: updated,
+            group: None,
+        })?;
+        let _ = self.events.send(ClientEvent::Message(received));
         Ok(())
     }
 }

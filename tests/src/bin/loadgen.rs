@@ -1,11 +1,12 @@
-//! `loadgen`: a bounded load test of 1:1 messaging through a real relay.
+//! `loadgen`: a bounded load test of messaging through a real relay.
 //!
 //! It starts a relay in this process (or uses `--relay`), registers `--users` users with
 //! the real `uchat_peer::Client`, and has every user send `--messages` messages to the
-//! next one, all at once. It reports end-to-end throughput and latency percentiles: until
-//! the relay acknowledged a send (it is then durably queued), and until the recipient's
-//! client had decrypted and stored it. Every loop is bounded by count and by
-//! `--time-limit`.
+//! next one, all at once. With `--group`, the users form one group instead and the first
+//! sends `--messages` messages to it, one after another. It reports end-to-end
+//! throughput and latency percentiles: until the relay acknowledged a send (it is then
+//! durably queued for every recipient), and until each recipient's client had decrypted
+//! and stored it. Every loop is bounded by count and by `--time-limit`.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -40,6 +41,9 @@ struct Args {
     /// Give up after this many seconds
     #[arg(long, default_value_t = 120)]
     time_limit: u64,
+    /// Put all users in one group; the first sends every message to it
+    #[arg(long)]
+    group: bool,
 }
 
 const PASSWORD: &str = "loadgen password";
@@ -102,6 +106,14 @@ async fn run(args: Args) -> Result<()> {
         clients.push(Arc::new(Client::register(options, name, PASSWORD).await?));
     }
     let names: Vec<UserName> = clients.iter().map(|c| c.me().clone()).collect();
+    if args.group {
+        let outcome = run_group(&args, &clients, &names).await;
+        close_all(clients).await;
+        if let Some(server) = server {
+            server.shutdown().await;
+        }
+        return outcome;
+    }
     // Each user writes to the next one: make each such pair friends.
     for (i, client) in clients.iter().enumerate() {
         let next = (i + 1) % clients.len();
@@ -202,16 +214,107 @@ async fn run(args: Args) -> Result<()> {
             &*delivery.lock().await
         )
     );
-    for client in clients {
-        if let Ok(client) = Arc::try_unwrap(client) {
-            client.close().await;
-        }
-    }
+    close_all(clients).await;
     if let Some(server) = server {
         server.shutdown().await;
     }
     if got != expected {
         bail!("{got} of {expected} messages arrived");
+    }
+    Ok(())
+}
+
+/// Closes every client at once (each waits for its connection to drain).
+async fn close_all(clients: Vec<Arc<Client>>) {
+    let mut closing = tokio::task::JoinSet::new();
+    for client in clients {
+        if let Ok(client) = Arc::try_unwrap(client) {
+            closing.spawn(client.close());
+        }
+    }
+    while closing.join_next().await.is_some() {}
+}
+
+/// Group mode: every user in one group, the first sending every message.
+async fn run_group(args: &Args, clients: &[Arc<Client>], names: &[UserName]) -> Result<()> {
+    let (owner, members) = clients.split_first().context("an owner")?;
+    for member in members {
+        owner.add_friend(member.me(), "loadgen").await?;
+        member.accept_friend(owner.me()).await?;
+    }
+    let group = owner.create_group("loadgen", &names[1..]).await?;
+    let expected = members.len() * args.messages;
+    let delivery = Arc::new(Mutex::new(histogram()?));
+    let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut listeners = tokio::task::JoinSet::new();
+    for member in members {
+        let mut events = member.subscribe();
+        let (delivery, received) = (delivery.clone(), received.clone());
+        let per_member = args.messages;
+        listeners.spawn(async move {
+            let mut seen = std::collections::HashSet::new();
+            while seen.len() < per_member {
+                match events.recv().await {
+                    Ok(ClientEvent::Message(m)) if m.group.is_some() && m.text.is_some() => {
+                        if seen.insert(m.id) {
+                            let us = now_ms().saturating_sub(m.sent_ms) * 1000;
+                            let _ = delivery.lock().await.record(us.max(1));
+                            received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        });
+    }
+    let text = "群".repeat(args.size / 3) + &"x".repeat(args.size % 3);
+    let mut acked = histogram()?;
+    let started = tokio::time::Instant::now();
+    let limit = Duration::from_secs(args.time_limit);
+    let all = async {
+        for _ in 0..args.messages {
+            let t = tokio::time::Instant::now();
+            owner.send_group_text(group.id, &text).await?;
+            let _ = acked.record((t.elapsed().as_micros() as u64).max(1));
+        }
+        let sent = started.elapsed();
+        while listeners.join_next().await.is_some() {}
+        Ok::<_, anyhow::Error>(sent)
+    };
+    let sent_in = tokio::time::timeout(limit, all)
+        .await
+        .with_context(|| format!("not done within --time-limit {} s", args.time_limit))??;
+    let elapsed = started.elapsed();
+    let got = received.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "group of {} members, {} messages of {} bytes from one sender: {} of {} deliveries in {:.2} s",
+        clients.len(),
+        args.messages,
+        text.len(),
+        got,
+        expected,
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "sender: {:.0} messages/s acknowledged ({:.2} s for all); {:.0} deliveries/s end to end",
+        args.messages as f64 / sent_in.as_secs_f64(),
+        sent_in.as_secs_f64(),
+        got as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "{}",
+        line(
+            "send until the relay acked (queued for every member)",
+            &acked
+        )
+    );
+    println!(
+        "{}",
+        line("send until each member stored it", &*delivery.lock().await)
+    );
+    if got != expected {
+        bail!("{got} of {expected} deliveries arrived");
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ use uchat_peer::{Client, ClientError, ClientEvent, ClientOptions};
 use uchat_wire::{CertFingerprint, UserName};
 
 use output::{JsonLine, entry_line, human_change, human_entry};
-use uchat_store::{ConversationId, EntryFlags, EntryStatus, HistoryEntry};
+use uchat_store::{ConversationId, HistoryEntry};
 
 /// Uchat: end-to-end encrypted chat through your own relay.
 #[derive(Parser, Debug)]
@@ -150,30 +150,7 @@ impl Context_ {
     fn print_event(&self, event: &ClientEvent) {
         match event {
             ClientEvent::Message(m) => {
-                let status = if m.text.is_some() {
-                    EntryStatus::Received
-                } else {
-                    EntryStatus::Undecryptable
-                };
-                let entry = HistoryEntry {
-                    id: m.id,
-                    conversation: match m.group {
-                        Some(group) => ConversationId::group(group),
-                        None => ConversationId::direct(&m.from),
-                    },
-                    from: m.from.clone(),
-                    to: m.to.clone(),
-                    sent_ms: m.sent_ms,
-                    received_ms: m.sent_ms,
-                    text: m.text.clone(),
-                    status,
-                    flags: EntryFlags {
-                        identity: m.identity,
-                        note: m.problem.clone(),
-                    },
-                    group: m.group,
-                    group_change: None,
-                };
+                let entry = m.history_entry(m.sent_ms);
                 self.print(entry_line(&entry), || match m.group {
                     Some(group) => format!("#{group} {}", human_entry(&entry)),
                     None => human_entry(&entry),
