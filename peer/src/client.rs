@@ -1145,6 +1145,7 @@ impl Inner {
                 text: text.to_string(),
             },
             group: None,
+            sender: None,
         };
         let sealed = self
             .olm_encrypt(&identity, to, &payload.to_bytes(), now)
@@ -1201,7 +1202,7 @@ impl Inner {
         sent: Result<Reply, ConnectionError>,
     ) -> Result<Delivery, ClientError> {
         match sent {
-            Ok(Reply::Sent { relay_ts_ms }) => {
+            Ok(Reply::Sent { relay_ts_ms, .. }) => {
                 self.store.mark_sent(entry.id, relay_ts_ms)?;
                 Ok(Delivery::Sent)
             }
@@ -1328,8 +1329,12 @@ impl Inner {
                 self.take_in_group_key(group, from, &ciphertext, seq)
                     .await?
             }
-            PushEvent::GroupChanged { group, change } => {
-                self.take_in_group_changed(group, change, push.relay_ts_ms, seq)?;
+            PushEvent::GroupChanged {
+                group,
+                change,
+                members,
+            } => {
+                self.take_in_group_changed(group, change, members, push.relay_ts_ms, seq)?;
             }
             // Skipped, and acknowledged like any other event.
             PushEvent::Unknown => {}

@@ -50,6 +50,11 @@ pub struct Payload {
     /// cannot move a message from one group to another.
     #[serde(default)]
     pub group: Option<GroupId>,
+    /// The sender of a group message, signed with it: the relay's `from` must match, so a
+    /// member who re-shares someone else's session as their own cannot pass off that
+    /// person's messages as theirs (`None` in 1:1 messages, where Olm binds the sender).
+    #[serde(default)]
+    pub sender: Option<uchat_wire::UserName>,
 }
 
 /// The outer, relay-visible layer of a group message (all of it opaque to the relay).
@@ -95,6 +100,7 @@ impl std::fmt::Debug for Payload {
             .field("sent_ms", &self.sent_ms)
             .field("content", &self.content)
             .field("group", &self.group)
+            .field("sender", &self.sender)
             .finish()
     }
 }
@@ -178,6 +184,7 @@ mod tests {
                 text: "你好 👋".into(),
             },
             group: None,
+            sender: None,
         };
         assert_eq!(Payload::from_bytes(&p.to_bytes()).expect("decodes"), p);
         assert!(Payload::from_bytes(&[0xc1]).is_err());

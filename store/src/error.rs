@@ -160,6 +160,14 @@ pub enum StoreError {
         /// The group.
         group: GroupId,
     },
+    /// The user is in as many groups as one may be.
+    #[error("'{user}' is in {limit} groups already, as many as one may be")]
+    TooManyGroups {
+        /// The user.
+        user: UserName,
+        /// The limit in force.
+        limit: u64,
+    },
     /// The owner tried to remove themselves.
     #[error("the owner cannot be removed from group {group}; leave it instead")]
     OwnerCannotBeRemoved {

@@ -9,8 +9,15 @@
 //! row that refers to it, so a message to 200 members costs one copy of its ciphertext and
 //! 199 small rows. The key shares that travel with it are queued before it, in the same
 //! transaction, so every member's queue holds the key before the message that needs it.
-//! Membership events are never refused for a full queue: a member must learn that they
-//! were removed, and the owner must be able to remove a member who never comes online.
+//! A membership event carries the whole member list only to whoever had none before (at
+//! creation, and to a new member); the others get the change alone.
+//!
+//! Queue quotas: a member whose queue is full (`max_queue_len`) does not hold up the
+//! group: they are skipped for that message (and the sender is told who was). Key shares
+//! and membership events go past the quota, since a member must learn of a removal and
+//! hold the keys to what they do get, up to a hard ceiling of [`CEILING_FACTOR`] times the
+//! quota, past which a member is skipped for those too: a queue that far behind belongs to
+//! someone long gone.
 //!
 //! Blocks: the owner cannot add someone they blocked, and someone who blocked the owner is
 //! left out without a word (as a blocked friend request is dropped). Group messages are not
@@ -28,6 +35,10 @@ use crate::tables::{
     BLOCKS, FRIENDS, GROUP_MEMBERS, GROUP_MESSAGES, GROUPS, USER_GROUPS, decode, encode, read,
     write,
 };
+
+/// How many times `max_queue_len` a queue may grow to with key shares and membership
+/// events, which go past the quota (see the module docs).
+pub const CEILING_FACTOR: u64 = 2;
 
 /// Limits of the group layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +61,8 @@ pub struct GroupSent {
     pub duplicate: bool,
     /// The members whose queues grew (to wake their pushers).
     pub recipients: Vec<UserName>,
+    /// The members skipped because their queues are full.
+    pub skipped: Vec<UserName>,
 }
 
 /// What [`RelayStore::leave_group`] did.
@@ -202,8 +215,8 @@ fn add_member_in(
     limits: &GroupLimits,
 ) -> Result<(), StoreError> {
     if group_count_in(tx, user)? >= limits.max_groups_per_user {
-        return Err(StoreError::LimitReached {
-            what: "groups per user",
+        return Err(StoreError::TooManyGroups {
+            user: user.clone(),
             limit: limits.max_groups_per_user,
         });
     }
@@ -236,19 +249,19 @@ fn put_group_in(
     Ok(())
 }
 
-/// Queues `change` with the group's state `info` for every member and for `also` (who
-/// left or was removed). Not refused for full queues (see the module docs).
+/// Queues `change` for every member of `info` and for `also` (who left or was removed):
+/// the whole member list to `newcomers`, the change alone to the others. Past the quota,
+/// up to the ceiling (see the module docs).
 fn announce_in(
     tx: &redb::WriteTransaction,
     info: &GroupInfo,
     change: GroupChange,
+    newcomers: &[&UserName],
     also: Option<&UserName>,
     now_ms: u64,
+    max_queue_len: u64,
 ) -> Result<Vec<UserName>, StoreError> {
-    let event = PushEvent::GroupChanged {
-        group: info.clone(),
-        change,
-    };
+    let ceiling = max_queue_len.saturating_mul(CEILING_FACTOR);
     let recipients: Vec<UserName> = info
         .members
         .iter()
@@ -256,10 +269,21 @@ fn announce_in(
         .chain(also.cloned())
         .collect();
     let mut queues = QueueWriter::open(tx)?;
-    for user in &recipients {
-        queues.append(user, QueueBody::Event(event.clone()), now_ms)?;
+    let mut told = Vec::with_capacity(recipients.len());
+    for user in recipients {
+        if !queues.has_room(&user, ceiling)? {
+            continue;
+        }
+        let members = newcomers.contains(&&user).then(|| info.members.clone());
+        let event = PushEvent::GroupChanged {
+            group: info.summary(),
+            change: change.clone(),
+            members,
+        };
+        queues.append(&user, QueueBody::Event(event), now_ms)?;
+        told.push(user);
     }
-    Ok(recipients)
+    Ok(told)
 }
 
 /// Ends a membership change: raises the epoch, saves the group and tells everyone (see
@@ -268,16 +292,33 @@ fn commit_change_in(
     tx: &redb::WriteTransaction,
     group: GroupId,
     record: &mut GroupRecord,
-    change: GroupChange,
-    also: Option<&UserName>,
+    change: Announcement<'_>,
     now_ms: u64,
+    max_queue_len: u64,
 ) -> Result<GroupInfo, StoreError> {
     record.epoch += 1;
     put_group_in(tx, group, record)?;
     let members = members_of(&tx.open_table(GROUP_MEMBERS)?, group)?;
     let info = info_of(group, record, &members);
-    announce_in(tx, &info, change, also, now_ms)?;
+    let newcomers: Vec<&UserName> = change.newcomer.into_iter().collect();
+    announce_in(
+        tx,
+        &info,
+        change.change,
+        &newcomers,
+        change.also,
+        now_ms,
+        max_queue_len,
+    )?;
     Ok(info)
+}
+
+/// A membership change to announce: the change, the new member (who gets the whole list)
+/// and whoever left (who is told too).
+struct Announcement<'a> {
+    change: GroupChange,
+    newcomer: Option<&'a UserName>,
+    also: Option<&'a UserName>,
 }
 
 /// Releases one reference to each of `released` (queue rows acknowledged or dropped); a
@@ -410,7 +451,16 @@ impl RelayStore {
                 &members_of(&tx.open_table(GROUP_MEMBERS)?, group)?,
             );
             let change = GroupChange::Created { by: owner.clone() };
-            announce_in(tx, &info, change, None, now_ms)?;
+            let everyone: Vec<&UserName> = info.members.iter().map(|m| &m.user).collect();
+            announce_in(
+                tx,
+                &info,
+                change,
+                &everyone,
+                None,
+                now_ms,
+                limits.max_queue_len,
+            )?;
             Ok(info)
         })
     }
@@ -450,11 +500,15 @@ impl RelayStore {
             }
             add_member_in(tx, group, user, record.next_join, now_ms, limits)?;
             record.next_join += 1;
-            let change = GroupChange::Joined {
-                user: user.clone(),
-                by: asker.clone(),
+            let change = Announcement {
+                change: GroupChange::Joined {
+                    user: user.clone(),
+                    by: asker.clone(),
+                },
+                newcomer: Some(user),
+                also: None,
             };
-            commit_change_in(tx, group, &mut record, change, None, now_ms)
+            commit_change_in(tx, group, &mut record, change, now_ms, limits.max_queue_len)
         })
     }
 
@@ -470,6 +524,7 @@ impl RelayStore {
         group: GroupId,
         user: &UserName,
         now_ms: u64,
+        max_queue_len: u64,
     ) -> Result<GroupInfo, StoreError> {
         write(&self.db, |tx| {
             let (mut record, members) = group_of_member_in(tx, asker, group)?;
@@ -484,11 +539,15 @@ impl RelayStore {
                 });
             }
             remove_member_in(tx, group, user)?;
-            let change = GroupChange::Removed {
-                user: user.clone(),
-                by: asker.clone(),
+            let change = Announcement {
+                change: GroupChange::Removed {
+                    user: user.clone(),
+                    by: asker.clone(),
+                },
+                newcomer: None,
+                also: Some(user),
             };
-            commit_change_in(tx, group, &mut record, change, Some(user), now_ms)
+            commit_change_in(tx, group, &mut record, change, now_ms, max_queue_len)
         })
     }
 
@@ -502,6 +561,7 @@ impl RelayStore {
         user: &UserName,
         group: GroupId,
         now_ms: u64,
+        max_queue_len: u64,
     ) -> Result<LeaveOutcome, StoreError> {
         write(&self.db, |tx| {
             let (mut record, members) = group_of_member_in(tx, user, group)?;
@@ -516,11 +576,15 @@ impl RelayStore {
             if let Some(owner) = &new_owner {
                 record.owner = owner.clone();
             }
-            let change = GroupChange::Left {
-                user: user.clone(),
-                new_owner,
+            let change = Announcement {
+                change: GroupChange::Left {
+                    user: user.clone(),
+                    new_owner,
+                },
+                newcomer: None,
+                also: Some(user),
             };
-            let info = commit_change_in(tx, group, &mut record, change, Some(user), now_ms)?;
+            let info = commit_change_in(tx, group, &mut record, change, now_ms, max_queue_len)?;
             Ok(LeaveOutcome::Left(info))
         })
     }
@@ -537,7 +601,9 @@ impl RelayStore {
     ///    keys were shared for other members.
     /// 4. [`StoreError::NotGroupMember`] for a key share to a non-member (or to `from`, or a
     ///    second share to one member).
-    /// 5. [`StoreError::QueueFull`] if any other member's queue is full.
+    ///
+    /// A member whose queue is full is skipped (see the module docs) and named in
+    /// [`GroupSent::skipped`].
     #[allow(clippy::too_many_arguments)]
     pub fn send_group_message(
         &self,
@@ -557,6 +623,7 @@ impl RelayStore {
                     relay_ts_ms,
                     duplicate: true,
                     recipients: Vec::new(),
+                    skipped: Vec::new(),
                 });
             }
             let (mut record, members) = group_of_member_in(tx, from, group)?;
@@ -581,10 +648,11 @@ impl RelayStore {
                 }
             }
             let mut queues = QueueWriter::open(tx)?;
-            for user in &others {
-                queues.check_room(user, max_queue_len)?;
-            }
+            let ceiling = max_queue_len.saturating_mul(CEILING_FACTOR);
             for share in key_shares {
+                if !queues.has_room(share.to, ceiling)? {
+                    continue;
+                }
                 let event = PushEvent::GroupKey {
                     group,
                     from: from.clone(),
@@ -592,20 +660,29 @@ impl RelayStore {
                 };
                 queues.append(share.to, QueueBody::Event(event), now_ms)?;
             }
+            let mut recipients = Vec::with_capacity(others.len());
+            let mut skipped = Vec::new();
+            for user in others {
+                if queues.has_room(&user, max_queue_len)? {
+                    recipients.push(user);
+                } else {
+                    skipped.push(user);
+                }
+            }
             let index = record.next_message;
-            if !others.is_empty() {
+            if !recipients.is_empty() {
                 let stored = GroupMessageRecord {
                     from: from.clone(),
                     id,
                     ciphertext: ciphertext.to_vec(),
-                    refs: others.len() as u64,
+                    refs: recipients.len() as u64,
                 };
                 tx.open_table(GROUP_MESSAGES)?.insert(
                     (group.0.as_slice(), index),
                     encode(&stored, "group message")?.as_slice(),
                 )?;
                 let reference = GroupMessageRef { group, index };
-                for user in &others {
+                for user in &recipients {
                     queues.append(user, QueueBody::GroupMessage(reference), now_ms)?;
                 }
             }
@@ -616,7 +693,8 @@ impl RelayStore {
             Ok(GroupSent {
                 relay_ts_ms: now_ms,
                 duplicate: false,
-                recipients: others,
+                recipients,
+                skipped,
             })
         })
     }
@@ -780,8 +858,9 @@ mod tests {
             assert_eq!(
                 events,
                 [PushEvent::GroupChanged {
-                    group: info.clone(),
-                    change: GroupChange::Created { by: user("alice") }
+                    group: info.summary(),
+                    change: GroupChange::Created { by: user("alice") },
+                    members: Some(info.members.clone()),
                 }]
             );
             assert_eq!(
@@ -866,7 +945,7 @@ mod tests {
         befriend(&store, "bob", "dave");
         for refused in [
             store.invite_to_group(&user("bob"), G, &user("dave"), 20, &LIMITS),
-            store.kick_from_group(&user("bob"), G, &user("carol"), 20),
+            store.kick_from_group(&user("bob"), G, &user("carol"), 20, 100),
         ] {
             assert!(
                 matches!(refused, Err(StoreError::NotGroupOwner { ref owner, .. }) if owner.as_str() == "alice"),
@@ -884,9 +963,25 @@ mod tests {
             store.invite_to_group(&user("alice"), G, &user("dave"), 21, &LIMITS),
             Err(StoreError::AlreadyMember { .. })
         ));
+        let joined = |name: &str| {
+            drain(&store, name).into_iter().find_map(|e| match e {
+                PushEvent::GroupChanged {
+                    change: GroupChange::Joined { .. },
+                    members,
+                    ..
+                } => Some(members),
+                _ => None,
+            })
+        };
+        assert_eq!(
+            joined("dave"),
+            Some(Some(invited.members.clone())),
+            "the newcomer gets the list"
+        );
+        assert_eq!(joined("bob"), Some(None), "the others the change alone");
         drain(&store, "carol");
         let kicked = store
-            .kick_from_group(&user("alice"), G, &user("carol"), 30)
+            .kick_from_group(&user("alice"), G, &user("carol"), 30, 100)
             .expect("kicks");
         assert_eq!(
             (kicked.epoch, names(&kicked)),
@@ -896,19 +991,20 @@ mod tests {
         assert_eq!(
             drain(&store, "carol"),
             [PushEvent::GroupChanged {
-                group: kicked.clone(),
+                group: kicked.summary(),
                 change: GroupChange::Removed {
                     user: user("carol"),
                     by: user("alice")
-                }
+                },
+                members: None,
             }]
         );
         assert!(matches!(
-            store.kick_from_group(&user("alice"), G, &user("carol"), 31),
+            store.kick_from_group(&user("alice"), G, &user("carol"), 31, 100),
             Err(StoreError::NotGroupMember { .. })
         ));
         assert!(matches!(
-            store.kick_from_group(&user("alice"), G, &user("alice"), 31),
+            store.kick_from_group(&user("alice"), G, &user("alice"), 31, 100),
             Err(StoreError::OwnerCannotBeRemoved { .. })
         ));
         assert!(matches!(
@@ -924,7 +1020,9 @@ mod tests {
         store
             .invite_to_group(&user("alice"), G, &user("dave"), 20, &LIMITS)
             .expect("invites");
-        let LeaveOutcome::Left(after) = store.leave_group(&user("alice"), G, 30).expect("leaves")
+        let LeaveOutcome::Left(after) = store
+            .leave_group(&user("alice"), G, 30, 100)
+            .expect("leaves")
         else {
             panic!("the group goes on");
         };
@@ -933,22 +1031,27 @@ mod tests {
         assert_eq!(
             events.last(),
             Some(&PushEvent::GroupChanged {
-                group: after.clone(),
+                group: after.summary(),
                 change: GroupChange::Left {
                     user: user("alice"),
                     new_owner: Some(user("bob"))
-                }
+                },
+                members: None,
             })
         );
         for member in ["bob", "carol"] {
-            store.leave_group(&user(member), G, 40).expect("leaves");
+            store
+                .leave_group(&user(member), G, 40, 100)
+                .expect("leaves");
         }
         assert_eq!(
-            store.leave_group(&user("dave"), G, 50).expect("leaves"),
+            store
+                .leave_group(&user("dave"), G, 50, 100)
+                .expect("leaves"),
             LeaveOutcome::Deleted
         );
         assert!(matches!(
-            store.leave_group(&user("dave"), G, 51),
+            store.leave_group(&user("dave"), G, 51, 100),
             Err(StoreError::NoSuchGroup { .. })
         ));
     }
@@ -1065,7 +1168,9 @@ mod tests {
             ));
         }
         assert_eq!(store.stored_group_messages().expect("counts"), 0);
-        // A full queue refuses the whole send.
+        // A member whose queue is full is skipped; the others get the message, and the
+        // full member still gets key shares (past the quota, up to the ceiling).
+        drain(&store, "carol");
         for i in 0..5u8 {
             store
                 .send_group_message(
@@ -1080,11 +1185,37 @@ mod tests {
                 )
                 .expect("room");
         }
-        let full =
-            store.send_group_message(&user("alice"), G, 1, MessageId([99; 16]), b"m", &[], 90, 7);
-        assert!(
-            matches!(full, Err(StoreError::QueueFull { .. })),
-            "{full:?}"
-        );
+        drain(&store, "carol");
+        let (bob, carol) = (user("bob"), user("carol"));
+        let shares = [
+            KeyShareRow {
+                to: &bob,
+                ciphertext: b"key",
+            },
+            KeyShareRow {
+                to: &carol,
+                ciphertext: b"key",
+            },
+        ];
+        let sent = store
+            .send_group_message(
+                &user("alice"),
+                G,
+                1,
+                MessageId([99; 16]),
+                b"m",
+                &shares,
+                90,
+                7,
+            )
+            .expect("not refused");
+        assert_eq!(sent.skipped, std::slice::from_ref(&bob));
+        assert_eq!(sent.recipients, std::slice::from_ref(&carol));
+        let bobs = store.pending(&bob, Seq(0), 100).expect("reads");
+        assert!(matches!(
+            bobs.last().map(|q| &q.event),
+            Some(PushEvent::GroupKey { .. })
+        ));
+        assert_eq!(drain(&store, "carol").len(), 2, "key and message");
     }
 }

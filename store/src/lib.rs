@@ -54,7 +54,7 @@ mod social;
 mod tables;
 
 pub use error::StoreError;
-pub use group::{GroupLimits, GroupSent, KeyShareRow, LeaveOutcome};
+pub use group::{CEILING_FACTOR, GroupLimits, GroupSent, KeyShareRow, LeaveOutcome};
 pub use peer::{InboundCommit, OutboundCommit, PeerStore};
 pub use peer_group::{ContactSessions, GroupOutboundCommit};
 pub use records::{

@@ -46,14 +46,35 @@ pub struct GroupOutboundCommit {
     pub outbox: OutboxEntry,
 }
 
+/// Saves what this peer knows of a group, merged with what is stored, in one transaction:
+/// each of `seen` and `latest` keeps the higher epoch (the given one on a tie), so the
+/// event intake and a reply from the relay, racing, never undo each other.
 pub(crate) fn put_group_in(
     tx: &redb::WriteTransaction,
     group: &LocalGroup,
 ) -> Result<(), StoreError> {
-    tx.open_table(PEER_GROUPS)?.insert(
-        group.latest.id.0.as_slice(),
-        encode(group, "group")?.as_slice(),
-    )?;
+    let mut table = tx.open_table(PEER_GROUPS)?;
+    let key = group.latest.id.0.as_slice();
+    let stored: Option<LocalGroup> = table
+        .get(key)?
+        .map(|v| decode(v.value(), "group"))
+        .transpose()?;
+    let merged = match stored {
+        None => group.clone(),
+        Some(stored) => LocalGroup {
+            seen: match (stored.seen, &group.seen) {
+                (Some(old), Some(new)) if old.epoch > new.epoch => Some(old),
+                (old, None) => old,
+                (_, new) => new.clone(),
+            },
+            latest: if stored.latest.epoch > group.latest.epoch {
+                stored.latest
+            } else {
+                group.latest.clone()
+            },
+        },
+    };
+    table.insert(key, encode(&merged, "group")?.as_slice())?;
     Ok(())
 }
 
@@ -73,7 +94,8 @@ pub(crate) fn put_inbound_group_session_in(
 }
 
 impl PeerStore {
-    /// Saves (or replaces) what this peer knows of a group.
+    /// Saves what this peer knows of a group, merged with what is stored (see
+    /// `put_group_in`: the higher epoch of each view wins).
     pub fn put_group(&self, group: &LocalGroup) -> Result<(), StoreError> {
         write(self.db(), |tx| put_group_in(tx, group))
     }
@@ -135,31 +157,6 @@ impl PeerStore {
                 .get((group.0.as_slice(), sender.as_str(), session_id))?
                 .map(|v| decode(v.value(), "group session"))
                 .transpose()
-        })
-    }
-
-    /// Who shared the session `session_id` of `group`, if anyone did (a session id is its
-    /// signing key, so it belongs to one sender only).
-    pub fn group_session_sender(
-        &self,
-        group: GroupId,
-        session_id: &str,
-    ) -> Result<Option<UserName>, StoreError> {
-        read(self.db(), |tx| {
-            let table = tx.open_table(INBOUND_GROUP_SESSIONS)?;
-            let key = group.0.as_slice();
-            for item in table.range((key, "", "")..)? {
-                let (k, v) = item?;
-                let (id, _, session) = k.value();
-                if id != key {
-                    break;
-                }
-                if session == session_id {
-                    let record: InboundGroupRecord = decode(v.value(), "group session")?;
-                    return Ok(Some(record.sender));
-                }
-            }
-            Ok(None)
         })
     }
 
@@ -255,6 +252,7 @@ mod tests {
             created_ms: 5,
             messages,
             shared_with: vec![user("bob")],
+            share_pickle: "sealed share".into(),
         }
     }
 
@@ -264,12 +262,21 @@ mod tests {
         let store = PeerStore::open(&dir.path().join("peer.redb")).expect("opens");
         assert_eq!(store.group(G).expect("reads"), None);
         let group = LocalGroup {
-            seen: info(1, &["alice", "bob"]),
+            seen: Some(info(1, &["alice", "bob"])),
             latest: info(2, &["alice", "bob", "dave"]),
         };
         store.put_group(&group).expect("saves");
         assert_eq!(store.group(G).expect("reads"), Some(group.clone()));
-        assert_eq!(store.groups().expect("lists"), [group]);
+        assert_eq!(store.groups().expect("lists"), std::slice::from_ref(&group));
+        // A reply from the relay that knows no events (seen: None), or an older one, does
+        // not undo what the events built.
+        store
+            .put_group(&LocalGroup {
+                seen: None,
+                latest: info(1, &["alice"]),
+            })
+            .expect("saves");
+        assert_eq!(store.group(G).expect("reads"), Some(group));
         let session = InboundGroupRecord {
             group: G,
             sender: user("bob"),
@@ -294,16 +301,6 @@ mod tests {
                 .expect("reads"),
             None,
             "bound to its sender"
-        );
-        assert_eq!(
-            store.group_session_sender(G, "bob-session").expect("reads"),
-            Some(user("bob"))
-        );
-        assert_eq!(
-            store
-                .group_session_sender(GroupId([4; 16]), "bob-session")
-                .expect("reads"),
-            None
         );
     }
 

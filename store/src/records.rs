@@ -444,13 +444,15 @@ impl fmt::Debug for GroupOutbox {
 }
 
 /// A group as the peer knows it, from two sources that may differ for a moment: the events
-/// taken in so far, in queue order (`seen`, which says who could send the next queued
-/// message), and the newest state known at all (`latest`, perhaps fetched from the relay
-/// ahead of its events, which says whom to share keys with).
+/// taken in so far, in queue order (`seen`: who could send the next queued message, and
+/// whom keys are shared with, since every change in it came with a notice in the group's
+/// history), and the newest state the relay reported at all (`latest`, perhaps fetched
+/// ahead of its events: for names and lists only, never for keys).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocalGroup {
-    /// The group after the last membership event taken in.
-    pub seen: GroupInfo,
+    /// The group after the last membership event taken in, if one was.
+    #[serde(default)]
+    pub seen: Option<GroupInfo>,
     /// The group at the highest epoch known.
     pub latest: GroupInfo,
 }
@@ -471,6 +473,11 @@ pub struct OutboundGroupRecord {
     /// Members whose key share the relay has taken (queued for them): they need no other.
     /// A share that was only made, not delivered, goes with every message until one is.
     pub shared_with: Vec<UserName>,
+    /// An inbound copy of the session from its first message, sealed by the caller: what
+    /// every key share is made from, so a member who gets the key late still reads the
+    /// session from the start.
+    #[serde(default)]
+    pub share_pickle: String,
 }
 
 impl fmt::Debug for OutboundGroupRecord {
@@ -482,6 +489,10 @@ impl fmt::Debug for OutboundGroupRecord {
             .field("created_ms", &self.created_ms)
             .field("messages", &self.messages)
             .field("shared_with", &self.shared_with)
+            .field(
+                "share_pickle",
+                &format_args!("<{} bytes>", self.share_pickle.len()),
+            )
             .finish()
     }
 }

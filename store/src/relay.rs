@@ -171,6 +171,15 @@ impl<'t> QueueWriter<'t> {
         })
     }
 
+    /// Whether `recipient`'s queue holds fewer than `max_queue_len` events.
+    pub(crate) fn has_room(
+        &self,
+        recipient: &UserName,
+        max_queue_len: u64,
+    ) -> Result<bool, StoreError> {
+        Ok(queue_len_in(&self.queue, &self.heads, recipient.as_str())? < max_queue_len)
+    }
+
     /// [`StoreError::QueueFull`] if `recipient`'s queue holds `max_queue_len` events.
     pub(crate) fn check_room(
         &self,

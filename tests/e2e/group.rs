@@ -206,6 +206,10 @@ fn bad_group_input_gets_clear_errors() -> Result<()> {
     assert!(err.contains("2 of your groups are named 'same'"), "{err}");
     let err = mallory.fails(&["group", "members", "#same"])?;
     assert!(err.contains("no group named 'same'"), "{err}");
+    // A group named without its '#' is not taken for a user, silently empty.
+    alice.ok(&["group", "create", "solo", "--members", "bob"])?;
+    let err = alice.fails(&["history", "solo"])?;
+    assert!(err.contains("use '#solo'"), "{err}");
     Ok(())
 }
 

@@ -27,7 +27,7 @@ pub mod msg;
 
 pub use error::{ErrorCode, FrameError, describe_error_chain};
 pub use ids::{CertFingerprint, GroupId, MessageId, NameError, Seq, UserName};
-pub use msg::group::{GroupChange, GroupInfo, GroupMember, KeyShare};
+pub use msg::group::{GroupChange, GroupInfo, GroupMember, GroupSummary, KeyShare};
 pub use msg::push::{Push, PushEvent};
 pub use msg::request::{IdentityKeys, Password, Request, SessionToken, SignedKey};
 pub use msg::response::{ErrorReply, PresenceEntry, Reply, Response};

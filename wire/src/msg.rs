@@ -458,7 +458,10 @@ mod tests {
             ),
             (user_name(), identity_keys())
                 .prop_map(|(user, identity)| Reply::Identity { user, identity }),
-            any::<u64>().prop_map(|relay_ts_ms| Reply::Sent { relay_ts_ms }),
+            (any::<u64>(), any::<bool>()).prop_map(|(relay_ts_ms, duplicate)| Reply::Sent {
+                relay_ts_ms,
+                duplicate
+            }),
             proptest::collection::vec(
                 (
                     user_name(),
@@ -547,8 +550,20 @@ mod tests {
                     ciphertext,
                 }
             }),
-            (group_info(), group_change())
-                .prop_map(|(group, change)| PushEvent::GroupChanged { group, change }),
+            (
+                group_info(),
+                group_change(),
+                proptest::option::of(proptest::collection::vec(
+                    (user_name(), any::<u64>())
+                        .prop_map(|(user, joined_ms)| GroupMember { user, joined_ms }),
+                    0..3
+                ))
+            )
+                .prop_map(|(group, change, members)| PushEvent::GroupChanged {
+                    group: group.summary(),
+                    change,
+                    members,
+                }),
             Just(PushEvent::Unknown),
         ]
     }
@@ -949,7 +964,10 @@ mod tests {
         });
         assert_eq!(
             decode_newer::<Response>(&sent),
-            Ok(Response::Ok(Reply::Sent { relay_ts_ms: 5 }))
+            Ok(Response::Ok(Reply::Sent {
+                relay_ts_ms: 5,
+                duplicate: false
+            }))
         );
 
         let push = NewerPush {

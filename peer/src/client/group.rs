@@ -3,21 +3,28 @@
 //!
 //! Sending: each member keeps one outbound Megolm session per group. It is replaced when
 //! the membership changes, after 1,000 messages and after 7 days
-//! ([`megolm::needs_rotation`]); a session's key goes to every other member inside an
-//! Olm message, bundled with each message until the relay has taken one for that member
-//! (a bundle written offline and never delivered shares nothing), and the relay queues the
-//! keys before the message in one transaction. A message names the membership epoch its keys
-//! were shared for; if the relay's epoch moved on (someone joined or left meanwhile), the
-//! waiting message is encrypted again on a new session for the new members and re-sent
-//! under the same id, so a removed member never receives a key to it and a new member
-//! never receives a key to anything older.
+//! ([`megolm::needs_rotation`]). Its key goes to every other member inside an Olm message,
+//! always from the session's first message (every member of a session's epoch may read all
+//! of it), bundled with each message until the relay has taken one for that member (a
+//! bundle written offline and never delivered, or answered as a duplicate, shares
+//! nothing); the relay queues the keys before the message in one transaction. Keys go only
+//! to the members of [`LocalGroup::seen`], the membership built from events, each of which
+//! left a notice in the group's history: a relay cannot add a reader without it showing.
+//! A message names the epoch its keys were shared for; if the relay's epoch moved on
+//! (someone joined or left meanwhile), the client waits for those events and encrypts the
+//! waiting message again, on a new session for the new members, under the same id. So a
+//! removed member never receives a key to it and a new member never receives a key to
+//! anything sent before they joined.
 //!
 //! Receiving: membership events are taken in in queue order, and each message is checked
-//! against the membership they built ([`LocalGroup::seen`]): a message whose sender is
-//! not a member, whose session was not shared by that sender, whose signature or MAC
-//! fails or that replays an earlier one is refused ([`ClientEvent::GroupMessageRejected`])
-//! and stored nowhere. A message without a key (which the ordering above should make
-//! impossible) is kept as undecryptable, as 1:1 messages are.
+//! against the membership they built: a message whose sender is not a member, whose
+//! session that sender did not share, whose signature or MAC fails, whose signed sender,
+//! group or id differ from the relay's, or that replays an earlier one is refused
+//! ([`ClientEvent::GroupMessageRejected`]) and stored nowhere. A message without a key
+//! (which the ordering above should make impossible) is kept as undecryptable, as 1:1
+//! messages are.
+
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use uchat_store::{
@@ -27,8 +34,8 @@ use uchat_store::{
 };
 use uchat_wire::msg::group::check_group_name;
 use uchat_wire::{
-    ErrorCode, GroupChange, GroupId, GroupInfo, KeyShare, MAX_TEXT_BYTES, MessageId, Reply,
-    Request, Seq, UserName,
+    ErrorCode, ErrorReply, GroupChange, GroupId, GroupInfo, GroupMember, GroupSummary, KeyShare,
+    MAX_TEXT_BYTES, MessageId, Reply, Request, Seq, UserName,
 };
 
 use super::{Client, ClientError, ConnectionError, Delivery, Inner, now_ms, random_id};
@@ -38,18 +45,29 @@ use crate::crypto::megolm::{
 use crate::envelope::{Content, GroupEnvelope, Payload};
 use crate::event::{ClientEvent, ReceivedMessage};
 
+/// How long a send waits for membership events the relay has already committed (they are
+/// on their way down the event stream) before the message waits in the outbox instead.
+const MEMBERSHIP_WAIT: Duration = Duration::from_secs(10);
+
 fn unexpected(request: &'static str) -> ClientError {
     ClientError::Unexpected { request }
 }
 
-/// The id of the history entry for a membership change: one per group and epoch, so a
-/// redelivered event is recognized and stored once.
-fn notice_id(group: GroupId, epoch: u64) -> MessageId {
-    let digest = Sha256::new()
-        .chain_update(b"uchat-group-notice-v1")
-        .chain_update(group.0)
-        .chain_update(epoch.to_be_bytes())
-        .finalize();
+fn not_a_member(group: GroupId) -> ClientError {
+    ConnectionError::Refused(ErrorReply {
+        code: ErrorCode::NoSuchGroup,
+        message: format!("you are not a member of group {group}"),
+    })
+    .into()
+}
+
+/// The first 16 bytes of a SHA-256 over `parts`, as an id.
+fn derived_id(parts: &[&[u8]]) -> MessageId {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update(part);
+    }
+    let digest = hash.finalize();
     let mut id = [0u8; 16];
     id.copy_from_slice(&digest[..16]);
     MessageId(id)
@@ -58,17 +76,11 @@ fn notice_id(group: GroupId, epoch: u64) -> MessageId {
 /// The id a key share is marked taken in under: derived from its bytes, so that it never
 /// equals the id of the message it was bundled with.
 fn key_share_id(ciphertext: &[u8]) -> MessageId {
-    let digest = Sha256::new()
-        .chain_update(b"uchat-group-key-share-v1")
-        .chain_update(ciphertext)
-        .finalize();
-    let mut id = [0u8; 16];
-    id.copy_from_slice(&digest[..16]);
-    MessageId(id)
+    derived_id(&[b"uchat-group-key-share-v1", ciphertext])
 }
 
 /// Who made a membership change (the sender of its history entry).
-fn actor(change: &GroupChange, group: &GroupInfo) -> UserName {
+fn actor(change: &GroupChange, group: &GroupSummary) -> UserName {
     match change {
         GroupChange::Created { by }
         | GroupChange::Joined { by, .. }
@@ -109,8 +121,7 @@ impl Client {
         self.inner.group_request(request, "create group").await
     }
 
-    /// The groups this user is in, from the relay (the local copies are brought up to
-    /// date on the way).
+    /// The groups this user is in, from the relay.
     pub async fn groups(&self) -> Result<Vec<Group>, ClientError> {
         let groups = match self.inner.link()?.request(&Request::Groups).await? {
             Reply::Groups { groups } => groups,
@@ -163,7 +174,14 @@ impl Client {
             .request(&Request::LeaveGroup { group })
             .await?
         {
-            Reply::Done => Ok(()),
+            Reply::Done => {
+                // Recorded at once: the relay tells nobody when the last member leaves.
+                if let Some(mut local) = self.inner.store.group(group)? {
+                    local.latest.members.retain(|m| m.user != self.inner.me);
+                    self.inner.store.put_group(&local)?;
+                }
+                Ok(())
+            }
             _ => Err(unexpected("leave group")),
         }
     }
@@ -222,11 +240,19 @@ impl Client {
                 max: MAX_TEXT_BYTES,
             });
         }
-        let now = now_ms();
+        // Membership events the relay reported already (by answering a create or invite)
+        // are on their way: keys follow them, not the reply.
+        if self.is_online()
+            && let Some(local) = self.inner.store.group(group)?
+        {
+            self.inner
+                .wait_for_membership(group, local.latest.epoch)
+                .await?;
+        }
         let draft = Draft {
             id: random_id()?,
             text: text.to_string(),
-            sent_ms: now,
+            sent_ms: now_ms(),
         };
         let outbox = self.inner.encrypt_for_group(group, &draft).await?;
         self.finish_send(outbox.id).await
@@ -286,35 +312,34 @@ impl Inner {
         }
     }
 
-    /// Records a group's state as the relay reported it outside the event stream: the
-    /// newest state for sending, and also the starting point of a group not known yet.
-    fn learn_group(&self, info: &GroupInfo) -> Result<LocalGroup, ClientError> {
-        let local = match self.store.group(info.id)? {
-            Some(mut local) => {
-                if info.epoch > local.latest.epoch {
-                    local.latest = info.clone();
-                    self.store.put_group(&local)?;
-                }
-                local
-            }
-            None => {
-                let local = LocalGroup {
-                    seen: info.clone(),
-                    latest: info.clone(),
-                };
-                self.store.put_group(&local)?;
-                local
-            }
-        };
-        Ok(local)
+    /// Records a group's state as the relay reported it outside the event stream: for
+    /// names and lists only (`latest`); keys follow the membership events (`seen`), which
+    /// the store's merge keeps.
+    fn learn_group(&self, info: &GroupInfo) -> Result<(), ClientError> {
+        self.store.put_group(&LocalGroup {
+            seen: None,
+            latest: info.clone(),
+        })?;
+        Ok(())
     }
 
-    /// The group as the relay has it now, recorded locally.
-    async fn refresh_group(&self, group: GroupId) -> Result<LocalGroup, ClientError> {
-        let info = self
-            .group_request(Request::GroupInfo { group }, "group info")
-            .await?;
-        self.learn_group(&info)
+    /// Waits (bounded) until the membership events up to `epoch` have been taken in; the
+    /// group as they built it.
+    async fn wait_for_membership(
+        &self,
+        group: GroupId,
+        epoch: u64,
+    ) -> Result<Option<GroupInfo>, ClientError> {
+        let deadline = tokio::time::Instant::now() + MEMBERSHIP_WAIT;
+        loop {
+            let seen = self.store.group(group)?.and_then(|g| g.seen);
+            if seen.as_ref().is_some_and(|s| s.epoch >= epoch)
+                || tokio::time::Instant::now() >= deadline
+            {
+                return Ok(seen);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     fn unseal_inbound(
@@ -331,9 +356,54 @@ impl Inner {
         .map_err(|e| ClientError::InvalidInput(e.to_string()))
     }
 
+    /// This user's outbound session for `group` at `epoch`, or a new one (with the inbound
+    /// copy its key shares are made from) if the membership changed or it is used up.
+    fn outbound_session(
+        &self,
+        group: GroupId,
+        epoch: u64,
+        now: u64,
+    ) -> Result<
+        (
+            OutboundGroupSession,
+            InboundGroupSession,
+            OutboundGroupRecord,
+        ),
+        ClientError,
+    > {
+        let keys = |e: MegolmError| ClientError::InvalidInput(e.to_string());
+        if let Some(record) = self.store.outbound_group_session(group)?
+            && !megolm::needs_rotation(record.epoch, epoch, record.created_ms, record.messages, now)
+        {
+            let session = OutboundGroupSession::unseal(&record.pickle, &self.key).map_err(keys)?;
+            let source = if record.share_pickle.is_empty() {
+                session.share_source()
+            } else {
+                let sealed = SealedInbound {
+                    pickle: record.share_pickle.clone(),
+                    seen: Vec::new(),
+                };
+                InboundGroupSession::unseal(&sealed, &self.key).map_err(keys)?
+            };
+            return Ok((session, source, record));
+        }
+        let session = OutboundGroupSession::new();
+        let source = session.share_source();
+        let record = OutboundGroupRecord {
+            session_id: session.id(),
+            pickle: String::new(),
+            epoch,
+            created_ms: now,
+            messages: 0,
+            shared_with: Vec::new(),
+            share_pickle: source.seal(&self.key).pickle,
+        };
+        Ok((session, source, record))
+    }
+
     /// Encrypts `draft` for `group` on this user's current session (a new one if the
     /// membership changed or the session is used up), with key shares for every member
-    /// who does not hold the session yet, and commits it (history, outbox, sessions). A
+    /// the relay has not yet taken one from, and commits it (history, outbox, sessions). A
     /// draft already in the outbox keeps its place.
     async fn encrypt_for_group(
         &self,
@@ -342,61 +412,31 @@ impl Inner {
     ) -> Result<OutboxEntry, ClientError> {
         let identity = self.identity.lock().await;
         let now = now_ms();
-        let local = self
+        let members = self
             .store
             .group(group)?
-            .filter(|g| g.latest.has_member(&self.me))
-            .ok_or_else(|| {
-                ConnectionError::Refused(uchat_wire::ErrorReply {
-                    code: ErrorCode::NoSuchGroup,
-                    message: format!("you are not a member of group {group}"),
-                })
-            })?;
-        let epoch = local.latest.epoch;
-        let existing = self.store.outbound_group_session(group)?;
-        let (mut session, mut record) = match existing {
-            Some(record)
-                if !megolm::needs_rotation(
-                    record.epoch,
-                    epoch,
-                    record.created_ms,
-                    record.messages,
-                    now,
-                ) =>
-            {
-                let session = OutboundGroupSession::unseal(&record.pickle, &self.key)
-                    .map_err(|e| ClientError::InvalidInput(e.to_string()))?;
-                (session, record)
-            }
-            _ => {
-                let session = OutboundGroupSession::new();
-                let record = OutboundGroupRecord {
-                    session_id: session.id(),
-                    pickle: String::new(),
-                    epoch,
-                    created_ms: now,
-                    messages: 0,
-                    shared_with: Vec::new(),
-                };
-                (session, record)
-            }
-        };
-        let mut contacts = Vec::new();
-        let mut key_shares = Vec::new();
-        let mut incomplete = false;
+            .and_then(|g| g.seen)
+            .filter(|seen| seen.has_member(&self.me))
+            .ok_or_else(|| not_a_member(group))?;
+        let epoch = members.epoch;
+        let (mut session, source, mut record) = self.outbound_session(group, epoch, now)?;
         let share = Payload {
             id: random_id()?,
             sent_ms: now,
             content: Content::GroupKey {
                 group,
                 session_id: session.id(),
-                key: session.key(),
+                key: source.export_first(),
                 epoch,
             },
             group: None,
+            sender: None,
         };
         let share_bytes = share.to_bytes();
-        for member in local.latest.members.iter().map(|m| &m.user) {
+        let mut contacts = Vec::new();
+        let mut key_shares = Vec::new();
+        let mut incomplete = false;
+        for member in members.members.iter().map(|m| &m.user) {
             if member == &self.me || record.shared_with.contains(member) {
                 continue;
             }
@@ -413,8 +453,7 @@ impl Inner {
                     });
                 }
                 // Without a session to them this member cannot read this message; the key
-                // goes to them with the next message instead. Network failures are not
-                // skipped: the whole message waits.
+                // goes to them with the next message instead.
                 Err(e @ (ClientError::IdentityChanged { .. } | ClientError::Session { .. })) => {
                     tracing::warn!(%group, %member, error = %e, "cannot share the group key with a member");
                 }
@@ -437,6 +476,7 @@ impl Inner {
                 text: draft.text.clone(),
             },
             group: Some(group),
+            sender: Some(self.me.clone()),
         };
         let envelope = GroupEnvelope {
             session_id: session.id(),
@@ -487,11 +527,12 @@ impl Inner {
         part: &GroupOutbox,
     ) -> Result<Delivery, ClientError> {
         let mut entry = entry.clone();
-        let stale = self
+        let seen_epoch = self
             .store
             .group(part.group)?
-            .is_some_and(|g| g.latest.epoch != part.epoch);
-        if stale || part.incomplete {
+            .and_then(|g| g.seen)
+            .map(|g| g.epoch);
+        if part.incomplete || seen_epoch.is_some_and(|e| e != part.epoch) {
             match self.reencrypt(&entry, part.group).await? {
                 Some(fresh) => entry = fresh,
                 None => return Ok(Delivery::Later(self.unreachable("the group is unknown"))),
@@ -516,12 +557,29 @@ impl Inner {
                 Err(ConnectionError::Refused(error))
                     if error.code == ErrorCode::GroupChanged && attempt == 0 =>
                 {
-                    match self.refresh_group(part.group).await {
-                        Ok(_) => {}
-                        Err(ClientError::Connection(ConnectionError::Refused(e))) => {
-                            return self.settle_delivery(&entry, Err(ConnectionError::Refused(e)));
+                    // The relay's membership moved on: wait for its events, then encrypt
+                    // again for the members they name.
+                    let epoch = match self
+                        .link()?
+                        .request(&Request::GroupInfo { group: part.group })
+                        .await
+                    {
+                        Ok(Reply::Group { group }) => {
+                            let epoch = group.epoch;
+                            self.learn_group(&group)?;
+                            epoch
                         }
-                        Err(e) => return Err(e),
+                        Ok(_) => return Err(unexpected("group info")),
+                        Err(e @ ConnectionError::Refused(_)) => {
+                            return self.settle_delivery(&entry, Err(e));
+                        }
+                        Err(e) => return Ok(Delivery::Later(e)),
+                    };
+                    let seen = self.wait_for_membership(part.group, epoch).await?;
+                    if seen.is_none_or(|s| s.epoch < epoch) {
+                        return Ok(Delivery::Later(self.unreachable(
+                            "the group's membership events have not arrived yet; the message waits",
+                        )));
                     }
                     match self.reencrypt(&entry, part.group).await? {
                         Some(fresh) => entry = fresh,
@@ -531,15 +589,22 @@ impl Inner {
                     }
                 }
                 other => {
-                    let sent = matches!(other, Ok(Reply::Sent { .. }));
+                    // A duplicate carried nothing anywhere: its shares count for nobody.
+                    let delivered = matches!(
+                        other,
+                        Ok(Reply::Sent {
+                            duplicate: false,
+                            ..
+                        })
+                    );
                     let delivery = self.settle_delivery(&entry, other)?;
-                    if sent {
-                        let delivered: Vec<UserName> =
+                    if delivered {
+                        let to: Vec<UserName> =
                             part.key_shares.iter().map(|s| s.to.clone()).collect();
                         self.store.record_key_shares_delivered(
                             part.group,
                             &part.session_id,
-                            &delivered,
+                            &to,
                         )?;
                     }
                     return Ok(delivery);
@@ -584,30 +649,72 @@ impl Inner {
         }
     }
 
+    /// The id of the history entry for the change to `epoch` of `group`: one per group and
+    /// epoch, so a redelivered event is stored once, and keyed with this profile's local
+    /// key, so nobody else can send a message under that id to hide the notice.
+    fn notice_id(&self, group: GroupId, epoch: u64) -> MessageId {
+        derived_id(&[
+            b"uchat-group-notice-v2",
+            self.key.bytes(),
+            &group.0,
+            &epoch.to_be_bytes(),
+        ])
+    }
+
     /// A group membership event: update the group, store a notice in its history, tell
     /// the user.
     pub(super) fn take_in_group_changed(
         &self,
-        info: GroupInfo,
+        summary: GroupSummary,
         change: GroupChange,
+        members: Option<Vec<GroupMember>>,
         relay_ts_ms: u64,
         seq: Seq,
     ) -> Result<(), ClientError> {
-        let mut local = self.store.group(info.id)?.unwrap_or_else(|| LocalGroup {
-            seen: info.clone(),
-            latest: info.clone(),
-        });
-        if info.epoch >= local.seen.epoch {
-            local.seen = info.clone();
+        let stored = self.store.group(summary.id)?;
+        if let Some(seen) = stored.as_ref().and_then(|g| g.seen.as_ref())
+            && seen.epoch >= summary.epoch
+        {
+            return Ok(()); // taken in before
         }
-        if info.epoch >= local.latest.epoch {
-            local.latest = info.clone();
-        }
-        let from = actor(&change, &info);
-        let id = notice_id(info.id, info.epoch);
+        let base = stored
+            .as_ref()
+            .and_then(|g| g.seen.clone())
+            .unwrap_or_else(|| GroupInfo {
+                id: summary.id,
+                name: summary.name.clone(),
+                owner: summary.owner.clone(),
+                epoch: 0,
+                created_ms: summary.created_ms,
+                members: Vec::new(),
+            });
+        let seen = match members {
+            Some(members) => GroupInfo {
+                id: summary.id,
+                name: summary.name.clone(),
+                owner: summary.owner.clone(),
+                epoch: summary.epoch,
+                created_ms: summary.created_ms,
+                members,
+            },
+            None => {
+                let mut group = base;
+                if group.epoch + 1 != summary.epoch {
+                    tracing::warn!(group = %summary.id, from = group.epoch, to = summary.epoch, "membership events out of step");
+                }
+                change.apply(&mut group, &summary, relay_ts_ms);
+                group
+            }
+        };
+        let latest = match stored {
+            Some(local) if local.latest.epoch > seen.epoch => local.latest,
+            _ => seen.clone(),
+        };
+        let from = actor(&change, &summary);
+        let id = self.notice_id(summary.id, summary.epoch);
         let entry = HistoryEntry {
             id,
-            conversation: ConversationId::group(info.id),
+            conversation: ConversationId::group(summary.id),
             from: from.clone(),
             to: self.me.clone(),
             sent_ms: relay_ts_ms,
@@ -615,10 +722,9 @@ impl Inner {
             text: None,
             status: EntryStatus::Received,
             flags: EntryFlags::default(),
-            group: Some(info.id),
+            group: Some(summary.id),
             group_change: Some(change.clone()),
         };
-        let duplicate = self.store.has_message(&from, id)?;
         self.store.commit_inbound(&InboundCommit {
             sessions: Vec::new(),
             pin: None,
@@ -627,14 +733,15 @@ impl Inner {
             id,
             seq,
             group_session: None,
-            group: Some(local),
+            group: Some(LocalGroup {
+                seen: Some(seen.clone()),
+                latest,
+            }),
         })?;
-        if !duplicate {
-            let _ = self.events.send(ClientEvent::GroupChanged {
-                group: info,
-                change,
-            });
-        }
+        let _ = self.events.send(ClientEvent::GroupChanged {
+            group: seen,
+            change,
+        });
         Ok(())
     }
 
@@ -646,6 +753,10 @@ impl Inner {
         ciphertext: &[u8],
         seq: Seq,
     ) -> Result<(), ClientError> {
+        let id = key_share_id(ciphertext);
+        if self.store.has_message(&from, id)? {
+            return Ok(()); // a redelivery: its Olm message was opened already
+        }
         let mut identity = self.identity.lock().await;
         let now = now_ms();
         let opened = self
@@ -671,9 +782,7 @@ impl Inner {
             pin: opened.pin,
             entry: None,
             from,
-            // A key share has no message id of its own; this marks it taken in under an
-            // id no message can have (message ids are random, this one is derived).
-            id: key_share_id(ciphertext),
+            id,
             seq,
             group_session,
             group: None,
@@ -682,8 +791,9 @@ impl Inner {
     }
 
     /// The inbound session a key share carries, if it is acceptable: for this group, from
-    /// a member, a valid session not claimed by another sender. `Ok(None)` if this session
-    /// is known already (its seen indexes stay as they are).
+    /// a member whose identity did not change, a valid session. `Ok(None)` if this sender's
+    /// copy of the session opens as early messages already (its seen indexes stay); a copy
+    /// that opens earlier ones replaces it, keeping them.
     fn accept_group_key(
         &self,
         group: GroupId,
@@ -710,23 +820,26 @@ impl Inner {
             ));
         }
         let local = self.store.group(group).map_err(|e| e.to_string())?;
-        if !local.is_some_and(|g| g.seen.has_member(from)) {
+        if !local
+            .and_then(|g| g.seen)
+            .is_some_and(|g| g.has_member(from))
+        {
             return Err(format!("{from} is not a member of the group"));
         }
-        let session = InboundGroupSession::from_key(&key).map_err(|e| e.to_string())?;
+        let mut session = InboundGroupSession::from_key(&key).map_err(|e| e.to_string())?;
         if session.id() != session_id {
             return Err("the session id does not match the key".into());
         }
-        match self
+        let known = self
             .store
-            .group_session_sender(group, &session_id)
-            .map_err(|e| e.to_string())?
-        {
-            Some(sender) if &sender == from => return Ok(None),
-            Some(sender) => {
-                return Err(format!("the session belongs to {sender}, not to {from}"));
+            .inbound_group_session(group, from, &session_id)
+            .map_err(|e| e.to_string())?;
+        if let Some(known) = &known {
+            let held = self.unseal_inbound(known).map_err(|e| e.to_string())?;
+            if held.first_known_index() <= session.first_known_index() {
+                return Ok(None);
             }
-            None => {}
+            session.keep_seen_of(&held);
         }
         let sealed = session.seal(&self.key);
         Ok(Some(InboundGroupRecord {
@@ -736,7 +849,7 @@ impl Inner {
             pickle: sealed.pickle,
             seen: sealed.seen,
             epoch,
-            received_ms: now,
+            received_ms: known.map_or(now, |k| k.received_ms),
         }))
     }
 
@@ -765,7 +878,8 @@ impl Inner {
         let member = self
             .store
             .group(group)?
-            .is_some_and(|g| g.seen.has_member(&from) && from != self.me);
+            .and_then(|g| g.seen)
+            .is_some_and(|g| g.has_member(&from) && from != self.me);
         if !member {
             return reject(format!("{from} is not a member of the group"));
         }
@@ -803,9 +917,13 @@ impl Inner {
                             Ok(payload) => payload,
                             Err(e) => return reject(e.to_string()),
                         };
-                        if payload.group != Some(group) || payload.id != id {
+                        if payload.group != Some(group)
+                            || payload.id != id
+                            || payload.sender.as_ref() != Some(&from)
+                        {
                             return reject(
-                                "the message names another group or id than the relay says".into(),
+                                "the message names another group, id or sender than the relay says"
+                                    .into(),
                             );
                         }
                         sent_ms = payload.sent_ms;

@@ -7,18 +7,20 @@
 //! which message indexes it has opened, so a replayed message is refused even if the
 //! relay hands it over under a new id.
 //!
-//! Calling order, sender: [`OutboundGroupSession::new`], [`OutboundGroupSession::key`]
-//! (shared with each member), then [`OutboundGroupSession::encrypt`] per message; a new
-//! session whenever the membership changes ([`needs_rotation`]). Receiver:
-//! [`InboundGroupSession::from_key`] once per shared key, then
-//! [`InboundGroupSession::decrypt`] per message.
+//! Calling order, sender: [`OutboundGroupSession::new`], then at once
+//! [`OutboundGroupSession::share_source`] (kept, sealed, to share the key from the first
+//! message on with [`InboundGroupSession::export_first`], however late a member gets it:
+//! every member of a session's epoch may read all of it), then
+//! [`OutboundGroupSession::encrypt`] per message; a new session whenever the membership
+//! changes ([`needs_rotation`]). Receiver: [`InboundGroupSession::from_key`] once per
+//! shared key, then [`InboundGroupSession::decrypt`] per message.
 
 use std::collections::BTreeSet;
 use std::fmt;
 
 use vodozemac::megolm::{
-    DecryptionError, GroupSession, GroupSessionPickle, InboundGroupSessionPickle, MegolmMessage,
-    SessionConfig, SessionKey,
+    DecryptionError, ExportedSessionKey, GroupSession, GroupSessionPickle,
+    InboundGroupSessionPickle, MegolmMessage, SessionConfig, SessionKey,
 };
 
 use super::password::LocalKey;
@@ -94,6 +96,18 @@ impl OutboundGroupSession {
     /// read this and every later message, none before.
     pub fn key(&self) -> Vec<u8> {
         self.session.session_key().to_bytes()
+    }
+
+    /// An inbound copy of this session from its current index, to share the key from
+    /// there later (call it when the session is new, so members get it from the start).
+    pub fn share_source(&self) -> InboundGroupSession {
+        InboundGroupSession {
+            session: vodozemac::megolm::InboundGroupSession::new(
+                &self.session.session_key(),
+                SessionConfig::version_1(),
+            ),
+            seen: BTreeSet::new(),
+        }
     }
 
     /// How many messages this session has encrypted.
@@ -195,13 +209,39 @@ impl fmt::Debug for SealedInbound {
 }
 
 impl InboundGroupSession {
-    /// A session from a key a member shared (over an authenticated Olm channel).
+    /// A session from a key a member shared (over an authenticated Olm channel): a session
+    /// key ([`OutboundGroupSession::key`]) or an exported one
+    /// ([`InboundGroupSession::export_first`]).
     pub fn from_key(key: &[u8]) -> Result<Self, MegolmError> {
-        let key = SessionKey::from_bytes(key).map_err(|_| MegolmError::MalformedKey)?;
+        let config = SessionConfig::version_1();
+        let session = match SessionKey::from_bytes(key) {
+            Ok(key) => vodozemac::megolm::InboundGroupSession::new(&key, config),
+            Err(_) => {
+                let key =
+                    ExportedSessionKey::from_bytes(key).map_err(|_| MegolmError::MalformedKey)?;
+                vodozemac::megolm::InboundGroupSession::import(&key, config)
+            }
+        };
         Ok(Self {
-            session: vodozemac::megolm::InboundGroupSession::new(&key, SessionConfig::version_1()),
+            session,
             seen: BTreeSet::new(),
         })
+    }
+
+    /// The key from the first message this session can open, to share with a member.
+    pub fn export_first(&self) -> Vec<u8> {
+        self.session.export_at_first_known_index().to_bytes()
+    }
+
+    /// The index of the first message this session can open.
+    pub fn first_known_index(&self) -> u32 {
+        self.session.first_known_index()
+    }
+
+    /// Takes over the messages opened so far by `earlier`, another copy of this session
+    /// (when a better copy, one that opens earlier messages, replaces it).
+    pub fn keep_seen_of(&mut self, earlier: &InboundGroupSession) {
+        self.seen.extend(earlier.seen.iter().copied());
     }
 
     /// The session's id; equal to the sender's [`OutboundGroupSession::id`].
@@ -362,6 +402,38 @@ mod tests {
                 .index,
             1
         );
+    }
+
+    #[test]
+    fn a_key_shared_from_the_share_source_opens_the_session_from_its_first_message() {
+        let mut alice = OutboundGroupSession::new();
+        let source = alice.share_source();
+        let first = alice.encrypt(b"first");
+        let second = alice.encrypt(b"second");
+        // Shared late, after two messages: still from the start.
+        let late = source.export_first();
+        let mut bob = InboundGroupSession::from_key(&late).expect("valid exported key");
+        assert_eq!((bob.id(), bob.first_known_index()), (alice.id(), 0));
+        assert_eq!(bob.decrypt(&first).expect("opens").plaintext, b"first");
+        // A worse copy (from the current index) opens only later messages; a better copy
+        // takes over what it has seen.
+        let mut worse = InboundGroupSession::from_key(&alice.key()).expect("valid key");
+        assert_eq!(worse.first_known_index(), 2);
+        assert!(matches!(
+            worse.decrypt(&second),
+            Err(MegolmError::UnknownIndex)
+        ));
+        let mut better = InboundGroupSession::from_key(&late).expect("valid");
+        better.keep_seen_of(&bob);
+        assert!(matches!(
+            better.decrypt(&first),
+            Err(MegolmError::Replayed { index: 0 })
+        ));
+        assert_eq!(better.decrypt(&second).expect("opens").index, 1);
+        // The sealed source keeps its ratchet at the start.
+        let sealed = source.seal(&local_key());
+        let reopened = InboundGroupSession::unseal(&sealed, &local_key()).expect("opens");
+        assert_eq!(reopened.export_first(), late);
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub(super) struct Metrics {
     pub(super) message_bytes_queued: Counter,
     pub(super) group_messages_queued: Counter,
     pub(super) group_deliveries_queued: Counter,
+    pub(super) group_deliveries_skipped: Counter,
     pub(super) events_pushed: Counter,
     pub(super) ephemeral_events_pushed: Counter,
     pub(super) failed_logins: Counter,
@@ -50,6 +51,7 @@ impl Metrics {
         let message_bytes_queued = Counter::default();
         let group_messages_queued = Counter::default();
         let group_deliveries_queued = Counter::default();
+        let group_deliveries_skipped = Counter::default();
         let events_pushed = Counter::default();
         let ephemeral_events_pushed = Counter::default();
         let failed_logins = Counter::default();
@@ -85,6 +87,11 @@ impl Metrics {
             group_deliveries_queued.clone(),
         );
         registry.register(
+            "group_deliveries_skipped",
+            "Group messages not queued for a member whose queue was full",
+            group_deliveries_skipped.clone(),
+        );
+        registry.register(
             "events_pushed",
             "Queued events written to peers' event streams",
             events_pushed.clone(),
@@ -108,6 +115,7 @@ impl Metrics {
             message_bytes_queued,
             group_messages_queued,
             group_deliveries_queued,
+            group_deliveries_skipped,
             events_pushed,
             ephemeral_events_pushed,
             failed_logins,

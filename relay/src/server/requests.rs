@@ -111,6 +111,10 @@ pub(super) fn store_failure(e: StoreError) -> ErrorReply {
             ErrorCode::NotGroupMember,
             format!("'{user}' is not a member of the group"),
         ),
+        StoreError::TooManyGroups { user, limit } => fail(
+            ErrorCode::LimitReached,
+            format!("'{user}' is in {limit} groups already, as many as one may be"),
+        ),
         StoreError::OwnerCannotBeRemoved { .. } => fail(
             ErrorCode::InvalidInput,
             "the owner cannot remove themselves; leave the group instead (uchat group leave)",
@@ -851,8 +855,13 @@ async fn claim_key(shared: &Arc<Shared>, me: UserName, whose: UserName) -> Handl
     let account = account_of(shared, &whose).await?;
     let store = shared.store.clone();
     let (asker, owner) = (me.clone(), whose.clone());
+    // A co-member who blocked the asker (or whom the asker blocked) is no friend here:
+    // no session, so no key shares between them either.
     let related = blocking(move || {
-        Ok(store.are_friends(&asker, &owner)? || store.share_a_group(&asker, &owner)?)
+        Ok(store.are_friends(&asker, &owner)?
+            || (store.share_a_group(&asker, &owner)?
+                && !store.has_blocked(&owner, &asker)?
+                && !store.has_blocked(&asker, &owner)?))
     })
     .await?;
     if !related {
@@ -926,7 +935,10 @@ async fn send(
         // The recipient blocked the sender: answered like a delivery, so they cannot tell.
         MessageOutcome::Dropped { relay_ts_ms } => {
             tracing::debug!(%from, %to, "message from a blocked sender dropped");
-            return Ok(Reply::Sent { relay_ts_ms });
+            return Ok(Reply::Sent {
+                relay_ts_ms,
+                duplicate: false,
+            });
         }
     };
     if !enqueued.duplicate {
@@ -937,6 +949,7 @@ async fn send(
     tracing::debug!(%from, %to, bytes = size, seq = %enqueued.seq, duplicate = enqueued.duplicate, "message queued");
     Ok(Reply::Sent {
         relay_ts_ms: enqueued.relay_ts_ms,
+        duplicate: enqueued.duplicate,
     })
 }
 

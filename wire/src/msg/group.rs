@@ -102,6 +102,57 @@ impl GroupInfo {
     pub fn has_member(&self, user: &UserName) -> bool {
         self.members.iter().any(|m| &m.user == user)
     }
+
+    /// The group without its member list.
+    pub fn summary(&self) -> GroupSummary {
+        GroupSummary {
+            id: self.id,
+            name: self.name.clone(),
+            owner: self.owner.clone(),
+            epoch: self.epoch,
+            created_ms: self.created_ms,
+        }
+    }
+}
+
+/// A group's state without its members, as a [`crate::PushEvent::GroupChanged`] carries it
+/// to members who already know the list and only need the change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSummary {
+    /// The group.
+    pub id: GroupId,
+    /// Its name.
+    pub name: String,
+    /// Its owner after the change.
+    pub owner: UserName,
+    /// Its membership epoch after the change.
+    pub epoch: u64,
+    /// When the group was made, ms since the Unix epoch.
+    pub created_ms: u64,
+}
+
+impl GroupChange {
+    /// Applies this change to `group` (the state before it), moving it to `summary`'s
+    /// epoch, owner and name; `at_ms` is when a new member joined.
+    pub fn apply(&self, group: &mut GroupInfo, summary: &GroupSummary, at_ms: u64) {
+        match self {
+            GroupChange::Joined { user, .. } => {
+                if !group.has_member(user) {
+                    group.members.push(GroupMember {
+                        user: user.clone(),
+                        joined_ms: at_ms,
+                    });
+                }
+            }
+            GroupChange::Left { user, .. } | GroupChange::Removed { user, .. } => {
+                group.members.retain(|m| &m.user != user);
+            }
+            GroupChange::Created { .. } | GroupChange::Unknown => {}
+        }
+        group.name = summary.name.clone();
+        group.owner = summary.owner.clone();
+        group.epoch = summary.epoch;
+    }
 }
 
 /// What changed in a group, in a [`crate::PushEvent::GroupChanged`].
@@ -153,6 +204,40 @@ pub struct KeyShare {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changes_apply_to_the_member_list() {
+        let user = |n: &str| UserName::parse(n).expect("valid");
+        let mut group = GroupInfo {
+            id: GroupId([1; 16]),
+            name: "g".into(),
+            owner: user("alice"),
+            epoch: 1,
+            created_ms: 0,
+            members: vec![GroupMember {
+                user: user("alice"),
+                joined_ms: 0,
+            }],
+        };
+        let mut summary = group.summary();
+        summary.epoch = 2;
+        GroupChange::Joined {
+            user: user("bob"),
+            by: user("alice"),
+        }
+        .apply(&mut group, &summary, 5);
+        assert_eq!(group.epoch, 2);
+        assert!(group.has_member(&user("bob")));
+        summary.epoch = 3;
+        summary.owner = user("bob");
+        GroupChange::Left {
+            user: user("alice"),
+            new_owner: Some(user("bob")),
+        }
+        .apply(&mut group, &summary, 6);
+        assert_eq!(group.owner, user("bob"));
+        assert_eq!(group.members.len(), 1);
+    }
 
     #[test]
     fn group_names_are_one_line_of_up_to_64_characters() {

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{GroupId, MessageId, Seq, UserName};
-use crate::msg::group::{GroupChange, GroupInfo};
+use crate::msg::group::{GroupChange, GroupMember, GroupSummary};
 use crate::msg::social::ProfileSummary;
 
 /// One pushed event. Durable events carry `seq` and stay queued until acknowledged;
@@ -101,10 +101,16 @@ pub enum PushEvent {
     /// A group's membership changed (durable): what changed and the group's state after
     /// it. A removed member gets this too, as their last event about the group.
     GroupChanged {
-        /// The group after the change.
-        group: GroupInfo,
+        /// The group after the change, without its members.
+        group: GroupSummary,
         /// What changed.
         change: GroupChange,
+        /// The whole member list after the change, for a member who had none before (at
+        /// the group's creation, and for a new member); `None` for the others, who apply
+        /// `change` to the list they have, so that a change costs the relay one small row
+        /// per member rather than the whole list each.
+        #[serde(default)]
+        members: Option<Vec<GroupMember>>,
     },
     /// An event this peer does not know (from a newer relay); skipped and acknowledged.
     #[serde(other, deserialize_with = "crate::msg::skip_unknown_body")]

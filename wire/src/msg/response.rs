@@ -90,10 +90,14 @@ pub enum Reply {
         /// Their identity keys.
         identity: IdentityKeys,
     },
-    /// Answer to `Send`: the message is durably queued for the recipient.
+    /// Answer to `Send` and `GroupSend`: the message is durably queued for its recipients.
     Sent {
         /// The relay's clock when it committed the message, in ms since the Unix epoch.
         relay_ts_ms: u64,
+        /// True if this id was queued before (a retry after a lost answer): nothing new was
+        /// queued, so nothing this request carried (key shares above all) reached anyone.
+        #[serde(default)]
+        duplicate: bool,
     },
     /// Answer to `Presence`.
     Presence {

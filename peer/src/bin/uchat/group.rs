@@ -158,6 +158,8 @@ async fn run(
 pub(crate) async fn resolve(client: &Client, name: &str) -> Result<uchat_wire::GroupId> {
     match client.resolve_group(name) {
         Ok(id) => Ok(id),
+        // Offline, the local answer is the best there is.
+        Err(local) if !client.is_online() => Err(local.into()),
         Err(_) => {
             client.groups().await?;
             Ok(client.resolve_group(name)?)

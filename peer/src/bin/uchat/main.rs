@@ -466,12 +466,24 @@ pub(crate) fn read_text(ctx: &Context_, text: &str) -> Result<String> {
 /// be a user name) after taking in pending events.
 async fn history(client: &Client, with: &str, limit: usize) -> Result<Vec<HistoryEntry>> {
     client.catch_up(CATCH_UP_TIMEOUT).await?;
-    let conversation = if with.starts_with('#') {
-        ConversationId::group(group::resolve(client, with).await?)
-    } else {
-        ConversationId::direct(&parse_user(with)?)
-    };
-    Ok(client.history(&conversation, limit)?)
+    if with.starts_with('#') {
+        let conversation = ConversationId::group(group::resolve(client, with).await?);
+        return Ok(client.history(&conversation, limit)?);
+    }
+    let user = parse_user(with).or_else(|e| {
+        // Not a user name; perhaps a group named without its '#'.
+        match client.resolve_group(with) {
+            Ok(_) => anyhow::bail!("'{with}' is a group: name it as '#{with}'"),
+            Err(_) => Err(e),
+        }
+    })?;
+    let entries = client.history(&ConversationId::direct(&user), limit)?;
+    if entries.is_empty() && client.resolve_group(with).is_ok() {
+        anyhow::bail!(
+            "no messages with a user '{with}'; for your group of that name use '#{with}'"
+        );
+    }
+    Ok(entries)
 }
 
 async fn listen(ctx: &Context_, for_secs: Option<f64>) -> Result<()> {

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use uchat_store::{GroupLimits, KeyShareRow, LeaveOutcome};
-use uchat_wire::msg::group::{MAX_GROUP_MEMBERS, MAX_KEY_SHARE_BYTES, check_group_name};
+use uchat_wire::msg::group::{MAX_KEY_SHARE_BYTES, check_group_name};
 use uchat_wire::{
     ErrorCode, GroupId, GroupInfo, KeyShare, MAX_CIPHERTEXT_BYTES, MessageId, Reply, UserName,
 };
@@ -46,10 +46,11 @@ pub(super) async fn create(
     members: Vec<UserName>,
 ) -> Handled {
     check_group_name(&name).map_err(|e| fail(ErrorCode::InvalidInput, e.to_string()))?;
-    if members.len() >= MAX_GROUP_MEMBERS {
+    let most = shared.limits.max_group_members;
+    if members.len() >= most {
         return Err(fail(
             ErrorCode::LimitReached,
-            format!("a group has at most {MAX_GROUP_MEMBERS} members, the owner included"),
+            format!("a group has at most {most} members, the owner included"),
         ));
     }
     let group = new_group_id()?;
@@ -103,8 +104,11 @@ pub(super) async fn kick(
     user: UserName,
 ) -> Handled {
     let store = shared.store.clone();
+    let max_queue_len = shared.limits.max_queue_len;
     let (owner, removed) = (me.clone(), user.clone());
-    let info = blocking(move || store.kick_from_group(&owner, group, &removed, now_ms())).await?;
+    let info =
+        blocking(move || store.kick_from_group(&owner, group, &removed, now_ms(), max_queue_len))
+            .await?;
     wake_members(shared, &info, Some(&user));
     tracing::debug!(%me, %group, %user, "group kick");
     Ok(Reply::Group { group: info })
@@ -113,8 +117,9 @@ pub(super) async fn kick(
 /// `me` leaves.
 pub(super) async fn leave(shared: &Arc<Shared>, me: UserName, group: GroupId) -> Handled {
     let store = shared.store.clone();
+    let max_queue_len = shared.limits.max_queue_len;
     let leaver = me.clone();
-    match blocking(move || store.leave_group(&leaver, group, now_ms())).await? {
+    match blocking(move || store.leave_group(&leaver, group, now_ms(), max_queue_len)).await? {
         LeaveOutcome::Left(info) => wake_members(shared, &info, Some(&me)),
         LeaveOutcome::Deleted => tracing::debug!(%group, "last member left; group deleted"),
     }
@@ -148,10 +153,11 @@ pub(super) async fn send(shared: &Arc<Shared>, me: UserName, message: GroupMessa
             ),
         ));
     }
-    if key_shares.len() >= MAX_GROUP_MEMBERS {
+    let most_shares = shared.limits.max_group_members.saturating_sub(1);
+    if key_shares.len() > most_shares {
         return Err(fail(
             ErrorCode::TooLarge,
-            format!("at most {} key shares per message", MAX_GROUP_MEMBERS - 1),
+            format!("at most {most_shares} key shares per message (one per other member)"),
         ));
     }
     if let Some(share) = key_shares
@@ -190,6 +196,13 @@ pub(super) async fn send(shared: &Arc<Shared>, me: UserName, message: GroupMessa
         )
     })
     .await?;
+    if !sent.skipped.is_empty() {
+        shared
+            .metrics
+            .group_deliveries_skipped
+            .inc_by(sent.skipped.len() as u64);
+        tracing::info!(%group, skipped = sent.skipped.len(), "group message skipped members with full queues");
+    }
     if !sent.duplicate {
         shared.metrics.group_messages_queued.inc();
         shared
@@ -204,5 +217,6 @@ pub(super) async fn send(shared: &Arc<Shared>, me: UserName, message: GroupMessa
     tracing::debug!(from = %me, %group, bytes = size, recipients = sent.recipients.len(), duplicate = sent.duplicate, "group message queued");
     Ok(Reply::Sent {
         relay_ts_ms: sent.relay_ts_ms,
+        duplicate: sent.duplicate,
     })
 }
