@@ -259,6 +259,9 @@ struct Inner {
     identity: Mutex<Identity>,
     /// Serializes sending from the outbox, so the relay gets messages in writing order.
     outbox_lock: Mutex<()>,
+    /// Asks the outbox task to try the outbox again (after membership events a waiting
+    /// group message was waiting for).
+    outbox_wake: tokio::sync::Notify,
     /// The relay this client talks to ("HOST:PORT").
     relay: String,
     /// The live connection; `None` while offline.
@@ -589,6 +592,12 @@ impl Client {
         })
         .await?;
         client.new_device = new_device;
+        if new_device {
+            // This device has no view of the groups the account is in: ask for each.
+            if let Err(e) = client.sync_groups().await {
+                tracing::warn!(error = %e, "cannot ask for the groups' member lists");
+            }
+        }
         Ok(client)
     }
 
@@ -675,6 +684,7 @@ impl Client {
             key,
             identity: Mutex::new(identity),
             outbox_lock: Mutex::new(()),
+            outbox_wake: tokio::sync::Notify::new(),
             relay,
             link: RwLock::new(link),
             events,
@@ -702,6 +712,7 @@ impl Client {
         self.inner.processed.send_replace(Seq(0));
         self.tasks.spawn(run_inbox(self.inner.clone()));
         self.tasks.spawn(run_acks(self.inner.clone()));
+        self.tasks.spawn(run_outbox_retries(self.inner.clone()));
         self.inner.top_up_keys().await?;
         if let Err(e) = self.inner.flush_outbox(None).await {
             tracing::warn!(error = %e, "cannot send the outbox");
@@ -830,6 +841,15 @@ impl Client {
                 pinned_ms: now_ms(),
             },
         )?;
+        // Group sessions shared with the old key are no use to the new one: start new
+        // sessions in every group with this contact, shared with the key trusted now.
+        for group in self.inner.store.groups()? {
+            if group.seen.is_some_and(|seen| seen.has_member(user)) {
+                self.inner
+                    .store
+                    .drop_outbound_group_session(group.latest.id)?;
+            }
+        }
         Ok(number)
     }
 
@@ -1334,7 +1354,8 @@ impl Inner {
                 change,
                 members,
             } => {
-                self.take_in_group_changed(group, change, members, push.relay_ts_ms, seq)?;
+                self.take_in_group_changed(group, change, members, push.relay_ts_ms, seq)
+                    .await?;
             }
             // Skipped, and acknowledged like any other event.
             PushEvent::Unknown => {}
@@ -1579,6 +1600,17 @@ async fn run_inbox(inner: Arc<Inner>) {
     }
     let reason = link.closed().await;
     let _ = inner.events.send(ClientEvent::Disconnected { reason });
+}
+
+/// Tries the outbox again whenever something it may have waited for arrived (membership
+/// events a group message needs); a send in progress holds the outbox lock meanwhile.
+async fn run_outbox_retries(inner: Arc<Inner>) {
+    loop {
+        inner.outbox_wake.notified().await;
+        if let Err(e) = inner.flush_outbox(None).await {
+            tracing::debug!(error = %e, "outbox retry failed");
+        }
+    }
 }
 
 /// Acknowledges taken-in events in batches: waits for progress, lets more arrive for a

@@ -13,11 +13,11 @@
 //! creation, and to a new member); the others get the change alone.
 //!
 //! Queue quotas: a member whose queue is full (`max_queue_len`) does not hold up the
-//! group: they are skipped for that message (and the sender is told who was). Key shares
-//! and membership events go past the quota, since a member must learn of a removal and
-//! hold the keys to what they do get, up to a hard ceiling of [`CEILING_FACTOR`] times the
-//! quota, past which a member is skipped for those too: a queue that far behind belongs to
-//! someone long gone.
+//! group: they are skipped for that message ([`GroupSent::skipped`]). Membership events
+//! (one small row each) always go through, since a member's view of the group is built
+//! from all of them. Key shares go past the quota, so a member holds the keys to what they
+//! do get, up to a hard ceiling of [`CEILING_FACTOR`] times the quota; past it a share is
+//! not queued and the sender is told ([`GroupSent::unshared`]), so it goes again later.
 //!
 //! Blocks: the owner cannot add someone they blocked, and someone who blocked the owner is
 //! left out without a word (as a blocked friend request is dropped). Group messages are not
@@ -36,8 +36,8 @@ use crate::tables::{
     write,
 };
 
-/// How many times `max_queue_len` a queue may grow to with key shares and membership
-/// events, which go past the quota (see the module docs).
+/// How many times `max_queue_len` a queue may grow to with key shares, which go past the
+/// quota (see the module docs).
 pub const CEILING_FACTOR: u64 = 2;
 
 /// Limits of the group layer.
@@ -63,6 +63,8 @@ pub struct GroupSent {
     pub recipients: Vec<UserName>,
     /// The members skipped because their queues are full.
     pub skipped: Vec<UserName>,
+    /// The members whose key share was not queued (their queues are past the ceiling).
+    pub unshared: Vec<UserName>,
 }
 
 /// What [`RelayStore::leave_group`] did.
@@ -250,8 +252,8 @@ fn put_group_in(
 }
 
 /// Queues `change` for every member of `info` and for `also` (who left or was removed):
-/// the whole member list to `newcomers`, the change alone to the others. Past the quota,
-/// up to the ceiling (see the module docs).
+/// the whole member list to `newcomers`, the change alone to the others. Never refused or
+/// skipped for a full queue (see the module docs).
 fn announce_in(
     tx: &redb::WriteTransaction,
     info: &GroupInfo,
@@ -259,9 +261,7 @@ fn announce_in(
     newcomers: &[&UserName],
     also: Option<&UserName>,
     now_ms: u64,
-    max_queue_len: u64,
 ) -> Result<Vec<UserName>, StoreError> {
-    let ceiling = max_queue_len.saturating_mul(CEILING_FACTOR);
     let recipients: Vec<UserName> = info
         .members
         .iter()
@@ -271,9 +271,6 @@ fn announce_in(
     let mut queues = QueueWriter::open(tx)?;
     let mut told = Vec::with_capacity(recipients.len());
     for user in recipients {
-        if !queues.has_room(&user, ceiling)? {
-            continue;
-        }
         let members = newcomers.contains(&&user).then(|| info.members.clone());
         let event = PushEvent::GroupChanged {
             group: info.summary(),
@@ -294,22 +291,13 @@ fn commit_change_in(
     record: &mut GroupRecord,
     change: Announcement<'_>,
     now_ms: u64,
-    max_queue_len: u64,
 ) -> Result<GroupInfo, StoreError> {
     record.epoch += 1;
     put_group_in(tx, group, record)?;
     let members = members_of(&tx.open_table(GROUP_MEMBERS)?, group)?;
     let info = info_of(group, record, &members);
     let newcomers: Vec<&UserName> = change.newcomer.into_iter().collect();
-    announce_in(
-        tx,
-        &info,
-        change.change,
-        &newcomers,
-        change.also,
-        now_ms,
-        max_queue_len,
-    )?;
+    announce_in(tx, &info, change.change, &newcomers, change.also, now_ms)?;
     Ok(info)
 }
 
@@ -452,15 +440,7 @@ impl RelayStore {
             );
             let change = GroupChange::Created { by: owner.clone() };
             let everyone: Vec<&UserName> = info.members.iter().map(|m| &m.user).collect();
-            announce_in(
-                tx,
-                &info,
-                change,
-                &everyone,
-                None,
-                now_ms,
-                limits.max_queue_len,
-            )?;
+            announce_in(tx, &info, change, &everyone, None, now_ms)?;
             Ok(info)
         })
     }
@@ -508,7 +488,7 @@ impl RelayStore {
                 newcomer: Some(user),
                 also: None,
             };
-            commit_change_in(tx, group, &mut record, change, now_ms, limits.max_queue_len)
+            commit_change_in(tx, group, &mut record, change, now_ms)
         })
     }
 
@@ -524,7 +504,6 @@ impl RelayStore {
         group: GroupId,
         user: &UserName,
         now_ms: u64,
-        max_queue_len: u64,
     ) -> Result<GroupInfo, StoreError> {
         write(&self.db, |tx| {
             let (mut record, members) = group_of_member_in(tx, asker, group)?;
@@ -547,7 +526,7 @@ impl RelayStore {
                 newcomer: None,
                 also: Some(user),
             };
-            commit_change_in(tx, group, &mut record, change, now_ms, max_queue_len)
+            commit_change_in(tx, group, &mut record, change, now_ms)
         })
     }
 
@@ -561,7 +540,6 @@ impl RelayStore {
         user: &UserName,
         group: GroupId,
         now_ms: u64,
-        max_queue_len: u64,
     ) -> Result<LeaveOutcome, StoreError> {
         write(&self.db, |tx| {
             let (mut record, members) = group_of_member_in(tx, user, group)?;
@@ -584,7 +562,7 @@ impl RelayStore {
                 newcomer: None,
                 also: Some(user),
             };
-            let info = commit_change_in(tx, group, &mut record, change, now_ms, max_queue_len)?;
+            let info = commit_change_in(tx, group, &mut record, change, now_ms)?;
             Ok(LeaveOutcome::Left(info))
         })
     }
@@ -624,6 +602,7 @@ impl RelayStore {
                     duplicate: true,
                     recipients: Vec::new(),
                     skipped: Vec::new(),
+                    unshared: Vec::new(),
                 });
             }
             let (mut record, members) = group_of_member_in(tx, from, group)?;
@@ -648,18 +627,8 @@ impl RelayStore {
                 }
             }
             let mut queues = QueueWriter::open(tx)?;
-            let ceiling = max_queue_len.saturating_mul(CEILING_FACTOR);
-            for share in key_shares {
-                if !queues.has_room(share.to, ceiling)? {
-                    continue;
-                }
-                let event = PushEvent::GroupKey {
-                    group,
-                    from: from.clone(),
-                    ciphertext: share.ciphertext.to_vec(),
-                };
-                queues.append(share.to, QueueBody::Event(event), now_ms)?;
-            }
+            // Who gets the message is judged before the shares are queued, so a share
+            // never pushes its own message out.
             let mut recipients = Vec::with_capacity(others.len());
             let mut skipped = Vec::new();
             for user in others {
@@ -668,6 +637,20 @@ impl RelayStore {
                 } else {
                     skipped.push(user);
                 }
+            }
+            let ceiling = max_queue_len.saturating_mul(CEILING_FACTOR);
+            let mut unshared = Vec::new();
+            for share in key_shares {
+                if !queues.has_room(share.to, ceiling)? {
+                    unshared.push(share.to.clone());
+                    continue;
+                }
+                let event = PushEvent::GroupKey {
+                    group,
+                    from: from.clone(),
+                    ciphertext: share.ciphertext.to_vec(),
+                };
+                queues.append(share.to, QueueBody::Event(event), now_ms)?;
             }
             let index = record.next_message;
             if !recipients.is_empty() {
@@ -695,7 +678,30 @@ impl RelayStore {
                 duplicate: false,
                 recipients,
                 skipped,
+                unshared,
             })
+        })
+    }
+
+    /// Queues for `asker` alone the group's whole member list ([`GroupChange::Synced`]),
+    /// for a device without a view of the group; nothing changes.
+    /// [`StoreError::NoSuchGroup`] unless `asker` is a member.
+    pub fn sync_group(
+        &self,
+        asker: &UserName,
+        group: GroupId,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        write(&self.db, |tx| {
+            let (record, members) = group_of_member_in(tx, asker, group)?;
+            let info = info_of(group, &record, &members);
+            let event = PushEvent::GroupChanged {
+                group: info.summary(),
+                change: GroupChange::Synced,
+                members: Some(info.members),
+            };
+            QueueWriter::open(tx)?.append(asker, QueueBody::Event(event), now_ms)?;
+            Ok(())
         })
     }
 
@@ -887,6 +893,29 @@ mod tests {
     }
 
     #[test]
+    fn a_sync_queues_the_whole_list_for_the_asker_alone() {
+        let (_dir, store) = store_with(&["alice", "bob", "carol", "dave"]);
+        let info = family(&store);
+        for member in ["alice", "bob", "carol"] {
+            drain(&store, member);
+        }
+        store.sync_group(&user("bob"), G, 5).expect("syncs");
+        assert_eq!(
+            drain(&store, "bob"),
+            [PushEvent::GroupChanged {
+                group: info.summary(),
+                change: GroupChange::Synced,
+                members: Some(info.members.clone()),
+            }]
+        );
+        assert!(drain(&store, "carol").is_empty());
+        assert!(matches!(
+            store.sync_group(&user("dave"), G, 5),
+            Err(StoreError::NoSuchGroup { .. })
+        ));
+    }
+
+    #[test]
     fn members_must_be_the_owners_friends_and_groups_are_bounded() {
         let (_dir, store) = store_with(&["alice", "bob", "carol", "mallory"]);
         befriend(&store, "alice", "bob");
@@ -945,7 +974,7 @@ mod tests {
         befriend(&store, "bob", "dave");
         for refused in [
             store.invite_to_group(&user("bob"), G, &user("dave"), 20, &LIMITS),
-            store.kick_from_group(&user("bob"), G, &user("carol"), 20, 100),
+            store.kick_from_group(&user("bob"), G, &user("carol"), 20),
         ] {
             assert!(
                 matches!(refused, Err(StoreError::NotGroupOwner { ref owner, .. }) if owner.as_str() == "alice"),
@@ -981,7 +1010,7 @@ mod tests {
         assert_eq!(joined("bob"), Some(None), "the others the change alone");
         drain(&store, "carol");
         let kicked = store
-            .kick_from_group(&user("alice"), G, &user("carol"), 30, 100)
+            .kick_from_group(&user("alice"), G, &user("carol"), 30)
             .expect("kicks");
         assert_eq!(
             (kicked.epoch, names(&kicked)),
@@ -1000,11 +1029,11 @@ mod tests {
             }]
         );
         assert!(matches!(
-            store.kick_from_group(&user("alice"), G, &user("carol"), 31, 100),
+            store.kick_from_group(&user("alice"), G, &user("carol"), 31),
             Err(StoreError::NotGroupMember { .. })
         ));
         assert!(matches!(
-            store.kick_from_group(&user("alice"), G, &user("alice"), 31, 100),
+            store.kick_from_group(&user("alice"), G, &user("alice"), 31),
             Err(StoreError::OwnerCannotBeRemoved { .. })
         ));
         assert!(matches!(
@@ -1020,9 +1049,7 @@ mod tests {
         store
             .invite_to_group(&user("alice"), G, &user("dave"), 20, &LIMITS)
             .expect("invites");
-        let LeaveOutcome::Left(after) = store
-            .leave_group(&user("alice"), G, 30, 100)
-            .expect("leaves")
+        let LeaveOutcome::Left(after) = store.leave_group(&user("alice"), G, 30).expect("leaves")
         else {
             panic!("the group goes on");
         };
@@ -1040,18 +1067,14 @@ mod tests {
             })
         );
         for member in ["bob", "carol"] {
-            store
-                .leave_group(&user(member), G, 40, 100)
-                .expect("leaves");
+            store.leave_group(&user(member), G, 40).expect("leaves");
         }
         assert_eq!(
-            store
-                .leave_group(&user("dave"), G, 50, 100)
-                .expect("leaves"),
+            store.leave_group(&user("dave"), G, 50).expect("leaves"),
             LeaveOutcome::Deleted
         );
         assert!(matches!(
-            store.leave_group(&user("dave"), G, 51, 100),
+            store.leave_group(&user("dave"), G, 51),
             Err(StoreError::NoSuchGroup { .. })
         ));
     }
@@ -1210,6 +1233,7 @@ mod tests {
             )
             .expect("not refused");
         assert_eq!(sent.skipped, std::slice::from_ref(&bob));
+        assert!(sent.unshared.is_empty(), "under the ceiling, shares go");
         assert_eq!(sent.recipients, std::slice::from_ref(&carol));
         let bobs = store.pending(&bob, Seq(0), 100).expect("reads");
         assert!(matches!(

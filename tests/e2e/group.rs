@@ -567,3 +567,40 @@ async fn a_message_to_a_group_of_200_reaches_and_opens_for_every_member() -> Res
     while closing.join_next().await.is_some() {}
     Ok(())
 }
+
+#[test]
+fn a_member_on_a_new_device_gets_the_member_list_and_the_keys_once_trusted() -> Result<()> {
+    let relay = TestRelay::start()?;
+    let peers = owner_and_friends(&relay, "alice", &["bob"])?;
+    let (alice, bob) = (&peers[0], &peers[1]);
+    alice.ok(&["group", "create", "g", "--members", "bob"])?;
+    group_send(alice, "#g", "before the new device")?;
+    assert_eq!(said(bob, "#g")?.len(), 1);
+
+    // bob moves to a new device: no keys, no view of the group.
+    let phone = Peer::new(&relay, "bob")?;
+    phone.ok(&["login", "bob", "--new-device"])?;
+    let notices_on_phone = notices(&phone, "#g")?;
+    assert!(
+        notices_on_phone.iter().any(|n| n.starts_with("synced")),
+        "the phone asked for the member list: {notices_on_phone:?}"
+    );
+    // alice compares safety numbers and trusts bob's new key; her next message starts a
+    // new session, shared with that key.
+    let numbers: serde_json::Value =
+        serde_json::from_str(alice.ok(&["--json", "safety-number", "bob"])?.trim())?;
+    let changed = numbers["changed_digits"].as_str().context("changed")?;
+    alice.ok(&["trust", "bob", changed])?;
+    group_send(alice, "#g", "welcome to your phone")?;
+    assert_eq!(
+        said(&phone, "#g")?,
+        pairs(&[("alice", "welcome to your phone")])
+    );
+    // And the phone can write to the group.
+    group_send(&phone, "#g", "从新手机发的")?;
+    assert_eq!(
+        said(alice, "#g")?.last(),
+        Some(&("bob".to_string(), "从新手机发的".to_string()))
+    );
+    Ok(())
+}

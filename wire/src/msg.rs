@@ -116,6 +116,7 @@ mod tests {
             (user_name(), proptest::option::of(user_name()))
                 .prop_map(|(user, new_owner)| GroupChange::Left { user, new_owner }),
             (user_name(), user_name()).prop_map(|(user, by)| GroupChange::Removed { user, by }),
+            Just(GroupChange::Synced),
             Just(GroupChange::Unknown),
         ]
     }
@@ -139,6 +140,7 @@ mod tests {
             (group_id(), user_name())
                 .prop_map(|(group, user)| Request::KickFromGroup { group, user }),
             group_id().prop_map(|group| Request::LeaveGroup { group }),
+            group_id().prop_map(|group| Request::SyncGroup { group }),
             (
                 group_id(),
                 any::<u64>(),
@@ -334,9 +336,10 @@ mod tests {
             Request::KickFromGroup { .. } => 28,
             Request::LeaveGroup { .. } => 29,
             Request::GroupSend { .. } => 30,
+            Request::SyncGroup { .. } => 31,
         }
     }
-    const REQUEST_VARIANTS: usize = 31;
+    const REQUEST_VARIANTS: usize = 32;
 
     const ERROR_CODES: [ErrorCode; 30] = [
         ErrorCode::UnsupportedProtocol,
@@ -458,10 +461,16 @@ mod tests {
             ),
             (user_name(), identity_keys())
                 .prop_map(|(user, identity)| Reply::Identity { user, identity }),
-            (any::<u64>(), any::<bool>()).prop_map(|(relay_ts_ms, duplicate)| Reply::Sent {
-                relay_ts_ms,
-                duplicate
-            }),
+            (
+                any::<u64>(),
+                any::<bool>(),
+                proptest::collection::vec(user_name(), 0..2)
+            )
+                .prop_map(|(relay_ts_ms, duplicate, unshared)| Reply::Sent {
+                    relay_ts_ms,
+                    duplicate,
+                    unshared
+                }),
             proptest::collection::vec(
                 (
                     user_name(),
@@ -966,7 +975,8 @@ mod tests {
             decode_newer::<Response>(&sent),
             Ok(Response::Ok(Reply::Sent {
                 relay_ts_ms: 5,
-                duplicate: false
+                duplicate: false,
+                unshared: Vec::new(),
             }))
         );
 

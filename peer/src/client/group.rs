@@ -45,9 +45,13 @@ use crate::crypto::megolm::{
 use crate::envelope::{Content, GroupEnvelope, Payload};
 use crate::event::{ClientEvent, ReceivedMessage};
 
-/// How long a send waits for membership events the relay has already committed (they are
-/// on their way down the event stream) before the message waits in the outbox instead.
+/// How long a new message waits for membership events the relay has already committed
+/// (they are on their way down the event stream) before it is encrypted for the members
+/// known.
 const MEMBERSHIP_WAIT: Duration = Duration::from_secs(10);
+/// How long a waiting message, refused for an old epoch, waits (holding the outbox) for
+/// the events that bring the new one; later, the outbox task tries it again when they come.
+const REFUSED_MEMBERSHIP_WAIT: Duration = Duration::from_secs(2);
 
 fn unexpected(request: &'static str) -> ClientError {
     ClientError::Unexpected { request }
@@ -86,7 +90,7 @@ fn actor(change: &GroupChange, group: &GroupSummary) -> UserName {
         | GroupChange::Joined { by, .. }
         | GroupChange::Removed { by, .. } => by.clone(),
         GroupChange::Left { user, .. } => user.clone(),
-        GroupChange::Unknown => group.owner.clone(),
+        GroupChange::Synced | GroupChange::Unknown => group.owner.clone(),
     }
 }
 
@@ -133,6 +137,16 @@ impl Client {
         Ok(groups)
     }
 
+    /// Asks the relay for the whole member list of every group this user is in, for a
+    /// device that has no view of them (it arrives as a `Synced` event, in order with
+    /// everything else).
+    pub async fn sync_groups(&self) -> Result<(), ClientError> {
+        for group in self.groups().await? {
+            self.inner.request_sync(group.id).await?;
+        }
+        Ok(())
+    }
+
     /// One group's state (members, owner), for its members.
     pub async fn group(&self, group: GroupId) -> Result<Group, ClientError> {
         self.inner
@@ -177,7 +191,11 @@ impl Client {
             Reply::Done => {
                 // Recorded at once: the relay tells nobody when the last member leaves.
                 if let Some(mut local) = self.inner.store.group(group)? {
-                    local.latest.members.retain(|m| m.user != self.inner.me);
+                    let me = &self.inner.me;
+                    local.latest.members.retain(|m| &m.user != me);
+                    if let Some(seen) = local.seen.as_mut() {
+                        seen.members.retain(|m| &m.user != me);
+                    }
                     self.inner.store.put_group(&local)?;
                 }
                 Ok(())
@@ -245,9 +263,17 @@ impl Client {
         if self.is_online()
             && let Some(local) = self.inner.store.group(group)?
         {
-            self.inner
-                .wait_for_membership(group, local.latest.epoch)
+            let seen = self
+                .inner
+                .wait_for_membership(group, local.latest.epoch, MEMBERSHIP_WAIT)
                 .await?;
+            // No view of the group (a new device): ask for the member list, then wait.
+            if seen.is_none() && local.latest.has_member(&self.inner.me) {
+                self.inner.request_sync(group).await?;
+                self.inner
+                    .wait_for_membership(group, local.latest.epoch, MEMBERSHIP_WAIT)
+                    .await?;
+            }
         }
         let draft = Draft {
             id: random_id()?,
@@ -323,14 +349,23 @@ impl Inner {
         Ok(())
     }
 
-    /// Waits (bounded) until the membership events up to `epoch` have been taken in; the
-    /// group as they built it.
+    /// Asks the relay to queue this group's whole member list for this user.
+    async fn request_sync(&self, group: GroupId) -> Result<(), ClientError> {
+        match self.link()?.request(&Request::SyncGroup { group }).await? {
+            Reply::Done => Ok(()),
+            _ => Err(unexpected("sync group")),
+        }
+    }
+
+    /// Waits (up to `limit`) until the membership events up to `epoch` have been taken in;
+    /// the group as they built it.
     async fn wait_for_membership(
         &self,
         group: GroupId,
         epoch: u64,
+        limit: Duration,
     ) -> Result<Option<GroupInfo>, ClientError> {
-        let deadline = tokio::time::Instant::now() + MEMBERSHIP_WAIT;
+        let deadline = tokio::time::Instant::now() + limit;
         loop {
             let seen = self.store.group(group)?.and_then(|g| g.seen);
             if seen.as_ref().is_some_and(|s| s.epoch >= epoch)
@@ -376,8 +411,12 @@ impl Inner {
             && !megolm::needs_rotation(record.epoch, epoch, record.created_ms, record.messages, now)
         {
             let session = OutboundGroupSession::unseal(&record.pickle, &self.key).map_err(keys)?;
+            let mut record = record;
             let source = if record.share_pickle.is_empty() {
-                session.share_source()
+                // Made before shares came from the first message: from here on, then.
+                let source = session.share_source();
+                record.share_pickle = source.seal(&self.key).pickle;
+                source
             } else {
                 let sealed = SealedInbound {
                     pickle: record.share_pickle.clone(),
@@ -575,7 +614,9 @@ impl Inner {
                         }
                         Err(e) => return Ok(Delivery::Later(e)),
                     };
-                    let seen = self.wait_for_membership(part.group, epoch).await?;
+                    let seen = self
+                        .wait_for_membership(part.group, epoch, REFUSED_MEMBERSHIP_WAIT)
+                        .await?;
                     if seen.is_none_or(|s| s.epoch < epoch) {
                         return Ok(Delivery::Later(self.unreachable(
                             "the group's membership events have not arrived yet; the message waits",
@@ -589,7 +630,12 @@ impl Inner {
                     }
                 }
                 other => {
-                    // A duplicate carried nothing anywhere: its shares count for nobody.
+                    // A duplicate carried nothing anywhere: its shares count for nobody, nor
+                    // do those the relay did not queue.
+                    let unshared = match &other {
+                        Ok(Reply::Sent { unshared, .. }) => unshared.clone(),
+                        _ => Vec::new(),
+                    };
                     let delivered = matches!(
                         other,
                         Ok(Reply::Sent {
@@ -599,8 +645,12 @@ impl Inner {
                     );
                     let delivery = self.settle_delivery(&entry, other)?;
                     if delivered {
-                        let to: Vec<UserName> =
-                            part.key_shares.iter().map(|s| s.to.clone()).collect();
+                        let to: Vec<UserName> = part
+                            .key_shares
+                            .iter()
+                            .map(|s| s.to.clone())
+                            .filter(|to| !unshared.contains(to))
+                            .collect();
                         self.store.record_key_shares_delivered(
                             part.group,
                             &part.session_id,
@@ -662,8 +712,11 @@ impl Inner {
     }
 
     /// A group membership event: update the group, store a notice in its history, tell
-    /// the user.
-    pub(super) fn take_in_group_changed(
+    /// the user. A member list is taken only where there is no view to apply the change to
+    /// (a new member, a new device) or on an explicit `Synced`; otherwise the change is
+    /// applied, so an event cannot slip in a member its notice does not name. A change that
+    /// does not follow on from the view (an epoch skipped) asks the relay for the list.
+    pub(super) async fn take_in_group_changed(
         &self,
         summary: GroupSummary,
         change: GroupChange,
@@ -672,39 +725,38 @@ impl Inner {
         seq: Seq,
     ) -> Result<(), ClientError> {
         let stored = self.store.group(summary.id)?;
-        if let Some(seen) = stored.as_ref().and_then(|g| g.seen.as_ref())
-            && seen.epoch >= summary.epoch
+        let view = stored.as_ref().and_then(|g| g.seen.clone());
+        let synced = change == GroupChange::Synced;
+        if let Some(seen) = &view
+            && (seen.epoch > summary.epoch || (seen.epoch == summary.epoch && !synced))
         {
             return Ok(()); // taken in before
         }
-        let base = stored
-            .as_ref()
-            .and_then(|g| g.seen.clone())
-            .unwrap_or_else(|| GroupInfo {
-                id: summary.id,
-                name: summary.name.clone(),
-                owner: summary.owner.clone(),
-                epoch: 0,
-                created_ms: summary.created_ms,
-                members: Vec::new(),
-            });
-        let seen = match members {
-            Some(members) => GroupInfo {
-                id: summary.id,
-                name: summary.name.clone(),
-                owner: summary.owner.clone(),
-                epoch: summary.epoch,
-                created_ms: summary.created_ms,
-                members,
-            },
-            None => {
-                let mut group = base;
-                if group.epoch + 1 != summary.epoch {
-                    tracing::warn!(group = %summary.id, from = group.epoch, to = summary.epoch, "membership events out of step");
-                }
+        let full = |members: Vec<GroupMember>| GroupInfo {
+            id: summary.id,
+            name: summary.name.clone(),
+            owner: summary.owner.clone(),
+            epoch: summary.epoch,
+            created_ms: summary.created_ms,
+            members,
+        };
+        let seen = match (view, members) {
+            (None, Some(members)) => Some(full(members)),
+            (Some(_), Some(members)) if synced => Some(full(members)),
+            (Some(mut group), _) if group.epoch + 1 == summary.epoch => {
                 change.apply(&mut group, &summary, relay_ts_ms);
-                group
+                Some(group)
             }
+            (view, _) => {
+                tracing::warn!(group = %summary.id, to = summary.epoch, "membership view out of step; asking for the list");
+                if let Err(e) = self.request_sync(summary.id).await {
+                    tracing::warn!(group = %summary.id, error = %e, "cannot ask for the member list");
+                }
+                view
+            }
+        };
+        let Some(seen) = seen else {
+            return Ok(()); // nothing to build a view from yet; the list is on its way
         };
         let latest = match stored {
             Some(local) if local.latest.epoch > seen.epoch => local.latest,
@@ -742,6 +794,8 @@ impl Inner {
             group: seen,
             change,
         });
+        // A group message waiting in the outbox may have waited for this.
+        self.outbox_wake.notify_one();
         Ok(())
     }
 

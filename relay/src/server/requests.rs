@@ -271,6 +271,7 @@ async fn dispatch(connection: &Arc<Connection>, shared: &Arc<Shared>, request: R
                     user: who,
                 } => group::kick(shared, user, id, who).await,
                 Request::LeaveGroup { group: id } => group::leave(shared, user, id).await,
+                Request::SyncGroup { group: id } => group::sync(shared, user, id).await,
                 Request::GroupSend {
                     group: id,
                     epoch,
@@ -938,6 +939,7 @@ async fn send(
             return Ok(Reply::Sent {
                 relay_ts_ms,
                 duplicate: false,
+                unshared: Vec::new(),
             });
         }
     };
@@ -950,6 +952,7 @@ async fn send(
     Ok(Reply::Sent {
         relay_ts_ms: enqueued.relay_ts_ms,
         duplicate: enqueued.duplicate,
+        unshared: Vec::new(),
     })
 }
 

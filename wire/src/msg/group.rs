@@ -147,7 +147,7 @@ impl GroupChange {
             GroupChange::Left { user, .. } | GroupChange::Removed { user, .. } => {
                 group.members.retain(|m| &m.user != user);
             }
-            GroupChange::Created { .. } | GroupChange::Unknown => {}
+            GroupChange::Created { .. } | GroupChange::Synced | GroupChange::Unknown => {}
         }
         group.name = summary.name.clone();
         group.owner = summary.owner.clone();
@@ -186,6 +186,9 @@ pub enum GroupChange {
         /// Who removed them.
         by: UserName,
     },
+    /// Nothing changed: the whole member list, sent to one member who asked for it
+    /// (`Request::SyncGroup`) because they had no view to apply changes to.
+    Synced,
     /// A change this peer does not know (from a newer relay).
     #[serde(other, deserialize_with = "crate::msg::skip_unknown_body")]
     Unknown,

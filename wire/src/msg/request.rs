@@ -195,6 +195,14 @@ pub enum Request {
         /// Which group.
         group: GroupId,
     },
+    /// Asks the relay to queue, for the asker alone, the group's whole member list as a
+    /// `GroupChanged` event with [`GroupChange::Synced`](crate::GroupChange::Synced): for a
+    /// device that has no membership view to apply changes to (a new device). Answered
+    /// with `Done`; members only.
+    SyncGroup {
+        /// Which group.
+        group: GroupId,
+    },
     /// Sends one Megolm-encrypted message to every other member. The relay commits, in one
     /// transaction, each key share to its member's queue and then the message to every
     /// member's queue, and only then answers `Sent`. Refused with `GroupChanged` if the
@@ -252,6 +260,7 @@ impl Request {
             Request::KickFromGroup { .. } => "kick_from_group",
             Request::LeaveGroup { .. } => "leave_group",
             Request::GroupSend { .. } => "group_send",
+            Request::SyncGroup { .. } => "sync_group",
             Request::Unknown => "unknown",
         }
     }

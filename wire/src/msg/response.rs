@@ -98,6 +98,10 @@ pub enum Reply {
         /// queued, so nothing this request carried (key shares above all) reached anyone.
         #[serde(default)]
         duplicate: bool,
+        /// Members a `GroupSend` carried a key share for that the relay did not queue
+        /// (their queue is far over its quota): they still need one.
+        #[serde(default)]
+        unshared: Vec<UserName>,
     },
     /// Answer to `Presence`.
     Presence {

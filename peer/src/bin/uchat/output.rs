@@ -237,6 +237,7 @@ pub(crate) fn describe_change(
         GroupChange::Removed { user, by } => {
             ("removed", Some(user.as_str()), Some(by.as_str()), None)
         }
+        GroupChange::Synced => ("synced", None, None, None),
         GroupChange::Unknown => ("unknown", None, None, None),
     }
 }
@@ -252,6 +253,7 @@ pub(crate) fn human_change(change: &GroupChange) -> String {
         } => format!("{user} left; {owner} owns the group now"),
         GroupChange::Left { user, .. } => format!("{user} left"),
         GroupChange::Removed { user, by } => format!("{by} removed {user}"),
+        GroupChange::Synced => "this device received the member list".to_string(),
         GroupChange::Unknown => "the group changed".to_string(),
     }
 }

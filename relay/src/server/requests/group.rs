@@ -104,11 +104,8 @@ pub(super) async fn kick(
     user: UserName,
 ) -> Handled {
     let store = shared.store.clone();
-    let max_queue_len = shared.limits.max_queue_len;
     let (owner, removed) = (me.clone(), user.clone());
-    let info =
-        blocking(move || store.kick_from_group(&owner, group, &removed, now_ms(), max_queue_len))
-            .await?;
+    let info = blocking(move || store.kick_from_group(&owner, group, &removed, now_ms())).await?;
     wake_members(shared, &info, Some(&user));
     tracing::debug!(%me, %group, %user, "group kick");
     Ok(Reply::Group { group: info })
@@ -117,12 +114,20 @@ pub(super) async fn kick(
 /// `me` leaves.
 pub(super) async fn leave(shared: &Arc<Shared>, me: UserName, group: GroupId) -> Handled {
     let store = shared.store.clone();
-    let max_queue_len = shared.limits.max_queue_len;
     let leaver = me.clone();
-    match blocking(move || store.leave_group(&leaver, group, now_ms(), max_queue_len)).await? {
+    match blocking(move || store.leave_group(&leaver, group, now_ms())).await? {
         LeaveOutcome::Left(info) => wake_members(shared, &info, Some(&me)),
         LeaveOutcome::Deleted => tracing::debug!(%group, "last member left; group deleted"),
     }
+    Ok(Reply::Done)
+}
+
+/// Queues the group's whole member list for `me` alone (a device without a view of it).
+pub(super) async fn sync(shared: &Arc<Shared>, me: UserName, group: GroupId) -> Handled {
+    let store = shared.store.clone();
+    let asker = me.clone();
+    blocking(move || store.sync_group(&asker, group, now_ms())).await?;
+    shared.online.wake(&me);
     Ok(Reply::Done)
 }
 
@@ -218,5 +223,6 @@ pub(super) async fn send(shared: &Arc<Shared>, me: UserName, message: GroupMessa
     Ok(Reply::Sent {
         relay_ts_ms: sent.relay_ts_ms,
         duplicate: sent.duplicate,
+        unshared: sent.unshared,
     })
 }
