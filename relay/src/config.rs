@@ -52,6 +52,12 @@ pub struct Limits {
     pub max_group_members: usize,
     /// Groups one user may be in.
     pub max_groups_per_user: u64,
+    /// Largest file one may upload, in bytes of ciphertext.
+    pub max_file_bytes: u64,
+    /// Most bytes of ciphertext one user's files may take on the relay.
+    pub file_quota_bytes: u64,
+    /// How long an uploaded file is kept.
+    pub file_retention: Duration,
 }
 
 impl Default for Limits {
@@ -75,6 +81,13 @@ impl Default for Limits {
             // and the largest message into one control frame.
             max_group_members: uchat_wire::msg::group::MAX_GROUP_MEMBERS,
             max_groups_per_user: 1000,
+            // 4 GiB: a film or a disk image; the ciphertext is 0.1 % larger than the file.
+            max_file_bytes: 4 << 30,
+            // 20 GiB per user: a self-hosted relay for a family or a team on a small disk.
+            file_quota_bytes: 20 << 30,
+            // 30 days: long enough to come back from a holiday, short enough that a small
+            // disk does not fill with files everyone fetched long ago.
+            file_retention: Duration::from_secs(30 * 24 * 60 * 60),
         }
     }
 }

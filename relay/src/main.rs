@@ -33,7 +33,17 @@ struct Args {
     /// Seconds of silence after which a connection counts as dead, at least 10 [default: 30]
     #[arg(long, env = "UCHAT_RELAY_IDLE_TIMEOUT")]
     idle_timeout_secs: Option<u64>,
-    /// TOML file with the same keys (listen, data, cert, key, metrics, idle_timeout_secs)
+    /// Largest file a user may upload, in MiB [default: 4096]
+    #[arg(long, env = "UCHAT_RELAY_MAX_FILE_MIB")]
+    max_file_mib: Option<u64>,
+    /// Most MiB one user's files may take on the relay [default: 20480]
+    #[arg(long, env = "UCHAT_RELAY_FILE_QUOTA_MIB")]
+    file_quota_mib: Option<u64>,
+    /// Days an uploaded file is kept [default: 30]
+    #[arg(long, env = "UCHAT_RELAY_FILE_RETENTION_DAYS")]
+    file_retention_days: Option<u64>,
+    /// TOML file with the same keys (listen, data, cert, key, metrics, idle_timeout_secs,
+    /// max_file_mib, file_quota_mib, file_retention_days)
     #[arg(long, env = "UCHAT_RELAY_CONFIG")]
     config: Option<PathBuf>,
 }
@@ -48,6 +58,9 @@ struct FileConfig {
     key: Option<PathBuf>,
     metrics: Option<String>,
     idle_timeout_secs: Option<u64>,
+    max_file_mib: Option<u64>,
+    file_quota_mib: Option<u64>,
+    file_retention_days: Option<u64>,
 }
 
 fn read_file_config(path: &Path) -> Result<FileConfig> {
@@ -82,6 +95,20 @@ fn build_config(args: Args) -> Result<RelayConfig> {
             "--idle-timeout-secs must be at least 10, got {secs}"
         );
         limits.idle_timeout = Duration::from_secs(secs);
+    }
+    if let Some(mib) = args.max_file_mib.or(file.max_file_mib) {
+        anyhow::ensure!(mib >= 1, "--max-file-mib must be at least 1");
+        limits.max_file_bytes = mib.saturating_mul(1 << 20);
+    }
+    if let Some(mib) = args.file_quota_mib.or(file.file_quota_mib) {
+        limits.file_quota_bytes = mib.saturating_mul(1 << 20);
+    }
+    if let Some(days) = args.file_retention_days.or(file.file_retention_days) {
+        anyhow::ensure!(
+            (1..=3650).contains(&days),
+            "--file-retention-days must be 1 to 3650, got {days}"
+        );
+        limits.file_retention = Duration::from_secs(days * 24 * 60 * 60);
     }
     let metrics = match args.metrics.or(file.metrics).as_deref() {
         Some("off") => None,

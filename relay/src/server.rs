@@ -12,6 +12,7 @@
 
 mod announce;
 mod connection;
+mod files;
 mod metrics;
 mod online;
 mod prune;
@@ -93,6 +94,8 @@ const _: () = assert!(CONNECTION_RECEIVE_WINDOW_BYTES >= STREAM_RECEIVE_WINDOW_B
 /// State shared by every connection of one relay.
 struct Shared {
     store: Arc<RelayStore>,
+    /// Where uploaded files' ciphertext lives (`files/` in the data directory).
+    files: Arc<files::FileDir>,
     limits: Limits,
     online: Arc<online::Online>,
     /// Sends presence, profile and identity changes to online friends.
@@ -188,12 +191,19 @@ impl Server {
             }
             None => None,
         };
-        let pruner = tokio::spawn(prune::run(store.clone(), stop_rx.clone()));
+        let file_dir = Arc::new(files::FileDir::open(&config.data_dir).map_err(|source| {
+            ServerError::DataDir {
+                path: config.data_dir.join(files::FILES_DIR),
+                source,
+            }
+        })?);
+        let pruner = tokio::spawn(prune::run(store.clone(), file_dir.clone(), stop_rx.clone()));
         let online = Arc::new(online::Online::default());
         let (announcer, announcer_task) =
             announce::start(store.clone(), online.clone(), metrics.clone());
         let shared = Arc::new(Shared {
             store,
+            files: file_dir,
             limits: config.limits.clone(),
             online,
             announcer,
@@ -359,6 +369,7 @@ mod tests {
         let (announcer, _task) = announce::start(store.clone(), online.clone(), metrics.clone());
         Arc::new(Shared {
             store,
+            files: Arc::new(files::FileDir::open(data_dir).expect("file directory")),
             login_limiter: Mutex::new(rate_limit::FailedLogins::new(&limits)),
             limits,
             online,

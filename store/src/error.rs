@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use uchat_wire::{GroupId, UserName};
+use uchat_wire::{FileId, GroupId, UserName};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +167,48 @@ pub enum StoreError {
         user: UserName,
         /// The limit in force.
         limit: u64,
+    },
+    /// No such file.
+    #[error("no file {id}")]
+    NoSuchFile {
+        /// The file.
+        id: FileId,
+    },
+    /// The asker may not download the file.
+    #[error("not allowed to download file {id}")]
+    NotAllowed {
+        /// The file.
+        id: FileId,
+    },
+    /// The file's upload has not finished.
+    #[error("file {id} is still being uploaded")]
+    FileIncomplete {
+        /// The file.
+        id: FileId,
+    },
+    /// Another upload has this id.
+    #[error("file id {id} is taken by another upload")]
+    FileIdTaken {
+        /// The file.
+        id: FileId,
+    },
+    /// The file is larger than the relay takes.
+    #[error("a file of {size} bytes is over the relay's limit of {max} bytes")]
+    FileTooLarge {
+        /// Its size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The uploader's storage is full.
+    #[error("storing {size} more bytes would pass the quota of {quota} bytes ({used} used)")]
+    QuotaExceeded {
+        /// Bytes in use.
+        used: u64,
+        /// Bytes asked for.
+        size: u64,
+        /// The quota.
+        quota: u64,
     },
     /// The owner tried to remove themselves.
     #[error("the owner cannot be removed from group {group}; leave it instead")]

@@ -92,7 +92,7 @@ fn stored_name(name: &str) -> Result<UserName, StoreError> {
     })
 }
 
-fn group_record(
+pub(crate) fn group_record(
     groups: &impl ReadableTable<&'static [u8], &'static [u8]>,
     group: GroupId,
 ) -> Result<Option<GroupRecord>, StoreError> {
@@ -103,7 +103,7 @@ fn group_record(
 }
 
 /// The group's members, longest-standing first.
-fn members_of(
+pub(crate) fn members_of(
     members: &impl ReadableTable<(&'static [u8], &'static str), (u64, u64)>,
     group: GroupId,
 ) -> Result<Vec<MemberRow>, StoreError> {

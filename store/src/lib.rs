@@ -17,7 +17,10 @@
 //!   ([`RelayStore::create_group`], [`RelayStore::invite_to_group`],
 //!   [`RelayStore::kick_from_group`], [`RelayStore::leave_group`]) and fan a group
 //!   message out ([`RelayStore::send_group_message`]): stored once, queued for every other
-//!   member after its key shares.
+//!   member after its key shares. Its files (`file.rs`) know each upload's owner, size,
+//!   progress, who may download it and when it expires ([`RelayStore::begin_upload`],
+//!   [`RelayStore::file_for_download`], [`RelayStore::expired_files`]); the ciphertext
+//!   itself the relay keeps in files beside the database.
 //! - [`PeerStore`]: a peer's local data: its profile ([`ProfileRecord`]), pinned contact
 //!   identities ([`PinnedIdentity`]), sealed Olm sessions ([`SessionRecord`]), history
 //!   ([`HistoryEntry`]), outbox ([`OutboxEntry`]), event cursor and a cache of each
@@ -45,6 +48,7 @@
 //! and call the stores from blocking threads (both stores are `Send + Sync`).
 
 mod error;
+mod file;
 mod group;
 mod peer;
 mod peer_group;
@@ -54,11 +58,12 @@ mod social;
 mod tables;
 
 pub use error::StoreError;
+pub use file::FileLimits;
 pub use group::{CEILING_FACTOR, GroupLimits, GroupSent, KeyShareRow, LeaveOutcome};
 pub use peer::{InboundCommit, OutboundCommit, PeerStore};
 pub use peer_group::{ContactSessions, GroupOutboundCommit};
 pub use records::{
-    AccountRecord, ContactRecord, ConversationId, EntryFlags, EntryStatus, GroupOutbox,
+    AccountRecord, ContactRecord, ConversationId, EntryFlags, EntryStatus, FileRecord, GroupOutbox,
     HistoryEntry, IdentityFlag, InboundGroupRecord, LocalGroup, OutboundGroupRecord, OutboxEntry,
     PinnedIdentity, ProfileRecord, QueuedEvent, SessionRecord,
 };

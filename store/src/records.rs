@@ -11,8 +11,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use uchat_wire::{
-    GroupChange, GroupId, GroupInfo, IdentityKeys, KeyShare, MessageId, ProfileSummary, PushEvent,
-    Seq, UserName,
+    FileId, GroupChange, GroupId, GroupInfo, IdentityKeys, KeyShare, MessageId, ProfileSummary,
+    PushEvent, Seq, UserName,
 };
 
 /// A relay account: its name, password hash and public identity.
@@ -159,6 +159,27 @@ pub(crate) struct GroupRecord {
     pub(crate) next_join: u64,
     /// The next free index in `GROUP_MESSAGES`.
     pub(crate) next_message: u64,
+}
+
+/// A file on the relay: its uploader, size, who may fetch it and how far its upload got.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// The file.
+    pub id: FileId,
+    /// Who uploaded it.
+    pub owner: UserName,
+    /// Its ciphertext length.
+    pub size: u64,
+    /// Bytes of ciphertext durably on the relay's disk so far.
+    pub committed: u64,
+    /// True once every byte is there and the file may be downloaded.
+    pub complete: bool,
+    /// Who may download it besides the owner.
+    pub allowed: Vec<UserName>,
+    /// When the upload started, ms since the Unix epoch.
+    pub created_ms: u64,
+    /// When the relay deletes it, ms since the Unix epoch.
+    pub expires_ms: u64,
 }
 
 /// A pending friend request on the relay, keyed (to, from).

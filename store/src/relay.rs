@@ -24,10 +24,10 @@ use uchat_wire::{IdentityKeys, MessageId, PushEvent, Seq, SignedKey, UserName};
 use crate::error::StoreError;
 use crate::records::{AccountRecord, QueueBody, QueueRow, QueuedEvent};
 use crate::tables::{
-    ACCOUNTS, AVATARS, BLOCKS, COUNTERS, DEDUP, DEDUP_BY_TIME, FALLBACK_KEYS, FRIEND_REQUESTS,
-    FRIEND_REQUESTS_SENT, FRIENDS, GROUP_MEMBERS, GROUP_MESSAGES, GROUPS, LAST_SEEN, ONE_TIME_KEYS,
-    PROFILES, QUEUE, QUEUE_HEADS, SESSIONS, USER_GROUPS, decode, encode, next_counter,
-    open_database, read, write,
+    ACCOUNTS, AVATARS, BLOCKS, COUNTERS, DEDUP, DEDUP_BY_TIME, FALLBACK_KEYS, FILE_USAGE, FILES,
+    FILES_BY_EXPIRY, FRIEND_REQUESTS, FRIEND_REQUESTS_SENT, FRIENDS, GROUP_MEMBERS, GROUP_MESSAGES,
+    GROUPS, LAST_SEEN, ONE_TIME_KEYS, PROFILES, QUEUE, QUEUE_HEADS, SESSIONS, USER_GROUPS, decode,
+    encode, next_counter, open_database, read, write,
 };
 
 /// The counter that orders one-time keys (shared by all users; only the order matters).
@@ -332,6 +332,9 @@ impl RelayStore {
             tx.open_table(GROUP_MEMBERS)?;
             tx.open_table(USER_GROUPS)?;
             tx.open_table(GROUP_MESSAGES)?;
+            tx.open_table(FILES)?;
+            tx.open_table(FILE_USAGE)?;
+            tx.open_table(FILES_BY_EXPIRY)?;
             tx.open_table(COUNTERS)?;
             Ok(())
         })?;

@@ -87,6 +87,17 @@ pub(crate) const USER_GROUPS: TableDefinition<(&str, &[u8]), ()> =
 pub(crate) const GROUP_MESSAGES: TableDefinition<(&[u8], u64), &[u8]> =
     TableDefinition::new("group_messages");
 
+// Relay tables of files (see `file.rs`). The ciphertext itself is in files next to the
+// database, written by the relay; these hold what is known about each.
+
+/// file id → [`crate::records::FileRecord`].
+pub(crate) const FILES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("files");
+/// uploader → bytes of ciphertext their files take (or will, for uploads under way).
+pub(crate) const FILE_USAGE: TableDefinition<&str, u64> = TableDefinition::new("file_usage");
+/// (expires_ms, file id) → (): [`FILES`] ordered by when they expire, for pruning.
+pub(crate) const FILES_BY_EXPIRY: TableDefinition<(u64, &[u8]), ()> =
+    TableDefinition::new("files_by_expiry");
+
 // Peer tables.
 
 /// [`PROFILE_KEY`] → [`crate::ProfileRecord`].

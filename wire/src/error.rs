@@ -68,6 +68,14 @@ pub enum ErrorCode {
     AlreadyMember,
     /// The user is not a member of the group.
     NotGroupMember,
+    /// The asker may not download this file.
+    NotAllowed,
+    /// No such file (never uploaded, or deleted when its retention ended).
+    NoSuchFile,
+    /// The uploader's file storage on the relay is full.
+    QuotaExceeded,
+    /// The file's upload has not finished; try again later.
+    FileIncomplete,
     /// A code this build does not know (sent by a newer relay).
     #[serde(other)]
     Unknown,

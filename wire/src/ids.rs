@@ -1,4 +1,4 @@
-//! Identifiers and validated names: [`UserName`], [`MessageId`], [`GroupId`], [`Seq`],
+//! Identifiers and validated names: [`UserName`], [`MessageId`], [`GroupId`], [`FileId`], [`Seq`],
 //! [`CertFingerprint`].
 
 use std::fmt;
@@ -157,6 +157,36 @@ impl fmt::Display for GroupId {
 impl fmt::Debug for GroupId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "GroupId({self})")
+    }
+}
+
+/// A file's unique id: 16 random bytes chosen by the uploader, shown as 32 hex digits. It
+/// is also bound into every chunk's MAC, so chunks cannot move between files.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct FileId(#[serde(with = "serde_bytes")] pub [u8; 16]);
+
+impl FileId {
+    /// Parses 32 hex digits.
+    pub fn from_hex(s: &str) -> Result<Self, NameError> {
+        let mut out = [0u8; 16];
+        hex::decode_to_slice(s, &mut out).map_err(|_| NameError::Format {
+            expected: "a file id of 32 hex digits",
+            got: s.chars().take(40).collect(),
+        })?;
+        Ok(Self(out))
+    }
+}
+
+impl fmt::Display for FileId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for FileId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FileId({self})")
     }
 }
 

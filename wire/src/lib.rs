@@ -13,6 +13,8 @@
 //!   per-user [`Seq`] that the peer acknowledges with [`Request::Ack`].
 //! - [`msg::group`]: groups ([`GroupInfo`], [`GroupChange`]) and the Megolm key shares
 //!   ([`KeyShare`]) a group message may carry.
+//! - [`msg::file`]: who may download a file ([`FileAccess`]) and the chunk layout every
+//!   upload and download stream agrees on.
 //! - [`ErrorCode`]: the small set of failures a peer can act on, each with a message.
 //! - Identifiers and validated names live in [`ids`].
 //!
@@ -26,7 +28,8 @@ pub mod ids;
 pub mod msg;
 
 pub use error::{ErrorCode, FrameError, describe_error_chain};
-pub use ids::{CertFingerprint, GroupId, MessageId, NameError, Seq, UserName};
+pub use ids::{CertFingerprint, FileId, GroupId, MessageId, NameError, Seq, UserName};
+pub use msg::file::FileAccess;
 pub use msg::group::{GroupChange, GroupInfo, GroupMember, GroupSummary, KeyShare};
 pub use msg::push::{Push, PushEvent};
 pub use msg::request::{IdentityKeys, Password, Request, SessionToken, SignedKey};
@@ -50,8 +53,9 @@ impl std::fmt::Display for ProtocolVersion {
 
 /// The protocol version this build speaks.
 ///
-/// 1.1 added friends, presence pushes and profiles; 1.2 added groups (new variants only).
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 2 };
+/// 1.1 added friends, presence pushes and profiles; 1.2 added groups; 1.3 added files
+/// (new variants only).
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 3 };
 
 /// The ALPN protocol id negotiated in the QUIC/TLS handshake.
 pub const ALPN: &[u8] = b"uchat/1";

@@ -1,6 +1,7 @@
 //! Protocol messages: [`request`] (peer → relay), [`response`] (relay → peer, one per
 //! request) and [`push`] (relay → peer on the event stream).
 
+pub mod file;
 pub mod group;
 pub mod push;
 pub mod request;
@@ -141,6 +142,24 @@ mod tests {
                 .prop_map(|(group, user)| Request::KickFromGroup { group, user }),
             group_id().prop_map(|group| Request::LeaveGroup { group }),
             group_id().prop_map(|group| Request::SyncGroup { group }),
+            (
+                any::<[u8; 16]>(),
+                any::<u64>(),
+                prop_oneof![
+                    proptest::collection::vec(user_name(), 0..3)
+                        .prop_map(|users| crate::msg::file::FileAccess::Users { users }),
+                    group_id().prop_map(|group| crate::msg::file::FileAccess::Group { group }),
+                ]
+            )
+                .prop_map(|(file, size, access)| Request::UploadFile {
+                    file: crate::FileId(file),
+                    size,
+                    access
+                }),
+            (any::<[u8; 16]>(), any::<u64>()).prop_map(|(file, offset)| Request::DownloadFile {
+                file: crate::FileId(file),
+                offset
+            }),
             (
                 group_id(),
                 any::<u64>(),
@@ -337,11 +356,13 @@ mod tests {
             Request::LeaveGroup { .. } => 29,
             Request::GroupSend { .. } => 30,
             Request::SyncGroup { .. } => 31,
+            Request::UploadFile { .. } => 32,
+            Request::DownloadFile { .. } => 33,
         }
     }
-    const REQUEST_VARIANTS: usize = 32;
+    const REQUEST_VARIANTS: usize = 34;
 
-    const ERROR_CODES: [ErrorCode; 30] = [
+    const ERROR_CODES: [ErrorCode; 34] = [
         ErrorCode::UnsupportedProtocol,
         ErrorCode::ProtocolViolation,
         ErrorCode::Malformed,
@@ -372,6 +393,10 @@ mod tests {
         ErrorCode::GroupChanged,
         ErrorCode::AlreadyMember,
         ErrorCode::NotGroupMember,
+        ErrorCode::NotAllowed,
+        ErrorCode::NoSuchFile,
+        ErrorCode::QuotaExceeded,
+        ErrorCode::FileIncomplete,
     ];
 
     /// Numbers every `ErrorCode`; see [`request_variant`].
@@ -407,6 +432,10 @@ mod tests {
             ErrorCode::GroupChanged => 27,
             ErrorCode::AlreadyMember => 28,
             ErrorCode::NotGroupMember => 29,
+            ErrorCode::NotAllowed => 30,
+            ErrorCode::NoSuchFile => 31,
+            ErrorCode::QuotaExceeded => 32,
+            ErrorCode::FileIncomplete => 33,
         }
     }
 
@@ -440,6 +469,11 @@ mod tests {
             group_info().prop_map(|group| Reply::Group { group }),
             proptest::collection::vec(group_info(), 0..3)
                 .prop_map(|groups| Reply::Groups { groups }),
+            prop_oneof![
+                any::<u64>().prop_map(|offset| Reply::UploadReady { offset }),
+                any::<u64>().prop_map(|size| Reply::Uploaded { size }),
+                any::<u64>().prop_map(|size| Reply::DownloadReady { size }),
+            ],
             (protocol(), text()).prop_map(|(protocol, relay)| Reply::Welcome { protocol, relay }),
             (user_name(), bytes(), seq(), seq()).prop_map(
                 |(username, token, queue_head, acked_through)| Reply::Session {
@@ -507,9 +541,12 @@ mod tests {
             Reply::Profile { .. } => 12,
             Reply::Group { .. } => 13,
             Reply::Groups { .. } => 14,
+            Reply::UploadReady { .. } => 15,
+            Reply::Uploaded { .. } => 16,
+            Reply::DownloadReady { .. } => 17,
         }
     }
-    const REPLY_VARIANTS: usize = 15;
+    const REPLY_VARIANTS: usize = 18;
 
     fn response() -> impl Strategy<Value = Response> {
         prop_oneof![

@@ -11,7 +11,7 @@ use uchat_wire::{ErrorCode, Push, PushEvent, Request, Response, UserName};
 
 use super::online::ConnectionId;
 use super::stream::{ReadFrameError, read_frame};
-use super::{Shared, blocking, now_ms, push, requests};
+use super::{Shared, blocking, files, now_ms, push, requests};
 
 /// QUIC application error code for a request stream refused because of a bad frame.
 pub(super) const STREAM_ERROR_BAD_FRAME: u32 = 1;
@@ -208,6 +208,14 @@ async fn serve_stream(
     let max_frame_bytes = request_frame_limit(connection.state().login.is_some());
     let response = match read_frame(&mut recv, max_frame_bytes).await {
         Ok(body) => match frame::decode_body::<Request>(&body) {
+            // A transfer keeps the stream: raw ciphertext follows its request or answer.
+            Ok(Request::UploadFile { file, size, access }) => {
+                let request = files::UploadRequest { file, size, access };
+                return files::upload(connection, shared, request, send, recv).await;
+            }
+            Ok(Request::DownloadFile { file, offset }) => {
+                return files::download(connection, shared, file, offset, send, recv).await;
+            }
             Ok(request) => requests::handle(&connection, &shared, request).await,
             Err(e) => {
                 let _ = recv.stop(STREAM_ERROR_BAD_FRAME.into());

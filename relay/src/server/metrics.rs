@@ -36,6 +36,9 @@ pub(super) struct Metrics {
     pub(super) group_messages_queued: Counter,
     pub(super) group_deliveries_queued: Counter,
     pub(super) group_deliveries_skipped: Counter,
+    pub(super) files_uploaded: Counter,
+    pub(super) file_bytes_received: Counter,
+    pub(super) file_bytes_sent: Counter,
     pub(super) events_pushed: Counter,
     pub(super) ephemeral_events_pushed: Counter,
     pub(super) failed_logins: Counter,
@@ -52,6 +55,9 @@ impl Metrics {
         let group_messages_queued = Counter::default();
         let group_deliveries_queued = Counter::default();
         let group_deliveries_skipped = Counter::default();
+        let files_uploaded = Counter::default();
+        let file_bytes_received = Counter::default();
+        let file_bytes_sent = Counter::default();
         let events_pushed = Counter::default();
         let ephemeral_events_pushed = Counter::default();
         let failed_logins = Counter::default();
@@ -92,6 +98,21 @@ impl Metrics {
             group_deliveries_skipped.clone(),
         );
         registry.register(
+            "files_uploaded",
+            "Files whose upload completed",
+            files_uploaded.clone(),
+        );
+        registry.register(
+            "file_bytes_received",
+            "Ciphertext bytes of files received from uploaders",
+            file_bytes_received.clone(),
+        );
+        registry.register(
+            "file_bytes_sent",
+            "Ciphertext bytes of files sent to downloaders",
+            file_bytes_sent.clone(),
+        );
+        registry.register(
             "events_pushed",
             "Queued events written to peers' event streams",
             events_pushed.clone(),
@@ -116,6 +137,9 @@ impl Metrics {
             group_messages_queued,
             group_deliveries_queued,
             group_deliveries_skipped,
+            files_uploaded,
+            file_bytes_received,
+            file_bytes_sent,
             events_pushed,
             ephemeral_events_pushed,
             failed_logins,

@@ -1,6 +1,6 @@
-//! The dedup pruner: a task that keeps the send de-duplication table from growing forever
-//! by forgetting entries older than [`DEDUP_RETENTION`], once at start and then every
-//! [`PRUNE_INTERVAL`].
+//! The pruner: a task that keeps the send de-duplication table from growing forever by
+//! forgetting entries older than [`DEDUP_RETENTION`], and deletes files whose retention
+//! ended (record and ciphertext), once at start and then every [`PRUNE_INTERVAL`].
 //!
 //! It does not touch queues: a queued message stays until it is acknowledged, however old.
 
@@ -31,9 +31,14 @@ pub(super) fn dedup_cutoff_ms(now_ms: u64) -> u64 {
 
 /// Prunes at once, then every [`PRUNE_INTERVAL`], until `stop` turns true or its sender
 /// goes away.
-pub(super) async fn run(store: Arc<RelayStore>, mut stop: watch::Receiver<bool>) {
+pub(super) async fn run(
+    store: Arc<RelayStore>,
+    files: Arc<super::files::FileDir>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         prune_once(&store).await;
+        remove_expired_files(&store, &files).await;
         tokio::select! {
             // Priority: stopping over the next pass.
             biased;
@@ -60,6 +65,43 @@ async fn prune_once(store: &Arc<RelayStore>) -> Option<u64> {
         Err(e) => {
             tracing::warn!(error = %e, "dedup pruning task failed");
             None
+        }
+    }
+}
+
+/// Files expired per pass at most; the next pass takes the rest.
+const EXPIRED_FILES_PER_PASS: usize = 1000;
+
+/// Deletes files whose retention ended: the ciphertext first, then the record (a crash in
+/// between leaves a record whose file is gone, which the next pass deletes).
+async fn remove_expired_files(
+    store: &Arc<RelayStore>,
+    files: &Arc<super::files::FileDir>,
+) -> usize {
+    let (store, files) = (store.clone(), files.clone());
+    let removed = tokio::task::spawn_blocking(move || {
+        let expired = store.expired_files(now_ms(), EXPIRED_FILES_PER_PASS)?;
+        for id in &expired {
+            files.remove(*id);
+            store.delete_file(*id)?;
+        }
+        Ok::<_, uchat_store::StoreError>(expired.len())
+    })
+    .await;
+    match removed {
+        Ok(Ok(n)) => {
+            if n > 0 {
+                tracing::info!(files = n, "deleted files whose retention ended");
+            }
+            n
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot delete expired files");
+            0
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "file pruning task failed");
+            0
         }
     }
 }
@@ -138,7 +180,8 @@ mod tests {
     async fn the_pruner_passes_at_start_and_stops_when_told() {
         let (_dir, store) = store_with_message(now_ms() - 8 * DAY_MS);
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run(store.clone(), stop_rx));
+        let files = Arc::new(super::super::files::FileDir::open(_dir.path()).expect("dir"));
+        let task = tokio::spawn(run(store.clone(), files, stop_rx));
         stop.send(true).expect("the pruner listens");
         tokio::time::timeout(Duration::from_secs(5), task)
             .await

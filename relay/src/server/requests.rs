@@ -111,6 +111,32 @@ pub(super) fn store_failure(e: StoreError) -> ErrorReply {
             ErrorCode::NotGroupMember,
             format!("'{user}' is not a member of the group"),
         ),
+        StoreError::NoSuchFile { id } => fail(
+            ErrorCode::NoSuchFile,
+            format!("no file {id} on this relay (it may have expired)"),
+        ),
+        StoreError::NotAllowed { id } => fail(
+            ErrorCode::NotAllowed,
+            format!("you are not allowed to download file {id}"),
+        ),
+        StoreError::FileIncomplete { id } => fail(
+            ErrorCode::FileIncomplete,
+            format!("file {id} is still being uploaded; try again later"),
+        ),
+        StoreError::FileIdTaken { id } => fail(
+            ErrorCode::InvalidInput,
+            format!("file id {id} is taken by another upload; choose another id"),
+        ),
+        StoreError::FileTooLarge { size, max } => fail(
+            ErrorCode::TooLarge,
+            format!("a file of {size} bytes is over this relay's limit of {max} bytes"),
+        ),
+        StoreError::QuotaExceeded { used, size, quota } => fail(
+            ErrorCode::QuotaExceeded,
+            format!(
+                "your files on this relay take {used} of {quota} bytes; {size} more do not fit (old files expire, or ask the operator for more)"
+            ),
+        ),
         StoreError::TooManyGroups { user, limit } => fail(
             ErrorCode::LimitReached,
             format!("'{user}' is in {limit} groups already, as many as one may be"),
@@ -272,6 +298,11 @@ async fn dispatch(connection: &Arc<Connection>, shared: &Arc<Shared>, request: R
                 } => group::kick(shared, user, id, who).await,
                 Request::LeaveGroup { group: id } => group::leave(shared, user, id).await,
                 Request::SyncGroup { group: id } => group::sync(shared, user, id).await,
+                // Transfers are served on their stream before dispatch (connection.rs).
+                Request::UploadFile { .. } | Request::DownloadFile { .. } => Err(fail(
+                    ErrorCode::ProtocolViolation,
+                    "a transfer needs a stream of its own",
+                )),
                 Request::GroupSend {
                     group: id,
                     epoch,

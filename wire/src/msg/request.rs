@@ -5,7 +5,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::ProtocolVersion;
-use crate::ids::{GroupId, MessageId, Seq, UserName};
+use crate::ids::{FileId, GroupId, MessageId, Seq, UserName};
+use crate::msg::file::FileAccess;
 use crate::msg::group::KeyShare;
 use crate::msg::social::AvatarChange;
 
@@ -221,6 +222,26 @@ pub enum Request {
         #[serde(default)]
         key_shares: Vec<KeyShare>,
     },
+    /// Starts or resumes an upload on this stream. The relay answers `UploadReady` with
+    /// the offset (a chunk boundary) from which it wants the ciphertext; the peer then
+    /// writes the bytes from there to `size` on the same stream and finishes it, and the
+    /// relay answers a second time: `Uploaded` once every byte is on its disk, or an error.
+    UploadFile {
+        /// The file, chosen by the uploader (bound into every chunk's MAC).
+        file: FileId,
+        /// Its ciphertext length (`file::sealed_file_bytes` of the plaintext length).
+        size: u64,
+        /// Who may download it besides the uploader.
+        access: FileAccess,
+    },
+    /// Downloads a complete file, for those allowed to. The relay answers `DownloadReady`
+    /// and writes the ciphertext from `offset` (a chunk boundary) to the end on this stream.
+    DownloadFile {
+        /// The file.
+        file: FileId,
+        /// Where to start, in bytes of ciphertext.
+        offset: u64,
+    },
     /// A request this relay does not know (from a newer peer).
     #[serde(other, deserialize_with = "crate::msg::skip_unknown_body")]
     Unknown,
@@ -261,6 +282,8 @@ impl Request {
             Request::LeaveGroup { .. } => "leave_group",
             Request::GroupSend { .. } => "group_send",
             Request::SyncGroup { .. } => "sync_group",
+            Request::UploadFile { .. } => "upload_file",
+            Request::DownloadFile { .. } => "download_file",
             Request::Unknown => "unknown",
         }
     }

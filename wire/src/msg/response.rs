@@ -146,6 +146,21 @@ pub enum Reply {
         /// Every group the asker is in, oldest first.
         groups: Vec<GroupInfo>,
     },
+    /// First answer to `UploadFile`: send the ciphertext from `offset` on.
+    UploadReady {
+        /// Bytes the relay holds already (a chunk boundary; the whole size if complete).
+        offset: u64,
+    },
+    /// Second answer to `UploadFile`: every byte is on the relay's disk.
+    Uploaded {
+        /// The file's ciphertext length.
+        size: u64,
+    },
+    /// Answer to `DownloadFile`: the ciphertext from the asked offset follows.
+    DownloadReady {
+        /// The file's whole ciphertext length.
+        size: u64,
+    },
     /// A reply this peer does not know (from a newer relay).
     #[serde(other, deserialize_with = "crate::msg::skip_unknown_body")]
     Unknown,

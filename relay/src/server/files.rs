@@ -1,0 +1,357 @@
+//! File transfers: an upload or a download takes a whole bidirectional stream. After the
+//! request frame and the relay's first answer, raw ciphertext follows on the stream; the
+//! relay stores it as it comes in `files/` in the data directory and never reads it for
+//! anything but sending it on (it is encrypted end to end; the relay has no key).
+//!
+//! Upload: `UploadReady { offset }` (what is on disk already, at a chunk boundary), then the
+//! peer's bytes from there to the end, synced to disk and recorded in the store every
+//! [`COMMIT_EVERY_BYTES`] so a broken transfer resumes near where it stopped; once the last
+//! byte is on disk the file is renamed into place, marked complete, and the relay answers
+//! `Uploaded`. Download: `DownloadReady { size }`, then the bytes from the asked offset.
+//!
+//! One upload per file at a time: a second connection resuming the same file while the
+//! first still streams is told to wait.
+
+use std::collections::HashSet;
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use uchat_store::FileLimits;
+use uchat_wire::frame::{self, MAX_CONTROL_FRAME_BYTES};
+use uchat_wire::msg::file::chunk_boundary;
+use uchat_wire::{ErrorCode, FileAccess, FileId, Reply, Response, UserName};
+
+use super::connection::{Connection, STREAM_ERROR_BAD_FRAME};
+use super::requests::{Handled, fail};
+use super::{Shared, blocking, now_ms};
+
+/// The folder in the data directory that holds files' ciphertext.
+pub(crate) const FILES_DIR: &str = "files";
+
+/// Bytes received between two syncs to disk (and records of progress): what a broken
+/// upload may have to send again, at most.
+const COMMIT_EVERY_BYTES: u64 = 8 << 20;
+
+/// Bytes read from or written to a stream at a time.
+const IO_BYTES: usize = 256 * 1024;
+
+/// The folder of files' ciphertext, and the uploads under way.
+pub(crate) struct FileDir {
+    dir: PathBuf,
+    uploading: Mutex<HashSet<FileId>>,
+}
+
+impl FileDir {
+    /// The `files/` folder in `data_dir`, made if needed.
+    pub(crate) fn open(data_dir: &Path) -> std::io::Result<Self> {
+        let dir = data_dir.join(FILES_DIR);
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self {
+            dir,
+            uploading: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Where a complete file's ciphertext is.
+    fn complete_path(&self, id: FileId) -> PathBuf {
+        self.dir.join(id.to_string())
+    }
+
+    /// Where an upload under way writes.
+    fn partial_path(&self, id: FileId) -> PathBuf {
+        self.dir.join(format!("{id}.part"))
+    }
+
+    /// Deletes a file's ciphertext, complete or not (missing is fine).
+    pub(crate) fn remove(&self, id: FileId) {
+        for path in [self.complete_path(id), self.partial_path(id)] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot delete a file")
+                }
+            }
+        }
+    }
+
+    /// Claims `id` for one upload; `None` if another is streaming it now.
+    fn claim(self: &Arc<Self>, id: FileId) -> Option<UploadClaim> {
+        let mut uploading = self
+            .uploading
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        uploading.insert(id).then(|| UploadClaim {
+            dir: self.clone(),
+            id,
+        })
+    }
+}
+
+/// One upload's hold on its file id, released when dropped.
+struct UploadClaim {
+    dir: Arc<FileDir>,
+    id: FileId,
+}
+
+impl Drop for UploadClaim {
+    fn drop(&mut self) {
+        self.dir
+            .uploading
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
+    }
+}
+
+fn file_limits(shared: &Shared) -> FileLimits {
+    FileLimits {
+        max_file_bytes: shared.limits.max_file_bytes,
+        quota_bytes: shared.limits.file_quota_bytes,
+        retention_ms: u64::try_from(shared.limits.file_retention.as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
+fn io_failure(what: &str, e: &std::io::Error) -> uchat_wire::ErrorReply {
+    tracing::error!(error = %e, "{what}");
+    fail(
+        ErrorCode::Internal,
+        "the relay could not store or read the file; try again",
+    )
+}
+
+/// Writes one answer frame on a transfer stream.
+async fn answer(send: &mut quinn::SendStream, answer: Handled) -> Result<(), quinn::WriteError> {
+    let response = match answer {
+        Ok(reply) => Response::Ok(reply),
+        Err(error) => Response::Error(error),
+    };
+    match frame::encode(&response, MAX_CONTROL_FRAME_BYTES) {
+        Ok(bytes) => send.write_all(&bytes).await,
+        Err(e) => {
+            tracing::error!(error = %e, "answer does not fit in a frame");
+            Ok(())
+        }
+    }
+}
+
+/// The logged-in user, or the refusal to send.
+fn user_of(connection: &Connection) -> Result<UserName, uchat_wire::ErrorReply> {
+    connection
+        .user()
+        .ok_or_else(|| fail(ErrorCode::NotAuthenticated, "log in first"))
+}
+
+/// What an upload request says.
+pub(super) struct UploadRequest {
+    pub(super) file: FileId,
+    pub(super) size: u64,
+    pub(super) access: FileAccess,
+}
+
+/// Serves one upload stream to its end.
+pub(super) async fn upload(
+    connection: Arc<Connection>,
+    shared: Arc<Shared>,
+    request: UploadRequest,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+) {
+    let outcome = receive(&connection, &shared, request, &mut send, &mut recv).await;
+    if let Err(error) = &outcome {
+        tracing::debug!(remote = %connection.remote, code = %error.code, message = %error.message, "upload refused");
+        let _ = recv.stop(STREAM_ERROR_BAD_FRAME.into());
+    }
+    let _ = answer(&mut send, outcome).await;
+    let _ = send.finish();
+    let _ = send.stopped().await;
+}
+
+/// The upload itself: checks, the first answer, the bytes, the commit. Returns the final
+/// answer.
+async fn receive(
+    connection: &Connection,
+    shared: &Arc<Shared>,
+    request: UploadRequest,
+    send: &mut quinn::SendStream,
+    recv: &mut quinn::RecvStream,
+) -> Handled {
+    let user = user_of(connection)?;
+    let UploadRequest { file, size, access } = request;
+    let Some(_claim) = shared.files.claim(file) else {
+        return Err(fail(
+            ErrorCode::FileIncomplete,
+            "this file is being uploaded on another connection; try again when it stops",
+        ));
+    };
+    let store = shared.store.clone();
+    let limits = file_limits(shared);
+    let owner = user.clone();
+    let held = blocking(move || store.begin_upload(&owner, file, size, &access, now_ms(), &limits))
+        .await?;
+    if held >= size && shared.files.complete_path(file).exists() {
+        // Complete on disk (perhaps the relay stopped before recording it): say so.
+        let store = shared.store.clone();
+        blocking(move || store.complete_upload(file)).await?;
+        answer(send, Ok(Reply::UploadReady { offset: size }))
+            .await
+            .map_err(|_| fail(ErrorCode::Internal, "the stream closed"))?;
+        return Ok(Reply::Uploaded { size });
+    }
+    let offset = chunk_boundary(held.min(size));
+    let partial = shared.files.partial_path(file);
+    let mut out = tokio::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(&partial)
+        .await
+        .map_err(|e| io_failure("cannot open an upload file", &e))?;
+    out.set_len(offset)
+        .await
+        .map_err(|e| io_failure("cannot trim an upload file", &e))?;
+    out.seek(SeekFrom::Start(offset))
+        .await
+        .map_err(|e| io_failure("cannot seek in an upload file", &e))?;
+    answer(send, Ok(Reply::UploadReady { offset }))
+        .await
+        .map_err(|_| fail(ErrorCode::Internal, "the stream closed"))?;
+
+    let mut position = offset;
+    let mut committed = offset;
+    let mut buf = vec![0u8; IO_BYTES];
+    loop {
+        let read = recv.read(&mut buf).await;
+        let n = match read {
+            Ok(Some(n)) => n,
+            Ok(None) => break,
+            // The peer went away: keep what arrived for the next try.
+            Err(e) => {
+                tracing::debug!(%file, error = %e, position, "upload stream broke");
+                break;
+            }
+        };
+        if position + n as u64 > size {
+            return Err(fail(
+                ErrorCode::ProtocolViolation,
+                format!("the upload is longer than the announced {size} bytes"),
+            ));
+        }
+        out.write_all(&buf[..n])
+            .await
+            .map_err(|e| io_failure("cannot write an upload file", &e))?;
+        position += n as u64;
+        shared.metrics.file_bytes_received.inc_by(n as u64);
+        if position - committed >= COMMIT_EVERY_BYTES {
+            committed = commit(shared, &mut out, file, position).await?;
+        }
+    }
+    commit(shared, &mut out, file, position).await?;
+    if position < size {
+        return Err(fail(
+            ErrorCode::FileIncomplete,
+            format!("the upload stopped at {position} of {size} bytes; send it again to resume"),
+        ));
+    }
+    drop(out);
+    tokio::fs::rename(&partial, shared.files.complete_path(file))
+        .await
+        .map_err(|e| io_failure("cannot finish an upload file", &e))?;
+    let store = shared.store.clone();
+    blocking(move || store.complete_upload(file)).await?;
+    shared.metrics.files_uploaded.inc();
+    tracing::debug!(%user, %file, size, resumed_at = offset, "file uploaded");
+    Ok(Reply::Uploaded { size })
+}
+
+/// Syncs what was written and records it; returns the new committed length.
+async fn commit(
+    shared: &Shared,
+    out: &mut tokio::fs::File,
+    file: FileId,
+    position: u64,
+) -> Result<u64, uchat_wire::ErrorReply> {
+    out.flush()
+        .await
+        .map_err(|e| io_failure("cannot write an upload file", &e))?;
+    out.sync_data()
+        .await
+        .map_err(|e| io_failure("cannot sync an upload file", &e))?;
+    let store = shared.store.clone();
+    blocking(move || store.record_upload_progress(file, position)).await?;
+    Ok(position)
+}
+
+/// Serves one download stream.
+pub(super) async fn download(
+    connection: Arc<Connection>,
+    shared: Arc<Shared>,
+    file: FileId,
+    offset: u64,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+) {
+    let _ = recv.stop(0u32.into());
+    match open_download(&connection, &shared, file, offset).await {
+        Err(error) => {
+            tracing::debug!(remote = %connection.remote, code = %error.code, "download refused");
+            let _ = answer(&mut send, Err(error)).await;
+        }
+        Ok((mut input, size)) => {
+            if answer(&mut send, Ok(Reply::DownloadReady { size }))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let mut buf = vec![0u8; IO_BYTES];
+            loop {
+                let n = match input.read(&mut buf).await {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::error!(%file, error = %e, "cannot read a file");
+                        let _ = send.reset(STREAM_ERROR_BAD_FRAME.into());
+                        return;
+                    }
+                };
+                if send.write_all(&buf[..n]).await.is_err() {
+                    return; // the peer went away; it resumes later
+                }
+                shared.metrics.file_bytes_sent.inc_by(n as u64);
+            }
+        }
+    }
+    let _ = send.finish();
+    let _ = send.stopped().await;
+}
+
+async fn open_download(
+    connection: &Connection,
+    shared: &Arc<Shared>,
+    file: FileId,
+    offset: u64,
+) -> Result<(tokio::fs::File, u64), uchat_wire::ErrorReply> {
+    let user = user_of(connection)?;
+    let store = shared.store.clone();
+    let record = blocking(move || store.file_for_download(&user, file)).await?;
+    if offset > record.size || offset != chunk_boundary(offset) {
+        return Err(fail(
+            ErrorCode::InvalidInput,
+            format!(
+                "offset {offset} is not a chunk boundary within the file's {} bytes",
+                record.size
+            ),
+        ));
+    }
+    let mut input = tokio::fs::File::open(shared.files.complete_path(file))
+        .await
+        .map_err(|e| io_failure("cannot open a file", &e))?;
+    input
+        .seek(SeekFrom::Start(offset))
+        .await
+        .map_err(|e| io_failure("cannot seek in a file", &e))?;
+    Ok((input, record.size))
+}
