@@ -80,8 +80,10 @@ pub fn avatar_from_file(path: &Path) -> Result<Vec<u8>, AvatarError> {
     avatar_from_bytes(&bytes, &path.display().to_string())
 }
 
-/// Makes the avatar PNG from a picture's bytes; `what` names the source in errors.
-pub fn avatar_from_bytes(bytes: &[u8], what: &str) -> Result<Vec<u8>, AvatarError> {
+/// Decodes a picture's bytes with limits (at most 16,384 pixels a side and 512 MiB while
+/// decoding, so a hostile file cannot make the app allocate without bound); `what` names
+/// the source in errors.
+pub(crate) fn decode_picture(bytes: &[u8], what: &str) -> Result<image::DynamicImage, AvatarError> {
     let not_an_image = |reason: String| AvatarError::NotAnImage {
         what: what.to_string(),
         reason,
@@ -98,7 +100,16 @@ pub fn avatar_from_bytes(bytes: &[u8], what: &str) -> Result<Vec<u8>, AvatarErro
     // 64 Mpx of RGBA plus room for the conversion.
     limits.max_alloc = Some(512 * 1024 * 1024);
     reader.limits(limits);
-    let picture = reader.decode().map_err(|e| not_an_image(e.to_string()))?;
+    reader.decode().map_err(|e| not_an_image(e.to_string()))
+}
+
+/// Makes the avatar PNG from a picture's bytes; `what` names the source in errors.
+pub fn avatar_from_bytes(bytes: &[u8], what: &str) -> Result<Vec<u8>, AvatarError> {
+    let not_an_image = |reason: String| AvatarError::NotAnImage {
+        what: what.to_string(),
+        reason,
+    };
+    let picture = decode_picture(bytes, what)?;
     let side = picture.width().min(picture.height());
     if side == 0 {
         return Err(not_an_image("the picture is empty".into()));

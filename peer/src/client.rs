@@ -12,9 +12,11 @@
 //! committed (session state, history, de-duplication mark, sequence number) in one
 //! transaction before the relay is told to delete them.
 
+mod file;
 mod group;
 mod social;
 
+pub use file::{FileTarget, ProgressFn, SavedFile, SentFile};
 pub use group::Group;
 pub use social::{Friend, FriendRequests, NewAvatar, Profile};
 
@@ -34,11 +36,12 @@ use uchat_wire::{
 };
 
 use crate::backoff::Backoff;
+use crate::body::Body;
 use crate::connection::{self, ConnectionError, RelayLink};
 use crate::crypto::olm::{self, Identity, OlmError, SealedSession, SessionSet};
 use crate::crypto::password::{KeyDerivationError, LocalKey};
 use crate::crypto::safety;
-use crate::envelope::{Content, Envelope, Payload};
+use crate::envelope::{Envelope, Payload};
 use crate::event::{ClientEvent, ReceivedMessage};
 use crate::trust::{IdentityCheck, KNOWN_RELAYS_FILE, KnownRelays, TrustError, check_identity};
 
@@ -183,6 +186,9 @@ pub enum ClientError {
         /// Which request.
         request: &'static str,
     },
+    /// A file transfer failed.
+    #[error(transparent)]
+    Transfer(#[from] crate::transfer::TransferError),
     /// The event stream did not catch up in time.
     #[error("timed out after {0:?} waiting for pending messages")]
     CatchUpTimeout(Duration),
@@ -774,7 +780,8 @@ impl Client {
                 max: MAX_TEXT_BYTES,
             });
         }
-        let outbox = self.inner.encrypt_for(to, text).await?;
+        let body = Body::Text(text.to_string());
+        let outbox = self.inner.encrypt_for(to, &body, None).await?;
         self.finish_send(outbox.id).await
     }
 
@@ -1153,17 +1160,21 @@ impl Inner {
         })
     }
 
-    /// Encrypts `text` for `to` and commits it (history, outbox, session state).
-    async fn encrypt_for(&self, to: &UserName, text: &str) -> Result<OutboxEntry, ClientError> {
+    /// Encrypts `body` for `to` and commits it (history, outbox, session state), ending
+    /// the pending upload `done_upload` in the same transaction if given.
+    async fn encrypt_for(
+        &self,
+        to: &UserName,
+        body: &Body,
+        done_upload: Option<String>,
+    ) -> Result<OutboxEntry, ClientError> {
         let identity = self.identity.lock().await;
         let now = now_ms();
         let id = random_id()?;
         let payload = Payload {
             id,
             sent_ms: now,
-            content: Content::Text {
-                text: text.to_string(),
-            },
+            content: body.content(),
             group: None,
             sender: None,
         };
@@ -1187,13 +1198,15 @@ impl Inner {
                 to: to.clone(),
                 sent_ms: now,
                 received_ms: now,
-                text: Some(text.to_string()),
+                text: body.text(),
                 status: EntryStatus::Pending,
                 flags: EntryFlags::default(),
                 group: None,
                 group_change: None,
+                file: body.file(),
             },
             outbox: outbox.clone(),
+            done_upload,
         })?;
         Ok(outbox)
     }
@@ -1484,7 +1497,7 @@ impl Inner {
         let opened = self
             .olm_decrypt(&mut identity, &from, ciphertext, now)
             .await?;
-        let mut text = None;
+        let mut body = None;
         let mut sent_ms = relay_ts_ms;
         let problem = match &opened.plaintext {
             Err(problem) => Some(problem.clone()),
@@ -1498,15 +1511,13 @@ impl Inner {
                 }
                 Ok(payload) => {
                     sent_ms = payload.sent_ms;
-                    match payload.content {
-                        Content::Text { text: t } => {
-                            text = Some(t);
+                    match Body::from_content(payload.content) {
+                        Ok(Some(b)) => {
+                            body = Some(b);
                             None
                         }
-                        Content::GroupKey { .. } => {
-                            Some("a group key delivered as a 1:1 message".into())
-                        }
-                        Content::Unknown => Some("content from a newer version of Uchat".into()),
+                        Ok(None) => Some("content this version of Uchat cannot show".into()),
+                        Err(problem) => Some(problem),
                     }
                 }
             },
@@ -1518,11 +1529,12 @@ impl Inner {
             id,
             from: from.clone(),
             to: self.me.clone(),
-            text,
+            text: body.as_ref().and_then(Body::text),
             sent_ms,
             identity: opened.flag,
             problem,
             group: None,
+            file: body.as_ref().and_then(Body::file),
         };
         let sessions_changed = opened.sessions.is_some();
         let commit = InboundCommit {

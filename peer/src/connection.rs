@@ -290,6 +290,35 @@ impl RelayLink {
         }
     }
 
+    /// Opens a stream of its own for a transfer (`UploadFile`, `DownloadFile`): sends the
+    /// request and returns the stream with the relay's first answer. Raw ciphertext then
+    /// follows on the stream, and an upload gets a second answer ([`read_reply`]).
+    pub async fn open_transfer(
+        &self,
+        request: &Request,
+    ) -> Result<(quinn::SendStream, quinn::RecvStream, Reply), ConnectionError> {
+        let bytes =
+            frame::encode(request, MAX_CONTROL_FRAME_BYTES).map_err(ConnectionError::TooLarge)?;
+        let (mut send, mut recv) = self.conn.open_bi().await.map_err(|e| self.unreachable(e))?;
+        send.write_all(&bytes)
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let reply = self.read_reply(&mut recv).await?;
+        Ok((send, recv, reply))
+    }
+
+    /// Reads one answer frame from a transfer stream.
+    pub async fn read_reply(&self, recv: &mut quinn::RecvStream) -> Result<Reply, ConnectionError> {
+        let response: Response = read_one_frame(recv).await.map_err(|e| match e {
+            ReadError::Frame(f) => ConnectionError::BadFrame(f),
+            ReadError::Stream(s) => self.unreachable(s),
+        })?;
+        match response {
+            Response::Ok(reply) => Ok(reply),
+            Response::Error(error) => Err(ConnectionError::Refused(error)),
+        }
+    }
+
     /// Waits for the relay to open its event stream.
     pub async fn accept_events(&self) -> Result<EventStream, ConnectionError> {
         let recv = self

@@ -9,7 +9,7 @@
 //! All are MessagePack with named fields, like the wire protocol.
 
 use serde::{Deserialize, Serialize};
-use uchat_wire::{GroupId, MessageId};
+use uchat_wire::{FileId, GroupId, MessageId};
 
 /// Why an envelope or payload could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +57,51 @@ pub struct Payload {
     pub sender: Option<uchat_wire::UserName>,
 }
 
+/// A file message's content. Its `Debug` never shows the key, the name or the picture.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileContent {
+    /// The file on the relay (bound into every chunk's MAC).
+    pub file: FileId,
+    /// The name the sender gave it (never trusted as a path: see `filename`).
+    pub name: String,
+    /// Plaintext bytes.
+    pub size: u64,
+    /// Its MIME type, as the sender saw it (`application/octet-stream` if unknown).
+    pub mime: String,
+    /// MD5 of the plaintext: the transfer checksum checked after the download
+    /// (authenticity comes from every chunk's MAC).
+    #[serde(with = "serde_bytes")]
+    pub md5: Vec<u8>,
+    /// The file key (AES-256 and HMAC-SHA256 keys, 64 bytes).
+    #[serde(with = "serde_bytes")]
+    pub key: Vec<u8>,
+    /// A small JPEG of a picture, shown at once.
+    #[serde(default, with = "serde_bytes")]
+    pub thumbnail: Option<Vec<u8>>,
+    /// A picture's width and height, in pixels.
+    #[serde(default)]
+    pub dimensions: Option<(u32, u32)>,
+}
+
+impl std::fmt::Debug for FileContent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileContent")
+            .field("file", &self.file)
+            .field("name", &format_args!("<{} bytes>", self.name.len()))
+            .field("size", &self.size)
+            .field("mime", &self.mime)
+            .field("key", &format_args!("<{} bytes>", self.key.len()))
+            .field(
+                "thumbnail",
+                &self
+                    .thumbnail
+                    .as_ref()
+                    .map(|t| format!("<{} bytes>", t.len())),
+            )
+            .finish()
+    }
+}
+
 /// The outer, relay-visible layer of a group message (all of it opaque to the relay).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupEnvelope {
@@ -76,6 +121,9 @@ pub enum Content {
         /// The text.
         text: String,
     },
+    /// A file (or picture) uploaded to the relay: what the recipient needs to fetch,
+    /// check and decrypt it.
+    File(FileContent),
     /// A member's Megolm session for a group, shared with one other member.
     GroupKey {
         /// The group.
@@ -109,6 +157,7 @@ impl std::fmt::Debug for Content {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Content::Text { text } => write!(f, "Text(<{} bytes>)", text.len()),
+            Content::File(file) => write!(f, "{file:?}"),
             Content::GroupKey {
                 group,
                 session_id,

@@ -1,6 +1,6 @@
 //! Events a [`Client`](crate::Client) reports to its user.
 
-use uchat_store::{ConversationId, EntryFlags, EntryStatus, HistoryEntry, IdentityFlag};
+use uchat_store::{ConversationId, EntryFlags, EntryStatus, FileRef, HistoryEntry, IdentityFlag};
 use uchat_wire::{GroupChange, GroupId, GroupInfo, MessageId, ProfileSummary, UserName};
 
 /// Something the user should see.
@@ -94,6 +94,8 @@ pub struct ReceivedMessage {
     pub problem: Option<String>,
     /// The group, for a group message.
     pub group: Option<GroupId>,
+    /// The file, for a file message (then `text` is `None`).
+    pub file: Option<FileRef>,
 }
 
 impl ReceivedMessage {
@@ -116,7 +118,7 @@ impl ReceivedMessage {
             sent_ms: self.sent_ms,
             received_ms,
             text: self.text.clone(),
-            status: if self.text.is_some() {
+            status: if self.text.is_some() || self.file.is_some() {
                 EntryStatus::Received
             } else {
                 EntryStatus::Undecryptable
@@ -127,6 +129,7 @@ impl ReceivedMessage {
             },
             group: self.group,
             group_change: None,
+            file: self.file.clone(),
         }
     }
 }
@@ -145,6 +148,7 @@ impl std::fmt::Debug for ReceivedMessage {
             .field("identity", &self.identity)
             .field("problem", &self.problem)
             .field("group", &self.group)
+            .field("file", &self.file)
             .finish()
     }
 }

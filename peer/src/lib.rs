@@ -20,15 +20,19 @@
 
 pub mod avatar;
 pub mod backoff;
+pub mod body;
 pub mod client;
 pub mod connection;
 pub mod crypto;
 pub mod envelope;
 pub mod event;
+pub mod filename;
+pub mod thumbnail;
+pub mod transfer;
 pub mod trust;
 
 pub use client::{
-    Client, ClientError, ClientOptions, Friend, FriendRequests, Group, NewAvatar, Profile,
-    SafetyNumbers,
+    Client, ClientError, ClientOptions, FileTarget, Friend, FriendRequests, Group, NewAvatar,
+    Profile, SafetyNumbers, SavedFile, SentFile,
 };
 pub use event::{ClientEvent, ReceivedMessage};

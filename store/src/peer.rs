@@ -21,9 +21,9 @@ use crate::records::{
     OutboxEntry, PinnedIdentity, ProfileRecord, SessionRecord,
 };
 use crate::tables::{
-    CONTACTS, COUNTERS, HISTORY, INBOUND_GROUP_SESSIONS, MESSAGES, OLM_SESSIONS,
-    OUTBOUND_GROUP_SESSIONS, OUTBOX, OUTBOX_IDS, PEER_GROUPS, PINS, PROFILE, PROFILE_KEY, decode,
-    encode, next_counter, open_database, read, write,
+    CONTACTS, COUNTERS, FILE_MESSAGES, HISTORY, INBOUND_GROUP_SESSIONS, MESSAGES, OLM_SESSIONS,
+    OUTBOUND_GROUP_SESSIONS, OUTBOX, OUTBOX_IDS, PEER_GROUPS, PENDING_DOWNLOADS, PENDING_UPLOADS,
+    PINS, PROFILE, PROFILE_KEY, decode, encode, next_counter, open_database, read, write,
 };
 
 /// [`COUNTERS`] key of the event cursor.
@@ -67,6 +67,8 @@ pub struct OutboundCommit {
     pub entry: HistoryEntry,
     /// The encrypted message for the relay; same id as `entry`.
     pub outbox: OutboxEntry,
+    /// The pending upload this message ends (its file is on the relay now), if any.
+    pub done_upload: Option<String>,
 }
 
 /// A peer's local store, in one redb file. `Send + Sync`: share it with an `Arc`.
@@ -129,6 +131,12 @@ pub(crate) fn append_history(
         encode(entry, "history entry")?.as_slice(),
     )?;
     messages.insert(key, Some((conversation, index)))?;
+    if let Some(file) = &entry.file {
+        tx.open_table(FILE_MESSAGES)?.insert(
+            file.file.0.as_slice(),
+            (entry.from.as_str(), entry.id.0.as_slice()),
+        )?;
+    }
     Ok(())
 }
 
@@ -198,6 +206,9 @@ impl PeerStore {
             tx.open_table(PEER_GROUPS)?;
             tx.open_table(OUTBOUND_GROUP_SESSIONS)?;
             tx.open_table(INBOUND_GROUP_SESSIONS)?;
+            tx.open_table(FILE_MESSAGES)?;
+            tx.open_table(PENDING_UPLOADS)?;
+            tx.open_table(PENDING_DOWNLOADS)?;
             tx.open_table(COUNTERS)?;
             Ok(())
         })?;
@@ -411,6 +422,9 @@ impl PeerStore {
             put_sessions(tx, &c.outbox.to, &c.sessions)?;
             put_pin(tx, &c.outbox.to, c.pin.as_ref())?;
             append_history(tx, &c.entry)?;
+            if let Some(upload) = &c.done_upload {
+                tx.open_table(PENDING_UPLOADS)?.remove(upload.as_str())?;
+            }
             put_outbox_in(tx, &c.outbox, &c.entry.from)
         })
     }
@@ -546,6 +560,7 @@ mod tests {
             },
             group: None,
             group_change: None,
+            file: None,
         }
     }
 
@@ -586,6 +601,7 @@ mod tests {
                 created_ms: u64::from(id),
                 group: None,
             },
+            done_upload: None,
         }
     }
 

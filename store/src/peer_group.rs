@@ -44,6 +44,8 @@ pub struct GroupOutboundCommit {
     pub entry: HistoryEntry,
     /// The message for the relay (replacing an outbox entry with the same id in place).
     pub outbox: OutboxEntry,
+    /// The pending upload this message ends, if any.
+    pub done_upload: Option<String>,
 }
 
 /// Saves what this peer knows of a group, merged with what is stored, in one transaction:
@@ -210,6 +212,10 @@ impl PeerStore {
                 encode(outbound, "outbound group session")?.as_slice(),
             )?;
             append_history(tx, &c.entry)?;
+            if let Some(upload) = &c.done_upload {
+                tx.open_table(crate::tables::PENDING_UPLOADS)?
+                    .remove(upload.as_str())?;
+            }
             put_outbox_in(tx, &c.outbox, &c.entry.from)
         })
     }
@@ -333,6 +339,7 @@ mod tests {
                 flags: EntryFlags::default(),
                 group: Some(G),
                 group_change: None,
+                file: None,
             },
             outbox: OutboxEntry {
                 id,
@@ -347,6 +354,7 @@ mod tests {
                     incomplete: false,
                 }),
             },
+            done_upload: None,
         };
         store
             .commit_group_outbound(&commit(1, b"first"))

@@ -393,6 +393,96 @@ pub struct HistoryEntry {
     /// message: what changed.
     #[serde(default)]
     pub group_change: Option<GroupChange>,
+    /// For a file message: the file.
+    #[serde(default)]
+    pub file: Option<FileRef>,
+}
+
+/// A file a message carries, as the history keeps it: enough to fetch, check and decrypt
+/// it. Its `Debug` never shows the key, the name or the picture.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    /// The file on the relay.
+    pub file: FileId,
+    /// The name its sender gave it (made safe only when it is saved).
+    pub name: String,
+    /// Plaintext bytes.
+    pub size: u64,
+    /// Its MIME type.
+    pub mime: String,
+    /// MD5 of the plaintext.
+    #[serde(with = "serde_bytes")]
+    pub md5: Vec<u8>,
+    /// The file key (64 bytes).
+    #[serde(with = "serde_bytes")]
+    pub key: Vec<u8>,
+    /// A small JPEG of a picture.
+    #[serde(default, with = "serde_bytes")]
+    pub thumbnail: Option<Vec<u8>>,
+    /// A picture's width and height.
+    #[serde(default)]
+    pub dimensions: Option<(u32, u32)>,
+    /// Where it was saved, once downloaded and checked.
+    #[serde(default)]
+    pub saved_to: Option<String>,
+}
+
+impl fmt::Debug for FileRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileRef")
+            .field("file", &self.file)
+            .field("name", &format_args!("<{} bytes>", self.name.len()))
+            .field("size", &self.size)
+            .field("mime", &self.mime)
+            .field("key", &format_args!("<{} bytes>", self.key.len()))
+            .field(
+                "thumbnail",
+                &self
+                    .thumbnail
+                    .as_ref()
+                    .map(|t| format!("<{} bytes>", t.len())),
+            )
+            .field("saved_to", &self.saved_to.is_some())
+            .finish()
+    }
+}
+
+/// An upload that started and has not yet become a message: what its next run needs to
+/// resume it (the same key and id, so the relay's bytes still fit).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingUpload {
+    /// The file as the message will carry it.
+    pub file: FileRef,
+    /// The local file being sent.
+    pub path: String,
+    /// Its modification time when the upload started, ms since the Unix epoch.
+    pub modified_ms: u64,
+    /// Whom or which group it goes to.
+    pub conversation: ConversationId,
+    /// When the upload started, ms since the Unix epoch.
+    pub created_ms: u64,
+}
+
+impl fmt::Debug for PendingUpload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingUpload")
+            .field("file", &self.file)
+            .field("conversation", &self.conversation)
+            .finish()
+    }
+}
+
+/// A download under way: where its partial file is and how many chunks it holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingDownload {
+    /// The file.
+    pub file: FileId,
+    /// The partial file, in the destination folder.
+    pub part_path: String,
+    /// Where the file goes once checked.
+    pub final_path: String,
+    /// Chunks verified and written to the partial file.
+    pub chunks: u64,
 }
 
 impl fmt::Debug for HistoryEntry {
@@ -412,6 +502,7 @@ impl fmt::Debug for HistoryEntry {
             .field("flags", &self.flags)
             .field("group", &self.group)
             .field("group_change", &self.group_change)
+            .field("file", &self.file)
             .finish()
     }
 }
@@ -660,6 +751,7 @@ mod tests {
             flags: EntryFlags::default(),
             group: None,
             group_change: None,
+            file: None,
         };
         assert!(!format!("{entry:?}").contains("dawn"));
     }

@@ -134,6 +134,16 @@ pub(crate) const OUTBOUND_GROUP_SESSIONS: TableDefinition<&[u8], &[u8]> =
 pub(crate) const INBOUND_GROUP_SESSIONS: TableDefinition<(&[u8], &str, &str), &[u8]> =
     TableDefinition::new("inbound_group_sessions");
 
+/// file id → (from, message id): the history entry of the message that carries a file.
+pub(crate) const FILE_MESSAGES: TableDefinition<&[u8], (&str, &[u8])> =
+    TableDefinition::new("file_messages");
+/// upload key (conversation, path, size and modification time) → [`crate::PendingUpload`].
+pub(crate) const PENDING_UPLOADS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("pending_uploads");
+/// file id → [`crate::PendingDownload`].
+pub(crate) const PENDING_DOWNLOADS: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("pending_downloads");
+
 // Both.
 
 /// Named counters: see the `*_COUNTER` and `*_KEY` constants of each store.

@@ -5,6 +5,7 @@
 mod config;
 mod delivery;
 mod errors;
+mod file;
 mod group;
 mod identity;
 mod metrics;

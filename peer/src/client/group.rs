@@ -39,6 +39,7 @@ use uchat_wire::{
 };
 
 use super::{Client, ClientError, ConnectionError, Delivery, Inner, now_ms, random_id};
+use crate::body::Body;
 use crate::crypto::megolm::{
     self, InboundGroupSession, MegolmError, OutboundGroupSession, SealedInbound,
 };
@@ -98,10 +99,10 @@ fn actor(change: &GroupChange, group: &GroupSummary) -> UserName {
 pub type Group = GroupInfo;
 
 /// What a waiting group message needs to be encrypted again.
-struct Draft {
-    id: MessageId,
-    text: String,
-    sent_ms: u64,
+pub(super) struct Draft {
+    pub(super) id: MessageId,
+    pub(super) body: Body,
+    pub(super) sent_ms: u64,
 }
 
 impl Client {
@@ -277,10 +278,10 @@ impl Client {
         }
         let draft = Draft {
             id: random_id()?,
-            text: text.to_string(),
+            body: Body::Text(text.to_string()),
             sent_ms: now_ms(),
         };
-        let outbox = self.inner.encrypt_for_group(group, &draft).await?;
+        let outbox = self.inner.encrypt_for_group(group, &draft, None).await?;
         self.finish_send(outbox.id).await
     }
 
@@ -444,10 +445,11 @@ impl Inner {
     /// membership changed or the session is used up), with key shares for every member
     /// the relay has not yet taken one from, and commits it (history, outbox, sessions). A
     /// draft already in the outbox keeps its place.
-    async fn encrypt_for_group(
+    pub(super) async fn encrypt_for_group(
         &self,
         group: GroupId,
         draft: &Draft,
+        done_upload: Option<String>,
     ) -> Result<OutboxEntry, ClientError> {
         let identity = self.identity.lock().await;
         let now = now_ms();
@@ -511,9 +513,7 @@ impl Inner {
         let payload = Payload {
             id: draft.id,
             sent_ms: draft.sent_ms,
-            content: Content::Text {
-                text: draft.text.clone(),
-            },
+            content: draft.body.content(),
             group: Some(group),
             sender: Some(self.me.clone()),
         };
@@ -546,13 +546,15 @@ impl Inner {
                 to: self.me.clone(),
                 sent_ms: draft.sent_ms,
                 received_ms: now,
-                text: Some(draft.text.clone()),
+                text: draft.body.text(),
                 status: EntryStatus::Pending,
                 flags: EntryFlags::default(),
                 group: Some(group),
                 group_change: None,
+                file: draft.body.file(),
             },
             outbox: outbox.clone(),
+            done_upload,
         })?;
         Ok(outbox)
     }
@@ -683,15 +685,15 @@ impl Inner {
         let Some(history) = self.store.history_entry(&self.me, entry.id)? else {
             return Ok(None);
         };
-        let Some(text) = history.text else {
+        let Some(body) = Body::of_entry(&history) else {
             return Ok(None);
         };
         let draft = Draft {
             id: entry.id,
-            text,
+            body,
             sent_ms: history.sent_ms,
         };
-        match self.encrypt_for_group(group, &draft).await {
+        match self.encrypt_for_group(group, &draft, None).await {
             Ok(fresh) => Ok(Some(fresh)),
             // No longer a member: the relay will refuse it for good, which marks it failed.
             Err(ClientError::Connection(ConnectionError::Refused(_))) => Ok(Some(entry.clone())),
@@ -776,6 +778,7 @@ impl Inner {
             flags: EntryFlags::default(),
             group: Some(summary.id),
             group_change: Some(change.clone()),
+            file: None,
         };
         self.store.commit_inbound(&InboundCommit {
             sessions: Vec::new(),
@@ -945,7 +948,7 @@ impl Inner {
         let record = self
             .store
             .inbound_group_session(group, &from, &envelope.session_id)?;
-        let mut text = None;
+        let mut body: Option<Body> = None;
         let mut sent_ms = relay_ts_ms;
         let mut problem = None;
         let mut updated = None;
@@ -981,9 +984,12 @@ impl Inner {
                             );
                         }
                         sent_ms = payload.sent_ms;
-                        match payload.content {
-                            Content::Text { text: t } => text = Some(t),
-                            _ => problem = Some("content from a newer version of Uchat".into()),
+                        match Body::from_content(payload.content) {
+                            Ok(Some(b)) => body = Some(b),
+                            Ok(None) => {
+                                problem = Some("content this version of Uchat cannot show".into())
+                            }
+                            Err(p) => problem = Some(p),
                         }
                         let sealed = session.seal(&self.key);
                         updated = Some(InboundGroupRecord {
@@ -1002,11 +1008,12 @@ impl Inner {
             id,
             from: from.clone(),
             to: self.me.clone(),
-            text,
+            text: body.as_ref().and_then(Body::text),
             sent_ms,
             identity: IdentityFlag::Known,
             problem,
             group: Some(group),
+            file: body.as_ref().and_then(Body::file),
         };
         self.store.commit_inbound(&InboundCommit {
             sessions: Vec::new(),

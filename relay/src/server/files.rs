@@ -9,10 +9,12 @@
 //! byte is on disk the file is renamed into place, marked complete, and the relay answers
 //! `Uploaded`. Download: `DownloadReady { size }`, then the bytes from the asked offset.
 //!
-//! One upload per file at a time: a second connection resuming the same file while the
-//! first still streams is told to wait.
+//! One upload per file at a time: a new upload of a file another stream is still receiving
+//! (a peer that lost its connection, or was killed, and runs again before the relay has
+//! noticed) takes over: the old stream stops and records what it received, and the new one
+//! resumes from there.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -37,10 +39,14 @@ const COMMIT_EVERY_BYTES: u64 = 8 << 20;
 /// Bytes read from or written to a stream at a time.
 const IO_BYTES: usize = 256 * 1024;
 
-/// The folder of files' ciphertext, and the uploads under way.
+/// How long a new upload waits for the one it takes over to stop.
+const TAKEOVER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The folder of files' ciphertext, and the uploads under way (each with the signal that
+/// stops it).
 pub(crate) struct FileDir {
     dir: PathBuf,
-    uploading: Mutex<HashSet<FileId>>,
+    uploading: Mutex<HashMap<FileId, Arc<tokio::sync::Notify>>>,
 }
 
 impl FileDir {
@@ -50,7 +56,7 @@ impl FileDir {
         std::fs::create_dir_all(&dir)?;
         Ok(Self {
             dir,
-            uploading: Mutex::new(HashSet::new()),
+            uploading: Mutex::new(HashMap::new()),
         })
     }
 
@@ -77,16 +83,34 @@ impl FileDir {
         }
     }
 
-    /// Claims `id` for one upload; `None` if another is streaming it now.
-    fn claim(self: &Arc<Self>, id: FileId) -> Option<UploadClaim> {
-        let mut uploading = self
-            .uploading
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        uploading.insert(id).then(|| UploadClaim {
-            dir: self.clone(),
-            id,
-        })
+    /// Claims `id` for one upload, stopping (and waiting for) one already streaming it;
+    /// `None` if that one does not stop in time.
+    async fn claim(self: &Arc<Self>, id: FileId) -> Option<UploadClaim> {
+        let deadline = tokio::time::Instant::now() + TAKEOVER_WAIT;
+        loop {
+            {
+                let mut uploading = self
+                    .uploading
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                match uploading.get(&id) {
+                    None => {
+                        let stop = Arc::new(tokio::sync::Notify::new());
+                        uploading.insert(id, stop.clone());
+                        return Some(UploadClaim {
+                            dir: self.clone(),
+                            id,
+                            stop,
+                        });
+                    }
+                    Some(running) => running.notify_one(),
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -94,6 +118,8 @@ impl FileDir {
 struct UploadClaim {
     dir: Arc<FileDir>,
     id: FileId,
+    /// Notified when a newer upload of the same file takes over.
+    stop: Arc<tokio::sync::Notify>,
 }
 
 impl Drop for UploadClaim {
@@ -180,7 +206,7 @@ async fn receive(
 ) -> Handled {
     let user = user_of(connection)?;
     let UploadRequest { file, size, access } = request;
-    let Some(_claim) = shared.files.claim(file) else {
+    let Some(claim) = shared.files.claim(file).await else {
         return Err(fail(
             ErrorCode::FileIncomplete,
             "this file is being uploaded on another connection; try again when it stops",
@@ -223,7 +249,15 @@ async fn receive(
     let mut committed = offset;
     let mut buf = vec![0u8; IO_BYTES];
     loop {
-        let read = recv.read(&mut buf).await;
+        let read = tokio::select! {
+            // Priority: a newer upload of this file takes over.
+            biased;
+            () = claim.stop.notified() => {
+                tracing::debug!(%file, position, "upload taken over by a newer stream");
+                break;
+            }
+            read = recv.read(&mut buf) => read,
+        };
         let n = match read {
             Ok(Some(n)) => n,
             Ok(None) => break,

@@ -33,6 +33,14 @@ pub(crate) enum GroupCommand {
     Leave { group: String },
     /// Send a text message to a group ("-" reads the text from standard input)
     Send { group: String, text: String },
+    /// Send a file or picture to a group; progress on stderr
+    SendFile {
+        group: String,
+        path: std::path::PathBuf,
+        /// The name the members see (default: the file's own)
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 pub(crate) async fn group(ctx: &Context_, command: GroupCommand) -> Result<()> {
@@ -135,6 +143,17 @@ async fn run(
                 },
                 || format!("you left the group {id}"),
             );
+        }
+        GroupCommand::SendFile { group, path, name } => {
+            let id = resolve(client, &group).await?;
+            crate::file::send(
+                ctx,
+                client,
+                uchat_peer::FileTarget::Group(id),
+                &path,
+                name.as_deref(),
+            )
+            .await?;
         }
         GroupCommand::Send { group, .. } => {
             let id = resolve(client, &group).await?;

@@ -2,6 +2,7 @@
 //! prints the result (one JSON object per line with `--json`). On failure it prints one
 //! line on stderr (and an `{"type":"error"}` line with `--json`) and exits non-zero.
 
+mod file;
 mod group;
 mod output;
 mod social;
@@ -60,6 +61,17 @@ enum Command {
     Whoami,
     /// Send a text message ("-" reads the text from standard input)
     Send { user: String, text: String },
+    /// Send a file or picture to USER (pictures get a thumbnail); progress on stderr
+    SendFile {
+        user: String,
+        path: PathBuf,
+        /// The name the recipient sees (default: the file's own)
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Save a received file (FILE_ID from `history` or `listen`) into the folder DEST,
+    /// checking every chunk and the MD5; resumes a cut-off download
+    Download { file_id: String, dest: PathBuf },
     /// Show the conversation with USER or a group (#NAME or its id), after taking in
     /// pending messages
     History {
@@ -137,6 +149,13 @@ impl Context_ {
     async fn open(&self) -> Result<Client> {
         let password = self.password("Password: ")?;
         Ok(Client::open(self.options.clone(), &password).await?)
+    }
+
+    /// Prints `line` with `--json`, and nothing otherwise.
+    fn print_json(&self, line: JsonLine<'_>) {
+        if self.json {
+            line.print();
+        }
     }
 
     fn print(&self, line: JsonLine<'_>, human: impl FnOnce() -> String) {
@@ -375,6 +394,21 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Listen { for_secs } => listen(&ctx, for_secs).await?,
+        Command::SendFile { user, path, name } => {
+            let to = parse_user(&user)?;
+            let client = ctx.open().await?;
+            let result = file::send(
+                &ctx,
+                &client,
+                uchat_peer::FileTarget::User(to),
+                &path,
+                name.as_deref(),
+            )
+            .await;
+            client.close().await;
+            result?;
+        }
+        Command::Download { file_id, dest } => file::download(&ctx, &file_id, &dest).await?,
         Command::Friends { command } => social::friends(&ctx, command).await?,
         Command::Profile { command } => social::profile(&ctx, command).await?,
         Command::Group { command } => group::group(&ctx, command).await?,

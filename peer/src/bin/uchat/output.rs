@@ -134,6 +134,44 @@ pub(crate) enum JsonLine<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         ts: Option<u64>,
     },
+    /// A file message (an event, or an entry of `history`); `id` is the file's id, for
+    /// `download`.
+    File {
+        id: String,
+        message_id: String,
+        from: &'a str,
+        to: String,
+        group: Option<String>,
+        name: &'a str,
+        size: u64,
+        md5: String,
+        mime: &'a str,
+        ts: u64,
+        status: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        thumbnail_bytes: Option<usize>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        width: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        height: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        saved_to: Option<&'a str>,
+    },
+    /// What one `send-file` or `download` run moved, in bytes of ciphertext.
+    Transfer {
+        direction: &'static str,
+        file: String,
+        bytes: u64,
+        resumed_at: u64,
+        total: u64,
+    },
+    /// A downloaded file, checked and saved.
+    Saved {
+        file: String,
+        path: &'a str,
+        size: u64,
+        md5: String,
+    },
     /// A group message refused as forged, replayed or from a non-member (nothing stored).
     Rejected {
         group: String,
@@ -204,12 +242,32 @@ pub(crate) fn entry_line(entry: &HistoryEntry) -> JsonLine<'_> {
             ts: Some(entry.sent_ms),
         };
     }
+    let to = group
+        .clone()
+        .unwrap_or_else(|| entry.to.as_str().to_string());
+    if let Some(file) = &entry.file {
+        return JsonLine::File {
+            id: file.file.to_string(),
+            message_id: entry.id.to_string(),
+            from: entry.from.as_str(),
+            to,
+            group,
+            name: &file.name,
+            size: file.size,
+            md5: hex::encode(&file.md5),
+            mime: &file.mime,
+            ts: entry.sent_ms,
+            status: status_name(entry.status),
+            thumbnail_bytes: file.thumbnail.as_ref().map(Vec::len),
+            width: file.dimensions.map(|d| d.0),
+            height: file.dimensions.map(|d| d.1),
+            saved_to: file.saved_to.as_deref(),
+        };
+    }
     JsonLine::Message {
         id: entry.id.to_string(),
         from: entry.from.as_str(),
-        to: group
-            .clone()
-            .unwrap_or_else(|| entry.to.as_str().to_string()),
+        to,
         group,
         text: entry.text.as_deref(),
         ts: entry.sent_ms,
@@ -283,6 +341,21 @@ pub(crate) fn human_group(group: &GroupInfo) -> String {
     )
 }
 
+/// A size in bytes for people: `512 B`, `1.5 KiB`, `20.0 MiB`, `1.00 GiB`.
+pub(crate) fn format_size(bytes: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let b = bytes as f64;
+    if b < KIB {
+        format!("{bytes} B")
+    } else if b < KIB * KIB {
+        format!("{:.1} KiB", b / KIB)
+    } else if b < KIB * KIB * KIB {
+        format!("{:.1} MiB", b / (KIB * KIB))
+    } else {
+        format!("{:.2} GiB", b / (KIB * KIB * KIB))
+    }
+}
+
 /// Formats ms since the epoch as UTC `YYYY-MM-DD HH:MM:SS`.
 pub(crate) fn format_time(ms: u64) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
@@ -305,6 +378,26 @@ pub(crate) fn human_entry(entry: &HistoryEntry) -> String {
         IdentityFlag::Changed => " [identity key changed!]",
         IdentityFlag::New | IdentityFlag::Known => "",
     };
+    if let Some(file) = &entry.file {
+        let kind = if file.mime.starts_with("image/") {
+            "picture"
+        } else {
+            "file"
+        };
+        let saved = file
+            .saved_to
+            .as_ref()
+            .map(|p| format!(", saved to {p}"))
+            .unwrap_or_default();
+        return format!(
+            "[{}] {}: [{kind} {} ({}), id {}{saved}]",
+            format_time(entry.sent_ms),
+            entry.from,
+            file.name,
+            format_size(file.size),
+            file.file
+        );
+    }
     let body = match (&entry.text, entry.status) {
         (Some(text), EntryStatus::Failed) => format!(
             "{text} [not sent: {}]",
@@ -327,6 +420,14 @@ pub(crate) fn human_entry(entry: &HistoryEntry) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_format_for_people() {
+        assert_eq!(format_size(512), "512 B");
+        assert_eq!(format_size(1536), "1.5 KiB");
+        assert_eq!(format_size(50 << 20), "50.0 MiB");
+        assert_eq!(format_size(1 << 30), "1.00 GiB");
+    }
 
     #[test]
     fn times_format_as_utc() {

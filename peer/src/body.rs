@@ -1,0 +1,162 @@
+//! What a message says, between the encrypted [`Content`] that travels and the history
+//! entry that stays: a text or a file. [`Body::from_content`] checks a received file's
+//! fields before anything uses them.
+
+use uchat_store::{FileRef, HistoryEntry};
+
+use crate::crypto::chunk::FileKey;
+use crate::envelope::{Content, FileContent};
+use crate::thumbnail::MAX_THUMBNAIL_BYTES;
+
+/// Longest file name accepted in a file message, in bytes (a name is made safe and
+/// shortened again when saved).
+pub const MAX_FILE_NAME_BYTES: usize = 1024;
+/// Longest MIME type accepted, in bytes.
+const MAX_MIME_BYTES: usize = 128;
+
+/// A message's body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Body {
+    /// Text.
+    Text(String),
+    /// A file on the relay.
+    File(FileRef),
+}
+
+impl Body {
+    /// The content to encrypt.
+    pub fn content(&self) -> Content {
+        match self {
+            Body::Text(text) => Content::Text { text: text.clone() },
+            Body::File(file) => Content::File(FileContent {
+                file: file.file,
+                name: file.name.clone(),
+                size: file.size,
+                mime: file.mime.clone(),
+                md5: file.md5.clone(),
+                key: file.key.clone(),
+                thumbnail: file.thumbnail.clone(),
+                dimensions: file.dimensions,
+            }),
+        }
+    }
+
+    /// The body of a received content, or why it is not acceptable (`Ok(None)`: not a
+    /// body at all, such as a group key).
+    pub fn from_content(content: Content) -> Result<Option<Body>, String> {
+        match content {
+            Content::Text { text } => Ok(Some(Body::Text(text))),
+            Content::File(file) => check_file(&file).map(|()| {
+                Some(Body::File(FileRef {
+                    file: file.file,
+                    name: file.name,
+                    size: file.size,
+                    mime: file.mime,
+                    md5: file.md5,
+                    key: file.key,
+                    thumbnail: file.thumbnail,
+                    dimensions: file.dimensions,
+                    saved_to: None,
+                }))
+            }),
+            Content::GroupKey { .. } | Content::Unknown => Ok(None),
+        }
+    }
+
+    /// The body a history entry holds, if it holds one.
+    pub fn of_entry(entry: &HistoryEntry) -> Option<Body> {
+        match (&entry.file, &entry.text) {
+            (Some(file), _) => Some(Body::File(file.clone())),
+            (None, Some(text)) => Some(Body::Text(text.clone())),
+            (None, None) => None,
+        }
+    }
+
+    /// The text, for a history entry.
+    pub fn text(&self) -> Option<String> {
+        match self {
+            Body::Text(text) => Some(text.clone()),
+            Body::File(_) => None,
+        }
+    }
+
+    /// The file, for a history entry.
+    pub fn file(&self) -> Option<FileRef> {
+        match self {
+            Body::Text(_) => None,
+            Body::File(file) => Some(file.clone()),
+        }
+    }
+}
+
+/// Whether a received file's fields are usable.
+fn check_file(file: &FileContent) -> Result<(), String> {
+    let bad = |what: &str| Err(format!("malformed file message: {what}"));
+    if FileKey::from_bytes(&file.key).is_err() {
+        return bad("the key is not 64 bytes");
+    }
+    if file.md5.len() != 16 {
+        return bad("the MD5 is not 16 bytes");
+    }
+    if file.name.len() > MAX_FILE_NAME_BYTES {
+        return bad("the name is too long");
+    }
+    if file.mime.len() > MAX_MIME_BYTES {
+        return bad("the type is too long");
+    }
+    if file
+        .thumbnail
+        .as_ref()
+        .is_some_and(|t| t.len() > MAX_THUMBNAIL_BYTES)
+    {
+        return bad("the thumbnail is too large");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uchat_wire::FileId;
+
+    fn file() -> FileContent {
+        FileContent {
+            file: FileId([1; 16]),
+            name: "a.txt".into(),
+            size: 3,
+            mime: "text/plain".into(),
+            md5: vec![0; 16],
+            key: vec![7; 64],
+            thumbnail: None,
+            dimensions: None,
+        }
+    }
+
+    #[test]
+    fn a_file_round_trips_and_broken_fields_are_refused() {
+        let body = Body::from_content(Content::File(file()))
+            .expect("valid")
+            .expect("a body");
+        assert_eq!(body.content(), Content::File(file()));
+        for broken in [
+            FileContent {
+                key: vec![1; 10],
+                ..file()
+            },
+            FileContent {
+                md5: vec![],
+                ..file()
+            },
+            FileContent {
+                thumbnail: Some(vec![0; MAX_THUMBNAIL_BYTES + 1]),
+                ..file()
+            },
+            FileContent {
+                name: "x".repeat(MAX_FILE_NAME_BYTES + 1),
+                ..file()
+            },
+        ] {
+            assert!(Body::from_content(Content::File(broken)).is_err());
+        }
+    }
+}

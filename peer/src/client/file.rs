@@ -1,0 +1,387 @@
+//! Files on the client: sending a file or picture to a contact or a group, and saving a
+//! received one, both resumable across runs.
+//!
+//! Sending: the file's MD5, a thumbnail (for pictures), a fresh key and id are recorded as a
+//! pending upload before a byte goes out, so a run cut off halfway resumes with the same
+//! key and id where the relay's copy stops; once the relay has the whole file, the file
+//! message is committed to history and outbox in the same transaction that ends the
+//! pending upload, and goes out like any message. Saving: the file name from the message
+//! is made safe ([`crate::filename`]); the plaintext grows in a hidden partial file in the
+//! destination folder, each chunk checked before it is written, its progress recorded, and
+//! only once the whole file's MD5 matches does it take its name.
+
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use md5::{Digest, Md5};
+use tokio::io::AsyncReadExt;
+use uchat_store::{ConversationId, FileRef, PendingDownload, PendingUpload};
+use uchat_wire::{FileAccess, FileId, GroupId, MessageId, UserName};
+
+use super::group::Draft;
+use super::{Client, ClientError, now_ms};
+use crate::body::{Body, MAX_FILE_NAME_BYTES};
+use crate::crypto::chunk::FileKey;
+use crate::filename::{free_name_in, safe_file_name};
+use crate::thumbnail::{image_mime, thumbnail_of};
+use crate::transfer::{self, FileSpec, Moved, TransferError};
+
+/// Pictures up to this size get a thumbnail (decoding a bigger one costs too much memory).
+const MAX_THUMBNAIL_SOURCE_BYTES: u64 = 64 << 20;
+
+/// Where a file goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileTarget {
+    /// A contact.
+    User(UserName),
+    /// A group's members.
+    Group(GroupId),
+}
+
+/// A sent file.
+#[derive(Clone, Debug)]
+pub struct SentFile {
+    /// The file message's id.
+    pub message: MessageId,
+    /// The file's id (what recipients download).
+    pub file: FileRef,
+    /// What this run uploaded.
+    pub moved: Moved,
+}
+
+/// A saved file.
+#[derive(Clone, Debug)]
+pub struct SavedFile {
+    /// Where it is now.
+    pub path: PathBuf,
+    /// The file as its message described it.
+    pub file: FileRef,
+    /// What this run downloaded.
+    pub moved: Moved,
+}
+
+/// A progress callback: bytes done and in all (of ciphertext).
+pub type ProgressFn<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
+
+fn io_error<'a>(
+    what: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> ClientError + 'a {
+    move |source| {
+        ClientError::Transfer(TransferError::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+fn random_file_id() -> Result<FileId, ClientError> {
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(|e| crate::crypto::password::KeyDerivationError::Random {
+        reason: e.to_string(),
+    })?;
+    Ok(FileId(id))
+}
+
+/// The MD5 of the file at `path`, read in 1 MiB pieces.
+async fn md5_of(path: &Path) -> Result<Vec<u8>, ClientError> {
+    let mut input = tokio::fs::File::open(path)
+        .await
+        .map_err(io_error("cannot open", path))?;
+    let mut hash = Md5::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = input
+            .read(&mut buf)
+            .await
+            .map_err(io_error("cannot read", path))?;
+        if n == 0 {
+            return Ok(hash.finalize().to_vec());
+        }
+        hash.update(&buf[..n]);
+    }
+}
+
+/// The MIME type and thumbnail of the file at `path`, from its first bytes (and all of
+/// it, for a picture).
+async fn describe(path: &Path, size: u64) -> Result<(String, Option<FileThumb>), ClientError> {
+    let mut head = vec![0u8; 64];
+    let mut input = tokio::fs::File::open(path)
+        .await
+        .map_err(io_error("cannot open", path))?;
+    let n = input
+        .read(&mut head)
+        .await
+        .map_err(io_error("cannot read", path))?;
+    let Some(mime) = image_mime(&head[..n]) else {
+        return Ok(("application/octet-stream".into(), None));
+    };
+    if size > MAX_THUMBNAIL_SOURCE_BYTES {
+        return Ok((mime.into(), None));
+    }
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(io_error("cannot read", path))?;
+    let thumb = tokio::task::spawn_blocking(move || thumbnail_of(&bytes))
+        .await
+        .ok()
+        .flatten()
+        .map(|t| FileThumb {
+            jpeg: t.jpeg,
+            dimensions: (t.width, t.height),
+        });
+    Ok((mime.into(), thumb))
+}
+
+struct FileThumb {
+    jpeg: Vec<u8>,
+    dimensions: (u32, u32),
+}
+
+impl Client {
+    /// Sends the file at `path` to `target` as `name` (the file's own name by default):
+    /// uploads it (resuming an upload a previous run started), then sends the file message.
+    pub async fn send_file(
+        &self,
+        target: &FileTarget,
+        path: &Path,
+        name: Option<&str>,
+        progress: ProgressFn<'_>,
+    ) -> Result<SentFile, ClientError> {
+        let meta = tokio::fs::metadata(path)
+            .await
+            .map_err(io_error("cannot read", path))?;
+        if !meta.is_file() {
+            return Err(ClientError::InvalidInput(format!(
+                "{} is not a file",
+                path.display()
+            )));
+        }
+        let name = match name {
+            Some(name) => name.to_string(),
+            None => path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "file".into()),
+        };
+        if name.is_empty() || name.len() > MAX_FILE_NAME_BYTES {
+            return Err(ClientError::InvalidInput(format!(
+                "a file name must be 1 to {MAX_FILE_NAME_BYTES} bytes"
+            )));
+        }
+        let (conversation, access) = match target {
+            FileTarget::User(user) => {
+                if user == &self.inner.me {
+                    return Err(ClientError::SelfMessage);
+                }
+                (
+                    ConversationId::direct(user),
+                    FileAccess::Users {
+                        users: vec![user.clone()],
+                    },
+                )
+            }
+            FileTarget::Group(group) => (
+                ConversationId::group(*group),
+                FileAccess::Group { group: *group },
+            ),
+        };
+        let size = meta.len();
+        let modified_ms = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_millis() as u64);
+        let canonical = tokio::fs::canonicalize(path)
+            .await
+            .map_err(io_error("cannot read", path))?;
+        let upload_key = format!(
+            "{}\u{0}{}\u{0}{size}\u{0}{modified_ms}",
+            conversation.as_str(),
+            canonical.display()
+        );
+        let pending = match self.inner.store.pending_upload(&upload_key)? {
+            Some(pending) => pending,
+            None => {
+                let md5 = md5_of(path).await?;
+                let (mime, thumb) = describe(path, size).await?;
+                let key = FileKey::generate().map_err(TransferError::Chunk)?;
+                let pending = PendingUpload {
+                    file: FileRef {
+                        file: random_file_id()?,
+                        name,
+                        size,
+                        mime,
+                        md5,
+                        key: key.to_bytes().to_vec(),
+                        thumbnail: thumb.as_ref().map(|t| t.jpeg.clone()),
+                        dimensions: thumb.map(|t| t.dimensions),
+                        saved_to: None,
+                    },
+                    path: canonical.display().to_string(),
+                    modified_ms,
+                    conversation: conversation.clone(),
+                    created_ms: now_ms(),
+                };
+                self.inner.store.put_pending_upload(&upload_key, &pending)?;
+                pending
+            }
+        };
+        let file = pending.file;
+        let key = FileKey::from_bytes(&file.key).map_err(TransferError::Chunk)?;
+        let link = self.inner.link()?;
+        let spec = FileSpec {
+            id: file.file,
+            key: &key,
+            plain_size: size,
+        };
+        let moved = transfer::upload(&link, path, spec, access, progress).await?;
+        let body = Body::File(file.clone());
+        let message = match target {
+            FileTarget::User(user) => {
+                let outbox = self
+                    .inner
+                    .encrypt_for(user, &body, Some(upload_key))
+                    .await?;
+                self.finish_send(outbox.id).await?
+            }
+            FileTarget::Group(group) => {
+                let draft = Draft {
+                    id: super::random_id()?,
+                    body,
+                    sent_ms: now_ms(),
+                };
+                let outbox = self
+                    .inner
+                    .encrypt_for_group(*group, &draft, Some(upload_key))
+                    .await?;
+                self.finish_send(outbox.id).await?
+            }
+        };
+        Ok(SentFile {
+            message,
+            file,
+            moved,
+        })
+    }
+
+    /// Downloads received file `file` into the folder `dest` (made if needed), under its
+    /// sender's name made safe (and numbered if taken), resuming a download a previous run
+    /// started there. Every chunk's MAC and then the whole file's MD5 are checked; on a
+    /// failure nothing is left in `dest`.
+    pub async fn download(
+        &self,
+        file: FileId,
+        dest: &Path,
+        progress: ProgressFn<'_>,
+    ) -> Result<SavedFile, ClientError> {
+        let Some(entry) = self.inner.store.file_message(file)? else {
+            // Without the message there is no key; the relay still says whether the id is
+            // one this user may fetch at all, which is the clearer answer.
+            let link = self.inner.link()?;
+            let probe = uchat_wire::Request::DownloadFile { file, offset: 0 };
+            if let Err(e @ crate::connection::ConnectionError::Refused(_)) =
+                link.open_transfer(&probe).await
+            {
+                return Err(e.into());
+            }
+            return Err(ClientError::InvalidInput(format!(
+                "no file {file} in your messages (file ids are in `uchat history` and `uchat listen --json`)"
+            )));
+        };
+        let Some(reference) = entry.file else {
+            return Err(ClientError::InvalidInput(format!("{file} is not a file")));
+        };
+        if dest.exists() && !dest.is_dir() {
+            return Err(ClientError::InvalidInput(format!(
+                "{} is a file; name a folder to save into",
+                dest.display()
+            )));
+        }
+        tokio::fs::create_dir_all(dest)
+            .await
+            .map_err(io_error("cannot make the folder", dest))?;
+        let dest = tokio::fs::canonicalize(dest)
+            .await
+            .map_err(io_error("cannot open the folder", dest))?;
+        let key = FileKey::from_bytes(&reference.key).map_err(TransferError::Chunk)?;
+        let safe = safe_file_name(&reference.name);
+        let pending = self
+            .inner
+            .store
+            .pending_download(file)?
+            .filter(|p| Path::new(&p.part_path).parent() == Some(dest.as_path()));
+        let mut pending = match pending {
+            Some(pending) => pending,
+            None => {
+                let final_path = free_name_in(&dest, &safe);
+                let part_path = dest.join(format!(".{safe}.{}.uchat-part", &file.to_string()[..8]));
+                let pending = PendingDownload {
+                    file,
+                    part_path: part_path.display().to_string(),
+                    final_path: final_path.display().to_string(),
+                    chunks: 0,
+                };
+                self.inner.store.put_pending_download(&pending)?;
+                pending
+            }
+        };
+        let part = PathBuf::from(&pending.part_path);
+        let link = self.inner.link()?;
+        let store = self.inner.store.clone();
+        let mut record = pending.clone();
+        let mut checkpoint = move |chunks: u64| {
+            record.chunks = chunks;
+            if let Err(e) = store.put_pending_download(&record) {
+                tracing::warn!(error = %e, "cannot record download progress");
+            }
+        };
+        let spec = FileSpec {
+            id: file,
+            key: &key,
+            plain_size: reference.size,
+        };
+        let moved = match transfer::download(
+            &link,
+            spec,
+            &part,
+            pending.chunks,
+            &mut checkpoint,
+            progress,
+        )
+        .await
+        {
+            Ok(moved) => moved,
+            Err(e @ TransferError::Integrity { .. }) => {
+                self.inner.store.remove_pending_download(file)?;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if md5_of(&part).await? != reference.md5 {
+            let _ = tokio::fs::remove_file(&part).await;
+            self.inner.store.remove_pending_download(file)?;
+            return Err(ClientError::InvalidInput(
+                "the downloaded file's MD5 differs from the sender's: it was not kept".into(),
+            ));
+        }
+        let mut final_path = PathBuf::from(&pending.final_path);
+        if final_path.exists() {
+            final_path = free_name_in(&dest, &safe);
+        }
+        tokio::fs::rename(&part, &final_path)
+            .await
+            .map_err(io_error("cannot save", &final_path))?;
+        pending.final_path = final_path.display().to_string();
+        self.inner
+            .store
+            .mark_file_saved(file, &pending.final_path)?;
+        self.inner.store.remove_pending_download(file)?;
+        Ok(SavedFile {
+            path: final_path,
+            file: reference,
+            moved,
+        })
+    }
+}

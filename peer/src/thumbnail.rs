@@ -1,0 +1,102 @@
+//! Thumbnails for pictures sent as files: a small JPEG that travels inside the file
+//! message, so a chat shows the picture at once while the full file downloads on demand.
+
+use std::io::Cursor;
+
+use image::imageops::FilterType;
+
+use crate::avatar::decode_picture;
+
+/// Longest side of a thumbnail, in pixels.
+pub const THUMBNAIL_SIDE: u32 = 320;
+/// Largest thumbnail kept, in bytes (it rides in the encrypted message).
+pub const MAX_THUMBNAIL_BYTES: usize = 64 * 1024;
+
+/// A picture's thumbnail and its full size.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Thumbnail {
+    /// JPEG bytes, at most [`THUMBNAIL_SIDE`] a side.
+    pub jpeg: Vec<u8>,
+    /// The full picture's width, in pixels.
+    pub width: u32,
+    /// The full picture's height, in pixels.
+    pub height: u32,
+}
+
+impl std::fmt::Debug for Thumbnail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Thumbnail(<{} bytes>, {}x{})",
+            self.jpeg.len(),
+            self.width,
+            self.height
+        )
+    }
+}
+
+/// The MIME type of a file's bytes if they start like a picture this build reads.
+pub fn image_mime(head: &[u8]) -> Option<&'static str> {
+    match image::guess_format(head).ok()? {
+        image::ImageFormat::Png => Some("image/png"),
+        image::ImageFormat::Jpeg => Some("image/jpeg"),
+        image::ImageFormat::Gif => Some("image/gif"),
+        image::ImageFormat::WebP => Some("image/webp"),
+        image::ImageFormat::Bmp => Some("image/bmp"),
+        _ => None,
+    }
+}
+
+/// A thumbnail of the picture in `bytes`, or `None` if it is not one (a file that only
+/// looks like a picture is still sent, without a thumbnail).
+pub fn thumbnail_of(bytes: &[u8]) -> Option<Thumbnail> {
+    let picture = decode_picture(bytes, "the picture").ok()?;
+    let (width, height) = (picture.width(), picture.height());
+    if width == 0 || height == 0 {
+        return None;
+    }
+    let small = picture
+        .resize(THUMBNAIL_SIDE, THUMBNAIL_SIDE, FilterType::Triangle)
+        .into_rgb8();
+    for quality in [80u8, 60, 40] {
+        let mut out = Cursor::new(Vec::new());
+        let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality);
+        if small.write_with_encoder(encoder).is_err() {
+            return None;
+        }
+        let jpeg = out.into_inner();
+        if jpeg.len() <= MAX_THUMBNAIL_BYTES {
+            return Some(Thumbnail {
+                jpeg,
+                width,
+                height,
+            });
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_picture_gets_a_small_thumbnail_and_other_bytes_none() {
+        let picture = image::RgbImage::from_fn(1200, 600, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+        });
+        let mut png = Cursor::new(Vec::new());
+        picture
+            .write_to(&mut png, image::ImageFormat::Png)
+            .expect("encodes");
+        let png = png.into_inner();
+        assert_eq!(image_mime(&png), Some("image/png"));
+        let thumb = thumbnail_of(&png).expect("a thumbnail");
+        assert_eq!((thumb.width, thumb.height), (1200, 600));
+        let small = image::load_from_memory(&thumb.jpeg).expect("decodes");
+        assert_eq!((small.width(), small.height()), (320, 160));
+        assert!(thumb.jpeg.len() <= MAX_THUMBNAIL_BYTES);
+        assert_eq!(image_mime(b"%PDF-1.7 not a picture"), None);
+        assert!(thumbnail_of(b"\x89PNG\r\n\x1a\n but broken").is_none());
+    }
+}

@@ -1,0 +1,406 @@
+//! Files and pictures through the CLI contract (`send-file`, `group send-file`,
+//! `download`, the `file` line): byte-for-byte round trips, resuming after a killed run,
+//! access, the relay holding ciphertext only, integrity, and hostile names.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use uchat_tests::{Peer, TestRelay, befriend, json_lines};
+
+/// A distinctive 64-byte marker planted in files, searched for in the relay's data.
+const MARKER: &[u8; 64] = b"UCHAT-PLAINTEXT-MARKER-0123456789abcdefghijklmnopqrstuvwxyz-END!";
+
+/// `len` pseudo-random bytes (xorshift, so tests need no extra crate), with the marker
+/// planted at a few places.
+fn random_file(path: &Path, len: usize, seed: u64) -> Result<()> {
+    let mut state = seed | 1;
+    let mut bytes = Vec::with_capacity(len);
+    while bytes.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    bytes.truncate(len);
+    for at in [0, len / 3, len - MARKER.len()] {
+        bytes[at..at + MARKER.len()].copy_from_slice(MARKER);
+    }
+    std::fs::write(path, bytes)?;
+    Ok(())
+}
+
+fn md5_hex(path: &Path) -> Result<String> {
+    use md5::{Digest, Md5};
+    Ok(hex::encode(Md5::digest(std::fs::read(path)?)))
+}
+
+/// The `file` lines of `peer`'s history with `with`.
+fn files_in(peer: &Peer, with: &str) -> Result<Vec<serde_json::Value>> {
+    Ok(peer
+        .history(with)?
+        .into_iter()
+        .filter(|l| l["type"] == "file")
+        .collect())
+}
+
+/// The `transfer` line of a run's output.
+fn transfer(out: &str) -> Result<serde_json::Value> {
+    json_lines(out)?
+        .into_iter()
+        .find(|l| l["type"] == "transfer")
+        .context("a transfer line")
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn friends(relay: &TestRelay, names: &[&str]) -> Result<Vec<Peer>> {
+    let peers = names
+        .iter()
+        .map(|n| Peer::register(relay, n))
+        .collect::<Result<Vec<_>>>()?;
+    befriend(&peers[0], &peers[1])?;
+    Ok(peers)
+}
+
+#[test]
+fn a_50_mib_file_and_a_picture_reach_an_offline_recipient_byte_for_byte() -> Result<()> {
+    let relay = TestRelay::start()?;
+    let peers = friends(&relay, &["alice", "bob"])?;
+    let (alice, bob) = (&peers[0], &peers[1]);
+    let dir = tempfile::tempdir()?;
+    let big = dir.path().join("random.bin");
+    random_file(&big, 50 << 20, 7)?;
+    let picture = dir.path().join("照片.png");
+    image::RgbImage::from_fn(800, 600, |x, y| {
+        image::Rgb([(x % 251) as u8, (y % 241) as u8, 77])
+    })
+    .save(&picture)?;
+
+    // bob is offline (no uchat process) while alice uploads both.
+    for path in [&big, &picture] {
+        let out = alice.ok(&["--json", "send-file", "bob", path.to_str().context("path")?])?;
+        let moved = transfer(&out)?;
+        assert_eq!(moved["resumed_at"], 0);
+        assert_eq!(moved["bytes"], moved["total"]);
+    }
+    let files = files_in(bob, "alice")?;
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert_eq!(files[0]["name"], "random.bin");
+    assert_eq!(files[0]["size"], 50 << 20);
+    assert_eq!(files[0]["md5"], md5_hex(&big)?);
+    assert_eq!(files[1]["name"], "照片.png");
+    assert_eq!(files[1]["mime"], "image/png");
+    assert_eq!(
+        (files[1]["width"].as_u64(), files[1]["height"].as_u64()),
+        (Some(800), Some(600))
+    );
+    assert!(
+        files[1]["thumbnail_bytes"].as_u64().is_some_and(|n| n > 0),
+        "{}",
+        files[1]
+    );
+
+    let dest = dir.path().join("bob's downloads");
+    for (file, original) in files.iter().zip([&big, &picture]) {
+        let id = file["id"].as_str().context("file id")?;
+        let out = bob.ok(&["--json", "download", id, dest.to_str().context("path")?])?;
+        let saved = json_lines(&out)?
+            .into_iter()
+            .find(|l| l["type"] == "saved")
+            .context("a saved line")?;
+        let path = PathBuf::from(saved["path"].as_str().context("path")?);
+        assert_eq!(path.parent(), Some(std::fs::canonicalize(&dest)?.as_path()));
+        assert_eq!(md5_hex(&path)?, md5_hex(original)?, "byte for byte");
+    }
+    // The sender's own history holds them as sent.
+    let sent = files_in(alice, "bob")?;
+    assert_eq!(sent.len(), 2);
+    assert!(sent.iter().all(|f| f["status"] == "sent"), "{sent:?}");
+    Ok(())
+}
+
+/// Runs `uchat ARGS` as `peer` and kills it (SIGKILL) once `halfway()` says so; fails if
+/// the run ends by itself first.
+fn kill_halfway(peer: &Peer, args: &[&str], halfway: impl Fn() -> bool) -> Result<()> {
+    let mut child = peer
+        .command(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if halfway() {
+            child.kill()?;
+            child.wait()?;
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("uchat {args:?} ended ({status}) before it was halfway");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("uchat {args:?} never got halfway");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The largest file in `dir` whose name ends with `suffix`.
+fn largest(dir: &Path, suffix: &str) -> u64 {
+    files_under(dir)
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn killed_uploads_and_downloads_resume_without_sending_it_all_again() -> Result<()> {
+    let relay = TestRelay::start()?;
+    let peers = friends(&relay, &["alice", "bob"])?;
+    let (alice, bob) = (&peers[0], &peers[1]);
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("video.bin");
+    let size = 50usize << 20;
+    random_file(&file, size, 11)?;
+    let path = file.to_str().context("path")?;
+    let files_dir = relay.data_dir().join("files");
+
+    kill_halfway(alice, &["--json", "send-file", "bob", path], || {
+        largest(&files_dir, ".part") as usize > size / 2
+    })?;
+    let out = alice.ok(&["--json", "send-file", "bob", path])?;
+    let moved = transfer(&out)?;
+    let (bytes, total) = (
+        moved["bytes"].as_u64().context("bytes")?,
+        moved["total"].as_u64().context("total")?,
+    );
+    assert!(
+        bytes * 10 < total * 6,
+        "the second upload sent {bytes} of {total} bytes"
+    );
+    assert!(moved["resumed_at"].as_u64() > Some(0));
+
+    let id = files_in(bob, "alice")?
+        .first()
+        .and_then(|f| f["id"].as_str().map(String::from))
+        .context("bob got the file")?;
+    let dest = dir.path().join("dest");
+    let dest_str = dest.to_str().context("path")?;
+    kill_halfway(bob, &["--json", "download", &id, dest_str], || {
+        largest(&dest, ".uchat-part") as usize > size / 2
+    })?;
+    let out = bob.ok(&["--json", "download", &id, dest_str])?;
+    let moved = transfer(&out)?;
+    let (bytes, total) = (
+        moved["bytes"].as_u64().context("bytes")?,
+        moved["total"].as_u64().context("total")?,
+    );
+    assert!(
+        bytes * 10 < total * 6,
+        "the second download fetched {bytes} of {total} bytes"
+    );
+    assert_eq!(md5_hex(&dest.join("video.bin"))?, md5_hex(&file)?);
+    assert_eq!(
+        files_under(&dest).len(),
+        1,
+        "no partial file is left: {:?}",
+        files_under(&dest)
+    );
+    Ok(())
+}
+
+#[test]
+fn only_those_allowed_fetch_a_file_and_the_relay_never_holds_its_plaintext() -> Result<()> {
+    let mut relay = TestRelay::start()?;
+    let peers = friends(&relay, &["alice", "bob"])?;
+    let (alice, bob) = (&peers[0], &peers[1]);
+    let carol = Peer::register(&relay, "carol")?;
+    let dave = Peer::register(&relay, "dave")?;
+    befriend(alice, &dave)?;
+    let dir = tempfile::tempdir()?;
+    let secret = dir.path().join("secret.bin");
+    random_file(&secret, 300_000, 3)?;
+    alice.ok(&["send-file", "bob", secret.to_str().context("path")?])?;
+    let id = files_in(bob, "alice")?[0]["id"]
+        .as_str()
+        .context("id")?
+        .to_string();
+    // carol learned the id somehow; dave is alice's friend, but the file was not for him.
+    for outsider in [&carol, &dave] {
+        let err =
+            outsider.fails(&["download", &id, dir.path().join("x").to_str().context("p")?])?;
+        assert!(err.contains("not allowed to download file"), "{err}");
+    }
+    assert!(!dir.path().join("x").exists() || files_under(&dir.path().join("x")).is_empty());
+    // A group file is for the members at upload time.
+    alice.ok(&["group", "create", "g", "--members", "dave"])?;
+    alice.ok(&["group", "send-file", "#g", secret.to_str().context("path")?])?;
+    let group_file = dave
+        .history("#g")?
+        .into_iter()
+        .find(|l| l["type"] == "file")
+        .context("dave got the group file")?;
+    let group_id = group_file["id"].as_str().context("id")?;
+    dave.ok(&[
+        "download",
+        group_id,
+        dir.path().join("dave").to_str().context("p")?,
+    ])?;
+    let err = bob.fails(&[
+        "download",
+        group_id,
+        dir.path().join("b").to_str().context("p")?,
+    ])?;
+    assert!(err.contains("not allowed"), "{err}");
+
+    relay.terminate()?;
+    let stored = files_under(relay.data_dir());
+    assert!(
+        stored
+            .iter()
+            .any(|p| p.starts_with(relay.data_dir().join("files")))
+    );
+    for path in stored {
+        let bytes = std::fs::read(&path)?;
+        assert!(
+            !contains(&bytes, MARKER),
+            "{} holds the file's plaintext",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_flipped_byte_on_the_relay_fails_the_download_and_leaves_nothing() -> Result<()> {
+    let mut relay = TestRelay::start()?;
+    let peers = friends(&relay, &["alice", "bob"])?;
+    let (alice, bob) = (&peers[0], &peers[1]);
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("doc.bin");
+    random_file(&file, 1 << 20, 5)?;
+    alice.ok(&["send-file", "bob", file.to_str().context("path")?])?;
+    let id = files_in(bob, "alice")?[0]["id"]
+        .as_str()
+        .context("id")?
+        .to_string();
+    relay.terminate()?;
+    let stored = relay.data_dir().join("files").join(&id);
+    let mut bytes = std::fs::read(&stored)?;
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    std::fs::write(&stored, bytes)?;
+    relay.restart()?;
+
+    let dest = dir.path().join("dest");
+    let err = bob.fails(&["download", &id, dest.to_str().context("path")?])?;
+    assert!(
+        err.contains("failed its integrity check at chunk 8"),
+        "{err}"
+    );
+    assert!(
+        files_under(&dest).is_empty(),
+        "nothing is left: {:?}",
+        files_under(&dest)
+    );
+    Ok(())
+}
+
+#[test]
+fn hostile_file_names_are_saved_safely_inside_the_destination() -> Result<()> {
+    let relay = TestRelay::start()?;
+    let peers = friends(&relay, &["alice", "bob"])?;
+    let (alice, bob) = (&peers[0], &peers[1]);
+    let dir = tempfile::tempdir()?;
+    let content = dir.path().join("content.txt");
+    std::fs::write(&content, b"harmless")?;
+    let long = "长".repeat(300); // 900 bytes: within what a sender may send, far over a file system's limit
+    let names = ["../../etc/passwd", "/abs", "CON", "..", long.as_str()];
+    for name in names {
+        alice.ok(&[
+            "send-file",
+            "bob",
+            content.to_str().context("p")?,
+            "--name",
+            name,
+        ])?;
+    }
+    // A local file whose name is not UTF-8, sent under its own name.
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let odd = dir
+            .path()
+            .join(std::ffi::OsStr::from_bytes(b"bad\xff\xfename.txt"));
+        std::fs::write(&odd, b"odd")?;
+        let status = alice.command(&["send-file", "bob"]).arg(&odd).status()?;
+        assert!(status.success());
+    }
+    let dest = dir.path().join("inbox");
+    let files = files_in(bob, "alice")?;
+    assert!(files.len() >= names.len());
+    for file in &files {
+        bob.ok(&[
+            "download",
+            file["id"].as_str().context("id")?,
+            dest.to_str().context("p")?,
+        ])?;
+    }
+    let saved = files_under(&dest);
+    assert_eq!(saved.len(), files.len(), "{saved:?}");
+    let dest = std::fs::canonicalize(&dest)?;
+    let mut names: Vec<String> = saved
+        .iter()
+        .map(|p| {
+            assert_eq!(
+                p.parent(),
+                Some(dest.as_path()),
+                "{} is outside",
+                p.display()
+            );
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    names.sort();
+    assert!(names.contains(&"passwd".to_string()), "{names:?}");
+    assert!(names.contains(&"abs".to_string()), "{names:?}");
+    assert!(names.contains(&"_CON".to_string()), "{names:?}");
+    assert!(names.contains(&"file".to_string()), "{names:?}");
+    assert!(
+        names.iter().any(|n| n.starts_with("长") && n.len() <= 200),
+        "{names:?}"
+    );
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("bad") && n.ends_with("name.txt")),
+        "{names:?}"
+    );
+    assert!(!dir.path().join("etc").exists());
+    Ok(())
+}
