@@ -169,6 +169,8 @@ pub async fn dial(
     // live peer is never taken for dead.
     transport.keep_alive_interval(Some(KEEP_ALIVE_INTERVAL));
     transport.max_idle_timeout(Duration::from_secs(30).try_into().ok());
+    // As the relay does (see its transport config): BBR keeps uploads moving on lossy paths.
+    transport.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
     config.transport_config(Arc::new(transport));
 
     let bind: SocketAddr = if addr.is_ipv6() {

@@ -10,10 +10,8 @@
 //!
 //! Nothing here knows where the key travels or what the file is called.
 
-use std::io::SeekFrom;
 use std::path::Path;
 
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use uchat_wire::msg::file::{
     FILE_CHUNK_PLAINTEXT_BYTES, FILE_CHUNK_SEALED_BYTES, file_chunks, sealed_file_bytes,
 };
@@ -122,15 +120,22 @@ pub struct Moved {
     pub total: u64,
 }
 
-/// Uploads the file at `path` as `spec`, resuming where the relay's copy stops.
-/// `progress(done, total)` is called in bytes of ciphertext.
+/// Chunks in flight between the thread that reads or writes the disk (and seals or opens
+/// them) and the stream: enough to keep both cores busy, little memory (4 MiB).
+const PIPELINE_CHUNKS: usize = 64;
+
+/// Uploads the file at `path` as `spec`, resuming where the relay's copy stops; returns
+/// what moved and the MD5 of the whole file's plaintext (the part already on the relay is
+/// read again to hash it). Reading and sealing run on a blocking thread while the stream
+/// is written, so the two cores share the work. `progress(done, total)` is called in bytes
+/// of ciphertext.
 pub async fn upload(
     link: &RelayLink,
     path: &Path,
     spec: FileSpec<'_>,
     access: FileAccess,
     progress: &(dyn Fn(u64, u64) + Send + Sync),
-) -> Result<Moved, TransferError> {
+) -> Result<(Moved, Vec<u8>), TransferError> {
     let FileSpec {
         id: file,
         key,
@@ -147,43 +152,81 @@ pub async fn upload(
         return Err(TransferError::Unexpected("an upload"));
     };
     progress(offset, total);
-    let chunks = file_chunks(plain_size);
-    let first = offset / FILE_CHUNK_SEALED_BYTES;
+    let first = offset.min(total) / FILE_CHUNK_SEALED_BYTES;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(PIPELINE_CHUNKS);
+    let producer = {
+        let (path, key) = (path.to_path_buf(), key.clone());
+        tokio::task::spawn_blocking(move || seal_chunks(&path, file, &key, plain_size, first, tx))
+    };
     let mut sent = 0u64;
-    if offset < total {
-        let mut input = tokio::fs::File::open(path)
-            .await
-            .map_err(io("cannot open", path))?;
-        input
-            .seek(SeekFrom::Start(first * FILE_CHUNK_PLAINTEXT_BYTES))
-            .await
-            .map_err(io("cannot read", path))?;
-        let mut plain = vec![0u8; FILE_CHUNK_PLAINTEXT_BYTES as usize];
-        for index in first..chunks {
-            let want = (plain_size - index * FILE_CHUNK_PLAINTEXT_BYTES)
-                .min(FILE_CHUNK_PLAINTEXT_BYTES) as usize;
-            input
-                .read_exact(&mut plain[..want])
-                .await
-                .map_err(|_| TransferError::Changed {
-                    path: path.to_path_buf(),
-                    expected: plain_size,
-                })?;
-            let sealed = chunk::encrypt_chunk_random_iv(key, &file.0, index, &plain[..want])?;
-            send.write_all(&sealed).await.map_err(stream_error)?;
-            sent += sealed.len() as u64;
-            progress(offset + sent, total);
+    let mut stream_failure = None;
+    while let Some(sealed) = rx.recv().await {
+        if let Err(e) = send.write_all(&sealed).await {
+            stream_failure = Some(e);
+            break;
         }
+        sent += sealed.len() as u64;
+        progress(offset + sent, total);
+    }
+    drop(rx);
+    let md5 = producer.await.map_err(|e| {
+        TransferError::Unexpected(if e.is_panic() {
+            "a panic"
+        } else {
+            "a cancelled read"
+        })
+    })??;
+    if let Some(e) = stream_failure {
+        return Err(stream_error(e));
     }
     send.finish().map_err(stream_error)?;
     match link.read_reply(&mut recv).await? {
-        Reply::Uploaded { .. } => Ok(Moved {
-            bytes: sent,
-            resumed_at: offset,
-            total,
-        }),
+        Reply::Uploaded { .. } => Ok((
+            Moved {
+                bytes: sent,
+                resumed_at: offset,
+                total,
+            },
+            md5,
+        )),
         _ => Err(TransferError::Unexpected("an upload")),
     }
+}
+
+/// The blocking half of an upload: hashes the chunks before `first`, then reads, hashes
+/// and seals the rest into `tx`; returns the whole file's MD5. Stops early (still hashing
+/// nothing more) if the stream side went away.
+fn seal_chunks(
+    path: &Path,
+    file: FileId,
+    key: &FileKey,
+    plain_size: u64,
+    first: u64,
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+) -> Result<Vec<u8>, TransferError> {
+    use md5::Digest;
+    use std::io::Read;
+    let mut input = std::fs::File::open(path).map_err(io("cannot open", path))?;
+    let mut hash = md5::Md5::new();
+    let mut plain = vec![0u8; FILE_CHUNK_PLAINTEXT_BYTES as usize];
+    for index in 0..file_chunks(plain_size) {
+        let want = (plain_size - index * FILE_CHUNK_PLAINTEXT_BYTES).min(FILE_CHUNK_PLAINTEXT_BYTES)
+            as usize;
+        input
+            .read_exact(&mut plain[..want])
+            .map_err(|_| TransferError::Changed {
+                path: path.to_path_buf(),
+                expected: plain_size,
+            })?;
+        hash.update(&plain[..want]);
+        if index >= first {
+            let sealed = chunk::encrypt_chunk_random_iv(key, &file.0, index, &plain[..want])?;
+            if tx.blocking_send(sealed).is_err() {
+                break;
+            }
+        }
+    }
+    Ok(hash.finalize().to_vec())
 }
 
 /// The sealed length of chunk `index` of a file whose ciphertext is `total` bytes.
@@ -195,19 +238,24 @@ fn sealed_chunk_len(index: u64, chunks: u64, total: u64) -> u64 {
     }
 }
 
+/// Records how many chunks a partial download holds, after each sync.
+pub type Checkpoint = Box<dyn FnMut(u64) + Send>;
+
 /// Downloads `spec` into the partial file `part`, after the `verified` chunks it holds
-/// already (anything past them is cut off).
-/// `checkpoint(chunks)` is called after each sync with how many chunks the partial file now
-/// holds, so a caller can record it; `progress(done, total)` in bytes of ciphertext. On an
-/// integrity failure the partial file is deleted.
+/// already (anything past them is cut off); returns what moved and the MD5 of the whole
+/// partial file (the part it held before is read again to hash it). Each chunk's tag is
+/// checked before it is decrypted and written, on a blocking thread while the stream is
+/// read. `checkpoint(chunks)` is called after each sync with how many chunks the partial
+/// file now holds; `progress(done, total)` in bytes of ciphertext. On an integrity failure
+/// the partial file is deleted.
 pub async fn download(
     link: &RelayLink,
     spec: FileSpec<'_>,
     part: &Path,
     verified: u64,
-    checkpoint: &mut (dyn FnMut(u64) + Send),
+    checkpoint: Checkpoint,
     progress: &(dyn Fn(u64, u64) + Send + Sync),
-) -> Result<Moved, TransferError> {
+) -> Result<(Moved, Vec<u8>), TransferError> {
     let FileSpec {
         id: file,
         key,
@@ -217,52 +265,129 @@ pub async fn download(
     let chunks = file_chunks(plain_size);
     let verified = verified.min(chunks);
     let offset = verified * FILE_CHUNK_SEALED_BYTES;
-    let mut out = tokio::fs::OpenOptions::new()
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(PIPELINE_CHUNKS);
+    let writer = {
+        let (part, key) = (part.to_path_buf(), key.clone());
+        let job = OpenJob {
+            file,
+            chunks,
+            verified,
+        };
+        tokio::task::spawn_blocking(move || open_chunks(&part, &key, job, rx, checkpoint))
+    };
+    let received = async {
+        if verified == chunks {
+            return Ok(0);
+        }
+        let request = Request::DownloadFile { file, offset };
+        let (_send, mut recv, reply) = link.open_transfer(&request).await?;
+        let Reply::DownloadReady { size } = reply else {
+            return Err(TransferError::Unexpected("a download"));
+        };
+        if size != total {
+            return Err(TransferError::WrongLength {
+                expected: total,
+                got: size,
+            });
+        }
+        progress(offset, total);
+        let mut fetched = 0u64;
+        for index in verified..chunks {
+            let mut sealed = vec![0u8; sealed_chunk_len(index, chunks, total) as usize];
+            if recv.read_exact(&mut sealed).await.is_err() {
+                return Err(TransferError::Truncated {
+                    expected: total,
+                    got: offset + fetched,
+                });
+            }
+            fetched += sealed.len() as u64;
+            if tx.send(sealed).is_err() {
+                break; // the writer stopped: its error says why
+            }
+            progress(offset + fetched, total);
+        }
+        Ok(fetched)
+    }
+    .await;
+    drop(tx);
+    let written = writer.await.map_err(|e| {
+        TransferError::Unexpected(if e.is_panic() {
+            "a panic"
+        } else {
+            "a cancelled write"
+        })
+    })?;
+    match (written, received) {
+        // An integrity failure is the answer, whatever the stream did after.
+        (Err(e @ TransferError::Integrity { .. }), _) => Err(e),
+        (_, Err(e)) => Err(e),
+        (Err(e), Ok(_)) => Err(e),
+        (Ok(md5), Ok(fetched)) => Ok((
+            Moved {
+                bytes: fetched,
+                resumed_at: offset,
+                total,
+            },
+            md5,
+        )),
+    }
+}
+
+/// What the blocking half of a download works on.
+struct OpenJob {
+    file: FileId,
+    chunks: u64,
+    verified: u64,
+}
+
+/// The blocking half of a download: trims the partial file to its verified chunks, hashes
+/// them, then opens, writes and hashes each chunk from `rx`, syncing and checkpointing every
+/// [`CHUNKS_PER_CHECKPOINT`]; returns the MD5 once the last chunk is in (or an error; on an
+/// integrity failure the partial file is deleted).
+fn open_chunks(
+    part: &Path,
+    key: &FileKey,
+    job: OpenJob,
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    mut checkpoint: Checkpoint,
+) -> Result<Vec<u8>, TransferError> {
+    use md5::Digest;
+    use std::io::{Read, Write};
+    let OpenJob {
+        file,
+        chunks,
+        verified,
+    } = job;
+    let mut out = std::fs::OpenOptions::new()
         .create(true)
+        .read(true)
         .write(true)
         .truncate(false)
         .open(part)
-        .await
         .map_err(io("cannot write", part))?;
     out.set_len(verified * FILE_CHUNK_PLAINTEXT_BYTES)
-        .await
         .map_err(io("cannot write", part))?;
-    out.seek(SeekFrom::End(0))
-        .await
-        .map_err(io("cannot write", part))?;
-    if verified == chunks {
-        return Ok(Moved {
-            bytes: 0,
-            resumed_at: total,
-            total,
-        });
-    }
-    let request = Request::DownloadFile { file, offset };
-    let (_send, mut recv, reply) = link.open_transfer(&request).await?;
-    let Reply::DownloadReady { size } = reply else {
-        return Err(TransferError::Unexpected("a download"));
-    };
-    if size != total {
-        return Err(TransferError::WrongLength {
-            expected: total,
-            got: size,
-        });
-    }
-    progress(offset, total);
-    let mut fetched = 0u64;
-    let mut sealed = Vec::with_capacity(FILE_CHUNK_SEALED_BYTES as usize);
-    for index in verified..chunks {
-        let len = sealed_chunk_len(index, chunks, total) as usize;
-        sealed.resize(len, 0);
-        if let Err(e) = recv.read_exact(&mut sealed).await {
-            out.sync_data().await.map_err(io("cannot write", part))?;
-            checkpoint(index);
-            tracing::debug!(error = %e, "download stream ended early");
-            return Err(TransferError::Truncated {
-                expected: total,
-                got: offset + fetched,
-            });
+    let mut hash = md5::Md5::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = out.read(&mut buf).map_err(io("cannot read", part))?;
+        if n == 0 {
+            break;
         }
+        hash.update(&buf[..n]);
+    }
+    let mut index = verified;
+    let mut unsynced = false;
+    while index < chunks {
+        let Ok(sealed) = rx.recv() else {
+            // The stream ended early: keep what is written for the next run.
+            out.sync_data().map_err(io("cannot write", part))?;
+            checkpoint(index);
+            return Err(TransferError::Truncated {
+                expected: chunks,
+                got: index,
+            });
+        };
         let plain = match chunk::decrypt_chunk(key, &file.0, index, &sealed) {
             Ok(plain) => plain,
             Err(
@@ -271,30 +396,26 @@ pub async fn download(
                 | ChunkError::TooShort { .. },
             ) => {
                 drop(out);
-                let _ = tokio::fs::remove_file(part).await;
+                let _ = std::fs::remove_file(part);
                 return Err(TransferError::Integrity { index });
             }
             Err(e) => return Err(e.into()),
         };
-        out.write_all(&plain)
-            .await
-            .map_err(io("cannot write", part))?;
-        fetched += len as u64;
-        progress(offset + fetched, total);
-        if (index + 1) % CHUNKS_PER_CHECKPOINT == 0 {
-            out.flush().await.map_err(io("cannot write", part))?;
-            out.sync_data().await.map_err(io("cannot write", part))?;
-            checkpoint(index + 1);
+        out.write_all(&plain).map_err(io("cannot write", part))?;
+        hash.update(&plain);
+        index += 1;
+        unsynced = true;
+        if index % CHUNKS_PER_CHECKPOINT == 0 {
+            out.sync_data().map_err(io("cannot write", part))?;
+            checkpoint(index);
+            unsynced = false;
         }
     }
-    out.flush().await.map_err(io("cannot write", part))?;
-    out.sync_data().await.map_err(io("cannot write", part))?;
+    if unsynced || verified == chunks {
+        out.sync_data().map_err(io("cannot write", part))?;
+    }
     checkpoint(chunks);
-    Ok(Moved {
-        bytes: fetched,
-        resumed_at: offset,
-        total,
-    })
+    Ok(hash.finalize().to_vec())
 }
 
 #[cfg(test)]

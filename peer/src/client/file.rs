@@ -13,7 +13,6 @@
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use md5::{Digest, Md5};
 use tokio::io::AsyncReadExt;
 use uchat_store::{ConversationId, FileRef, PendingDownload, PendingUpload};
 use uchat_wire::{FileAccess, FileId, GroupId, MessageId, UserName};
@@ -82,25 +81,6 @@ fn random_file_id() -> Result<FileId, ClientError> {
         reason: e.to_string(),
     })?;
     Ok(FileId(id))
-}
-
-/// The MD5 of the file at `path`, read in 1 MiB pieces.
-async fn md5_of(path: &Path) -> Result<Vec<u8>, ClientError> {
-    let mut input = tokio::fs::File::open(path)
-        .await
-        .map_err(io_error("cannot open", path))?;
-    let mut hash = Md5::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = input
-            .read(&mut buf)
-            .await
-            .map_err(io_error("cannot read", path))?;
-        if n == 0 {
-            return Ok(hash.finalize().to_vec());
-        }
-        hash.update(&buf[..n]);
-    }
 }
 
 /// The MIME type and thumbnail of the file at `path`, from its first bytes (and all of
@@ -204,7 +184,6 @@ impl Client {
         let pending = match self.inner.store.pending_upload(&upload_key)? {
             Some(pending) => pending,
             None => {
-                let md5 = md5_of(path).await?;
                 let (mime, thumb) = describe(path, size).await?;
                 let key = FileKey::generate().map_err(TransferError::Chunk)?;
                 let pending = PendingUpload {
@@ -213,7 +192,8 @@ impl Client {
                         name,
                         size,
                         mime,
-                        md5,
+                        // Hashed while the file is sent (see below).
+                        md5: Vec::new(),
                         key: key.to_bytes().to_vec(),
                         thumbnail: thumb.as_ref().map(|t| t.jpeg.clone()),
                         dimensions: thumb.map(|t| t.dimensions),
@@ -228,7 +208,7 @@ impl Client {
                 pending
             }
         };
-        let file = pending.file;
+        let mut file = pending.file;
         let key = FileKey::from_bytes(&file.key).map_err(TransferError::Chunk)?;
         let link = self.inner.link()?;
         let spec = FileSpec {
@@ -236,7 +216,8 @@ impl Client {
             key: &key,
             plain_size: size,
         };
-        let moved = transfer::upload(&link, path, spec, access, progress).await?;
+        let (moved, md5) = transfer::upload(&link, path, spec, access, progress).await?;
+        file.md5 = md5;
         let body = Body::File(file.clone());
         let message = match target {
             FileTarget::User(user) => {
@@ -264,6 +245,11 @@ impl Client {
             file,
             moved,
         })
+    }
+
+    /// The file message carrying `file`, if this peer has one.
+    pub fn local_file(&self, file: FileId) -> Result<Option<FileRef>, ClientError> {
+        Ok(self.inner.store.file_message(file)?.and_then(|e| e.file))
     }
 
     /// Downloads received file `file` into the folder `dest` (made if needed), under its
@@ -331,23 +317,23 @@ impl Client {
         let link = self.inner.link()?;
         let store = self.inner.store.clone();
         let mut record = pending.clone();
-        let mut checkpoint = move |chunks: u64| {
+        let checkpoint = Box::new(move |chunks: u64| {
             record.chunks = chunks;
             if let Err(e) = store.put_pending_download(&record) {
                 tracing::warn!(error = %e, "cannot record download progress");
             }
-        };
+        });
         let spec = FileSpec {
             id: file,
             key: &key,
             plain_size: reference.size,
         };
-        let moved = match transfer::download(
+        let (moved, md5) = match transfer::download(
             &link,
             spec,
             &part,
             pending.chunks,
-            &mut checkpoint,
+            checkpoint,
             progress,
         )
         .await
@@ -359,7 +345,7 @@ impl Client {
             }
             Err(e) => return Err(e.into()),
         };
-        if md5_of(&part).await? != reference.md5 {
+        if md5 != reference.md5 {
             let _ = tokio::fs::remove_file(&part).await;
             self.inner.store.remove_pending_download(file)?;
             return Err(ClientError::InvalidInput(
