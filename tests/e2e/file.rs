@@ -404,3 +404,44 @@ fn hostile_file_names_are_saved_safely_inside_the_destination() -> Result<()> {
     assert!(!dir.path().join("etc").exists());
     Ok(())
 }
+
+#[test]
+fn a_listener_sees_the_file_event_and_the_relay_enforces_size_and_quota() -> Result<()> {
+    let relay = TestRelay::start_with(&["--max-file-mib", "2", "--file-quota-mib", "3"])?;
+    let peers = friends(&relay, &["alice", "bob"])?;
+    let (alice, bob) = (&peers[0], &peers[1]);
+    let dir = tempfile::tempdir()?;
+    let small = dir.path().join("note.txt");
+    std::fs::write(&small, "生日快乐 🎂")?;
+    let mut listener = uchat_tests::JsonListener::start(bob, 20)?;
+    alice.ok(&["send-file", "bob", small.to_str().context("p")?])?;
+    let (_, event) = listener
+        .wait_for(Duration::from_secs(10), |l| l["type"] == "file")
+        .context("bob's listener prints the file line")?;
+    assert_eq!(event["from"], "alice");
+    assert_eq!(event["name"], "note.txt");
+    assert_eq!(event["size"], "生日快乐 🎂".len());
+    assert_eq!(event["md5"], md5_hex(&small)?);
+    drop(listener);
+
+    let big = dir.path().join("big.bin");
+    random_file(&big, 3 << 20, 9)?;
+    let err = alice.fails(&["send-file", "bob", big.to_str().context("p")?])?;
+    assert!(err.contains("over this relay's limit"), "{err}");
+    let medium = dir.path().join("medium.bin");
+    random_file(&medium, (3 << 19) + 1000, 10)?; // 1.5 MiB: two fill the 3 MiB quota
+    alice.ok(&["send-file", "bob", medium.to_str().context("p")?])?;
+    let other = dir.path().join("other.bin");
+    random_file(&other, (3 << 19) + 2000, 12)?;
+    let err = alice.fails(&["send-file", "bob", other.to_str().context("p")?])?;
+    assert!(err.contains("do not fit"), "{err}");
+    let err = alice.fails(&["send-file", "bob", dir.path().to_str().context("p")?])?;
+    assert!(err.contains("is not a file"), "{err}");
+    let err = alice.fails(&[
+        "send-file",
+        "bob",
+        dir.path().join("missing").to_str().context("p")?,
+    ])?;
+    assert!(err.contains("cannot read"), "{err}");
+    Ok(())
+}
