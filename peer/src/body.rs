@@ -11,6 +11,9 @@ use crate::thumbnail::MAX_THUMBNAIL_BYTES;
 /// Longest file name accepted in a file message, in bytes (a name is made safe and
 /// shortened again when saved).
 pub const MAX_FILE_NAME_BYTES: usize = 1024;
+/// Largest file size a file message may claim (1 TiB, far beyond a relay's limit), so a
+/// hostile size cannot overflow the chunk arithmetic.
+pub const MAX_FILE_SIZE: u64 = 1 << 40;
 /// Longest MIME type accepted, in bytes.
 const MAX_MIME_BYTES: usize = 128;
 
@@ -94,6 +97,9 @@ fn check_file(file: &FileContent) -> Result<(), String> {
     let bad = |what: &str| Err(format!("malformed file message: {what}"));
     if FileKey::from_bytes(&file.key).is_err() {
         return bad("the key is not 64 bytes");
+    }
+    if file.size > MAX_FILE_SIZE {
+        return bad("the size is beyond any file a relay takes");
     }
     if file.md5.len() != 16 {
         return bad("the MD5 is not 16 bytes");

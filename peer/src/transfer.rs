@@ -15,7 +15,7 @@ use std::path::Path;
 use uchat_wire::msg::file::{
     FILE_CHUNK_PLAINTEXT_BYTES, FILE_CHUNK_SEALED_BYTES, file_chunks, sealed_file_bytes,
 };
-use uchat_wire::{FileAccess, FileId, Reply, Request};
+use uchat_wire::{FileAccess, FileId, Reply, Request, UserName};
 
 use crate::connection::{ConnectionError, RelayLink};
 use crate::crypto::chunk::{self, ChunkError, FileKey};
@@ -65,6 +65,16 @@ pub enum TransferError {
         /// What the relay said.
         got: u64,
     },
+    /// The relay says someone other than the message's sender uploaded the file.
+    #[error(
+        "the file was uploaded by {uploader}, not by {sender} who sent the message naming it: it was not kept"
+    )]
+    NotTheSender {
+        /// Who uploaded it.
+        uploader: UserName,
+        /// Who sent the message.
+        sender: UserName,
+    },
     /// The relay's stream ended early.
     #[error(
         "the relay's stream ended after {got} of {expected} bytes; run the command again to resume"
@@ -107,6 +117,9 @@ pub struct FileSpec<'a> {
     pub key: &'a FileKey,
     /// Its plaintext length.
     pub plain_size: u64,
+    /// For a download: who must have uploaded it (the sender of the message that named
+    /// it); the relay says who did.
+    pub uploader: Option<&'a UserName>,
 }
 
 /// What one run of a transfer moved.
@@ -140,6 +153,7 @@ pub async fn upload(
         id: file,
         key,
         plain_size,
+        ..
     } = spec;
     let total = sealed_file_bytes(plain_size);
     let request = Request::UploadFile {
@@ -242,12 +256,13 @@ fn sealed_chunk_len(index: u64, chunks: u64, total: u64) -> u64 {
 pub type Checkpoint = Box<dyn FnMut(u64) + Send>;
 
 /// Downloads `spec` into the partial file `part`, after the `verified` chunks it holds
-/// already (anything past them is cut off); returns what moved and the MD5 of the whole
-/// partial file (the part it held before is read again to hash it). Each chunk's tag is
-/// checked before it is decrypted and written, on a blocking thread while the stream is
-/// read. `checkpoint(chunks)` is called after each sync with how many chunks the partial
-/// file now holds; `progress(done, total)` in bytes of ciphertext. On an integrity failure
-/// the partial file is deleted.
+/// already (anything past them, or past what the file really holds, is cut off); returns
+/// what moved and the MD5 of the whole partial file (the part it held before is read again
+/// to hash it). The partial file is opened only once the relay has said yes, never through
+/// a symbolic link. Each chunk's tag and length are checked before it is decrypted and
+/// written, on a blocking thread while the stream is read. `checkpoint(chunks)` is called
+/// after each sync with how many chunks the partial file now holds; `progress(done,
+/// total)` in bytes of ciphertext. On an integrity failure the partial file is deleted.
 pub async fn download(
     link: &RelayLink,
     spec: FileSpec<'_>,
@@ -260,28 +275,23 @@ pub async fn download(
         id: file,
         key,
         plain_size,
+        uploader,
     } = spec;
     let total = sealed_file_bytes(plain_size);
     let chunks = file_chunks(plain_size);
-    let verified = verified.min(chunks);
+    let verified = verified.min(chunks).min(held_chunks(part));
     let offset = verified * FILE_CHUNK_SEALED_BYTES;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(PIPELINE_CHUNKS);
-    let writer = {
-        let (part, key) = (part.to_path_buf(), key.clone());
-        let job = OpenJob {
-            file,
-            chunks,
-            verified,
-        };
-        tokio::task::spawn_blocking(move || open_chunks(&part, &key, job, rx, checkpoint))
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(PIPELINE_CHUNKS);
+    let job = OpenJob {
+        file,
+        plain_size,
+        verified,
     };
-    let received = async {
-        if verified == chunks {
-            return Ok(0);
-        }
+    let mut stream = None;
+    if verified < chunks {
         let request = Request::DownloadFile { file, offset };
-        let (_send, mut recv, reply) = link.open_transfer(&request).await?;
-        let Reply::DownloadReady { size } = reply else {
+        let (send, recv, reply) = link.open_transfer(&request).await?;
+        let Reply::DownloadReady { size, owner } = reply else {
             return Err(TransferError::Unexpected("a download"));
         };
         if size != total {
@@ -290,6 +300,24 @@ pub async fn download(
                 got: size,
             });
         }
+        if let (Some(expected), Some(owner)) = (uploader, owner)
+            && expected != &owner
+        {
+            return Err(TransferError::NotTheSender {
+                uploader: owner,
+                sender: expected.clone(),
+            });
+        }
+        stream = Some((send, recv));
+    }
+    let writer = {
+        let (part, key) = (part.to_path_buf(), key.clone());
+        tokio::task::spawn_blocking(move || open_chunks(&part, &key, job, rx, checkpoint))
+    };
+    let received = async {
+        let Some((_send, mut recv)) = stream else {
+            return Ok(0);
+        };
         progress(offset, total);
         let mut fetched = 0u64;
         for index in verified..chunks {
@@ -301,7 +329,7 @@ pub async fn download(
                 });
             }
             fetched += sealed.len() as u64;
-            if tx.send(sealed).is_err() {
+            if tx.send(sealed).await.is_err() {
                 break; // the writer stopped: its error says why
             }
             progress(offset + fetched, total);
@@ -333,10 +361,30 @@ pub async fn download(
     }
 }
 
+/// How many whole chunks the partial file at `part` holds (0 if there is none).
+fn held_chunks(part: &Path) -> u64 {
+    std::fs::symlink_metadata(part)
+        .ok()
+        .filter(|m| m.is_file())
+        .map_or(0, |m| m.len() / FILE_CHUNK_PLAINTEXT_BYTES)
+}
+
+/// Opens (or makes) a partial download, never through a symbolic link.
+fn open_partial(part: &Path) -> Result<std::fs::File, TransferError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).read(true).write(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(part).map_err(io("cannot write", part))
+}
+
 /// What the blocking half of a download works on.
 struct OpenJob {
     file: FileId,
-    chunks: u64,
+    plain_size: u64,
     verified: u64,
 }
 
@@ -348,23 +396,18 @@ fn open_chunks(
     part: &Path,
     key: &FileKey,
     job: OpenJob,
-    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    mut rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
     mut checkpoint: Checkpoint,
 ) -> Result<Vec<u8>, TransferError> {
     use md5::Digest;
     use std::io::{Read, Write};
     let OpenJob {
         file,
-        chunks,
+        plain_size,
         verified,
     } = job;
-    let mut out = std::fs::OpenOptions::new()
-        .create(true)
-        .read(true)
-        .write(true)
-        .truncate(false)
-        .open(part)
-        .map_err(io("cannot write", part))?;
+    let chunks = file_chunks(plain_size);
+    let mut out = open_partial(part)?;
     out.set_len(verified * FILE_CHUNK_PLAINTEXT_BYTES)
         .map_err(io("cannot write", part))?;
     let mut hash = md5::Md5::new();
@@ -379,7 +422,7 @@ fn open_chunks(
     let mut index = verified;
     let mut unsynced = false;
     while index < chunks {
-        let Ok(sealed) = rx.recv() else {
+        let Some(sealed) = rx.blocking_recv() else {
             // The stream ended early: keep what is written for the next run.
             out.sync_data().map_err(io("cannot write", part))?;
             checkpoint(index);
@@ -388,9 +431,12 @@ fn open_chunks(
                 got: index,
             });
         };
+        let expected = (plain_size - index * FILE_CHUNK_PLAINTEXT_BYTES)
+            .min(FILE_CHUNK_PLAINTEXT_BYTES) as usize;
         let plain = match chunk::decrypt_chunk(key, &file.0, index, &sealed) {
-            Ok(plain) => plain,
-            Err(
+            Ok(plain) if plain.len() == expected => plain,
+            Ok(_)
+            | Err(
                 ChunkError::BadTag { .. }
                 | ChunkError::BadPadding { .. }
                 | ChunkError::TooShort { .. },

@@ -4,8 +4,9 @@
 //! database, which the relay writes; this module never sees a byte of it.
 //!
 //! An upload reserves its whole size against the uploader's quota when it starts, so
-//! uploads under way cannot add up past it; the reservation goes when the file is deleted
-//! (at the end of its retention, or when an incomplete upload is given up).
+//! uploads under way cannot add up past it; the reservation goes when the file is deleted:
+//! at the end of its retention, or [`STALLED_UPLOAD_MS`] after an incomplete upload last
+//! made progress.
 
 use redb::ReadableTable;
 use uchat_wire::{FileAccess, FileId, GroupId, UserName};
@@ -28,6 +29,23 @@ pub struct FileLimits {
     pub quota_bytes: u64,
     /// How long a file is kept after its upload starts, in ms.
     pub retention_ms: u64,
+}
+
+/// How long an upload may go without progress before it is given up and its quota
+/// reservation returned: a day, in ms.
+pub const STALLED_UPLOAD_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// Moves `record`'s place in the expiry index to `expires_ms`.
+fn reschedule_in(
+    tx: &redb::WriteTransaction,
+    record: &mut FileRecord,
+    expires_ms: u64,
+) -> Result<(), StoreError> {
+    let mut by_expiry = tx.open_table(FILES_BY_EXPIRY)?;
+    by_expiry.remove((record.expires_ms, record.id.0.as_slice()))?;
+    by_expiry.insert((expires_ms, record.id.0.as_slice()), ())?;
+    record.expires_ms = expires_ms;
+    Ok(())
 }
 
 fn file_record(
@@ -79,7 +97,10 @@ fn allowed_in(
 ) -> Result<Vec<UserName>, StoreError> {
     let mut allowed = match access {
         FileAccess::Users { users } => {
-            for user in users {
+            let mut users = users.clone();
+            users.sort();
+            users.dedup();
+            for user in &users {
                 require_account(tx, user)?;
                 if user != owner && !related_in(tx, owner, user)? {
                     return Err(StoreError::NotFriends {
@@ -88,7 +109,7 @@ fn allowed_in(
                     });
                 }
             }
-            users.clone()
+            users
         }
         FileAccess::Group { group } => group_members_in(tx, owner, *group)?,
     };
@@ -156,7 +177,8 @@ impl RelayStore {
             }
             usage.insert(owner.as_str(), used + size)?;
             drop(usage);
-            let expires_ms = now_ms.saturating_add(limits.retention_ms);
+            // Until it completes, an upload lives a day past its last progress.
+            let expires_ms = now_ms.saturating_add(STALLED_UPLOAD_MS.min(limits.retention_ms));
             put_file_in(
                 tx,
                 &FileRecord {
@@ -177,25 +199,39 @@ impl RelayStore {
     }
 
     /// Records that the first `committed` bytes of `id` are durably on disk (never lowers
-    /// it, never past the size).
-    pub fn record_upload_progress(&self, id: FileId, committed: u64) -> Result<(), StoreError> {
+    /// it, never past the size); an upload under way lives another day from `now_ms`.
+    pub fn record_upload_progress(
+        &self,
+        id: FileId,
+        committed: u64,
+        now_ms: u64,
+        limits: &FileLimits,
+    ) -> Result<(), StoreError> {
         write(&self.db, |tx| {
             let Some(mut record) = file_record(&tx.open_table(FILES)?, id)? else {
                 return Err(StoreError::NoSuchFile { id });
             };
             record.committed = record.committed.max(committed.min(record.size));
+            if !record.complete {
+                let retention_end = record.created_ms.saturating_add(limits.retention_ms);
+                let stalled = now_ms.saturating_add(STALLED_UPLOAD_MS).min(retention_end);
+                reschedule_in(tx, &mut record, stalled)?;
+            }
             put_file_in(tx, &record)
         })
     }
 
-    /// Marks `id` complete: all of it is on disk, and those allowed may download it.
-    pub fn complete_upload(&self, id: FileId) -> Result<(), StoreError> {
+    /// Marks `id` complete: all of it is on disk, and those allowed may download it until
+    /// its retention ends.
+    pub fn complete_upload(&self, id: FileId, limits: &FileLimits) -> Result<(), StoreError> {
         write(&self.db, |tx| {
             let Some(mut record) = file_record(&tx.open_table(FILES)?, id)? else {
                 return Err(StoreError::NoSuchFile { id });
             };
             record.committed = record.size;
             record.complete = true;
+            let retention_end = record.created_ms.saturating_add(limits.retention_ms);
+            reschedule_in(tx, &mut record, retention_end)?;
             put_file_in(tx, &record)
         })
     }
@@ -323,8 +359,12 @@ mod tests {
                 .expect("starts"),
             0
         );
-        store.record_upload_progress(id, 300).expect("records");
-        store.record_upload_progress(id, 200).expect("never lowers");
+        store
+            .record_upload_progress(id, 300, 10, &LIMITS)
+            .expect("records");
+        store
+            .record_upload_progress(id, 200, 10, &LIMITS)
+            .expect("never lowers");
         assert!(matches!(
             store.file_for_download(&user("bob"), id),
             Err(StoreError::FileIncomplete { .. })
@@ -339,7 +379,7 @@ mod tests {
             store.begin_upload(&user("bob"), id, 800, &to(&[]), 11, &LIMITS),
             Err(StoreError::FileIdTaken { .. })
         ));
-        store.complete_upload(id).expect("completes");
+        store.complete_upload(id, &LIMITS).expect("completes");
         assert_eq!(
             store
                 .file_for_download(&user("bob"), id)
@@ -389,6 +429,44 @@ mod tests {
         assert!(store.delete_file(FileId([2; 16])).expect("deletes"));
         assert_eq!(store.file_usage(&alice).expect("reads"), 0);
         assert!(store.file(FileId([2; 16])).expect("reads").is_none());
+    }
+
+    #[test]
+    fn a_stalled_upload_expires_a_day_after_its_last_progress_a_complete_one_with_retention() {
+        let (_dir, store) = store();
+        let limits = FileLimits {
+            max_file_bytes: 1000,
+            quota_bytes: 1500,
+            retention_ms: 30 * STALLED_UPLOAD_MS,
+        };
+        let (stalled, done) = (FileId([1; 16]), FileId([2; 16]));
+        for id in [stalled, done] {
+            store
+                .begin_upload(&user("alice"), id, 500, &to(&["bob"]), 0, &limits)
+                .expect("starts");
+        }
+        store
+            .record_upload_progress(stalled, 100, 1000, &limits)
+            .expect("records");
+        store.complete_upload(done, &limits).expect("completes");
+        assert!(
+            store
+                .expired_files(STALLED_UPLOAD_MS, 10)
+                .expect("lists")
+                .is_empty()
+        );
+        assert_eq!(
+            store
+                .expired_files(STALLED_UPLOAD_MS + 1001, 10)
+                .expect("lists"),
+            [stalled]
+        );
+        assert_eq!(
+            store
+                .expired_files(30 * STALLED_UPLOAD_MS + 1, 10)
+                .expect("lists"),
+            [stalled, done]
+        );
     }
 
     #[test]

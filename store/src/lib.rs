@@ -59,7 +59,7 @@ mod social;
 mod tables;
 
 pub use error::StoreError;
-pub use file::FileLimits;
+pub use file::{FileLimits, STALLED_UPLOAD_MS};
 pub use group::{CEILING_FACTOR, GroupLimits, GroupSent, KeyShareRow, LeaveOutcome};
 pub use peer::{InboundCommit, OutboundCommit, PeerStore};
 pub use peer_group::{ContactSessions, GroupOutboundCommit};

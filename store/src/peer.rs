@@ -131,11 +131,16 @@ pub(crate) fn append_history(
         encode(entry, "history entry")?.as_slice(),
     )?;
     messages.insert(key, Some((conversation, index)))?;
+    // The first message naming a file keeps it: a later one (someone who learned the id)
+    // cannot take its place.
     if let Some(file) = &entry.file {
-        tx.open_table(FILE_MESSAGES)?.insert(
-            file.file.0.as_slice(),
-            (entry.from.as_str(), entry.id.0.as_slice()),
-        )?;
+        let mut files = tx.open_table(FILE_MESSAGES)?;
+        if files.get(file.file.0.as_slice())?.is_none() {
+            files.insert(
+                file.file.0.as_slice(),
+                (entry.from.as_str(), entry.id.0.as_slice()),
+            )?;
+        }
     }
     Ok(())
 }

@@ -277,6 +277,15 @@ fn only_those_allowed_fetch_a_file_and_the_relay_never_holds_its_plaintext() -> 
     assert!(err.contains("not allowed"), "{err}");
 
     relay.terminate()?;
+    let log = relay.log();
+    assert!(
+        log.contains("file uploaded"),
+        "the debug log records transfers:\n{log}"
+    );
+    assert!(
+        !log.contains(std::str::from_utf8(MARKER)?),
+        "the relay's log holds the file's plaintext"
+    );
     let stored = files_under(relay.data_dir());
     assert!(
         stored
@@ -443,5 +452,115 @@ fn a_listener_sees_the_file_event_and_the_relay_enforces_size_and_quota() -> Res
         dir.path().join("missing").to_str().context("p")?,
     ])?;
     assert!(err.contains("cannot read"), "{err}");
+    Ok(())
+}
+
+/// A raw connection to the relay logged in as `user` (registered already).
+async fn raw_login(relay: &TestRelay, user: &str) -> Result<uchat_peer::connection::RelayLink> {
+    use uchat_wire::{PROTOCOL_VERSION, Password, Request, UserName};
+    let link = uchat_peer::connection::dial(&relay.addr, Some(relay.fingerprint.parse()?), "known")
+        .await?;
+    link.request(&Request::Hello {
+        protocol: PROTOCOL_VERSION,
+        client: "file-test".into(),
+    })
+    .await?;
+    link.request(&Request::Login {
+        username: UserName::parse(user)?,
+        password: Password::new(uchat_tests::PASSWORD),
+    })
+    .await?;
+    Ok(link)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_refuses_overlong_uploads_and_a_newer_stream_takes_over_a_stale_one() -> Result<()>
+{
+    use uchat_wire::{ErrorCode, FileAccess, FileId, Reply, Request, UserName};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let relay = tokio::task::spawn_blocking(|| -> Result<TestRelay> {
+        let relay = TestRelay::start()?;
+        friends(&relay, &["alice", "bob"])?;
+        Ok(relay)
+    })
+    .await??;
+    let access = FileAccess::Users {
+        users: vec![UserName::parse("bob")?],
+    };
+    let upload = |file: FileId, size: u64| Request::UploadFile {
+        file,
+        size,
+        access: access.clone(),
+    };
+
+    // More bytes than announced: refused, and nothing is stored as complete.
+    let alice = raw_login(&relay, "alice").await?;
+    let (mut send, mut recv, reply) = alice.open_transfer(&upload(FileId([1; 16]), 1000)).await?;
+    assert_eq!(reply, Reply::UploadReady { offset: 0 });
+    let _ = send.write_all(&[0u8; 5000]).await;
+    let _ = send.finish();
+    match alice.read_reply(&mut recv).await {
+        Err(uchat_peer::connection::ConnectionError::Refused(e)) => {
+            assert_eq!(e.code, ErrorCode::ProtocolViolation, "{e}");
+            assert!(
+                e.message.contains("longer than the announced 1000 bytes"),
+                "{e}"
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    // A stream that stalls halfway (a peer that vanished) is taken over by a newer one,
+    // which resumes after what the first delivered.
+    let file = FileId([2; 16]);
+    let size = 10 * 65_600;
+    let (mut stale, _stale_recv, _) = alice.open_transfer(&upload(file, size)).await?;
+    stale.write_all(&vec![7u8; 5 * 65_600 + 100]).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = raw_login(&relay, "alice").await?;
+    let (mut send, mut recv, reply) = second.open_transfer(&upload(file, size)).await?;
+    let Reply::UploadReady { offset } = reply else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(
+        offset,
+        5 * 65_600,
+        "resumes at the last whole chunk received"
+    );
+    send.write_all(&vec![7u8; (size - offset) as usize]).await?;
+    send.finish()?;
+    assert_eq!(
+        second.read_reply(&mut recv).await?,
+        Reply::Uploaded { size }
+    );
+
+    // Another user cannot take over (or learn anything about) alice's upload.
+    let bob = raw_login(&relay, "bob").await?;
+    match bob.open_transfer(&upload(file, size)).await {
+        Err(uchat_peer::connection::ConnectionError::Refused(e)) => {
+            assert!(e.message.contains("taken by another upload"), "{e}");
+        }
+        other => panic!("expected a refusal, got {:?}", other.map(|(_, _, r)| r)),
+    }
+    // bob may download it; an offset that is not a chunk boundary is refused.
+    match bob
+        .open_transfer(&Request::DownloadFile { file, offset: 5 })
+        .await
+    {
+        Err(uchat_peer::connection::ConnectionError::Refused(e)) => {
+            assert!(e.message.contains("not a chunk boundary"), "{e}");
+        }
+        other => panic!("expected a refusal, got {:?}", other.map(|(_, _, r)| r)),
+    }
+    let (_, _, reply) = bob
+        .open_transfer(&Request::DownloadFile { file, offset: 0 })
+        .await?;
+    assert_eq!(
+        reply,
+        Reply::DownloadReady {
+            size,
+            owner: Some(UserName::parse("alice")?)
+        }
+    );
     Ok(())
 }

@@ -472,7 +472,8 @@ mod tests {
             prop_oneof![
                 any::<u64>().prop_map(|offset| Reply::UploadReady { offset }),
                 any::<u64>().prop_map(|size| Reply::Uploaded { size }),
-                any::<u64>().prop_map(|size| Reply::DownloadReady { size }),
+                (any::<u64>(), proptest::option::of(user_name()))
+                    .prop_map(|(size, owner)| Reply::DownloadReady { size, owner }),
             ],
             (protocol(), text()).prop_map(|(protocol, relay)| Reply::Welcome { protocol, relay }),
             (user_name(), bytes(), seq(), seq()).prop_map(

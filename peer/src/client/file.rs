@@ -119,6 +119,43 @@ struct FileThumb {
     dimensions: (u32, u32),
 }
 
+/// Gives the checked partial file `part` its name in `dest`: `wanted` if free, else the
+/// next free one. Never replaces anything (not even a dangling link): the name is taken by
+/// a hard link, which fails if something is there, then the partial name goes.
+async fn save_without_replacing(
+    part: &Path,
+    dest: &Path,
+    safe: &str,
+    wanted: &str,
+) -> Result<PathBuf, ClientError> {
+    let mut target = PathBuf::from(wanted);
+    for _ in 0..100 {
+        match tokio::fs::hard_link(part, &target).await {
+            Ok(()) => {
+                tokio::fs::remove_file(part)
+                    .await
+                    .map_err(io_error("cannot save", &target))?;
+                return Ok(target);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                target = free_name_in(dest, safe);
+            }
+            // A file system without hard links: rename, once the name is seen free.
+            Err(_) if tokio::fs::symlink_metadata(&target).await.is_err() => {
+                tokio::fs::rename(part, &target)
+                    .await
+                    .map_err(io_error("cannot save", &target))?;
+                return Ok(target);
+            }
+            Err(e) => return Err(io_error("cannot save", &target)(e)),
+        }
+    }
+    Err(ClientError::InvalidInput(format!(
+        "cannot find a free name for {safe} in {}",
+        dest.display()
+    )))
+}
+
 impl Client {
     /// Sends the file at `path` to `target` as `name` (the file's own name by default):
     /// uploads it (resuming an upload a previous run started), then sends the file message.
@@ -138,6 +175,7 @@ impl Client {
                 path.display()
             )));
         }
+        let name_override = name;
         let name = match name {
             Some(name) => name.to_string(),
             None => path
@@ -209,12 +247,17 @@ impl Client {
             }
         };
         let mut file = pending.file;
+        if let Some(name) = name_override {
+            // Not sent yet: a resumed upload takes the name given now.
+            file.name = name.to_string();
+        }
         let key = FileKey::from_bytes(&file.key).map_err(TransferError::Chunk)?;
         let link = self.inner.link()?;
         let spec = FileSpec {
             id: file.file,
             key: &key,
             plain_size: size,
+            uploader: None,
         };
         let (moved, md5) = transfer::upload(&link, path, spec, access, progress).await?;
         file.md5 = md5;
@@ -293,16 +336,20 @@ impl Client {
             .map_err(io_error("cannot open the folder", dest))?;
         let key = FileKey::from_bytes(&reference.key).map_err(TransferError::Chunk)?;
         let safe = safe_file_name(&reference.name);
-        let pending = self
-            .inner
-            .store
-            .pending_download(file)?
-            .filter(|p| Path::new(&p.part_path).parent() == Some(dest.as_path()));
-        let mut pending = match pending {
+        let pending = match self.inner.store.pending_download(file)? {
+            Some(p) if Path::new(&p.part_path).parent() == Some(dest.as_path()) => Some(p),
+            // Started into another folder: that partial file is given up.
+            Some(p) => {
+                let _ = tokio::fs::remove_file(&p.part_path).await;
+                None
+            }
+            None => None,
+        };
+        let pending = match pending {
             Some(pending) => pending,
             None => {
                 let final_path = free_name_in(&dest, &safe);
-                let part_path = dest.join(format!(".{safe}.{}.uchat-part", &file.to_string()[..8]));
+                let part_path = dest.join(format!(".{safe}.{file}.uchat-part"));
                 let pending = PendingDownload {
                     file,
                     part_path: part_path.display().to_string(),
@@ -327,6 +374,7 @@ impl Client {
             id: file,
             key: &key,
             plain_size: reference.size,
+            uploader: Some(&entry.from),
         };
         let (moved, md5) = match transfer::download(
             &link,
@@ -343,6 +391,17 @@ impl Client {
                 self.inner.store.remove_pending_download(file)?;
                 return Err(e.into());
             }
+            // Refused for good (not allowed, expired, not the sender's file): nothing is
+            // kept to resume.
+            Err(
+                e @ (TransferError::Connection(crate::connection::ConnectionError::Refused(_))
+                | TransferError::NotTheSender { .. }
+                | TransferError::WrongLength { .. }),
+            ) => {
+                let _ = tokio::fs::remove_file(&part).await;
+                self.inner.store.remove_pending_download(file)?;
+                return Err(e.into());
+            }
             Err(e) => return Err(e.into()),
         };
         if md5 != reference.md5 {
@@ -352,13 +411,8 @@ impl Client {
                 "the downloaded file's MD5 differs from the sender's: it was not kept".into(),
             ));
         }
-        let mut final_path = PathBuf::from(&pending.final_path);
-        if final_path.exists() {
-            final_path = free_name_in(&dest, &safe);
-        }
-        tokio::fs::rename(&part, &final_path)
-            .await
-            .map_err(io_error("cannot save", &final_path))?;
+        let final_path = save_without_replacing(&part, &dest, &safe, &pending.final_path).await?;
+        let mut pending = pending;
         pending.final_path = final_path.display().to_string();
         self.inner
             .store

@@ -70,6 +70,14 @@ impl FileDir {
         self.dir.join(format!("{id}.part"))
     }
 
+    /// Whether an upload of `id` is streaming now.
+    pub(crate) fn is_uploading(&self, id: FileId) -> bool {
+        self.uploading
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&id)
+    }
+
     /// Deletes a file's ciphertext, complete or not (missing is fine).
     pub(crate) fn remove(&self, id: FileId) {
         for path in [self.complete_path(id), self.partial_path(id)] {
@@ -206,6 +214,27 @@ async fn receive(
 ) -> Handled {
     let user = user_of(connection)?;
     let UploadRequest { file, size, access } = request;
+    if let FileAccess::Users { users } = &access
+        && users.len() >= shared.limits.max_group_members
+    {
+        return Err(fail(
+            ErrorCode::TooLarge,
+            format!(
+                "a file may be for at most {} users; send it to a group instead",
+                shared.limits.max_group_members - 1
+            ),
+        ));
+    }
+    // Only the uploader may take over a stream of this file (see `FileDir::claim`).
+    let store = shared.store.clone();
+    if let Some(existing) = blocking(move || store.file(file)).await?
+        && (existing.owner != user || existing.size != size)
+    {
+        return Err(fail(
+            ErrorCode::InvalidInput,
+            format!("file id {file} is taken by another upload; choose another id"),
+        ));
+    }
     let Some(claim) = shared.files.claim(file).await else {
         return Err(fail(
             ErrorCode::FileIncomplete,
@@ -220,7 +249,8 @@ async fn receive(
     if held >= size && shared.files.complete_path(file).exists() {
         // Complete on disk (perhaps the relay stopped before recording it): say so.
         let store = shared.store.clone();
-        blocking(move || store.complete_upload(file)).await?;
+        let limits = file_limits(shared);
+        blocking(move || store.complete_upload(file, &limits)).await?;
         answer(send, Ok(Reply::UploadReady { offset: size }))
             .await
             .map_err(|_| fail(ErrorCode::Internal, "the stream closed"))?;
@@ -294,7 +324,8 @@ async fn receive(
         .await
         .map_err(|e| io_failure("cannot finish an upload file", &e))?;
     let store = shared.store.clone();
-    blocking(move || store.complete_upload(file)).await?;
+    let limits = file_limits(shared);
+    blocking(move || store.complete_upload(file, &limits)).await?;
     shared.metrics.files_uploaded.inc();
     tracing::debug!(%user, %file, size, resumed_at = offset, "file uploaded");
     Ok(Reply::Uploaded { size })
@@ -314,7 +345,8 @@ async fn commit(
         .await
         .map_err(|e| io_failure("cannot sync an upload file", &e))?;
     let store = shared.store.clone();
-    blocking(move || store.record_upload_progress(file, position)).await?;
+    let limits = file_limits(shared);
+    blocking(move || store.record_upload_progress(file, position, now_ms(), &limits)).await?;
     Ok(position)
 }
 
@@ -329,37 +361,53 @@ pub(super) async fn download(
 ) {
     let _ = recv.stop(0u32.into());
     match open_download(&connection, &shared, file, offset).await {
+        Ok((mut input, size, owner)) => {
+            if answer(
+                &mut send,
+                Ok(Reply::DownloadReady {
+                    size,
+                    owner: Some(owner),
+                }),
+            )
+            .await
+            .is_err()
+            {
+                return;
+            }
+            stream_out(&shared, file, &mut input, &mut send).await;
+        }
         Err(error) => {
             tracing::debug!(remote = %connection.remote, code = %error.code, "download refused");
             let _ = answer(&mut send, Err(error)).await;
         }
-        Ok((mut input, size)) => {
-            if answer(&mut send, Ok(Reply::DownloadReady { size }))
-                .await
-                .is_err()
-            {
-                return;
-            }
-            let mut buf = vec![0u8; IO_BYTES];
-            loop {
-                let n = match input.read(&mut buf).await {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) => {
-                        tracing::error!(%file, error = %e, "cannot read a file");
-                        let _ = send.reset(STREAM_ERROR_BAD_FRAME.into());
-                        return;
-                    }
-                };
-                if send.write_all(&buf[..n]).await.is_err() {
-                    return; // the peer went away; it resumes later
-                }
-                shared.metrics.file_bytes_sent.inc_by(n as u64);
-            }
-        }
     }
     let _ = send.finish();
     let _ = send.stopped().await;
+}
+
+/// Writes a file's ciphertext from where `input` stands to its end.
+async fn stream_out(
+    shared: &Shared,
+    file: FileId,
+    input: &mut tokio::fs::File,
+    send: &mut quinn::SendStream,
+) {
+    let mut buf = vec![0u8; IO_BYTES];
+    loop {
+        let n = match input.read(&mut buf).await {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(%file, error = %e, "cannot read a file");
+                let _ = send.reset(STREAM_ERROR_BAD_FRAME.into());
+                return;
+            }
+        };
+        if send.write_all(&buf[..n]).await.is_err() {
+            return; // the peer went away; it resumes later
+        }
+        shared.metrics.file_bytes_sent.inc_by(n as u64);
+    }
 }
 
 async fn open_download(
@@ -367,7 +415,7 @@ async fn open_download(
     shared: &Arc<Shared>,
     file: FileId,
     offset: u64,
-) -> Result<(tokio::fs::File, u64), uchat_wire::ErrorReply> {
+) -> Result<(tokio::fs::File, u64, UserName), uchat_wire::ErrorReply> {
     let user = user_of(connection)?;
     let store = shared.store.clone();
     let record = blocking(move || store.file_for_download(&user, file)).await?;
@@ -387,5 +435,5 @@ async fn open_download(
         .seek(SeekFrom::Start(offset))
         .await
         .map_err(|e| io_failure("cannot seek in a file", &e))?;
-    Ok((input, record.size))
+    Ok((input, record.size, record.owner))
 }

@@ -81,11 +81,14 @@ async fn remove_expired_files(
     let (store, files) = (store.clone(), files.clone());
     let removed = tokio::task::spawn_blocking(move || {
         let expired = store.expired_files(now_ms(), EXPIRED_FILES_PER_PASS)?;
-        for id in &expired {
+        let mut removed = 0;
+        // An upload streaming now (a stalled one resumed) is left for the next pass.
+        for id in expired.iter().filter(|id| !files.is_uploading(**id)) {
             files.remove(*id);
             store.delete_file(*id)?;
+            removed += 1;
         }
-        Ok::<_, uchat_store::StoreError>(expired.len())
+        Ok::<_, uchat_store::StoreError>(removed)
     })
     .await;
     match removed {

@@ -6,7 +6,9 @@
 //! read to the relay's "uploaded" (the file's MD5 is computed before, and timed apart),
 //! and `download` from the request to the file saved under its name after its MD5 check.
 //! The bare stream's figure is one quinn unidirectional stream of the same ciphertext
-//! length, from open to the receiver having read the last byte. Bounded by `--time-limit`.
+//! length, with the congestion control Uchat uses (BBR), from open to the receiver having
+//! read the last byte; `--cubic-mib` adds one with quinn's default (Cubic) through the
+//! netsim path. Bounded by `--time-limit`.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -42,9 +44,10 @@ struct Args {
     /// The netsim path's rate in each direction, Mbit/s
     #[arg(long, default_value_t = 100)]
     rate_mbit: u64,
-    /// Also measure a bare stream with BBR congestion control (quinn's is experimental)
-    #[arg(long)]
-    bbr: bool,
+    /// Through the netsim path, also measure a bare stream with quinn's default congestion
+    /// control (Cubic), which crawls under random loss: up to this many MiB (0: skip)
+    #[arg(long, default_value_t = 0)]
+    cubic_mib: u64,
     /// Give up after this many seconds in all
     #[arg(long, default_value_t = 1800)]
     time_limit: u64,
@@ -122,6 +125,7 @@ async fn bare_stream(
     let mut client = quinn::Endpoint::client("127.0.0.1:0".parse()?)?;
     let mut config = quinn::ClientConfig::with_root_certificates(Arc::new(roots))?;
     if bbr {
+        // What Uchat's relay and peers use.
         let mut transport = quinn::TransportConfig::default();
         transport.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
         config.transport_config(Arc::new(transport));
@@ -270,7 +274,7 @@ async fn run(args: Args) -> Result<()> {
     let plain = args.size_mib << 20;
     let sealed = sealed_file_bytes(plain);
     let (alice, bob) = two_users(scratch.path(), &relay.to_string(), &fingerprint).await?;
-    let bare_took = bare_stream(bare_addr, &cert, sealed, false).await?;
+    let bare_took = bare_stream(bare_addr, &cert, sealed, true).await?;
     let (up, down) = uchat_transfer(&alice, &bob, scratch.path(), plain).await?;
     report("loopback", sealed, plain, up, down, bare_took, None);
     alice.close().await;
@@ -303,15 +307,17 @@ async fn run(args: Args) -> Result<()> {
         let bob = reopen(scratch.path(), "bob", &relay_path.to_string(), &fingerprint).await?;
         let plain = args.netsim_size_mib << 20;
         let sealed = sealed_file_bytes(plain);
-        if args.bbr {
-            let took = bare_stream(bare_path, &cert, sealed, true).await?;
+        if args.cubic_mib > 0 {
+            let len = sealed_file_bytes(args.cubic_mib << 20);
+            let took = bare_stream(bare_path, &cert, len, false).await?;
             println!(
-                "netsim path: bare quinn stream with BBR: {:.1} MB/s ({:.2} s)",
-                mb_per_s(sealed, took),
+                "netsim path: bare quinn stream with Cubic, {} MiB: {:.2} MB/s ({:.2} s)",
+                args.cubic_mib,
+                mb_per_s(len, took),
                 took.as_secs_f64()
             );
         }
-        let bare_took = bare_stream(bare_path, &cert, sealed, false).await?;
+        let bare_took = bare_stream(bare_path, &cert, sealed, true).await?;
         let (up, down) = uchat_transfer(&alice, &bob, scratch.path(), plain).await?;
         let rate = args.rate_mbit as f64 / 8.0;
         report(

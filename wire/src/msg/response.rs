@@ -160,6 +160,10 @@ pub enum Reply {
     DownloadReady {
         /// The file's whole ciphertext length.
         size: u64,
+        /// Who uploaded it, so a downloader can check it is the sender of the message
+        /// that named it.
+        #[serde(default)]
+        owner: Option<UserName>,
     },
     /// A reply this peer does not know (from a newer relay).
     #[serde(other, deserialize_with = "crate::msg::skip_unknown_body")]
