@@ -62,7 +62,7 @@ impl Body {
                     saved_to: None,
                 }))
             }),
-            Content::GroupKey { .. } | Content::Unknown => Ok(None),
+            Content::GroupKey { .. } | Content::CallKey { .. } | Content::Unknown => Ok(None),
         }
     }
 

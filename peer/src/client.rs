@@ -12,10 +12,15 @@
 //! committed (session state, history, de-duplication mark, sequence number) in one
 //! transaction before the relay is told to delete them.
 
+mod call;
 mod file;
 mod group;
 mod social;
 
+pub use call::{
+    CallEnd, CallProgress, ConnectedCall, DEFAULT_SILENCE_TIMEOUT, IncomingCall, Placed,
+    PlacedCall, TalkOptions,
+};
 pub use file::{FileTarget, ProgressFn, SavedFile, SentFile};
 pub use group::Group;
 pub use social::{Friend, FriendRequests, NewAvatar, Profile};
@@ -274,6 +279,8 @@ struct Inner {
     link: RwLock<Option<RelayLink>>,
     events: broadcast::Sender<ClientEvent>,
     processed: watch::Sender<Seq>,
+    /// The calls this user placed, rang for or is in.
+    calls: std::sync::Mutex<call::CallRegistry>,
 }
 
 /// Everything a client needs once the keys are unlocked.
@@ -691,6 +698,7 @@ impl Client {
             identity: Mutex::new(identity),
             outbox_lock: Mutex::new(()),
             outbox_wake: tokio::sync::Notify::new(),
+            calls: std::sync::Mutex::default(),
             relay,
             link: RwLock::new(link),
             events,
@@ -1369,6 +1377,27 @@ impl Inner {
             } => {
                 self.take_in_group_changed(group, change, members, push.relay_ts_ms, seq)
                     .await?;
+            }
+            PushEvent::CallIncoming {
+                call,
+                from,
+                offer,
+                ring_left_ms,
+            } => {
+                self.take_in_call_incoming(call, from, &offer, ring_left_ms)
+                    .await?
+            }
+            PushEvent::CallAccepted { call, answer } => {
+                self.take_in_call_accepted(call, &answer).await?
+            }
+            PushEvent::CallEnded { call, reason } => self.take_in_call_ended(call, reason),
+            PushEvent::MissedCall { call, from, reason } => {
+                let _ = self.events.send(ClientEvent::MissedCall {
+                    call,
+                    from,
+                    reason,
+                    at_ms: push.relay_ts_ms,
+                });
             }
             // Skipped, and acknowledged like any other event.
             PushEvent::Unknown => {}

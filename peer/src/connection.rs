@@ -254,6 +254,11 @@ impl RelayLink {
         self.fingerprint
     }
 
+    /// The QUIC connection, for voice datagrams.
+    pub fn quic(&self) -> quinn::Connection {
+        self.conn.clone()
+    }
+
     /// The relay address as given.
     pub fn relay(&self) -> &str {
         &self.relay

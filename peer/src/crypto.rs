@@ -6,9 +6,11 @@
 //! - [`chunk`]: the AES-256-CBC + HMAC-SHA256 chunk cipher for files.
 //! - [`password`]: the argon2id-derived key that seals private state on disk.
 //! - [`safety`]: safety numbers for verifying a contact's identity.
+//! - [`voice`]: the per-call keys and the voice datagram cipher with its replay window.
 
 pub mod chunk;
 pub mod megolm;
 pub mod olm;
 pub mod password;
 pub mod safety;
+pub mod voice;

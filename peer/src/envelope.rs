@@ -9,7 +9,7 @@
 //! All are MessagePack with named fields, like the wire protocol.
 
 use serde::{Deserialize, Serialize};
-use uchat_wire::{FileId, GroupId, MessageId};
+use uchat_wire::{CallId, FileId, GroupId, MessageId};
 
 /// Why an envelope or payload could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +136,17 @@ pub enum Content {
         /// The membership epoch the session was made for.
         epoch: u64,
     },
+    /// A call's offer or answer: the sender's ephemeral X25519 key for the call's voice
+    /// keys, bound to the call id (so a relay cannot move it to another call).
+    CallKey {
+        /// The call.
+        call: CallId,
+        /// True in the caller's offer, false in the callee's answer.
+        offer: bool,
+        /// The sender's ephemeral X25519 public key (32 bytes).
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+    },
     /// Content from a newer peer that this one cannot show.
     #[serde(other, deserialize_with = "skip_unknown_body")]
     Unknown,
@@ -164,6 +175,7 @@ impl std::fmt::Debug for Content {
                 epoch,
                 ..
             } => write!(f, "GroupKey({group}, {session_id}, epoch {epoch})"),
+            Content::CallKey { call, offer, .. } => write!(f, "CallKey({call}, offer {offer})"),
             Content::Unknown => f.write_str("Unknown"),
         }
     }

@@ -1,7 +1,9 @@
 //! Events a [`Client`](crate::Client) reports to its user.
 
 use uchat_store::{ConversationId, EntryFlags, EntryStatus, FileRef, HistoryEntry, IdentityFlag};
-use uchat_wire::{GroupChange, GroupId, GroupInfo, MessageId, ProfileSummary, UserName};
+use uchat_wire::{
+    CallEndReason, CallId, GroupChange, GroupId, GroupInfo, MessageId, ProfileSummary, UserName,
+};
 
 /// Something the user should see.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +67,47 @@ pub enum ClientEvent {
     IdentityChanged {
         /// Who.
         user: UserName,
+    },
+    /// A friend calls: answer with `Client::answer_call` or refuse with
+    /// `Client::reject_call`. Its offer opened, so it is genuinely from `from`.
+    CallIncoming {
+        /// The call.
+        call: CallId,
+        /// Who calls.
+        from: UserName,
+        /// How long it rings at most, ms.
+        ring_left_ms: u64,
+    },
+    /// The callee took a call this user placed (its answer opened and names the call).
+    CallAccepted {
+        /// The call.
+        call: CallId,
+    },
+    /// A call this user is in, placed or rang by ended.
+    CallEnded {
+        /// The call.
+        call: CallId,
+        /// Why.
+        reason: CallEndReason,
+    },
+    /// A call this user missed (durable: also seen after being offline).
+    MissedCall {
+        /// The call.
+        call: CallId,
+        /// Who called.
+        from: UserName,
+        /// Why it was missed.
+        reason: CallEndReason,
+        /// When, by the relay's clock, ms since the Unix epoch.
+        at_ms: u64,
+    },
+    /// Call signalling that cannot be genuine was ignored: an answer or an end for a call
+    /// this user is not in, or an offer or answer that does not open.
+    CallSignalIgnored {
+        /// The call it named.
+        call: CallId,
+        /// Why it was ignored.
+        reason: String,
     },
     /// The connection to the relay dropped; the client reconnects with backoff.
     Disconnected {

@@ -30,9 +30,11 @@ pub mod filename;
 pub mod thumbnail;
 pub mod transfer;
 pub mod trust;
+pub mod voice;
 
 pub use client::{
-    Client, ClientError, ClientOptions, FileTarget, Friend, FriendRequests, Group, NewAvatar,
-    Profile, SafetyNumbers, SavedFile, SentFile,
+    CallEnd, CallProgress, Client, ClientError, ClientOptions, ConnectedCall, FileTarget, Friend,
+    FriendRequests, Group, IncomingCall, NewAvatar, Placed, PlacedCall, Profile, SafetyNumbers,
+    SavedFile, SentFile, TalkOptions,
 };
 pub use event::{ClientEvent, ReceivedMessage};

@@ -58,6 +58,8 @@ pub struct Limits {
     pub file_quota_bytes: u64,
     /// How long an uploaded file is kept.
     pub file_retention: Duration,
+    /// How long a call rings before it counts as missed.
+    pub ring_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -88,6 +90,8 @@ impl Default for Limits {
             // 30 days: long enough to come back from a holiday, short enough that a small
             // disk does not fill with files everyone fetched long ago.
             file_retention: Duration::from_secs(30 * 24 * 60 * 60),
+            // 45 s: about what phones ring before voicemail.
+            ring_timeout: Duration::from_secs(45),
         }
     }
 }

@@ -42,8 +42,11 @@ struct Args {
     /// Days an uploaded file is kept [default: 30]
     #[arg(long, env = "UCHAT_RELAY_FILE_RETENTION_DAYS")]
     file_retention_days: Option<u64>,
+    /// Seconds a call rings before it counts as missed, 1 to 600 [default: 45]
+    #[arg(long, env = "UCHAT_RELAY_RING_TIMEOUT")]
+    ring_timeout_secs: Option<u64>,
     /// TOML file with the same keys (listen, data, cert, key, metrics, idle_timeout_secs,
-    /// max_file_mib, file_quota_mib, file_retention_days)
+    /// max_file_mib, file_quota_mib, file_retention_days, ring_timeout_secs)
     #[arg(long, env = "UCHAT_RELAY_CONFIG")]
     config: Option<PathBuf>,
 }
@@ -61,6 +64,7 @@ struct FileConfig {
     max_file_mib: Option<u64>,
     file_quota_mib: Option<u64>,
     file_retention_days: Option<u64>,
+    ring_timeout_secs: Option<u64>,
 }
 
 fn read_file_config(path: &Path) -> Result<FileConfig> {
@@ -109,6 +113,13 @@ fn build_config(args: Args) -> Result<RelayConfig> {
             "--file-retention-days must be 1 to 3650, got {days}"
         );
         limits.file_retention = Duration::from_secs(days * 24 * 60 * 60);
+    }
+    if let Some(secs) = args.ring_timeout_secs.or(file.ring_timeout_secs) {
+        anyhow::ensure!(
+            (1..=600).contains(&secs),
+            "--ring-timeout-secs must be 1 to 600, got {secs}"
+        );
+        limits.ring_timeout = Duration::from_secs(secs);
     }
     let metrics = match args.metrics.or(file.metrics).as_deref() {
         Some("off") => None,

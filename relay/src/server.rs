@@ -11,6 +11,7 @@
 //! per CPU at a time (`Shared::password_work`).
 
 mod announce;
+mod calls;
 mod connection;
 mod files;
 mod metrics;
@@ -20,10 +21,11 @@ mod push;
 mod rate_limit;
 mod requests;
 mod stream;
+mod voice;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -105,6 +107,24 @@ struct Shared {
     /// holds 19 MiB, so a flood of logins queues here instead of exhausting memory.
     password_work: Arc<Semaphore>,
     metrics: Arc<metrics::Metrics>,
+    /// Every call that rings or talks.
+    calls: Mutex<calls::CallBook>,
+    /// The monotonic clock calls are timed by.
+    started: Instant,
+}
+
+impl Shared {
+    /// The book of calls, locked (never held across an await).
+    fn calls(&self) -> std::sync::MutexGuard<'_, calls::CallBook> {
+        self.calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Milliseconds on the monotonic clock calls are timed by.
+    fn clock_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
 }
 
 /// How many argon2 runs may go at once: the number of CPUs (1 if unknown).
@@ -140,6 +160,7 @@ pub struct Server {
     accept_loop: Option<tokio::task::JoinHandle<()>>,
     pruner: Option<tokio::task::JoinHandle<()>>,
     announcer: Option<tokio::task::JoinHandle<()>>,
+    ring_timer: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -215,7 +236,12 @@ impl Server {
             login_limiter: Mutex::new(rate_limit::FailedLogins::new(&config.limits)),
             password_work: Arc::new(Semaphore::new(password_work_permits())),
             metrics,
+            calls: Mutex::new(calls::CallBook::new(
+                u64::try_from(config.limits.ring_timeout.as_millis()).unwrap_or(u64::MAX),
+            )),
+            started: Instant::now(),
         });
+        let ring_timer = tokio::spawn(voice::run_ring_timer(shared.clone(), stop_rx.clone()));
         let accept_loop = tokio::spawn(accept_loop(endpoint.clone(), shared, stop_rx));
         tracing::info!(%local_addr, %fingerprint, "relay listening");
         Ok(Server {
@@ -227,6 +253,7 @@ impl Server {
             accept_loop: Some(accept_loop),
             pruner: Some(pruner),
             announcer: Some(announcer_task),
+            ring_timer: Some(ring_timer),
         })
     }
 
@@ -263,6 +290,9 @@ impl Server {
         if let Some(announcer) = self.announcer.take() {
             announcer.abort();
         }
+        if let Some(ring_timer) = self.ring_timer.take() {
+            ring_timer.abort();
+        }
         tracing::info!("relay stopped");
     }
 }
@@ -277,6 +307,9 @@ impl Drop for Server {
         }
         if let Some(announcer) = &self.announcer {
             announcer.abort();
+        }
+        if let Some(ring_timer) = &self.ring_timer {
+            ring_timer.abort();
         }
     }
 }
@@ -381,6 +414,8 @@ mod tests {
             announcer,
             password_work: Arc::new(Semaphore::new(password_permits)),
             metrics,
+            calls: Mutex::new(calls::CallBook::new(45_000)),
+            started: Instant::now(),
         })
     }
 }

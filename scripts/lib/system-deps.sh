@@ -42,5 +42,6 @@ ensure_rust() {
 }
 
 # What building Uchat needs beyond Rust: a C compiler and linker (ring's assembly, and
-# rustc's linking step).
-BUILD_PACKAGES=(gcc libc6-dev)
+# rustc's linking step), pkg-config and the ALSA headers (cpal, for sound devices), and
+# cmake (the opus crate builds its bundled libopus with it).
+BUILD_PACKAGES=(gcc libc6-dev pkg-config libasound2-dev cmake)

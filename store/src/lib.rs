@@ -51,6 +51,7 @@ mod error;
 mod file;
 mod group;
 mod peer;
+mod peer_call;
 mod peer_file;
 mod peer_group;
 mod records;
@@ -64,10 +65,10 @@ pub use group::{CEILING_FACTOR, GroupLimits, GroupSent, KeyShareRow, LeaveOutcom
 pub use peer::{InboundCommit, OutboundCommit, PeerStore};
 pub use peer_group::{ContactSessions, GroupOutboundCommit};
 pub use records::{
-    AccountRecord, ContactRecord, ConversationId, EntryFlags, EntryStatus, FileRecord, FileRef,
-    GroupOutbox, HistoryEntry, IdentityFlag, InboundGroupRecord, LocalGroup, OutboundGroupRecord,
-    OutboxEntry, PendingDownload, PendingUpload, PinnedIdentity, ProfileRecord, QueuedEvent,
-    SessionRecord,
+    AccountRecord, CallOfferRecord, ContactRecord, ConversationId, EntryFlags, EntryStatus,
+    FileRecord, FileRef, GroupOutbox, HistoryEntry, IdentityFlag, InboundGroupRecord, LocalGroup,
+    OutboundGroupRecord, OutboxEntry, PendingDownload, PendingUpload, PinnedIdentity,
+    ProfileRecord, QueuedEvent, SessionRecord,
 };
 pub use relay::{ClaimedKey, Enqueued, RelayStore};
 pub use social::{

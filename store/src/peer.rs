@@ -21,9 +21,10 @@ use crate::records::{
     OutboxEntry, PinnedIdentity, ProfileRecord, SessionRecord,
 };
 use crate::tables::{
-    CONTACTS, COUNTERS, FILE_MESSAGES, HISTORY, INBOUND_GROUP_SESSIONS, MESSAGES, OLM_SESSIONS,
-    OUTBOUND_GROUP_SESSIONS, OUTBOX, OUTBOX_IDS, PEER_GROUPS, PENDING_DOWNLOADS, PENDING_UPLOADS,
-    PINS, PROFILE, PROFILE_KEY, decode, encode, next_counter, open_database, read, write,
+    CALL_OFFERS, CONTACTS, COUNTERS, FILE_MESSAGES, HISTORY, INBOUND_GROUP_SESSIONS, MESSAGES,
+    OLM_SESSIONS, OUTBOUND_GROUP_SESSIONS, OUTBOX, OUTBOX_IDS, PEER_GROUPS, PENDING_DOWNLOADS,
+    PENDING_UPLOADS, PINS, PROFILE, PROFILE_KEY, decode, encode, next_counter, open_database, read,
+    write,
 };
 
 /// [`COUNTERS`] key of the event cursor.
@@ -214,6 +215,7 @@ impl PeerStore {
             tx.open_table(FILE_MESSAGES)?;
             tx.open_table(PENDING_UPLOADS)?;
             tx.open_table(PENDING_DOWNLOADS)?;
+            tx.open_table(CALL_OFFERS)?;
             tx.open_table(COUNTERS)?;
             Ok(())
         })?;

@@ -657,6 +657,18 @@ impl fmt::Debug for OutboxEntry {
     }
 }
 
+/// The other side's public call key from an opened call offer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallOfferRecord {
+    /// The caller.
+    pub from: UserName,
+    /// The caller's ephemeral X25519 public key.
+    #[serde(with = "serde_bytes")]
+    pub key: Vec<u8>,
+    /// When it was opened, ms since the Unix epoch.
+    pub received_ms: u64,
+}
+
 /// What the peer remembers about one contact: the last profile it saw and the avatar image
 /// of that version.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

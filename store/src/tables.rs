@@ -144,6 +144,9 @@ pub(crate) const PENDING_UPLOADS: TableDefinition<&str, &[u8]> =
 pub(crate) const PENDING_DOWNLOADS: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new("pending_downloads");
 
+/// call id → [`crate::CallOfferRecord`].
+pub(crate) const CALL_OFFERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("call_offers");
+
 // Both.
 
 /// Named counters: see the `*_COUNTER` and `*_KEY` constants of each store.

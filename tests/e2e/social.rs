@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use uchat_peer::connection::{self, ConnectionError, RelayLink};
-use uchat_tests::{JsonListener, PASSWORD, Peer, TestRelay, befriend, json_lines};
+use uchat_tests::{JsonListener, Peer, TestRelay, befriend, json_lines};
 use uchat_wire::frame::{self, MAX_CONTROL_FRAME_BYTES};
-use uchat_wire::{AvatarChange, ErrorCode, PROTOCOL_VERSION, Password, Reply, Request, UserName};
+use uchat_wire::{AvatarChange, ErrorCode, PROTOCOL_VERSION, Reply, Request, UserName};
 
 /// The relay's idle timeout in the presence test: the shortest it accepts.
 const IDLE_TIMEOUT_SECS: u64 = 10;
@@ -412,23 +412,7 @@ fn bad_social_input_gets_clear_errors_and_changes_nothing() -> Result<()> {
 
 /// A raw connection to the relay logged in as `user`.
 async fn logged_in(relay: &TestRelay, user: &str) -> Result<RelayLink> {
-    let link = connection::dial(
-        &relay.addr,
-        Some(relay.fingerprint.parse()?),
-        "known_relays",
-    )
-    .await?;
-    link.request(&Request::Hello {
-        protocol: PROTOCOL_VERSION,
-        client: "forger".into(),
-    })
-    .await?;
-    link.request(&Request::Login {
-        username: UserName::parse(user)?,
-        password: Password::new(PASSWORD),
-    })
-    .await?;
-    Ok(link)
+    uchat_tests::raw_login(relay, user).await
 }
 
 /// Requests as a forger would write them: the real ones plus a `user` field naming

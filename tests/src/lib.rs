@@ -377,8 +377,20 @@ impl JsonListener {
     /// Starts `uchat --json listen --for SECS` as `peer` and waits (bounded) until it has
     /// connected.
     pub fn start(peer: &Peer, secs: u64) -> Result<Self> {
+        let mut listener = Self::spawn(peer, &["listen", "--for", &secs.to_string()])?;
+        listener
+            .wait_for(Duration::from_secs(30), |l| {
+                l["type"] == "connection" && l["state"] == "connected"
+            })
+            .context("the listener did not connect within 30 s")?;
+        Ok(listener)
+    }
+
+    /// Starts `uchat --json ARGS` as `peer` and reads its lines as they come (without
+    /// waiting for anything).
+    pub fn spawn(peer: &Peer, args: &[&str]) -> Result<Self> {
         let mut child = peer
-            .command(&["--json", "listen", "--for", &secs.to_string()])
+            .command(&[&["--json"], args].concat())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()?;
@@ -394,17 +406,11 @@ impl JsonListener {
                     .push((Instant::now(), value));
             }
         });
-        let mut listener = Self {
+        Ok(Self {
             child,
             lines,
             reader: Some(reader),
-        };
-        listener
-            .wait_for(Duration::from_secs(30), |l| {
-                l["type"] == "connection" && l["state"] == "connected"
-            })
-            .context("the listener did not connect within 30 s")?;
-        Ok(listener)
+        })
     }
 
     /// Waits up to `limit` for a line matching `matches` (including lines already read);
@@ -477,6 +483,29 @@ impl Drop for JsonListener {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A raw connection logged in as `user` (password [`PASSWORD`]), for requests no
+/// well-behaved client sends.
+pub async fn raw_login(relay: &TestRelay, user: &str) -> Result<uchat_peer::connection::RelayLink> {
+    use uchat_wire::{PROTOCOL_VERSION, Password, Request, UserName};
+    let link = uchat_peer::connection::dial(
+        &relay.addr,
+        Some(relay.fingerprint.parse()?),
+        "known_relays",
+    )
+    .await?;
+    link.request(&Request::Hello {
+        protocol: PROTOCOL_VERSION,
+        client: "forger".into(),
+    })
+    .await?;
+    link.request(&Request::Login {
+        username: UserName::parse(user)?,
+        password: Password::new(PASSWORD),
+    })
+    .await?;
+    Ok(link)
 }
 
 /// Makes `a` and `b` friends: `a` asks, `b` accepts (1:1 messages need a friendship).

@@ -76,6 +76,10 @@ pub enum ErrorCode {
     QuotaExceeded,
     /// The file's upload has not finished; try again later.
     FileIncomplete,
+    /// No such call rings for, or includes, the asker.
+    NoSuchCall,
+    /// The asker is in another call already; hang up first.
+    InCall,
     /// A code this build does not know (sent by a newer relay).
     #[serde(other)]
     Unknown,

@@ -15,6 +15,8 @@
 //!   ([`KeyShare`]) a group message may carry.
 //! - [`msg::file`]: who may download a file ([`FileAccess`]) and the chunk layout every
 //!   upload and download stream agrees on.
+//! - [`msg::call`]: voice calls ([`CallId`], [`CallEndReason`]) and the voice datagram's
+//!   routing header.
 //! - [`ErrorCode`]: the small set of failures a peer can act on, each with a message.
 //! - Identifiers and validated names live in [`ids`].
 //!
@@ -29,6 +31,7 @@ pub mod msg;
 
 pub use error::{ErrorCode, FrameError, describe_error_chain};
 pub use ids::{CertFingerprint, FileId, GroupId, MessageId, NameError, Seq, UserName};
+pub use msg::call::{CallEndReason, CallId};
 pub use msg::file::FileAccess;
 pub use msg::group::{GroupChange, GroupInfo, GroupMember, GroupSummary, KeyShare};
 pub use msg::push::{Push, PushEvent};
@@ -53,9 +56,9 @@ impl std::fmt::Display for ProtocolVersion {
 
 /// The protocol version this build speaks.
 ///
-/// 1.1 added friends, presence pushes and profiles; 1.2 added groups; 1.3 added files
-/// (new variants only).
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 3 };
+/// 1.1 added friends, presence pushes and profiles; 1.2 added groups; 1.3 added files;
+/// 1.4 added voice calls (new variants only).
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 4 };
 
 /// The ALPN protocol id negotiated in the QUIC/TLS handshake.
 pub const ALPN: &[u8] = b"uchat/1";

@@ -1,6 +1,7 @@
 //! Protocol messages: [`request`] (peer → relay), [`response`] (relay → peer, one per
 //! request) and [`push`] (relay → peer on the event stream).
 
+pub mod call;
 pub mod file;
 pub mod group;
 pub mod push;
@@ -31,10 +32,10 @@ mod tests {
 
     use crate::frame::{self, FrameDecoder, MAX_CONTROL_FRAME_BYTES};
     use crate::{
-        AvatarChange, ErrorCode, ErrorReply, FriendEntry, FriendRequestEntry, GroupChange, GroupId,
-        GroupInfo, GroupMember, IdentityKeys, KeyShare, MessageId, PROTOCOL_VERSION, Password,
-        PresenceEntry, ProfileSummary, ProtocolVersion, Push, PushEvent, Reply, Request, Response,
-        Seq, SessionToken, SignedKey, UserName,
+        AvatarChange, CallEndReason, CallId, ErrorCode, ErrorReply, FriendEntry,
+        FriendRequestEntry, GroupChange, GroupId, GroupInfo, GroupMember, IdentityKeys, KeyShare,
+        MessageId, PROTOCOL_VERSION, Password, PresenceEntry, ProfileSummary, ProtocolVersion,
+        Push, PushEvent, Reply, Request, Response, Seq, SessionToken, SignedKey, UserName,
     };
 
     // ---- generators -------------------------------------------------------------------
@@ -255,9 +256,69 @@ mod tests {
         ]
     }
 
+    fn call_id() -> impl Strategy<Value = CallId> {
+        any::<[u8; 16]>().prop_map(CallId)
+    }
+
+    fn call_end_reason() -> impl Strategy<Value = CallEndReason> {
+        proptest::sample::select(vec![
+            CallEndReason::Rejected,
+            CallEndReason::Cancelled,
+            CallEndReason::Busy,
+            CallEndReason::Timeout,
+            CallEndReason::HungUp,
+            CallEndReason::Offline,
+            CallEndReason::ConnectionLost,
+        ])
+    }
+
+    fn call_request() -> impl Strategy<Value = Request> {
+        prop_oneof![
+            (call_id(), user_name(), bytes()).prop_map(|(call, to, offer)| Request::CallInvite {
+                call,
+                to,
+                offer
+            }),
+            (call_id(), bytes()).prop_map(|(call, answer)| Request::CallAnswer { call, answer }),
+            call_id().prop_map(|call| Request::CallReject { call }),
+            call_id().prop_map(|call| Request::CallHangup { call }),
+        ]
+    }
+
+    fn call_reply() -> impl Strategy<Value = Reply> {
+        prop_oneof![
+            (any::<u32>(), any::<u64>()).prop_map(|(leg, ring_timeout_ms)| Reply::CallRinging {
+                leg,
+                ring_timeout_ms
+            }),
+            call_end_reason().prop_map(|reason| Reply::CallEnded { reason }),
+            any::<u32>().prop_map(|leg| Reply::CallConnected { leg }),
+        ]
+    }
+
+    fn call_push_event() -> impl Strategy<Value = PushEvent> {
+        prop_oneof![
+            (call_id(), user_name(), bytes(), any::<u64>()).prop_map(
+                |(call, from, offer, ring_left_ms)| PushEvent::CallIncoming {
+                    call,
+                    from,
+                    offer,
+                    ring_left_ms
+                }
+            ),
+            (call_id(), bytes())
+                .prop_map(|(call, answer)| PushEvent::CallAccepted { call, answer }),
+            (call_id(), call_end_reason())
+                .prop_map(|(call, reason)| PushEvent::CallEnded { call, reason }),
+            (call_id(), user_name(), call_end_reason())
+                .prop_map(|(call, from, reason)| PushEvent::MissedCall { call, from, reason }),
+        ]
+    }
+
     fn request() -> impl Strategy<Value = Request> {
         prop_oneof![
             social_request(),
+            call_request(),
             group_request(),
             (protocol(), text()).prop_map(|(protocol, client)| Request::Hello { protocol, client }),
             (
@@ -358,11 +419,15 @@ mod tests {
             Request::SyncGroup { .. } => 31,
             Request::UploadFile { .. } => 32,
             Request::DownloadFile { .. } => 33,
+            Request::CallInvite { .. } => 34,
+            Request::CallAnswer { .. } => 35,
+            Request::CallReject { .. } => 36,
+            Request::CallHangup { .. } => 37,
         }
     }
-    const REQUEST_VARIANTS: usize = 34;
+    const REQUEST_VARIANTS: usize = 38;
 
-    const ERROR_CODES: [ErrorCode; 34] = [
+    const ERROR_CODES: [ErrorCode; 36] = [
         ErrorCode::UnsupportedProtocol,
         ErrorCode::ProtocolViolation,
         ErrorCode::Malformed,
@@ -397,6 +462,8 @@ mod tests {
         ErrorCode::NoSuchFile,
         ErrorCode::QuotaExceeded,
         ErrorCode::FileIncomplete,
+        ErrorCode::NoSuchCall,
+        ErrorCode::InCall,
     ];
 
     /// Numbers every `ErrorCode`; see [`request_variant`].
@@ -436,6 +503,8 @@ mod tests {
             ErrorCode::NoSuchFile => 31,
             ErrorCode::QuotaExceeded => 32,
             ErrorCode::FileIncomplete => 33,
+            ErrorCode::NoSuchCall => 34,
+            ErrorCode::InCall => 35,
         }
     }
 
@@ -466,6 +535,7 @@ mod tests {
     fn reply() -> impl Strategy<Value = Reply> {
         prop_oneof![
             social_reply(),
+            call_reply(),
             group_info().prop_map(|group| Reply::Group { group }),
             proptest::collection::vec(group_info(), 0..3)
                 .prop_map(|groups| Reply::Groups { groups }),
@@ -545,9 +615,12 @@ mod tests {
             Reply::UploadReady { .. } => 15,
             Reply::Uploaded { .. } => 16,
             Reply::DownloadReady { .. } => 17,
+            Reply::CallRinging { .. } => 18,
+            Reply::CallEnded { .. } => 19,
+            Reply::CallConnected { .. } => 20,
         }
     }
-    const REPLY_VARIANTS: usize = 18;
+    const REPLY_VARIANTS: usize = 21;
 
     fn response() -> impl Strategy<Value = Response> {
         prop_oneof![
@@ -559,6 +632,7 @@ mod tests {
 
     fn push_event() -> impl Strategy<Value = PushEvent> {
         prop_oneof![
+            call_push_event(),
             (user_name(), message_id(), bytes()).prop_map(|(from, id, ciphertext)| {
                 PushEvent::Message {
                     from,
@@ -629,9 +703,13 @@ mod tests {
             PushEvent::GroupMessage { .. } => 8,
             PushEvent::GroupKey { .. } => 9,
             PushEvent::GroupChanged { .. } => 10,
+            PushEvent::CallIncoming { .. } => 11,
+            PushEvent::CallAccepted { .. } => 12,
+            PushEvent::CallEnded { .. } => 13,
+            PushEvent::MissedCall { .. } => 14,
         }
     }
-    const PUSH_EVENT_VARIANTS: usize = 11;
+    const PUSH_EVENT_VARIANTS: usize = 15;
 
     fn push() -> impl Strategy<Value = Push> {
         (proptest::option::of(seq()), any::<u64>(), push_event()).prop_map(

@@ -11,7 +11,7 @@ use uchat_wire::{ErrorCode, Push, PushEvent, Request, Response, UserName};
 
 use super::online::ConnectionId;
 use super::stream::{ReadFrameError, read_frame};
-use super::{Shared, blocking, files, now_ms, push, requests};
+use super::{Shared, blocking, files, now_ms, push, requests, voice};
 
 /// QUIC application error code for a request stream refused because of a bad frame.
 pub(super) const STREAM_ERROR_BAD_FRAME: u32 = 1;
@@ -120,6 +120,7 @@ pub(super) async fn serve(incoming: quinn::Incoming, shared: Arc<Shared>) {
         state: Mutex::new(ConnState::default()),
     });
     let mut tasks = JoinSet::new();
+    tasks.spawn(voice::forward_datagrams(connection.clone(), shared.clone()));
     loop {
         tokio::select! {
             // Priority: new request streams first; reaping finished tasks last.
@@ -134,6 +135,8 @@ pub(super) async fn serve(incoming: quinn::Incoming, shared: Arc<Shared>) {
     }
     tasks.shutdown().await;
     shared.metrics.connections.dec();
+    let ended = shared.calls().connection_closed(connection.id);
+    voice::carry_out(&shared, ended).await;
     if let Some(login) = connection.take_login() {
         went_offline(&shared, connection.id, login).await;
     }

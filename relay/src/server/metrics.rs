@@ -42,6 +42,9 @@ pub(super) struct Metrics {
     pub(super) events_pushed: Counter,
     pub(super) ephemeral_events_pushed: Counter,
     pub(super) failed_logins: Counter,
+    pub(super) calls_placed: Counter,
+    pub(super) voice_datagrams_forwarded: Counter,
+    pub(super) voice_datagrams_dropped: Counter,
 }
 
 impl Metrics {
@@ -61,6 +64,24 @@ impl Metrics {
         let events_pushed = Counter::default();
         let ephemeral_events_pushed = Counter::default();
         let failed_logins = Counter::default();
+        let calls_placed = Counter::default();
+        let voice_datagrams_forwarded = Counter::default();
+        let voice_datagrams_dropped = Counter::default();
+        registry.register(
+            "calls_placed",
+            "Calls that rang (invitations answered with ringing)",
+            calls_placed.clone(),
+        );
+        registry.register(
+            "voice_datagrams_forwarded",
+            "Voice datagrams forwarded from one leg of a call to the other",
+            voice_datagrams_forwarded.clone(),
+        );
+        registry.register(
+            "voice_datagrams_dropped",
+            "Voice datagrams dropped: no connected call for their handle, or the other leg could not take them",
+            voice_datagrams_dropped.clone(),
+        );
         registry.register("connections", "Open QUIC connections", connections.clone());
         registry.register(
             "users_online",
@@ -143,6 +164,9 @@ impl Metrics {
             events_pushed,
             ephemeral_events_pushed,
             failed_logins,
+            calls_placed,
+            voice_datagrams_forwarded,
+            voice_datagrams_dropped,
         }
     }
 

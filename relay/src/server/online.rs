@@ -35,6 +35,8 @@ pub(super) struct ConnectionId(pub(super) usize);
 /// one leaves.
 pub(super) struct Online<H = quinn::Connection> {
     users: Mutex<HashMap<UserName, Entry<H>>>,
+    /// Every logged-in connection by id, for forwarding voice datagrams.
+    by_id: Mutex<HashMap<ConnectionId, H>>,
 }
 
 struct Entry<H> {
@@ -47,6 +49,7 @@ impl<H> Default for Online<H> {
     fn default() -> Self {
         Self {
             users: Mutex::new(HashMap::new()),
+            by_id: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -64,7 +67,11 @@ impl<H: Clone> Online<H> {
             wake: Arc::new(Notify::new()),
             ephemeral: broadcast::channel(EPHEMERAL_BUFFER).0,
         });
-        entry.connections.insert(id, handle);
+        entry.connections.insert(id, handle.clone());
+        self.by_id
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, handle);
         Joined {
             wake: entry.wake.clone(),
             ephemeral: entry.ephemeral.subscribe(),
@@ -83,6 +90,10 @@ impl<H: Clone> Online<H> {
         if entry.connections.remove(&id).is_none() {
             return false;
         }
+        self.by_id
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
         if entry.connections.is_empty() {
             users.remove(user);
             true
@@ -102,6 +113,15 @@ impl<H: Clone> Online<H> {
                 .map(|(_, handle)| handle.clone())
                 .collect()
         })
+    }
+
+    /// The logged-in connection `id`, if it still is.
+    pub(super) fn connection_by_id(&self, id: ConnectionId) -> Option<H> {
+        self.by_id
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned()
     }
 
     /// Whether `user` has at least one connection.
@@ -145,6 +165,7 @@ mod tests {
         assert!(online.is_online(&alice));
         assert!(online.leave(&alice, ConnectionId(2)));
         assert!(!online.is_online(&alice));
+        assert_eq!(online.connection_by_id(ConnectionId(2)), None);
     }
 
     #[test]
@@ -194,6 +215,7 @@ mod tests {
         online.join(&alice, ConnectionId(2), "two");
         online.join(&alice, ConnectionId(3), "three");
         online.join(&bob, ConnectionId(4), "bob's");
+        assert_eq!(online.connection_by_id(ConnectionId(4)), Some("bob's"));
         let mut others = online.others(&alice, ConnectionId(2));
         others.sort_unstable();
         assert_eq!(others, ["one", "three"]);

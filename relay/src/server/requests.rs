@@ -2,6 +2,7 @@
 //! failures become wire error codes ([`store_failure`]). Friends and presence live in
 //! [`social`], profiles in [`profile`], groups in [`group`].
 
+mod call;
 mod group;
 mod profile;
 mod social;
@@ -319,6 +320,16 @@ async fn dispatch(connection: &Arc<Connection>, shared: &Arc<Shared>, request: R
                     };
                     group::send(shared, user, message).await
                 }
+                Request::CallInvite {
+                    call: id,
+                    to,
+                    offer,
+                } => call::invite(connection, shared, user, id, to, offer).await,
+                Request::CallAnswer { call: id, answer } => {
+                    call::answer(connection, shared, user, id, answer).await
+                }
+                Request::CallReject { call: id } => call::reject(shared, user, id).await,
+                Request::CallHangup { call: id } => call::hang_up(shared, user, id).await,
                 _ => unreachable_hello(),
             }
         }
@@ -729,6 +740,15 @@ fn bind_user(
                 password_login,
                 pusher: None,
             });
+            // A call ringing for the user rings on this connection too.
+            for event in shared.calls().ringing_for(username, shared.clock_ms()) {
+                let push = uchat_wire::Push {
+                    seq: None,
+                    relay_ts_ms: now_ms(),
+                    event,
+                };
+                shared.online.push_ephemeral(username, push);
+            }
             if joined.came_online {
                 shared.metrics.users_online.inc();
                 shared.announcer.announce(

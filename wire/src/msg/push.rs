@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{GroupId, MessageId, Seq, UserName};
+use crate::msg::call::{CallEndReason, CallId};
 use crate::msg::group::{GroupChange, GroupMember, GroupSummary};
 use crate::msg::social::ProfileSummary;
 
@@ -111,6 +112,43 @@ pub enum PushEvent {
         /// per member rather than the whole list each.
         #[serde(default)]
         members: Option<Vec<GroupMember>>,
+    },
+    /// A friend calls (ephemeral; pushed again to a connection that comes up while it
+    /// still rings).
+    CallIncoming {
+        /// The call.
+        call: CallId,
+        /// The caller (authenticated by the relay).
+        from: UserName,
+        /// The caller's Olm envelope with its ephemeral call key.
+        #[serde(with = "serde_bytes")]
+        offer: Vec<u8>,
+        /// How long the ringing has left, in ms.
+        ring_left_ms: u64,
+    },
+    /// The callee took the call (ephemeral, to the caller's connection).
+    CallAccepted {
+        /// The call.
+        call: CallId,
+        /// The callee's Olm envelope with its ephemeral call key.
+        #[serde(with = "serde_bytes")]
+        answer: Vec<u8>,
+    },
+    /// The call ended or will not happen (ephemeral, to whoever was in or rung by it).
+    CallEnded {
+        /// The call.
+        call: CallId,
+        /// Why.
+        reason: CallEndReason,
+    },
+    /// A call rang while this user could not or did not take it (durable).
+    MissedCall {
+        /// The call.
+        call: CallId,
+        /// The caller.
+        from: UserName,
+        /// Why it was missed (`Offline`, `Timeout`, `Cancelled`, `ConnectionLost`).
+        reason: CallEndReason,
     },
     /// An event this peer does not know (from a newer relay); skipped and acknowledged.
     #[serde(other, deserialize_with = "crate::msg::skip_unknown_body")]

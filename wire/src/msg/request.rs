@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ProtocolVersion;
 use crate::ids::{FileId, GroupId, MessageId, Seq, UserName};
+use crate::msg::call::CallId;
 use crate::msg::file::FileAccess;
 use crate::msg::group::KeyShare;
 use crate::msg::social::AvatarChange;
@@ -242,6 +243,37 @@ pub enum Request {
         /// Where to start, in bytes of ciphertext.
         offset: u64,
     },
+    /// Rings `to`, a friend: answered with `CallRinging` (the caller's voice leg), or with
+    /// `CallEnded` when the call cannot ring (`Busy`, `Offline`: a missed call is queued).
+    CallInvite {
+        /// The call, chosen by the caller.
+        call: CallId,
+        /// The callee.
+        to: UserName,
+        /// Opaque to the relay: an Olm envelope with the caller's ephemeral call key.
+        #[serde(with = "serde_bytes")]
+        offer: Vec<u8>,
+    },
+    /// Takes a call ringing for the asker: answered with `CallConnected` (the callee's voice
+    /// leg); `NoSuchCall` if no such call rings for the asker.
+    CallAnswer {
+        /// The call.
+        call: CallId,
+        /// Opaque to the relay: an Olm envelope with the callee's ephemeral call key.
+        #[serde(with = "serde_bytes")]
+        answer: Vec<u8>,
+    },
+    /// Refuses a call ringing for the asker; answered with `Done`, or `NoSuchCall`.
+    CallReject {
+        /// The call.
+        call: CallId,
+    },
+    /// Ends a call the asker is in (the caller cancels one still ringing); answered with
+    /// `Done`, or `NoSuchCall`.
+    CallHangup {
+        /// The call.
+        call: CallId,
+    },
     /// A request this relay does not know (from a newer peer).
     #[serde(other, deserialize_with = "crate::msg::skip_unknown_body")]
     Unknown,
@@ -284,6 +316,10 @@ impl Request {
             Request::SyncGroup { .. } => "sync_group",
             Request::UploadFile { .. } => "upload_file",
             Request::DownloadFile { .. } => "download_file",
+            Request::CallInvite { .. } => "call_invite",
+            Request::CallAnswer { .. } => "call_answer",
+            Request::CallReject { .. } => "call_reject",
+            Request::CallHangup { .. } => "call_hangup",
             Request::Unknown => "unknown",
         }
     }

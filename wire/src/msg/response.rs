@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::ProtocolVersion;
 use crate::error::ErrorCode;
 use crate::ids::{Seq, UserName};
+use crate::msg::call::CallEndReason;
 use crate::msg::group::GroupInfo;
 use crate::msg::request::{IdentityKeys, SessionToken, SignedKey};
 use crate::msg::social::{FriendEntry, FriendRequestEntry, ProfileSummary};
@@ -164,6 +165,23 @@ pub enum Reply {
         /// that named it.
         #[serde(default)]
         owner: Option<UserName>,
+    },
+    /// Answer to `CallInvite`: the call rings.
+    CallRinging {
+        /// The caller's voice leg: the handle its datagrams start with.
+        leg: u32,
+        /// How long the relay lets it ring, in ms.
+        ring_timeout_ms: u64,
+    },
+    /// Answer to `CallInvite` when the call cannot ring.
+    CallEnded {
+        /// Why (`Busy`, `Offline`).
+        reason: CallEndReason,
+    },
+    /// Answer to `CallAnswer`: the call is connected.
+    CallConnected {
+        /// The callee's voice leg: the handle its datagrams start with.
+        leg: u32,
     },
     /// A reply this peer does not know (from a newer relay).
     #[serde(other, deserialize_with = "crate::msg::skip_unknown_body")]

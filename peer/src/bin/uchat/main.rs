@@ -2,6 +2,7 @@
 //! prints the result (one JSON object per line with `--json`). On failure it prints one
 //! line on stderr (and an `{"type":"error"}` line with `--json`) and exits non-zero.
 
+mod call;
 mod file;
 mod group;
 mod output;
@@ -106,6 +107,36 @@ enum Command {
     Group {
         #[command(subcommand)]
         command: group::GroupCommand,
+    },
+    /// Call a friend: rings, talks, hangs up; prints call statistics every second
+    Call {
+        user: String,
+        #[command(flatten)]
+        audio: call::AudioArgs,
+        /// Give up if nobody answers within this many seconds (default: the relay's ring
+        /// timeout)
+        #[arg(long = "ring")]
+        ring_secs: Option<f64>,
+    },
+    /// Take a ringing call (waiting for one to ring) and talk
+    Answer {
+        #[command(flatten)]
+        audio: call::AudioArgs,
+        /// How long to wait for a call to ring
+        #[arg(long = "wait", default_value_t = 60.0)]
+        wait_secs: f64,
+        /// Only a call from this user
+        #[arg(long)]
+        from: Option<String>,
+    },
+    /// Refuse a ringing call (waiting for one to ring)
+    Reject {
+        /// How long to wait for a call to ring
+        #[arg(long = "wait", default_value_t = 60.0)]
+        wait_secs: f64,
+        /// Only a call from this user
+        #[arg(long)]
+        from: Option<String>,
     },
 }
 
@@ -255,6 +286,72 @@ impl Context_ {
                         "WARNING: {user}'s identity key has changed; compare safety numbers (uchat safety-number {user}) before trusting it"
                     )
                 },
+            ),
+            ClientEvent::CallIncoming { call, from, .. } => self.print(
+                JsonLine::Call {
+                    state: "incoming",
+                    call: call.to_string(),
+                    peer: Some(from.as_str()),
+                    reason: None,
+                    by: None,
+                    summary: None,
+                },
+                || format!("{from} is calling (answer with `uchat answer`)"),
+            ),
+            ClientEvent::CallAccepted { call } => self.print(
+                JsonLine::Call {
+                    state: "accepted",
+                    call: call.to_string(),
+                    peer: None,
+                    reason: None,
+                    by: None,
+                    summary: None,
+                },
+                || format!("call {call} was answered"),
+            ),
+            ClientEvent::CallEnded { call, reason } => self.print(
+                JsonLine::Call {
+                    state: "ended",
+                    call: call.to_string(),
+                    peer: None,
+                    reason: Some(reason.as_str()),
+                    by: None,
+                    summary: None,
+                },
+                || format!("call {call} ended: {}", call::human_reason(*reason)),
+            ),
+            ClientEvent::MissedCall {
+                call,
+                from,
+                reason,
+                at_ms,
+            } => self.print(
+                JsonLine::Call {
+                    state: "missed",
+                    call: call.to_string(),
+                    peer: Some(from.as_str()),
+                    reason: Some(reason.as_str()),
+                    by: None,
+                    summary: None,
+                },
+                || {
+                    format!(
+                        "missed call from {from} at {} ({})",
+                        output::format_time(*at_ms),
+                        call::human_reason(*reason)
+                    )
+                },
+            ),
+            ClientEvent::CallSignalIgnored { call, reason } => self.print(
+                JsonLine::Call {
+                    state: "ignored",
+                    call: call.to_string(),
+                    peer: None,
+                    reason: Some(reason),
+                    by: None,
+                    summary: None,
+                },
+                || format!("WARNING: call signalling ignored ({call}): {reason}"),
             ),
             ClientEvent::Disconnected { reason } => self.print(
                 JsonLine::Connection {
@@ -412,6 +509,17 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Friends { command } => social::friends(&ctx, command).await?,
         Command::Profile { command } => social::profile(&ctx, command).await?,
         Command::Group { command } => group::group(&ctx, command).await?,
+        Command::Call {
+            user,
+            audio,
+            ring_secs,
+        } => call::call(&ctx, &user, audio, ring_secs).await?,
+        Command::Answer {
+            audio,
+            wait_secs,
+            from,
+        } => call::answer(&ctx, audio, wait_secs, from).await?,
+        Command::Reject { wait_secs, from } => call::reject(&ctx, wait_secs, from).await?,
         Command::SafetyNumber { user } => {
             let with = parse_user(&user)?;
             let client = ctx.open().await?;

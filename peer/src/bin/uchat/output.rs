@@ -5,6 +5,21 @@ use serde::Serialize;
 use uchat_store::{EntryStatus, HistoryEntry, IdentityFlag};
 use uchat_wire::{GroupChange, GroupInfo};
 
+/// A call's figures at hang-up.
+#[derive(Serialize)]
+pub(crate) struct CallSummaryLine {
+    pub(crate) duration_s: f64,
+    pub(crate) path: &'static str,
+    pub(crate) frames_sent: u64,
+    pub(crate) frames_received: u64,
+    pub(crate) loss: f64,
+    pub(crate) fec_recovered: u64,
+    pub(crate) concealed: u64,
+    pub(crate) mouth_to_ear_ms: Option<f64>,
+    pub(crate) rtt_ms: Option<f64>,
+    pub(crate) max_jitter_ms: f64,
+}
+
 /// One `--json` line.
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -183,6 +198,41 @@ pub(crate) enum JsonLine<'a> {
         digits: &'a str,
         /// The number of the identity the relay serves now, if it differs from the pinned.
         changed_digits: Option<&'a str>,
+    },
+    /// A call's state: ringing (placed), incoming, connected, rejected, ended (with why
+    /// and, for a call that connected, by whom and its summary), missed, or ignored
+    /// (signalling that cannot be genuine).
+    Call {
+        state: &'static str,
+        call: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        peer: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        by: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        summary: Option<CallSummaryLine>,
+    },
+    /// A connected call's figures, once a second.
+    CallStats {
+        path: &'static str,
+        loss: f64,
+        jitter_ms: f64,
+        rtt_ms: Option<f64>,
+        buffer_ms: u32,
+        target_ms: u32,
+        bitrate: i32,
+        mouth_to_ear_ms: Option<f64>,
+        fec_recovered: u64,
+        concealed: u64,
+        frames_sent: u64,
+        frames_received: u64,
+    },
+    /// No sound device: the call goes on with silence.
+    Audio {
+        direction: &'a str,
+        note: &'a str,
     },
     Connection {
         state: &'a str,

@@ -1,0 +1,484 @@
+//! Where a call's sound comes from and goes to, behind one pair of traits: a WAV file
+//! (hound), silence, or the sound card (cpal). Everything is 48 kHz mono in 20 ms frames
+//! at this boundary; WAV files of another rate or channel count are converted on reading.
+//!
+//! No sound card is a normal case: [`open_default_input`] and [`open_default_output`]
+//! return an error that says why, and the caller carries on with silence and says so.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::codec::{FRAME_SAMPLES, SAMPLE_RATE};
+
+/// Why an audio input or output could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AudioError {
+    /// A WAV file could not be read or written.
+    #[error("WAV file {path}: {source}")]
+    Wav {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: hound::Error,
+    },
+    /// No usable sound device.
+    #[error("no usable sound {direction} device: {reason}")]
+    NoDevice {
+        /// "input" or "output".
+        direction: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A source of 20 ms frames of 48 kHz mono PCM.
+pub trait AudioInput: Send {
+    /// Fills `frame` ([`FRAME_SAMPLES`] samples); returns false once the input has ended
+    /// (the frame is silence then).
+    fn read_frame(&mut self, frame: &mut [i16]) -> bool;
+    /// What this input is, for the user.
+    fn describe(&self) -> String;
+}
+
+/// A sink of 20 ms frames of 48 kHz mono PCM.
+pub trait AudioOutput: Send {
+    /// Plays (or writes) one frame.
+    fn write_frame(&mut self, frame: &[i16]) -> Result<(), AudioError>;
+    /// Finishes (a WAV file gets its final header).
+    fn finish(self: Box<Self>) -> Result<(), AudioError>;
+    /// What this output is, for the user.
+    fn describe(&self) -> String;
+}
+
+/// Silence in, and nowhere out.
+#[derive(Debug, Default)]
+pub struct Silence;
+
+impl AudioInput for Silence {
+    fn read_frame(&mut self, frame: &mut [i16]) -> bool {
+        frame.fill(0);
+        true
+    }
+    fn describe(&self) -> String {
+        "silence".to_owned()
+    }
+}
+
+impl AudioOutput for Silence {
+    fn write_frame(&mut self, _frame: &[i16]) -> Result<(), AudioError> {
+        Ok(())
+    }
+    fn finish(self: Box<Self>) -> Result<(), AudioError> {
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "nowhere (no output)".to_owned()
+    }
+}
+
+/// PCM held in memory, played once (then silence).
+#[derive(Debug)]
+pub struct PcmInput {
+    samples: Vec<i16>,
+    at: usize,
+    name: String,
+}
+
+impl PcmInput {
+    /// Plays `samples` (48 kHz mono).
+    pub fn new(samples: Vec<i16>, name: impl Into<String>) -> Self {
+        Self {
+            samples,
+            at: 0,
+            name: name.into(),
+        }
+    }
+
+    /// Reads a WAV file of any rate and channel count, as 48 kHz mono.
+    pub fn from_wav(path: &Path) -> Result<Self, AudioError> {
+        let samples = read_wav_mono_48k(path)?;
+        Ok(Self::new(samples, path.display().to_string()))
+    }
+}
+
+impl AudioInput for PcmInput {
+    fn read_frame(&mut self, frame: &mut [i16]) -> bool {
+        let end = (self.at + frame.len()).min(self.samples.len());
+        let taken = end - self.at;
+        frame[..taken].copy_from_slice(&self.samples[self.at..end]);
+        frame[taken..].fill(0);
+        self.at = end;
+        taken > 0
+    }
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// Reads a WAV file as 48 kHz mono 16-bit samples: channels are averaged, other rates are
+/// resampled linearly.
+pub fn read_wav_mono_48k(path: &Path) -> Result<Vec<i16>, AudioError> {
+    let wav_error = |source| AudioError::Wav {
+        path: path.to_owned(),
+        source,
+    };
+    let mut reader = hound::WavReader::open(path).map_err(wav_error)?;
+    let spec = reader.spec();
+    let channels = usize::from(spec.channels.max(1));
+    let interleaved: Vec<f32> = match spec.sample_format {
+        hound::SampleFormat::Float => reader
+            .samples::<f32>()
+            .collect::<Result<_, _>>()
+            .map_err(wav_error)?,
+        hound::SampleFormat::Int => {
+            let scale = 1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f32;
+            reader
+                .samples::<i32>()
+                .map(|s| s.map(|s| s as f32 * scale))
+                .collect::<Result<_, _>>()
+                .map_err(wav_error)?
+        }
+    };
+    let mono: Vec<f32> = interleaved
+        .chunks(channels)
+        .map(|c| c.iter().sum::<f32>() / c.len() as f32)
+        .collect();
+    let resampled = resample_linear(&mono, spec.sample_rate, SAMPLE_RATE);
+    Ok(resampled.into_iter().map(to_i16).collect())
+}
+
+fn to_i16(sample: f32) -> i16 {
+    (sample * 32768.0).round().clamp(-32768.0, 32767.0) as i16
+}
+
+/// Linear-interpolation resampling (enough for speech; a call is 48 kHz end to end).
+fn resample_linear(input: &[f32], from: u32, to: u32) -> Vec<f32> {
+    if from == to || input.is_empty() || from == 0 {
+        return input.to_vec();
+    }
+    let out_len = (input.len() as u64 * u64::from(to) / u64::from(from)) as usize;
+    let step = f64::from(from) / f64::from(to);
+    (0..out_len)
+        .map(|i| {
+            let pos = i as f64 * step;
+            let left = pos.floor() as usize;
+            let frac = (pos - left as f64) as f32;
+            let a = input[left.min(input.len() - 1)];
+            let b = input[(left + 1).min(input.len() - 1)];
+            a + (b - a) * frac
+        })
+        .collect()
+}
+
+/// Writes what is played to a 48 kHz mono 16-bit WAV file.
+pub struct WavOutput {
+    writer: hound::WavWriter<std::io::BufWriter<std::fs::File>>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for WavOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WavOutput")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl WavOutput {
+    /// Creates (or replaces) `path`.
+    pub fn create(path: &Path) -> Result<Self, AudioError> {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: SAMPLE_RATE,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let writer = hound::WavWriter::create(path, spec).map_err(|source| AudioError::Wav {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            writer,
+            path: path.to_owned(),
+        })
+    }
+}
+
+impl AudioOutput for WavOutput {
+    fn write_frame(&mut self, frame: &[i16]) -> Result<(), AudioError> {
+        let mut samples = self.writer.get_i16_writer(frame.len() as u32);
+        for &s in frame {
+            samples.write_sample(s);
+        }
+        samples.flush().map_err(|source| AudioError::Wav {
+            path: self.path.clone(),
+            source,
+        })
+    }
+    fn finish(self: Box<Self>) -> Result<(), AudioError> {
+        let path = self.path.clone();
+        self.writer
+            .finalize()
+            .map_err(|source| AudioError::Wav { path, source })
+    }
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// Samples shared between a cpal callback and the call, bounded so a stalled side
+/// cannot make it grow (200 ms).
+#[derive(Clone, Default)]
+struct SharedSamples(Arc<Mutex<VecDeque<i16>>>);
+
+const DEVICE_BUFFER_SAMPLES: usize = FRAME_SAMPLES * 10;
+
+impl SharedSamples {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<i16>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Keeps a cpal stream alive on its own thread (cpal streams cannot move between
+/// threads) until dropped.
+struct DeviceThread {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for DeviceThread {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Builds a stream on a thread of its own with `build`, which gets the device's channel
+/// count; returns once the stream plays (or failed to).
+fn spawn_device<F>(direction: &'static str, build: F) -> Result<(DeviceThread, String), AudioError>
+where
+    F: FnOnce() -> Result<(cpal::Stream, String), String> + Send + 'static,
+{
+    use cpal::traits::StreamTrait;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<String, String>>();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name(format!("uchat-audio-{direction}"))
+        .spawn(move || match build() {
+            Ok((stream, name)) => {
+                if let Err(e) = stream.play() {
+                    let _ = ready_tx.send(Err(e.to_string()));
+                    return;
+                }
+                let _ = ready_tx.send(Ok(name));
+                // Runs until the handle is dropped.
+                let _ = stop_rx.recv();
+                drop(stream);
+            }
+            Err(reason) => {
+                let _ = ready_tx.send(Err(reason));
+            }
+        })
+        .map_err(|e| AudioError::NoDevice {
+            direction,
+            reason: e.to_string(),
+        })?;
+    let handle = DeviceThread {
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    };
+    match ready_rx.recv() {
+        Ok(Ok(name)) => Ok((handle, name)),
+        Ok(Err(reason)) => Err(AudioError::NoDevice { direction, reason }),
+        Err(_) => Err(AudioError::NoDevice {
+            direction,
+            reason: "the audio thread ended".to_owned(),
+        }),
+    }
+}
+
+/// The default microphone, through cpal.
+pub struct DeviceInput {
+    samples: SharedSamples,
+    _device: DeviceThread,
+    name: String,
+}
+
+/// Opens the default input device at 48 kHz.
+pub fn open_default_input() -> Result<DeviceInput, AudioError> {
+    use cpal::traits::{DeviceTrait, HostTrait};
+    let samples = SharedSamples::default();
+    let sink = samples.clone();
+    let (device, name) = spawn_device("input", move || {
+        let host = cpal::default_host();
+        let device = host
+            .default_input_device()
+            .ok_or("the system has no input device")?;
+        let supported = device.default_input_config().map_err(|e| e.to_string())?;
+        let mut config = supported.config();
+        config.sample_rate = SAMPLE_RATE;
+        let channels = usize::from(config.channels.max(1));
+        let name = device
+            .description()
+            .map(|d| d.to_string())
+            .unwrap_or_else(|_| "default input".to_owned());
+        let stream = device
+            .build_input_stream::<f32, _, _>(
+                config,
+                move |data: &[f32], _| {
+                    let mut queue = sink.lock();
+                    for chunk in data.chunks(channels) {
+                        let mono = chunk.iter().sum::<f32>() / chunk.len() as f32;
+                        queue.push_back(to_i16(mono));
+                    }
+                    while queue.len() > DEVICE_BUFFER_SAMPLES {
+                        queue.pop_front();
+                    }
+                },
+                |e| tracing::warn!(error = %e, "sound input failed"),
+                None,
+            )
+            .map_err(|e| e.to_string())?;
+        Ok((stream, name))
+    })?;
+    Ok(DeviceInput {
+        samples,
+        _device: device,
+        name,
+    })
+}
+
+impl AudioInput for DeviceInput {
+    fn read_frame(&mut self, frame: &mut [i16]) -> bool {
+        let mut queue = self.samples.lock();
+        for slot in frame.iter_mut() {
+            *slot = queue.pop_front().unwrap_or(0);
+        }
+        true
+    }
+    fn describe(&self) -> String {
+        format!("sound input {}", self.name)
+    }
+}
+
+/// The default speaker, through cpal.
+pub struct DeviceOutput {
+    samples: SharedSamples,
+    _device: DeviceThread,
+    name: String,
+}
+
+/// Opens the default output device at 48 kHz.
+pub fn open_default_output() -> Result<DeviceOutput, AudioError> {
+    use cpal::traits::{DeviceTrait, HostTrait};
+    let samples = SharedSamples::default();
+    let source = samples.clone();
+    let (device, name) = spawn_device("output", move || {
+        let host = cpal::default_host();
+        let device = host
+            .default_output_device()
+            .ok_or("the system has no output device")?;
+        let supported = device.default_output_config().map_err(|e| e.to_string())?;
+        let mut config = supported.config();
+        config.sample_rate = SAMPLE_RATE;
+        let channels = usize::from(config.channels.max(1));
+        let name = device
+            .description()
+            .map(|d| d.to_string())
+            .unwrap_or_else(|_| "default output".to_owned());
+        let stream = device
+            .build_output_stream::<f32, _, _>(
+                config,
+                move |data: &mut [f32], _| {
+                    let mut queue = source.lock();
+                    for chunk in data.chunks_mut(channels) {
+                        let sample = f32::from(queue.pop_front().unwrap_or(0)) / 32768.0;
+                        chunk.fill(sample);
+                    }
+                },
+                |e| tracing::warn!(error = %e, "sound output failed"),
+                None,
+            )
+            .map_err(|e| e.to_string())?;
+        Ok((stream, name))
+    })?;
+    Ok(DeviceOutput {
+        samples,
+        _device: device,
+        name,
+    })
+}
+
+impl AudioOutput for DeviceOutput {
+    fn write_frame(&mut self, frame: &[i16]) -> Result<(), AudioError> {
+        let mut queue = self.samples.lock();
+        queue.extend(frame);
+        while queue.len() > DEVICE_BUFFER_SAMPLES {
+            queue.pop_front();
+        }
+        Ok(())
+    }
+    fn finish(self: Box<Self>) -> Result<(), AudioError> {
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        format!("sound output {}", self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stereo_44k1_wav_reads_as_48k_mono_and_a_written_one_reads_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("in.wav");
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 44_100,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut writer = hound::WavWriter::create(&path, spec).expect("creates");
+        for _ in 0..44_100 {
+            writer.write_sample(1000i16).expect("writes");
+            writer.write_sample(3000i16).expect("writes");
+        }
+        writer.finalize().expect("finalizes");
+        let samples = read_wav_mono_48k(&path).expect("reads");
+        assert_eq!(samples.len(), 48_000);
+        assert!(samples.iter().all(|s| (s - 2000).abs() <= 1), "averaged");
+
+        let out_path = dir.path().join("out.wav");
+        let mut out: Box<dyn AudioOutput> =
+            Box::new(WavOutput::create(&out_path).expect("creates"));
+        out.write_frame(&[7; FRAME_SAMPLES]).expect("writes");
+        out.finish().expect("finishes");
+        assert_eq!(
+            read_wav_mono_48k(&out_path).expect("reads"),
+            vec![7; FRAME_SAMPLES]
+        );
+    }
+
+    #[test]
+    fn a_pcm_input_plays_once_then_reports_its_end() {
+        let mut input = PcmInput::new(vec![5; FRAME_SAMPLES + 10], "test");
+        let mut frame = [0i16; FRAME_SAMPLES];
+        assert!(input.read_frame(&mut frame));
+        assert!(input.read_frame(&mut frame));
+        assert_eq!(&frame[..10], &[5; 10]);
+        assert!(frame[10..].iter().all(|&s| s == 0));
+        assert!(!input.read_frame(&mut frame));
+    }
+
+    #[test]
+    fn a_missing_wav_file_is_a_clear_error() {
+        let err = read_wav_mono_48k(Path::new("/nonexistent/in.wav")).expect_err("missing");
+        assert!(err.to_string().contains("/nonexistent/in.wav"), "{err}");
+    }
+}
