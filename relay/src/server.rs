@@ -132,6 +132,30 @@ fn password_work_permits() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
+/// Socket buffer the relay asks for: every leg of every call sends a datagram each 20 ms,
+/// and the default (about 200 KiB, a couple of hundred datagrams) overflows when many of
+/// them arrive together. The kernel caps it (`net.core.rmem_max`, `wmem_max`).
+const UDP_BUFFER_BYTES: usize = 8 << 20;
+
+/// Binds the relay's UDP socket with large buffers (best effort: a smaller cap is kept).
+fn bind_udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        // As std's bind does: an IPv6 wildcard takes IPv4 too where the system allows.
+        let _ = socket.set_only_v6(false);
+    }
+    let _ = socket.set_recv_buffer_size(UDP_BUFFER_BYTES);
+    let _ = socket.set_send_buffer_size(UDP_BUFFER_BYTES);
+    socket.bind(&addr.into())?;
+    tracing::debug!(
+        receive = socket.recv_buffer_size().unwrap_or(0),
+        send = socket.send_buffer_size().unwrap_or(0),
+        "UDP socket buffers"
+    );
+    Ok(socket.into())
+}
+
 /// QUIC transport settings: the idle timeout from `limits`, no peer-opened unidirectional
 /// streams, and flow-control windows that bound what a connection can make the relay
 /// buffer, logged in or not.
@@ -194,12 +218,18 @@ impl Server {
         let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(quic_tls));
         server_config.transport_config(Arc::new(transport_config(&config.limits)));
 
-        let endpoint = quinn::Endpoint::server(server_config, config.listen).map_err(|source| {
-            ServerError::Bind {
-                addr: config.listen,
-                source,
-            }
-        })?;
+        let bind_error = |source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        };
+        let socket = bind_udp(config.listen).map_err(bind_error)?;
+        let endpoint = quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            Some(server_config),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(bind_error)?;
         let local_addr = endpoint.local_addr().map_err(|source| ServerError::Bind {
             addr: config.listen,
             source,

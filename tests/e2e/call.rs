@@ -233,10 +233,14 @@ fn a_callee_in_a_call_is_busy_and_the_callee_may_hang_up_first() -> Result<()> {
     let peers = register_friends(&relay, &["alice", "bob", "carol"])?;
     let (alice, bob, carol) = (&peers[0], &peers[1], &peers[2]);
 
-    // bob takes carol's call and hangs up after 4 s; carol waits for him to.
+    // bob takes carol's call and hangs up after 4 s; carol waits for him to. Neither has
+    // a sound card (carol's ALSA finds no configuration at all): both talk with silence.
     let answering = callee(bob, &["answer", "--for", "4"])?;
-    let calling = JsonListener::spawn(carol, &["call", "bob"])?;
-    let mut calling = calling;
+    let mut calling = JsonListener::spawn_with_env(
+        carol,
+        &["call", "bob"],
+        &[("ALSA_CONFIG_PATH", "/nonexistent/alsa.conf")],
+    )?;
     calling
         .wait_for(Duration::from_secs(20), |l| {
             l["type"] == "call" && l["state"] == "connected"
@@ -246,6 +250,14 @@ fn a_callee_in_a_call_is_busy_and_the_callee_may_hang_up_first() -> Result<()> {
     assert_eq!(ended_reason(&lines).as_deref(), Some("busy"), "{lines:?}");
 
     let (_, carol_lines) = calling.finish(Duration::from_secs(30))?;
+    for direction in ["input", "output"] {
+        assert!(
+            carol_lines
+                .iter()
+                .any(|l| l["type"] == "audio" && l["direction"] == direction),
+            "carol is told she has no sound {direction}: {carol_lines:?}"
+        );
+    }
     let end = call_state(&carol_lines, "ended").context("carol's end")?;
     assert_eq!(end["reason"], "hung_up");
     assert_eq!(end["by"], "bob", "{end}");
@@ -354,5 +366,227 @@ fn a_lossy_jittery_path_keeps_the_call_intelligible_with_fec() -> Result<()> {
         );
     }
     runtime.block_on(net.shutdown());
+    Ok(())
+}
+
+/// A link that keeps a copy of every datagram that arrives: what the relay forwarded.
+fn tapped(
+    link: uchat_peer::voice::engine::DatagramLink,
+    captured: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+) -> uchat_peer::voice::engine::DatagramLink {
+    let uchat_peer::voice::engine::DatagramLink { send, mut receive } = link;
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    tokio::spawn(async move {
+        while let Some(datagram) = receive.recv().await {
+            captured
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(datagram.clone());
+            if tx.send(datagram).await.is_err() {
+                break;
+            }
+        }
+    });
+    uchat_peer::voice::engine::DatagramLink { send, receive: rx }
+}
+
+async fn open_client(peer: &Peer) -> Result<uchat_peer::Client> {
+    Ok(uchat_peer::Client::open(
+        uchat_peer::ClientOptions {
+            home: peer.home().to_path_buf(),
+            relay: None,
+            relay_fingerprint: None,
+        },
+        uchat_tests::PASSWORD,
+    )
+    .await?)
+}
+
+fn refused_code(result: Result<uchat_wire::Reply, uchat_peer::connection::ConnectionError>) -> uchat_wire::ErrorCode {
+    match result {
+        Err(uchat_peer::connection::ConnectionError::Refused(e)) => e.code,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// Tries Opus on every plausible start of each datagram's body (after the routing
+/// header, after the sequence number, after the inner packet header) and returns what
+/// decoded, and how many bodies decoded at all.
+fn decode_as_opus(datagrams: &[Vec<u8>]) -> (Vec<i16>, usize) {
+    use uchat_peer::voice::codec::{FRAME_SAMPLES, VoiceDecoder};
+    let mut pcm = Vec::new();
+    let mut decoded = 0;
+    for offset in [4usize, 8, 17] {
+        let Ok(mut decoder) = VoiceDecoder::new() else {
+            continue;
+        };
+        for datagram in datagrams {
+            let mut frame = vec![0i16; FRAME_SAMPLES];
+            if let Some(body) = datagram.get(offset..)
+                && decoder.decode(body, &mut frame).is_ok()
+            {
+                decoded += 1;
+            }
+            pcm.extend_from_slice(&frame);
+        }
+    }
+    (pcm, decoded)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_signalling_is_refused_and_ignored_and_the_relay_forwards_only_ciphertext()
+-> Result<()> {
+    use std::sync::{Arc, Mutex};
+    use uchat_peer::voice::audio::{PcmInput, PcmOutput, Silence};
+    use uchat_peer::{CallProgress, ClientEvent, Placed, TalkOptions};
+    use uchat_wire::{CallId, ErrorCode, Reply, Request};
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let relay = TestRelay::start()?;
+    let peers = tokio::task::spawn_blocking({
+        let relay_addr = relay.addr.clone();
+        move || -> Result<Vec<Peer>> {
+            let peers = ["alice", "bob", "mallory"]
+                .iter()
+                .map(|n| {
+                    let p = Peer::via(&relay_addr, n)?;
+                    p.ok(&["register", n])?;
+                    Ok(p)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            befriend(&peers[0], &peers[1])?;
+            befriend(&peers[2], &peers[1])?;
+            befriend(&peers[2], &peers[0])?;
+            Ok(peers)
+        }
+    })
+    .await??;
+    let alice = open_client(&peers[0]).await?;
+    let bob = open_client(&peers[1]).await?;
+    let mut alice_events = alice.subscribe();
+    let mut bob_events = bob.subscribe();
+    let mallory = uchat_tests::raw_login(&relay, "mallory").await?;
+
+    let Placed::Ringing(placed) = alice.place_call(bob.me()).await? else {
+        bail!("bob is online: the call should ring");
+    };
+    let incoming = bob
+        .wait_for_call(Duration::from_secs(10))
+        .await?
+        .context("the call rings for bob")?;
+    assert_eq!(&incoming.from, alice.me());
+
+    // mallory, a friend of both, answers, rejects and hangs up alice's call to bob, and
+    // answers a call that never was: the relay refuses each.
+    let call = placed.call;
+    for request in [
+        Request::CallAnswer {
+            call,
+            answer: b"forged answer".to_vec(),
+        },
+        Request::CallReject { call },
+        Request::CallHangup { call },
+        Request::CallAnswer {
+            call: CallId([9; 16]),
+            answer: b"forged answer".to_vec(),
+        },
+        Request::CallHangup {
+            call: CallId([9; 16]),
+        },
+    ] {
+        assert_eq!(
+            refused_code(mallory.request(&request).await),
+            ErrorCode::NoSuchCall,
+            "{request:?}"
+        );
+    }
+    // alice's call still rings: nothing reached her.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while let Ok(event) = alice_events.try_recv() {
+        assert!(
+            !matches!(event, ClientEvent::CallAccepted { .. } | ClientEvent::CallEnded { .. }),
+            "{event:?}"
+        );
+    }
+
+    // bob answers for real; alice speaks for 3 s, and bob's link keeps what the relay
+    // forwarded to him. mallory's hang-up mid-call is refused and changes nothing.
+    let bob_call = bob.answer_call(&incoming).await?;
+    let CallProgress::Connected(alice_call) = alice.wait_for_answer(&placed, None).await? else {
+        bail!("alice's call should connect");
+    };
+    let voice = speech_like(3.0, 5);
+    let captured = Arc::new(Mutex::new(Vec::new()));
+    let bob_link = tapped(bob.datagram_link()?, captured.clone());
+    let heard = PcmOutput::default();
+    let alice_talks = alice.talk(
+        *alice_call,
+        Box::new(PcmInput::new(voice.clone(), "speech")),
+        Box::new(Silence),
+        TalkOptions {
+            duration: Some(Duration::from_secs(4)),
+            ..TalkOptions::default()
+        },
+        |_| {},
+    );
+    let bob_talks = bob.talk_over(
+        bob_call,
+        bob_link,
+        Box::new(Silence),
+        Box::new(heard.clone()),
+        TalkOptions::default(),
+        |_| {},
+    );
+    let forger = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        refused_code(mallory.request(&Request::CallHangup { call }).await)
+    };
+    let (alice_end, bob_end, forged) = tokio::join!(alice_talks, bob_talks, forger);
+    let (alice_end, bob_end) = (alice_end?, bob_end?);
+    assert_eq!(forged, ErrorCode::NoSuchCall);
+    assert!(alice_end.by_me && !bob_end.by_me, "{alice_end:?} {bob_end:?}");
+    assert!(bob_end.summary.duration_s > 3.5, "mallory did not end it: {bob_end:?}");
+
+    // Control: bob's engine, with the call key, heard alice.
+    let fit = align(&voice, &heard.samples(), 48_000 * 2);
+    assert!(fit.correlation >= 0.8, "{fit:?}");
+    // What the relay forwarded does not decode as Opus into anything like her voice.
+    let captured = captured.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    assert!(captured.len() > 150, "{} datagrams", captured.len());
+    let (garbage, decoded) = decode_as_opus(&captured);
+    let leaked = align(&voice, &garbage, 48_000 * 2);
+    eprintln!(
+        "{} forwarded datagrams; {decoded} of {} decode attempts passed as Opus; their correlation with the voice {:.3}",
+        captured.len(),
+        captured.len() * 3,
+        leaked.correlation
+    );
+    assert!(leaked.correlation.abs() < 0.2, "{leaked:?}");
+
+    // mallory rings bob with an offer that is no Olm message: bob's client refuses it
+    // (and rejects the call), so nothing rings and nothing can be answered.
+    let forged_call = CallId([7; 16]);
+    let reply = mallory
+        .request(&Request::CallInvite {
+            call: forged_call,
+            to: bob.me().clone(),
+            offer: b"not an olm message".to_vec(),
+        })
+        .await?;
+    assert!(matches!(reply, Reply::CallRinging { .. }), "{reply:?}");
+    assert_eq!(bob.wait_for_call(Duration::from_secs(2)).await?, None);
+    let mut ignored = false;
+    while let Ok(event) = bob_events.try_recv() {
+        if let ClientEvent::CallSignalIgnored { call, .. } = &event {
+            ignored |= *call == forged_call;
+        }
+        assert!(
+            !matches!(&event, ClientEvent::CallIncoming { call, .. } if *call == forged_call),
+            "{event:?}"
+        );
+    }
+    assert!(ignored, "bob's client says it ignored the forged offer");
+    alice.close().await;
+    bob.close().await;
     Ok(())
 }

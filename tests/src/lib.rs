@@ -19,12 +19,18 @@ pub fn bin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("UCHAT_BIN_DIR") {
         return PathBuf::from(dir);
     }
-    // target/<profile>/deps/e2e-<hash> → target/<profile>
+    // target/<profile>/deps/e2e-<hash> → target/<profile>; a benchmark binary lives in
+    // target/<profile> itself.
     let exe = std::env::current_exe().expect("the test knows its own path");
-    exe.parent()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .expect("test executable lives in target/<profile>/deps")
+    let dir = exe
+        .parent()
+        .expect("an executable lives in a directory")
+        .to_path_buf();
+    if dir.file_name().is_some_and(|name| name == "deps") {
+        dir.parent().map(Path::to_path_buf).unwrap_or(dir)
+    } else {
+        dir
+    }
 }
 
 /// Path of one of the workspace's binaries, with a clear failure if it was not built or
@@ -85,6 +91,7 @@ pub struct TestRelay {
     pub fingerprint: String,
     child: Option<Child>,
     log: Arc<Mutex<String>>,
+    rust_log: String,
 }
 
 impl TestRelay {
@@ -100,16 +107,30 @@ impl TestRelay {
 
     /// Starts a relay with a fresh data directory (so a fresh certificate) on `addr`.
     pub fn start_at(addr: &str, extra: &[&str]) -> Result<Self> {
-        let data = tempfile::tempdir()?;
+        Self::start_logging(addr, extra, "debug,quinn=info,quinn_proto=info,rustls=info")
+    }
+
+    /// Starts a relay on a free port that logs only warnings (for benchmarks).
+    pub fn start_quiet(extra: &[&str]) -> Result<Self> {
+        Self::start_logging("127.0.0.1:0", extra, "warn")
+    }
+
+    fn start_logging(addr: &str, extra: &[&str], rust_log: &str) -> Result<Self> {
         let mut relay = TestRelay {
-            data,
+            data: tempfile::tempdir()?,
             addr: addr.into(),
             fingerprint: String::new(),
             child: None,
             log: Arc::new(Mutex::new(String::new())),
+            rust_log: rust_log.into(),
         };
         relay.spawn(extra)?;
         Ok(relay)
+    }
+
+    /// The relay process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     fn spawn(&mut self, extra: &[&str]) -> Result<()> {
@@ -122,7 +143,7 @@ impl TestRelay {
                 &["--metrics", "off"][..]
             })
             .args(extra)
-            .env("RUST_LOG", "debug,quinn=info,quinn_proto=info,rustls=info")
+            .env("RUST_LOG", &self.rust_log)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -389,8 +410,14 @@ impl JsonListener {
     /// Starts `uchat --json ARGS` as `peer` and reads its lines as they come (without
     /// waiting for anything).
     pub fn spawn(peer: &Peer, args: &[&str]) -> Result<Self> {
+        Self::spawn_with_env(peer, args, &[])
+    }
+
+    /// Like [`JsonListener::spawn`], with extra environment variables.
+    pub fn spawn_with_env(peer: &Peer, args: &[&str], env: &[(&str, &str)]) -> Result<Self> {
         let mut child = peer
             .command(&[&["--json"], args].concat())
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()?;

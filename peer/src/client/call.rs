@@ -82,6 +82,14 @@ pub struct ConnectedCall {
     leg: u32,
 }
 
+impl ConnectedCall {
+    /// This side's voice leg handle: what its datagrams start with (routing, not a
+    /// secret).
+    pub fn leg(&self) -> u32 {
+        self.leg
+    }
+}
+
 /// How a call that was placed or rang went on.
 #[derive(Debug)]
 pub enum CallProgress {
@@ -603,6 +611,11 @@ impl Client {
         Ok(())
     }
 
+    /// The datagrams of the connection to the relay, where a connected call's voice goes.
+    pub fn datagram_link(&self) -> Result<DatagramLink, ClientError> {
+        Ok(DatagramLink::over_quic(self.inner.link()?.quic()))
+    }
+
     /// Talks: runs the voice engine over the relay connection until either side hangs
     /// up, the options end the call, or the other side falls silent. `on_stats` gets the
     /// statistics once a second. Capture starts here and nowhere else.
@@ -614,11 +627,26 @@ impl Client {
         options: TalkOptions,
         on_stats: impl FnMut(CallStats) + Send + 'static,
     ) -> Result<CallEnd, ClientError> {
+        let link = self.datagram_link()?;
+        self.talk_over(connected, link, input, output, options, on_stats)
+            .await
+    }
+
+    /// [`Client::talk`] over a given datagram link (one that taps or shapes the
+    /// connection's datagrams, in tests and benchmarks).
+    pub async fn talk_over(
+        &self,
+        connected: ConnectedCall,
+        link: DatagramLink,
+        input: Box<dyn AudioInput>,
+        output: Box<dyn AudioOutput>,
+        options: TalkOptions,
+        on_stats: impl FnMut(CallStats) + Send + 'static,
+    ) -> Result<CallEnd, ClientError> {
         let ConnectedCall {
             call, keys, leg, ..
         } = connected;
         let mut events = self.inner.events.subscribe();
-        let link = DatagramLink::over_quic(self.inner.link()?.quic());
         let settings = MediaSettings {
             leg,
             path: CallPath::Relay,

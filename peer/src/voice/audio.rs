@@ -172,6 +172,38 @@ fn resample_linear(input: &[f32], from: u32, to: u32) -> Vec<f32> {
         .collect()
 }
 
+/// Keeps what is played in memory (the benchmark compares it with what was sent).
+#[derive(Debug, Clone, Default)]
+pub struct PcmOutput {
+    samples: Arc<Mutex<Vec<i16>>>,
+}
+
+impl PcmOutput {
+    /// Everything played so far.
+    pub fn samples(&self) -> Vec<i16> {
+        self.samples
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl AudioOutput for PcmOutput {
+    fn write_frame(&mut self, frame: &[i16]) -> Result<(), AudioError> {
+        self.samples
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(frame);
+        Ok(())
+    }
+    fn finish(self: Box<Self>) -> Result<(), AudioError> {
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "memory".to_owned()
+    }
+}
+
 /// Writes what is played to a 48 kHz mono 16-bit WAV file.
 pub struct WavOutput {
     writer: hound::WavWriter<std::io::BufWriter<std::fs::File>>,

@@ -10,6 +10,8 @@ pub const SAMPLE_RATE: u32 = 48_000;
 pub const FRAME_MS: u32 = 20;
 /// Samples per frame (mono).
 pub const FRAME_SAMPLES: usize = (SAMPLE_RATE / 1000 * FRAME_MS) as usize;
+/// Opus's encoder lookahead at 48 kHz (312 samples): how far the decoded sound lags.
+pub const OPUS_LOOKAHEAD_MS: f64 = 6.5;
 /// Largest Opus packet this encoder writes.
 const MAX_PACKET_BYTES: usize = 1000;
 
@@ -195,6 +197,13 @@ mod tests {
             out.extend_from_slice(&frame);
         }
         (out, recovered)
+    }
+
+    #[test]
+    fn the_lookahead_constant_is_what_libopus_reports() {
+        let mut encoder = VoiceEncoder::new().expect("encoder");
+        let samples = encoder.encoder.get_lookahead().expect("lookahead");
+        assert_eq!(f64::from(samples) * 1000.0 / f64::from(SAMPLE_RATE), OPUS_LOOKAHEAD_MS);
     }
 
     #[test]

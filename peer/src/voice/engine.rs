@@ -38,14 +38,21 @@ impl std::fmt::Debug for DatagramLink {
 }
 
 impl DatagramLink {
-    /// A link over a QUIC connection's datagrams (a task forwards what arrives).
+    /// A link over a QUIC connection's datagrams (a task forwards what arrives, until
+    /// the link is dropped).
     pub fn over_quic(conn: quinn::Connection) -> Self {
         let (tx, receive) = mpsc::channel(256);
         let reader = conn.clone();
         tokio::spawn(async move {
-            while let Ok(datagram) = reader.read_datagram().await {
-                if tx.send(datagram.to_vec()).await.is_err() {
-                    break;
+            loop {
+                tokio::select! {
+                    datagram = reader.read_datagram() => {
+                        let Ok(datagram) = datagram else { break };
+                        if tx.send(datagram.to_vec()).await.is_err() {
+                            break;
+                        }
+                    }
+                    _ = tx.closed() => break,
                 }
             }
         });
@@ -53,6 +60,29 @@ impl DatagramLink {
             send: Box::new(move |datagram| conn.send_datagram(datagram.into()).is_ok()),
             receive,
         }
+    }
+
+    /// Two links joined in this process, each datagram from one arriving at the other
+    /// unless `drop_it` (called with a running count) says to lose it: the benchmark's
+    /// network-free path.
+    pub fn pair(
+        drop_it: impl Fn(u64) -> bool + Send + Sync + 'static,
+    ) -> (DatagramLink, DatagramLink) {
+        let drop_it = std::sync::Arc::new(drop_it);
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (a_tx, a_rx) = mpsc::channel::<Vec<u8>>(1024);
+        let (b_tx, b_rx) = mpsc::channel::<Vec<u8>>(1024);
+        let side = |tx: mpsc::Sender<Vec<u8>>, rx| {
+            let (drop_it, count) = (drop_it.clone(), count.clone());
+            DatagramLink {
+                send: Box::new(move |datagram| {
+                    let n = count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    drop_it(n) || tx.try_send(datagram).is_ok()
+                }),
+                receive: rx,
+            }
+        };
+        (side(b_tx, a_rx), side(a_tx, b_rx))
     }
 }
 

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::codec::FRAME_MS;
+use super::codec::{FRAME_MS, OPUS_LOOKAHEAD_MS};
 
 /// Which way the voice goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -44,8 +44,9 @@ pub struct CallStats {
     pub target_ms: u32,
     /// The encoder's target bitrate, bit/s.
     pub bitrate: i32,
-    /// Mean mouth-to-ear delay of the frames played over the interval (capture complete
-    /// to playout, plus the frame's own 20 ms; sound-card buffers excluded), ms.
+    /// Mean mouth-to-ear delay of the frames played over the interval, ms: from a
+    /// sound's capture to its playout (the frame's own 20 ms, Opus's lookahead, the
+    /// network and the jitter buffer; sound-card buffers excluded).
     pub mouth_to_ear_ms: Option<f64>,
     /// Lost frames rebuilt from FEC data, since the call started.
     pub fec_recovered: u64,
@@ -148,8 +149,10 @@ impl Receiver {
             return;
         };
         let captured_local = f64::from(remote_ms) - offset;
-        // The frame's first sample was captured a frame before it was complete.
-        let delay = local_ms as f64 - captured_local + f64::from(FRAME_MS);
+        // The frame's first sample was captured a frame before it was complete, and the
+        // decoder's output lags by the encoder's lookahead.
+        let delay =
+            local_ms as f64 - captured_local + f64::from(FRAME_MS) + OPUS_LOOKAHEAD_MS;
         self.delay_sum += delay;
         self.delay_count += 1;
         self.interval_delay_sum += delay;
@@ -272,9 +275,10 @@ mod tests {
         // The remote clock runs 1,000 ms ahead; the path takes 30 ms each way.
         rx.probe_answered(100, 1_130, 160);
         assert_eq!(rx.rtt_ms(), Some(60.0));
-        // Sent at remote 2,000 (local 1,000), played at local 1,080: 80 ms + the frame.
+        // Sent at remote 2,000 (local 1,000), played at local 1,080: 80 ms, plus the
+        // frame and the codec's lookahead.
         rx.played(2_000, 1_080);
         let (_, _, delay) = rx.take_interval();
-        assert_eq!(delay, Some(100.0));
+        assert_eq!(delay, Some(100.0 + OPUS_LOOKAHEAD_MS));
     }
 }
