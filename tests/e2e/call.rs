@@ -402,7 +402,9 @@ async fn open_client(peer: &Peer) -> Result<uchat_peer::Client> {
     .await?)
 }
 
-fn refused_code(result: Result<uchat_wire::Reply, uchat_peer::connection::ConnectionError>) -> uchat_wire::ErrorCode {
+fn refused_code(
+    result: Result<uchat_wire::Reply, uchat_peer::connection::ConnectionError>,
+) -> uchat_wire::ErrorCode {
     match result {
         Err(uchat_peer::connection::ConnectionError::Refused(e)) => e.code,
         other => panic!("expected a refusal, got {other:?}"),
@@ -504,7 +506,10 @@ async fn forged_signalling_is_refused_and_ignored_and_the_relay_forwards_only_ci
     tokio::time::sleep(Duration::from_millis(500)).await;
     while let Ok(event) = alice_events.try_recv() {
         assert!(
-            !matches!(event, ClientEvent::CallAccepted { .. } | ClientEvent::CallEnded { .. }),
+            !matches!(
+                event,
+                ClientEvent::CallAccepted { .. } | ClientEvent::CallEnded { .. }
+            ),
             "{event:?}"
         );
     }
@@ -544,14 +549,23 @@ async fn forged_signalling_is_refused_and_ignored_and_the_relay_forwards_only_ci
     let (alice_end, bob_end, forged) = tokio::join!(alice_talks, bob_talks, forger);
     let (alice_end, bob_end) = (alice_end?, bob_end?);
     assert_eq!(forged, ErrorCode::NoSuchCall);
-    assert!(alice_end.by_me && !bob_end.by_me, "{alice_end:?} {bob_end:?}");
-    assert!(bob_end.summary.duration_s > 3.5, "mallory did not end it: {bob_end:?}");
+    assert!(
+        alice_end.by_me && !bob_end.by_me,
+        "{alice_end:?} {bob_end:?}"
+    );
+    assert!(
+        bob_end.summary.duration_s > 3.5,
+        "mallory did not end it: {bob_end:?}"
+    );
 
     // Control: bob's engine, with the call key, heard alice.
     let fit = align(&voice, &heard.samples(), 48_000 * 2);
     assert!(fit.correlation >= 0.8, "{fit:?}");
     // What the relay forwarded does not decode as Opus into anything like her voice.
-    let captured = captured.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    let captured = captured
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
     assert!(captured.len() > 150, "{} datagrams", captured.len());
     let (garbage, decoded) = decode_as_opus(&captured);
     let leaked = align(&voice, &garbage, 48_000 * 2);

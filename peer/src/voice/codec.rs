@@ -203,7 +203,10 @@ mod tests {
     fn the_lookahead_constant_is_what_libopus_reports() {
         let mut encoder = VoiceEncoder::new().expect("encoder");
         let samples = encoder.encoder.get_lookahead().expect("lookahead");
-        assert_eq!(f64::from(samples) * 1000.0 / f64::from(SAMPLE_RATE), OPUS_LOOKAHEAD_MS);
+        assert_eq!(
+            f64::from(samples) * 1000.0 / f64::from(SAMPLE_RATE),
+            OPUS_LOOKAHEAD_MS
+        );
     }
 
     #[test]

@@ -151,8 +151,7 @@ impl Receiver {
         let captured_local = f64::from(remote_ms) - offset;
         // The frame's first sample was captured a frame before it was complete, and the
         // decoder's output lags by the encoder's lookahead.
-        let delay =
-            local_ms as f64 - captured_local + f64::from(FRAME_MS) + OPUS_LOOKAHEAD_MS;
+        let delay = local_ms as f64 - captured_local + f64::from(FRAME_MS) + OPUS_LOOKAHEAD_MS;
         self.delay_sum += delay;
         self.delay_count += 1;
         self.interval_delay_sum += delay;

@@ -186,7 +186,10 @@ async fn relay_mode(calls: Vec<usize>, seconds: u64, payload: usize) -> Result<(
     let pid = relay.pid().context("relay pid")?;
     let home = tempfile::tempdir()?;
     let most = calls.iter().copied().max().unwrap_or(0);
-    eprintln!("setting up {most} calls (2 × {most} clients) on {}…", relay.addr);
+    eprintln!(
+        "setting up {most} calls (2 × {most} clients) on {}…",
+        relay.addr
+    );
     let mut set_up = Vec::new();
     for i in 0..most {
         set_up.push(connect_pair(&relay, home.path(), i).await?);
