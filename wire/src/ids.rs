@@ -1,5 +1,5 @@
-//! Identifiers and validated names: [`UserName`], [`MessageId`], [`GroupId`], [`FileId`], [`Seq`],
-//! [`CertFingerprint`].
+//! Identifiers and validated names: [`UserName`], [`MessageId`], [`GroupId`], [`FileId`],
+//! [`CallId`], [`Seq`], [`CertFingerprint`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -101,94 +101,68 @@ impl<'de> Deserialize<'de> for UserName {
     }
 }
 
-/// A message's unique id: 16 random bytes chosen by the sender, shown as 32 hex digits.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct MessageId(#[serde(with = "serde_bytes")] pub [u8; 16]);
+/// A 16-byte random identifier shown as 32 hex digits: the struct (serialized as 16 bytes),
+/// `from_hex`, `Display` (the hex) and `Debug` (`Name(hex)`). `$expected` names what the
+/// parse error says was expected.
+macro_rules! hex_id {
+    ($(#[$doc:meta])* $name:ident, $expected:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(#[serde(with = "serde_bytes")] pub [u8; 16]);
 
-impl MessageId {
-    /// Parses 32 hex digits.
-    pub fn from_hex(s: &str) -> Result<Self, NameError> {
-        let mut out = [0u8; 16];
-        hex::decode_to_slice(s, &mut out).map_err(|_| NameError::Format {
-            expected: "32 hex digits",
-            got: s.chars().take(40).collect(),
-        })?;
-        Ok(Self(out))
-    }
+        impl $name {
+            /// Parses 32 hex digits.
+            pub fn from_hex(s: &str) -> Result<Self, NameError> {
+                let mut out = [0u8; 16];
+                hex::decode_to_slice(s, &mut out).map_err(|_| NameError::Format {
+                    expected: $expected,
+                    got: s.chars().take(40).collect(),
+                })?;
+                Ok(Self(out))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&hex::encode(self.0))
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), self)
+            }
+        }
+    };
 }
 
-impl fmt::Display for MessageId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
+hex_id!(
+    /// A message's unique id: 16 random bytes chosen by the sender, shown as 32 hex digits.
+    MessageId,
+    "32 hex digits"
+);
 
-impl fmt::Debug for MessageId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MessageId({self})")
-    }
-}
+hex_id!(
+    /// A group's unique id: 16 random bytes chosen by the relay when the group is made,
+    /// shown as 32 hex digits.
+    GroupId,
+    "a group id of 32 hex digits"
+);
 
-/// A group's unique id: 16 random bytes chosen by the relay when the group is made, shown
-/// as 32 hex digits.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct GroupId(#[serde(with = "serde_bytes")] pub [u8; 16]);
+hex_id!(
+    /// A file's unique id: 16 random bytes chosen by the uploader, shown as 32 hex digits.
+    /// It is also bound into every chunk's MAC, so chunks cannot move between files.
+    FileId,
+    "a file id of 32 hex digits"
+);
 
-impl GroupId {
-    /// Parses 32 hex digits.
-    pub fn from_hex(s: &str) -> Result<Self, NameError> {
-        let mut out = [0u8; 16];
-        hex::decode_to_slice(s, &mut out).map_err(|_| NameError::Format {
-            expected: "a group id of 32 hex digits",
-            got: s.chars().take(40).collect(),
-        })?;
-        Ok(Self(out))
-    }
-}
-
-impl fmt::Display for GroupId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl fmt::Debug for GroupId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "GroupId({self})")
-    }
-}
-
-/// A file's unique id: 16 random bytes chosen by the uploader, shown as 32 hex digits. It
-/// is also bound into every chunk's MAC, so chunks cannot move between files.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct FileId(#[serde(with = "serde_bytes")] pub [u8; 16]);
-
-impl FileId {
-    /// Parses 32 hex digits.
-    pub fn from_hex(s: &str) -> Result<Self, NameError> {
-        let mut out = [0u8; 16];
-        hex::decode_to_slice(s, &mut out).map_err(|_| NameError::Format {
-            expected: "a file id of 32 hex digits",
-            got: s.chars().take(40).collect(),
-        })?;
-        Ok(Self(out))
-    }
-}
-
-impl fmt::Display for FileId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl fmt::Debug for FileId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "FileId({self})")
-    }
-}
+hex_id!(
+    /// A call's unique id: 16 random bytes chosen by the caller, shown as 32 hex digits.
+    /// Both peers bind it into the call's keys.
+    CallId,
+    "a call id of 32 hex digits"
+);
 
 /// Position of an event in one user's durable queue; strictly increasing, starting at 1.
 #[derive(
@@ -291,5 +265,13 @@ mod tests {
             group
         );
         assert!(GroupId::from_hex("#family").is_err());
+        let call = CallId([7; 16]);
+        assert_eq!(CallId::from_hex(&call.to_string()).ok(), Some(call));
+        assert_eq!(format!("{call:?}"), format!("CallId({call})"));
+        let err = CallId::from_hex("xyz").expect_err("not hex");
+        assert!(
+            err.to_string().contains("a call id of 32 hex digits"),
+            "{err}"
+        );
     }
 }

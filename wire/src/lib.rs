@@ -30,8 +30,8 @@ pub mod ids;
 pub mod msg;
 
 pub use error::{ErrorCode, FrameError, describe_error_chain};
-pub use ids::{CertFingerprint, FileId, GroupId, MessageId, NameError, Seq, UserName};
-pub use msg::call::{CallEndReason, CallId};
+pub use ids::{CallId, CertFingerprint, FileId, GroupId, MessageId, NameError, Seq, UserName};
+pub use msg::call::CallEndReason;
 pub use msg::file::FileAccess;
 pub use msg::group::{GroupChange, GroupInfo, GroupMember, GroupSummary, KeyShare};
 pub use msg::push::{Push, PushEvent};

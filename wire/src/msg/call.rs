@@ -16,38 +16,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::NameError;
-
-/// A call's unique id: 16 random bytes chosen by the caller, shown as 32 hex digits. Both
-/// peers bind it into the call's keys.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct CallId(#[serde(with = "serde_bytes")] pub [u8; 16]);
-
-impl CallId {
-    /// Parses 32 hex digits.
-    pub fn from_hex(s: &str) -> Result<Self, NameError> {
-        let mut out = [0u8; 16];
-        hex::decode_to_slice(s, &mut out).map_err(|_| NameError::Format {
-            expected: "a call id of 32 hex digits",
-            got: s.chars().take(40).collect(),
-        })?;
-        Ok(Self(out))
-    }
-}
-
-impl fmt::Display for CallId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl fmt::Debug for CallId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CallId({self})")
-    }
-}
-
 /// Why a call ended (or never started).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -123,12 +91,5 @@ mod tests {
         assert_eq!(voice_leg(&d), Some(0xdead_beef));
         assert_eq!(&d[VOICE_HEADER_BYTES..], b"opaque");
         assert_eq!(voice_leg(&[1, 2, 3]), None);
-    }
-
-    #[test]
-    fn call_ids_print_and_parse_as_hex() {
-        let id = CallId([7; 16]);
-        assert_eq!(CallId::from_hex(&id.to_string()).ok(), Some(id));
-        assert!(CallId::from_hex("xyz").is_err());
     }
 }

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{GroupId, MessageId, Seq, UserName};
-use crate::msg::call::{CallEndReason, CallId};
+use crate::ids::{CallId, GroupId, MessageId, Seq, UserName};
+use crate::msg::call::CallEndReason;
 use crate::msg::group::{GroupChange, GroupMember, GroupSummary};
 use crate::msg::social::ProfileSummary;
 

@@ -5,8 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::ProtocolVersion;
-use crate::ids::{FileId, GroupId, MessageId, Seq, UserName};
-use crate::msg::call::CallId;
+use crate::ids::{CallId, FileId, GroupId, MessageId, Seq, UserName};
 use crate::msg::file::FileAccess;
 use crate::msg::group::KeyShare;
 use crate::msg::social::AvatarChange;
