@@ -167,19 +167,19 @@ impl CallBook {
         if self.by_user.contains_key(caller) {
             return Err(CallError::InCall);
         }
-        let missed = |reason| CallAction::Missed {
-            callee: callee.clone(),
-            caller: caller.clone(),
-            call,
-            reason,
-        };
         if !callee_online {
             let reason = CallEndReason::Offline;
-            return Ok((Invited::Ended(reason), vec![missed(reason)]));
+            return Ok((
+                Invited::Ended(reason),
+                vec![missed(callee, caller, call, reason)],
+            ));
         }
         if self.by_user.contains_key(callee) {
             let reason = CallEndReason::Busy;
-            return Ok((Invited::Ended(reason), vec![missed(reason)]));
+            return Ok((
+                Invited::Ended(reason),
+                vec![missed(callee, caller, call, reason)],
+            ));
         }
         let leg = self.new_leg(random);
         let event = PushEvent::CallIncoming {
@@ -221,13 +221,7 @@ impl CallBook {
         answer: Vec<u8>,
         random: u32,
     ) -> Result<(u32, Vec<CallAction>), CallError> {
-        let ringing = self
-            .calls
-            .get(&call)
-            .is_some_and(|c| &c.callee == user && matches!(c.stage, Stage::Ringing { .. }));
-        if !ringing {
-            return Err(CallError::NoSuchCall(call));
-        }
+        self.check_rings_for(call, user)?;
         let leg = self.new_leg(random);
         let entry = self
             .calls
@@ -252,13 +246,7 @@ impl CallBook {
         call: CallId,
         user: &UserName,
     ) -> Result<Vec<CallAction>, CallError> {
-        let ringing = self
-            .calls
-            .get(&call)
-            .is_some_and(|c| &c.callee == user && matches!(c.stage, Stage::Ringing { .. }));
-        if !ringing {
-            return Err(CallError::NoSuchCall(call));
-        }
+        self.check_rings_for(call, user)?;
         let ended = self.remove(call).ok_or(CallError::NoSuchCall(call))?;
         Ok(vec![notify_end(
             &ended.caller,
@@ -288,12 +276,7 @@ impl CallBook {
         Ok(match ended.stage {
             Stage::Ringing { .. } => vec![
                 notify_end(&ended.callee, call, CallEndReason::Cancelled),
-                CallAction::Missed {
-                    callee: ended.callee.clone(),
-                    caller: ended.caller.clone(),
-                    call,
-                    reason: CallEndReason::Cancelled,
-                },
+                missed(&ended.callee, &ended.caller, call, CallEndReason::Cancelled),
             ],
             Stage::Active { .. } => {
                 let other = if is_caller {
@@ -321,12 +304,7 @@ impl CallBook {
                 let reason = CallEndReason::Timeout;
                 actions.push(notify_end(&ended.caller, call, reason));
                 actions.push(notify_end(&ended.callee, call, reason));
-                actions.push(CallAction::Missed {
-                    callee: ended.callee,
-                    caller: ended.caller,
-                    call,
-                    reason,
-                });
+                actions.push(missed(&ended.callee, &ended.caller, call, reason));
             }
         }
         actions
@@ -355,12 +333,7 @@ impl CallBook {
             match ended.stage {
                 Stage::Ringing { .. } => {
                     actions.push(notify_end(&ended.callee, call, reason));
-                    actions.push(CallAction::Missed {
-                        callee: ended.callee,
-                        caller: ended.caller,
-                        call,
-                        reason,
-                    });
+                    actions.push(missed(&ended.callee, &ended.caller, call, reason));
                 }
                 Stage::Active { .. } => {
                     let other = if ended.caller_connection == connection {
@@ -425,6 +398,19 @@ impl CallBook {
         }
     }
 
+    /// `Ok` if `call` rings for `user`, else [`CallError::NoSuchCall`].
+    fn check_rings_for(&self, call: CallId, user: &UserName) -> Result<(), CallError> {
+        let ringing = self
+            .calls
+            .get(&call)
+            .is_some_and(|c| &c.callee == user && matches!(c.stage, Stage::Ringing { .. }));
+        if ringing {
+            Ok(())
+        } else {
+            Err(CallError::NoSuchCall(call))
+        }
+    }
+
     fn remove(&mut self, call: CallId) -> Option<Call> {
         let entry = self.calls.remove(&call)?;
         self.by_user.remove(&entry.caller);
@@ -434,6 +420,16 @@ impl CallBook {
             self.legs.remove(&callee_leg);
         }
         Some(entry)
+    }
+}
+
+/// The durable missed call `callee` gets when `caller`'s `call` did not connect.
+fn missed(callee: &UserName, caller: &UserName, call: CallId, reason: CallEndReason) -> CallAction {
+    CallAction::Missed {
+        callee: callee.clone(),
+        caller: caller.clone(),
+        call,
+        reason,
     }
 }
 
@@ -492,13 +488,8 @@ mod tests {
         notify_end(&user(user_name), CALL, reason)
     }
 
-    fn missed(reason: CallEndReason) -> CallAction {
-        CallAction::Missed {
-            callee: user("bob"),
-            caller: user("alice"),
-            call: CALL,
-            reason,
-        }
+    fn bob_missed(reason: CallEndReason) -> CallAction {
+        missed(&user("bob"), &user("alice"), CALL, reason)
     }
 
     #[test]
@@ -594,7 +585,7 @@ mod tests {
             book.hang_up(CALL, &user("alice")),
             Ok(vec![
                 ended("bob", CallEndReason::Cancelled),
-                missed(CallEndReason::Cancelled)
+                bob_missed(CallEndReason::Cancelled)
             ])
         );
         assert_eq!(book.len(), 0);
@@ -700,7 +691,7 @@ mod tests {
             vec![
                 ended("alice", CallEndReason::Timeout),
                 ended("bob", CallEndReason::Timeout),
-                missed(CallEndReason::Timeout)
+                bob_missed(CallEndReason::Timeout)
             ]
         );
         assert_eq!(book.len(), 0);
@@ -738,7 +729,7 @@ mod tests {
             book.connection_closed(ALICE_CONN),
             vec![
                 ended("bob", CallEndReason::ConnectionLost),
-                missed(CallEndReason::ConnectionLost)
+                bob_missed(CallEndReason::ConnectionLost)
             ]
         );
     }

@@ -741,13 +741,9 @@ fn bind_user(
                 pusher: None,
             });
             // A call ringing for the user rings on this connection too.
-            for event in shared.calls().ringing_for(username, shared.clock_ms()) {
-                let push = uchat_wire::Push {
-                    seq: None,
-                    relay_ts_ms: now_ms(),
-                    event,
-                };
-                shared.online.push_ephemeral(username, push);
+            let ringing = shared.calls().ringing_for(username, shared.clock_ms());
+            for event in ringing {
+                super::voice::notify(shared, username, event);
             }
             if joined.came_online {
                 shared.metrics.users_online.inc();

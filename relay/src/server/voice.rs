@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use uchat_wire::msg::call::{VOICE_HEADER_BYTES, voice_leg};
-use uchat_wire::{Push, PushEvent};
+use uchat_wire::msg::call::{VOICE_HEADER_BYTES, voice_datagram, voice_leg};
+use uchat_wire::{Push, PushEvent, UserName};
 
 use super::calls::CallAction;
 use super::connection::Connection;
@@ -16,20 +16,23 @@ use super::{Shared, blocking, now_ms};
 /// How often ringing calls are checked against their deadline.
 const RING_CHECK_INTERVAL: Duration = Duration::from_millis(200);
 
+/// Pushes `event` (ephemeral) to every connection of `user`, if online.
+pub(super) fn notify(shared: &Shared, user: &UserName, event: PushEvent) {
+    let push = Push {
+        seq: None,
+        relay_ts_ms: now_ms(),
+        event,
+    };
+    if shared.online.push_ephemeral(user, push) {
+        shared.metrics.ephemeral_events_pushed.inc();
+    }
+}
+
 /// Pushes the events and queues the missed calls the book asked for.
 pub(super) async fn carry_out(shared: &Arc<Shared>, actions: Vec<CallAction>) {
     for action in actions {
         match action {
-            CallAction::Notify { user, event } => {
-                let push = Push {
-                    seq: None,
-                    relay_ts_ms: now_ms(),
-                    event,
-                };
-                if shared.online.push_ephemeral(&user, push) {
-                    shared.metrics.ephemeral_events_pushed.inc();
-                }
-            }
+            CallAction::Notify { user, event } => notify(shared, &user, event),
             CallAction::Missed {
                 callee,
                 caller,
@@ -90,9 +93,7 @@ pub(super) async fn forward_datagrams(connection: Arc<Connection>, shared: Arc<S
             shared.metrics.voice_datagrams_dropped.inc();
             continue;
         };
-        let mut out = Vec::with_capacity(datagram.len());
-        out.extend_from_slice(&leg.to_be_bytes());
-        out.extend_from_slice(&datagram[VOICE_HEADER_BYTES..]);
+        let out = voice_datagram(leg, &datagram[VOICE_HEADER_BYTES..]);
         let counter = match target.send_datagram(out.into()) {
             Ok(()) => &shared.metrics.voice_datagrams_forwarded,
             Err(_) => &shared.metrics.voice_datagrams_dropped,
