@@ -122,6 +122,9 @@ pub enum ClientError {
     /// An empty message.
     #[error("the message is empty")]
     EmptyMessage,
+    /// The voice engine failed during a call (Opus, or the audio output).
+    #[error("the call's voice engine stopped: {0}")]
+    Voice(#[from] crate::voice::VoiceError),
     /// Text over the limit.
     #[error("the message is {len} bytes; the limit is {max} bytes")]
     MessageTooLarge {

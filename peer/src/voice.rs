@@ -28,4 +28,7 @@ pub enum VoiceError {
     /// The output could not be written.
     #[error(transparent)]
     Audio(#[from] audio::AudioError),
+    /// The engine's task ended without an answer (it panicked or was cancelled).
+    #[error("the voice engine's task ended: {0}")]
+    Task(String),
 }

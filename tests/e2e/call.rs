@@ -526,7 +526,7 @@ async fn forged_signalling_is_refused_and_ignored_and_the_relay_forwards_only_ci
     let heard = PcmOutput::default();
     let alice_talks = alice.talk(
         *alice_call,
-        Box::new(PcmInput::new(voice.clone(), "speech")),
+        Box::new(PcmInput::new(voice.clone())),
         Box::new(Silence),
         TalkOptions {
             duration: Some(Duration::from_secs(4)),

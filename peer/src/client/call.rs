@@ -13,16 +13,16 @@ use std::collections::HashMap;
 use std::sync::PoisonError;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use uchat_store::CallOfferRecord;
 use uchat_wire::{CallEndReason, CallId, MessageId, Reply, Request, UserName};
 
 use super::{Client, ClientError, Inner, now_ms, random_id};
-use crate::connection::ConnectionError;
 use crate::crypto::voice::{CallKeyPair, CallKeys, CallRole};
 use crate::envelope::{Content, Payload};
 use crate::event::ClientEvent;
+use crate::voice::VoiceError;
 use crate::voice::audio::{AudioInput, AudioOutput};
 use crate::voice::engine::{DatagramLink, MediaEnd, MediaSettings, run_media};
 use crate::voice::stats::{CallPath, CallStats, CallSummary};
@@ -483,16 +483,9 @@ impl Client {
             }
             let wait_until = give_up.map_or(relay_deadline, |g| g.min(relay_deadline));
             tokio::select! {
-                event = events.recv() => {
-                    if let Err(broadcast::error::RecvError::Closed) = event {
-                        return Err(ClientError::from(self.inner.link().err().unwrap_or(
-                            ConnectionError::Unreachable {
-                                relay: self.inner.relay.clone(),
-                                reason: "the client stopped".into(),
-                            },
-                        )));
-                    }
-                }
+                // Any event may be the one; the channel cannot close while `self` holds
+                // its sender.
+                _ = events.recv() => {}
                 _ = tokio::time::sleep_until(wait_until) => {
                     let reason = if give_up.is_some_and(|g| g <= relay_deadline) {
                         CallEndReason::Cancelled
@@ -539,11 +532,7 @@ impl Client {
                 return Ok(Some(incoming));
             }
             tokio::select! {
-                event = events.recv() => {
-                    if let Err(broadcast::error::RecvError::Closed) = event {
-                        return Ok(None);
-                    }
-                }
+                _ = events.recv() => {}
                 _ = tokio::time::sleep_until(deadline) => return Ok(None),
             }
         }
@@ -665,18 +654,15 @@ impl Client {
                 break (reason, false, None);
             }
             tokio::select! {
-                event = events.recv() => {
-                    if let Err(broadcast::error::RecvError::Closed) = event {
-                        break (CallEndReason::ConnectionLost, false, None);
-                    }
-                }
+                _ = events.recv() => {}
                 _ = sleep_until_opt(deadline) => break (CallEndReason::HungUp, true, None),
                 result = &mut media => {
-                    let finished = result.map_err(|e| ClientError::InvalidInput(format!("the voice engine stopped: {e}")))?;
-                    let (end, _) = finished.as_ref().map_err(|e| ClientError::InvalidInput(e.to_string()))?;
-                    let (reason, by_me) = match end {
-                        MediaEnd::PeerSilent => (CallEndReason::ConnectionLost, false),
-                        MediaEnd::InputEnded | MediaEnd::Stopped => (CallEndReason::HungUp, true),
+                    let finished = engine_outcome(result);
+                    let (reason, by_me) = match finished.as_ref().map(|(end, _)| end) {
+                        Ok(MediaEnd::PeerSilent) => (CallEndReason::ConnectionLost, false),
+                        Ok(MediaEnd::InputEnded | MediaEnd::Stopped) | Err(_) => {
+                            (CallEndReason::HungUp, true)
+                        }
                     };
                     break (reason, by_me, Some(finished));
                 }
@@ -691,18 +677,23 @@ impl Client {
             Some(finished) => finished,
             None => {
                 let _ = stop.send(true);
-                media.await.map_err(|e| {
-                    ClientError::InvalidInput(format!("the voice engine stopped: {e}"))
-                })?
+                engine_outcome(media.await)
             }
         };
-        let (_, summary) = finished.map_err(|e| ClientError::InvalidInput(e.to_string()))?;
+        let (_, summary) = finished?;
         Ok(CallEnd {
             reason,
             by_me,
             summary,
         })
     }
+}
+
+/// The engine task's result as one `Result`.
+fn engine_outcome(
+    joined: Result<Result<(MediaEnd, CallSummary), VoiceError>, tokio::task::JoinError>,
+) -> Result<(MediaEnd, CallSummary), VoiceError> {
+    joined.map_err(|e| VoiceError::Task(e.to_string()))?
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {

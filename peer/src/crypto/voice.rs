@@ -83,12 +83,6 @@ impl std::fmt::Debug for CallKeyPair {
     }
 }
 
-impl Default for CallKeyPair {
-    fn default() -> Self {
-        Self::generate()
-    }
-}
-
 impl CallKeyPair {
     /// A fresh key pair from the operating system's randomness.
     pub fn generate() -> Self {

@@ -38,8 +38,6 @@ pub trait AudioInput: Send {
     /// Fills `frame` ([`FRAME_SAMPLES`] samples); returns false once the input has ended
     /// (the frame is silence then).
     fn read_frame(&mut self, frame: &mut [i16]) -> bool;
-    /// What this input is, for the user.
-    fn describe(&self) -> String;
 }
 
 /// A sink of 20 ms frames of 48 kHz mono PCM.
@@ -48,8 +46,6 @@ pub trait AudioOutput: Send {
     fn write_frame(&mut self, frame: &[i16]) -> Result<(), AudioError>;
     /// Finishes (a WAV file gets its final header).
     fn finish(self: Box<Self>) -> Result<(), AudioError>;
-    /// What this output is, for the user.
-    fn describe(&self) -> String;
 }
 
 /// Silence in, and nowhere out.
@@ -61,9 +57,6 @@ impl AudioInput for Silence {
         frame.fill(0);
         true
     }
-    fn describe(&self) -> String {
-        "silence".to_owned()
-    }
 }
 
 impl AudioOutput for Silence {
@@ -73,9 +66,6 @@ impl AudioOutput for Silence {
     fn finish(self: Box<Self>) -> Result<(), AudioError> {
         Ok(())
     }
-    fn describe(&self) -> String {
-        "nowhere (no output)".to_owned()
-    }
 }
 
 /// PCM held in memory, played once (then silence).
@@ -83,23 +73,17 @@ impl AudioOutput for Silence {
 pub struct PcmInput {
     samples: Vec<i16>,
     at: usize,
-    name: String,
 }
 
 impl PcmInput {
     /// Plays `samples` (48 kHz mono).
-    pub fn new(samples: Vec<i16>, name: impl Into<String>) -> Self {
-        Self {
-            samples,
-            at: 0,
-            name: name.into(),
-        }
+    pub fn new(samples: Vec<i16>) -> Self {
+        Self { samples, at: 0 }
     }
 
     /// Reads a WAV file of any rate and channel count, as 48 kHz mono.
     pub fn from_wav(path: &Path) -> Result<Self, AudioError> {
-        let samples = read_wav_mono_48k(path)?;
-        Ok(Self::new(samples, path.display().to_string()))
+        Ok(Self::new(read_wav_mono_48k(path)?))
     }
 }
 
@@ -111,9 +95,6 @@ impl AudioInput for PcmInput {
         frame[taken..].fill(0);
         self.at = end;
         taken > 0
-    }
-    fn describe(&self) -> String {
-        self.name.clone()
     }
 }
 
@@ -199,9 +180,6 @@ impl AudioOutput for PcmOutput {
     fn finish(self: Box<Self>) -> Result<(), AudioError> {
         Ok(())
     }
-    fn describe(&self) -> String {
-        "memory".to_owned()
-    }
 }
 
 /// Writes what is played to a 48 kHz mono 16-bit WAV file.
@@ -255,9 +233,6 @@ impl AudioOutput for WavOutput {
             .finalize()
             .map_err(|source| AudioError::Wav { path, source })
     }
-    fn describe(&self) -> String {
-        self.path.display().to_string()
-    }
 }
 
 /// Samples shared between a cpal callback and the call, bounded so a stalled side
@@ -289,47 +264,98 @@ impl Drop for DeviceThread {
     }
 }
 
-/// Builds a stream on a thread of its own with `build`, which gets the device's channel
-/// count; returns once the stream plays (or failed to).
-fn spawn_device<F>(direction: &'static str, build: F) -> Result<(DeviceThread, String), AudioError>
+/// Whether a device records or plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Direction {
+    Input,
+    Output,
+}
+
+impl Direction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Direction::Input => "input",
+            Direction::Output => "output",
+        }
+    }
+}
+
+/// The default device of `direction`, asked for 48 kHz: the device, the stream config and
+/// its channel count.
+fn default_device(
+    direction: Direction,
+) -> Result<(cpal::Device, cpal::StreamConfig, usize), String> {
+    use cpal::traits::{DeviceTrait, HostTrait};
+    let host = cpal::default_host();
+    let device = match direction {
+        Direction::Input => host.default_input_device(),
+        Direction::Output => host.default_output_device(),
+    }
+    .ok_or_else(|| format!("the system has no {} device", direction.as_str()))?;
+    let supported = match direction {
+        Direction::Input => device.default_input_config(),
+        Direction::Output => device.default_output_config(),
+    };
+    let mut config = supported.map_err(|e| e.to_string())?.config();
+    config.sample_rate = SAMPLE_RATE;
+    let channels = usize::from(config.channels.max(1));
+    Ok((device, config, channels))
+}
+
+/// Opens the default device of `direction` on a thread of its own (cpal streams cannot
+/// move between threads), with `build` making the stream that moves samples between the
+/// device and `samples`; returns once the stream plays, or why it could not.
+fn open_device<F>(
+    direction: Direction,
+    samples: SharedSamples,
+    build: F,
+) -> Result<DeviceThread, AudioError>
 where
-    F: FnOnce() -> Result<(cpal::Stream, String), String> + Send + 'static,
+    F: FnOnce(
+            &cpal::Device,
+            cpal::StreamConfig,
+            usize,
+            SharedSamples,
+        ) -> Result<cpal::Stream, String>
+        + Send
+        + 'static,
 {
     use cpal::traits::StreamTrait;
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<String, String>>();
+    let no_device = |reason: String| AudioError::NoDevice {
+        direction: direction.as_str(),
+        reason,
+    };
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
     let thread = std::thread::Builder::new()
-        .name(format!("uchat-audio-{direction}"))
-        .spawn(move || match build() {
-            Ok((stream, name)) => {
-                if let Err(e) = stream.play() {
-                    let _ = ready_tx.send(Err(e.to_string()));
-                    return;
+        .name(format!("uchat-audio-{}", direction.as_str()))
+        .spawn(move || {
+            let stream = default_device(direction).and_then(|(device, config, channels)| {
+                let stream = build(&device, config, channels, samples)?;
+                stream.play().map_err(|e| e.to_string())?;
+                Ok(stream)
+            });
+            match stream {
+                Ok(stream) => {
+                    let _ = ready_tx.send(Ok(()));
+                    // Plays until the handle is dropped.
+                    let _ = stop_rx.recv();
+                    drop(stream);
                 }
-                let _ = ready_tx.send(Ok(name));
-                // Runs until the handle is dropped.
-                let _ = stop_rx.recv();
-                drop(stream);
-            }
-            Err(reason) => {
-                let _ = ready_tx.send(Err(reason));
+                Err(reason) => {
+                    let _ = ready_tx.send(Err(reason));
+                }
             }
         })
-        .map_err(|e| AudioError::NoDevice {
-            direction,
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| no_device(e.to_string()))?;
     let handle = DeviceThread {
         stop: Some(stop_tx),
         thread: Some(thread),
     };
     match ready_rx.recv() {
-        Ok(Ok(name)) => Ok((handle, name)),
-        Ok(Err(reason)) => Err(AudioError::NoDevice { direction, reason }),
-        Err(_) => Err(AudioError::NoDevice {
-            direction,
-            reason: "the audio thread ended".to_owned(),
-        }),
+        Ok(Ok(())) => Ok(handle),
+        Ok(Err(reason)) => Err(no_device(reason)),
+        Err(_) => Err(no_device("the audio thread ended".to_owned())),
     }
 }
 
@@ -337,50 +363,38 @@ where
 pub struct DeviceInput {
     samples: SharedSamples,
     _device: DeviceThread,
-    name: String,
 }
 
 /// Opens the default input device at 48 kHz.
 pub fn open_default_input() -> Result<DeviceInput, AudioError> {
-    use cpal::traits::{DeviceTrait, HostTrait};
+    use cpal::traits::DeviceTrait;
     let samples = SharedSamples::default();
-    let sink = samples.clone();
-    let (device, name) = spawn_device("input", move || {
-        let host = cpal::default_host();
-        let device = host
-            .default_input_device()
-            .ok_or("the system has no input device")?;
-        let supported = device.default_input_config().map_err(|e| e.to_string())?;
-        let mut config = supported.config();
-        config.sample_rate = SAMPLE_RATE;
-        let channels = usize::from(config.channels.max(1));
-        let name = device
-            .description()
-            .map(|d| d.to_string())
-            .unwrap_or_else(|_| "default input".to_owned());
-        let stream = device
-            .build_input_stream::<f32, _, _>(
-                config,
-                move |data: &[f32], _| {
-                    let mut queue = sink.lock();
-                    for chunk in data.chunks(channels) {
-                        let mono = chunk.iter().sum::<f32>() / chunk.len() as f32;
-                        queue.push_back(to_i16(mono));
-                    }
-                    while queue.len() > DEVICE_BUFFER_SAMPLES {
-                        queue.pop_front();
-                    }
-                },
-                |e| tracing::warn!(error = %e, "sound input failed"),
-                None,
-            )
-            .map_err(|e| e.to_string())?;
-        Ok((stream, name))
-    })?;
+    let device = open_device(
+        Direction::Input,
+        samples.clone(),
+        |device, config, channels, sink| {
+            device
+                .build_input_stream::<f32, _, _>(
+                    config,
+                    move |data: &[f32], _| {
+                        let mut queue = sink.lock();
+                        for chunk in data.chunks(channels) {
+                            let mono = chunk.iter().sum::<f32>() / chunk.len() as f32;
+                            queue.push_back(to_i16(mono));
+                        }
+                        while queue.len() > DEVICE_BUFFER_SAMPLES {
+                            queue.pop_front();
+                        }
+                    },
+                    |e| tracing::warn!(error = %e, "sound input failed"),
+                    None,
+                )
+                .map_err(|e| e.to_string())
+        },
+    )?;
     Ok(DeviceInput {
         samples,
         _device: device,
-        name,
     })
 }
 
@@ -392,56 +406,41 @@ impl AudioInput for DeviceInput {
         }
         true
     }
-    fn describe(&self) -> String {
-        format!("sound input {}", self.name)
-    }
 }
 
 /// The default speaker, through cpal.
 pub struct DeviceOutput {
     samples: SharedSamples,
     _device: DeviceThread,
-    name: String,
 }
 
 /// Opens the default output device at 48 kHz.
 pub fn open_default_output() -> Result<DeviceOutput, AudioError> {
-    use cpal::traits::{DeviceTrait, HostTrait};
+    use cpal::traits::DeviceTrait;
     let samples = SharedSamples::default();
-    let source = samples.clone();
-    let (device, name) = spawn_device("output", move || {
-        let host = cpal::default_host();
-        let device = host
-            .default_output_device()
-            .ok_or("the system has no output device")?;
-        let supported = device.default_output_config().map_err(|e| e.to_string())?;
-        let mut config = supported.config();
-        config.sample_rate = SAMPLE_RATE;
-        let channels = usize::from(config.channels.max(1));
-        let name = device
-            .description()
-            .map(|d| d.to_string())
-            .unwrap_or_else(|_| "default output".to_owned());
-        let stream = device
-            .build_output_stream::<f32, _, _>(
-                config,
-                move |data: &mut [f32], _| {
-                    let mut queue = source.lock();
-                    for chunk in data.chunks_mut(channels) {
-                        let sample = f32::from(queue.pop_front().unwrap_or(0)) / 32768.0;
-                        chunk.fill(sample);
-                    }
-                },
-                |e| tracing::warn!(error = %e, "sound output failed"),
-                None,
-            )
-            .map_err(|e| e.to_string())?;
-        Ok((stream, name))
-    })?;
+    let device = open_device(
+        Direction::Output,
+        samples.clone(),
+        |device, config, channels, source| {
+            device
+                .build_output_stream::<f32, _, _>(
+                    config,
+                    move |data: &mut [f32], _| {
+                        let mut queue = source.lock();
+                        for chunk in data.chunks_mut(channels) {
+                            let sample = f32::from(queue.pop_front().unwrap_or(0)) / 32768.0;
+                            chunk.fill(sample);
+                        }
+                    },
+                    |e| tracing::warn!(error = %e, "sound output failed"),
+                    None,
+                )
+                .map_err(|e| e.to_string())
+        },
+    )?;
     Ok(DeviceOutput {
         samples,
         _device: device,
-        name,
     })
 }
 
@@ -456,9 +455,6 @@ impl AudioOutput for DeviceOutput {
     }
     fn finish(self: Box<Self>) -> Result<(), AudioError> {
         Ok(())
-    }
-    fn describe(&self) -> String {
-        format!("sound output {}", self.name)
     }
 }
 
@@ -499,7 +495,7 @@ mod tests {
 
     #[test]
     fn a_pcm_input_plays_once_then_reports_its_end() {
-        let mut input = PcmInput::new(vec![5; FRAME_SAMPLES + 10], "test");
+        let mut input = PcmInput::new(vec![5; FRAME_SAMPLES + 10]);
         let mut frame = [0i16; FRAME_SAMPLES];
         assert!(input.read_frame(&mut frame));
         assert!(input.read_frame(&mut frame));

@@ -3,13 +3,10 @@
 //! played frames, and what the decoder had to do. Interval figures reset every report;
 //! totals make the summary at hang-up.
 
-use serde::Serialize;
-
 use super::codec::{FRAME_MS, OPUS_LOOKAHEAD_MS};
 
 /// Which way the voice goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallPath {
     /// Through the relay.
     Relay,
@@ -28,7 +25,7 @@ impl CallPath {
 }
 
 /// One second's figures, as the UI and `call_stats` show them.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct CallStats {
     /// Which way the voice goes.
     pub path: CallPath,
@@ -59,7 +56,7 @@ pub struct CallStats {
 }
 
 /// The whole call, at hang-up.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct CallSummary {
     /// Seconds from connection to hang-up.
     pub duration_s: f64,

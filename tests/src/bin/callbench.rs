@@ -301,7 +301,7 @@ async fn pipeline_mode(losses: Vec<f64>, seconds: f64) -> Result<()> {
             alice_keys,
             settings(Some(Duration::from_millis(500))),
             alice_link,
-            Box::new(PcmInput::new(voice.clone(), "speech")),
+            Box::new(PcmInput::new(voice.clone())),
             Box::new(Silence),
             |_| {},
             never_rx,
