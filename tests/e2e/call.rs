@@ -473,7 +473,7 @@ async fn forged_signalling_is_refused_and_ignored_and_the_relay_forwards_only_ci
         bail!("bob is online: the call should ring");
     };
     let incoming = bob
-        .wait_for_call(Duration::from_secs(10))
+        .wait_for_call(None, Duration::from_secs(10))
         .await?
         .context("the call rings for bob")?;
     assert_eq!(&incoming.from, alice.me());
@@ -588,7 +588,7 @@ async fn forged_signalling_is_refused_and_ignored_and_the_relay_forwards_only_ci
         })
         .await?;
     assert!(matches!(reply, Reply::CallRinging { .. }), "{reply:?}");
-    assert_eq!(bob.wait_for_call(Duration::from_secs(2)).await?, None);
+    assert_eq!(bob.wait_for_call(None, Duration::from_secs(2)).await?, None);
     let mut ignored = false;
     while let Ok(event) = bob_events.try_recv() {
         if let ClientEvent::CallSignalIgnored { call, .. } = &event {

@@ -183,11 +183,11 @@ impl CallRegistry {
         known
     }
 
-    /// The first call that rings for this user now.
-    fn first_ringing(&self, now: Instant) -> Option<IncomingCall> {
+    /// The first call that rings for this user now (from `from`, if given).
+    fn first_ringing(&self, from: Option<&UserName>, now: Instant) -> Option<IncomingCall> {
         self.incoming
             .iter()
-            .filter(|(_, r)| r.deadline > now)
+            .filter(|(_, r)| r.deadline > now && from.is_none_or(|f| &r.from == f))
             .min_by_key(|(_, r)| r.deadline)
             .map(|(call, r)| IncomingCall {
                 call: *call,
@@ -523,12 +523,17 @@ impl Client {
         })))
     }
 
-    /// Waits up to `wait` for a call to ring for this user (one that rings already counts).
-    pub async fn wait_for_call(&self, wait: Duration) -> Result<Option<IncomingCall>, ClientError> {
+    /// Waits up to `wait` for a call to ring for this user, from `from` if given (one that
+    /// rings already counts; calls from others are left ringing).
+    pub async fn wait_for_call(
+        &self,
+        from: Option<&UserName>,
+        wait: Duration,
+    ) -> Result<Option<IncomingCall>, ClientError> {
         let mut events = self.inner.events.subscribe();
         let deadline = Instant::now() + wait;
         loop {
-            if let Some(incoming) = self.inner.calls().first_ringing(Instant::now()) {
+            if let Some(incoming) = self.inner.calls().first_ringing(from, Instant::now()) {
                 return Ok(Some(incoming));
             }
             tokio::select! {
@@ -773,11 +778,23 @@ mod tests {
             );
         }
         assert_eq!(
-            calls.first_ringing(now),
+            calls.first_ringing(None, now),
             Some(IncomingCall {
                 call: CallId([2; 16]),
                 from: user("alice")
             })
+        );
+        assert_eq!(
+            calls.first_ringing(Some(&user("carol")), now),
+            Some(IncomingCall {
+                call: CallId([1; 16]),
+                from: user("carol")
+            })
+        );
+        assert_eq!(
+            calls.first_ringing(Some(&user("dave")), now),
+            None,
+            "it rang out"
         );
     }
 }

@@ -108,7 +108,7 @@ async fn connect_pair(
         bail!("call {i} did not ring");
     };
     let incoming = callee
-        .wait_for_call(Duration::from_secs(20))
+        .wait_for_call(None, Duration::from_secs(20))
         .await?
         .with_context(|| format!("call {i} never rang"))?;
     let answered = callee.answer_call(&incoming).await?;

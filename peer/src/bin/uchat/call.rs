@@ -14,7 +14,7 @@ use uchat_peer::{CallEnd, CallProgress, Client, ConnectedCall, Placed, TalkOptio
 use uchat_wire::{CallEndReason, CallId, UserName};
 
 use crate::output::{CallSummaryLine, JsonLine};
-use crate::{Context_, parse_user};
+use crate::{Context_, parse_seconds, parse_user};
 
 /// Where a call's audio comes from and goes to.
 #[derive(clap::Args, Debug, Clone)]
@@ -29,11 +29,6 @@ pub(crate) struct AudioArgs {
     /// Hang up after this many seconds of talking
     #[arg(long = "for")]
     for_secs: Option<f64>,
-}
-
-fn seconds(flag: &str, secs: f64) -> Result<Duration> {
-    Duration::try_from_secs_f64(secs)
-        .map_err(|_| anyhow::anyhow!("{flag} takes a number of seconds, 0 or more; got {secs}"))
 }
 
 /// Opens the input: the WAV file, else the default microphone, else silence (and says
@@ -181,7 +176,10 @@ async fn talk(
         call_line("connected", call, Some(peer.as_str()), None),
         || format!("connected with {peer}"),
     );
-    let duration = audio.for_secs.map(|s| seconds("--for", s)).transpose()?;
+    let duration = audio
+        .for_secs
+        .map(|s| parse_seconds("--for", s))
+        .transpose()?;
     let options = TalkOptions {
         duration,
         // A file without --for: hang up once it has played and the far end heard it.
@@ -242,7 +240,7 @@ pub(crate) async fn call(
     ring_secs: Option<f64>,
 ) -> Result<()> {
     let to = parse_user(user)?;
-    let give_up = ring_secs.map(|s| seconds("--ring", s)).transpose()?;
+    let give_up = ring_secs.map(|s| parse_seconds("--ring", s)).transpose()?;
     let client = ctx.open().await?;
     let result = async {
         let placed = match client.place_call(&to).await? {
@@ -276,29 +274,25 @@ pub(crate) async fn call(
     result
 }
 
-/// Waits for a call to ring (from `from`, if given) for up to `wait`.
+/// Says the callee is online (scripts wait for this line), then waits up to `wait` for a
+/// call to ring (from `from`, if given).
 async fn wait_for_ring(
+    ctx: &Context_,
     client: &Client,
-    from: Option<&UserName>,
     wait: Duration,
-) -> Result<Option<uchat_peer::IncomingCall>> {
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let Some(incoming) = client.wait_for_call(left).await? else {
-            return Ok(None);
-        };
-        match from {
-            Some(from) if &incoming.from != from => {
-                // Someone else: leave it ringing and wait on (it will time out).
-                if left.is_zero() {
-                    return Ok(None);
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            _ => return Ok(Some(incoming)),
-        }
-    }
+    from: Option<&UserName>,
+) -> Result<uchat_peer::IncomingCall> {
+    ctx.print(
+        JsonLine::Connection {
+            state: "connected",
+            reason: None,
+        },
+        || "waiting for a call…".to_owned(),
+    );
+    client
+        .wait_for_call(from, wait)
+        .await?
+        .with_context(|| format!("no call rang within {} s", wait.as_secs_f64()))
 }
 
 /// `uchat answer`: waits for a call to ring, takes it and talks.
@@ -309,20 +303,10 @@ pub(crate) async fn answer(
     from: Option<String>,
 ) -> Result<()> {
     let from = from.as_deref().map(parse_user).transpose()?;
-    let wait = seconds("--wait", wait_secs)?;
+    let wait = parse_seconds("--wait", wait_secs)?;
     let client = ctx.open().await?;
-    // Scripts wait for this line to know the callee is online.
-    ctx.print(
-        JsonLine::Connection {
-            state: "connected",
-            reason: None,
-        },
-        || "waiting for a call…".to_owned(),
-    );
     let result = async {
-        let Some(incoming) = wait_for_ring(&client, from.as_ref(), wait).await? else {
-            anyhow::bail!("no call rang within {wait_secs} s");
-        };
+        let incoming = wait_for_ring(ctx, &client, wait, from.as_ref()).await?;
         ctx.print(
             call_line(
                 "incoming",
@@ -346,20 +330,10 @@ pub(crate) async fn answer(
 /// `uchat reject`: waits for a call to ring and refuses it.
 pub(crate) async fn reject(ctx: &Context_, wait_secs: f64, from: Option<String>) -> Result<()> {
     let from = from.as_deref().map(parse_user).transpose()?;
-    let wait = seconds("--wait", wait_secs)?;
+    let wait = parse_seconds("--wait", wait_secs)?;
     let client = ctx.open().await?;
-    // Scripts wait for this line to know the callee is online.
-    ctx.print(
-        JsonLine::Connection {
-            state: "connected",
-            reason: None,
-        },
-        || "waiting for a call…".to_owned(),
-    );
     let result = async {
-        let Some(incoming) = wait_for_ring(&client, from.as_ref(), wait).await? else {
-            anyhow::bail!("no call rang within {wait_secs} s");
-        };
+        let incoming = wait_for_ring(ctx, &client, wait, from.as_ref()).await?;
         client.reject_call(incoming.call).await?;
         ctx.print(
             call_line(

@@ -153,6 +153,12 @@ fn default_home() -> PathBuf {
         .join(".uchat")
 }
 
+/// A flag's number of seconds as a duration, or an error naming the flag.
+pub(crate) fn parse_seconds(flag: &str, secs: f64) -> Result<Duration> {
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| anyhow::anyhow!("{flag} takes a number of seconds, 0 or more; got {secs}"))
+}
+
 fn parse_user(raw: &str) -> Result<UserName> {
     UserName::parse(raw).with_context(|| format!("invalid username '{raw}'"))
 }
@@ -629,13 +635,7 @@ async fn history(client: &Client, with: &str, limit: usize) -> Result<Vec<Histor
 }
 
 async fn listen(ctx: &Context_, for_secs: Option<f64>) -> Result<()> {
-    let run_for = for_secs
-        .map(|secs| {
-            Duration::try_from_secs_f64(secs).map_err(|_| {
-                anyhow::anyhow!("--for takes a number of seconds, 0 or more; got {secs}")
-            })
-        })
-        .transpose()?;
+    let run_for = for_secs.map(|s| parse_seconds("--for", s)).transpose()?;
     let mut client = ctx.open().await?;
     let deadline = run_for.map(|d| tokio::time::Instant::now() + d);
     // One stop future for the whole run, so Ctrl-C works while reconnecting too.
