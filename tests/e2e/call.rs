@@ -402,15 +402,6 @@ async fn open_client(peer: &Peer) -> Result<uchat_peer::Client> {
     .await?)
 }
 
-fn refused_code(
-    result: Result<uchat_wire::Reply, uchat_peer::connection::ConnectionError>,
-) -> uchat_wire::ErrorCode {
-    match result {
-        Err(uchat_peer::connection::ConnectionError::Refused(e)) => e.code,
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
-
 /// Tries Opus on every plausible start of each datagram's body (after the routing
 /// header, after the sequence number, after the inner packet header) and returns what
 /// decoded, and how many bodies decoded at all.
@@ -497,7 +488,7 @@ async fn forged_signalling_is_refused_and_ignored_and_the_relay_forwards_only_ci
         },
     ] {
         assert_eq!(
-            refused_code(mallory.request(&request).await),
+            uchat_tests::refused(mallory.request(&request).await).code,
             ErrorCode::NoSuchCall,
             "{request:?}"
         );
@@ -544,7 +535,7 @@ async fn forged_signalling_is_refused_and_ignored_and_the_relay_forwards_only_ci
     );
     let forger = async {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        refused_code(mallory.request(&Request::CallHangup { call }).await)
+        uchat_tests::refused(mallory.request(&Request::CallHangup { call }).await).code
     };
     let (alice_end, bob_end, forged) = tokio::join!(alice_talks, bob_talks, forger);
     let (alice_end, bob_end) = (alice_end?, bob_end?);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use uchat_peer::connection::{self, ConnectionError, RelayLink};
-use uchat_tests::{JsonListener, Peer, TestRelay, befriend, json_lines};
+use uchat_tests::{JsonListener, Peer, TestRelay, befriend, json_lines, refused};
 use uchat_wire::frame::{self, MAX_CONTROL_FRAME_BYTES};
 use uchat_wire::{AvatarChange, ErrorCode, PROTOCOL_VERSION, Reply, Request, UserName};
 
@@ -435,13 +435,6 @@ enum Forged {
 async fn forged(link: &RelayLink, request: &Forged) -> Result<Reply, ConnectionError> {
     let bytes = frame::encode(request, MAX_CONTROL_FRAME_BYTES).expect("small");
     link.request_raw(&bytes).await
-}
-
-fn refused(result: Result<Reply, ConnectionError>) -> uchat_wire::ErrorReply {
-    match result {
-        Err(ConnectionError::Refused(e)) => e,
-        other => panic!("expected a refusal, got {other:?}"),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -535,6 +535,16 @@ pub async fn raw_login(relay: &TestRelay, user: &str) -> Result<uchat_peer::conn
     Ok(link)
 }
 
+/// The relay's refusal in `result`; panics (failing the test) on anything else.
+pub fn refused(
+    result: Result<uchat_wire::Reply, uchat_peer::connection::ConnectionError>,
+) -> uchat_wire::ErrorReply {
+    match result {
+        Err(uchat_peer::connection::ConnectionError::Refused(e)) => e,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
 /// Makes `a` and `b` friends: `a` asks, `b` accepts (1:1 messages need a friendship).
 pub fn befriend(a: &Peer, b: &Peer) -> Result<()> {
     a.ok(&["friends", "add", &b.name, "--note", "test setup"])?;

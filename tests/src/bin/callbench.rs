@@ -26,6 +26,7 @@ use uchat_peer::voice::engine::{DatagramLink, MediaSettings, run_media};
 use uchat_peer::voice::stats::CallPath;
 use uchat_peer::{CallProgress, Client, ClientOptions, ConnectedCall, Placed};
 use uchat_tests::TestRelay;
+use uchat_wire::msg::call::voice_datagram;
 use uchat_wire::{CallId, UserName};
 
 #[derive(Parser, Debug)]
@@ -143,13 +144,12 @@ async fn send_leg(
     let mut seq = 0u32;
     while Instant::now() < until {
         tick.tick().await;
-        let mut datagram = Vec::with_capacity(4 + payload.max(12));
-        datagram.extend_from_slice(&leg.to_be_bytes());
-        datagram.extend_from_slice(&seq.to_be_bytes());
+        let mut body = Vec::with_capacity(payload.max(12));
+        body.extend_from_slice(&seq.to_be_bytes());
         let micros = epoch.elapsed().as_micros() as u64;
-        datagram.extend_from_slice(&micros.to_be_bytes());
-        datagram.resize(4 + payload.max(12), 0x5a);
-        if send(datagram) {
+        body.extend_from_slice(&micros.to_be_bytes());
+        body.resize(payload.max(12), 0x5a);
+        if send(voice_datagram(leg, &body)) {
             sent.fetch_add(1, Ordering::Relaxed);
         }
         seq = seq.wrapping_add(1);
