@@ -1499,7 +1499,20 @@ impl Inner {
         commit: &InboundCommit,
         sessions_changed: bool,
     ) -> Result<(), ClientError> {
-        if let Err(e) = self.store.commit_inbound(commit) {
+        self.commit_olm_with(identity, sessions_changed, || {
+            self.store.commit_inbound(commit)
+        })
+    }
+
+    /// [`Inner::commit_olm_inbound`] for any store commit that saves what an Olm
+    /// decryption changed (`commit`), with the same care for the account.
+    fn commit_olm_with(
+        &self,
+        identity: &mut Identity,
+        sessions_changed: bool,
+        commit: impl FnOnce() -> Result<(), uchat_store::StoreError>,
+    ) -> Result<(), ClientError> {
+        if let Err(e) = commit() {
             if sessions_changed
                 && let Some(profile) = self.store.profile()?
                 && let Ok(saved) = Identity::unseal(&profile.account_pickle, &self.key)

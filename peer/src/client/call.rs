@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use uchat_store::CallOfferRecord;
-use uchat_wire::{CallEndReason, CallId, MessageId, Reply, Request, UserName};
+use uchat_wire::{CallEndReason, CallId, Reply, Request, UserName};
 
 use super::{Client, ClientError, Inner, now_ms, random_id};
 use crate::crypto::voice::{CallKeyPair, CallKeys, CallRole};
@@ -280,18 +280,13 @@ impl Inner {
                 Ok(payload) => call_key_of(payload.content, call, want_offer),
             },
         };
+        // A call's offer or answer goes to no history and marks no message as seen: only
+        // the Olm state it changed is saved.
         if let Some(sessions) = &opened.sessions {
-            let commit = uchat_store::InboundCommit {
-                sessions: sessions.clone(),
-                pin: opened.pin.clone(),
-                entry: None,
-                from: from.clone(),
-                id: MessageId(call.0),
-                seq: uchat_wire::Seq(0),
-                group_session: None,
-                group: None,
-            };
-            self.commit_olm_inbound(&mut identity, &commit, true)?;
+            self.commit_olm_with(&mut identity, true, || {
+                self.store
+                    .commit_olm_state(from, sessions, opened.pin.as_ref())
+            })?;
         }
         Ok(verdict)
     }
