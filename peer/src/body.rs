@@ -62,7 +62,10 @@ impl Body {
                     saved_to: None,
                 }))
             }),
-            Content::GroupKey { .. } | Content::CallKey { .. } | Content::Unknown => Ok(None),
+            Content::GroupKey { .. }
+            | Content::CallKey { .. }
+            | Content::MomentKey { .. }
+            | Content::Unknown => Ok(None),
         }
     }
 

@@ -15,6 +15,7 @@
 mod call;
 mod file;
 mod group;
+mod moment;
 mod social;
 
 pub use call::{
@@ -23,6 +24,7 @@ pub use call::{
 };
 pub use file::{FileTarget, ProgressFn, SavedFile, SentFile};
 pub use group::Group;
+pub use moment::{MomentPage, PostedMoment};
 pub use social::{Friend, FriendRequests, NewAvatar, Profile};
 
 use std::path::{Path, PathBuf};
@@ -1402,6 +1404,20 @@ impl Inner {
                     at_ms: push.relay_ts_ms,
                 });
             }
+            PushEvent::MomentShared {
+                post,
+                author,
+                ciphertext,
+            } => {
+                self.take_in_moment_shared(post, author, &ciphertext, seq)
+                    .await?
+            }
+            PushEvent::MomentLiked {
+                post,
+                by,
+                ciphertext,
+            } => self.take_in_moment_liked(post, by, &ciphertext, push.relay_ts_ms)?,
+            PushEvent::MomentCommented { comment } => self.take_in_moment_commented(comment)?,
             // Skipped, and acknowledged like any other event.
             PushEvent::Unknown => {}
         }

@@ -9,7 +9,7 @@
 //! All are MessagePack with named fields, like the wire protocol.
 
 use serde::{Deserialize, Serialize};
-use uchat_wire::{CallId, FileId, GroupId, MessageId};
+use uchat_wire::{CallId, FileId, GroupId, MessageId, PostId};
 
 /// Why an envelope or payload could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +147,14 @@ pub enum Content {
         #[serde(with = "serde_bytes")]
         key: Vec<u8>,
     },
+    /// A post's key, shared by its author with one viewer.
+    MomentKey {
+        /// The post.
+        post: PostId,
+        /// The post key (64 bytes).
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+    },
     /// Content from a newer peer that this one cannot show.
     #[serde(other, deserialize_with = "skip_unknown_body")]
     Unknown,
@@ -176,6 +184,7 @@ impl std::fmt::Debug for Content {
                 ..
             } => write!(f, "GroupKey({group}, {session_id}, epoch {epoch})"),
             Content::CallKey { call, offer, .. } => write!(f, "CallKey({call}, offer {offer})"),
+            Content::MomentKey { post, .. } => write!(f, "MomentKey({post})"),
             Content::Unknown => f.write_str("Unknown"),
         }
     }

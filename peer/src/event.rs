@@ -2,7 +2,8 @@
 
 use uchat_store::{ConversationId, EntryFlags, EntryStatus, FileRef, HistoryEntry, IdentityFlag};
 use uchat_wire::{
-    CallEndReason, CallId, GroupChange, GroupId, GroupInfo, MessageId, ProfileSummary, UserName,
+    CallEndReason, CallId, GroupChange, GroupId, GroupInfo, MessageId, PostId, ProfileSummary,
+    UserName,
 };
 
 /// Something the user should see.
@@ -108,6 +109,29 @@ pub enum ClientEvent {
         call: CallId,
         /// Why it was ignored.
         reason: String,
+    },
+    /// A friend posted a moment for this user (its key arrived).
+    MomentPosted {
+        /// The post.
+        post: PostId,
+        /// Who posted it.
+        author: UserName,
+    },
+    /// Someone liked this user's post.
+    MomentLiked {
+        /// The post.
+        post: PostId,
+        /// Who liked it.
+        by: UserName,
+        /// When, by the relay's clock, ms since the Unix epoch.
+        at_ms: u64,
+    },
+    /// Someone commented on this user's post, or replied to this user there.
+    MomentCommented {
+        /// The post.
+        post: PostId,
+        /// The comment.
+        comment: crate::moment::MomentCommentView,
     },
     /// The connection to the relay dropped; the client reconnects with backoff.
     Disconnected {

@@ -12,6 +12,7 @@
 //! - [`crypto`]: Olm and Megolm sessions (vodozemac), the file chunk cipher, the password-derived
 //!   local key, safety numbers. Pure and tested on its own.
 //! - [`envelope`]: the peer-to-peer format inside the relay's opaque bytes.
+//! - [`moment`]: what posts and comments say inside their encryption, and their rules.
 //! - [`avatar`]: turns a picture into the small square PNG a profile carries.
 //! - [`backoff`], [`trust`]: small pure pieces.
 //!
@@ -27,6 +28,7 @@ pub mod crypto;
 pub mod envelope;
 pub mod event;
 pub mod filename;
+pub mod moment;
 pub mod thumbnail;
 pub mod transfer;
 pub mod trust;
@@ -34,7 +36,7 @@ pub mod voice;
 
 pub use client::{
     CallEnd, CallProgress, Client, ClientError, ClientOptions, ConnectedCall, FileTarget, Friend,
-    FriendRequests, Group, IncomingCall, NewAvatar, Placed, PlacedCall, Profile, SafetyNumbers,
-    SavedFile, SentFile, TalkOptions,
+    FriendRequests, Group, IncomingCall, MomentPage, NewAvatar, Placed, PlacedCall, PostedMoment,
+    Profile, SafetyNumbers, SavedFile, SentFile, TalkOptions,
 };
 pub use event::{ClientEvent, ReceivedMessage};

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use uchat_wire::{FileId, GroupId, UserName};
+use uchat_wire::{CommentId, FileId, GroupId, PostId, UserName};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -209,6 +209,36 @@ pub enum StoreError {
         size: u64,
         /// The quota.
         quota: u64,
+    },
+    /// No such post among those the asker may see.
+    #[error("no post {post} among those you may see (deleted, or not shared with you)")]
+    NoSuchPost {
+        /// The post.
+        post: PostId,
+    },
+    /// No such comment on a post the asker may see.
+    #[error("no comment {comment} among those you may see")]
+    NoSuchComment {
+        /// The comment.
+        comment: CommentId,
+    },
+    /// Only the post's author (or, for a comment, its writer) may do this.
+    #[error("only its author may {action}")]
+    NotYours {
+        /// What was refused, such as "delete this post".
+        action: &'static str,
+    },
+    /// A moment's id (a post's or a comment's) is taken by another one.
+    #[error("the id of this {what} is taken; choose another")]
+    MomentIdTaken {
+        /// "post" or "comment".
+        what: &'static str,
+    },
+    /// A reply names someone it cannot answer.
+    #[error("{reason}")]
+    InvalidReply {
+        /// Why.
+        reason: String,
     },
     /// The owner tried to remove themselves.
     #[error("the owner cannot be removed from group {group}; leave it instead")]

@@ -50,10 +50,12 @@
 mod error;
 mod file;
 mod group;
+mod moment;
 mod peer;
 mod peer_call;
 mod peer_file;
 mod peer_group;
+mod peer_moment;
 mod records;
 mod relay;
 mod social;
@@ -62,13 +64,14 @@ mod tables;
 pub use error::StoreError;
 pub use file::{FileLimits, STALLED_UPLOAD_MS};
 pub use group::{CEILING_FACTOR, GroupLimits, GroupSent, KeyShareRow, LeaveOutcome};
+pub use moment::{Commented, FeedPage, MomentLimits, Posted};
 pub use peer::{InboundCommit, OutboundCommit, PeerStore};
 pub use peer_group::{ContactSessions, GroupOutboundCommit};
 pub use records::{
     AccountRecord, CallOfferRecord, ContactRecord, ConversationId, EntryFlags, EntryStatus,
     FileRecord, FileRef, GroupOutbox, HistoryEntry, IdentityFlag, InboundGroupRecord, LocalGroup,
-    OutboundGroupRecord, OutboxEntry, PendingDownload, PendingUpload, PinnedIdentity,
-    ProfileRecord, QueuedEvent, SessionRecord,
+    MomentImageRecord, MomentKeyRecord, OutboundGroupRecord, OutboxEntry, PendingDownload,
+    PendingUpload, PinnedIdentity, ProfileRecord, QueuedEvent, SessionRecord,
 };
 pub use relay::{ClaimedKey, Enqueued, RelayStore};
 pub use social::{

@@ -22,9 +22,9 @@ use crate::records::{
 };
 use crate::tables::{
     CALL_OFFERS, CONTACTS, COUNTERS, FILE_MESSAGES, HISTORY, INBOUND_GROUP_SESSIONS, MESSAGES,
-    OLM_SESSIONS, OUTBOUND_GROUP_SESSIONS, OUTBOX, OUTBOX_IDS, PEER_GROUPS, PENDING_DOWNLOADS,
-    PENDING_UPLOADS, PINS, PROFILE, PROFILE_KEY, decode, encode, next_counter, open_database, read,
-    write,
+    MOMENT_IMAGES, MOMENT_KEYS, OLM_SESSIONS, OUTBOUND_GROUP_SESSIONS, OUTBOX, OUTBOX_IDS,
+    PEER_GROUPS, PENDING_DOWNLOADS, PENDING_UPLOADS, PINS, PROFILE, PROFILE_KEY, decode, encode,
+    next_counter, open_database, read, write,
 };
 
 /// [`COUNTERS`] key of the event cursor.
@@ -70,6 +70,27 @@ pub struct OutboundCommit {
     pub outbox: OutboxEntry,
     /// The pending upload this message ends (its file is on the relay now), if any.
     pub done_upload: Option<String>,
+}
+
+/// [`PeerStore::commit_inbound`] inside a write transaction, for commits that save more
+/// alongside.
+pub(crate) fn commit_inbound_in(
+    tx: &redb::WriteTransaction,
+    c: &InboundCommit,
+) -> Result<(), StoreError> {
+    put_sessions(tx, &c.from, &c.sessions)?;
+    put_pin(tx, &c.from, c.pin.as_ref())?;
+    if let Some(entry) = &c.entry {
+        append_history(tx, entry)?;
+    }
+    if let Some(session) = &c.group_session {
+        crate::peer_group::put_inbound_group_session_in(tx, session)?;
+    }
+    if let Some(group) = &c.group {
+        crate::peer_group::put_group_in(tx, group)?;
+    }
+    mark_seen(tx, &c.from, c.id)?;
+    raise_cursor(tx, c.seq)
 }
 
 /// A peer's local store, in one redb file. `Send + Sync`: share it with an `Arc`.
@@ -216,6 +237,8 @@ impl PeerStore {
             tx.open_table(PENDING_UPLOADS)?;
             tx.open_table(PENDING_DOWNLOADS)?;
             tx.open_table(CALL_OFFERS)?;
+            tx.open_table(MOMENT_KEYS)?;
+            tx.open_table(MOMENT_IMAGES)?;
             tx.open_table(COUNTERS)?;
             Ok(())
         })?;
@@ -403,21 +426,7 @@ impl PeerStore {
     /// (from, id) as seen, saves the group session and group state (if given), and raises
     /// the event cursor to `seq`. Committing the same message twice stores it once.
     pub fn commit_inbound(&self, c: &InboundCommit) -> Result<(), StoreError> {
-        write(&self.db, |tx| {
-            put_sessions(tx, &c.from, &c.sessions)?;
-            put_pin(tx, &c.from, c.pin.as_ref())?;
-            if let Some(entry) = &c.entry {
-                append_history(tx, entry)?;
-            }
-            if let Some(session) = &c.group_session {
-                crate::peer_group::put_inbound_group_session_in(tx, session)?;
-            }
-            if let Some(group) = &c.group {
-                crate::peer_group::put_group_in(tx, group)?;
-            }
-            mark_seen(tx, &c.from, c.id)?;
-            raise_cursor(tx, c.seq)
-        })
+        write(&self.db, |tx| commit_inbound_in(tx, c))
     }
 
     /// Atomic commit of a message about to be sent: in one transaction, replaces the

@@ -669,6 +669,79 @@ pub struct CallOfferRecord {
     pub received_ms: u64,
 }
 
+/// A post as the relay stores it (its viewers, likes and comments are rows of their own).
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct MomentPostRecord {
+    /// Who posted it.
+    pub author: UserName,
+    /// Its place in the relay's order of posts.
+    pub cursor: u64,
+    /// When it was stored, ms since the Unix epoch.
+    pub posted_ms: u64,
+    /// The sealed post, opaque to the relay.
+    #[serde(with = "serde_bytes")]
+    pub ciphertext: Vec<u8>,
+}
+
+/// One like as the relay stores it.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct MomentLikeRecord {
+    /// When, ms since the Unix epoch.
+    pub liked_ms: u64,
+    /// The sealed like, opaque to the relay.
+    #[serde(with = "serde_bytes")]
+    pub ciphertext: Vec<u8>,
+}
+
+/// One comment as the relay stores it.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct MomentCommentRecord {
+    /// The comment.
+    pub id: uchat_wire::CommentId,
+    /// Who wrote it.
+    pub author: UserName,
+    /// Whom it answers.
+    pub reply_to: Option<UserName>,
+    /// When, ms since the Unix epoch.
+    pub commented_ms: u64,
+    /// The sealed comment, opaque to the relay.
+    #[serde(with = "serde_bytes")]
+    pub ciphertext: Vec<u8>,
+}
+
+/// A post's key as a peer keeps it: of a post it wrote, or one shared with it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MomentKeyRecord {
+    /// Who posted it.
+    pub author: UserName,
+    /// The post key (64 bytes: AES-256 and HMAC-SHA256).
+    #[serde(with = "serde_bytes")]
+    pub key: Vec<u8>,
+    /// When this peer got it, ms since the Unix epoch.
+    pub received_ms: u64,
+}
+
+impl fmt::Debug for MomentKeyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MomentKeyRecord")
+            .field("author", &self.author)
+            .field("key", &format_args!("<{} bytes>", self.key.len()))
+            .field("received_ms", &self.received_ms)
+            .finish()
+    }
+}
+
+/// A picture of a post this peer opened, so that it can be downloaded by its file id.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MomentImageRecord {
+    /// The post.
+    pub post: uchat_wire::PostId,
+    /// Its author, who uploaded the picture.
+    pub author: UserName,
+    /// The picture as the post describes it (its key included).
+    pub file: FileRef,
+}
+
 /// What the peer remembers about one contact: the last profile it saw and the avatar image
 /// of that version.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

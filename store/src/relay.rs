@@ -26,8 +26,9 @@ use crate::records::{AccountRecord, QueueBody, QueueRow, QueuedEvent};
 use crate::tables::{
     ACCOUNTS, AVATARS, BLOCKS, COUNTERS, DEDUP, DEDUP_BY_TIME, FALLBACK_KEYS, FILE_USAGE, FILES,
     FILES_BY_EXPIRY, FRIEND_REQUESTS, FRIEND_REQUESTS_SENT, FRIENDS, GROUP_MEMBERS, GROUP_MESSAGES,
-    GROUPS, LAST_SEEN, ONE_TIME_KEYS, PROFILES, QUEUE, QUEUE_HEADS, SESSIONS, USER_GROUPS, decode,
-    encode, next_counter, open_database, read, write,
+    GROUPS, LAST_SEEN, MOMENT_COMMENT_IDS, MOMENT_COMMENTS, MOMENT_FEED, MOMENT_LIKES,
+    MOMENT_POSTS, MOMENT_VIEWERS, ONE_TIME_KEYS, PROFILES, QUEUE, QUEUE_HEADS, SESSIONS,
+    USER_GROUPS, decode, encode, next_counter, open_database, read, write,
 };
 
 /// The counter that orders one-time keys (shared by all users; only the order matters).
@@ -335,6 +336,12 @@ impl RelayStore {
             tx.open_table(FILES)?;
             tx.open_table(FILE_USAGE)?;
             tx.open_table(FILES_BY_EXPIRY)?;
+            tx.open_table(MOMENT_POSTS)?;
+            tx.open_table(MOMENT_VIEWERS)?;
+            tx.open_table(MOMENT_FEED)?;
+            tx.open_table(MOMENT_LIKES)?;
+            tx.open_table(MOMENT_COMMENTS)?;
+            tx.open_table(MOMENT_COMMENT_IDS)?;
             tx.open_table(COUNTERS)?;
             Ok(())
         })?;

@@ -350,7 +350,8 @@ impl RelayStore {
         })
     }
 
-    /// `me` ends the friendship with `other`: both directions are removed and `other` gets
+    /// `me` ends the friendship with `other`: both directions are removed, each loses for
+    /// good the access to the other's past moments, and `other` gets
     /// [`PushEvent::FriendRemoved`] `{ by: me }`, in one transaction.
     ///
     /// If `other`'s queue is full the friendship still ends, without the event, and this
@@ -373,6 +374,7 @@ impl RelayStore {
             }
             friends.remove((other.as_str(), me.as_str()))?;
             drop(friends);
+            crate::moment::revoke_moments_in(tx, me, other)?;
             let event = PushEvent::FriendRemoved { by: me.clone() };
             match enqueue_in(tx, other, &event, None, now_ms, max_queue_len) {
                 Ok(enqueued) => Ok(Some(enqueued)),

@@ -98,6 +98,30 @@ pub(crate) const FILE_USAGE: TableDefinition<&str, u64> = TableDefinition::new("
 pub(crate) const FILES_BY_EXPIRY: TableDefinition<(u64, &[u8]), ()> =
     TableDefinition::new("files_by_expiry");
 
+// Relay tables of moments (see `moment.rs`). Post and comment ids are their 16 bytes.
+
+/// post id → [`crate::records::MomentPostRecord`].
+pub(crate) const MOMENT_POSTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("moment_posts");
+/// (post id, viewer) → (): whom a post is shared with (its author is not listed).
+pub(crate) const MOMENT_VIEWERS: TableDefinition<(&[u8], &str), ()> =
+    TableDefinition::new("moment_viewers");
+/// (user, post cursor) → (post id, author): each user's feed, their own posts included,
+/// in the relay's order of posts.
+///
+/// Architecture invariant: a row here for a viewer other than the author exists exactly
+/// when the matching [`MOMENT_VIEWERS`] row does; both are written and removed together.
+pub(crate) const MOMENT_FEED: TableDefinition<(&str, u64), (&[u8], &str)> =
+    TableDefinition::new("moment_feed");
+/// (post id, liker) → [`crate::records::MomentLikeRecord`].
+pub(crate) const MOMENT_LIKES: TableDefinition<(&[u8], &str), &[u8]> =
+    TableDefinition::new("moment_likes");
+/// (post id, comment order) → [`crate::records::MomentCommentRecord`]; oldest first.
+pub(crate) const MOMENT_COMMENTS: TableDefinition<(&[u8], u64), &[u8]> =
+    TableDefinition::new("moment_comments");
+/// comment id → (post id, comment order): where a comment is in [`MOMENT_COMMENTS`].
+pub(crate) const MOMENT_COMMENT_IDS: TableDefinition<&[u8], (&[u8], u64)> =
+    TableDefinition::new("moment_comment_ids");
+
 // Peer tables.
 
 /// [`PROFILE_KEY`] → [`crate::ProfileRecord`].
@@ -146,6 +170,13 @@ pub(crate) const PENDING_DOWNLOADS: TableDefinition<&[u8], &[u8]> =
 
 /// call id → [`crate::CallOfferRecord`].
 pub(crate) const CALL_OFFERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("call_offers");
+
+/// post id → [`crate::MomentKeyRecord`]: the key of each post this peer wrote or was
+/// shared.
+pub(crate) const MOMENT_KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("moment_keys");
+/// file id → [`crate::MomentImageRecord`]: the pictures of the posts this peer has opened.
+pub(crate) const MOMENT_IMAGES: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("moment_images");
 
 // Both.
 

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use uchat_tests::{Peer, TestRelay, befriend, json_lines};
+use uchat_tests::{Peer, TestRelay, befriend, contains_bytes, files_under, json_lines};
 
 /// A distinctive 64-byte marker planted in files, searched for in the relay's data.
 const MARKER: &[u8; 64] = b"UCHAT-PLAINTEXT-MARKER-0123456789abcdefghijklmnopqrstuvwxyz-END!";
@@ -51,26 +51,6 @@ fn transfer(out: &str) -> Result<serde_json::Value> {
         .into_iter()
         .find(|l| l["type"] == "transfer")
         .context("a transfer line")
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 fn friends(relay: &TestRelay, names: &[&str]) -> Result<Vec<Peer>> {
@@ -295,7 +275,7 @@ fn only_those_allowed_fetch_a_file_and_the_relay_never_holds_its_plaintext() -> 
     for path in stored {
         let bytes = std::fs::read(&path)?;
         assert!(
-            !contains(&bytes, MARKER),
+            !contains_bytes(&bytes, MARKER),
             "{} holds the file's plaintext",
             path.display()
         );

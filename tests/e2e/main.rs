@@ -10,6 +10,7 @@ mod file;
 mod group;
 mod identity;
 mod metrics;
+mod moments;
 mod netsim;
 mod netsim_cli;
 mod presence;

@@ -1,29 +1,7 @@
 //! The relay never holds plaintext: not in its data directory, not in its logs.
 
-use std::path::Path;
-
 use anyhow::Result;
-use uchat_tests::{PASSWORD, Peer, TestRelay, befriend, texts};
-
-fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("readable data dir").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
+use uchat_tests::{PASSWORD, Peer, TestRelay, befriend, contains_bytes, files_under, texts};
 
 #[test]
 fn the_relay_data_directory_and_log_never_hold_plaintext() -> Result<()> {
@@ -53,7 +31,7 @@ fn the_relay_data_directory_and_log_never_hold_plaintext() -> Result<()> {
         for file in &files {
             let bytes = std::fs::read(file)?;
             assert!(
-                !contains(&bytes, secret.as_bytes()),
+                !contains_bytes(&bytes, secret.as_bytes()),
                 "{} holds the plaintext {secret:?}",
                 file.display()
             );

@@ -4,7 +4,10 @@
 //!
 //! The binaries are found next to the test executable's target directory (or in
 //! `UCHAT_BIN_DIR`); build them first with `cargo build --workspace --bins`, as the
-//! README's test command does.
+//! README's test command does. [`feed`] makes a feed of many posts through the client
+//! library, for the feed tests and benchmark.
+
+pub mod feed;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -579,4 +582,26 @@ pub fn texts(history: &[serde_json::Value]) -> Vec<String> {
         .iter()
         .map(|m| m["text"].as_str().unwrap_or("<none>").to_string())
         .collect()
+}
+
+/// Every file under `dir`, recursively (none if it cannot be read).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// Whether `needle` occurs in `haystack`.
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }

@@ -68,7 +68,8 @@ pub enum ErrorCode {
     AlreadyMember,
     /// The user is not a member of the group.
     NotGroupMember,
-    /// The asker may not download this file.
+    /// The asker may not do this to this thing (download this file, delete someone
+    /// else's post or comment).
     NotAllowed,
     /// No such file (never uploaded, or deleted when its retention ended).
     NoSuchFile,
@@ -80,6 +81,11 @@ pub enum ErrorCode {
     NoSuchCall,
     /// The asker is in another call already; hang up first.
     InCall,
+    /// No such post among those the asker may see (never posted, deleted, or not shared
+    /// with them).
+    NoSuchPost,
+    /// No such comment on a post the asker may see.
+    NoSuchComment,
     /// A code this build does not know (sent by a newer relay).
     #[serde(other)]
     Unknown,

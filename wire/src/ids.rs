@@ -164,6 +164,19 @@ hex_id!(
     "a call id of 32 hex digits"
 );
 
+hex_id!(
+    /// A moment's (a post's) unique id: 16 random bytes chosen by its author, shown as 32
+    /// hex digits. Both the post's ciphertext and its comments' bind it.
+    PostId,
+    "a post id of 32 hex digits"
+);
+
+hex_id!(
+    /// A comment's unique id: 16 random bytes chosen by its author, shown as 32 hex digits.
+    CommentId,
+    "a comment id of 32 hex digits"
+);
+
 /// Position of an event in one user's durable queue; strictly increasing, starting at 1.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,

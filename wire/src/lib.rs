@@ -17,6 +17,8 @@
 //!   upload and download stream agrees on.
 //! - [`msg::call`]: voice calls ([`CallId`], [`CallEndReason`]) and the voice datagram's
 //!   routing header.
+//! - [`msg::moment`]: moments ([`MomentItem`], [`PostId`], [`CommentId`]), their limits and
+//!   the visibility rules the relay enforces.
 //! - [`ErrorCode`]: the small set of failures a peer can act on, each with a message.
 //! - Identifiers and validated names live in [`ids`].
 //!
@@ -30,10 +32,14 @@ pub mod ids;
 pub mod msg;
 
 pub use error::{ErrorCode, FrameError, describe_error_chain};
-pub use ids::{CallId, CertFingerprint, FileId, GroupId, MessageId, NameError, Seq, UserName};
+pub use ids::{
+    CallId, CertFingerprint, CommentId, FileId, GroupId, MessageId, NameError, PostId, Seq,
+    UserName,
+};
 pub use msg::call::CallEndReason;
 pub use msg::file::FileAccess;
 pub use msg::group::{GroupChange, GroupInfo, GroupMember, GroupSummary, KeyShare};
+pub use msg::moment::{MomentComment, MomentItem, MomentLike};
 pub use msg::push::{Push, PushEvent};
 pub use msg::request::{IdentityKeys, Password, Request, SessionToken, SignedKey};
 pub use msg::response::{ErrorReply, PresenceEntry, Reply, Response};
@@ -57,8 +63,8 @@ impl std::fmt::Display for ProtocolVersion {
 /// The protocol version this build speaks.
 ///
 /// 1.1 added friends, presence pushes and profiles; 1.2 added groups; 1.3 added files;
-/// 1.4 added voice calls (new variants only).
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 4 };
+/// 1.4 added voice calls; 1.5 added moments (new variants only).
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 5 };
 
 /// The ALPN protocol id negotiated in the QUIC/TLS handshake.
 pub const ALPN: &[u8] = b"uchat/1";

@@ -4,6 +4,7 @@
 pub mod call;
 pub mod file;
 pub mod group;
+pub mod moment;
 pub mod push;
 pub mod request;
 pub mod response;
@@ -32,10 +33,11 @@ mod tests {
 
     use crate::frame::{self, FrameDecoder, MAX_CONTROL_FRAME_BYTES};
     use crate::{
-        AvatarChange, CallEndReason, CallId, ErrorCode, ErrorReply, FriendEntry,
+        AvatarChange, CallEndReason, CallId, CommentId, ErrorCode, ErrorReply, FriendEntry,
         FriendRequestEntry, GroupChange, GroupId, GroupInfo, GroupMember, IdentityKeys, KeyShare,
-        MessageId, PROTOCOL_VERSION, Password, PresenceEntry, ProfileSummary, ProtocolVersion,
-        Push, PushEvent, Reply, Request, Response, Seq, SessionToken, SignedKey, UserName,
+        MessageId, MomentComment, MomentItem, MomentLike, PROTOCOL_VERSION, Password, PostId,
+        PresenceEntry, ProfileSummary, ProtocolVersion, Push, PushEvent, Reply, Request, Response,
+        Seq, SessionToken, SignedKey, UserName,
     };
 
     // ---- generators -------------------------------------------------------------------
@@ -315,9 +317,137 @@ mod tests {
         ]
     }
 
+    fn post_id() -> impl Strategy<Value = PostId> {
+        any::<[u8; 16]>().prop_map(PostId)
+    }
+
+    fn moment_comment() -> impl Strategy<Value = MomentComment> {
+        (
+            any::<[u8; 16]>(),
+            post_id(),
+            user_name(),
+            proptest::option::of(user_name()),
+            any::<u64>(),
+            bytes(),
+        )
+            .prop_map(|(id, post, author, reply_to, commented_ms, ciphertext)| {
+                MomentComment {
+                    id: CommentId(id),
+                    post,
+                    author,
+                    reply_to,
+                    commented_ms,
+                    ciphertext,
+                }
+            })
+    }
+
+    fn moment_item() -> impl Strategy<Value = MomentItem> {
+        (
+            post_id(),
+            user_name(),
+            (any::<u64>(), any::<u64>()),
+            bytes(),
+            proptest::collection::vec(
+                (user_name(), any::<u64>(), bytes()).prop_map(|(user, liked_ms, ciphertext)| {
+                    MomentLike {
+                        user,
+                        liked_ms,
+                        ciphertext,
+                    }
+                }),
+                0..3,
+            ),
+            proptest::collection::vec(moment_comment(), 0..3),
+        )
+            .prop_map(
+                |(id, author, (posted_ms, cursor), ciphertext, likes, comments)| MomentItem {
+                    id,
+                    author,
+                    posted_ms,
+                    cursor,
+                    ciphertext,
+                    likes,
+                    comments,
+                },
+            )
+    }
+
+    /// Requests added with moments (protocol 1.5).
+    fn moment_request() -> impl Strategy<Value = Request> {
+        prop_oneof![
+            (post_id(), bytes(), key_shares()).prop_map(|(id, ciphertext, shares)| {
+                Request::MomentPost {
+                    id,
+                    ciphertext,
+                    shares,
+                }
+            }),
+            (proptest::option::of(any::<u64>()), any::<u32>())
+                .prop_map(|(before, limit)| Request::MomentFeed { before, limit }),
+            post_id().prop_map(|post| Request::MomentGet { post }),
+            (post_id(), bytes())
+                .prop_map(|(post, ciphertext)| Request::MomentLike { post, ciphertext }),
+            post_id().prop_map(|post| Request::MomentUnlike { post }),
+            moment_comment().prop_map(|c| Request::MomentComment {
+                post: c.post,
+                id: c.id,
+                reply_to: c.reply_to,
+                ciphertext: c.ciphertext,
+            }),
+            post_id().prop_map(|post| Request::MomentDelete { post }),
+            any::<[u8; 16]>().prop_map(|id| Request::MomentDeleteComment {
+                comment: CommentId(id)
+            }),
+        ]
+    }
+
+    fn moment_reply() -> impl Strategy<Value = Reply> {
+        prop_oneof![
+            (
+                any::<u64>(),
+                any::<bool>(),
+                proptest::collection::vec(user_name(), 0..2)
+            )
+                .prop_map(|(posted_ms, duplicate, unshared)| Reply::MomentPosted {
+                    posted_ms,
+                    duplicate,
+                    unshared
+                }),
+            (
+                proptest::collection::vec(moment_item(), 0..3),
+                proptest::option::of(any::<u64>())
+            )
+                .prop_map(|(posts, next)| Reply::MomentFeed { posts, next }),
+            moment_item().prop_map(|post| Reply::Moment { post }),
+            any::<u64>().prop_map(|commented_ms| Reply::MomentCommented { commented_ms }),
+        ]
+    }
+
+    fn moment_push_event() -> impl Strategy<Value = PushEvent> {
+        prop_oneof![
+            (post_id(), user_name(), bytes()).prop_map(|(post, author, ciphertext)| {
+                PushEvent::MomentShared {
+                    post,
+                    author,
+                    ciphertext,
+                }
+            }),
+            (post_id(), user_name(), bytes()).prop_map(|(post, by, ciphertext)| {
+                PushEvent::MomentLiked {
+                    post,
+                    by,
+                    ciphertext,
+                }
+            }),
+            moment_comment().prop_map(|comment| PushEvent::MomentCommented { comment }),
+        ]
+    }
+
     fn request() -> impl Strategy<Value = Request> {
         prop_oneof![
             social_request(),
+            moment_request(),
             call_request(),
             group_request(),
             (protocol(), text()).prop_map(|(protocol, client)| Request::Hello { protocol, client }),
@@ -423,11 +553,19 @@ mod tests {
             Request::CallAnswer { .. } => 35,
             Request::CallReject { .. } => 36,
             Request::CallHangup { .. } => 37,
+            Request::MomentPost { .. } => 38,
+            Request::MomentFeed { .. } => 39,
+            Request::MomentGet { .. } => 40,
+            Request::MomentLike { .. } => 41,
+            Request::MomentUnlike { .. } => 42,
+            Request::MomentComment { .. } => 43,
+            Request::MomentDelete { .. } => 44,
+            Request::MomentDeleteComment { .. } => 45,
         }
     }
-    const REQUEST_VARIANTS: usize = 38;
+    const REQUEST_VARIANTS: usize = 46;
 
-    const ERROR_CODES: [ErrorCode; 36] = [
+    const ERROR_CODES: [ErrorCode; 38] = [
         ErrorCode::UnsupportedProtocol,
         ErrorCode::ProtocolViolation,
         ErrorCode::Malformed,
@@ -464,6 +602,8 @@ mod tests {
         ErrorCode::FileIncomplete,
         ErrorCode::NoSuchCall,
         ErrorCode::InCall,
+        ErrorCode::NoSuchPost,
+        ErrorCode::NoSuchComment,
     ];
 
     /// Numbers every `ErrorCode`; see [`request_variant`].
@@ -505,6 +645,8 @@ mod tests {
             ErrorCode::FileIncomplete => 33,
             ErrorCode::NoSuchCall => 34,
             ErrorCode::InCall => 35,
+            ErrorCode::NoSuchPost => 36,
+            ErrorCode::NoSuchComment => 37,
         }
     }
 
@@ -535,6 +677,7 @@ mod tests {
     fn reply() -> impl Strategy<Value = Reply> {
         prop_oneof![
             social_reply(),
+            moment_reply(),
             call_reply(),
             group_info().prop_map(|group| Reply::Group { group }),
             proptest::collection::vec(group_info(), 0..3)
@@ -618,9 +761,13 @@ mod tests {
             Reply::CallRinging { .. } => 18,
             Reply::CallEnded { .. } => 19,
             Reply::CallConnected { .. } => 20,
+            Reply::MomentPosted { .. } => 21,
+            Reply::MomentFeed { .. } => 22,
+            Reply::Moment { .. } => 23,
+            Reply::MomentCommented { .. } => 24,
         }
     }
-    const REPLY_VARIANTS: usize = 21;
+    const REPLY_VARIANTS: usize = 25;
 
     fn response() -> impl Strategy<Value = Response> {
         prop_oneof![
@@ -633,6 +780,7 @@ mod tests {
     fn push_event() -> impl Strategy<Value = PushEvent> {
         prop_oneof![
             call_push_event(),
+            moment_push_event(),
             (user_name(), message_id(), bytes()).prop_map(|(from, id, ciphertext)| {
                 PushEvent::Message {
                     from,
@@ -707,9 +855,12 @@ mod tests {
             PushEvent::CallAccepted { .. } => 12,
             PushEvent::CallEnded { .. } => 13,
             PushEvent::MissedCall { .. } => 14,
+            PushEvent::MomentShared { .. } => 15,
+            PushEvent::MomentLiked { .. } => 16,
+            PushEvent::MomentCommented { .. } => 17,
         }
     }
-    const PUSH_EVENT_VARIANTS: usize = 15;
+    const PUSH_EVENT_VARIANTS: usize = 18;
 
     fn push() -> impl Strategy<Value = Push> {
         (proptest::option::of(seq()), any::<u64>(), push_event()).prop_map(

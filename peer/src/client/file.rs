@@ -62,7 +62,7 @@ pub struct SavedFile {
 /// A progress callback: bytes done and in all (of ciphertext).
 pub type ProgressFn<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
 
-fn io_error<'a>(
+pub(super) fn io_error<'a>(
     what: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(std::io::Error) -> ClientError + 'a {
@@ -75,7 +75,7 @@ fn io_error<'a>(
     }
 }
 
-fn random_file_id() -> Result<FileId, ClientError> {
+pub(super) fn random_file_id() -> Result<FileId, ClientError> {
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(|e| crate::crypto::password::KeyDerivationError::Random {
         reason: e.to_string(),
@@ -85,7 +85,10 @@ fn random_file_id() -> Result<FileId, ClientError> {
 
 /// The MIME type and thumbnail of the file at `path`, from its first bytes (and all of
 /// it, for a picture).
-async fn describe(path: &Path, size: u64) -> Result<(String, Option<FileThumb>), ClientError> {
+pub(super) async fn describe(
+    path: &Path,
+    size: u64,
+) -> Result<(String, Option<FileThumb>), ClientError> {
     let mut head = vec![0u8; 64];
     let mut input = tokio::fs::File::open(path)
         .await
@@ -114,9 +117,12 @@ async fn describe(path: &Path, size: u64) -> Result<(String, Option<FileThumb>),
     Ok((mime.into(), thumb))
 }
 
-struct FileThumb {
-    jpeg: Vec<u8>,
-    dimensions: (u32, u32),
+/// A picture's thumbnail and size, from [`describe`].
+pub(super) struct FileThumb {
+    /// The thumbnail.
+    pub(super) jpeg: Vec<u8>,
+    /// The picture's width and height.
+    pub(super) dimensions: (u32, u32),
 }
 
 /// Gives the checked partial file `part` its name in `dest`: `wanted` if free, else the
@@ -305,22 +311,29 @@ impl Client {
         dest: &Path,
         progress: ProgressFn<'_>,
     ) -> Result<SavedFile, ClientError> {
-        let Some(entry) = self.inner.store.file_message(file)? else {
-            // Without the message there is no key; the relay still says whether the id is
-            // one this user may fetch at all, which is the clearer answer.
-            let link = self.inner.link()?;
-            let probe = uchat_wire::Request::DownloadFile { file, offset: 0 };
-            if let Err(e @ crate::connection::ConnectionError::Refused(_)) =
-                link.open_transfer(&probe).await
-            {
-                return Err(e.into());
-            }
-            return Err(ClientError::InvalidInput(format!(
-                "no file {file} in your messages (file ids are in `uchat history` and `uchat listen --json`)"
-            )));
-        };
-        let Some(reference) = entry.file else {
-            return Err(ClientError::InvalidInput(format!("{file} is not a file")));
+        let (from, reference) = match self.inner.store.file_message(file)? {
+            Some(entry) => match entry.file {
+                Some(reference) => (entry.from, reference),
+                None => return Err(ClientError::InvalidInput(format!("{file} is not a file"))),
+            },
+            // A picture of a moment this user opened downloads the same way.
+            None => match self.inner.store.moment_image(file)? {
+                Some(image) => (image.author, image.file),
+                None => {
+                    // Without the message there is no key; the relay still says whether
+                    // the id is one this user may fetch at all, the clearer answer.
+                    let link = self.inner.link()?;
+                    let probe = uchat_wire::Request::DownloadFile { file, offset: 0 };
+                    if let Err(e @ crate::connection::ConnectionError::Refused(_)) =
+                        link.open_transfer(&probe).await
+                    {
+                        return Err(e.into());
+                    }
+                    return Err(ClientError::InvalidInput(format!(
+                        "no file {file} in your messages or moments (file ids are in `uchat history`, `uchat moments feed` and `uchat listen --json`)"
+                    )));
+                }
+            },
         };
         if dest.exists() && !dest.is_dir() {
             return Err(ClientError::InvalidInput(format!(
@@ -374,7 +387,7 @@ impl Client {
             id: file,
             key: &key,
             plain_size: reference.size,
-            uploader: Some(&entry.from),
+            uploader: Some(&from),
         };
         let (moved, md5) = match transfer::download(
             &link,

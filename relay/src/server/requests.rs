@@ -4,6 +4,7 @@
 
 mod call;
 mod group;
+mod moment;
 mod profile;
 mod social;
 
@@ -142,6 +143,12 @@ pub(super) fn store_failure(e: StoreError) -> ErrorReply {
             ErrorCode::LimitReached,
             format!("'{user}' is in {limit} groups already, as many as one may be"),
         ),
+        e @ StoreError::NoSuchPost { .. } => fail(ErrorCode::NoSuchPost, e.to_string()),
+        e @ StoreError::NoSuchComment { .. } => fail(ErrorCode::NoSuchComment, e.to_string()),
+        e @ StoreError::NotYours { .. } => fail(ErrorCode::NotAllowed, e.to_string()),
+        e @ (StoreError::MomentIdTaken { .. } | StoreError::InvalidReply { .. }) => {
+            fail(ErrorCode::InvalidInput, e.to_string())
+        }
         StoreError::OwnerCannotBeRemoved { .. } => fail(
             ErrorCode::InvalidInput,
             "the owner cannot remove themselves; leave the group instead (uchat group leave)",
@@ -330,6 +337,37 @@ async fn dispatch(connection: &Arc<Connection>, shared: &Arc<Shared>, request: R
                 }
                 Request::CallReject { call: id } => call::reject(shared, user, id).await,
                 Request::CallHangup { call: id } => call::hang_up(shared, user, id).await,
+                Request::MomentPost {
+                    id,
+                    ciphertext,
+                    shares,
+                } => moment::post(shared, user, id, ciphertext, shares).await,
+                Request::MomentFeed { before, limit } => {
+                    moment::feed(shared, user, before, limit).await
+                }
+                Request::MomentGet { post } => moment::get(shared, user, post).await,
+                Request::MomentLike { post, ciphertext } => {
+                    moment::like(shared, user, post, ciphertext).await
+                }
+                Request::MomentUnlike { post } => moment::unlike(shared, user, post).await,
+                Request::MomentComment {
+                    post,
+                    id,
+                    reply_to,
+                    ciphertext,
+                } => {
+                    let new = moment::NewComment {
+                        post,
+                        id,
+                        reply_to,
+                        ciphertext,
+                    };
+                    moment::comment(shared, user, new).await
+                }
+                Request::MomentDelete { post } => moment::delete(shared, user, post).await,
+                Request::MomentDeleteComment { comment } => {
+                    moment::delete_comment(shared, user, comment).await
+                }
                 _ => unreachable_hello(),
             }
         }

@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CallId, GroupId, MessageId, Seq, UserName};
+use crate::ids::{CallId, GroupId, MessageId, PostId, Seq, UserName};
 use crate::msg::call::CallEndReason;
 use crate::msg::group::{GroupChange, GroupMember, GroupSummary};
+use crate::msg::moment::MomentComment;
 use crate::msg::social::ProfileSummary;
 
 /// One pushed event. Durable events carry `seq` and stay queued until acknowledged;
@@ -149,6 +150,31 @@ pub enum PushEvent {
         from: UserName,
         /// Why it was missed (`Offline`, `Timeout`, `Cancelled`, `ConnectionLost`).
         reason: CallEndReason,
+    },
+    /// A friend posted a moment for this user: its key inside an Olm message (durable).
+    MomentShared {
+        /// The post.
+        post: PostId,
+        /// Who posted it (authenticated by the relay).
+        author: UserName,
+        /// Opaque to the relay (an Olm envelope with the post's key).
+        #[serde(with = "serde_bytes")]
+        ciphertext: Vec<u8>,
+    },
+    /// Someone liked this user's post (durable).
+    MomentLiked {
+        /// The post.
+        post: PostId,
+        /// Who liked it.
+        by: UserName,
+        /// The like sealed under the post's key.
+        #[serde(with = "serde_bytes")]
+        ciphertext: Vec<u8>,
+    },
+    /// Someone commented on this user's post, or replied to this user there (durable).
+    MomentCommented {
+        /// The comment.
+        comment: MomentComment,
     },
     /// An event this peer does not know (from a newer relay); skipped and acknowledged.
     #[serde(other, deserialize_with = "crate::msg::skip_unknown_body")]

@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::ProtocolVersion;
-use crate::ids::{CallId, FileId, GroupId, MessageId, Seq, UserName};
+use crate::ids::{CallId, CommentId, FileId, GroupId, MessageId, PostId, Seq, UserName};
 use crate::msg::file::FileAccess;
 use crate::msg::group::KeyShare;
 use crate::msg::social::AvatarChange;
@@ -273,6 +273,73 @@ pub enum Request {
         /// The call.
         call: CallId,
     },
+    /// Posts a moment: its sealed text and pictures, and its key for each viewer (each a
+    /// friend of the asker) inside an Olm message. Answered with `MomentPosted` once the
+    /// post and every share are committed; re-sending the same `id` is idempotent.
+    MomentPost {
+        /// The post, chosen by the author.
+        id: PostId,
+        /// Opaque to the relay: the post sealed under its key.
+        #[serde(with = "serde_bytes")]
+        ciphertext: Vec<u8>,
+        /// The post's key for each viewer.
+        #[serde(default)]
+        shares: Vec<KeyShare>,
+    },
+    /// A page of the asker's feed, newest first: their own posts and those their friends
+    /// shared with them. Answered with `MomentFeed`.
+    MomentFeed {
+        /// Only posts before this cursor (a `MomentFeed` answer's `next`); `None` starts
+        /// at the newest.
+        #[serde(default)]
+        before: Option<u64>,
+        /// Most posts wanted (at most `moment::MAX_FEED_PAGE`).
+        limit: u32,
+    },
+    /// One post, if the asker may see it; answered with `Moment`, or `NoSuchPost`.
+    MomentGet {
+        /// The post.
+        post: PostId,
+    },
+    /// Likes a post the asker may see; the author is told. Answered with `Done`; liking
+    /// again changes nothing.
+    MomentLike {
+        /// The post.
+        post: PostId,
+        /// Opaque to the relay: the like sealed under the post's key.
+        #[serde(with = "serde_bytes")]
+        ciphertext: Vec<u8>,
+    },
+    /// Takes back the asker's like; answered with `Done`.
+    MomentUnlike {
+        /// The post.
+        post: PostId,
+    },
+    /// Comments on a post the asker may see, or replies to someone's comment there; the
+    /// author (and the one replied to) are told. Answered with `MomentCommented`;
+    /// re-sending the same `id` is idempotent.
+    MomentComment {
+        /// The post.
+        post: PostId,
+        /// The comment, chosen by its author.
+        id: CommentId,
+        /// Whom it answers: the post's author or someone who commented on it.
+        #[serde(default)]
+        reply_to: Option<UserName>,
+        /// Opaque to the relay: the comment sealed under the post's key.
+        #[serde(with = "serde_bytes")]
+        ciphertext: Vec<u8>,
+    },
+    /// Deletes one of the asker's posts with its likes and comments; answered with `Done`.
+    MomentDelete {
+        /// The post.
+        post: PostId,
+    },
+    /// Deletes a comment the asker wrote, or one on the asker's post; answered with `Done`.
+    MomentDeleteComment {
+        /// The comment.
+        comment: CommentId,
+    },
     /// A request this relay does not know (from a newer peer).
     #[serde(other, deserialize_with = "crate::msg::skip_unknown_body")]
     Unknown,
@@ -319,6 +386,14 @@ impl Request {
             Request::CallAnswer { .. } => "call_answer",
             Request::CallReject { .. } => "call_reject",
             Request::CallHangup { .. } => "call_hangup",
+            Request::MomentPost { .. } => "moment_post",
+            Request::MomentFeed { .. } => "moment_feed",
+            Request::MomentGet { .. } => "moment_get",
+            Request::MomentLike { .. } => "moment_like",
+            Request::MomentUnlike { .. } => "moment_unlike",
+            Request::MomentComment { .. } => "moment_comment",
+            Request::MomentDelete { .. } => "moment_delete",
+            Request::MomentDeleteComment { .. } => "moment_delete_comment",
             Request::Unknown => "unknown",
         }
     }

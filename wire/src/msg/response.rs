@@ -7,6 +7,7 @@ use crate::error::ErrorCode;
 use crate::ids::{Seq, UserName};
 use crate::msg::call::CallEndReason;
 use crate::msg::group::GroupInfo;
+use crate::msg::moment::MomentItem;
 use crate::msg::request::{IdentityKeys, SessionToken, SignedKey};
 use crate::msg::social::{FriendEntry, FriendRequestEntry, ProfileSummary};
 
@@ -182,6 +183,35 @@ pub enum Reply {
     CallConnected {
         /// The callee's voice leg: the handle its datagrams start with.
         leg: u32,
+    },
+    /// Answer to `MomentPost`: the post and its shares are stored.
+    MomentPosted {
+        /// The relay's clock when the post was stored, ms since the Unix epoch.
+        posted_ms: u64,
+        /// True if this id was posted before (a retry after a lost answer).
+        #[serde(default)]
+        duplicate: bool,
+        /// Viewers the post was not shared with (their queue is far over its quota).
+        #[serde(default)]
+        unshared: Vec<UserName>,
+    },
+    /// Answer to `MomentFeed`.
+    MomentFeed {
+        /// The page, newest first.
+        posts: Vec<MomentItem>,
+        /// The cursor to ask `before` for the next page; `None` at the end.
+        #[serde(default)]
+        next: Option<u64>,
+    },
+    /// Answer to `MomentGet`.
+    Moment {
+        /// The post.
+        post: MomentItem,
+    },
+    /// Answer to `MomentComment`.
+    MomentCommented {
+        /// The relay's clock when the comment was stored, ms since the Unix epoch.
+        commented_ms: u64,
     },
     /// A reply this peer does not know (from a newer relay).
     #[serde(other, deserialize_with = "crate::msg::skip_unknown_body")]

@@ -5,6 +5,7 @@
 mod call;
 mod file;
 mod group;
+mod moments;
 mod output;
 mod social;
 
@@ -107,6 +108,11 @@ enum Command {
     Group {
         #[command(subcommand)]
         command: group::GroupCommand,
+    },
+    /// Moments (朋友圈): post to friends, read the feed, like, comment, delete
+    Moments {
+        #[command(subcommand)]
+        command: moments::MomentsCommand,
     },
     /// Call a friend: rings, talks, hangs up; prints call statistics every second
     Call {
@@ -359,6 +365,42 @@ impl Context_ {
                 },
                 || format!("WARNING: call signalling ignored ({call}): {reason}"),
             ),
+            ClientEvent::MomentPosted { post, author } => self.print(
+                JsonLine::MomentEvent {
+                    kind: "posted",
+                    post: post.to_string(),
+                    by: author.as_str(),
+                    comment: None,
+                    text: None,
+                    reply_to: None,
+                },
+                || format!("{author} posted a moment ({post}): uchat moments feed"),
+            ),
+            ClientEvent::MomentLiked { post, by, .. } => self.print(
+                JsonLine::MomentEvent {
+                    kind: "liked",
+                    post: post.to_string(),
+                    by: by.as_str(),
+                    comment: None,
+                    text: None,
+                    reply_to: None,
+                },
+                || format!("{by} liked your moment {post}"),
+            ),
+            ClientEvent::MomentCommented { post, comment } => self.print(
+                JsonLine::MomentEvent {
+                    kind: "commented",
+                    post: post.to_string(),
+                    by: comment.author.as_str(),
+                    comment: Some(comment.id.to_string()),
+                    text: Some(&comment.text),
+                    reply_to: comment.reply_to.as_ref().map(|u| u.as_str()),
+                },
+                || match &comment.reply_to {
+                    Some(to) => format!("{} replied to {to} on moment {post}: {}", comment.author, comment.text),
+                    None => format!("{} commented on your moment {post}: {}", comment.author, comment.text),
+                },
+            ),
             ClientEvent::Disconnected { reason } => self.print(
                 JsonLine::Connection {
                     state: "disconnected",
@@ -515,6 +557,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Friends { command } => social::friends(&ctx, command).await?,
         Command::Profile { command } => social::profile(&ctx, command).await?,
         Command::Group { command } => group::group(&ctx, command).await?,
+        Command::Moments { command } => moments::moments(&ctx, command).await?,
         Command::Call {
             user,
             audio,

@@ -20,6 +20,28 @@ pub(crate) struct CallSummaryLine {
     pub(crate) max_jitter_ms: f64,
 }
 
+/// A picture of a post; `file` is its id, for `download`.
+#[derive(Serialize)]
+pub(crate) struct MomentImageLine<'a> {
+    pub(crate) file: String,
+    pub(crate) name: &'a str,
+    pub(crate) size: u64,
+    pub(crate) mime: &'a str,
+    pub(crate) thumbnail_bytes: Option<usize>,
+    pub(crate) width: Option<u32>,
+    pub(crate) height: Option<u32>,
+}
+
+/// A comment of a post.
+#[derive(Serialize)]
+pub(crate) struct MomentCommentLine<'a> {
+    pub(crate) id: String,
+    pub(crate) author: &'a str,
+    pub(crate) reply_to: Option<&'a str>,
+    pub(crate) text: &'a str,
+    pub(crate) ts: u64,
+}
+
 /// One `--json` line.
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -233,6 +255,44 @@ pub(crate) enum JsonLine<'a> {
     Audio {
         direction: &'a str,
         note: &'a str,
+    },
+    /// A post this user made (`moments post`).
+    MomentPosted {
+        id: String,
+        ts: u64,
+        shared_with: Vec<&'a str>,
+        not_shared: Vec<&'a str>,
+    },
+    /// A post in the feed (`moments feed`, `moments show`).
+    Moment {
+        id: String,
+        author: &'a str,
+        text: Option<&'a str>,
+        ts: u64,
+        cursor: u64,
+        images: Vec<MomentImageLine<'a>>,
+        likes: Vec<&'a str>,
+        comments: Vec<MomentCommentLine<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        problem: Option<&'a str>,
+    },
+    /// The end of a feed page: `next` is the cursor for `moments feed --before`.
+    MomentPage {
+        count: usize,
+        next: Option<u64>,
+    },
+    /// Something happened to a moment: a friend `posted`, or someone `liked` or
+    /// `commented` on this user's post (or replied to them there).
+    MomentEvent {
+        kind: &'static str,
+        post: String,
+        by: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        text: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reply_to: Option<&'a str>,
     },
     Connection {
         state: &'a str,

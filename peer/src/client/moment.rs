@@ -1,0 +1,521 @@
+//! Moments on the client: posting to friends (the pictures uploaded like files, the post
+//! sealed under a fresh key that goes to each viewer inside an Olm message), reading the
+//! feed, liking, commenting and deleting, and the intake of shared keys and of likes and
+//! comments on this user's posts.
+//!
+//! A post is acknowledged only once the relay has stored it and queued every share; its key
+//! is committed locally, with the viewers' Olm state, before the request goes out. There is
+//! no outbox for posts: a post that cannot reach the relay fails at once, with nothing
+//! shown to anyone.
+
+use std::path::PathBuf;
+
+use uchat_store::{ContactSessions, InboundCommit, MomentImageRecord, MomentKeyRecord};
+use uchat_wire::msg::moment::MAX_POST_CIPHERTEXT_BYTES;
+use uchat_wire::{
+    CommentId, FileAccess, KeyShare, MessageId, MomentComment, MomentItem, PostId, Reply, Request,
+    Seq, UserName,
+};
+
+use super::file::{ProgressFn, describe, io_error, random_file_id};
+use super::{Client, ClientError, Inner, now_ms};
+use crate::body::Body;
+use crate::crypto::chunk::FileKey;
+use crate::crypto::moment::{self as cipher, PostKey};
+use crate::envelope::{Content, Payload};
+use crate::event::ClientEvent;
+use crate::moment::{
+    CommentBody, Moment, PostBody, check_comment, check_post, encode, open_moment,
+};
+use crate::transfer::{self, FileSpec, TransferError};
+use uchat_store::FileRef;
+
+/// A posted moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostedMoment {
+    /// The post.
+    pub id: PostId,
+    /// When the relay stored it, ms since the Unix epoch.
+    pub posted_ms: u64,
+    /// The friends it was shared with.
+    pub shared_with: Vec<UserName>,
+    /// Friends it could not be shared with, and why.
+    pub not_shared: Vec<(UserName, String)>,
+}
+
+/// One page of the feed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MomentPage {
+    /// The posts, newest first.
+    pub posts: Vec<Moment>,
+    /// Pass this as `before` for the next page; `None` at the end.
+    pub next: Option<u64>,
+}
+
+fn unexpected(request: &'static str) -> ClientError {
+    ClientError::Unexpected { request }
+}
+
+fn random_bytes() -> Result<[u8; 16], ClientError> {
+    Ok(random_file_id()?.0)
+}
+
+/// The id a post's key share is recorded under, so a redelivery is recognized.
+fn share_id(post: PostId) -> MessageId {
+    MessageId(post.0)
+}
+
+impl Client {
+    /// Posts `text` with the pictures at `images` to `audience` (default: every friend not
+    /// blocked, as the relay lists them now). Each picture is uploaded for the audience
+    /// with a thumbnail inline in the post.
+    pub async fn post_moment(
+        &self,
+        text: &str,
+        images: &[PathBuf],
+        audience: Option<&[UserName]>,
+        progress: ProgressFn<'_>,
+    ) -> Result<PostedMoment, ClientError> {
+        check_post(text, images.len()).map_err(|e| ClientError::InvalidInput(e.to_string()))?;
+        let friends = self.friends().await?;
+        let viewers: Vec<UserName> = match audience {
+            None => friends
+                .iter()
+                .filter(|f| !f.blocked)
+                .map(|f| f.user.clone())
+                .collect(),
+            Some(chosen) => {
+                let mut chosen = chosen.to_vec();
+                chosen.sort();
+                chosen.dedup();
+                for user in &chosen {
+                    if user == &self.inner.me {
+                        return Err(ClientError::InvalidInput(
+                            "your own posts are always yours to see; name friends in --to".into(),
+                        ));
+                    }
+                    if !friends.iter().any(|f| &f.user == user) {
+                        return Err(ClientError::InvalidInput(format!(
+                            "{user} is not your friend: a moment is only for friends"
+                        )));
+                    }
+                }
+                chosen
+            }
+        };
+        let mut pictures = Vec::new();
+        for path in images {
+            pictures.push(self.upload_picture(path, &viewers, progress).await?);
+        }
+        let id = PostId(random_bytes()?);
+        let key = PostKey::generate().map_err(TransferError::Chunk)?;
+        let body = PostBody {
+            author: self.inner.me.clone(),
+            text: text.to_string(),
+            images: pictures
+                .iter()
+                .filter_map(|f| match Body::File(f.clone()).content() {
+                    Content::File(file) => Some(file),
+                    _ => None,
+                })
+                .collect(),
+            written_ms: now_ms(),
+        };
+        let ciphertext =
+            cipher::seal_post(&key, id, &encode(&body)).map_err(TransferError::Chunk)?;
+        if ciphertext.len() > MAX_POST_CIPHERTEXT_BYTES {
+            return Err(ClientError::InvalidInput(format!(
+                "the post with its thumbnails is {} bytes, over the limit of {MAX_POST_CIPHERTEXT_BYTES}; use fewer pictures",
+                ciphertext.len()
+            )));
+        }
+        let (shares, not_shared) = self.inner.share_post_key(id, &key, &viewers).await?;
+        let link = self.inner.link()?;
+        let request = Request::MomentPost {
+            id,
+            ciphertext,
+            shares,
+        };
+        let Reply::MomentPosted {
+            posted_ms,
+            unshared,
+            ..
+        } = link.request(&request).await?
+        else {
+            return Err(unexpected("post a moment"));
+        };
+        let mut not_shared = not_shared;
+        not_shared.extend(
+            unshared
+                .into_iter()
+                .map(|u| (u, "their queue on the relay is full".to_string())),
+        );
+        let shared_with = viewers
+            .into_iter()
+            .filter(|v| !not_shared.iter().any(|(u, _)| u == v))
+            .collect();
+        Ok(PostedMoment {
+            id,
+            posted_ms,
+            shared_with,
+            not_shared,
+        })
+    }
+
+    /// Uploads the picture at `path` for `viewers`, for a post.
+    async fn upload_picture(
+        &self,
+        path: &std::path::Path,
+        viewers: &[UserName],
+        progress: ProgressFn<'_>,
+    ) -> Result<FileRef, ClientError> {
+        let meta = tokio::fs::metadata(path)
+            .await
+            .map_err(io_error("cannot read", path))?;
+        if !meta.is_file() {
+            return Err(ClientError::InvalidInput(format!(
+                "{} is not a file",
+                path.display()
+            )));
+        }
+        let (mime, thumb) = describe(path, meta.len()).await?;
+        if !mime.starts_with("image/") {
+            return Err(ClientError::InvalidInput(format!(
+                "{} is not a picture (PNG, JPEG, GIF, WebP or BMP): a moment carries pictures only",
+                path.display()
+            )));
+        }
+        let key = FileKey::generate().map_err(TransferError::Chunk)?;
+        let mut file = FileRef {
+            file: random_file_id()?,
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "picture".into()),
+            size: meta.len(),
+            mime,
+            md5: Vec::new(),
+            key: key.to_bytes().to_vec(),
+            thumbnail: thumb.as_ref().map(|t| t.jpeg.clone()),
+            dimensions: thumb.map(|t| t.dimensions),
+            saved_to: None,
+        };
+        let spec = FileSpec {
+            id: file.file,
+            key: &key,
+            plain_size: file.size,
+            uploader: None,
+        };
+        let access = FileAccess::Users {
+            users: viewers.to_vec(),
+        };
+        let link = self.inner.link()?;
+        let (_, md5) = transfer::upload(&link, path, spec, access, progress).await?;
+        file.md5 = md5;
+        Ok(file)
+    }
+
+    /// A page of the feed, newest first: this user's posts and those friends shared with
+    /// them, each with the likes and comments this user may see. Take in pending events
+    /// first (`catch_up`), so that the keys of new posts are here.
+    pub async fn moments_feed(
+        &self,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<MomentPage, ClientError> {
+        let request = Request::MomentFeed { before, limit };
+        let Reply::MomentFeed { posts, next } = self.inner.link()?.request(&request).await? else {
+            return Err(unexpected("moments feed"));
+        };
+        let posts = posts
+            .iter()
+            .map(|item| self.inner.open_item(item))
+            .collect::<Result<_, _>>()?;
+        Ok(MomentPage { posts, next })
+    }
+
+    /// One post, if this user may see it (`NoSuchPost` otherwise).
+    pub async fn moment(&self, post: PostId) -> Result<Moment, ClientError> {
+        let Reply::Moment { post: item } = self
+            .inner
+            .link()?
+            .request(&Request::MomentGet { post })
+            .await?
+        else {
+            return Err(unexpected("moment"));
+        };
+        self.inner.open_item(&item)
+    }
+
+    /// Likes `post`.
+    pub async fn like_moment(&self, post: PostId) -> Result<(), ClientError> {
+        let key = self.inner.post_key(post)?;
+        let ciphertext =
+            cipher::seal_like(&key, post, &self.inner.me).map_err(TransferError::Chunk)?;
+        self.done(Request::MomentLike { post, ciphertext }, "like")
+            .await
+    }
+
+    /// Takes back this user's like of `post`.
+    pub async fn unlike_moment(&self, post: PostId) -> Result<(), ClientError> {
+        self.done(Request::MomentUnlike { post }, "unlike").await
+    }
+
+    /// Comments `text` on `post`, answering `reply_to` if given (the author, or someone
+    /// whose comment there this user sees).
+    pub async fn comment_moment(
+        &self,
+        post: PostId,
+        text: &str,
+        reply_to: Option<&UserName>,
+    ) -> Result<CommentId, ClientError> {
+        check_comment(text).map_err(|e| ClientError::InvalidInput(e.to_string()))?;
+        let key = self.inner.post_key(post)?;
+        let id = CommentId(random_bytes()?);
+        let body = CommentBody {
+            author: self.inner.me.clone(),
+            reply_to: reply_to.cloned(),
+            text: text.to_string(),
+        };
+        let ciphertext =
+            cipher::seal_comment(&key, post, id, &encode(&body)).map_err(TransferError::Chunk)?;
+        let request = Request::MomentComment {
+            post,
+            id,
+            reply_to: reply_to.cloned(),
+            ciphertext,
+        };
+        match self.inner.link()?.request(&request).await? {
+            Reply::MomentCommented { .. } => Ok(id),
+            _ => Err(unexpected("comment")),
+        }
+    }
+
+    /// Deletes this user's post `post`, with its likes and comments.
+    pub async fn delete_moment(&self, post: PostId) -> Result<(), ClientError> {
+        self.done(Request::MomentDelete { post }, "delete a moment")
+            .await
+    }
+
+    /// Deletes comment `comment` (this user's, or one on this user's post).
+    pub async fn delete_moment_comment(&self, comment: CommentId) -> Result<(), ClientError> {
+        self.done(Request::MomentDeleteComment { comment }, "delete a comment")
+            .await
+    }
+
+    async fn done(&self, request: Request, what: &'static str) -> Result<(), ClientError> {
+        match self.inner.link()?.request(&request).await? {
+            Reply::Done => Ok(()),
+            _ => Err(unexpected(what)),
+        }
+    }
+}
+
+impl Inner {
+    /// The key of `post`, or the clear error of a post this user cannot see.
+    fn post_key(&self, post: PostId) -> Result<PostKey, ClientError> {
+        let record = self.store.moment_key(post)?.ok_or_else(|| {
+            ClientError::InvalidInput(format!(
+                "no post {post} among those you may see (deleted, or not shared with you)"
+            ))
+        })?;
+        PostKey::from_bytes(&record.key).map_err(|e| TransferError::Chunk(e).into())
+    }
+
+    /// Opens a post the relay served, and remembers its pictures for `download`.
+    fn open_item(&self, item: &MomentItem) -> Result<Moment, ClientError> {
+        let key = match self.store.moment_key(item.id)? {
+            Some(record) if record.author == item.author => PostKey::from_bytes(&record.key).ok(),
+            _ => None,
+        };
+        let moment = open_moment(item, key.as_ref());
+        let images: Vec<MomentImageRecord> = moment
+            .images
+            .iter()
+            .map(|file| MomentImageRecord {
+                post: item.id,
+                author: item.author.clone(),
+                file: file.clone(),
+            })
+            .collect();
+        self.store.put_moment_images(&images)?;
+        Ok(moment)
+    }
+
+    /// Encrypts `key` of `post` for each viewer and commits the key and their Olm state;
+    /// returns the shares and the viewers it could not be encrypted for, with why.
+    async fn share_post_key(
+        &self,
+        post: PostId,
+        key: &PostKey,
+        viewers: &[UserName],
+    ) -> Result<(Vec<KeyShare>, Vec<(UserName, String)>), ClientError> {
+        let identity = self.identity.lock().await;
+        let now = now_ms();
+        let share = Payload {
+            id: share_id(post),
+            sent_ms: now,
+            content: Content::MomentKey {
+                post,
+                key: key.to_bytes().to_vec(),
+            },
+            group: None,
+            sender: None,
+        }
+        .to_bytes();
+        let (mut shares, mut contacts, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
+        for viewer in viewers {
+            match self.olm_encrypt(&identity, viewer, &share, now).await {
+                Ok(sealed) => {
+                    shares.push(KeyShare {
+                        to: viewer.clone(),
+                        ciphertext: sealed.envelope,
+                    });
+                    contacts.push(ContactSessions {
+                        contact: viewer.clone(),
+                        sessions: sealed.sessions,
+                        pin: sealed.pin,
+                    });
+                }
+                Err(e @ (ClientError::IdentityChanged { .. } | ClientError::Session { .. })) => {
+                    tracing::warn!(%viewer, error = %e, "cannot share a post's key");
+                    skipped.push((viewer.clone(), e.to_string()));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let record = MomentKeyRecord {
+            author: self.me.clone(),
+            key: key.to_bytes().to_vec(),
+            received_ms: now,
+        };
+        self.store
+            .commit_moment_outbound(post, &record, &contacts)?;
+        Ok((shares, skipped))
+    }
+
+    /// Takes in a post's key shared by `author`: opened with Olm from their pinned
+    /// identity, checked to name this post, kept.
+    pub(super) async fn take_in_moment_shared(
+        &self,
+        post: PostId,
+        author: UserName,
+        ciphertext: &[u8],
+        seq: Seq,
+    ) -> Result<(), ClientError> {
+        let id = share_id(post);
+        if self.store.has_message(&author, id)? {
+            return Ok(()); // a redelivery: its Olm message was opened already
+        }
+        let mut identity = self.identity.lock().await;
+        let now = now_ms();
+        let opened = self
+            .olm_decrypt(&mut identity, &author, ciphertext, now)
+            .await?;
+        let verdict = match &opened.plaintext {
+            Err(problem) => Err(problem.clone()),
+            Ok(plain) => match Payload::from_bytes(plain) {
+                Err(e) => Err(e.to_string()),
+                Ok(payload) => match payload.content {
+                    Content::MomentKey { post: named, key } if named == post => {
+                        if opened.flag == uchat_store::IdentityFlag::Changed {
+                            Err(format!(
+                                "{author}'s identity key changed; compare safety numbers"
+                            ))
+                        } else if PostKey::from_bytes(&key).is_err() {
+                            Err("the post key is not 64 bytes".into())
+                        } else {
+                            Ok(MomentKeyRecord {
+                                author: author.clone(),
+                                key,
+                                received_ms: now,
+                            })
+                        }
+                    }
+                    _ => Err("not this post's key".into()),
+                },
+            },
+        };
+        let sessions_changed = opened.sessions.is_some();
+        let commit = InboundCommit {
+            sessions: opened.sessions.unwrap_or_default(),
+            pin: opened.pin,
+            entry: None,
+            from: author.clone(),
+            id,
+            seq,
+            group_session: None,
+            group: None,
+        };
+        let record = match verdict {
+            Ok(record) => Some(record),
+            Err(problem) => {
+                tracing::warn!(%post, %author, problem, "a post's key was refused");
+                None
+            }
+        };
+        let accepted = record.is_some();
+        self.commit_olm_with(&mut identity, sessions_changed, || {
+            self.store
+                .commit_moment_key(&commit, record.as_ref().map(|r| (post, r)))
+        })?;
+        if accepted {
+            let _ = self.events.send(ClientEvent::MomentPosted { post, author });
+        }
+        Ok(())
+    }
+
+    /// Someone liked this user's post: reported if the like checks out under its key.
+    pub(super) fn take_in_moment_liked(
+        &self,
+        post: PostId,
+        by: UserName,
+        ciphertext: &[u8],
+        at_ms: u64,
+    ) -> Result<(), ClientError> {
+        let Ok(key) = self.post_key(post) else {
+            return Ok(()); // a post this peer does not have (deleted, or another device's)
+        };
+        if cipher::is_like(&key, post, &by, ciphertext) {
+            let _ = self
+                .events
+                .send(ClientEvent::MomentLiked { post, by, at_ms });
+        } else {
+            tracing::warn!(%post, %by, "a like that does not check out was ignored");
+        }
+        Ok(())
+    }
+
+    /// Someone commented on this user's post or replied to them: reported if it opens.
+    pub(super) fn take_in_moment_commented(
+        &self,
+        comment: MomentComment,
+    ) -> Result<(), ClientError> {
+        let Some(record) = self.store.moment_key(comment.post)? else {
+            return Ok(());
+        };
+        let item = MomentItem {
+            id: comment.post,
+            author: record.author.clone(),
+            posted_ms: 0,
+            cursor: 0,
+            ciphertext: Vec::new(),
+            likes: Vec::new(),
+            comments: vec![comment.clone()],
+        };
+        let key = PostKey::from_bytes(&record.key).map_err(TransferError::Chunk)?;
+        let opened = crate::moment::open_comments(&item, &key);
+        match opened.into_iter().next() {
+            Some(view) => {
+                let _ = self.events.send(ClientEvent::MomentCommented {
+                    post: comment.post,
+                    comment: view,
+                });
+            }
+            None => {
+                tracing::warn!(post = %comment.post, "a comment that does not open was ignored")
+            }
+        }
+        Ok(())
+    }
+}

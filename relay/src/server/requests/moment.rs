@@ -1,0 +1,183 @@
+//! Moments: posting, the feed, likes, comments and deletions.
+//!
+//! The store decides who may see and do what (the visibility rules are in
+//! `uchat_store`'s moments) and queues the shares and notices in the change's own
+//! transaction; this module checks sizes, wakes the pushers of everyone whose queue grew
+//! and shapes the answers. Posts, likes and comments are opaque bytes here.
+
+use std::sync::Arc;
+
+use uchat_store::MomentLimits;
+use uchat_wire::msg::group::MAX_KEY_SHARE_BYTES;
+use uchat_wire::msg::moment::{
+    FEED_PAGE_BYTE_BUDGET, MAX_COMMENT_CIPHERTEXT_BYTES, MAX_COMMENTS_PER_POST, MAX_FEED_PAGE,
+    MAX_LIKE_CIPHERTEXT_BYTES, MAX_POST_CIPHERTEXT_BYTES,
+};
+use uchat_wire::{CommentId, ErrorCode, KeyShare, PostId, Reply, UserName};
+
+use super::{Handled, fail};
+use crate::server::{Shared, blocking, now_ms};
+
+fn moment_limits(shared: &Shared) -> MomentLimits {
+    MomentLimits {
+        max_queue_len: shared.limits.max_queue_len,
+        max_comments_per_post: MAX_COMMENTS_PER_POST,
+    }
+}
+
+/// [`ErrorCode::TooLarge`] if `bytes` is over `max`, naming `what`.
+fn check_size(what: &str, bytes: &[u8], max: usize) -> Result<(), uchat_wire::ErrorReply> {
+    if bytes.len() > max {
+        return Err(fail(
+            ErrorCode::TooLarge,
+            format!(
+                "{what} of {} bytes is over the limit of {max} bytes",
+                bytes.len()
+            ),
+        ));
+    }
+    if bytes.is_empty() {
+        return Err(fail(ErrorCode::InvalidInput, format!("{what} is empty")));
+    }
+    Ok(())
+}
+
+/// Stores `me`'s post `id` and shares it with the viewers `shares` name.
+pub(super) async fn post(
+    shared: &Arc<Shared>,
+    me: UserName,
+    id: PostId,
+    ciphertext: Vec<u8>,
+    shares: Vec<KeyShare>,
+) -> Handled {
+    check_size("a post", &ciphertext, MAX_POST_CIPHERTEXT_BYTES)?;
+    let most = shared.limits.max_friends as usize;
+    if shares.len() > most {
+        return Err(fail(
+            ErrorCode::LimitReached,
+            format!("a post is shared with at most {most} friends"),
+        ));
+    }
+    for share in &shares {
+        check_size("a key share", &share.ciphertext, MAX_KEY_SHARE_BYTES)?;
+    }
+    let store = shared.store.clone();
+    let limits = moment_limits(shared);
+    let author = me.clone();
+    let posted =
+        blocking(move || store.post_moment(&author, id, &ciphertext, &shares, now_ms(), &limits))
+            .await?;
+    for viewer in &posted.shared {
+        shared.online.wake(viewer);
+    }
+    tracing::debug!(%me, post = %id, viewers = posted.shared.len(), "moment posted");
+    Ok(Reply::MomentPosted {
+        posted_ms: posted.posted_ms,
+        duplicate: posted.duplicate,
+        unshared: posted.unshared,
+    })
+}
+
+/// A page of `me`'s feed.
+pub(super) async fn feed(
+    shared: &Arc<Shared>,
+    me: UserName,
+    before: Option<u64>,
+    limit: u32,
+) -> Handled {
+    let limit = limit.clamp(1, MAX_FEED_PAGE) as usize;
+    let store = shared.store.clone();
+    let page =
+        blocking(move || store.moment_feed(&me, before, limit, FEED_PAGE_BYTE_BUDGET)).await?;
+    Ok(Reply::MomentFeed {
+        posts: page.posts,
+        next: page.next,
+    })
+}
+
+/// One post, if `me` may see it.
+pub(super) async fn get(shared: &Arc<Shared>, me: UserName, post: PostId) -> Handled {
+    let store = shared.store.clone();
+    let item = blocking(move || store.moment(&me, post)).await?;
+    Ok(Reply::Moment { post: item })
+}
+
+/// `me` likes `post`.
+pub(super) async fn like(
+    shared: &Arc<Shared>,
+    me: UserName,
+    post: PostId,
+    ciphertext: Vec<u8>,
+) -> Handled {
+    check_size("a like", &ciphertext, MAX_LIKE_CIPHERTEXT_BYTES)?;
+    let store = shared.store.clone();
+    let limits = moment_limits(shared);
+    let told =
+        blocking(move || store.like_moment(&me, post, &ciphertext, now_ms(), &limits)).await?;
+    if let Some(author) = told {
+        shared.online.wake(&author);
+    }
+    Ok(Reply::Done)
+}
+
+/// `me` takes back their like of `post`.
+pub(super) async fn unlike(shared: &Arc<Shared>, me: UserName, post: PostId) -> Handled {
+    let store = shared.store.clone();
+    blocking(move || store.unlike_moment(&me, post)).await?;
+    Ok(Reply::Done)
+}
+
+/// One comment, as the request carries it.
+pub(crate) struct NewComment {
+    /// The post.
+    pub post: PostId,
+    /// The comment's id.
+    pub id: CommentId,
+    /// Whom it answers.
+    pub reply_to: Option<UserName>,
+    /// The sealed comment.
+    pub ciphertext: Vec<u8>,
+}
+
+/// `me` comments on a post.
+pub(super) async fn comment(shared: &Arc<Shared>, me: UserName, new: NewComment) -> Handled {
+    check_size("a comment", &new.ciphertext, MAX_COMMENT_CIPHERTEXT_BYTES)?;
+    let store = shared.store.clone();
+    let limits = moment_limits(shared);
+    let commented = blocking(move || {
+        store.comment_moment(
+            &me,
+            new.post,
+            new.id,
+            new.reply_to.as_ref(),
+            &new.ciphertext,
+            now_ms(),
+            &limits,
+        )
+    })
+    .await?;
+    for user in &commented.notified {
+        shared.online.wake(user);
+    }
+    Ok(Reply::MomentCommented {
+        commented_ms: commented.commented_ms,
+    })
+}
+
+/// `me` deletes their post.
+pub(super) async fn delete(shared: &Arc<Shared>, me: UserName, post: PostId) -> Handled {
+    let store = shared.store.clone();
+    blocking(move || store.delete_moment(&me, post)).await?;
+    Ok(Reply::Done)
+}
+
+/// `me` deletes a comment.
+pub(super) async fn delete_comment(
+    shared: &Arc<Shared>,
+    me: UserName,
+    comment: CommentId,
+) -> Handled {
+    let store = shared.store.clone();
+    blocking(move || store.delete_moment_comment(&me, comment)).await?;
+    Ok(Reply::Done)
+}
