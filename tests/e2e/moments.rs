@@ -224,6 +224,17 @@ fn likes_and_comments_reach_the_author_and_only_mutual_friends_see_them() -> Res
     assert!(err.contains("no comment"), "{err}");
     bob.ok(&["moments", "delete", &bobs_comment])?;
     assert_eq!(comment_authors(&at(alice)?), ["alice"]);
+
+    // A friend online hears of a new post at once.
+    let mut carols = JsonListener::start(carol, 30)?;
+    let second = post(alice, "第二条", &[])?;
+    let (_, posted) = carols
+        .wait_for(Duration::from_secs(15), |l| {
+            l["type"] == "moment_event" && l["kind"] == "posted"
+        })
+        .context("carol hears of the new post")?;
+    assert_eq!(posted["by"], "alice");
+    assert_eq!(posted["post"], second.as_str());
     Ok(())
 }
 
