@@ -13,7 +13,7 @@
 //! the notices of likes and comments ([`PushEvent::MomentLiked`],
 //! [`PushEvent::MomentCommented`]) are queued in the transaction of the change itself.
 
-use redb::{ReadableTable, ReadableTableMetadata};
+use redb::{ReadOnlyTable, ReadableTable, ReadableTableMetadata};
 use uchat_wire::{
     CommentId, KeyShare, MomentComment, MomentItem, MomentLike, PostId, PushEvent, UserName,
 };
@@ -242,6 +242,31 @@ where
             comments,
         }))
     }
+}
+
+/// The friendship, block and post tables as read in one read transaction.
+type ReadRelations = Relations<ReadOnlyTable<Pair, u64>, ReadOnlyTable<Pair, u64>>;
+/// The post tables as read in one read transaction.
+type ReadPosts = PostTables<
+    ReadOnlyTable<&'static [u8], &'static [u8]>,
+    ReadOnlyTable<(&'static [u8], &'static str), ()>,
+    ReadOnlyTable<(&'static [u8], &'static str), &'static [u8]>,
+    ReadOnlyTable<(&'static [u8], u64), &'static [u8]>,
+>;
+
+/// Opens what deciding and building a viewer's view of posts reads.
+fn read_views(tx: &redb::ReadTransaction) -> Result<(ReadRelations, ReadPosts), StoreError> {
+    let relations = Relations {
+        friends: tx.open_table(FRIENDS)?,
+        blocks: tx.open_table(BLOCKS)?,
+    };
+    let tables = PostTables {
+        posts: tx.open_table(MOMENT_POSTS)?,
+        viewers: tx.open_table(MOMENT_VIEWERS)?,
+        likes: tx.open_table(MOMENT_LIKES)?,
+        comments: tx.open_table(MOMENT_COMMENTS)?,
+    };
+    Ok((relations, tables))
 }
 
 fn comment_view(post: PostId, c: MomentCommentRecord) -> MomentComment {
@@ -498,16 +523,7 @@ impl RelayStore {
         byte_budget: usize,
     ) -> Result<FeedPage, StoreError> {
         read(&self.db, |tx| {
-            let relations = Relations {
-                friends: tx.open_table(FRIENDS)?,
-                blocks: tx.open_table(BLOCKS)?,
-            };
-            let tables = PostTables {
-                posts: tx.open_table(MOMENT_POSTS)?,
-                viewers: tx.open_table(MOMENT_VIEWERS)?,
-                likes: tx.open_table(MOMENT_LIKES)?,
-                comments: tx.open_table(MOMENT_COMMENTS)?,
-            };
+            let (relations, tables) = read_views(tx)?;
             let feed = tx.open_table(MOMENT_FEED)?;
             let name = viewer.as_str();
             let end = before.unwrap_or(u64::MAX);
@@ -545,16 +561,7 @@ impl RelayStore {
     /// exist or they may not.
     pub fn moment(&self, viewer: &UserName, post: PostId) -> Result<MomentItem, StoreError> {
         read(&self.db, |tx| {
-            let relations = Relations {
-                friends: tx.open_table(FRIENDS)?,
-                blocks: tx.open_table(BLOCKS)?,
-            };
-            let tables = PostTables {
-                posts: tx.open_table(MOMENT_POSTS)?,
-                viewers: tx.open_table(MOMENT_VIEWERS)?,
-                likes: tx.open_table(MOMENT_LIKES)?,
-                comments: tx.open_table(MOMENT_COMMENTS)?,
-            };
+            let (relations, tables) = read_views(tx)?;
             tables
                 .item_for(&relations, viewer, post)?
                 .ok_or(StoreError::NoSuchPost { post })

@@ -75,6 +75,20 @@ pub(super) fn io_error<'a>(
     }
 }
 
+/// The metadata of the regular file at `path`; a clear error for anything else.
+pub(super) async fn file_metadata(path: &Path) -> Result<std::fs::Metadata, ClientError> {
+    let meta = tokio::fs::metadata(path)
+        .await
+        .map_err(io_error("cannot read", path))?;
+    if !meta.is_file() {
+        return Err(ClientError::InvalidInput(format!(
+            "{} is not a file",
+            path.display()
+        )));
+    }
+    Ok(meta)
+}
+
 pub(super) fn random_file_id() -> Result<FileId, ClientError> {
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(|e| crate::crypto::password::KeyDerivationError::Random {
@@ -172,15 +186,7 @@ impl Client {
         name: Option<&str>,
         progress: ProgressFn<'_>,
     ) -> Result<SentFile, ClientError> {
-        let meta = tokio::fs::metadata(path)
-            .await
-            .map_err(io_error("cannot read", path))?;
-        if !meta.is_file() {
-            return Err(ClientError::InvalidInput(format!(
-                "{} is not a file",
-                path.display()
-            )));
-        }
+        let meta = file_metadata(path).await?;
         let name_override = name;
         let name = match name {
             Some(name) => name.to_string(),

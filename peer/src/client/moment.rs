@@ -17,7 +17,7 @@ use uchat_wire::{
     Seq, UserName,
 };
 
-use super::file::{ProgressFn, describe, io_error, random_file_id};
+use super::file::{ProgressFn, describe, file_metadata, random_file_id};
 use super::{Client, ClientError, Inner, now_ms};
 use crate::body::Body;
 use crate::crypto::chunk::FileKey;
@@ -169,15 +169,7 @@ impl Client {
         viewers: &[UserName],
         progress: ProgressFn<'_>,
     ) -> Result<FileRef, ClientError> {
-        let meta = tokio::fs::metadata(path)
-            .await
-            .map_err(io_error("cannot read", path))?;
-        if !meta.is_file() {
-            return Err(ClientError::InvalidInput(format!(
-                "{} is not a file",
-                path.display()
-            )));
-        }
+        let meta = file_metadata(path).await?;
         let (mime, thumb) = describe(path, meta.len()).await?;
         if !mime.starts_with("image/") {
             return Err(ClientError::InvalidInput(format!(

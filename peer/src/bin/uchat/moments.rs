@@ -103,12 +103,10 @@ async fn run(ctx: &Context_, client: &Client, command: MomentsCommand, text: Str
                     shared_with: posted.shared_with.iter().map(|u| u.as_str()).collect(),
                     not_shared: posted.not_shared.iter().map(|(u, _)| u.as_str()).collect(),
                 },
-                || {
-                    format!(
-                        "{} (shared with {} friends)",
-                        posted.id,
-                        posted.shared_with.len()
-                    )
+                || match posted.shared_with.len() {
+                    0 => format!("{} (only you can see it)", posted.id),
+                    1 => format!("{} (shared with 1 friend)", posted.id),
+                    n => format!("{} (shared with {n} friends)", posted.id),
                 },
             );
         }
