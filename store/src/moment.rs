@@ -28,6 +28,12 @@ use crate::tables::{
 
 /// The counter that orders posts (a post's cursor).
 const POST_CURSOR_COUNTER: &str = "moment_post_cursor";
+/// Feed rows one page reads at most, shown or hidden, so that a long run of posts the
+/// viewer may no longer see costs a bounded read; the page then ends early.
+const MAX_FEED_ROWS_SCANNED: usize = 1000;
+/// Likes of one post a viewer is shown at most (the oldest), so that a post's view stays
+/// within the control frame limit.
+const MAX_LIKES_SHOWN: usize = 1000;
 /// The counter that orders comments.
 const COMMENT_ORDER_COUNTER: &str = "moment_comment_order";
 
@@ -219,6 +225,7 @@ where
             }
         }
         likes.sort_by_key(|l| l.liked_ms);
+        likes.truncate(MAX_LIKES_SHOWN);
         let mut comments = Vec::new();
         for comment in rows_of_post(&self.comments, &post, 0, |_, bytes| {
             decode::<MomentCommentRecord>(bytes, "moment comment")
@@ -528,17 +535,21 @@ impl RelayStore {
             let name = viewer.as_str();
             let end = before.unwrap_or(u64::MAX);
             let mut page = FeedPage::default();
-            let mut bytes = 0;
+            let (mut bytes, mut scanned, mut last_scanned) = (0, 0, None);
             for row in feed.range((name, 0)..(name, end))?.rev() {
                 let (key, value) = row?;
                 let cursor = key.value().1;
-                if page.posts.len() >= limit.max(1)
-                    || (bytes >= byte_budget && !page.posts.is_empty())
-                {
+                if page.posts.len() >= limit.max(1) {
                     // There is more: the next page continues before the last one shown.
                     page.next = page.posts.last().map(|p| p.cursor);
                     break;
                 }
+                if scanned >= MAX_FEED_ROWS_SCANNED {
+                    // Many hidden posts in a row: stop, and go on from here next time.
+                    page.next = last_scanned;
+                    break;
+                }
+                scanned += 1;
                 let mut id = [0u8; 16];
                 let (post, _) = value.value();
                 if post.len() != 16 {
@@ -549,9 +560,15 @@ impl RelayStore {
                 }
                 id.copy_from_slice(post);
                 if let Some(item) = tables.item_for(&relations, viewer, PostId(id))? {
-                    bytes += item_bytes(&item);
+                    let size = item_bytes(&item);
+                    if !page.posts.is_empty() && bytes + size > byte_budget {
+                        page.next = page.posts.last().map(|p| p.cursor);
+                        break;
+                    }
+                    bytes += size;
                     page.posts.push(item);
                 }
+                last_scanned = Some(cursor);
             }
             Ok(page)
         })
@@ -607,13 +624,19 @@ impl RelayStore {
         })
     }
 
-    /// `user` takes back their like of `post` (one they may see, else
-    /// [`StoreError::NoSuchPost`]); without a like nothing changes.
+    /// `user` takes back their like of `post` (even on a post they can no longer see);
+    /// without a like nothing changes, and a post they cannot see is
+    /// [`StoreError::NoSuchPost`].
     pub fn unlike_moment(&self, user: &UserName, post: PostId) -> Result<(), StoreError> {
         write(&self.db, |tx| {
-            visible_post_in(tx, user, post)?;
-            tx.open_table(MOMENT_LIKES)?
-                .remove((post.0.as_slice(), user.as_str()))?;
+            // One's own like can always be taken back, even from a post one can no longer see.
+            let removed = tx
+                .open_table(MOMENT_LIKES)?
+                .remove((post.0.as_slice(), user.as_str()))?
+                .is_some();
+            if !removed {
+                visible_post_in(tx, user, post)?;
+            }
             Ok(())
         })
     }
@@ -684,6 +707,17 @@ impl RelayStore {
                         ),
                     });
                 }
+                // Nobody hears of a post they may no longer see, or from someone they blocked.
+                let viewers = tx.open_table(MOMENT_VIEWERS)?;
+                if !can_see_post(&relations, &viewers, to, post, &record.author)?
+                    || !relations.sees_actor(to.as_str(), author, user.as_str())?
+                {
+                    return Err(StoreError::InvalidReply {
+                        reason: format!(
+                            "{to} can no longer see this post; comment without --reply-to"
+                        ),
+                    });
+                }
             }
             let order = next_counter(&mut tx.open_table(COUNTERS)?, COMMENT_ORDER_COUNTER)?;
             let comment = MomentCommentRecord {
@@ -733,9 +767,9 @@ impl RelayStore {
         })
     }
 
-    /// `user` deletes comment `comment`, one they wrote or one on their post:
-    /// [`StoreError::NoSuchComment`] unless it is on a post they see and they see it,
-    /// [`StoreError::NotYours`] if neither is theirs.
+    /// `user` deletes comment `comment`, one they wrote or one on their post (even one
+    /// they can no longer see); for anyone else [`StoreError::NotYours`] if they see it,
+    /// [`StoreError::NoSuchComment`] if not.
     pub fn delete_moment_comment(
         &self,
         user: &UserName,
@@ -762,12 +796,8 @@ impl RelayStore {
             }
             id.copy_from_slice(&post_bytes);
             let post = PostId(id);
-            let record = match visible_post_in(tx, user, post) {
-                Ok(record) => record,
-                Err(StoreError::NoSuchPost { .. }) => {
-                    return Err(StoreError::NoSuchComment { comment });
-                }
-                Err(e) => return Err(e),
+            let Some(record) = post_record(&tx.open_table(MOMENT_POSTS)?, post)? else {
+                return Err(StoreError::NoSuchComment { comment });
             };
             let mut comments = tx.open_table(MOMENT_COMMENTS)?;
             let Some(found) = comments
@@ -777,20 +807,26 @@ impl RelayStore {
             else {
                 return Err(StoreError::NoSuchComment { comment });
             };
-            let relations = Relations {
-                friends: tx.open_table(FRIENDS)?,
-                blocks: tx.open_table(BLOCKS)?,
-            };
-            if !relations.sees_actor(
-                user.as_str(),
-                record.author.as_str(),
-                found.author.as_str(),
-            )? {
-                return Err(StoreError::NoSuchComment { comment });
-            }
+            // The post's author may delete any comment on it, and a writer their own, even
+            // on a post they can no longer see; anyone else learns only whether they see it.
             if &found.author != user && &record.author != user {
-                return Err(StoreError::NotYours {
-                    action: "delete this comment (or the post's author)",
+                let relations = Relations {
+                    friends: tx.open_table(FRIENDS)?,
+                    blocks: tx.open_table(BLOCKS)?,
+                };
+                let viewers = tx.open_table(MOMENT_VIEWERS)?;
+                let visible = can_see_post(&relations, &viewers, user, post, &record.author)?
+                    && relations.sees_actor(
+                        user.as_str(),
+                        record.author.as_str(),
+                        found.author.as_str(),
+                    )?;
+                return Err(if visible {
+                    StoreError::NotYours {
+                        action: "delete this comment (or the post's author)",
+                    }
+                } else {
+                    StoreError::NoSuchComment { comment }
                 });
             }
             comments.remove((post.0.as_slice(), order))?;
@@ -1153,6 +1189,51 @@ mod tests {
             seen(&store, "a", by_a).is_some(),
             "the author keeps their post"
         );
+    }
+
+    #[test]
+    fn after_a_removal_the_ex_friend_hears_nothing_but_may_take_back_what_they_did() {
+        let (_dir, store) = store_with(&["a", "b", "c"]);
+        for (x, y) in [("a", "b"), ("a", "c"), ("b", "c")] {
+            befriend(&store, x, y);
+        }
+        let id = post(&store, "a", 1, &["b", "c"]);
+        store
+            .like_moment(&user("b"), id, b"like", 20, &LIMITS)
+            .expect("likes");
+        comment(&store, "b", id, 1, None);
+        store
+            .remove_friend(&user("a"), &user("b"), 30, 100)
+            .expect("removes");
+        // c still sees b's comment, but cannot tell b of a reply to a post b lost.
+        assert_eq!(
+            seen(&store, "c", id),
+            Some((vec!["b".into()], vec!["b".into()]))
+        );
+        assert!(matches!(
+            store.comment_moment(
+                &user("c"),
+                id,
+                CommentId([2; 16]),
+                Some(&user("b")),
+                b"x",
+                40,
+                &LIMITS
+            ),
+            Err(StoreError::InvalidReply { .. })
+        ));
+        // b may still take back the like and the comment.
+        store
+            .unlike_moment(&user("b"), id)
+            .expect("b takes the like back");
+        store
+            .delete_moment_comment(&user("b"), CommentId([1; 16]))
+            .expect("b deletes their comment");
+        assert_eq!(seen(&store, "c", id), Some((vec![], vec![])));
+        assert!(matches!(
+            store.unlike_moment(&user("b"), id),
+            Err(StoreError::NoSuchPost { .. })
+        ));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 use std::path::PathBuf;
 
 use uchat_store::{ContactSessions, InboundCommit, MomentImageRecord, MomentKeyRecord};
+use uchat_wire::frame::MAX_CONTROL_FRAME_BYTES;
 use uchat_wire::msg::moment::MAX_POST_CIPHERTEXT_BYTES;
 use uchat_wire::{
     CommentId, FileAccess, KeyShare, MessageId, MomentComment, MomentItem, PostId, Reply, Request,
@@ -130,6 +131,17 @@ impl Client {
             )));
         }
         let (shares, not_shared) = self.inner.share_post_key(id, &key, &viewers).await?;
+        let request_bytes = ciphertext.len()
+            + shares
+                .iter()
+                .map(|s| s.ciphertext.len() + 48)
+                .sum::<usize>();
+        if request_bytes > MAX_CONTROL_FRAME_BYTES - 16 * 1024 {
+            return Err(ClientError::InvalidInput(format!(
+                "the post and its keys for {} friends take {request_bytes} bytes, over what one request carries; use fewer pictures or share it with fewer friends (--to)",
+                shares.len()
+            )));
+        }
         let link = self.inner.link()?;
         let request = Request::MomentPost {
             id,

@@ -4,9 +4,11 @@
 //! and HMAC-SHA256) that travels to each viewer inside an Olm message. Each item is sealed
 //! with the chunk cipher ([`super::chunk`]: AES-256-CBC, then HMAC-SHA256 over the IV and
 //! ciphertext, a fresh IV each time) with what it is bound into the tag: the post id and,
-//! for a comment, the comment id, for a like, the liker's name. So the relay cannot move a
-//! comment to another post, pass one person's like off as another's, or swap a post's body
-//! with another's without the tag failing.
+//! for a comment, the comment id, for a like, the liker's name. So the relay alone cannot
+//! move a comment to another post, pass one person's like off as another's, or swap a
+//! post's body with another's without the tag failing. The tag proves only that the sealer
+//! held the post key, which every viewer does: who acted is the relay's word (it names the
+//! session's user), checked against the name sealed inside.
 //!
 //! Pure: no I/O; where the key travels and how items are encoded is the caller's.
 
