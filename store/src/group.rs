@@ -33,7 +33,7 @@ use crate::records::{GroupMessageRecord, GroupMessageRef, GroupRecord, QueueBody
 use crate::relay::{QueueWriter, RelayStore, earlier_send_in, remember_send_in, require_account};
 use crate::tables::{
     BLOCKS, FRIENDS, GROUP_MEMBERS, GROUP_MESSAGES, GROUPS, USER_GROUPS, decode, encode, read,
-    write,
+    stored_name, write,
 };
 
 /// How many times `max_queue_len` a queue may grow to with key shares, which go past the
@@ -83,13 +83,6 @@ type MemberRow = (UserName, u64, u64);
 /// are the other keys: `#` cannot start a user name, so the two never meet.
 fn dedup_key(group: GroupId) -> String {
     format!("#{group}")
-}
-
-fn stored_name(name: &str) -> Result<UserName, StoreError> {
-    UserName::parse(name).map_err(|e| StoreError::Corrupt {
-        what: "user name",
-        reason: e.to_string(),
-    })
 }
 
 pub(crate) fn group_record(

@@ -23,7 +23,7 @@ use crate::records::{MomentCommentRecord, MomentLikeRecord, MomentPostRecord};
 use crate::relay::{QueueWriter, RelayStore, enqueue_in, require_account};
 use crate::tables::{
     BLOCKS, COUNTERS, FRIENDS, MOMENT_COMMENT_IDS, MOMENT_COMMENTS, MOMENT_FEED, MOMENT_LIKES,
-    MOMENT_POSTS, MOMENT_VIEWERS, decode, encode, next_counter, read, write,
+    MOMENT_POSTS, MOMENT_VIEWERS, decode, encode, next_counter, read, stored_name, write,
 };
 
 /// The counter that orders posts (a post's cursor).
@@ -119,6 +119,28 @@ where
     }
 }
 
+/// The friendship and block tables as a write transaction holds them.
+type WriteRelations<'t> = Relations<redb::Table<'t, Pair, u64>, redb::Table<'t, Pair, u64>>;
+
+/// The friendship and block tables opened in a write transaction.
+fn relations_in(tx: &redb::WriteTransaction) -> Result<WriteRelations<'_>, StoreError> {
+    Ok(Relations {
+        friends: tx.open_table(FRIENDS)?,
+        blocks: tx.open_table(BLOCKS)?,
+    })
+}
+
+/// A post id read back from a row; stored ids are 16 bytes, so another length is
+/// corruption.
+fn stored_post_id(bytes: &[u8], what: &'static str) -> Result<PostId, StoreError> {
+    <[u8; 16]>::try_from(bytes)
+        .map(PostId)
+        .map_err(|_| StoreError::Corrupt {
+            what,
+            reason: format!("a post id of {} bytes", bytes.len()),
+        })
+}
+
 /// [`Relations::can_see_post`] for a post, looking up whether it was shared with `viewer`.
 fn can_see_post<F, B>(
     relations: &Relations<F, B>,
@@ -143,14 +165,6 @@ fn post_record(
         .get(post.0.as_slice())?
         .map(|v| decode(v.value(), "moment post"))
         .transpose()
-}
-
-/// A name read back from a key; stored names were valid, so a bad one is corruption.
-fn stored_name(name: &str) -> Result<UserName, StoreError> {
-    UserName::parse(name).map_err(|e| StoreError::Corrupt {
-        what: "user name",
-        reason: e.to_string(),
-    })
 }
 
 /// The rows of one post in a table keyed (post id, K), in key order.
@@ -309,10 +323,7 @@ fn visible_post_in(
     user: &UserName,
     post: PostId,
 ) -> Result<MomentPostRecord, StoreError> {
-    let relations = Relations {
-        friends: tx.open_table(FRIENDS)?,
-        blocks: tx.open_table(BLOCKS)?,
-    };
+    let relations = relations_in(tx)?;
     let record = post_record(&tx.open_table(MOMENT_POSTS)?, post)?;
     match record {
         Some(record)
@@ -442,10 +453,7 @@ impl RelayStore {
             let mut shares: Vec<&KeyShare> = shares.iter().collect();
             shares.sort_by(|a, b| a.to.cmp(&b.to));
             shares.dedup_by(|a, b| a.to == b.to);
-            let relations = Relations {
-                friends: tx.open_table(FRIENDS)?,
-                blocks: tx.open_table(BLOCKS)?,
-            };
+            let relations = relations_in(tx)?;
             let mut receiving = Vec::new();
             for share in shares {
                 let to = &share.to;
@@ -550,16 +558,8 @@ impl RelayStore {
                     break;
                 }
                 scanned += 1;
-                let mut id = [0u8; 16];
-                let (post, _) = value.value();
-                if post.len() != 16 {
-                    return Err(StoreError::Corrupt {
-                        what: "moment feed",
-                        reason: format!("a post id of {} bytes at cursor {cursor}", post.len()),
-                    });
-                }
-                id.copy_from_slice(post);
-                if let Some(item) = tables.item_for(&relations, viewer, PostId(id))? {
+                let post = stored_post_id(value.value().0, "moment feed")?;
+                if let Some(item) = tables.item_for(&relations, viewer, post)? {
                     let size = item_bytes(&item);
                     if !page.posts.is_empty() && bytes + size > byte_budget {
                         page.next = page.posts.last().map(|p| p.cursor);
@@ -687,10 +687,7 @@ impl RelayStore {
                 });
             }
             if let Some(to) = reply_to {
-                let relations = Relations {
-                    friends: tx.open_table(FRIENDS)?,
-                    blocks: tx.open_table(BLOCKS)?,
-                };
+                let relations = relations_in(tx)?;
                 let author = record.author.as_str();
                 let commented = existing.iter().any(|c| &c.author == to);
                 if to == user {
@@ -787,15 +784,7 @@ impl RelayStore {
                 return Err(StoreError::NoSuchComment { comment });
             };
             let (post_bytes, order) = place;
-            let mut id = [0u8; 16];
-            if post_bytes.len() != 16 {
-                return Err(StoreError::Corrupt {
-                    what: "moment comment index",
-                    reason: format!("a post id of {} bytes", post_bytes.len()),
-                });
-            }
-            id.copy_from_slice(&post_bytes);
-            let post = PostId(id);
+            let post = stored_post_id(&post_bytes, "moment comment index")?;
             let Some(record) = post_record(&tx.open_table(MOMENT_POSTS)?, post)? else {
                 return Err(StoreError::NoSuchComment { comment });
             };
@@ -810,10 +799,7 @@ impl RelayStore {
             // The post's author may delete any comment on it, and a writer their own, even
             // on a post they can no longer see; anyone else learns only whether they see it.
             if &found.author != user && &record.author != user {
-                let relations = Relations {
-                    friends: tx.open_table(FRIENDS)?,
-                    blocks: tx.open_table(BLOCKS)?,
-                };
+                let relations = relations_in(tx)?;
                 let viewers = tx.open_table(MOMENT_VIEWERS)?;
                 let visible = can_see_post(&relations, &viewers, user, post, &record.author)?
                     && relations.sees_actor(

@@ -25,7 +25,7 @@ use crate::records::{FriendRequestRecord, PublicProfileRecord};
 use crate::relay::{Enqueued, RelayStore, enqueue_in, require_account};
 use crate::tables::{
     ACCOUNTS, AVATARS, BLOCKS, FRIEND_REQUESTS, FRIEND_REQUESTS_SENT, FRIENDS, PROFILES, decode,
-    encode, read, write,
+    encode, read, stored_name, write,
 };
 
 /// The key of the tables about a pair of users: (owner, other).
@@ -127,14 +127,6 @@ impl fmt::Debug for AvatarUpdate<'_> {
 /// the same tag, so a peer holding it need not download it again.
 fn avatar_version(bytes: &[u8]) -> String {
     hex::encode(&Sha256::digest(bytes)[..8])
-}
-
-/// A name read back from a key; stored names were valid, so a bad one is corruption.
-fn stored_name(name: &str) -> Result<UserName, StoreError> {
-    UserName::parse(name).map_err(|e| StoreError::Corrupt {
-        what: "user name",
-        reason: e.to_string(),
-    })
 }
 
 /// Whether the row (a, b) exists.

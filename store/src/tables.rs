@@ -202,6 +202,14 @@ pub(crate) fn decode<T: DeserializeOwned>(
     })
 }
 
+/// A user name read back from a key; stored names were valid, so a bad one is corruption.
+pub(crate) fn stored_name(name: &str) -> Result<uchat_wire::UserName, StoreError> {
+    uchat_wire::UserName::parse(name).map_err(|e| StoreError::Corrupt {
+        what: "user name",
+        reason: e.to_string(),
+    })
+}
+
 /// Takes the next value (starting at 1) of a named counter inside a write transaction.
 pub(crate) fn next_counter(
     counters: &mut redb::Table<'_, &str, u64>,
