@@ -328,6 +328,11 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// The error for a relay answer of the wrong kind to `request`.
+fn unexpected(request: &'static str) -> ClientError {
+    ClientError::Unexpected { request }
+}
+
 fn random_id() -> Result<MessageId, ClientError> {
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(|e| KeyDerivationError::Random {
@@ -1541,6 +1546,60 @@ impl Inner {
             self.save_account(identity)?;
         }
         Ok(())
+    }
+
+    /// Takes in an Olm message that carries a key (a member's group session, a post's key)
+    /// rather than something to show: a redelivery is skipped; otherwise it is opened,
+    /// `accept` judges its payload (with the sender's identity flag and the time), and the
+    /// Olm state, the de-duplication mark and the sequence number commit in one transaction
+    /// with whatever `commit` adds for an accepted key. Returns the accepted key, or `None`
+    /// for a redelivery or a refusal (logged).
+    pub(super) async fn take_in_olm_key<T>(
+        &self,
+        from: &UserName,
+        id: MessageId,
+        ciphertext: &[u8],
+        seq: Seq,
+        accept: impl FnOnce(Payload, IdentityFlag, u64) -> Result<T, String>,
+        commit: impl FnOnce(InboundCommit, Option<&T>) -> Result<(), uchat_store::StoreError>,
+    ) -> Result<Option<T>, ClientError> {
+        if self.store.has_message(from, id)? {
+            return Ok(None); // a redelivery: its Olm message was opened already
+        }
+        let mut identity = self.identity.lock().await;
+        let now = now_ms();
+        let opened = self
+            .olm_decrypt(&mut identity, from, ciphertext, now)
+            .await?;
+        let verdict = match &opened.plaintext {
+            Err(problem) => Err(problem.clone()),
+            Ok(plain) => match Payload::from_bytes(plain) {
+                Err(e) => Err(e.to_string()),
+                Ok(payload) => accept(payload, opened.flag, now),
+            },
+        };
+        let accepted = match verdict {
+            Ok(key) => Some(key),
+            Err(problem) => {
+                tracing::warn!(%from, %id, problem, "a shared key was refused");
+                None
+            }
+        };
+        let sessions_changed = opened.sessions.is_some();
+        let inbound = InboundCommit {
+            sessions: opened.sessions.unwrap_or_default(),
+            pin: opened.pin,
+            entry: None,
+            from: from.clone(),
+            id,
+            seq,
+            group_session: None,
+            group: None,
+        };
+        self.commit_olm_with(&mut identity, sessions_changed, || {
+            commit(inbound, accepted.as_ref())
+        })?;
+        Ok(accepted)
     }
 
     /// Decrypts a message and commits it. A message that cannot be decrypted is kept as

@@ -160,8 +160,8 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     rmp_serde::to_vec_named(value).expect("moment bodies always encode")
 }
 
-/// Opens one comment, or says why it is not shown.
-fn open_comment(
+/// Opens one comment of `post`, or says why it is not shown.
+pub fn open_comment(
     key: &PostKey,
     post: PostId,
     c: &uchat_wire::MomentComment,

@@ -62,7 +62,7 @@ pub struct SavedFile {
 /// A progress callback: bytes done and in all (of ciphertext).
 pub type ProgressFn<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
 
-pub(super) fn io_error<'a>(
+fn io_error<'a>(
     what: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(std::io::Error) -> ClientError + 'a {
@@ -89,7 +89,7 @@ pub(super) async fn file_metadata(path: &Path) -> Result<std::fs::Metadata, Clie
     Ok(meta)
 }
 
-pub(super) fn random_file_id() -> Result<FileId, ClientError> {
+fn random_file_id() -> Result<FileId, ClientError> {
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(|e| crate::crypto::password::KeyDerivationError::Random {
         reason: e.to_string(),
@@ -99,10 +99,7 @@ pub(super) fn random_file_id() -> Result<FileId, ClientError> {
 
 /// The MIME type and thumbnail of the file at `path`, from its first bytes (and all of
 /// it, for a picture).
-pub(super) async fn describe(
-    path: &Path,
-    size: u64,
-) -> Result<(String, Option<FileThumb>), ClientError> {
+async fn describe(path: &Path, size: u64) -> Result<(String, Option<FileThumb>), ClientError> {
     let mut head = vec![0u8; 64];
     let mut input = tokio::fs::File::open(path)
         .await
@@ -131,12 +128,31 @@ pub(super) async fn describe(
     Ok((mime.into(), thumb))
 }
 
-/// A picture's thumbnail and size, from [`describe`].
-pub(super) struct FileThumb {
-    /// The thumbnail.
-    pub(super) jpeg: Vec<u8>,
-    /// The picture's width and height.
-    pub(super) dimensions: (u32, u32),
+/// A new file to upload, `size` bytes at `path` named `name`: its type and thumbnail (for
+/// a picture), a fresh id and key; the MD5 is added as it is sent.
+pub(super) async fn new_file_ref(
+    path: &Path,
+    name: String,
+    size: u64,
+) -> Result<FileRef, ClientError> {
+    let (mime, thumb) = describe(path, size).await?;
+    let key = FileKey::generate().map_err(TransferError::Chunk)?;
+    Ok(FileRef {
+        file: random_file_id()?,
+        name,
+        size,
+        mime,
+        md5: Vec::new(),
+        key: key.to_bytes().to_vec(),
+        thumbnail: thumb.as_ref().map(|t| t.jpeg.clone()),
+        dimensions: thumb.map(|t| t.dimensions),
+        saved_to: None,
+    })
+}
+
+struct FileThumb {
+    jpeg: Vec<u8>,
+    dimensions: (u32, u32),
 }
 
 /// Gives the checked partial file `part` its name in `dest`: `wanted` if free, else the
@@ -234,21 +250,8 @@ impl Client {
         let pending = match self.inner.store.pending_upload(&upload_key)? {
             Some(pending) => pending,
             None => {
-                let (mime, thumb) = describe(path, size).await?;
-                let key = FileKey::generate().map_err(TransferError::Chunk)?;
                 let pending = PendingUpload {
-                    file: FileRef {
-                        file: random_file_id()?,
-                        name,
-                        size,
-                        mime,
-                        // Hashed while the file is sent (see below).
-                        md5: Vec::new(),
-                        key: key.to_bytes().to_vec(),
-                        thumbnail: thumb.as_ref().map(|t| t.jpeg.clone()),
-                        dimensions: thumb.map(|t| t.dimensions),
-                        saved_to: None,
-                    },
+                    file: new_file_ref(path, name, size).await?,
                     path: canonical.display().to_string(),
                     modified_ms,
                     conversation: conversation.clone(),
@@ -263,16 +266,7 @@ impl Client {
             // Not sent yet: a resumed upload takes the name given now.
             file.name = name.to_string();
         }
-        let key = FileKey::from_bytes(&file.key).map_err(TransferError::Chunk)?;
-        let link = self.inner.link()?;
-        let spec = FileSpec {
-            id: file.file,
-            key: &key,
-            plain_size: size,
-            uploader: None,
-        };
-        let (moved, md5) = transfer::upload(&link, path, spec, access, progress).await?;
-        file.md5 = md5;
+        let moved = self.upload(path, &mut file, access, progress).await?;
         let body = Body::File(file.clone());
         let message = match target {
             FileTarget::User(user) => {
@@ -300,6 +294,28 @@ impl Client {
             file,
             moved,
         })
+    }
+
+    /// Uploads the file at `path` as `file` (its id and key) for `access`, resuming where
+    /// the relay's copy stops, and records its MD5 in `file`.
+    pub(super) async fn upload(
+        &self,
+        path: &Path,
+        file: &mut FileRef,
+        access: FileAccess,
+        progress: ProgressFn<'_>,
+    ) -> Result<Moved, ClientError> {
+        let key = FileKey::from_bytes(&file.key).map_err(TransferError::Chunk)?;
+        let link = self.inner.link()?;
+        let spec = FileSpec {
+            id: file.file,
+            key: &key,
+            plain_size: file.size,
+            uploader: None,
+        };
+        let (moved, md5) = transfer::upload(&link, path, spec, access, progress).await?;
+        file.md5 = md5;
+        Ok(moved)
     }
 
     /// The file message carrying `file`, if this peer has one.

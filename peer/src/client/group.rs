@@ -38,7 +38,7 @@ use uchat_wire::{
     MAX_TEXT_BYTES, MessageId, Reply, Request, Seq, UserName,
 };
 
-use super::{Client, ClientError, ConnectionError, Delivery, Inner, now_ms, random_id};
+use super::{Client, ClientError, ConnectionError, Delivery, Inner, now_ms, random_id, unexpected};
 use crate::body::Body;
 use crate::crypto::megolm::{
     self, InboundGroupSession, MegolmError, OutboundGroupSession, SealedInbound,
@@ -53,10 +53,6 @@ const MEMBERSHIP_WAIT: Duration = Duration::from_secs(10);
 /// How long a waiting message, refused for an old epoch, waits (holding the outbox) for
 /// the events that bring the new one; later, the outbox task tries it again when they come.
 const REFUSED_MEMBERSHIP_WAIT: Duration = Duration::from_secs(2);
-
-fn unexpected(request: &'static str) -> ClientError {
-    ClientError::Unexpected { request }
-}
 
 fn not_a_member(group: GroupId) -> ClientError {
     ConnectionError::Refused(ErrorReply {
@@ -811,40 +807,19 @@ impl Inner {
         seq: Seq,
     ) -> Result<(), ClientError> {
         let id = key_share_id(ciphertext);
-        if self.store.has_message(&from, id)? {
-            return Ok(()); // a redelivery: its Olm message was opened already
-        }
-        let mut identity = self.identity.lock().await;
-        let now = now_ms();
-        let opened = self
-            .olm_decrypt(&mut identity, &from, ciphertext, now)
-            .await?;
-        let verdict = match &opened.plaintext {
-            Err(problem) => Err(problem.clone()),
-            Ok(plain) => match Payload::from_bytes(plain) {
-                Err(e) => Err(e.to_string()),
-                Ok(payload) => self.accept_group_key(group, &from, payload, opened.flag, now),
-            },
-        };
-        let group_session = match verdict {
-            Ok(record) => record,
-            Err(problem) => {
-                tracing::warn!(%group, %from, problem, "group key refused");
-                None
-            }
-        };
-        let sessions_changed = opened.sessions.is_some();
-        let commit = InboundCommit {
-            sessions: opened.sessions.unwrap_or_default(),
-            pin: opened.pin,
-            entry: None,
-            from,
+        self.take_in_olm_key(
+            &from,
             id,
+            ciphertext,
             seq,
-            group_session,
-            group: None,
-        };
-        self.commit_olm_inbound(&mut identity, &commit, sessions_changed)
+            |payload, flag, now| self.accept_group_key(group, &from, payload, flag, now),
+            |mut commit, session| {
+                commit.group_session = session.cloned().flatten();
+                self.store.commit_inbound(&commit)
+            },
+        )
+        .await?;
+        Ok(())
     }
 
     /// The inbound session a key share carries, if it is acceptable: for this group, from

@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 
-use uchat_store::{ContactSessions, InboundCommit, MomentImageRecord, MomentKeyRecord};
+use uchat_store::{ContactSessions, MomentImageRecord, MomentKeyRecord};
 use uchat_wire::frame::MAX_CONTROL_FRAME_BYTES;
 use uchat_wire::msg::moment::MAX_POST_CIPHERTEXT_BYTES;
 use uchat_wire::{
@@ -18,17 +18,16 @@ use uchat_wire::{
     Seq, UserName,
 };
 
-use super::file::{ProgressFn, describe, file_metadata, random_file_id};
-use super::{Client, ClientError, Inner, now_ms};
+use super::file::{ProgressFn, file_metadata, new_file_ref};
+use super::{Client, ClientError, Inner, now_ms, random_id, unexpected};
 use crate::body::Body;
-use crate::crypto::chunk::FileKey;
 use crate::crypto::moment::{self as cipher, PostKey};
 use crate::envelope::{Content, Payload};
 use crate::event::ClientEvent;
 use crate::moment::{
     CommentBody, Moment, PostBody, check_comment, check_post, encode, open_moment,
 };
-use crate::transfer::{self, FileSpec, TransferError};
+use crate::transfer::TransferError;
 use uchat_store::FileRef;
 
 /// A posted moment.
@@ -51,14 +50,6 @@ pub struct MomentPage {
     pub posts: Vec<Moment>,
     /// Pass this as `before` for the next page; `None` at the end.
     pub next: Option<u64>,
-}
-
-fn unexpected(request: &'static str) -> ClientError {
-    ClientError::Unexpected { request }
-}
-
-fn random_bytes() -> Result<[u8; 16], ClientError> {
-    Ok(random_file_id()?.0)
 }
 
 /// The id a post's key share is recorded under, so a redelivery is recognized.
@@ -108,7 +99,7 @@ impl Client {
         for path in images {
             pictures.push(self.upload_picture(path, &viewers, progress).await?);
         }
-        let id = PostId(random_bytes()?);
+        let id = PostId(random_id()?.0);
         let key = PostKey::generate().map_err(TransferError::Chunk)?;
         let body = PostBody {
             author: self.inner.me.clone(),
@@ -182,40 +173,21 @@ impl Client {
         progress: ProgressFn<'_>,
     ) -> Result<FileRef, ClientError> {
         let meta = file_metadata(path).await?;
-        let (mime, thumb) = describe(path, meta.len()).await?;
-        if !mime.starts_with("image/") {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "picture".into());
+        let mut file = new_file_ref(path, name, meta.len()).await?;
+        if !file.mime.starts_with("image/") {
             return Err(ClientError::InvalidInput(format!(
                 "{} is not a picture (PNG, JPEG, GIF, WebP or BMP): a moment carries pictures only",
                 path.display()
             )));
         }
-        let key = FileKey::generate().map_err(TransferError::Chunk)?;
-        let mut file = FileRef {
-            file: random_file_id()?,
-            name: path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "picture".into()),
-            size: meta.len(),
-            mime,
-            md5: Vec::new(),
-            key: key.to_bytes().to_vec(),
-            thumbnail: thumb.as_ref().map(|t| t.jpeg.clone()),
-            dimensions: thumb.map(|t| t.dimensions),
-            saved_to: None,
-        };
-        let spec = FileSpec {
-            id: file.file,
-            key: &key,
-            plain_size: file.size,
-            uploader: None,
-        };
         let access = FileAccess::Users {
             users: viewers.to_vec(),
         };
-        let link = self.inner.link()?;
-        let (_, md5) = transfer::upload(&link, path, spec, access, progress).await?;
-        file.md5 = md5;
+        self.upload(path, &mut file, access, progress).await?;
         Ok(file)
     }
 
@@ -275,7 +247,7 @@ impl Client {
     ) -> Result<CommentId, ClientError> {
         check_comment(text).map_err(|e| ClientError::InvalidInput(e.to_string()))?;
         let key = self.inner.post_key(post)?;
-        let id = CommentId(random_bytes()?);
+        let id = CommentId(random_id()?.0);
         let body = CommentBody {
             author: self.inner.me.clone(),
             reply_to: reply_to.cloned(),
@@ -407,22 +379,15 @@ impl Inner {
         ciphertext: &[u8],
         seq: Seq,
     ) -> Result<(), ClientError> {
-        let id = share_id(post);
-        if self.store.has_message(&author, id)? {
-            return Ok(()); // a redelivery: its Olm message was opened already
-        }
-        let mut identity = self.identity.lock().await;
-        let now = now_ms();
-        let opened = self
-            .olm_decrypt(&mut identity, &author, ciphertext, now)
-            .await?;
-        let verdict = match &opened.plaintext {
-            Err(problem) => Err(problem.clone()),
-            Ok(plain) => match Payload::from_bytes(plain) {
-                Err(e) => Err(e.to_string()),
-                Ok(payload) => match payload.content {
+        let accepted = self
+            .take_in_olm_key(
+                &author,
+                share_id(post),
+                ciphertext,
+                seq,
+                |payload, flag, now| match payload.content {
                     Content::MomentKey { post: named, key } if named == post => {
-                        if opened.flag == uchat_store::IdentityFlag::Changed {
+                        if flag == uchat_store::IdentityFlag::Changed {
                             Err(format!(
                                 "{author}'s identity key changed; compare safety numbers"
                             ))
@@ -438,32 +403,13 @@ impl Inner {
                     }
                     _ => Err("not this post's key".into()),
                 },
-            },
-        };
-        let sessions_changed = opened.sessions.is_some();
-        let commit = InboundCommit {
-            sessions: opened.sessions.unwrap_or_default(),
-            pin: opened.pin,
-            entry: None,
-            from: author.clone(),
-            id,
-            seq,
-            group_session: None,
-            group: None,
-        };
-        let record = match verdict {
-            Ok(record) => Some(record),
-            Err(problem) => {
-                tracing::warn!(%post, %author, problem, "a post's key was refused");
-                None
-            }
-        };
-        let accepted = record.is_some();
-        self.commit_olm_with(&mut identity, sessions_changed, || {
-            self.store
-                .commit_moment_key(&commit, record.as_ref().map(|r| (post, r)))
-        })?;
-        if accepted {
+                |commit, record| {
+                    self.store
+                        .commit_moment_key(&commit, record.map(|r| (post, r)))
+                },
+            )
+            .await?;
+        if accepted.is_some() {
             let _ = self.events.send(ClientEvent::MomentPosted { post, author });
         }
         Ok(())
@@ -498,26 +444,16 @@ impl Inner {
         let Some(record) = self.store.moment_key(comment.post)? else {
             return Ok(());
         };
-        let item = MomentItem {
-            id: comment.post,
-            author: record.author.clone(),
-            posted_ms: 0,
-            cursor: 0,
-            ciphertext: Vec::new(),
-            likes: Vec::new(),
-            comments: vec![comment.clone()],
-        };
         let key = PostKey::from_bytes(&record.key).map_err(TransferError::Chunk)?;
-        let opened = crate::moment::open_comments(&item, &key);
-        match opened.into_iter().next() {
-            Some(view) => {
+        match crate::moment::open_comment(&key, comment.post, &comment) {
+            Ok(view) => {
                 let _ = self.events.send(ClientEvent::MomentCommented {
                     post: comment.post,
                     comment: view,
                 });
             }
-            None => {
-                tracing::warn!(post = %comment.post, "a comment that does not open was ignored")
+            Err(problem) => {
+                tracing::warn!(post = %comment.post, problem, "a comment that does not open was ignored")
             }
         }
         Ok(())

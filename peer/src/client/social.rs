@@ -12,7 +12,7 @@ use uchat_store::{ContactRecord, PinnedIdentity};
 use uchat_wire::msg::social::{TextRuleError, check_note, check_signature};
 use uchat_wire::{AvatarChange, FriendRequestEntry, ProfileSummary, Reply, Request, UserName};
 
-use super::{Client, ClientError, Inner, now_ms};
+use super::{Client, ClientError, Inner, now_ms, unexpected};
 use crate::event::ClientEvent;
 use crate::trust::{IdentityCheck, check_identity};
 
@@ -95,10 +95,6 @@ fn empty_contact(user: &UserName) -> ContactRecord {
         profile: ProfileSummary::default(),
         avatar: None,
     }
-}
-
-fn unexpected(request: &'static str) -> ClientError {
-    ClientError::Unexpected { request }
 }
 
 impl From<TextRuleError> for ClientError {
