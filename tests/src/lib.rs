@@ -605,3 +605,19 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// Runs a benchmark binary's work on a tokio runtime; on failure prints `name: error` with
+/// its causes and exits 1.
+pub fn run_main(name: &str, work: impl std::future::Future<Output = Result<()>>) {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{name}: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = runtime.block_on(work) {
+        eprintln!("{name}: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -336,14 +336,7 @@ async fn pipeline_mode(losses: Vec<f64>, seconds: f64) -> Result<()> {
 fn main() {
     let args = Args::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("callbench: cannot start the async runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    let outcome = runtime.block_on(async {
+    uchat_tests::run_main("callbench", async {
         match args.command {
             Mode::Relay {
                 calls,
@@ -353,8 +346,4 @@ fn main() {
             Mode::Pipeline { loss, seconds } => pipeline_mode(loss, seconds).await,
         }
     });
-    if let Err(e) = outcome {
-        eprintln!("callbench: {e:#}");
-        std::process::exit(1);
-    }
 }

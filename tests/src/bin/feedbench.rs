@@ -122,16 +122,5 @@ async fn run(args: Args) -> Result<()> {
 }
 
 fn main() {
-    let args = Args::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("feedbench: cannot start the async runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    if let Err(e) = runtime.block_on(run(args)) {
-        eprintln!("feedbench: {e:#}");
-        std::process::exit(1);
-    }
+    uchat_tests::run_main("feedbench", run(Args::parse()));
 }

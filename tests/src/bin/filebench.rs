@@ -343,20 +343,9 @@ async fn run(args: Args) -> Result<()> {
 fn main() {
     let args = Args::parse();
     let limit = Duration::from_secs(args.time_limit);
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("filebench: cannot start the async runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    let outcome = runtime.block_on(async {
+    uchat_tests::run_main("filebench", async {
         tokio::time::timeout(limit, run(args))
             .await
             .unwrap_or_else(|_| Err(anyhow::anyhow!("not done within --time-limit")))
     });
-    if let Err(e) = outcome {
-        eprintln!("filebench: {e:#}");
-        std::process::exit(1);
-    }
 }

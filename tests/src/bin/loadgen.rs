@@ -320,16 +320,5 @@ async fn run_group(args: &Args, clients: &[Arc<Client>], names: &[UserName]) -> 
 }
 
 fn main() {
-    let args = Args::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("loadgen: cannot start the async runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    if let Err(e) = runtime.block_on(run(args)) {
-        eprintln!("loadgen: {e:#}");
-        std::process::exit(1);
-    }
+    uchat_tests::run_main("loadgen", run(Args::parse()));
 }
