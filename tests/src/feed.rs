@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use uchat_peer::{Client, ClientOptions};
+use tokio::sync::broadcast::error::RecvError;
+use uchat_peer::{Client, ClientEvent, ClientOptions};
 use uchat_wire::{CertFingerprint, PostId, UserName};
 
 /// The password of every fixture user.
@@ -61,6 +62,8 @@ impl FeedFixture {
             }
         };
         let viewer = register(format!("{tag}v")).await?;
+        // Every event from the start, to wait below for each post's key to arrive.
+        let mut events = viewer.subscribe();
         let mut posters = Vec::new();
         for i in 0..friends {
             let friend = register(format!("{tag}f{i}")).await?;
@@ -81,7 +84,18 @@ impl FeedFixture {
                 posted.push((post.id, text));
             }
         }
-        viewer.catch_up(Duration::from_secs(120)).await?;
+        // `catch_up` covers only what was queued when the viewer connected; the keys of
+        // these posts arrive while it is online, one `MomentPosted` each.
+        let mut keys = 0;
+        while keys < posted.len() {
+            match events.recv().await {
+                Ok(ClientEvent::MomentPosted { .. }) => keys += 1,
+                Ok(_) => {}
+                // Too many at once for the channel: those missed were taken in all the same.
+                Err(RecvError::Lagged(missed)) => keys += missed as usize,
+                Err(RecvError::Closed) => anyhow::bail!("the viewer's client stopped"),
+            }
+        }
         Ok(Self {
             viewer,
             friends: posters,
