@@ -303,8 +303,12 @@ struct Unlocked {
 /// A logged-in user connected to a relay.
 pub struct Client {
     inner: Arc<Inner>,
-    backlog: Backlog,
-    tasks: tokio::task::JoinSet<()>,
+    /// Where the queue stood when the current connection logged in.
+    backlog: std::sync::Mutex<Backlog>,
+    /// The event intake, acknowledgement and outbox tasks of the current connection.
+    tasks: std::sync::Mutex<tokio::task::JoinSet<()>>,
+    /// Held while reconnecting, so two callers never dial at once.
+    reconnecting: Mutex<()>,
     options: ClientOptions,
     /// The receiver made with the channel, so the first subscriber misses nothing taken
     /// in while connecting.
@@ -714,10 +718,11 @@ impl Client {
             events,
             processed,
         });
-        let mut client = Client {
+        let client = Client {
             inner,
-            backlog,
-            tasks: tokio::task::JoinSet::new(),
+            backlog: std::sync::Mutex::new(backlog),
+            tasks: std::sync::Mutex::default(),
+            reconnecting: Mutex::new(()),
             options,
             first_events: std::sync::Mutex::new(Some(first_events)),
             new_device: false,
@@ -729,14 +734,17 @@ impl Client {
     }
 
     /// Starts the event tasks, tops up one-time keys and flushes the outbox.
-    async fn after_connect(&mut self) -> Result<(), ClientError> {
-        self.tasks.abort_all();
-        // Acknowledgements name only sequence numbers taken in on this connection: a
-        // relay restored from a backup may number events below what we saw before.
-        self.inner.processed.send_replace(Seq(0));
-        self.tasks.spawn(run_inbox(self.inner.clone()));
-        self.tasks.spawn(run_acks(self.inner.clone()));
-        self.tasks.spawn(run_outbox_retries(self.inner.clone()));
+    async fn after_connect(&self) -> Result<(), ClientError> {
+        {
+            let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+            tasks.abort_all();
+            // Acknowledgements name only sequence numbers taken in on this connection: a
+            // relay restored from a backup may number events below what we saw before.
+            self.inner.processed.send_replace(Seq(0));
+            tasks.spawn(run_inbox(self.inner.clone()));
+            tasks.spawn(run_acks(self.inner.clone()));
+            tasks.spawn(run_outbox_retries(self.inner.clone()));
+        }
         self.inner.top_up_keys().await?;
         if let Err(e) = self.inner.flush_outbox(None).await {
             tracing::warn!(error = %e, "cannot send the outbox");
@@ -774,7 +782,7 @@ impl Client {
     pub async fn catch_up(&self, timeout: Duration) -> Result<(), ClientError> {
         self.inner.link()?;
         let mut processed = self.inner.processed.subscribe();
-        let backlog = self.backlog;
+        let backlog = *self.backlog.lock().unwrap_or_else(PoisonError::into_inner);
         tokio::time::timeout(timeout, processed.wait_for(|seq| backlog.caught_up(*seq)))
             .await
             .map_err(|_| ClientError::CatchUpTimeout(timeout))?
@@ -915,14 +923,21 @@ impl Client {
         }
     }
 
-    /// Whether the client is connected to the relay.
+    /// Whether the client is connected to the relay (and the connection has not dropped).
     pub fn is_online(&self) -> bool {
-        self.inner.link().is_ok()
+        self.inner
+            .link()
+            .is_ok_and(|link| link.quic().close_reason().is_none())
     }
 
     /// Dials again with backoff until it works (or `give_up_after` passes), resumes the
-    /// session and restarts event intake.
-    pub async fn reconnect(&mut self, give_up_after: Duration) -> Result<(), ClientError> {
+    /// session and restarts event intake. Other methods keep working meanwhile (a message
+    /// sent while offline waits in the outbox); a second caller waits for the first.
+    pub async fn reconnect(&self, give_up_after: Duration) -> Result<(), ClientError> {
+        let _one_at_a_time = self.reconnecting.lock().await;
+        if self.is_online() {
+            return Ok(());
+        }
         // An unrepresentable deadline (Duration::MAX) means never give up.
         let deadline = tokio::time::Instant::now().checked_add(give_up_after);
         let mut backoff = Backoff::default();
@@ -950,7 +965,7 @@ impl Client {
         }
     }
 
-    async fn try_reconnect(&mut self) -> Result<(), ClientError> {
+    async fn try_reconnect(&self) -> Result<(), ClientError> {
         let profile = self
             .inner
             .store
@@ -971,7 +986,7 @@ impl Client {
             })
             .await?;
         let (_, backlog) = session_of(reply, "resume")?;
-        self.backlog = backlog;
+        *self.backlog.lock().unwrap_or_else(PoisonError::into_inner) = backlog;
         *self
             .inner
             .link
@@ -981,11 +996,13 @@ impl Client {
     }
 
     /// Acknowledges what was taken in, stops the tasks and closes the connection.
-    pub async fn close(mut self) {
+    pub async fn close(self) {
         let processed = *self.inner.processed.borrow();
         self.inner.ack(processed).await;
-        self.tasks.abort_all();
-        while self.tasks.join_next().await.is_some() {}
+        let mut tasks =
+            std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
         if let Ok(link) = self.inner.link() {
             link.close().await;
         }

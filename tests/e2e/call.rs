@@ -2,32 +2,16 @@
 //! `listen`) with WAV files as the audio, and at library level for what no client sends:
 //! forged signalling, and what the relay forwards.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use uchat_peer::voice::analysis::{align, speech_like, windowed_correlation};
 use uchat_peer::voice::audio::read_wav_mono_48k;
-use uchat_tests::{JsonListener, Peer, TestRelay, befriend, register_friends};
+use uchat_tests::{JsonListener, Peer, TestRelay, befriend, register_friends, write_wav};
 
 /// Relay flags for signalling tests: a short ring, the shortest idle timeout.
 const QUICK_RELAY: [&str; 4] = ["--ring-timeout-secs", "3", "--idle-timeout-secs", "10"];
-
-fn write_wav(path: &Path, samples: &[i16]) -> Result<()> {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 48_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut writer = hound::WavWriter::create(path, spec)?;
-    for &s in samples {
-        writer.write_sample(s)?;
-    }
-    writer.finalize()?;
-    Ok(())
-}
 
 /// The `call` line with `state`, if `lines` has one.
 fn call_state<'a>(lines: &'a [Value], state: &str) -> Option<&'a Value> {

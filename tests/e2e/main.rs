@@ -8,6 +8,7 @@ mod delivery;
 mod errors;
 mod file;
 mod group;
+mod gui;
 mod identity;
 mod metrics;
 mod moments;

@@ -8,6 +8,7 @@
 //! library, for the feed tests and benchmark.
 
 pub mod feed;
+pub mod gui;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -620,4 +621,20 @@ pub fn run_main(name: &str, work: impl std::future::Future<Output = Result<()>>)
         eprintln!("{name}: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// Writes 48 kHz mono 16-bit PCM to a WAV file (call input in tests).
+pub fn write_wav(path: &Path, samples: &[i16]) -> Result<()> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(path, spec)?;
+    for &s in samples {
+        writer.write_sample(s)?;
+    }
+    writer.finalize()?;
+    Ok(())
 }

@@ -36,7 +36,7 @@ pub struct Friend {
 }
 
 /// Pending friend requests, as [`Client::friend_requests`] lists them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FriendRequests {
     /// Requests to this user, oldest first.
     pub incoming: Vec<FriendRequestEntry>,

@@ -679,7 +679,7 @@ async fn history(client: &Client, with: &str, limit: usize) -> Result<Vec<Histor
 
 async fn listen(ctx: &Context_, for_secs: Option<f64>) -> Result<()> {
     let run_for = for_secs.map(|s| parse_seconds("--for", s)).transpose()?;
-    let mut client = ctx.open().await?;
+    let client = ctx.open().await?;
     let deadline = run_for.map(|d| tokio::time::Instant::now() + d);
     // One stop future for the whole run, so Ctrl-C works while reconnecting too.
     let stop = async move {

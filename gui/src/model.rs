@@ -1,0 +1,504 @@
+//! What the window shows, kept up to date from the worker's [`Update`]s.
+//!
+//! Pure state: no I/O, no egui. The views read it; [`Model::apply`] is the only writer
+//! besides small marks the views set (which chat is open, unread counts cleared).
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use uchat_peer::moment::Moment;
+use uchat_peer::voice::stats::CallStats;
+use uchat_peer::{ClientEvent, Friend, FriendRequests, Group, SafetyNumbers};
+use uchat_store::{ConversationId, EntryStatus, HistoryEntry};
+use uchat_wire::{CallId, GroupId, MessageId, PostId, UserName};
+
+use crate::worker::Update;
+
+/// A chat: with one contact, or a group's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Chat {
+    /// The 1:1 chat with this user.
+    Direct(UserName),
+    /// A group's chat.
+    Group(GroupId),
+}
+
+impl Chat {
+    /// Its conversation in the local history.
+    pub fn conversation(&self) -> ConversationId {
+        match self {
+            Chat::Direct(user) => ConversationId::direct(user),
+            Chat::Group(group) => ConversationId::group(*group),
+        }
+    }
+}
+
+/// One chat's messages as far as they are loaded, oldest first.
+#[derive(Debug, Default)]
+pub struct Conversation {
+    entries: Vec<HistoryEntry>,
+    positions: HashMap<MessageId, usize>,
+    /// Messages that arrived while the chat was not open.
+    pub unread: usize,
+    /// How many of the latest entries were asked of the store.
+    pub requested: usize,
+    /// Whether the store has nothing older than what is loaded.
+    pub complete: bool,
+    /// Bumped on every change, so views know when to redo cached layout.
+    pub revision: u64,
+}
+
+impl Conversation {
+    /// The loaded entries, oldest first.
+    pub fn entries(&self) -> &[HistoryEntry] {
+        &self.entries
+    }
+
+    /// The latest entry.
+    pub fn last(&self) -> Option<&HistoryEntry> {
+        self.entries.last()
+    }
+
+    /// Whether an outgoing message still waits in the outbox.
+    pub fn has_pending(&self) -> bool {
+        self.entries
+            .iter()
+            .rev()
+            .take(200)
+            .any(|e| e.status == EntryStatus::Pending)
+    }
+
+    /// Takes in the store's latest `page` (oldest first): entries already here are replaced
+    /// where the page starts, anything newer is appended. Returns how many entries were
+    /// added before the ones that were here (earlier history loaded), so a view can keep
+    /// its scroll position.
+    pub fn take_page(&mut self, page: Vec<HistoryEntry>, asked: usize) -> usize {
+        if asked >= self.requested {
+            self.complete = page.len() < asked;
+            self.requested = asked;
+        }
+        self.revision += 1;
+        let Some(first) = page.first() else {
+            return 0;
+        };
+        let prepended = match self.positions.get(&first.id) {
+            Some(&at) => {
+                self.entries.truncate(at);
+                self.entries.extend(page);
+                0
+            }
+            None => {
+                let old_first = self.entries.first().map(|e| e.id);
+                match old_first.and_then(|id| page.iter().position(|e| e.id == id)) {
+                    // The page reaches further back: it is the whole loaded history now.
+                    Some(at) => {
+                        self.entries = page;
+                        at
+                    }
+                    None if self.entries.is_empty() => {
+                        self.entries = page;
+                        0
+                    }
+                    // Only newer entries: they follow what is here.
+                    None => {
+                        for entry in page {
+                            if !self.positions.contains_key(&entry.id) {
+                                self.positions.insert(entry.id, self.entries.len());
+                                self.entries.push(entry);
+                            }
+                        }
+                        0
+                    }
+                }
+            }
+        };
+        self.reindex();
+        prepended
+    }
+
+    /// Adds one entry (a message that just arrived), or replaces it if it is here.
+    pub fn push(&mut self, entry: HistoryEntry) {
+        self.revision += 1;
+        match self.positions.get(&entry.id) {
+            Some(&at) => self.entries[at] = entry,
+            None => {
+                self.positions.insert(entry.id, self.entries.len());
+                self.entries.push(entry);
+            }
+        }
+    }
+
+    /// Notes where received file `file` was saved, if it is here.
+    pub fn mark_saved(&mut self, file: uchat_wire::FileId, path: &str) {
+        for entry in self.entries.iter_mut().rev() {
+            if let Some(reference) = &mut entry.file
+                && reference.file == file
+            {
+                reference.saved_to = Some(path.to_string());
+                self.revision += 1;
+                return;
+            }
+        }
+    }
+
+    fn reindex(&mut self) {
+        self.positions = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(at, e)| (e.id, at))
+            .collect();
+    }
+}
+
+/// Where a call stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallState {
+    /// A friend calls us; we have not answered.
+    Incoming,
+    /// We called; it rings at the other end.
+    Ringing,
+    /// Voice flows.
+    Connected {
+        /// Since when.
+        since: Instant,
+    },
+    /// Over, for this reason (shown until dismissed).
+    Ended {
+        /// Why, in words.
+        reason: String,
+    },
+}
+
+/// The call on screen.
+#[derive(Debug, Clone)]
+pub struct CallView {
+    /// Its id, once known.
+    pub call: Option<CallId>,
+    /// The other person.
+    pub peer: UserName,
+    /// Where it stands.
+    pub state: CallState,
+    /// Whether our microphone is muted.
+    pub muted: bool,
+    /// The latest statistics, oldest first (for the quality graph).
+    pub stats: VecDeque<CallStats>,
+}
+
+/// How many statistics samples the quality graph keeps.
+pub const CALL_STATS_KEPT: usize = 120;
+
+/// Everything the window shows.
+#[derive(Debug, Default)]
+pub struct Model {
+    /// Who is signed in.
+    pub me: Option<UserName>,
+    /// The relay's address.
+    pub relay: String,
+    /// Whether the relay connection is up (after sign-in).
+    pub online: bool,
+    /// Why it is down, while it is.
+    pub offline_reason: Option<String>,
+    /// Loaded chats.
+    pub conversations: HashMap<ConversationId, Conversation>,
+    /// The open chat.
+    pub open_chat: Option<Chat>,
+    /// Friends, as last fetched and updated by events.
+    pub friends: Vec<Friend>,
+    /// Friend requests both ways.
+    pub requests: FriendRequests,
+    /// Groups this user is in.
+    pub groups: Vec<Group>,
+    /// The moments feed, newest first.
+    pub feed: Vec<Moment>,
+    /// The cursor for the next (older) feed page, if there is one.
+    pub feed_next: Option<u64>,
+    /// Bumped on every change to the feed.
+    pub feed_revision: u64,
+    /// The call on screen.
+    pub call: Option<CallView>,
+    /// File transfers in progress: label → (done, total) bytes.
+    pub transfers: HashMap<String, (u64, u64)>,
+    /// Safety numbers being shown.
+    pub safety: Option<(UserName, SafetyNumbers)>,
+    /// Errors to show until dismissed (newest last).
+    pub errors: Vec<String>,
+    /// Things to tell the user in passing (newest last).
+    pub notices: Vec<String>,
+    /// Events that want a desktop notification when the window is not focused.
+    pub to_notify: Vec<String>,
+}
+
+impl Model {
+    /// The conversation of `chat`, made if needed.
+    pub fn conversation_mut(&mut self, chat: &Chat) -> &mut Conversation {
+        self.conversations.entry(chat.conversation()).or_default()
+    }
+
+    /// The conversation of `chat`, if loaded.
+    pub fn conversation(&self, chat: &Chat) -> Option<&Conversation> {
+        self.conversations.get(&chat.conversation())
+    }
+
+    /// The friend record of `user`.
+    pub fn friend(&self, user: &UserName) -> Option<&Friend> {
+        self.friends.iter().find(|f| &f.user == user)
+    }
+
+    /// The group `id`.
+    pub fn group(&self, id: GroupId) -> Option<&Group> {
+        self.groups.iter().find(|g| g.id == id)
+    }
+
+    /// The chats for the chat list: friends and groups, the latest activity first.
+    pub fn chats(&self) -> Vec<Chat> {
+        let mut chats: Vec<(u64, Chat)> = self
+            .friends
+            .iter()
+            .filter(|f| !f.blocked)
+            .map(|f| Chat::Direct(f.user.clone()))
+            .chain(self.groups.iter().map(|g| Chat::Group(g.id)))
+            .map(|chat| {
+                let last = self
+                    .conversation(&chat)
+                    .and_then(Conversation::last)
+                    .map_or(0, |e| e.received_ms);
+                (last, chat)
+            })
+            .collect();
+        chats.sort_by(|a, b| {
+            b.0.cmp(&a.0)
+                .then_with(|| chat_name(&a.1).cmp(&chat_name(&b.1)))
+        });
+        chats.into_iter().map(|(_, chat)| chat).collect()
+    }
+
+    /// The name to show for `chat`.
+    pub fn chat_title(&self, chat: &Chat) -> String {
+        match chat {
+            Chat::Direct(user) => user.to_string(),
+            Chat::Group(id) => self
+                .group(*id)
+                .map_or_else(|| format!("#{id}"), |g| g.name.clone()),
+        }
+    }
+
+    /// Whether `user` is online, as far as we know.
+    pub fn is_online(&self, user: &UserName) -> bool {
+        self.friend(user).is_some_and(|f| f.online)
+    }
+
+    /// Whether any loaded chat has a message waiting in the outbox.
+    pub fn has_pending(&self) -> bool {
+        self.conversations.values().any(Conversation::has_pending)
+    }
+
+    /// Takes in one update from the worker.
+    pub fn apply(&mut self, update: Update) {
+        if matches!(
+            update,
+            Update::Feed { .. } | Update::Moment(_) | Update::MomentGone(_)
+        ) {
+            self.feed_revision += 1;
+        }
+        match update {
+            Update::SignedIn { me, relay } => {
+                self.me = Some(me);
+                self.relay = relay;
+            }
+            Update::Online { online, reason } => {
+                self.online = online;
+                self.offline_reason = reason;
+            }
+            Update::History {
+                chat,
+                entries,
+                asked,
+            } => {
+                self.conversation_mut(&chat).take_page(entries, asked);
+            }
+            Update::Entry(entry) => {
+                self.conversations
+                    .entry(entry.conversation.clone())
+                    .or_default()
+                    .push(entry);
+            }
+            Update::FileSaved { file, path } => {
+                for conversation in self.conversations.values_mut() {
+                    conversation.mark_saved(file, &path);
+                }
+            }
+            Update::Friends(friends) => self.friends = friends,
+            Update::Requests(requests) => self.requests = requests,
+            Update::Groups(groups) => self.groups = groups,
+            Update::Feed { posts, next, more } => {
+                if more {
+                    let known: std::collections::HashSet<PostId> =
+                        self.feed.iter().map(|p| p.id).collect();
+                    self.feed
+                        .extend(posts.into_iter().filter(|p| !known.contains(&p.id)));
+                } else {
+                    self.feed = posts;
+                }
+                self.feed_next = next;
+            }
+            Update::Moment(post) => match self.feed.iter_mut().find(|p| p.id == post.id) {
+                Some(slot) => *slot = post,
+                None => {
+                    self.feed.insert(0, post);
+                    self.feed.sort_by_key(|p| std::cmp::Reverse(p.cursor));
+                }
+            },
+            Update::MomentGone(post) => self.feed.retain(|p| p.id != post),
+            Update::Transfer { label, done, total } => {
+                if done >= total {
+                    self.transfers.remove(&label);
+                } else {
+                    self.transfers.insert(label, (done, total));
+                }
+            }
+            Update::Call(call) => self.apply_call(call),
+            Update::Safety { user, numbers } => self.safety = Some((user, numbers)),
+            Update::Notice(text) => self.notices.push(text),
+            Update::Error(text) => self.errors.push(text),
+            Update::Event(event) => self.apply_event(event),
+            // The sign-in screen's business (see `UchatApp`).
+            Update::RelayChecked { .. } | Update::SignInFailed(_) => {}
+        }
+    }
+
+    fn apply_call(&mut self, update: crate::worker::CallUpdate) {
+        use crate::worker::CallUpdate;
+        match update {
+            CallUpdate::Ringing { call, peer } => {
+                self.call = Some(CallView {
+                    call,
+                    peer,
+                    state: CallState::Ringing,
+                    muted: false,
+                    stats: VecDeque::new(),
+                });
+            }
+            CallUpdate::Connected { call } => {
+                if let Some(view) = &mut self.call {
+                    view.call = Some(call);
+                    view.state = CallState::Connected {
+                        since: Instant::now(),
+                    };
+                }
+            }
+            CallUpdate::Stats(stats) => {
+                if let Some(view) = &mut self.call {
+                    view.stats.push_back(stats);
+                    while view.stats.len() > CALL_STATS_KEPT {
+                        view.stats.pop_front();
+                    }
+                }
+            }
+            CallUpdate::Ended { reason } => {
+                if let Some(view) = &mut self.call {
+                    view.state = CallState::Ended { reason };
+                }
+            }
+            CallUpdate::Muted(muted) => {
+                if let Some(view) = &mut self.call {
+                    view.muted = muted;
+                }
+            }
+        }
+    }
+
+    fn apply_event(&mut self, event: ClientEvent) {
+        match event {
+            ClientEvent::Message(message) => {
+                let chat = match message.group {
+                    Some(group) => Chat::Group(group),
+                    None => Chat::Direct(message.from.clone()),
+                };
+                debug_assert_eq!(chat.conversation(), message.conversation());
+                let is_open = self.open_chat.as_ref() == Some(&chat);
+                let title = self.chat_title(&chat);
+                let conversation = self.conversation_mut(&chat);
+                conversation.push(message.history_entry(now_ms()));
+                if !is_open {
+                    conversation.unread += 1;
+                }
+                let preview = message
+                    .text
+                    .as_deref()
+                    .or(message.file.as_ref().map(|f| f.name.as_str()))
+                    .unwrap_or("…");
+                self.to_notify.push(format!(
+                    "{title}: {}",
+                    preview.chars().take(80).collect::<String>()
+                ));
+            }
+            ClientEvent::Presence {
+                user,
+                online,
+                last_seen_ms,
+            } => {
+                if let Some(friend) = self.friends.iter_mut().find(|f| f.user == user) {
+                    friend.online = online;
+                    if last_seen_ms.is_some() {
+                        friend.last_seen_ms = last_seen_ms;
+                    }
+                }
+            }
+            ClientEvent::ProfileChanged { user, profile } => {
+                if let Some(friend) = self.friends.iter_mut().find(|f| f.user == user) {
+                    friend.profile = profile;
+                }
+            }
+            ClientEvent::IdentityChanged { user } => {
+                if let Some(friend) = self.friends.iter_mut().find(|f| f.user == user) {
+                    friend.identity_changed = true;
+                }
+            }
+            ClientEvent::CallIncoming { call, from, .. } => {
+                self.to_notify.push(format!("☎ {from}"));
+                self.call = Some(CallView {
+                    call: Some(call),
+                    peer: from,
+                    state: CallState::Incoming,
+                    muted: false,
+                    stats: VecDeque::new(),
+                });
+            }
+            ClientEvent::CallEnded { call, reason } => {
+                if let Some(view) = &mut self.call
+                    && view.call == Some(call)
+                    && !matches!(view.state, CallState::Ended { .. })
+                {
+                    view.state = CallState::Ended {
+                        reason: reason.as_str().to_string(),
+                    };
+                }
+            }
+            ClientEvent::Disconnected { reason } => {
+                self.online = false;
+                self.offline_reason = Some(reason);
+            }
+            ClientEvent::Reconnected => {
+                self.online = true;
+                self.offline_reason = None;
+            }
+            // The worker refreshes lists and posts after these; nothing to do here.
+            _ => {}
+        }
+    }
+}
+
+fn chat_name(chat: &Chat) -> String {
+    match chat {
+        Chat::Direct(user) => user.to_string(),
+        Chat::Group(id) => id.to_string(),
+    }
+}
+
+/// Now, ms since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,244 @@
+//! The desktop app, driven through its widgets (egui_kittest) against a real relay: two
+//! people register, become friends, talk, make a group, share a moment and call; and a
+//! relay outage shows a banner and loses nothing typed.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use egui_kittest::kittest::Queryable;
+use uchat_gui::i18n::{Lang, Tr};
+use uchat_gui::worker::AudioSettings;
+use uchat_tests::gui::Gui;
+use uchat_tests::{PASSWORD, Peer, TestRelay};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// alice's app in English, bob's in Chinese (the harness fails on any glyph no font has,
+/// so the Chinese screens prove the CJK font is in use).
+fn two_apps(
+    relay: &TestRelay,
+    dir: &std::path::Path,
+    alice_audio: AudioSettings,
+    bob_audio: AudioSettings,
+) -> Result<(Gui, Gui)> {
+    let mut alice = Gui::start("alice", &dir.join("alice"), "", Lang::En, alice_audio)?;
+    let mut bob = Gui::start("bob", &dir.join("bob"), "", Lang::ZhCn, bob_audio)?;
+    alice.sign_in(&relay.addr, "alice", PASSWORD, Lang::En.tr(Tr::Register))?;
+    bob.sign_in(&relay.addr, "bob", PASSWORD, Lang::ZhCn.tr(Tr::Register))?;
+    Ok((alice, bob))
+}
+
+/// alice asks bob on the contacts screen; bob accepts on his.
+fn befriend_in_the_apps(alice: &mut Gui, bob: &mut Gui) -> Result<()> {
+    let (en, zh) = (Lang::En, Lang::ZhCn);
+    alice.click(en.tr(Tr::Contacts))?;
+    alice.type_into(en.tr(Tr::Username), "bob")?;
+    alice.type_into(en.tr(Tr::FriendNote), "hi, it's alice")?;
+    alice.click(en.tr(Tr::AddFriend))?;
+    alice.wait_for("→ bob", WAIT)?;
+    bob.until("the request reaching bob", WAIT, |h| {
+        !h.state().model.requests.incoming.is_empty()
+    })?;
+    bob.click(zh.tr(Tr::Contacts))?;
+    bob.wait_for("“hi, it's alice”", WAIT)?;
+    bob.click(zh.tr(Tr::Accept))?;
+    alice.until("bob becoming alice's friend", WAIT, |h| {
+        h.state()
+            .model
+            .friends
+            .iter()
+            .any(|f| f.user.as_str() == "bob")
+    })?;
+    Ok(())
+}
+
+#[test]
+fn two_people_register_befriend_talk_make_a_group_share_a_moment_and_take_a_call_in_the_app()
+-> Result<()> {
+    let relay = TestRelay::start()?;
+    let dir = tempfile::tempdir()?;
+    let heard = dir.path().join("bob-heard.wav");
+    let said = dir.path().join("alice-says.wav");
+    let voice = uchat_peer::voice::analysis::speech_like(4.0, 7);
+    uchat_tests::write_wav(&said, &voice)?;
+    let (mut alice, mut bob) = two_apps(
+        &relay,
+        dir.path(),
+        AudioSettings {
+            input_wav: Some(said),
+            output_wav: None,
+        },
+        AudioSettings {
+            input_wav: None,
+            output_wav: Some(heard.clone()),
+        },
+    )?;
+    let (en, zh) = (Lang::En, Lang::ZhCn);
+    befriend_in_the_apps(&mut alice, &mut bob)?;
+
+    // 1:1 messages both ways; bob's arrives in alice's open chat without her doing anything.
+    alice.click(en.tr(Tr::Message))?;
+    alice.type_into(en.tr(Tr::MessagePlaceholder), "hello bob, dinner tonight?")?;
+    alice.click(en.tr(Tr::Send))?;
+    alice.until("alice's message being sent", WAIT, |h| {
+        status_of(h, "hello bob, dinner tonight?") == Some(uchat_store::EntryStatus::Sent)
+    })?;
+    bob.click(zh.tr(Tr::Chats))?;
+    bob.wait_for(&uchat_gui::i18n::unread(zh, 1), WAIT)?;
+    bob.click("alice")?;
+    bob.wait_for("hello bob, dinner tonight?", WAIT)?;
+    assert!(
+        !bob.shows(&uchat_gui::i18n::unread(zh, 1)),
+        "opening the chat clears its unread count"
+    );
+    bob.type_into(zh.tr(Tr::MessagePlaceholder), "好啊，七点见！")?;
+    bob.click(zh.tr(Tr::Send))?;
+    alice.wait_for("好啊，七点见！", WAIT)?;
+
+    // A group: alice makes it with bob; both see it; a message in it reaches bob.
+    alice.click(en.tr(Tr::Groups))?;
+    alice.type_into(en.tr(Tr::GroupName), "周末计划")?;
+    alice.tick("bob")?;
+    alice.click(en.tr(Tr::Create))?;
+    alice.click("周末计划")?;
+    alice.wait_for(&uchat_gui::i18n::member_count(en, 2), WAIT)?;
+    bob.click(zh.tr(Tr::Groups))?;
+    bob.click("周末计划")?;
+    bob.wait_for(&uchat_gui::i18n::member_count(zh, 2), WAIT)?;
+    alice.click(en.tr(Tr::Message))?;
+    alice.type_into(en.tr(Tr::MessagePlaceholder), "去爬山吧")?;
+    alice.click(en.tr(Tr::Send))?;
+    bob.click(zh.tr(Tr::Message))?;
+    bob.wait_for("去爬山吧", WAIT)?;
+
+    // A moment: bob posts, alice sees it and likes it, bob sees the like.
+    bob.click(zh.tr(Tr::Moments))?;
+    bob.type_into(zh.tr(Tr::MomentPlaceholder), "今天天气真好")?;
+    bob.click(zh.tr(Tr::PostMoment))?;
+    bob.wait_for("今天天气真好", WAIT)?;
+    alice.click(en.tr(Tr::Moments))?;
+    alice.wait_for("今天天气真好", WAIT)?;
+    alice.click(en.tr(Tr::Like))?;
+    alice.wait_for(en.tr(Tr::Unlike), WAIT)?;
+    bob.wait_for(&uchat_gui::i18n::liked_by(zh, &["alice"]), WAIT)?;
+
+    // A call: alice calls bob from the chat (her microphone is a WAV file); bob answers
+    // the incoming-call dialog; what he hears (written to a WAV) is alice's voice.
+    alice.click(en.tr(Tr::Chats))?;
+    alice.click("bob")?;
+    alice.click(en.tr(Tr::Call))?;
+    bob.wait_for(&uchat_gui::i18n::calling_you(zh, "alice"), WAIT)?;
+    bob.click(zh.tr(Tr::Answer))?;
+    bob.wait_for(zh.tr(Tr::HangUp), WAIT)?;
+    bob.wait_for_part(zh.tr(Tr::InCall), WAIT)?;
+    // alice's file plays for 4 s; then bob hangs up.
+    bob.until("four seconds of voice", Duration::from_secs(20), |h| {
+        h.state()
+            .model
+            .call
+            .as_ref()
+            .is_some_and(|c| c.stats.len() >= 5)
+    })?;
+    bob.click(zh.tr(Tr::HangUp))?;
+    bob.wait_for_part(zh.tr(Tr::CallEnded), WAIT)?;
+    alice.wait_for_part(en.tr(Tr::CallEnded), WAIT)?;
+    let heard = uchat_peer::voice::audio::read_wav_mono_48k(&heard).context("bob's recording")?;
+    let fit = uchat_peer::voice::analysis::align(&voice, &heard, 48_000 * 3);
+    eprintln!("bob heard alice at correlation {:.3}", fit.correlation);
+    assert!(fit.correlation >= 0.8, "bob hears alice's voice: {fit:?}");
+    Ok(())
+}
+
+#[test]
+fn losing_the_relay_shows_a_banner_and_what_was_typed_meanwhile_is_sent_when_it_returns()
+-> Result<()> {
+    let mut relay = TestRelay::start()?;
+    let dir = tempfile::tempdir()?;
+    let bob = Peer::register(&relay, "bob")?;
+    let en = Lang::En;
+    let mut alice = Gui::start(
+        "alice",
+        &dir.path().join("alice"),
+        "",
+        en,
+        AudioSettings::default(),
+    )?;
+    alice.sign_in(&relay.addr, "alice", PASSWORD, en.tr(Tr::Register))?;
+    alice.click(en.tr(Tr::Contacts))?;
+    alice.type_into(en.tr(Tr::Username), "bob")?;
+    alice.click(en.tr(Tr::AddFriend))?;
+    alice.wait_for("→ bob", WAIT)?;
+    bob.ok(&["friends", "accept", "alice"])?;
+    alice.until("bob becoming a friend", WAIT, |h| {
+        h.state()
+            .model
+            .friends
+            .iter()
+            .any(|f| f.user.as_str() == "bob")
+    })?;
+    alice.click(en.tr(Tr::Message))?;
+    alice.type_into(en.tr(Tr::MessagePlaceholder), "before the outage")?;
+    alice.click(en.tr(Tr::Send))?;
+    alice.until("the first message being sent", WAIT, |h| {
+        status_of(h, "before the outage") == Some(uchat_store::EntryStatus::Sent)
+    })?;
+    assert!(
+        !alice.shows(en.tr(Tr::Reconnecting)),
+        "no banner while connected"
+    );
+
+    relay.terminate()?;
+    alice.wait_for(en.tr(Tr::Reconnecting), WAIT)?;
+    alice.type_into(
+        en.tr(Tr::MessagePlaceholder),
+        "written while the relay was down",
+    )?;
+    alice.click(en.tr(Tr::Send))?;
+    alice.until("the message waiting in the outbox", WAIT, |h| {
+        status_of(h, "written while the relay was down") == Some(uchat_store::EntryStatus::Pending)
+    })?;
+    alice.wait_for("written while the relay was down", WAIT)?;
+    // Typed but not sent: stays in the composer across the outage.
+    alice.type_into(en.tr(Tr::MessagePlaceholder), "a draft, not sent yet")?;
+
+    relay.restart()?;
+    alice.until("the banner going away", Duration::from_secs(60), |h| {
+        h.state().model.online
+    })?;
+    assert!(
+        !alice.shows(en.tr(Tr::Reconnecting)),
+        "the banner is gone once back"
+    );
+    alice.until("the queued message being sent", WAIT, |h| {
+        status_of(h, "written while the relay was down") == Some(uchat_store::EntryStatus::Sent)
+    })?;
+    let history = bob.history("alice")?;
+    let texts: Vec<&str> = history.iter().filter_map(|e| e["text"].as_str()).collect();
+    assert_eq!(
+        texts,
+        ["before the outage", "written while the relay was down"],
+        "{history:?}"
+    );
+    let draft = alice
+        .harness
+        .query_all_by_label(en.tr(Tr::MessagePlaceholder))
+        .find_map(|node| node.value())
+        .unwrap_or_default();
+    assert_eq!(draft, "a draft, not sent yet");
+    Ok(())
+}
+
+/// The status of alice's message `text` in her loaded history.
+fn status_of(
+    harness: &egui_kittest::Harness<'static, uchat_gui::UchatApp>,
+    text: &str,
+) -> Option<uchat_store::EntryStatus> {
+    harness
+        .state()
+        .model
+        .conversations
+        .values()
+        .flat_map(|c| c.entries())
+        .find(|e| e.text.as_deref() == Some(text))
+        .map(|e| e.status)
+}

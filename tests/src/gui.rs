@@ -1,0 +1,188 @@
+//! Driving the real desktop app in tests: a [`Gui`] is a `uchat_gui::UchatApp` inside an
+//! egui_kittest harness (no window, the real app state, the real network thread), found by
+//! its widgets' labels and clicked and typed into like a person would.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use uchat_gui::i18n::Lang;
+use uchat_gui::worker::AudioSettings;
+use uchat_gui::{AppOptions, UchatApp};
+
+/// How long a step waits for the network before looking again.
+const POLL: Duration = Duration::from_millis(40);
+
+/// One app window's state under test.
+pub struct Gui {
+    /// The harness (step it, query it).
+    pub harness: Harness<'static, UchatApp>,
+    /// Whose it is, for messages.
+    pub name: String,
+}
+
+impl Gui {
+    /// The app on profile directory `home`, offering `relay` on the sign-in screen.
+    pub fn start(
+        name: &str,
+        home: &Path,
+        relay: &str,
+        lang: Lang,
+        audio: AudioSettings,
+    ) -> Result<Gui> {
+        let options = AppOptions {
+            home: home.to_path_buf(),
+            relay: relay.to_string(),
+            lang: Some(lang),
+            audio,
+            utc_offset: time::UtcOffset::UTC,
+            password: None,
+            tour: None,
+        };
+        let font = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let font_seen = font.clone();
+        let harness = Harness::builder()
+            .with_size(egui::vec2(1100.0, 760.0))
+            .with_context_setup(move |ctx| {
+                let loaded = uchat_gui::fonts::install_cjk_font(ctx);
+                *font_seen
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(loaded);
+            })
+            .build_ui_state(
+                |ui, app: &mut UchatApp| app.ui(ui),
+                UchatApp::new(options, uchat_gui::fonts::CjkFont::Missing)?,
+            );
+        let loaded = font
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if !loaded
+            .as_ref()
+            .is_some_and(uchat_gui::fonts::CjkFont::is_loaded)
+        {
+            bail!(
+                "no CJK font for the GUI tests: install {}",
+                uchat_gui::fonts::FONT_PACKAGES
+            );
+        }
+        Ok(Gui {
+            harness,
+            name: name.to_string(),
+        })
+    }
+
+    /// Steps frames until `done` holds, failing after `limit` with `what`.
+    pub fn until(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        mut done: impl FnMut(&Harness<'static, UchatApp>) -> bool,
+    ) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            self.harness.step();
+            if done(&self.harness) {
+                return Ok(());
+            }
+            if start.elapsed() > limit {
+                bail!("{}: {what} did not happen within {limit:?}", self.name);
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Waits until a widget labelled exactly `label` shows.
+    pub fn wait_for(&mut self, label: &str, limit: Duration) -> Result<()> {
+        let what = format!("{label:?} showing");
+        self.until(&what, limit, |h| {
+            h.query_all_by_label(label).next().is_some()
+        })
+    }
+
+    /// Waits until a widget whose label contains `part` shows.
+    pub fn wait_for_part(&mut self, part: &str, limit: Duration) -> Result<()> {
+        let what = format!("something with {part:?} showing");
+        self.until(&what, limit, |h| {
+            h.query_all_by_label_contains(part).next().is_some()
+        })
+    }
+
+    /// Whether a widget labelled exactly `label` shows now.
+    pub fn shows(&self, label: &str) -> bool {
+        self.harness.query_all_by_label(label).next().is_some()
+    }
+
+    /// Clicks the (first) button labelled `label`, waiting up to 20 s for it.
+    pub fn click(&mut self, label: &str) -> Result<()> {
+        let what = format!("a button {label:?}");
+        self.until(&what, Duration::from_secs(20), |h| {
+            h.query_all_by_role_and_label(egui::accesskit::Role::Button, label)
+                .next()
+                .is_some()
+        })?;
+        self.harness.check_accessibility();
+        if let Some(button) = self
+            .harness
+            .query_all_by_role_and_label(egui::accesskit::Role::Button, label)
+            .next()
+        {
+            button.click();
+        }
+        self.harness.step();
+        self.harness.step();
+        Ok(())
+    }
+
+    /// Ticks the checkbox labelled `label`.
+    pub fn tick(&mut self, label: &str) -> Result<()> {
+        self.wait_for(label, Duration::from_secs(20))?;
+        self.harness.get_by_label(label).click();
+        self.harness.step();
+        self.harness.step();
+        Ok(())
+    }
+
+    /// Types `text` into the text field labelled `label`, replacing what it held.
+    pub fn type_into(&mut self, label: &str, text: &str) -> Result<()> {
+        self.wait_for(label, Duration::from_secs(20))?;
+        self.harness.get_by_label(label).focus();
+        self.harness.step();
+        let old = self.harness.get_by_label(label).value().unwrap_or_default();
+        if !old.is_empty() {
+            self.harness
+                .key_combination_modifiers(egui::Modifiers::COMMAND, &[egui::Key::A]);
+            self.harness.step();
+        }
+        self.harness.get_by_label(label).type_text(text);
+        self.harness.step();
+        self.harness.step();
+        Ok(())
+    }
+
+    /// Runs the sign-in screen: relay, fingerprint check, name, password, then `action`
+    /// ("Register" or "Sign in", in the app's language), and waits to be signed in.
+    pub fn sign_in(&mut self, relay: &str, user: &str, password: &str, action: &str) -> Result<()> {
+        let lang = self.harness.state().lang();
+        let tr = |key| lang.tr(key);
+        use uchat_gui::i18n::Tr;
+        self.type_into(tr(Tr::Relay), relay)?;
+        let connect = format!("{} / {}", tr(Tr::SignIn), tr(Tr::Register));
+        self.click(&connect)?;
+        self.wait_for(tr(Tr::RelayFingerprint), Duration::from_secs(20))?;
+        self.tick(tr(Tr::FingerprintTrusted))?;
+        self.type_into(tr(Tr::Username), user)?;
+        self.type_into(tr(Tr::Password), password)?;
+        self.click(action)?;
+        let me = user.to_string();
+        self.until("signing in", Duration::from_secs(30), |h| {
+            h.state()
+                .model
+                .me
+                .as_ref()
+                .is_some_and(|m| m.as_str() == me)
+        })
+    }
+}
