@@ -241,8 +241,18 @@ impl UchatApp {
         }
     }
 
+    /// How far down the open chat is scrolled, and its whole height (for benchmarks).
+    pub fn chat_scrolled(&self) -> (f32, f32) {
+        self.conversation.scrolled()
+    }
+
+    /// Shows `screen`.
+    pub fn set_screen(&mut self, screen: Screen) {
+        self.screen = screen;
+    }
+
     /// Opens `chat` on the chats screen, loading its history the first time.
-    pub(crate) fn open_chat(&mut self, chat: Chat) {
+    pub fn open_chat(&mut self, chat: Chat) {
         self.screen = Screen::Chats;
         let conversation = self.model.conversation_mut(&chat);
         conversation.unread = 0;
@@ -314,9 +324,16 @@ impl UchatApp {
                         _ => {}
                     }
                 }
+                if screen == Screen::Groups && self.open_group.is_none() {
+                    self.open_group = self.model.groups.first().map(|g| g.id);
+                }
                 if screen == Screen::Chats
                     && self.model.open_chat.is_none()
-                    && let Some(chat) = self.model.chats().into_iter().next()
+                    && let Some(chat) = self
+                        .model
+                        .chats()
+                        .into_iter()
+                        .find(|chat| matches!(chat, Chat::Direct(_)))
                 {
                     self.open_chat(chat);
                 }

@@ -239,6 +239,31 @@ pub fn reply_to(lang: Lang, author: &str, to: &str) -> String {
     }
 }
 
+/// A group change as a sentence: "alice added bob" / "alice 邀请 bob 加入了群组".
+pub fn group_change(lang: Lang, change: &uchat_wire::GroupChange) -> String {
+    use uchat_wire::GroupChange;
+    match (change, lang) {
+        (GroupChange::Created { by }, Lang::En) => format!("{by} created the group"),
+        (GroupChange::Created { by }, Lang::ZhCn) => format!("{by} 创建了群组"),
+        (GroupChange::Joined { user, by }, Lang::En) => format!("{by} added {user}"),
+        (GroupChange::Joined { user, by }, Lang::ZhCn) => format!("{by} 邀请 {user} 加入了群组"),
+        (GroupChange::Left { user, new_owner }, Lang::En) => match new_owner {
+            Some(owner) => format!("{user} left; {owner} owns the group now"),
+            None => format!("{user} left"),
+        },
+        (GroupChange::Left { user, new_owner }, Lang::ZhCn) => match new_owner {
+            Some(owner) => format!("{user} 退出了群组，{owner} 成为群主"),
+            None => format!("{user} 退出了群组"),
+        },
+        (GroupChange::Removed { user, by }, Lang::En) => format!("{by} removed {user}"),
+        (GroupChange::Removed { user, by }, Lang::ZhCn) => format!("{by} 将 {user} 移出了群组"),
+        (GroupChange::Synced, Lang::En) => "the member list was brought up to date".into(),
+        (GroupChange::Synced, Lang::ZhCn) => "成员列表已更新".into(),
+        (GroupChange::Unknown, Lang::En) => "the group changed".into(),
+        (GroupChange::Unknown, Lang::ZhCn) => "群组有变化".into(),
+    }
+}
+
 /// A file's size for people: "1.2 MB".
 pub fn file_size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];

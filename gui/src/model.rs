@@ -502,3 +502,97 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uchat_store::EntryFlags;
+
+    fn entry(n: u8, status: EntryStatus) -> HistoryEntry {
+        let bob = UserName::parse("bob").expect("valid");
+        HistoryEntry {
+            id: MessageId([n; 16]),
+            conversation: ConversationId::direct(&bob),
+            from: bob.clone(),
+            to: UserName::parse("alice").expect("valid"),
+            sent_ms: u64::from(n),
+            received_ms: u64::from(n),
+            text: Some(format!("message {n}")),
+            status,
+            flags: EntryFlags::default(),
+            group: None,
+            group_change: None,
+            file: None,
+        }
+    }
+
+    fn ids(conversation: &Conversation) -> Vec<u8> {
+        conversation.entries().iter().map(|e| e.id.0[0]).collect()
+    }
+
+    #[test]
+    fn pages_merge_with_what_is_loaded_in_the_stores_order() {
+        let mut c = Conversation::default();
+        let page = |range: std::ops::RangeInclusive<u8>| {
+            range
+                .map(|n| entry(n, EntryStatus::Received))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(c.take_page(page(5..=9), 5), 0);
+        assert!(!c.complete, "a full page may have more before it");
+        // Earlier history: the page reaches back; the view learns how many came above.
+        assert_eq!(c.take_page(page(1..=9), 10), 4);
+        assert!(c.complete, "fewer than asked: that is all");
+        assert_eq!(ids(&c), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        // A tail refresh with a new message keeps the older ones.
+        assert_eq!(c.take_page(page(8..=10), 3), 0);
+        assert_eq!(ids(&c), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        assert!(
+            c.complete,
+            "a small refresh does not undo what a larger page learned"
+        );
+        // Only newer entries, no overlap: appended.
+        c.take_page(page(12..=12), 1);
+        assert_eq!(ids(&c).last(), Some(&12));
+    }
+
+    #[test]
+    fn an_entry_seen_again_replaces_the_old_one_in_place() {
+        let mut c = Conversation::default();
+        c.push(entry(1, EntryStatus::Received));
+        c.push(entry(2, EntryStatus::Pending));
+        assert!(c.has_pending());
+        c.push(entry(2, EntryStatus::Sent));
+        assert_eq!(ids(&c), [1, 2]);
+        assert!(!c.has_pending());
+    }
+
+    #[test]
+    fn a_message_for_a_closed_chat_counts_as_unread_and_asks_for_attention() {
+        let mut model = Model::default();
+        let message = uchat_peer::ReceivedMessage {
+            id: MessageId([7; 16]),
+            from: UserName::parse("bob").expect("valid"),
+            to: UserName::parse("alice").expect("valid"),
+            text: Some("你好".into()),
+            sent_ms: 1,
+            identity: uchat_store::IdentityFlag::Known,
+            problem: None,
+            group: None,
+            file: None,
+        };
+        model.apply(Update::Event(ClientEvent::Message(message.clone())));
+        let chat = Chat::Direct(message.from.clone());
+        assert_eq!(model.conversation(&chat).map(|c| c.unread), Some(1));
+        assert_eq!(model.to_notify, ["bob: 你好"]);
+        model.open_chat = Some(chat.clone());
+        let mut again = message;
+        again.id = MessageId([8; 16]);
+        model.apply(Update::Event(ClientEvent::Message(again)));
+        assert_eq!(
+            model.conversation(&chat).map(|c| c.unread),
+            Some(1),
+            "open: not unread"
+        );
+    }
+}

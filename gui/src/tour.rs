@@ -1,5 +1,6 @@
 //! The screenshot tour (`uchat-gui --tour DIR`): visits each main screen in turn, saves a
-//! PNG of the window for each with egui's own screenshot, and closes the window. Used by
+//! PNG of the window for each with egui's own screenshot, and closes the window. At the
+//! call stop it writes `DIR/PREFIX.waiting-for-call`, so a script knows when to call. Used by
 //! `scripts/screenshots` to show what people see, in the README.
 
 use std::path::PathBuf;
@@ -86,7 +87,14 @@ impl Tour {
         if self.done {
             return false;
         }
-        let arrived = *self.arrived.get_or_insert_with(Instant::now);
+        let arrived = *self.arrived.get_or_insert_with(|| {
+            // Tell whoever drives the tour (scripts/screenshots) that a call may ring now.
+            if self.stops.get(self.at) == Some(&Stop::IncomingCall) {
+                let marker = self.dir.join(format!("{}.waiting-for-call", self.prefix));
+                let _ = std::fs::write(marker, b"");
+            }
+            Instant::now()
+        });
         if let Ok(image) = self.shots.1.try_recv() {
             self.save(&image);
             self.at += 1;

@@ -4,7 +4,11 @@
 use eframe::egui::{self, Color32, RichText};
 
 use crate::app::UchatApp;
-use crate::i18n::{self, Tr};
+use std::collections::VecDeque;
+
+use uchat_peer::voice::stats::CallStats;
+
+use crate::i18n::{self, Lang, Tr};
 use crate::model::{CALL_STATS_KEPT, CallState};
 use crate::worker::Command;
 
@@ -74,7 +78,7 @@ impl UchatApp {
                                 stats.jitter_ms
                             ));
                         }
-                        quality_graph(ui, &call.stats);
+                        quality_graph(ui, &call.stats, lang);
                         ui.horizontal(|ui| {
                             let mute = if call.muted { Tr::Unmute } else { Tr::Mute };
                             if ui.button(lang.tr(mute)).clicked() {
@@ -102,21 +106,30 @@ impl UchatApp {
     }
 }
 
-/// Loss (red, 0–20 %) and jitter (blue, 0–100 ms) over the last samples.
-fn quality_graph(
-    ui: &mut egui::Ui,
-    stats: &std::collections::VecDeque<uchat_peer::voice::stats::CallStats>,
-) {
+/// Loss (red) and jitter (blue) over the last samples, each scaled to its own maximum
+/// (at least 5 % loss and 20 ms jitter), with the scales in the legend.
+fn quality_graph(ui: &mut egui::Ui, stats: &VecDeque<CallStats>, lang: Lang) {
+    let loss_top = stats.iter().map(|s| s.loss).fold(0.05, f64::max);
+    let jitter_top = stats.iter().map(|s| s.jitter_ms).fold(20.0, f64::max);
     let (rect, _) = ui.allocate_exact_size(egui::vec2(240.0, 60.0), egui::Sense::hover());
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 4.0, ui.visuals().extreme_bg_color);
+    for fraction in [0.25, 0.5, 0.75] {
+        let y = rect.bottom() - fraction * rect.height();
+        painter.hline(
+            rect.x_range(),
+            y,
+            egui::Stroke::new(0.5, ui.visuals().weak_text_color()),
+        );
+    }
     let step = rect.width() / (CALL_STATS_KEPT as f32 - 1.0);
-    let line = |value: &dyn Fn(&uchat_peer::voice::stats::CallStats) -> f32, color: Color32| {
+    let line = |value: &dyn Fn(&CallStats) -> f64, color: Color32| {
         let points: Vec<egui::Pos2> = stats
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let y = rect.bottom() - value(s).clamp(0.0, 1.0) * rect.height();
+                let y =
+                    rect.bottom() - (value(s) as f32).clamp(0.0, 1.0) * (rect.height() - 2.0) - 1.0;
                 egui::pos2(rect.left() + i as f32 * step, y)
             })
             .collect();
@@ -124,13 +137,25 @@ fn quality_graph(
             painter.add(egui::Shape::line(points, egui::Stroke::new(1.5, color)));
         }
     };
-    line(
-        &|s| (s.loss * 5.0) as f32,
-        Color32::from_rgb(0xd0, 0x30, 0x30),
-    );
-    line(
-        &|s| (s.jitter_ms / 100.0) as f32,
-        Color32::from_rgb(0x30, 0x60, 0xd0),
-    );
-    ui.label(RichText::new("— loss  — jitter").small().weak());
+    line(&|s| s.loss / loss_top, LOSS_COLOR);
+    line(&|s| s.jitter_ms / jitter_top, JITTER_COLOR);
+    ui.horizontal(|ui| {
+        ui.label(
+            RichText::new(format!(
+                "— {} ≤{:.0}%",
+                lang.tr(Tr::CallLoss),
+                loss_top * 100.0
+            ))
+            .small()
+            .color(LOSS_COLOR),
+        );
+        ui.label(
+            RichText::new(format!("— {} ≤{jitter_top:.0} ms", lang.tr(Tr::CallJitter)))
+                .small()
+                .color(JITTER_COLOR),
+        );
+    });
 }
+
+const LOSS_COLOR: Color32 = Color32::from_rgb(0xe0, 0x50, 0x50);
+const JITTER_COLOR: Color32 = Color32::from_rgb(0x50, 0x90, 0xf0);

@@ -33,6 +33,11 @@ pub struct ConversationView {
 }
 
 impl ConversationView {
+    /// How far down the chat is scrolled, and its whole height.
+    pub fn scrolled(&self) -> (f32, f32) {
+        self.list.scrolled()
+    }
+
     /// Forgets the layout (another chat was opened).
     pub fn reset(&mut self) {
         *self = ConversationView::default();
@@ -49,6 +54,25 @@ impl ConversationView {
     ) {
         let key = (id.clone(), conversation.revision, search.to_string());
         let entries = conversation.entries();
+        if self.made_for.as_ref() != Some(&key) && self.only_appended(&key, entries) {
+            // New messages at the end: add their rows, keep the rest as laid out.
+            let from = self.keys.len();
+            self.shown.extend(from..entries.len());
+            self.keys.extend(entries[from..].iter().map(|e| e.id));
+            self.generation += 1;
+            self.made_for = Some(key.clone());
+            let shown = &self.shown;
+            self.list.append(
+                self.generation,
+                (from..entries.len()).map(|row| {
+                    estimate_height(
+                        &entries[row],
+                        width,
+                        starts_day(entries, shown, row, offset),
+                    )
+                }),
+            );
+        }
         if self.made_for.as_ref() != Some(&key) {
             let grew_above = self
                 .keys
@@ -78,6 +102,25 @@ impl ConversationView {
                 let entry = &entries[shown[row]];
                 estimate_height(entry, width, starts_day(entries, shown, row, offset))
             });
+    }
+}
+
+impl ConversationView {
+    /// Whether `entries` are the rows shown plus new ones at the end, and no search
+    /// filters them: then only the new rows need laying out.
+    fn only_appended(&self, key: &(ConversationId, u64, String), entries: &[HistoryEntry]) -> bool {
+        let Some((chat, _, search)) = &self.made_for else {
+            return false;
+        };
+        let (old, new) = (self.keys.len(), entries.len());
+        chat == &key.0
+            && search.trim().is_empty()
+            && key.2.trim().is_empty()
+            && old == self.shown.len()
+            && new >= old
+            && old > 0
+            && entries[0].id == self.keys[0]
+            && entries[old - 1].id == self.keys[old - 1]
     }
 }
 
@@ -433,7 +476,11 @@ fn draw_entry(
                 ui.label(RichText::new(note).italics().weak());
             }
             if let Some(change) = &entry.group_change {
-                ui.label(RichText::new(format!("{change:?}")).italics().weak());
+                ui.label(
+                    RichText::new(i18n::group_change(lang, change))
+                        .italics()
+                        .weak(),
+                );
             }
         });
     ui.add_space(4.0);

@@ -30,6 +30,16 @@ impl RowHeights {
         rows
     }
 
+    /// Adds rows at the end.
+    pub fn extend(&mut self, heights: impl IntoIterator<Item = f32>) {
+        let from = self.heights.len();
+        self.heights.extend(heights);
+        if self.heights.len() > from {
+            self.dirty_from = Some(self.dirty_from.map_or(from, |d| d.min(from)));
+        }
+        self.settle();
+    }
+
     /// How many rows.
     pub fn len(&self) -> usize {
         self.heights.len()
@@ -173,6 +183,15 @@ impl<K: Copy + Hash + Eq> VirtualList<K> {
         self.made_for = Some(made_for);
     }
 
+    /// Adds rows at the end (new messages) without remaking the others; `fingerprint` is
+    /// what the rows are made for now.
+    pub fn append(&mut self, fingerprint: u64, heights: impl IntoIterator<Item = f32>) {
+        self.rows.extend(heights);
+        if let Some((_, width)) = self.made_for {
+            self.made_for = Some((fingerprint, width));
+        }
+    }
+
     /// Forgets the rows and the scroll position.
     pub fn reset(&mut self) {
         *self = VirtualList::default();
@@ -233,6 +252,11 @@ impl<K: Copy + Hash + Eq> VirtualList<K> {
         self.rows.len()
     }
 
+    /// How far down the view is scrolled, and the list's whole height.
+    pub fn scrolled(&self) -> (f32, f32) {
+        (self.offset, self.rows.total())
+    }
+
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
@@ -253,6 +277,16 @@ mod tests {
         assert_eq!(rows.visible(30.0..31.0), 2..3);
         assert_eq!(rows.visible(95.0..200.0), 3..4);
         assert_eq!(RowHeights::new(Vec::new()).visible(0.0..10.0), 0..0);
+    }
+
+    #[test]
+    fn rows_added_at_the_end_follow_the_last_one() {
+        let mut rows = RowHeights::new(vec![10.0, 20.0]);
+        rows.extend([5.0, 5.0]);
+        assert_eq!(rows.len(), 4);
+        assert_eq!(rows.top(2), 30.0);
+        assert_eq!(rows.total(), 40.0);
+        assert_eq!(rows.visible(36.0..50.0), 3..4);
     }
 
     #[test]
