@@ -11,7 +11,8 @@ use eframe::egui;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use uchat_peer::moment::Moment;
 use uchat_peer::voice::audio::{
-    AudioInput, AudioOutput, PcmInput, Silence, WavOutput, open_default_input, open_default_output,
+    AudioInput, AudioOutput, PcmInput, WavOutput, default_input_or_silence,
+    default_output_or_silence,
 };
 use uchat_peer::voice::stats::CallStats;
 use uchat_peer::{
@@ -513,7 +514,10 @@ async fn check_relay(home: &std::path::Path, relay: String, out: &Outlet) {
     let pinned = uchat_peer::trust::KnownRelays::load(home)
         .ok()
         .and_then(|known| known.pinned(&relay));
-    let known_path = home.join("known_relays.toml").display().to_string();
+    let known_path = home
+        .join(uchat_peer::trust::KNOWN_RELAYS_FILE)
+        .display()
+        .to_string();
     match uchat_peer::connection::dial(&relay, pinned, &known_path).await {
         Ok(link) => {
             let fingerprint = link.fingerprint();
@@ -573,7 +577,7 @@ fn parse_user(name: &str) -> Result<UserName, ClientError> {
 struct Session {
     client: Client,
     out: Outlet,
-    /// The call ringing here, so Answer can take it.
+    /// Whether the microphone is muted in the call (read by the capture for every frame).
     muted: Arc<AtomicBool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -1065,30 +1069,26 @@ fn open_input(audio: &AudioSettings) -> Box<dyn AudioInput> {
     if let Some(path) = &audio.input_wav {
         match PcmInput::from_wav(path) {
             Ok(input) => return Box::new(input),
-            Err(e) => tracing::warn!(error = %e, "cannot read the input WAV; sending silence"),
+            Err(e) => tracing::warn!(error = %e, "cannot read the input WAV; using the microphone"),
         }
     }
-    match open_default_input() {
-        Ok(device) => Box::new(device),
-        Err(e) => {
-            tracing::info!(error = %e, "no microphone; sending silence");
-            Box::new(Silence)
-        }
+    let (input, problem) = default_input_or_silence();
+    if let Some(e) = problem {
+        tracing::info!(error = %e, "no microphone; sending silence");
     }
+    input
 }
 
 fn open_output(audio: &AudioSettings) -> Box<dyn AudioOutput> {
     if let Some(path) = &audio.output_wav {
         match WavOutput::create(path) {
             Ok(output) => return Box::new(output),
-            Err(e) => tracing::warn!(error = %e, "cannot write the output WAV"),
+            Err(e) => tracing::warn!(error = %e, "cannot write the output WAV; using the speaker"),
         }
     }
-    match open_default_output() {
-        Ok(device) => Box::new(device),
-        Err(e) => {
-            tracing::info!(error = %e, "no speaker; the call goes on without sound");
-            Box::new(Silence)
-        }
+    let (output, problem) = default_output_or_silence();
+    if let Some(e) = problem {
+        tracing::info!(error = %e, "no speaker; the call goes on without sound");
     }
+    output
 }

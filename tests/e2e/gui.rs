@@ -30,26 +30,15 @@ fn two_apps(
 
 /// alice asks bob on the contacts screen; bob accepts on his.
 fn befriend_in_the_apps(alice: &mut Gui, bob: &mut Gui) -> Result<()> {
-    let (en, zh) = (Lang::En, Lang::ZhCn);
-    alice.click(en.tr(Tr::Contacts))?;
-    alice.type_into(en.tr(Tr::Username), "bob")?;
-    alice.type_into(en.tr(Tr::FriendNote), "hi, it's alice")?;
-    alice.click(en.tr(Tr::AddFriend))?;
-    alice.wait_for("→ bob", WAIT)?;
+    let zh = Lang::ZhCn;
+    alice.ask_friend("bob", "hi, it's alice")?;
     bob.until("the request reaching bob", WAIT, |h| {
         !h.state().model.requests.incoming.is_empty()
     })?;
     bob.click(zh.tr(Tr::Contacts))?;
     bob.wait_for("“hi, it's alice”", WAIT)?;
     bob.click(zh.tr(Tr::Accept))?;
-    alice.until("bob becoming alice's friend", WAIT, |h| {
-        h.state()
-            .model
-            .friends
-            .iter()
-            .any(|f| f.user.as_str() == "bob")
-    })?;
-    Ok(())
+    alice.wait_until_friends_with("bob")
 }
 
 #[test]
@@ -164,18 +153,9 @@ fn losing_the_relay_shows_a_banner_and_what_was_typed_meanwhile_is_sent_when_it_
         AudioSettings::default(),
     )?;
     alice.sign_in(&relay.addr, "alice", PASSWORD, en.tr(Tr::Register))?;
-    alice.click(en.tr(Tr::Contacts))?;
-    alice.type_into(en.tr(Tr::Username), "bob")?;
-    alice.click(en.tr(Tr::AddFriend))?;
-    alice.wait_for("→ bob", WAIT)?;
+    alice.ask_friend("bob", "")?;
     bob.ok(&["friends", "accept", "alice"])?;
-    alice.until("bob becoming a friend", WAIT, |h| {
-        h.state()
-            .model
-            .friends
-            .iter()
-            .any(|f| f.user.as_str() == "bob")
-    })?;
+    alice.wait_until_friends_with("bob")?;
     alice.click(en.tr(Tr::Message))?;
     alice.type_into(en.tr(Tr::MessagePlaceholder), "before the outage")?;
     alice.click(en.tr(Tr::Send))?;

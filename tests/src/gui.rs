@@ -162,6 +162,32 @@ impl Gui {
         Ok(())
     }
 
+    /// On the contacts screen, asks `user` to be friends (with `note`, if any) and waits
+    /// for the request to show as sent.
+    pub fn ask_friend(&mut self, user: &str, note: &str) -> Result<()> {
+        use uchat_gui::i18n::Tr;
+        let lang = self.harness.state().lang();
+        self.click(lang.tr(Tr::Contacts))?;
+        self.type_into(lang.tr(Tr::Username), user)?;
+        if !note.is_empty() {
+            self.type_into(lang.tr(Tr::FriendNote), note)?;
+        }
+        self.click(lang.tr(Tr::AddFriend))?;
+        self.wait_for(&format!("→ {user}"), Duration::from_secs(30))
+    }
+
+    /// Waits until `user` is in the friend list.
+    pub fn wait_until_friends_with(&mut self, user: &str) -> Result<()> {
+        let what = format!("{user} becoming a friend");
+        self.until(&what, Duration::from_secs(30), |h| {
+            h.state()
+                .model
+                .friends
+                .iter()
+                .any(|f| f.user.as_str() == user)
+        })
+    }
+
     /// Runs the sign-in screen: relay, fingerprint check, name, password, then `action`
     /// ("Register" or "Sign in", in the app's language), and waits to be signed in.
     pub fn sign_in(&mut self, relay: &str, user: &str, password: &str, action: &str) -> Result<()> {

@@ -365,6 +365,23 @@ pub struct DeviceInput {
     _device: DeviceThread,
 }
 
+/// The default microphone, or silence when there is none (with why, to tell the user):
+/// no sound card is a normal case.
+pub fn default_input_or_silence() -> (Box<dyn AudioInput>, Option<AudioError>) {
+    match open_default_input() {
+        Ok(device) => (Box::new(device), None),
+        Err(e) => (Box::new(Silence), Some(e)),
+    }
+}
+
+/// The default speaker, or nowhere when there is none (with why, to tell the user).
+pub fn default_output_or_silence() -> (Box<dyn AudioOutput>, Option<AudioError>) {
+    match open_default_output() {
+        Ok(device) => (Box::new(device), None),
+        Err(e) => (Box::new(Silence), Some(e)),
+    }
+}
+
 /// Opens the default input device at 48 kHz.
 pub fn open_default_input() -> Result<DeviceInput, AudioError> {
     use cpal::traits::DeviceTrait;

@@ -58,6 +58,21 @@ fn thumbnail() -> Result<Vec<u8>> {
     Ok(png)
 }
 
+/// A received picture with `png` as its thumbnail.
+fn picture(file: FileId, name: String, png: &[u8]) -> FileRef {
+    FileRef {
+        file,
+        name,
+        size: 123_456,
+        mime: "image/png".into(),
+        md5: vec![0; 16],
+        key: vec![0; 32],
+        thumbnail: Some(png.to_vec()),
+        dimensions: Some((96, 72)),
+        saved_to: None,
+    }
+}
+
 const TEXTS: [&str; 6] = [
     "好的，明天见！",
     "Did you see the photos from the trip? The mountains were amazing.",
@@ -73,17 +88,8 @@ fn messages(me: &UserName, friend: &UserName, count: usize, png: &[u8]) -> Vec<H
         .map(|i| {
             let mine = i % 3 == 0;
             let at = start_ms + (i as u64 / 500) * 86_400_000 + (i as u64 % 500) * 60_000;
-            let file = (i % 97 == 0).then(|| FileRef {
-                file: FileId(id16(i as u64, 7)),
-                name: format!("照片-{i}.png"),
-                size: 123_456,
-                mime: "image/png".into(),
-                md5: vec![0; 16],
-                key: vec![0; 32],
-                thumbnail: Some(png.to_vec()),
-                dimensions: Some((96, 72)),
-                saved_to: None,
-            });
+            let file = (i % 97 == 0)
+                .then(|| picture(FileId(id16(i as u64, 7)), format!("照片-{i}.png"), png));
             HistoryEntry {
                 id: MessageId(id16(i as u64, 1)),
                 conversation: ConversationId::direct(friend),
@@ -113,16 +119,12 @@ fn posts(friend: &UserName, me: &UserName, count: usize, png: &[u8]) -> Vec<Mome
         .map(|i| {
             let at = 1_700_000_000_000u64 + (count - i) as u64 * 3_600_000;
             let images = (0..(i % 4))
-                .map(|k| FileRef {
-                    file: FileId(id16((i * 10 + k) as u64, 9)),
-                    name: format!("p{i}-{k}.png"),
-                    size: 50_000,
-                    mime: "image/png".into(),
-                    md5: vec![0; 16],
-                    key: vec![0; 32],
-                    thumbnail: Some(png.to_vec()),
-                    dimensions: Some((96, 72)),
-                    saved_to: None,
+                .map(|k| {
+                    picture(
+                        FileId(id16((i * 10 + k) as u64, 9)),
+                        format!("p{i}-{k}.png"),
+                        png,
+                    )
                 })
                 .collect();
             Moment {

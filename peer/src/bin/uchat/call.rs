@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use uchat_peer::voice::audio::{
-    AudioInput, AudioOutput, PcmInput, Silence, WavOutput, open_default_input, open_default_output,
+    AudioInput, AudioOutput, PcmInput, WavOutput, default_input_or_silence,
+    default_output_or_silence,
 };
 use uchat_peer::voice::stats::{CallStats, CallSummary};
 use uchat_peer::{CallEnd, CallProgress, Client, ConnectedCall, Placed, TalkOptions};
@@ -37,13 +38,11 @@ fn open_input(ctx: &Context_, args: &AudioArgs) -> Result<Box<dyn AudioInput>> {
     if let Some(path) = &args.input {
         return Ok(Box::new(PcmInput::from_wav(path)?));
     }
-    match open_default_input() {
-        Ok(device) => Ok(Box::new(device)),
-        Err(e) => {
-            audio_note(ctx, "input", &format!("{e}; sending silence"));
-            Ok(Box::new(Silence))
-        }
+    let (input, problem) = default_input_or_silence();
+    if let Some(e) = problem {
+        audio_note(ctx, "input", &format!("{e}; sending silence"));
     }
+    Ok(input)
 }
 
 /// Opens the output: the WAV file, else the default speaker, else nowhere (and says so).
@@ -51,17 +50,15 @@ fn open_output(ctx: &Context_, args: &AudioArgs) -> Result<Box<dyn AudioOutput>>
     if let Some(path) = &args.output {
         return Ok(Box::new(WavOutput::create(path)?));
     }
-    match open_default_output() {
-        Ok(device) => Ok(Box::new(device)),
-        Err(e) => {
-            audio_note(
-                ctx,
-                "output",
-                &format!("{e}; the call goes on without sound"),
-            );
-            Ok(Box::new(Silence))
-        }
+    let (output, problem) = default_output_or_silence();
+    if let Some(e) = problem {
+        audio_note(
+            ctx,
+            "output",
+            &format!("{e}; the call goes on without sound"),
+        );
     }
+    Ok(output)
 }
 
 fn audio_note(ctx: &Context_, direction: &str, note: &str) {
