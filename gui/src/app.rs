@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use eframe::egui::{self, Color32, RichText};
 use uchat_wire::{CertFingerprint, FileId, PostId, UserName};
@@ -107,7 +106,6 @@ pub struct UchatApp {
     pub(crate) textures: HashMap<FileId, Option<egui::TextureHandle>>,
     pub(crate) utc_offset: time::UtcOffset,
     pub(crate) open_group: Option<uchat_wire::GroupId>,
-    last_pending_check: Instant,
     attached: bool,
     tour: Option<Tour>,
 }
@@ -157,7 +155,6 @@ impl UchatApp {
             textures: HashMap::new(),
             utc_offset: options.utc_offset,
             open_group: None,
-            last_pending_check: Instant::now(),
             attached: false,
             tour: options.tour,
         })
@@ -209,35 +206,8 @@ impl UchatApp {
                     self.login.password.clear();
                     self.model.apply(update);
                 }
-                Update::Online { online: true, .. } => {
-                    self.model.apply(update);
-                    // Queued messages went out when the connection came back.
-                    self.refresh_pending();
-                }
                 other => self.model.apply(other),
             }
-        }
-    }
-
-    /// Asks for the tails of chats with messages in the outbox, to see them sent.
-    fn refresh_pending(&mut self) {
-        self.last_pending_check = Instant::now();
-        let pending: Vec<Chat> = self
-            .model
-            .chats()
-            .into_iter()
-            .filter(|chat| {
-                self.model
-                    .conversation(chat)
-                    .is_some_and(|c| c.has_pending())
-            })
-            .collect();
-        for chat in pending {
-            let limit = self
-                .model
-                .conversation(&chat)
-                .map_or(crate::worker::FIRST_PAGE, |c| c.requested.max(1));
-            self.send(Command::LoadHistory { chat, limit });
         }
     }
 
@@ -274,12 +244,6 @@ impl UchatApp {
             self.attached = true;
         }
         self.take_updates();
-        if self.model.has_pending() && self.last_pending_check.elapsed() > Duration::from_secs(2) {
-            self.refresh_pending();
-        }
-        if self.model.has_pending() {
-            ctx.request_repaint_after(Duration::from_secs(2));
-        }
         self.notify(&ctx);
         if self.model.me.is_none() {
             egui::CentralPanel::default().show(ui, |ui| self.login_view(ui));

@@ -288,11 +288,6 @@ impl Model {
         self.friend(user).is_some_and(|f| f.online)
     }
 
-    /// Whether any loaded chat has a message waiting in the outbox.
-    pub fn has_pending(&self) -> bool {
-        self.conversations.values().any(Conversation::has_pending)
-    }
-
     /// Takes in one update from the worker.
     pub fn apply(&mut self, update: Update) {
         if matches!(

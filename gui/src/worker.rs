@@ -720,6 +720,11 @@ impl Session {
                         | ClientEvent::FriendAccepted { .. }
                         | ClientEvent::FriendRemoved { .. } => self.refresh_contacts().await,
                         ClientEvent::GroupChanged { .. } => self.refresh_groups().await,
+                        ClientEvent::OutboxSettled { id } => match self.client.own_entry(id) {
+                            Ok(Some(entry)) => self.out.send(Update::Entry(entry)),
+                            Ok(None) => {}
+                            Err(e) => self.out.error("history", e),
+                        },
                         ClientEvent::MomentPosted { post, .. }
                         | ClientEvent::MomentLiked { post, .. }
                         | ClientEvent::MomentCommented { post, .. } => {

@@ -841,6 +841,11 @@ impl Client {
         Ok(self.inner.store.history(conversation, limit)?)
     }
 
+    /// This user's own message `id` as the history holds it (its status, sent or failed).
+    pub fn own_entry(&self, id: MessageId) -> Result<Option<HistoryEntry>, ClientError> {
+        Ok(self.inner.store.history_entry(&self.inner.me, id)?)
+    }
+
     /// The safety number with `user` from their pinned identity (fetched and pinned on
     /// first contact), and, if the relay now serves a different identity for them, the
     /// number that identity would give: what to compare before `trust`.
@@ -1272,6 +1277,9 @@ impl Inner {
         match sent {
             Ok(Reply::Sent { relay_ts_ms, .. }) => {
                 self.store.mark_sent(entry.id, relay_ts_ms)?;
+                let _ = self
+                    .events
+                    .send(ClientEvent::OutboxSettled { id: entry.id });
                 Ok(Delivery::Sent)
             }
             Ok(_) => Ok(Delivery::Later(ConnectionError::Unreachable {
@@ -1282,6 +1290,9 @@ impl Inner {
                 // The relay will never take this message (no such user, too large, …):
                 // keep it in history as failed rather than retrying forever.
                 self.store.mark_failed(entry.id, &error.message)?;
+                let _ = self
+                    .events
+                    .send(ClientEvent::OutboxSettled { id: entry.id });
                 Ok(Delivery::Refused(error))
             }
             Err(other) => Ok(Delivery::Later(other)),

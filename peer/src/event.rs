@@ -133,6 +133,13 @@ pub enum ClientEvent {
         /// The comment.
         comment: crate::moment::MomentCommentView,
     },
+    /// A message of this user's left the outbox: the relay queued it (now `Sent` in
+    /// history) or refused it for good (`Failed`). Also for messages written offline and
+    /// sent on reconnecting.
+    OutboxSettled {
+        /// The message.
+        id: MessageId,
+    },
     /// The connection to the relay dropped; the client reconnects with backoff.
     Disconnected {
         /// Why.

@@ -408,6 +408,8 @@ impl Context_ {
                 },
                 || format!("disconnected from the relay ({reason}); reconnecting…"),
             ),
+            // A send's own command reports it; `listen` has no line for it.
+            ClientEvent::OutboxSettled { .. } => {}
             ClientEvent::Reconnected => self.print(
                 JsonLine::Connection {
                     state: "connected",
