@@ -65,6 +65,7 @@ impl Body {
             Content::GroupKey { .. }
             | Content::CallKey { .. }
             | Content::MomentKey { .. }
+            | Content::Receipt { .. }
             | Content::Unknown => Ok(None),
         }
     }

@@ -16,6 +16,7 @@ mod call;
 mod file;
 mod group;
 mod moment;
+mod receipt;
 mod social;
 
 pub use call::{
@@ -48,7 +49,7 @@ use crate::connection::{self, ConnectionError, RelayLink};
 use crate::crypto::olm::{self, Identity, OlmError, SealedSession, SessionSet};
 use crate::crypto::password::{KeyDerivationError, LocalKey};
 use crate::crypto::safety;
-use crate::envelope::{Envelope, Payload};
+use crate::envelope::{Content, Envelope, Payload, ReceiptKind};
 use crate::event::{ClientEvent, ReceivedMessage};
 use crate::trust::{IdentityCheck, KNOWN_RELAYS_FILE, KnownRelays, TrustError, check_identity};
 
@@ -286,6 +287,12 @@ struct Inner {
     processed: watch::Sender<Seq>,
     /// The calls this user placed, rang for or is in.
     calls: std::sync::Mutex<call::CallRegistry>,
+    /// Messages taken in whose delivery receipts have not been queued yet.
+    delivered: std::sync::Mutex<Vec<(UserName, MessageId)>>,
+    /// Asks the receipt task to queue the delivery receipts waiting in `delivered`.
+    receipts_wake: tokio::sync::Notify,
+    /// Serializes queueing receipts, so one caller can wait for another's to be queued.
+    receipts_lock: Mutex<()>,
 }
 
 /// Everything a client needs once the keys are unlocked.
@@ -713,6 +720,9 @@ impl Client {
             outbox_lock: Mutex::new(()),
             outbox_wake: tokio::sync::Notify::new(),
             calls: std::sync::Mutex::default(),
+            delivered: std::sync::Mutex::default(),
+            receipts_wake: tokio::sync::Notify::new(),
+            receipts_lock: Mutex::new(()),
             relay,
             link: RwLock::new(link),
             events,
@@ -744,6 +754,7 @@ impl Client {
             tasks.spawn(run_inbox(self.inner.clone()));
             tasks.spawn(run_acks(self.inner.clone()));
             tasks.spawn(run_outbox_retries(self.inner.clone()));
+            tasks.spawn(receipt::run_receipts(self.inner.clone()));
         }
         self.inner.top_up_keys().await?;
         if let Err(e) = self.inner.flush_outbox(None).await {
@@ -789,6 +800,11 @@ impl Client {
             .map_err(|_| ClientError::CatchUpTimeout(timeout))?;
         // Let the acknowledgement reach the relay before a short-lived CLI exits.
         self.inner.ack(*processed.borrow()).await;
+        // And the delivery receipts for what was taken in.
+        self.inner.queue_delivered_receipts().await;
+        if let Err(e) = self.inner.flush_outbox(None).await {
+            tracing::debug!(error = %e, "receipts wait in the outbox");
+        }
         Ok(())
     }
 
@@ -1004,6 +1020,11 @@ impl Client {
     pub async fn close(self) {
         let processed = *self.inner.processed.borrow();
         self.inner.ack(processed).await;
+        // Receipts still waiting go into the outbox, to be sent now or on the next run.
+        self.inner.queue_delivered_receipts().await;
+        if let Err(e) = self.inner.flush_outbox(None).await {
+            tracing::debug!(error = %e, "receipts wait in the outbox");
+        }
         let mut tasks =
             std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
         tasks.abort_all();
@@ -1208,13 +1229,42 @@ impl Inner {
         body: &Body,
         done_upload: Option<String>,
     ) -> Result<OutboxEntry, ClientError> {
+        let entry = |id, now| HistoryEntry {
+            id,
+            conversation: ConversationId::direct(to),
+            from: self.me.clone(),
+            to: to.clone(),
+            sent_ms: now,
+            received_ms: now,
+            text: body.text(),
+            status: EntryStatus::Pending,
+            flags: EntryFlags::default(),
+            group: None,
+            group_change: None,
+            file: body.file(),
+        };
+        self.commit_olm_outbound(to, body.content(), Some(&entry), done_upload)
+            .await
+    }
+
+    /// Encrypts `content` for `to` as a new 1:1 message and commits it in one transaction:
+    /// the session state, the pin on first contact, the history entry `entry` makes from
+    /// the new id and time (none for a message not shown, such as a receipt), the outbox
+    /// entry, and the end of the pending upload `done_upload` if given.
+    async fn commit_olm_outbound(
+        &self,
+        to: &UserName,
+        content: Content,
+        entry: Option<&(dyn Fn(MessageId, u64) -> HistoryEntry + Sync)>,
+        done_upload: Option<String>,
+    ) -> Result<OutboxEntry, ClientError> {
         let identity = self.identity.lock().await;
         let now = now_ms();
         let id = random_id()?;
         let payload = Payload {
             id,
             sent_ms: now,
-            content: body.content(),
+            content,
             group: None,
             sender: None,
         };
@@ -1231,20 +1281,8 @@ impl Inner {
         self.store.commit_outbound(&OutboundCommit {
             sessions: sealed.sessions,
             pin: sealed.pin,
-            entry: HistoryEntry {
-                id,
-                conversation: ConversationId::direct(to),
-                from: self.me.clone(),
-                to: to.clone(),
-                sent_ms: now,
-                received_ms: now,
-                text: body.text(),
-                status: EntryStatus::Pending,
-                flags: EntryFlags::default(),
-                group: None,
-                group_change: None,
-                file: body.file(),
-            },
+            from: self.me.clone(),
+            entry: entry.map(|make| make(id, now)),
             outbox: outbox.clone(),
             done_upload,
         })?;
@@ -1356,10 +1394,26 @@ impl Inner {
                 // A redelivery after a lost acknowledgement is already stored and shown;
                 // it only needs acknowledging again, which the sequence number below does.
                 if !self.store.has_message(&from, id)? {
-                    let received = self
+                    match self
                         .open_message(from, id, &ciphertext, push.relay_ts_ms, seq)
-                        .await?;
-                    let _ = self.events.send(ClientEvent::Message(received));
+                        .await?
+                    {
+                        Opened::Message(received) => {
+                            if received.problem.is_none() {
+                                self.note_delivered(&received.from, received.id);
+                            }
+                            let _ = self.events.send(ClientEvent::Message(*received));
+                        }
+                        Opened::Receipt { from, kind, ids } => {
+                            if !ids.is_empty() {
+                                let _ = self.events.send(ClientEvent::Receipt {
+                                    user: from,
+                                    kind,
+                                    ids,
+                                });
+                            }
+                        }
+                    }
                 }
             }
             PushEvent::Presence {
@@ -1631,7 +1685,8 @@ impl Inner {
     }
 
     /// Decrypts a message and commits it. A message that cannot be decrypted is kept as
-    /// such (never dropped silently).
+    /// such (never dropped silently); a receipt changes the status of the messages it
+    /// names instead of being shown.
     async fn open_message(
         &self,
         from: UserName,
@@ -1639,13 +1694,14 @@ impl Inner {
         ciphertext: &[u8],
         relay_ts_ms: u64,
         seq: Seq,
-    ) -> Result<ReceivedMessage, ClientError> {
+    ) -> Result<Opened, ClientError> {
         let mut identity = self.identity.lock().await;
         let now = now_ms();
         let opened = self
             .olm_decrypt(&mut identity, &from, ciphertext, now)
             .await?;
         let mut body = None;
+        let mut receipt = None;
         let mut sent_ms = relay_ts_ms;
         let problem = match &opened.plaintext {
             Err(problem) => Some(problem.clone()),
@@ -1656,6 +1712,13 @@ impl Inner {
                 }
                 Ok(payload) if payload.group.is_some() => {
                     Some("a group message delivered as a 1:1 message".into())
+                }
+                Ok(Payload {
+                    content: Content::Receipt { kind, ids },
+                    ..
+                }) if opened.flag != IdentityFlag::Changed => {
+                    receipt = Some((kind, ids));
+                    None
                 }
                 Ok(payload) => {
                     sent_ms = payload.sent_ms;
@@ -1670,6 +1733,11 @@ impl Inner {
                 }
             },
         };
+        if let Some((kind, ids)) = receipt {
+            let ids =
+                self.take_in_receipt(&mut identity, opened, from.clone(), id, seq, kind, &ids)?;
+            return Ok(Opened::Receipt { from, kind, ids });
+        }
         if problem.is_some() {
             tracing::warn!(%from, %id, "message could not be decrypted; kept as undecryptable");
         }
@@ -1696,8 +1764,20 @@ impl Inner {
             group: None,
         };
         self.commit_olm_inbound(&mut identity, &commit, sessions_changed)?;
-        Ok(received)
+        Ok(Opened::Message(Box::new(received)))
     }
+}
+
+/// What an incoming 1:1 message turned out to be.
+enum Opened {
+    /// Something to show (perhaps as undecryptable).
+    Message(Box<ReceivedMessage>),
+    /// A receipt from `from`, which moved the status of `ids` forward.
+    Receipt {
+        from: UserName,
+        kind: ReceiptKind,
+        ids: Vec<MessageId>,
+    },
 }
 
 /// One Olm message for a contact, with the state to commit alongside it.

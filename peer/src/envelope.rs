@@ -155,10 +155,30 @@ pub enum Content {
         #[serde(with = "serde_bytes")]
         key: Vec<u8>,
     },
+    /// The recipient's word that it has (or that its user has seen) the sender's 1:1
+    /// messages `ids`: a receipt, never shown as a message.
+    Receipt {
+        /// Delivered or read.
+        kind: ReceiptKind,
+        /// The messages it speaks for (at most [`MAX_RECEIPT_IDS`] are taken in).
+        ids: Vec<MessageId>,
+    },
     /// Content from a newer peer that this one cannot show.
     #[serde(other, deserialize_with = "skip_unknown_body")]
     Unknown,
 }
+
+/// What a receipt says about the messages it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ReceiptKind {
+    /// The recipient's device has taken them in.
+    Delivered,
+    /// The recipient has seen them.
+    Read,
+}
+
+/// Most message ids one receipt speaks for; a receiver ignores the rest.
+pub const MAX_RECEIPT_IDS: usize = 512;
 
 impl std::fmt::Debug for Payload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -185,6 +205,7 @@ impl std::fmt::Debug for Content {
             } => write!(f, "GroupKey({group}, {session_id}, epoch {epoch})"),
             Content::CallKey { call, offer, .. } => write!(f, "CallKey({call}, offer {offer})"),
             Content::MomentKey { post, .. } => write!(f, "MomentKey({post})"),
+            Content::Receipt { kind, ids } => write!(f, "Receipt({kind:?}, {} ids)", ids.len()),
             Content::Unknown => f.write_str("Unknown"),
         }
     }

@@ -6,11 +6,23 @@ use uchat_wire::{
     UserName,
 };
 
+use crate::envelope::ReceiptKind;
+
 /// Something the user should see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientEvent {
     /// A 1:1 or group message arrived (new, not a duplicate).
     Message(ReceivedMessage),
+    /// `user` says they have (delivered) or have seen (read) this user's 1:1 messages
+    /// `ids`; only ids whose status moved forward are named.
+    Receipt {
+        /// The recipient of the messages.
+        user: UserName,
+        /// Delivered or read.
+        kind: ReceiptKind,
+        /// The messages whose status changed.
+        ids: Vec<MessageId>,
+    },
     /// A group's membership changed (someone joined, left or was removed, or the group was
     /// made with this user in it).
     GroupChanged {
@@ -200,6 +212,7 @@ impl ReceivedMessage {
             flags: EntryFlags {
                 identity: self.identity,
                 note: self.problem.clone(),
+                read: false,
             },
             group: self.group,
             group_change: None,

@@ -39,4 +39,5 @@ pub use client::{
     FriendRequests, Group, IncomingCall, MomentPage, NewAvatar, Placed, PlacedCall, PostedMoment,
     Profile, SafetyNumbers, SavedFile, SentFile, TalkOptions,
 };
+pub use envelope::ReceiptKind;
 pub use event::{ClientEvent, ReceivedMessage};

@@ -65,7 +65,7 @@ pub use error::StoreError;
 pub use file::{FileLimits, STALLED_UPLOAD_MS};
 pub use group::{CEILING_FACTOR, GroupLimits, GroupSent, KeyShareRow, LeaveOutcome};
 pub use moment::{Commented, FeedPage, MomentLimits, Posted};
-pub use peer::{InboundCommit, OutboundCommit, PeerStore};
+pub use peer::{InboundCommit, OutboundCommit, PeerStore, UnreadMessage};
 pub use peer_group::{ContactSessions, GroupOutboundCommit};
 pub use records::{
     AccountRecord, CallOfferRecord, ContactRecord, ConversationId, EntryFlags, EntryStatus,

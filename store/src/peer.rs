@@ -64,8 +64,11 @@ pub struct OutboundCommit {
     pub sessions: Vec<SessionRecord>,
     /// The recipient's identity to pin, on first contact.
     pub pin: Option<PinnedIdentity>,
-    /// The history entry (normally [`EntryStatus::Pending`]).
-    pub entry: HistoryEntry,
+    /// This user, the sender.
+    pub from: UserName,
+    /// The history entry (normally [`EntryStatus::Pending`]); `None` for a message that
+    /// is not shown, such as a receipt.
+    pub entry: Option<HistoryEntry>,
     /// The encrypted message for the relay; same id as `entry`.
     pub outbox: OutboxEntry,
     /// The pending upload this message ends (its file is on the relay now), if any.
@@ -185,6 +188,40 @@ pub(crate) fn put_outbox_in(
         .insert(slot, encode(outbox, "outbox entry")?.as_slice())?;
     ids.insert(id, (slot, from.as_str()))?;
     Ok(())
+}
+
+/// The history entry at `key`, if there is one.
+fn entry_at(
+    history: &redb::Table<'_, (&'static str, u64), &'static [u8]>,
+    key: (&str, u64),
+) -> Result<Option<HistoryEntry>, StoreError> {
+    history
+        .get(key)?
+        .map(|v| decode(v.value(), "history entry"))
+        .transpose()
+}
+
+/// Moves an outgoing entry's status forward to `status`; never back. Returns whether it
+/// moved.
+fn raise_status(entry: &mut HistoryEntry, status: EntryStatus) -> bool {
+    match (entry.status.progress(), status.progress()) {
+        (Some(now), Some(next)) if next > now => {
+            entry.status = status;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// An incoming message not yet seen, as [`PeerStore::unread`] finds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnreadMessage {
+    /// Its place in the conversation's history.
+    pub index: u64,
+    /// Its sender.
+    pub from: UserName,
+    /// Its id.
+    pub id: MessageId,
 }
 
 /// Remembers that (from, id) was taken in, even without a history entry.
@@ -431,27 +468,131 @@ impl PeerStore {
 
     /// Atomic commit of a message about to be sent: in one transaction, replaces the
     /// recipient's sessions (if `sessions` is non-empty), pins the recipient (if `pin`),
-    /// appends the history entry (unless its (from, id) exists) and puts the message in the
+    /// appends the history entry if any (unless its (from, id) exists) and puts the message in the
     /// outbox (replacing an outbox entry with the same id, which keeps its place).
     pub fn commit_outbound(&self, c: &OutboundCommit) -> Result<(), StoreError> {
         write(&self.db, |tx| {
             put_sessions(tx, &c.outbox.to, &c.sessions)?;
             put_pin(tx, &c.outbox.to, c.pin.as_ref())?;
-            append_history(tx, &c.entry)?;
+            if let Some(entry) = &c.entry {
+                append_history(tx, entry)?;
+            }
             if let Some(upload) = &c.done_upload {
                 tx.open_table(PENDING_UPLOADS)?.remove(upload.as_str())?;
             }
-            put_outbox_in(tx, &c.outbox, &c.entry.from)
+            put_outbox_in(tx, &c.outbox, &c.from)
         })
     }
 
     /// The relay has durably queued message `id`: removes it from the outbox and marks its
-    /// history entry [`EntryStatus::Sent`], with `relay_ts_ms` as its `received_ms`.
-    /// Does nothing if `id` is not in the outbox (for example, when called twice).
+    /// history entry [`EntryStatus::Sent`] (unless a receipt already took it further), with
+    /// `relay_ts_ms` as its `received_ms`. Does nothing if `id` is not in the outbox (for
+    /// example, when called twice).
     pub fn mark_sent(&self, id: MessageId, relay_ts_ms: u64) -> Result<(), StoreError> {
         self.settle(id, |entry| {
-            entry.status = EntryStatus::Sent;
+            raise_status(entry, EntryStatus::Sent);
             entry.received_ms = relay_ts_ms;
+        })
+    }
+
+    /// Takes in a receipt from `reader` in one transaction with what opening it changed
+    /// (`commit`, whose `from` is `reader`): raises to `status` ([`EntryStatus::Delivered`]
+    /// or [`EntryStatus::Read`]) each of `ids` that is this user's (`me`) own 1:1 message
+    /// to `reader`; ids of anything else (someone else's message, a group message, an
+    /// unknown id) are ignored, so a receipt can only speak for messages sent to its
+    /// sender. A status never goes back. Returns the ids whose status changed.
+    pub fn commit_receipt(
+        &self,
+        commit: &InboundCommit,
+        me: &UserName,
+        status: EntryStatus,
+        ids: &[MessageId],
+    ) -> Result<Vec<MessageId>, StoreError> {
+        write(&self.db, |tx| {
+            commit_inbound_in(tx, commit)?;
+            let reader = &commit.from;
+            let conversation = ConversationId::direct(reader);
+            let messages = tx.open_table(MESSAGES)?;
+            let mut history = tx.open_table(HISTORY)?;
+            let mut changed = Vec::new();
+            for &id in ids {
+                let location = messages
+                    .get((me.as_str(), id.0.as_slice()))?
+                    .and_then(|v| v.value().map(|(c, index)| (c.to_string(), index)));
+                let Some((stored_in, index)) = location else {
+                    continue;
+                };
+                if stored_in != conversation.as_str() {
+                    continue;
+                }
+                let key = (stored_in.as_str(), index);
+                let Some(mut entry) = entry_at(&history, key)? else {
+                    continue;
+                };
+                if &entry.from != me || &entry.to != reader || entry.group.is_some() {
+                    continue;
+                }
+                if raise_status(&mut entry, status) {
+                    history.insert(key, encode(&entry, "history entry")?.as_slice())?;
+                    changed.push(id);
+                }
+            }
+            Ok(changed)
+        })
+    }
+
+    /// The incoming messages of `conversation` this user (`me`) has not seen yet, oldest
+    /// first: those after the last one seen (received and decrypted ones only).
+    pub fn unread(
+        &self,
+        conversation: &ConversationId,
+        me: &UserName,
+    ) -> Result<Vec<UnreadMessage>, StoreError> {
+        read(&self.db, |tx| {
+            let table = tx.open_table(HISTORY)?;
+            let name = conversation.as_str();
+            let mut out = Vec::new();
+            for item in table.range((name, 0)..=(name, u64::MAX))?.rev() {
+                let (key, value) = item?;
+                let entry: HistoryEntry = decode(value.value(), "history entry")?;
+                if &entry.from == me {
+                    continue;
+                }
+                if entry.flags.read {
+                    break;
+                }
+                if entry.status == EntryStatus::Received {
+                    out.push(UnreadMessage {
+                        index: key.value().1,
+                        from: entry.from,
+                        id: entry.id,
+                    });
+                }
+            }
+            out.reverse();
+            Ok(out)
+        })
+    }
+
+    /// Marks `messages` of `conversation` (from [`PeerStore::unread`]) as seen.
+    pub fn mark_read(
+        &self,
+        conversation: &ConversationId,
+        messages: &[UnreadMessage],
+    ) -> Result<(), StoreError> {
+        write(&self.db, |tx| {
+            let mut history = tx.open_table(HISTORY)?;
+            for message in messages {
+                let key = (conversation.as_str(), message.index);
+                let Some(mut entry) = entry_at(&history, key)? else {
+                    continue;
+                };
+                if entry.id == message.id && !entry.flags.read {
+                    entry.flags.read = true;
+                    history.insert(key, encode(&entry, "history entry")?.as_slice())?;
+                }
+            }
+            Ok(())
         })
     }
 
@@ -532,11 +673,7 @@ impl PeerStore {
             if let Some((conversation, index)) = location {
                 let mut history = tx.open_table(HISTORY)?;
                 let key = (conversation.as_str(), index);
-                let entry = history
-                    .get(key)?
-                    .map(|v| decode::<HistoryEntry>(v.value(), "history entry"))
-                    .transpose()?;
-                if let Some(mut entry) = entry {
+                if let Some(mut entry) = entry_at(&history, key)? {
                     change(&mut entry);
                     history.insert(key, encode(&entry, "history entry")?.as_slice())?;
                 }
@@ -572,7 +709,7 @@ mod tests {
             status: EntryStatus::Received,
             flags: EntryFlags {
                 identity: IdentityFlag::Known,
-                note: None,
+                ..EntryFlags::default()
             },
             group: None,
             group_change: None,
@@ -609,7 +746,8 @@ mod tests {
         OutboundCommit {
             sessions: vec![session("s", u64::from(id))],
             pin: None,
-            entry: e,
+            from: user("bob"),
+            entry: Some(e),
             outbox: OutboxEntry {
                 id: MessageId([id; 16]),
                 to: user("alice"),
@@ -905,6 +1043,133 @@ mod tests {
 
         store.mark_sent(MessageId([3; 16]), 5).expect("marks");
         assert!(store.outbox().expect("reads").is_empty());
+    }
+
+    /// Bob's outgoing message `id` to `to`.
+    fn outbound_to(id: u8, to: &str, text: &str) -> OutboundCommit {
+        let mut c = outbound(id, text);
+        if let Some(e) = c.entry.as_mut() {
+            e.to = user(to);
+            e.conversation = ConversationId::direct(&user(to));
+        }
+        c.outbox.to = user(to);
+        c
+    }
+
+    fn status_of(store: &PeerStore, with: &str, id: u8) -> Option<EntryStatus> {
+        store
+            .history(&ConversationId::direct(&user(with)), 100)
+            .expect("reads")
+            .into_iter()
+            .find(|e| e.id == MessageId([id; 16]))
+            .map(|e| e.status)
+    }
+
+    /// An entry-less commit of message `id` from `from`, as a receipt arrives.
+    fn receipt_from(from: &str, id: u8) -> InboundCommit {
+        InboundCommit {
+            sessions: vec![],
+            pin: None,
+            entry: None,
+            from: user(from),
+            id: MessageId([id; 16]),
+            seq: Seq(u64::from(id)),
+            group_session: None,
+            group: None,
+        }
+    }
+
+    #[test]
+    fn receipts_raise_only_the_senders_own_messages_to_the_reader_and_never_go_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(&dir);
+        let bob = user("bob");
+        for id in 1..=3 {
+            store
+                .commit_outbound(&outbound(id, "to alice"))
+                .expect("commits");
+        }
+        store
+            .commit_outbound(&outbound_to(8, "carol", "to carol"))
+            .expect("commits");
+        store
+            .commit_inbound(&inbound(entry("carol", "bob", 7, "from carol"), 1))
+            .expect("commits");
+        store.mark_sent(MessageId([1; 16]), 10).expect("marks");
+        store
+            .mark_failed(MessageId([3; 16]), "refused")
+            .expect("marks");
+
+        let ids = |list: &[u8]| list.iter().map(|&i| MessageId([i; 16])).collect::<Vec<_>>();
+        // A receipt (message `id` from `from`) saying `status` of `list`.
+        let receipt = |from: &str, id: u8, status: EntryStatus, list: &[u8]| {
+            store
+                .commit_receipt(&receipt_from(from, id), &bob, status, &ids(list))
+                .expect("commits")
+        };
+        let changed = receipt("alice", 50, EntryStatus::Delivered, &[1, 2, 3, 7, 8, 99]);
+        assert_eq!(changed, ids(&[1, 2]), "only bob's live messages to alice");
+        assert!(
+            store
+                .has_message(&user("alice"), MessageId([50; 16]))
+                .expect("reads")
+        );
+        assert_eq!(status_of(&store, "alice", 1), Some(EntryStatus::Delivered));
+        assert_eq!(status_of(&store, "alice", 2), Some(EntryStatus::Delivered));
+        assert_eq!(status_of(&store, "alice", 3), Some(EntryStatus::Failed));
+        assert_eq!(status_of(&store, "carol", 8), Some(EntryStatus::Pending));
+        assert_eq!(status_of(&store, "carol", 7), Some(EntryStatus::Received));
+
+        // The relay's late reply to the send of 2 leaves it delivered (and the outbox).
+        store.mark_sent(MessageId([2; 16]), 11).expect("marks");
+        assert_eq!(status_of(&store, "alice", 2), Some(EntryStatus::Delivered));
+        assert_eq!(
+            store.outbox().expect("reads").len(),
+            1,
+            "only carol's is left"
+        );
+
+        assert_eq!(receipt("alice", 51, EntryStatus::Read, &[1]), ids(&[1]));
+        assert!(
+            receipt("alice", 52, EntryStatus::Delivered, &[1]).is_empty(),
+            "a read message does not go back to delivered"
+        );
+        assert_eq!(status_of(&store, "alice", 1), Some(EntryStatus::Read));
+        // Carol cannot speak for bob's message to alice.
+        assert!(receipt("carol", 53, EntryStatus::Read, &[2]).is_empty());
+        assert_eq!(status_of(&store, "alice", 2), Some(EntryStatus::Delivered));
+    }
+
+    #[test]
+    fn unread_lists_what_came_after_the_last_message_seen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(&dir);
+        let bob = user("bob");
+        let alice = ConversationId::direct(&user("alice"));
+        store
+            .commit_inbound(&inbound(entry("alice", "bob", 1, "one"), 1))
+            .expect("commits");
+        store
+            .commit_inbound(&inbound(entry("alice", "bob", 2, "two"), 2))
+            .expect("commits");
+        store
+            .commit_outbound(&outbound(3, "bob's own"))
+            .expect("commits");
+        let mut broken = entry("alice", "bob", 4, "x");
+        broken.status = EntryStatus::Undecryptable;
+        store.commit_inbound(&inbound(broken, 3)).expect("commits");
+        store
+            .commit_inbound(&inbound(entry("alice", "bob", 5, "five"), 4))
+            .expect("commits");
+        let ids = |list: &[UnreadMessage]| list.iter().map(|m| m.id.0[0]).collect::<Vec<_>>();
+        let unread = store.unread(&alice, &bob).expect("reads");
+        assert_eq!(ids(&unread), [1, 2, 5], "received ones only, oldest first");
+        store.mark_read(&alice, &unread).expect("marks");
+        assert!(store.unread(&alice, &bob).expect("reads").is_empty());
+        store
+            .commit_inbound(&inbound(entry("alice", "bob", 6, "six"), 5))
+            .expect("commits");
+        assert_eq!(ids(&store.unread(&alice, &bob).expect("reads")), [6]);
     }
 
     #[test]

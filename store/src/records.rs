@@ -294,6 +294,30 @@ pub enum EntryStatus {
     Undecryptable,
     /// Outgoing, refused by the relay for good (the reason is in [`EntryFlags::note`]).
     Failed,
+    /// Outgoing, and the recipient's device said it has it (a delivery receipt).
+    Delivered,
+    /// Outgoing, and the recipient said they have seen it (a read receipt).
+    Read,
+}
+
+impl EntryStatus {
+    /// How far an outgoing message has come: pending, sent, delivered, read (`None` for
+    /// incoming and failed entries). An outgoing status only ever moves forward, so a
+    /// receipt that overtakes the relay's reply to the send is not undone by it.
+    pub fn progress(self) -> Option<u8> {
+        match self {
+            EntryStatus::Pending => Some(0),
+            EntryStatus::Sent => Some(1),
+            EntryStatus::Delivered => Some(2),
+            EntryStatus::Read => Some(3),
+            EntryStatus::Received | EntryStatus::Undecryptable | EntryStatus::Failed => None,
+        }
+    }
+
+    /// Whether the relay has this outgoing message (sent, delivered or read).
+    pub fn is_sent(self) -> bool {
+        self.progress().is_some_and(|p| p >= 1)
+    }
 }
 
 /// What the peer knew about the sender's identity key when the entry was stored.
@@ -317,6 +341,9 @@ pub struct EntryFlags {
     /// Why the message could not be decrypted or sent, if so.
     #[serde(default)]
     pub note: Option<String>,
+    /// Incoming: this user has seen it (and a read receipt went back for a 1:1 message).
+    #[serde(default)]
+    pub read: bool,
 }
 
 /// Which conversation a history entry belongs to: a contact's name for a 1:1 chat, or `#`

@@ -1,7 +1,9 @@
 //! Offline delivery: exactly once, in order, with the right sender — across relay crashes.
 
-use anyhow::Result;
-use uchat_tests::{Peer, TestRelay, befriend, texts};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use uchat_tests::{JsonListener, Peer, TestRelay, befriend, texts};
 
 #[test]
 fn offline_messages_arrive_once_in_order_with_the_right_sender() -> Result<()> {
@@ -42,9 +44,9 @@ fn offline_messages_arrive_once_in_order_with_the_right_sender() -> Result<()> {
     );
     // Running again takes in nothing new and shows no duplicates.
     assert_eq!(bob.history("alice")?.len(), 5);
-    // The sender's own history shows the messages as sent.
+    // bob's history showed them, so alice's own history shows them as read.
     let sent = alice.history("bob")?;
-    assert!(sent.iter().all(|m| m["status"] == "sent"), "{sent:?}");
+    assert!(sent.iter().all(|m| m["status"] == "read"), "{sent:?}");
     Ok(())
 }
 
@@ -131,5 +133,70 @@ fn a_listening_peer_sees_messages_as_they_arrive() -> Result<()> {
     assert_eq!(messages[1]["text"], "live 实时");
     assert_eq!(messages[1]["from"], "alice");
     assert!(messages[1]["group"].is_null());
+    Ok(())
+}
+
+/// The status of `peer`'s message `id` in its history with `with`.
+fn status_of(peer: &Peer, with: &str, id: &str) -> Result<String> {
+    let history = peer.history(with)?;
+    let entry = history
+        .iter()
+        .find(|m| m["id"] == id)
+        .with_context(|| format!("message {id} in {history:?}"))?;
+    Ok(entry["status"].as_str().unwrap_or_default().to_string())
+}
+
+#[test]
+fn the_sender_sees_its_messages_delivered_then_read() -> Result<()> {
+    let relay = TestRelay::start()?;
+    let alice = Peer::register(&relay, "alice")?;
+    let bob = Peer::register(&relay, "bob")?;
+    befriend(&alice, &bob)?;
+    let first = alice.send("bob", "are you there?")?;
+    assert_eq!(
+        status_of(&alice, "bob", &first)?,
+        "sent",
+        "bob was not online yet"
+    );
+
+    // bob's device takes the message in without showing it: delivered, not read.
+    bob.ok(&["friends", "list"])?;
+    assert_eq!(status_of(&alice, "bob", &first)?, "delivered");
+    let second = alice.send("bob", "第二条")?;
+
+    // alice is online while bob reads both: she is told as it happens.
+    let mut listener = JsonListener::start(&alice, 40)?;
+    let shown = bob.history("alice")?;
+    assert!(
+        shown.iter().all(|m| m["status"] == "received"),
+        "a receipt never changes the reader's own copy: {shown:?}"
+    );
+    let read = listener.wait_for(Duration::from_secs(20), |l| {
+        l["type"] == "receipt"
+            && l["kind"] == "read"
+            && l["from"] == "bob"
+            && l["ids"]
+                .as_array()
+                .is_some_and(|ids| ids.iter().any(|i| i == &second))
+    });
+    let _ = listener.child().kill();
+    let _ = listener.child().wait();
+    let (_, read) = read.context("alice's listener shows bob's read receipt")?;
+    let ids: Vec<&str> = read["ids"]
+        .as_array()
+        .context("ids")?
+        .iter()
+        .filter_map(|i| i.as_str())
+        .collect();
+    assert!(
+        ids.contains(&first.as_str()) && ids.contains(&second.as_str()),
+        "{read}"
+    );
+    assert_eq!(status_of(&alice, "bob", &first)?, "read");
+    assert_eq!(status_of(&alice, "bob", &second)?, "read");
+
+    // Receipts are not messages: neither side's history shows them.
+    assert_eq!(texts(&alice.history("bob")?), ["are you there?", "第二条"]);
+    assert_eq!(texts(&bob.history("alice")?), ["are you there?", "第二条"]);
     Ok(())
 }

@@ -112,10 +112,10 @@ fn a_50_mib_file_and_a_picture_reach_an_offline_recipient_byte_for_byte() -> Res
         assert_eq!(path.parent(), Some(std::fs::canonicalize(&dest)?.as_path()));
         assert_eq!(md5_hex(&path)?, md5_hex(original)?, "byte for byte");
     }
-    // The sender's own history holds them as sent.
+    // The sender's own history holds them as read (bob's history showed them).
     let sent = files_in(alice, "bob")?;
     assert_eq!(sent.len(), 2);
-    assert!(sent.iter().all(|f| f["status"] == "sent"), "{sent:?}");
+    assert!(sent.iter().all(|f| f["status"] == "read"), "{sent:?}");
     Ok(())
 }
 

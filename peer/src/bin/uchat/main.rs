@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use tokio::sync::broadcast::error::RecvError;
-use uchat_peer::{Client, ClientError, ClientEvent, ClientOptions};
+use uchat_peer::{Client, ClientError, ClientEvent, ClientOptions, ReceiptKind};
 use uchat_wire::{CertFingerprint, UserName};
 
 use output::{JsonLine, entry_line, human_change, human_entry};
@@ -410,6 +410,23 @@ impl Context_ {
             ),
             // A send's own command reports it; `listen` has no line for it.
             ClientEvent::OutboxSettled { .. } => {}
+            ClientEvent::Receipt { user, kind, ids } => {
+                let kind = match kind {
+                    ReceiptKind::Delivered => "delivered",
+                    ReceiptKind::Read => "read",
+                };
+                self.print(
+                    JsonLine::Receipt {
+                        kind,
+                        from: user.as_str(),
+                        ids: ids.iter().map(ToString::to_string).collect(),
+                    },
+                    || match ids.len() {
+                        1 => format!("{user}: {kind} (message {})", ids[0]),
+                        n => format!("{user}: {kind} ({n} messages)"),
+                    },
+                )
+            }
             ClientEvent::Reconnected => self.print(
                 JsonLine::Connection {
                     state: "connected",
@@ -661,7 +678,9 @@ async fn history(client: &Client, with: &str, limit: usize) -> Result<Vec<Histor
     client.catch_up(CATCH_UP_TIMEOUT).await?;
     if with.starts_with('#') {
         let conversation = ConversationId::group(group::resolve(client, with).await?);
-        return Ok(client.history(&conversation, limit)?);
+        let entries = client.history(&conversation, limit)?;
+        client.mark_read(&conversation).await?;
+        return Ok(entries);
     }
     let user = parse_user(with).or_else(|e| {
         // Not a user name; perhaps a group named without its '#'.
@@ -670,11 +689,16 @@ async fn history(client: &Client, with: &str, limit: usize) -> Result<Vec<Histor
             Err(_) => Err(e),
         }
     })?;
-    let entries = client.history(&ConversationId::direct(&user), limit)?;
+    let conversation = ConversationId::direct(&user);
+    let entries = client.history(&conversation, limit)?;
     if entries.is_empty() && client.resolve_group(with).is_ok() {
         anyhow::bail!(
             "no messages with a user '{with}'; for your group of that name use '#{with}'"
         );
+    }
+    // Shown is seen: the sender gets a read receipt (sent as the client closes).
+    if let Err(e) = client.mark_read(&conversation).await {
+        tracing::warn!(error = %e, "cannot send a read receipt");
     }
     Ok(entries)
 }
@@ -727,6 +751,14 @@ async fn listen(ctx: &Context_, for_secs: Option<f64>) -> Result<()> {
                 Ok(event) => {
                     online = !matches!(event, ClientEvent::Disconnected { .. });
                     ctx.print_event(&event);
+                    // Printed is seen: a 1:1 message gets its read receipt.
+                    if let ClientEvent::Message(m) = &event
+                        && m.group.is_none()
+                        && m.problem.is_none()
+                        && let Err(e) = client.mark_read(&ConversationId::direct(&m.from)).await
+                    {
+                        tracing::debug!(error = %e, "cannot send a read receipt");
+                    }
                 }
                 Err(RecvError::Lagged(n)) => {
                     eprintln!("uchat: {n} events were not printed (too many at once); they are in the history");

@@ -59,6 +59,14 @@ pub(crate) enum JsonLine<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         problem: Option<&'a str>,
     },
+    Receipt {
+        /// "delivered" or "read".
+        kind: &'static str,
+        /// Who sent it (the recipient of the messages).
+        from: &'a str,
+        /// The messages whose status moved.
+        ids: Vec<String>,
+    },
     Presence {
         user: &'a str,
         online: bool,
@@ -332,6 +340,8 @@ pub(crate) fn status_name(status: EntryStatus) -> &'static str {
         EntryStatus::Received => "received",
         EntryStatus::Undecryptable => "undecryptable",
         EntryStatus::Failed => "failed",
+        EntryStatus::Delivered => "delivered",
+        EntryStatus::Read => "read",
     }
 }
 
@@ -514,6 +524,8 @@ pub(crate) fn human_entry(entry: &HistoryEntry) -> String {
             entry.flags.note.as_deref().unwrap_or("refused")
         ),
         (Some(text), EntryStatus::Pending) => format!("{text} [waiting in outbox]"),
+        (Some(text), EntryStatus::Delivered) => format!("{text} [delivered]"),
+        (Some(text), EntryStatus::Read) => format!("{text} [read]"),
         (Some(text), _) => text.clone(),
         (None, _) => format!(
             "[unable to decrypt: {}]",

@@ -1,0 +1,158 @@
+//! Delivered and read receipts for 1:1 messages. Each is an ordinary Olm message
+//! ([`Content::Receipt`]) through the outbox, so the relay sees only that a small message
+//! went back. Delivery receipts are gathered for a moment and sent one per sender for
+//! everything taken in meanwhile (a backlog of a thousand messages costs a few receipts,
+//! not a thousand); read receipts go when the user opens a conversation
+//! ([`Client::mark_read`]). A receipt is taken in only for this user's own messages to
+//! the receipt's sender, and a status never goes back.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+
+use uchat_store::{ConversationId, EntryStatus, InboundCommit};
+use uchat_wire::{MessageId, Seq, UserName};
+
+use super::{Client, ClientError, Inner, OlmOpened};
+use crate::crypto::olm::Identity;
+use crate::envelope::{Content, MAX_RECEIPT_IDS, ReceiptKind};
+
+/// How long delivery receipts gather before they are queued.
+const GATHER: Duration = Duration::from_millis(50);
+
+impl ReceiptKind {
+    /// The history status a receipt of this kind moves a message to.
+    fn status(self) -> EntryStatus {
+        match self {
+            ReceiptKind::Delivered => EntryStatus::Delivered,
+            ReceiptKind::Read => EntryStatus::Read,
+        }
+    }
+}
+
+impl Client {
+    /// Marks the conversation's incoming messages as seen (the user opened it, or the CLI
+    /// printed its history) and, in a 1:1 conversation, queues a read receipt for them.
+    /// Returns how many messages it marked. The receipt leaves with the next outbox run.
+    pub async fn mark_read(&self, conversation: &ConversationId) -> Result<usize, ClientError> {
+        let inner = &self.inner;
+        let unread = inner.store.unread(conversation, &inner.me)?;
+        if unread.is_empty() {
+            return Ok(0);
+        }
+        if conversation.group_id().is_none() {
+            let ids: Vec<(UserName, MessageId)> =
+                unread.iter().map(|m| (m.from.clone(), m.id)).collect();
+            let _order = inner.receipts_lock.lock().await;
+            inner.queue_receipts(ReceiptKind::Read, ids).await?;
+        }
+        inner.store.mark_read(conversation, &unread)?;
+        inner.outbox_wake.notify_one();
+        Ok(unread.len())
+    }
+}
+
+impl Inner {
+    /// Remembers that message `id` from `from` was taken in, for the next delivery receipt.
+    pub(super) fn note_delivered(&self, from: &UserName, id: MessageId) {
+        self.delivered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((from.clone(), id));
+        self.receipts_wake.notify_one();
+    }
+
+    /// Queues in the outbox the delivery receipts for everything taken in so far (waiting
+    /// for a queueing already under way). A receipt that cannot be made (no session and
+    /// no relay to claim a key from) is logged and dropped: receipts are a courtesy, and
+    /// the message itself is safe.
+    pub(super) async fn queue_delivered_receipts(&self) {
+        let _order = self.receipts_lock.lock().await;
+        let taken = std::mem::take(
+            &mut *self
+                .delivered
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        if taken.is_empty() {
+            return;
+        }
+        if let Err(e) = self.queue_receipts(ReceiptKind::Delivered, taken).await {
+            tracing::warn!(error = %e, "cannot queue delivery receipts");
+        }
+    }
+
+    /// Encrypts and commits to the outbox one receipt of `kind` per sender (and per
+    /// [`MAX_RECEIPT_IDS`] messages) for `messages`. The caller holds `receipts_lock`.
+    async fn queue_receipts(
+        &self,
+        kind: ReceiptKind,
+        messages: Vec<(UserName, MessageId)>,
+    ) -> Result<(), ClientError> {
+        let mut by_sender: BTreeMap<UserName, Vec<MessageId>> = BTreeMap::new();
+        for (from, id) in messages {
+            by_sender.entry(from).or_default().push(id);
+        }
+        let mut first_error = None;
+        for (to, ids) in by_sender {
+            for chunk in ids.chunks(MAX_RECEIPT_IDS) {
+                let content = Content::Receipt {
+                    kind,
+                    ids: chunk.to_vec(),
+                };
+                if let Err(e) = self.commit_olm_outbound(&to, content, None, None).await {
+                    tracing::debug!(%to, error = %e, "cannot queue a receipt");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Commits a receipt from `from` (message `id`, event `seq`) that `opened` decrypted:
+    /// the Olm state and de-duplication mark with the status change of `ids`, in one
+    /// transaction. Returns the ids whose status moved.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn take_in_receipt(
+        &self,
+        identity: &mut Identity,
+        opened: OlmOpened,
+        from: UserName,
+        id: MessageId,
+        seq: Seq,
+        kind: ReceiptKind,
+        ids: &[MessageId],
+    ) -> Result<Vec<MessageId>, ClientError> {
+        let ids = &ids[..ids.len().min(MAX_RECEIPT_IDS)];
+        let sessions_changed = opened.sessions.is_some();
+        let commit = InboundCommit {
+            sessions: opened.sessions.unwrap_or_default(),
+            pin: opened.pin,
+            entry: None,
+            from,
+            id,
+            seq,
+            group_session: None,
+            group: None,
+        };
+        let mut changed = Vec::new();
+        self.commit_olm_with(identity, sessions_changed, || {
+            changed = self
+                .store
+                .commit_receipt(&commit, &self.me, kind.status(), ids)?;
+            Ok(())
+        })?;
+        Ok(changed)
+    }
+}
+
+/// Queues delivery receipts shortly after messages are taken in, gathering those that
+/// arrive together into one receipt per sender, and sends them.
+pub(super) async fn run_receipts(inner: Arc<Inner>) {
+    loop {
+        inner.receipts_wake.notified().await;
+        tokio::time::sleep(GATHER).await;
+        inner.queue_delivered_receipts().await;
+        inner.outbox_wake.notify_one();
+    }
+}
