@@ -31,6 +31,9 @@ pub struct AppOptions {
     pub password: Option<String>,
     /// Take the screenshot tour, then close.
     pub tour: Option<Tour>,
+    /// The fingerprint `relay`'s certificate must have (`--relay-fingerprint`), pinned up
+    /// front instead of trusted on first use.
+    pub relay_fingerprint: Option<CertFingerprint>,
 }
 
 /// The screens of the signed-in window.
@@ -87,6 +90,27 @@ pub(crate) struct Inputs {
     pub(crate) audio_out: String,
     pub(crate) trust_digits: String,
     pub(crate) download_dir: String,
+    /// A picture pasted into a chat, waiting for *Send picture*, with its preview.
+    pub(crate) pasted: Option<PastedPicture>,
+}
+
+/// A picture pasted from the clipboard into a chat, not sent yet.
+pub(crate) struct PastedPicture {
+    /// The chat it was pasted into.
+    pub(crate) chat: Chat,
+    /// Its pixels.
+    pub(crate) image: std::sync::Arc<egui::ColorImage>,
+    /// Its preview, made on the first frame that shows it.
+    pub(crate) preview: Option<egui::TextureHandle>,
+}
+
+impl std::fmt::Debug for PastedPicture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PastedPicture")
+            .field("chat", &self.chat)
+            .field("size", &self.image.size)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The desktop app: model, worker and what the window holds between frames.
@@ -108,6 +132,8 @@ pub struct UchatApp {
     pub(crate) open_group: Option<uchat_wire::GroupId>,
     attached: bool,
     tour: Option<Tour>,
+    /// The relay given at start and the fingerprint given for it, if one was.
+    given_fingerprint: Option<(String, CertFingerprint)>,
 }
 
 impl UchatApp {
@@ -120,6 +146,7 @@ impl UchatApp {
         if let (Some(password), Some(_)) = (&options.password, &existing) {
             worker.send(Command::Unlock {
                 password: password.clone(),
+                fingerprint: options.relay_fingerprint,
             });
         }
         let login = LoginForm {
@@ -157,6 +184,9 @@ impl UchatApp {
             open_group: None,
             attached: false,
             tour: options.tour,
+            given_fingerprint: options
+                .relay_fingerprint
+                .map(|fingerprint| (options.relay.clone(), fingerprint)),
         })
     }
 
@@ -232,8 +262,23 @@ impl UchatApp {
                 limit: crate::worker::FIRST_PAGE,
             });
         }
+        self.send(Command::MarkRead(chat.clone()));
+        self.model.unseen_in_open_chat = false;
         self.model.open_chat = Some(chat);
         self.conversation.reset();
+    }
+
+    /// Sends the read mark for messages that arrived in the open chat, once the user can
+    /// see them (the window has the focus and shows the chats screen).
+    fn mark_open_chat_read(&mut self, ctx: &egui::Context) {
+        if !self.model.unseen_in_open_chat || self.screen != Screen::Chats {
+            return;
+        }
+        let focused = ctx.input(|i| i.viewport().focused.unwrap_or(true));
+        if let (true, Some(chat)) = (focused, self.model.open_chat.clone()) {
+            self.model.unseen_in_open_chat = false;
+            self.send(Command::MarkRead(chat));
+        }
     }
 
     /// One frame.
@@ -245,11 +290,13 @@ impl UchatApp {
         }
         self.take_updates();
         self.notify(&ctx);
+        self.mark_open_chat_read(&ctx);
         if self.model.me.is_none() {
             egui::CentralPanel::default().show(ui, |ui| self.login_view(ui));
             return;
         }
         self.take_dropped_files(&ctx);
+        self.take_pasted_picture(&ctx);
         egui::Panel::top("top").show(ui, |ui| self.top_bar(ui));
         egui::Panel::left("nav")
             .resizable(false)
@@ -319,6 +366,30 @@ impl UchatApp {
         };
         if let Some(tour) = &mut self.tour {
             tour.frame(ctx, ready);
+        }
+    }
+
+    /// A picture pasted (Ctrl+V with a picture, not text, on the clipboard) waits in the
+    /// open chat's composer for *Send picture*.
+    fn take_pasted_picture(&mut self, ctx: &egui::Context) {
+        let pasted = ctx.input(|i| {
+            i.events.iter().rev().find_map(|event| match event {
+                egui::Event::PasteImage(image) => Some(image.clone()),
+                _ => None,
+            })
+        });
+        let Some(image) = pasted else {
+            return;
+        };
+        match (&self.model.open_chat, self.screen) {
+            (Some(chat), Screen::Chats) => {
+                self.inputs.pasted = Some(PastedPicture {
+                    chat: chat.clone(),
+                    image,
+                    preview: None,
+                });
+            }
+            _ => self.model.notices.push(self.t(Tr::NoChatSelected).into()),
         }
     }
 
@@ -502,6 +573,7 @@ impl UchatApp {
                 self.login.error = None;
                 self.send(Command::Unlock {
                     password: self.login.password.clone(),
+                    fingerprint: self.given_fingerprint.as_ref().map(|(_, f)| *f),
                 });
             }
         } else {
@@ -529,9 +601,13 @@ impl UchatApp {
                 {
                     self.login.busy = true;
                     self.login.error = None;
-                    self.send(Command::CheckRelay {
-                        relay: self.login.relay.trim().to_string(),
-                    });
+                    let relay = self.login.relay.trim().to_string();
+                    let expected = self
+                        .given_fingerprint
+                        .as_ref()
+                        .filter(|(given, _)| *given == relay)
+                        .map(|(_, fingerprint)| *fingerprint);
+                    self.send(Command::CheckRelay { relay, expected });
                 }
             } else if let Some((relay, fingerprint, first_use)) = self.login.checked.clone() {
                 ui.group(|ui| {

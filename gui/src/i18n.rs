@@ -120,6 +120,8 @@ texts! {
     Yesterday => "Yesterday", "昨天";
     Pending => "waiting to be sent", "等待发送";
     Sent => "sent", "已发送";
+    Delivered => "delivered", "已送达";
+    Read => "read", "已读";
     Failed => "not sent", "发送失败";
     Undecryptable => "could not be decrypted", "无法解密";
     Download => "Save", "保存";
@@ -191,7 +193,10 @@ texts! {
     Via => "via relay", "经中继";
     Direct => "direct", "直连";
     FontMissing => "No Chinese font found: install fonts-wqy-microhei (or fonts-noto-cjk) to see Chinese text.", "未找到中文字体：请安装 fonts-wqy-microhei（或 fonts-noto-cjk）。";
-    DropHint => "Drop files here to send them", "将文件拖到这里发送";
+    DropHint => "Drop files here to send them, or paste a picture", "将文件拖到这里发送，或粘贴图片";
+    PastedPicture => "Pasted picture", "粘贴的图片";
+    SendPicture => "Send picture", "发送图片";
+    DiscardPicture => "Discard", "放弃";
     Me => "Me", "我";
     File => "File", "文件";
     Picture => "Picture", "图片";

@@ -28,8 +28,12 @@ struct Cli {
     /// Write what calls play to this WAV file instead of the speaker.
     #[arg(long)]
     audio_out: Option<PathBuf>,
+    /// Pin the relay's certificate up front (sha256:<hex>, printed by uchat-relay at start)
+    /// instead of comparing it on first use.
+    #[arg(long, env = "UCHAT_RELAY_FINGERPRINT")]
+    relay_fingerprint: Option<String>,
     /// Read the password from the first line of standard input and unlock the profile
-    /// this directory holds at start.
+    /// this directory holds at start (or set UCHAT_PASSWORD).
     #[arg(long)]
     password_stdin: bool,
     /// Take the screenshot tour: save a PNG of each main screen into DIR, then close.
@@ -84,8 +88,14 @@ fn main() -> Result<()> {
             .context("cannot read the password from standard input")?;
         Some(line.trim_end_matches(['\r', '\n']).to_string())
     } else {
-        None
+        std::env::var("UCHAT_PASSWORD").ok()
     };
+    let relay_fingerprint = cli
+        .relay_fingerprint
+        .as_deref()
+        .map(str::parse::<uchat_wire::CertFingerprint>)
+        .transpose()
+        .context("--relay-fingerprint takes sha256:<hex>, as uchat-relay prints it at start")?;
     let tour = cli.tour.map(|dir| {
         let mut stops = vec![
             Stop::Screen(Screen::Chats),
@@ -104,6 +114,7 @@ fn main() -> Result<()> {
     });
     let options = AppOptions {
         password,
+        relay_fingerprint,
         tour,
         home,
         relay: cli.relay,

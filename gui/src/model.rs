@@ -227,6 +227,9 @@ pub struct Model {
     pub notices: Vec<String>,
     /// Events that want a desktop notification when the window is not focused.
     pub to_notify: Vec<String>,
+    /// The open chat got messages the user has not seen yet (its read receipt is due
+    /// once the window has the focus).
+    pub unseen_in_open_chat: bool,
 }
 
 impl Model {
@@ -415,7 +418,9 @@ impl Model {
                 let title = self.chat_title(&chat);
                 let conversation = self.conversation_mut(&chat);
                 conversation.push(message.history_entry(now_ms()));
-                if !is_open {
+                if is_open {
+                    self.unseen_in_open_chat = true;
+                } else {
                     conversation.unread += 1;
                 }
                 let preview = message

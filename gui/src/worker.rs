@@ -46,6 +46,9 @@ pub enum Command {
     CheckRelay {
         /// "HOST:PORT".
         relay: String,
+        /// The fingerprint given for it up front (`--relay-fingerprint`): the relay must
+        /// show this one, and the user need not compare it.
+        expected: Option<CertFingerprint>,
     },
     /// Create an account and sign in.
     Register {
@@ -75,6 +78,8 @@ pub enum Command {
     Unlock {
         /// The password.
         password: String,
+        /// The fingerprint given for the profile's relay up front, if any.
+        fingerprint: Option<CertFingerprint>,
     },
     /// Send a text message.
     Send {
@@ -90,6 +95,13 @@ pub enum Command {
         /// The file.
         path: PathBuf,
     },
+    /// Send a picture pasted from the clipboard (saved as a PNG first).
+    SendPicture {
+        /// Which chat.
+        chat: Chat,
+        /// Its pixels.
+        image: std::sync::Arc<eframe::egui::ColorImage>,
+    },
     /// Load the latest `limit` messages of a chat.
     LoadHistory {
         /// Which chat.
@@ -104,6 +116,9 @@ pub enum Command {
         /// The folder.
         dir: PathBuf,
     },
+    /// The user has seen a chat's messages: mark them read (a 1:1 chat's sender gets a
+    /// read receipt).
+    MarkRead(Chat),
     /// Fetch friends and requests again.
     RefreshContacts,
     /// Ask someone to be friends.
@@ -441,7 +456,9 @@ async fn run(home: PathBuf, mut commands: UnboundedReceiver<Command>, out: Outle
     let mut ordered: Option<UnboundedSender<Command>> = None;
     while let Some(command) = commands.recv().await {
         match (&session, command) {
-            (None, Command::CheckRelay { relay }) => check_relay(&home, relay, &out).await,
+            (None, Command::CheckRelay { relay, expected }) => {
+                check_relay(&home, relay, expected, &out).await
+            }
             (
                 None,
                 command @ (Command::Register { .. }
@@ -464,7 +481,7 @@ async fn run(home: PathBuf, mut commands: UnboundedReceiver<Command>, out: Outle
                             me: client.me().clone(),
                             relay,
                         });
-                        let started = Session::start(client, out.clone());
+                        let started = Session::start(client, out.clone(), home.clone());
                         ordered = Some(started.1);
                         session = Some(started.0);
                     }
@@ -501,6 +518,7 @@ fn is_long(command: &Command) -> bool {
     matches!(
         command,
         Command::SendFile { .. }
+            | Command::SendPicture { .. }
             | Command::Download { .. }
             | Command::PostMoment { .. }
             | Command::PlaceCall { .. }
@@ -510,10 +528,17 @@ fn is_long(command: &Command) -> bool {
     )
 }
 
-async fn check_relay(home: &std::path::Path, relay: String, out: &Outlet) {
-    let pinned = uchat_peer::trust::KnownRelays::load(home)
-        .ok()
-        .and_then(|known| known.pinned(&relay));
+async fn check_relay(
+    home: &std::path::Path,
+    relay: String,
+    expected: Option<CertFingerprint>,
+    out: &Outlet,
+) {
+    let pinned = expected.or_else(|| {
+        uchat_peer::trust::KnownRelays::load(home)
+            .ok()
+            .and_then(|known| known.pinned(&relay))
+    });
     let known_path = home
         .join(uchat_peer::trust::KNOWN_RELAYS_FILE)
         .display()
@@ -564,7 +589,10 @@ async fn sign_in(home: &std::path::Path, command: Command) -> Result<Client, Cli
             )
             .await
         }
-        Command::Unlock { password } => Client::open(options(None, None), &password).await,
+        Command::Unlock {
+            password,
+            fingerprint,
+        } => Client::open(options(None, fingerprint), &password).await,
         _ => Err(ClientError::InvalidInput("not a sign-in command".into())),
     }
 }
@@ -577,16 +605,23 @@ fn parse_user(name: &str) -> Result<UserName, ClientError> {
 struct Session {
     client: Client,
     out: Outlet,
+    /// The profile directory (pasted pictures wait in it until sent).
+    home: PathBuf,
     /// Whether the microphone is muted in the call (read by the capture for every frame).
     muted: Arc<AtomicBool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Session {
-    fn start(client: Client, out: Outlet) -> (Arc<Session>, UnboundedSender<Command>) {
+    fn start(
+        client: Client,
+        out: Outlet,
+        home: PathBuf,
+    ) -> (Arc<Session>, UnboundedSender<Command>) {
         let session = Arc::new(Session {
             client,
             out,
+            home,
             muted: Arc::new(AtomicBool::new(false)),
             tasks: Mutex::default(),
         });
@@ -644,6 +679,50 @@ impl Session {
             self.load_history(chat, 1);
         }
         self.load_feed(None).await;
+    }
+
+    /// Reports a transfer's progress to the window under `label`.
+    fn progress(&self, label: &str) -> impl Fn(u64, u64) + Send + Sync + 'static {
+        let out = self.out.clone();
+        let label = label.to_string();
+        move |done: u64, total: u64| {
+            out.send(Update::Transfer {
+                label: label.clone(),
+                done,
+                total,
+            });
+        }
+    }
+
+    /// Uploads `path` to `chat` with a progress bar, then shows the message.
+    async fn send_file(&self, chat: Chat, path: &std::path::Path) -> Result<(), ClientError> {
+        let target = match &chat {
+            Chat::Direct(user) => FileTarget::User(user.clone()),
+            Chat::Group(group) => FileTarget::Group(*group),
+        };
+        let label = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        );
+        let progress = self.progress(&label);
+        let result = self.client.send_file(&target, path, None, &progress).await;
+        self.out.send(Update::Transfer {
+            label,
+            done: 1,
+            total: 1,
+        });
+        self.refresh_tail(chat);
+        result.map(|_| ())
+    }
+
+    /// Sends this user's own message `id` as the history holds it now (after its status
+    /// changed), if it is shown.
+    fn send_own_entry(&self, id: uchat_wire::MessageId) {
+        match self.client.own_entry(id) {
+            Ok(Some(entry)) => self.out.send(Update::Entry(entry)),
+            Ok(None) => {}
+            Err(e) => self.out.error("history", e),
+        }
     }
 
     async fn refresh_contacts(&self) {
@@ -720,11 +799,12 @@ impl Session {
                         | ClientEvent::FriendAccepted { .. }
                         | ClientEvent::FriendRemoved { .. } => self.refresh_contacts().await,
                         ClientEvent::GroupChanged { .. } => self.refresh_groups().await,
-                        ClientEvent::OutboxSettled { id } => match self.client.own_entry(id) {
-                            Ok(Some(entry)) => self.out.send(Update::Entry(entry)),
-                            Ok(None) => {}
-                            Err(e) => self.out.error("history", e),
-                        },
+                        ClientEvent::OutboxSettled { id } => self.send_own_entry(id),
+                        ClientEvent::Receipt { ids, .. } => {
+                            for id in ids {
+                                self.send_own_entry(id);
+                            }
+                        }
                         ClientEvent::MomentPosted { post, .. }
                         | ClientEvent::MomentLiked { post, .. }
                         | ClientEvent::MomentCommented { post, .. } => {
@@ -794,45 +874,23 @@ impl Session {
                     Err(e) => return Err(e),
                 }
             }
-            Command::SendFile { chat, path } => {
-                let target = match &chat {
-                    Chat::Direct(user) => FileTarget::User(user.clone()),
-                    Chat::Group(group) => FileTarget::Group(*group),
-                };
-                let label = path.file_name().map_or_else(
-                    || path.display().to_string(),
-                    |n| n.to_string_lossy().into(),
-                );
-                let out = self.out.clone();
-                let progress_label = label.clone();
-                let progress = move |done: u64, total: u64| {
-                    out.send(Update::Transfer {
-                        label: progress_label.clone(),
-                        done,
-                        total,
-                    });
-                };
-                let result = client.send_file(&target, &path, None, &progress).await;
-                self.out.send(Update::Transfer {
-                    label,
-                    done: 1,
-                    total: 1,
-                });
-                self.refresh_tail(chat);
-                result?;
+            Command::SendFile { chat, path } => self.send_file(chat, &path).await?,
+            Command::SendPicture { chat, image } => {
+                let home = self.home.clone();
+                let saved = tokio::task::spawn_blocking(move || {
+                    crate::pasted::save(&home, &image, crate::model::now_ms())
+                })
+                .await
+                .map_err(|e| ClientError::InvalidInput(e.to_string()))?
+                .map_err(|e| ClientError::InvalidInput(e.to_string()))?;
+                self.send_file(chat, &saved).await?;
+                // On the relay now (a failed send keeps it, for the upload to resume).
+                let _ = std::fs::remove_file(&saved);
             }
             Command::LoadHistory { chat, limit } => self.load_history(chat, limit),
             Command::Download { file, dir } => {
-                let out = self.out.clone();
                 let label = file.to_string();
-                let progress_label = label.clone();
-                let progress = move |done: u64, total: u64| {
-                    out.send(Update::Transfer {
-                        label: progress_label.clone(),
-                        done,
-                        total,
-                    });
-                };
+                let progress = self.progress(&label);
                 let result = client.download(file, &dir, &progress).await;
                 self.out.send(Update::Transfer {
                     label,
@@ -844,6 +902,11 @@ impl Session {
                     file,
                     path: saved.path.display().to_string(),
                 });
+            }
+            Command::MarkRead(chat) => {
+                if let Err(e) = self.client.mark_read(&chat.conversation()).await {
+                    self.out.error("read receipt", e);
+                }
             }
             Command::RefreshContacts => self.refresh_contacts().await,
             Command::AddFriend { user, note } => {
@@ -1039,6 +1102,7 @@ fn describe(command: &Command) -> &'static str {
     match command {
         Command::Send { .. } => "sending",
         Command::SendFile { .. } => "sending the file",
+        Command::SendPicture { .. } => "sending the pasted picture",
         Command::Download { .. } => "saving the file",
         Command::AddFriend { .. } => "adding a friend",
         Command::CreateGroup { .. } => "creating the group",

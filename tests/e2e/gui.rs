@@ -70,7 +70,7 @@ fn two_people_register_befriend_talk_make_a_group_share_a_moment_and_take_a_call
     alice.type_into(en.tr(Tr::MessagePlaceholder), "hello bob, dinner tonight?")?;
     alice.click(en.tr(Tr::Send))?;
     alice.until("alice's message being sent", WAIT, |h| {
-        status_of(h, "hello bob, dinner tonight?") == Some(uchat_store::EntryStatus::Sent)
+        status_of(h, "hello bob, dinner tonight?").is_some_and(uchat_store::EntryStatus::is_sent)
     })?;
     bob.click(zh.tr(Tr::Chats))?;
     bob.wait_for(&uchat_gui::i18n::unread(zh, 1), WAIT)?;
@@ -80,6 +80,11 @@ fn two_people_register_befriend_talk_make_a_group_share_a_moment_and_take_a_call
         !bob.shows(&uchat_gui::i18n::unread(zh, 1)),
         "opening the chat clears its unread count"
     );
+    // Bob has seen it: alice's open chat shows her message as read.
+    alice.until("bob's read mark on alice's message", WAIT, |h| {
+        status_of(h, "hello bob, dinner tonight?") == Some(uchat_store::EntryStatus::Read)
+    })?;
+    alice.wait_for("✓✓", WAIT)?;
     bob.type_into(zh.tr(Tr::MessagePlaceholder), "好啊，七点见！")?;
     bob.click(zh.tr(Tr::Send))?;
     alice.wait_for("好啊，七点见！", WAIT)?;
@@ -160,7 +165,7 @@ fn losing_the_relay_shows_a_banner_and_what_was_typed_meanwhile_is_sent_when_it_
     alice.type_into(en.tr(Tr::MessagePlaceholder), "before the outage")?;
     alice.click(en.tr(Tr::Send))?;
     alice.until("the first message being sent", WAIT, |h| {
-        status_of(h, "before the outage") == Some(uchat_store::EntryStatus::Sent)
+        status_of(h, "before the outage").is_some_and(uchat_store::EntryStatus::is_sent)
     })?;
     assert!(
         !alice.shows(en.tr(Tr::Reconnecting)),
@@ -190,7 +195,8 @@ fn losing_the_relay_shows_a_banner_and_what_was_typed_meanwhile_is_sent_when_it_
         "the banner is gone once back"
     );
     alice.until("the queued message being sent", WAIT, |h| {
-        status_of(h, "written while the relay was down") == Some(uchat_store::EntryStatus::Sent)
+        status_of(h, "written while the relay was down")
+            .is_some_and(uchat_store::EntryStatus::is_sent)
     })?;
     let history = bob.history("alice")?;
     let texts: Vec<&str> = history.iter().filter_map(|e| e["text"].as_str()).collect();
@@ -221,4 +227,117 @@ fn status_of(
         .flat_map(|c| c.entries())
         .find(|e| e.text.as_deref() == Some(text))
         .map(|e| e.status)
+}
+
+#[test]
+fn a_relay_fingerprint_given_up_front_must_match_and_needs_no_comparing() -> Result<()> {
+    let relay = TestRelay::start()?;
+    let dir = tempfile::tempdir()?;
+    let en = Lang::En;
+    let connect = format!("{} / {}", en.tr(Tr::SignIn), en.tr(Tr::Register));
+    let options = |home: &str, fingerprint: &str| -> Result<uchat_gui::AppOptions> {
+        Ok(uchat_gui::AppOptions {
+            home: dir.path().join(home),
+            relay: relay.addr.clone(),
+            lang: Some(en),
+            audio: AudioSettings::default(),
+            utc_offset: time::UtcOffset::UTC,
+            password: None,
+            tour: None,
+            relay_fingerprint: Some(fingerprint.parse()?),
+        })
+    };
+
+    // Another certificate's fingerprint: the app refuses the relay and names both.
+    let wrong = format!("sha256:{}", "ab".repeat(32));
+    let mut refused = Gui::start_with("mallory's target", options("refused", &wrong)?)?;
+    refused.click(&connect)?;
+    refused.wait_for_part(&relay.fingerprint, WAIT)?;
+    assert!(
+        refused.shows_part(&wrong),
+        "the error names the fingerprint given"
+    );
+    assert!(
+        !refused.shows(en.tr(Tr::Username)),
+        "nothing is sent to a relay with the wrong certificate"
+    );
+
+    // The right one: no first-use comparison to confirm, straight to the account.
+    let mut app = Gui::start_with("alice", options("alice", &relay.fingerprint)?)?;
+    app.click(&connect)?;
+    app.wait_for(en.tr(Tr::RelayFingerprint), WAIT)?;
+    assert!(!app.shows(en.tr(Tr::FingerprintTrusted)));
+    app.type_into(en.tr(Tr::Username), "alice")?;
+    app.type_into(en.tr(Tr::Password), PASSWORD)?;
+    app.click(en.tr(Tr::Register))?;
+    app.until("signing in", WAIT, |h| h.state().model.me.is_some())?;
+    Ok(())
+}
+
+#[test]
+fn a_picture_pasted_into_a_chat_is_sent_as_a_png_once_confirmed() -> Result<()> {
+    let relay = TestRelay::start()?;
+    let dir = tempfile::tempdir()?;
+    let bob = Peer::register(&relay, "bob")?;
+    let en = Lang::En;
+    let alice_home = dir.path().join("alice");
+    let mut alice = Gui::start("alice", &alice_home, "", en, AudioSettings::default())?;
+    alice.sign_in(&relay.addr, "alice", PASSWORD, en.tr(Tr::Register))?;
+    alice.ask_friend("bob", "")?;
+    bob.ok(&["friends", "accept", "alice"])?;
+    alice.wait_until_friends_with("bob")?;
+    alice.click(en.tr(Tr::Message))?;
+
+    // What was copied: a 40×30 gradient.
+    let pixels: Vec<egui::Color32> = (0..30u8)
+        .flat_map(|y| (0..40u8).map(move |x| egui::Color32::from_rgb(x * 6, y * 8, 200)))
+        .collect();
+    let picture = std::sync::Arc::new(egui::ColorImage::new([40, 30], pixels.clone()));
+    // Pasting shows it for confirmation; discarding sends nothing.
+    alice.paste_picture(picture.clone());
+    alice.wait_for_part(en.tr(Tr::PastedPicture), WAIT)?;
+    assert!(alice.shows_part("40×30"), "the preview names the size");
+    alice.click(en.tr(Tr::DiscardPicture))?;
+    assert!(!alice.shows_part(en.tr(Tr::PastedPicture)));
+    alice.paste_picture(picture);
+    alice.click(en.tr(Tr::SendPicture))?;
+    alice.until("the picture sent", WAIT, |h| {
+        h.state()
+            .model
+            .conversations
+            .values()
+            .flat_map(|c| c.entries())
+            .any(|e| e.file.is_some() && e.status.is_sent())
+    })?;
+    let pasted_dir = alice_home.join(uchat_gui::pasted::PASTED_DIR);
+    alice.until("the pasted file removed once on the relay", WAIT, |_| {
+        std::fs::read_dir(&pasted_dir).is_ok_and(|d| d.count() == 0)
+    })?;
+    drop(alice);
+
+    let files: Vec<serde_json::Value> = bob
+        .history("alice")?
+        .into_iter()
+        .filter(|l| l["type"] == "file")
+        .collect();
+    assert_eq!(files.len(), 1, "exactly the one confirmed: {files:?}");
+    let file = &files[0];
+    assert_eq!(file["mime"], "image/png", "{file}");
+    assert_eq!(
+        (file["width"].as_u64(), file["height"].as_u64()),
+        (Some(40), Some(30))
+    );
+    let dest = dir.path().join("bob's downloads");
+    std::fs::create_dir_all(&dest)?;
+    let id = file["id"].as_str().context("file id")?;
+    bob.ok(&["download", id, dest.to_str().context("path")?])?;
+    let saved = std::fs::read_dir(&dest)?
+        .next()
+        .context("a saved file")??
+        .path();
+    let got = image::open(&saved)?.to_rgb8();
+    let sent: Vec<[u8; 3]> = pixels.iter().map(|c| [c.r(), c.g(), c.b()]).collect();
+    let received: Vec<[u8; 3]> = got.pixels().map(|p| p.0).collect();
+    assert_eq!(received, sent, "bob gets the pixels alice copied");
+    Ok(())
 }

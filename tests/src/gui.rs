@@ -40,7 +40,13 @@ impl Gui {
             utc_offset: time::UtcOffset::UTC,
             password: None,
             tour: None,
+            relay_fingerprint: None,
         };
+        Self::start_with(name, options)
+    }
+
+    /// The app started with `options`, as `uchat-gui`'s flags would make them.
+    pub fn start_with(name: &str, options: AppOptions) -> Result<Gui> {
         let font = std::sync::Arc::new(std::sync::Mutex::new(None));
         let font_seen = font.clone();
         let harness = Harness::builder()
@@ -113,6 +119,20 @@ impl Gui {
     /// Whether a widget labelled exactly `label` shows now.
     pub fn shows(&self, label: &str) -> bool {
         self.harness.query_all_by_label(label).next().is_some()
+    }
+
+    /// Pastes a picture, as Ctrl+V does when the clipboard holds one (and no text).
+    pub fn paste_picture(&mut self, picture: std::sync::Arc<egui::ColorImage>) {
+        self.harness.event(egui::Event::PasteImage(picture));
+        self.harness.step();
+    }
+
+    /// Whether a widget whose label contains `part` shows now.
+    pub fn shows_part(&self, part: &str) -> bool {
+        self.harness
+            .query_all_by_label_contains(part)
+            .next()
+            .is_some()
     }
 
     /// Clicks the (first) button labelled `label`, waiting up to 20 s for it.

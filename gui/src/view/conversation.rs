@@ -15,6 +15,8 @@ use crate::worker::Command;
 
 /// How many more messages "load earlier" asks for.
 const EARLIER_PAGE: usize = 1000;
+/// The colour of the read mark.
+const READ_COLOR: Color32 = Color32::from_rgb(0x1e, 0x88, 0xe5);
 
 /// The open conversation's layout between frames.
 #[derive(Debug, Default)]
@@ -281,6 +283,7 @@ impl UchatApp {
             )));
         }
         ui.add_space(4.0);
+        self.pasted_picture(ui, chat);
         let lang = self.lang;
         let draft = self.inputs.drafts.entry(chat.clone()).or_default();
         let mut send = false;
@@ -331,6 +334,52 @@ impl UchatApp {
             }
             ui.label(RichText::new(lang.tr(Tr::DropHint)).weak().small());
         });
+    }
+
+    /// The picture pasted into this chat, with *Send picture* and *Discard*.
+    fn pasted_picture(&mut self, ui: &mut egui::Ui, chat: &Chat) {
+        let lang = self.lang;
+        let Some(pasted) = self.inputs.pasted.as_mut().filter(|p| &p.chat == chat) else {
+            return;
+        };
+        let [width, height] = pasted.image.size;
+        let preview = pasted.preview.get_or_insert_with(|| {
+            ui.ctx().load_texture(
+                "pasted picture",
+                (*pasted.image).clone(),
+                egui::TextureOptions::LINEAR,
+            )
+        });
+        let mut choice = None;
+        egui::Frame::group(ui.style()).show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.add(
+                    egui::Image::new(&*preview)
+                        .max_height(80.0)
+                        .max_width(160.0),
+                );
+                ui.vertical(|ui| {
+                    ui.label(format!("{} ({width}×{height})", lang.tr(Tr::PastedPicture)));
+                    ui.horizontal(|ui| {
+                        if ui.button(lang.tr(Tr::SendPicture)).clicked() {
+                            choice = Some(true);
+                        }
+                        if ui.button(lang.tr(Tr::DiscardPicture)).clicked() {
+                            choice = Some(false);
+                        }
+                    });
+                });
+            });
+        });
+        if let Some(send) = choice
+            && let Some(pasted) = self.inputs.pasted.take()
+            && send
+        {
+            self.send(Command::SendPicture {
+                chat: pasted.chat,
+                image: pasted.image,
+            });
+        }
     }
 
     fn message_list(&mut self, ui: &mut egui::Ui, chat: &Chat) {
@@ -431,10 +480,15 @@ fn draw_entry(
                     let (mark, word) = match entry.status {
                         EntryStatus::Pending => ("…", Tr::Pending),
                         EntryStatus::Failed => ("(!)", Tr::Failed),
+                        EntryStatus::Delivered => ("✓✓", Tr::Delivered),
+                        EntryStatus::Read => ("✓✓", Tr::Read),
                         _ => ("✓", Tr::Sent),
                     };
-                    ui.label(RichText::new(mark).small())
-                        .on_hover_text(lang.tr(word));
+                    let mut mark = RichText::new(mark).small();
+                    if entry.status == EntryStatus::Read {
+                        mark = mark.color(READ_COLOR).strong();
+                    }
+                    ui.label(mark).on_hover_text(lang.tr(word));
                 }
             });
             if let Some(text) = &entry.text {

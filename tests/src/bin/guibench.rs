@@ -246,6 +246,7 @@ fn main() -> Result<()> {
             utc_offset: time::UtcOffset::UTC,
             password: None,
             tour: None,
+            relay_fingerprint: None,
         },
         font,
     )?;
