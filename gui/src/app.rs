@@ -200,6 +200,11 @@ impl UchatApp {
         &self.font
     }
 
+    /// The sound settings calls use now.
+    pub fn audio_settings(&self) -> &AudioSettings {
+        &self.audio
+    }
+
     /// The screen shown.
     pub fn screen(&self) -> Screen {
         self.screen
@@ -517,6 +522,9 @@ impl UchatApp {
                     }
                     if screen == Screen::Contacts {
                         self.send(Command::RefreshContacts);
+                    }
+                    if screen == Screen::Settings && self.model.sound_devices.is_none() {
+                        self.send(Command::ListSoundDevices);
                     }
                 }
                 if badge > 0 {

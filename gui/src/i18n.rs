@@ -174,8 +174,13 @@ texts! {
     Save => "Save", "保存";
     Language => "Language", "语言";
     AudioDevices => "Audio", "音频";
-    AudioInput => "Microphone (empty: default device)", "麦克风（留空：默认设备）";
-    AudioOutput => "Speaker (empty: default device)", "扬声器（留空：默认设备）";
+    AudioInput => "Or send a WAV file instead", "或改为发送 WAV 文件";
+    AudioOutput => "Or write calls to a WAV file", "或将通话写入 WAV 文件";
+    InputDevice => "Microphone", "麦克风";
+    OutputDevice => "Speaker", "扬声器";
+    SystemDefault => "System default", "系统默认";
+    RefreshDevices => "Look for devices again", "重新查找设备";
+    NoDevicesFound => "no sound devices found", "未找到音频设备";
     Notifications => "Desktop notifications", "桌面通知";
     SignOut => "Sign out", "退出登录";
     IncomingCall => "Incoming call", "来电";

@@ -122,6 +122,7 @@ fn main() -> Result<()> {
         audio: AudioSettings {
             input_wav: cli.audio_in,
             output_wav: cli.audio_out,
+            ..AudioSettings::default()
         },
         utc_offset,
     };

@@ -227,6 +227,8 @@ pub struct Model {
     pub notices: Vec<String>,
     /// Events that want a desktop notification when the window is not focused.
     pub to_notify: Vec<String>,
+    /// The sound devices, once listed.
+    pub sound_devices: Option<crate::worker::SoundDevices>,
     /// The open chat got messages the user has not seen yet (its read receipt is due
     /// once the window has the focus).
     pub unseen_in_open_chat: bool,
@@ -358,6 +360,7 @@ impl Model {
             Update::Call(call) => self.apply_call(call),
             Update::Safety { user, numbers } => self.safety = Some((user, numbers)),
             Update::Notice(text) => self.notices.push(text),
+            Update::SoundDevices(devices) => self.sound_devices = Some(devices),
             Update::Error(text) => self.errors.push(text),
             Update::Event(event) => self.apply_event(event),
             // The sign-in screen's business (see `UchatApp`).

@@ -11,8 +11,8 @@ use eframe::egui;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use uchat_peer::moment::Moment;
 use uchat_peer::voice::audio::{
-    AudioInput, AudioOutput, PcmInput, WavOutput, default_input_or_silence,
-    default_output_or_silence,
+    AudioInput, AudioOutput, Direction, PcmInput, SoundDevice, WavOutput, input_or_silence,
+    output_or_silence, sound_devices,
 };
 use uchat_peer::voice::stats::CallStats;
 use uchat_peer::{
@@ -37,6 +37,20 @@ pub struct AudioSettings {
     pub input_wav: Option<PathBuf>,
     /// A WAV file to write what is heard to instead of the speaker.
     pub output_wav: Option<PathBuf>,
+    /// The microphone's id (from [`uchat_peer::voice::audio::sound_devices`]); `None`
+    /// for the system's default.
+    pub input_device: Option<String>,
+    /// The speaker's id; `None` for the system's default.
+    pub output_device: Option<String>,
+}
+
+/// The sound devices the system offers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SoundDevices {
+    /// Microphones.
+    pub inputs: Vec<SoundDevice>,
+    /// Speakers.
+    pub outputs: Vec<SoundDevice>,
 }
 
 /// What the window asks the network side to do.
@@ -119,6 +133,8 @@ pub enum Command {
     /// The user has seen a chat's messages: mark them read (a 1:1 chat's sender gets a
     /// read receipt).
     MarkRead(Chat),
+    /// List the sound devices.
+    ListSoundDevices,
     /// Fetch friends and requests again.
     RefreshContacts,
     /// Ask someone to be friends.
@@ -270,6 +286,8 @@ pub enum Update {
     },
     /// Signing in failed.
     SignInFailed(String),
+    /// The sound devices the system offers.
+    SoundDevices(SoundDevices),
     /// Signed in.
     SignedIn {
         /// As whom.
@@ -908,6 +926,15 @@ impl Session {
                     self.out.error("read receipt", e);
                 }
             }
+            Command::ListSoundDevices => {
+                let listed = tokio::task::spawn_blocking(|| SoundDevices {
+                    inputs: sound_devices(Direction::Input),
+                    outputs: sound_devices(Direction::Output),
+                })
+                .await
+                .unwrap_or_default();
+                self.out.send(Update::SoundDevices(listed));
+            }
             Command::RefreshContacts => self.refresh_contacts().await,
             Command::AddFriend { user, note } => {
                 let user = parse_user(&user)?;
@@ -1141,7 +1168,7 @@ fn open_input(audio: &AudioSettings) -> Box<dyn AudioInput> {
             Err(e) => tracing::warn!(error = %e, "cannot read the input WAV; using the microphone"),
         }
     }
-    let (input, problem) = default_input_or_silence();
+    let (input, problem) = input_or_silence(audio.input_device.as_deref());
     if let Some(e) = problem {
         tracing::info!(error = %e, "no microphone; sending silence");
     }
@@ -1155,7 +1182,7 @@ fn open_output(audio: &AudioSettings) -> Box<dyn AudioOutput> {
             Err(e) => tracing::warn!(error = %e, "cannot write the output WAV; using the speaker"),
         }
     }
-    let (output, problem) = default_output_or_silence();
+    let (output, problem) = output_or_silence(audio.output_device.as_deref());
     if let Some(e) = problem {
         tracing::info!(error = %e, "no speaker; the call goes on without sound");
     }

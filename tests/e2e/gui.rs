@@ -55,11 +55,11 @@ fn two_people_register_befriend_talk_make_a_group_share_a_moment_and_take_a_call
         dir.path(),
         AudioSettings {
             input_wav: Some(said),
-            output_wav: None,
+            ..AudioSettings::default()
         },
         AudioSettings {
-            input_wav: None,
             output_wav: Some(heard.clone()),
+            ..AudioSettings::default()
         },
     )?;
     let (en, zh) = (Lang::En, Lang::ZhCn);
@@ -339,5 +339,50 @@ fn a_picture_pasted_into_a_chat_is_sent_as_a_png_once_confirmed() -> Result<()> 
     let sent: Vec<[u8; 3]> = pixels.iter().map(|c| [c.r(), c.g(), c.b()]).collect();
     let received: Vec<[u8; 3]> = got.pixels().map(|p| p.0).collect();
     assert_eq!(received, sent, "bob gets the pixels alice copied");
+    Ok(())
+}
+
+#[test]
+fn settings_list_the_sound_devices_and_keep_the_one_chosen() -> Result<()> {
+    let relay = TestRelay::start()?;
+    let dir = tempfile::tempdir()?;
+    let en = Lang::En;
+    let mut app = Gui::start(
+        "alice",
+        &dir.path().join("alice"),
+        "",
+        en,
+        AudioSettings::default(),
+    )?;
+    app.sign_in(&relay.addr, "alice", PASSWORD, en.tr(Tr::Register))?;
+    app.click(en.tr(Tr::Settings))?;
+    app.until("the sound devices listed", WAIT, |h| {
+        h.state().model.sound_devices.is_some()
+    })?;
+    let devices = app
+        .harness
+        .state()
+        .model
+        .sound_devices
+        .clone()
+        .unwrap_or_default();
+    eprintln!("sound devices here: {devices:?}");
+    // Both choices start at the system's default.
+    assert_eq!(app.harness.state().audio_settings().input_device, None);
+    assert_eq!(app.harness.state().audio_settings().output_device, None);
+    match devices.inputs.first() {
+        Some(device) => {
+            // Choosing one by its name makes it the one calls open.
+            app.choose(en.tr(Tr::InputDevice), &device.name)?;
+            assert_eq!(
+                app.harness.state().audio_settings().input_device.as_deref(),
+                Some(device.id.as_str())
+            );
+        }
+        None => assert!(
+            app.shows_part(en.tr(Tr::NoDevicesFound)),
+            "says there are none"
+        ),
+    }
     Ok(())
 }

@@ -165,6 +165,33 @@ impl Gui {
         Ok(())
     }
 
+    /// Opens the drop-down list labelled `label` and picks the option `option`.
+    pub fn choose(&mut self, label: &str, option: &str) -> Result<()> {
+        use egui::accesskit::Role;
+        let what = format!("a drop-down list {label:?}");
+        self.until(&what, Duration::from_secs(20), |h| {
+            h.query_all_by_role_and_label(Role::ComboBox, label)
+                .next()
+                .is_some()
+        })?;
+        if let Some(list) = self
+            .harness
+            .query_all_by_role_and_label(Role::ComboBox, label)
+            .next()
+        {
+            list.click();
+        }
+        self.harness.step();
+        self.harness.step();
+        self.wait_for(option, Duration::from_secs(5))?;
+        if let Some(choice) = self.harness.query_all_by_label(option).last() {
+            choice.click();
+        }
+        self.harness.step();
+        self.harness.step();
+        Ok(())
+    }
+
     /// Types `text` into the text field labelled `label`, replacing what it held.
     pub fn type_into(&mut self, label: &str, text: &str) -> Result<()> {
         self.wait_for(label, Duration::from_secs(20))?;

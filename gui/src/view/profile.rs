@@ -38,6 +38,7 @@ impl UchatApp {
         self.language_switch(ui);
         ui.separator();
         ui.label(egui::RichText::new(lang.tr(Tr::AudioDevices)).strong());
+        self.device_choices(ui);
         if Self::field(
             ui,
             lang.tr(Tr::AudioInput),
@@ -62,5 +63,59 @@ impl UchatApp {
         }
         ui.separator();
         ui.checkbox(&mut self.notifications, lang.tr(Tr::Notifications));
+    }
+
+    /// A choice of microphone and speaker among the devices the system offers.
+    fn device_choices(&mut self, ui: &mut egui::Ui) {
+        let lang = self.lang;
+        let Some(devices) = &self.model.sound_devices else {
+            ui.spinner();
+            return;
+        };
+        let rows = [
+            (
+                "microphone",
+                Tr::InputDevice,
+                &devices.inputs,
+                &mut self.audio.input_device,
+            ),
+            (
+                "speaker",
+                Tr::OutputDevice,
+                &devices.outputs,
+                &mut self.audio.output_device,
+            ),
+        ];
+        for (salt, key, offered, chosen) in rows {
+            ui.horizontal(|ui| {
+                let label = ui.label(lang.tr(key));
+                let shown = chosen
+                    .as_ref()
+                    .map(|id| {
+                        offered
+                            .iter()
+                            .find(|d| &d.id == id)
+                            .map_or_else(|| id.clone(), |d| d.name.clone())
+                    })
+                    .unwrap_or_else(|| lang.tr(Tr::SystemDefault).to_string());
+                egui::ComboBox::from_id_salt(salt)
+                    .selected_text(shown)
+                    .width(320.0)
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(chosen, None, lang.tr(Tr::SystemDefault));
+                        for device in offered {
+                            ui.selectable_value(chosen, Some(device.id.clone()), &device.name);
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+                if offered.is_empty() {
+                    ui.label(egui::RichText::new(lang.tr(Tr::NoDevicesFound)).weak());
+                }
+            });
+        }
+        if ui.small_button(lang.tr(Tr::RefreshDevices)).clicked() {
+            self.send(Command::ListSoundDevices);
+        }
     }
 }

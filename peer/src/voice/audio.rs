@@ -2,8 +2,9 @@
 //! (hound), silence, or the sound card (cpal). Everything is 48 kHz mono in 20 ms frames
 //! at this boundary; WAV files of another rate or channel count are converted on reading.
 //!
-//! No sound card is a normal case: [`open_default_input`] and [`open_default_output`]
+//! No sound card is a normal case: [`open_input_device`] and [`open_output_device`]
 //! return an error that says why, and the caller carries on with silence and says so.
+//! [`sound_devices`] lists the devices to choose from; `None` means the system's default.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -266,9 +267,44 @@ impl Drop for DeviceThread {
 
 /// Whether a device records or plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Direction {
+pub enum Direction {
+    /// A microphone.
     Input,
+    /// A speaker.
     Output,
+}
+
+/// A sound device the system offers, to choose from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SoundDevice {
+    /// Its stable id (cpal's `host:id`), to open it by.
+    pub id: String,
+    /// Its name, for people.
+    pub name: String,
+}
+
+/// The devices of `direction` the system offers now (none without a sound system). Slow
+/// on some systems, since ALSA probes every device: call it off a UI thread.
+pub fn sound_devices(direction: Direction) -> Vec<SoundDevice> {
+    use cpal::traits::{DeviceTrait, HostTrait};
+    let host = cpal::default_host();
+    let devices = match direction {
+        Direction::Input => host.input_devices().map(|d| d.collect::<Vec<_>>()),
+        Direction::Output => host.output_devices().map(|d| d.collect::<Vec<_>>()),
+    };
+    let mut found: Vec<SoundDevice> = devices
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|device| {
+            let id = device.id().ok()?.to_string();
+            let name = device
+                .description()
+                .map_or_else(|_| id.clone(), |d| d.name().to_string());
+            Some(SoundDevice { id, name })
+        })
+        .collect();
+    found.dedup_by(|a, b| a.id == b.id);
+    found
 }
 
 impl Direction {
@@ -280,18 +316,38 @@ impl Direction {
     }
 }
 
-/// The default device of `direction`, asked for 48 kHz: the device, the stream config and
-/// its channel count.
-fn default_device(
+/// The device of `direction` with id `wanted` (from [`sound_devices`]), or the system's
+/// default one, asked for 48 kHz: the device, the stream config and its channel count.
+fn find_device(
     direction: Direction,
+    wanted: Option<&str>,
 ) -> Result<(cpal::Device, cpal::StreamConfig, usize), String> {
     use cpal::traits::{DeviceTrait, HostTrait};
     let host = cpal::default_host();
-    let device = match direction {
-        Direction::Input => host.default_input_device(),
-        Direction::Output => host.default_output_device(),
-    }
-    .ok_or_else(|| format!("the system has no {} device", direction.as_str()))?;
+    let device = match (wanted, direction) {
+        (Some(id), _) => {
+            let devices = match direction {
+                Direction::Input => host.input_devices().map(|d| d.collect::<Vec<_>>()),
+                Direction::Output => host.output_devices().map(|d| d.collect::<Vec<_>>()),
+            };
+            devices
+                .unwrap_or_default()
+                .into_iter()
+                .find(|d| d.id().is_ok_and(|found| found.to_string() == id))
+                .ok_or_else(|| {
+                    format!(
+                        "no {} device {id} (unplugged? choose another in the settings)",
+                        direction.as_str()
+                    )
+                })?
+        }
+        (None, Direction::Input) => host
+            .default_input_device()
+            .ok_or_else(|| "the system has no input device".to_string())?,
+        (None, Direction::Output) => host
+            .default_output_device()
+            .ok_or_else(|| "the system has no output device".to_string())?,
+    };
     let supported = match direction {
         Direction::Input => device.default_input_config(),
         Direction::Output => device.default_output_config(),
@@ -302,11 +358,13 @@ fn default_device(
     Ok((device, config, channels))
 }
 
-/// Opens the default device of `direction` on a thread of its own (cpal streams cannot
-/// move between threads), with `build` making the stream that moves samples between the
-/// device and `samples`; returns once the stream plays, or why it could not.
+/// Opens the device of `direction` with id `wanted` (the default one if `None`) on a
+/// thread of its own (cpal streams cannot move between threads), with `build` making the
+/// stream that moves samples between the device and `samples`; returns once the stream
+/// plays, or why it could not.
 fn open_device<F>(
     direction: Direction,
+    wanted: Option<&str>,
     samples: SharedSamples,
     build: F,
 ) -> Result<DeviceThread, AudioError>
@@ -325,12 +383,14 @@ where
         direction: direction.as_str(),
         reason,
     };
+    let wanted = wanted.map(str::to_string);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
     let thread = std::thread::Builder::new()
         .name(format!("uchat-audio-{}", direction.as_str()))
         .spawn(move || {
-            let stream = default_device(direction).and_then(|(device, config, channels)| {
+            let found = find_device(direction, wanted.as_deref());
+            let stream = found.and_then(|(device, config, channels)| {
                 let stream = build(&device, config, channels, samples)?;
                 stream.play().map_err(|e| e.to_string())?;
                 Ok(stream)
@@ -365,29 +425,31 @@ pub struct DeviceInput {
     _device: DeviceThread,
 }
 
-/// The default microphone, or silence when there is none (with why, to tell the user):
-/// no sound card is a normal case.
-pub fn default_input_or_silence() -> (Box<dyn AudioInput>, Option<AudioError>) {
-    match open_default_input() {
+/// The microphone with id `device` (the default one if `None`), or silence when there is
+/// none (with why, to tell the user): no sound card is a normal case.
+pub fn input_or_silence(device: Option<&str>) -> (Box<dyn AudioInput>, Option<AudioError>) {
+    match open_input_device(device) {
         Ok(device) => (Box::new(device), None),
         Err(e) => (Box::new(Silence), Some(e)),
     }
 }
 
-/// The default speaker, or nowhere when there is none (with why, to tell the user).
-pub fn default_output_or_silence() -> (Box<dyn AudioOutput>, Option<AudioError>) {
-    match open_default_output() {
+/// The speaker with id `device` (the default one if `None`), or nowhere when there is
+/// none (with why, to tell the user).
+pub fn output_or_silence(device: Option<&str>) -> (Box<dyn AudioOutput>, Option<AudioError>) {
+    match open_output_device(device) {
         Ok(device) => (Box::new(device), None),
         Err(e) => (Box::new(Silence), Some(e)),
     }
 }
 
-/// Opens the default input device at 48 kHz.
-pub fn open_default_input() -> Result<DeviceInput, AudioError> {
+/// Opens the input device with id `device` (the default one if `None`) at 48 kHz.
+pub fn open_input_device(device: Option<&str>) -> Result<DeviceInput, AudioError> {
     use cpal::traits::DeviceTrait;
     let samples = SharedSamples::default();
     let device = open_device(
         Direction::Input,
+        device,
         samples.clone(),
         |device, config, channels, sink| {
             device
@@ -431,12 +493,13 @@ pub struct DeviceOutput {
     _device: DeviceThread,
 }
 
-/// Opens the default output device at 48 kHz.
-pub fn open_default_output() -> Result<DeviceOutput, AudioError> {
+/// Opens the output device with id `device` (the default one if `None`) at 48 kHz.
+pub fn open_output_device(device: Option<&str>) -> Result<DeviceOutput, AudioError> {
     use cpal::traits::DeviceTrait;
     let samples = SharedSamples::default();
     let device = open_device(
         Direction::Output,
+        device,
         samples.clone(),
         |device, config, channels, source| {
             device

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use uchat_peer::voice::audio::{
-    AudioInput, AudioOutput, PcmInput, WavOutput, default_input_or_silence,
-    default_output_or_silence,
+    AudioInput, AudioOutput, PcmInput, WavOutput, input_or_silence, output_or_silence,
 };
 use uchat_peer::voice::stats::{CallStats, CallSummary};
 use uchat_peer::{CallEnd, CallProgress, Client, ConnectedCall, Placed, TalkOptions};
@@ -38,7 +37,7 @@ fn open_input(ctx: &Context_, args: &AudioArgs) -> Result<Box<dyn AudioInput>> {
     if let Some(path) = &args.input {
         return Ok(Box::new(PcmInput::from_wav(path)?));
     }
-    let (input, problem) = default_input_or_silence();
+    let (input, problem) = input_or_silence(None);
     if let Some(e) = problem {
         audio_note(ctx, "input", &format!("{e}; sending silence"));
     }
@@ -50,7 +49,7 @@ fn open_output(ctx: &Context_, args: &AudioArgs) -> Result<Box<dyn AudioOutput>>
     if let Some(path) = &args.output {
         return Ok(Box::new(WavOutput::create(path)?));
     }
-    let (output, problem) = default_output_or_silence();
+    let (output, problem) = output_or_silence(None);
     if let Some(e) = problem {
         audio_note(
             ctx,
