@@ -134,6 +134,8 @@ pub struct UchatApp {
     tour: Option<Tour>,
     /// The relay given at start and the fingerprint given for it, if one was.
     given_fingerprint: Option<(String, CertFingerprint)>,
+    /// Desktop notifications.
+    notifier: crate::notify::Notifier,
 }
 
 impl UchatApp {
@@ -184,6 +186,7 @@ impl UchatApp {
             open_group: None,
             attached: false,
             tour: options.tour,
+            notifier: crate::notify::Notifier::start(),
             given_fingerprint: options
                 .relay_fingerprint
                 .map(|fingerprint| (options.relay.clone(), fingerprint)),
@@ -440,7 +443,11 @@ impl UchatApp {
             egui::UserAttentionType::Informational,
         ));
         if let Some(latest) = latest {
-            ctx.send_viewport_cmd(egui::ViewportCommand::Title(format!("Uchat — {latest}")));
+            let (summary, body) = latest.text(self.lang);
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(format!(
+                "Uchat — {summary}: {body}"
+            )));
+            self.notifier.show(summary, body);
         }
     }
 

@@ -9,6 +9,7 @@ pub mod app;
 pub mod fonts;
 pub mod i18n;
 pub mod model;
+pub mod notify;
 pub mod pasted;
 pub mod tour;
 pub mod view;

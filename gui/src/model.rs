@@ -226,7 +226,7 @@ pub struct Model {
     /// Things to tell the user in passing (newest last).
     pub notices: Vec<String>,
     /// Events that want a desktop notification when the window is not focused.
-    pub to_notify: Vec<String>,
+    pub to_notify: Vec<crate::notify::Attention>,
     /// The sound devices, once listed.
     pub sound_devices: Option<crate::worker::SoundDevices>,
     /// The open chat got messages the user has not seen yet (its read receipt is due
@@ -431,10 +431,10 @@ impl Model {
                     .as_deref()
                     .or(message.file.as_ref().map(|f| f.name.as_str()))
                     .unwrap_or("…");
-                self.to_notify.push(format!(
-                    "{title}: {}",
-                    preview.chars().take(80).collect::<String>()
-                ));
+                self.to_notify.push(crate::notify::Attention::Message {
+                    chat: title,
+                    preview: preview.chars().take(80).collect(),
+                });
             }
             ClientEvent::Presence {
                 user,
@@ -459,7 +459,9 @@ impl Model {
                 }
             }
             ClientEvent::CallIncoming { call, from, .. } => {
-                self.to_notify.push(format!("☎ {from}"));
+                self.to_notify.push(crate::notify::Attention::Call {
+                    from: from.to_string(),
+                });
                 self.call = Some(CallView {
                     call: Some(call),
                     peer: from,
@@ -587,7 +589,13 @@ mod tests {
         model.apply(Update::Event(ClientEvent::Message(message.clone())));
         let chat = Chat::Direct(message.from.clone());
         assert_eq!(model.conversation(&chat).map(|c| c.unread), Some(1));
-        assert_eq!(model.to_notify, ["bob: 你好"]);
+        assert_eq!(
+            model.to_notify,
+            [crate::notify::Attention::Message {
+                chat: "bob".into(),
+                preview: "你好".into()
+            }]
+        );
         model.open_chat = Some(chat.clone());
         let mut again = message;
         again.id = MessageId([8; 16]);

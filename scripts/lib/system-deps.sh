@@ -45,3 +45,7 @@ ensure_rust() {
 # rustc's linking step), pkg-config and the ALSA headers (cpal, for sound devices), and
 # cmake (the opus crate builds its bundled libopus with it).
 BUILD_PACKAGES=(gcc libc6-dev pkg-config libasound2-dev cmake)
+
+# What running the desktop app needs on a bare system: OpenGL (Mesa) and the X11 and
+# font libraries winit and eframe load.
+DESKTOP_PACKAGES=(libgl1 libgl1-mesa-dri libegl1 libxkbcommon-x11-0 libxcursor1 libxi6 libfontconfig1)

@@ -386,3 +386,51 @@ fn settings_list_the_sound_devices_and_keep_the_one_chosen() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn a_message_while_the_window_is_not_focused_raises_a_desktop_notification() -> Result<()> {
+    let relay = TestRelay::start()?;
+    let alice = Peer::register(&relay, "alice")?;
+    let bob = Peer::register(&relay, "bob")?;
+    uchat_tests::befriend(&alice, &bob)?;
+    // The real app, in an X server with no window manager (so its window never has the
+    // focus), on a private session bus whose traffic is recorded.
+    let desktop = uchat_tests::desktop::Desktop::start()?;
+    let mut app = desktop.app(alice.home(), "480x360")?;
+    let online = (|| -> Result<()> {
+        let start = std::time::Instant::now();
+        loop {
+            let friends = bob.ok(&["--json", "friends", "list"])?;
+            if friends.contains(r#""online":true"#) {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                start.elapsed() < Duration::from_secs(60),
+                "alice's app did not come online: {friends}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    })();
+    let said = online.and_then(|()| {
+        bob.send("alice", "有空吗？ are you free tonight?")?;
+        desktop.wait_for_on_bus("are you free tonight?", WAIT)
+    });
+    let _ = app.kill();
+    let _ = app.wait();
+    let said = said?;
+    let call = said
+        .split("method call")
+        .find(|c| c.contains("member=Notify") && c.contains("are you free tonight?"))
+        .context("a Notify call")?;
+    assert!(
+        call.contains("interface=org.freedesktop.Notifications"),
+        "{call}"
+    );
+    assert!(call.contains(r#"string "Uchat""#), "the app's name: {call}");
+    assert!(
+        call.contains(r#"string "bob""#),
+        "the sender as the title: {call}"
+    );
+    assert!(call.contains("有空吗？"), "the message's text: {call}");
+    Ok(())
+}

@@ -7,6 +7,7 @@
 //! README's test command does. [`feed`] makes a feed of many posts through the client
 //! library, for the feed tests and benchmark.
 
+pub mod desktop;
 pub mod feed;
 pub mod gui;
 
