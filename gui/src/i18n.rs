@@ -125,6 +125,7 @@ texts! {
     Failed => "not sent", "发送失败";
     Undecryptable => "could not be decrypted", "无法解密";
     Download => "Save", "保存";
+    OpenFile => "Open", "打开";
     Open => "Open", "打开";
     Online => "online", "在线";
     Offline => "offline", "离线";

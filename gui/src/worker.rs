@@ -130,6 +130,8 @@ pub enum Command {
         /// The folder.
         dir: PathBuf,
     },
+    /// Open a saved file with the desktop's program for its type.
+    OpenFile(PathBuf),
     /// The user has seen a chat's messages: mark them read (a 1:1 chat's sender gets a
     /// read receipt).
     MarkRead(Chat),
@@ -906,6 +908,16 @@ impl Session {
                 let _ = std::fs::remove_file(&saved);
             }
             Command::LoadHistory { chat, limit } => self.load_history(chat, limit),
+            Command::OpenFile(path) => {
+                // Starts the desktop's opener (xdg-open and the like) and does not wait
+                // for the program it starts.
+                if let Err(e) = open::that_detached(&path) {
+                    self.out.error(
+                        "opening the file",
+                        format!("cannot open {}: {e}", path.display()),
+                    );
+                }
+            }
             Command::Download { file, dir } => {
                 let label = file.to_string();
                 let progress = self.progress(&label);

@@ -509,6 +509,9 @@ fn draw_entry(
                     ));
                     match &file.saved_to {
                         Some(path) => {
+                            if ui.small_button(lang.tr(Tr::OpenFile)).clicked() {
+                                worker.send(Command::OpenFile(path.into()));
+                            }
                             ui.label(RichText::new(path.as_str()).weak().small());
                         }
                         None if !mine && ui.small_button(lang.tr(Tr::Download)).clicked() => {
