@@ -168,6 +168,14 @@ pub enum ClientError {
         /// Why it was not sent.
         source: Box<ConnectionError>,
     },
+    /// The relay refused the message for good (it is kept in history as not sent).
+    #[error("the relay refused message {id}: {reason}")]
+    NotSent {
+        /// The message.
+        id: MessageId,
+        /// The relay's reason.
+        reason: String,
+    },
     /// Talking to the relay failed.
     #[error(transparent)]
     Connection(#[from] ConnectionError),
@@ -837,6 +845,19 @@ impl Client {
                 id,
                 source: Box::new(source),
             }),
+            // Another run of the outbox (the retry task, woken by a receipt or a
+            // membership event) took it before this one got the lock: see what became of it.
+            None if !self.inner.store.in_outbox(id)? => {
+                match self.inner.store.history_entry(&self.inner.me, id)? {
+                    Some(entry) if entry.status == EntryStatus::Failed => {
+                        Err(ClientError::NotSent {
+                            id,
+                            reason: entry.flags.note.unwrap_or_default(),
+                        })
+                    }
+                    _ => Ok(id),
+                }
+            }
             // An older message waits before it, so this one waits too.
             None => Err(ClientError::Queued {
                 id,

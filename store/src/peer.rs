@@ -440,6 +440,13 @@ impl PeerStore {
         })
     }
 
+    /// Whether message `id` still waits in the outbox.
+    pub fn in_outbox(&self, id: MessageId) -> Result<bool, StoreError> {
+        read(&self.db, |tx| {
+            Ok(tx.open_table(OUTBOX_IDS)?.get(id.0.as_slice())?.is_some())
+        })
+    }
+
     /// The highest relay queue seq whose event is stored (`Seq(0)` if none).
     pub fn last_acked_seq(&self) -> Result<Seq, StoreError> {
         read(&self.db, |tx| {

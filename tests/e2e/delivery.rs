@@ -200,3 +200,84 @@ fn the_sender_sees_its_messages_delivered_then_read() -> Result<()> {
     assert_eq!(texts(&bob.history("alice")?), ["are you there?", "第二条"]);
     Ok(())
 }
+
+#[test]
+fn every_send_racing_the_receipts_that_come_back_reports_sent() -> Result<()> {
+    let relay = TestRelay::start()?;
+    let homes = tempfile::tempdir()?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(120), async {
+            let client = |name: &str| {
+                let options = uchat_peer::ClientOptions {
+                    home: homes.path().join(name),
+                    relay: Some(relay.addr.clone()),
+                    relay_fingerprint: relay.fingerprint.parse().ok(),
+                };
+                let user = uchat_wire::UserName::parse(name);
+                async move {
+                    anyhow::Ok(
+                        uchat_peer::Client::register(options, user?, uchat_tests::PASSWORD).await?,
+                    )
+                }
+            };
+            let alice = client("alice").await?;
+            let bob = client("bob").await?;
+            alice.add_friend(bob.me(), "").await?;
+            bob.accept_friend(alice.me()).await?;
+            let (mut alice_events, mut bob_events) = (alice.subscribe(), bob.subscribe());
+            // Both write to each other at once, so each takes in messages (and queues
+            // receipts for them, which its outbox task sends) while it sends its own: the
+            // outbox is flushed by that task and by the sends at the same time. Each send
+            // must still say it was sent, not that it waits.
+            let (to_bob, to_alice) = tokio::join!(talk(&alice, bob.me()), talk(&bob, alice.me()));
+            let (to_bob, to_alice) = (to_bob?, to_alice?);
+            for (events, count) in [
+                (&mut bob_events, to_bob.len()),
+                (&mut alice_events, to_alice.len()),
+            ] {
+                let mut received = 0;
+                while received < count {
+                    if let uchat_peer::ClientEvent::Message(_) = events.recv().await? {
+                        received += 1;
+                    }
+                }
+            }
+            // And every message ends up delivered.
+            for (sender, ids) in [(&alice, &to_bob), (&bob, &to_alice)] {
+                loop {
+                    let delivered = ids
+                        .iter()
+                        .filter_map(|id| sender.own_entry(*id).ok().flatten())
+                        .filter(|e| e.status == uchat_store::EntryStatus::Delivered)
+                        .count();
+                    if delivered == ids.len() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            alice.close().await;
+            bob.close().await;
+            anyhow::Ok(())
+        })
+        .await
+        .context("the exchange took longer than 120 s")?
+    })
+}
+
+/// Sends 60 messages from `from` to `to`, one after another; returns their ids.
+async fn talk(
+    from: &uchat_peer::Client,
+    to: &uchat_wire::UserName,
+) -> Result<Vec<uchat_wire::MessageId>> {
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        let id = from
+            .send_text(to, &format!("message {i}"))
+            .await
+            .with_context(|| format!("{}'s send {i}", from.me()))?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
