@@ -254,9 +254,12 @@ impl UchatApp {
         self.conversation.scrolled()
     }
 
-    /// Shows `screen`.
+    /// Shows `screen` (asking for the sound devices the first time it is the settings).
     pub fn set_screen(&mut self, screen: Screen) {
         self.screen = screen;
+        if screen == Screen::Settings && self.model.sound_devices.is_none() {
+            self.send(Command::ListSoundDevices);
+        }
     }
 
     /// Opens `chat` on the chats screen, loading its history the first time.
@@ -336,7 +339,7 @@ impl UchatApp {
         let ready = match stop {
             Stop::Screen(screen) => {
                 if self.screen != screen {
-                    self.screen = screen;
+                    self.set_screen(screen);
                     match screen {
                         Screen::Moments => self.send(Command::LoadFeed { before: None }),
                         Screen::Contacts => self.send(Command::RefreshContacts),
@@ -356,7 +359,7 @@ impl UchatApp {
                 {
                     self.open_chat(chat);
                 }
-                true
+                screen != Screen::Settings || self.model.sound_devices.is_some()
             }
             Stop::IncomingCall => matches!(call, Some((CallState::Incoming, ..))),
             Stop::InCall => match call {
@@ -523,15 +526,12 @@ impl UchatApp {
                 let button = egui::Button::selectable(self.screen == screen, self.t(key))
                     .min_size(egui::vec2(72.0, 28.0));
                 if ui.add(button).clicked() {
-                    self.screen = screen;
+                    self.set_screen(screen);
                     if screen == Screen::Moments {
                         self.send(Command::LoadFeed { before: None });
                     }
                     if screen == Screen::Contacts {
                         self.send(Command::RefreshContacts);
-                    }
-                    if screen == Screen::Settings && self.model.sound_devices.is_none() {
-                        self.send(Command::ListSoundDevices);
                     }
                 }
                 if badge > 0 {

@@ -102,6 +102,7 @@ fn main() -> Result<()> {
             Stop::Screen(Screen::Contacts),
             Stop::Screen(Screen::Groups),
             Stop::Screen(Screen::Moments),
+            Stop::Screen(Screen::Settings),
         ];
         if cli.tour_call {
             stops.extend([Stop::IncomingCall, Stop::InCall]);
