@@ -122,6 +122,7 @@ texts! {
     Sent => "sent", "已发送";
     Delivered => "delivered", "已送达";
     Read => "read", "已读";
+    SendReadReceipts => "Send read receipts (off: you see no one's either)", "发送已读回执（关闭后也看不到对方的已读）";
     Failed => "not sent", "发送失败";
     Undecryptable => "could not be decrypted", "无法解密";
     Download => "Save", "保存";

@@ -227,6 +227,8 @@ pub struct Model {
     pub notices: Vec<String>,
     /// Events that want a desktop notification when the window is not focused.
     pub to_notify: Vec<crate::notify::Attention>,
+    /// Whether read receipts are on (once known).
+    pub read_receipts: Option<bool>,
     /// The sound devices, once listed.
     pub sound_devices: Option<crate::worker::SoundDevices>,
     /// The open chat got messages the user has not seen yet (its read receipt is due
@@ -361,6 +363,7 @@ impl Model {
             Update::Safety { user, numbers } => self.safety = Some((user, numbers)),
             Update::Notice(text) => self.notices.push(text),
             Update::SoundDevices(devices) => self.sound_devices = Some(devices),
+            Update::ReadReceipts(on) => self.read_receipts = Some(on),
             Update::Error(text) => self.errors.push(text),
             Update::Event(event) => self.apply_event(event),
             // The sign-in screen's business (see `UchatApp`).

@@ -137,6 +137,8 @@ pub enum Command {
     MarkRead(Chat),
     /// List the sound devices.
     ListSoundDevices,
+    /// Send read receipts (and see other people's), or not.
+    SetReadReceipts(bool),
     /// Fetch friends and requests again.
     RefreshContacts,
     /// Ask someone to be friends.
@@ -290,6 +292,8 @@ pub enum Update {
     SignInFailed(String),
     /// The sound devices the system offers.
     SoundDevices(SoundDevices),
+    /// Whether read receipts are on.
+    ReadReceipts(bool),
     /// Signed in.
     SignedIn {
         /// As whom.
@@ -684,6 +688,10 @@ impl Session {
 
     /// Friends, requests, groups, the chats' last messages and the feed.
     async fn refresh_all(&self) {
+        match self.client.read_receipts() {
+            Ok(on) => self.out.send(Update::ReadReceipts(on)),
+            Err(e) => self.out.error("settings", e),
+        }
         self.refresh_contacts().await;
         self.refresh_groups().await;
         let chats: Vec<Chat> = {
@@ -937,6 +945,10 @@ impl Session {
                 if let Err(e) = self.client.mark_read(&chat.conversation()).await {
                     self.out.error("read receipt", e);
                 }
+            }
+            Command::SetReadReceipts(on) => {
+                client.set_read_receipts(on)?;
+                self.out.send(Update::ReadReceipts(on));
             }
             Command::ListSoundDevices => {
                 let listed = tokio::task::spawn_blocking(|| SoundDevices {

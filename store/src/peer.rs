@@ -23,8 +23,8 @@ use crate::records::{
 use crate::tables::{
     CALL_OFFERS, CONTACTS, COUNTERS, FILE_MESSAGES, HISTORY, INBOUND_GROUP_SESSIONS, MESSAGES,
     MOMENT_IMAGES, MOMENT_KEYS, OLM_SESSIONS, OUTBOUND_GROUP_SESSIONS, OUTBOX, OUTBOX_IDS,
-    PEER_GROUPS, PENDING_DOWNLOADS, PENDING_UPLOADS, PINS, PROFILE, PROFILE_KEY, decode, encode,
-    next_counter, open_database, read, write,
+    PEER_GROUPS, PENDING_DOWNLOADS, PENDING_UPLOADS, PINS, PROFILE, PROFILE_KEY, SETTINGS, decode,
+    encode, next_counter, open_database, read, write,
 };
 
 /// [`COUNTERS`] key of the event cursor.
@@ -277,6 +277,7 @@ impl PeerStore {
             tx.open_table(MOMENT_KEYS)?;
             tx.open_table(MOMENT_IMAGES)?;
             tx.open_table(COUNTERS)?;
+            tx.open_table(SETTINGS)?;
             Ok(())
         })?;
         Ok(Self {
@@ -437,6 +438,24 @@ impl PeerStore {
                 out.push(decode(item?.1.value(), "outbox entry")?);
             }
             Ok(out)
+        })
+    }
+
+    /// The on/off setting `name`, or `default` if it was never set.
+    pub fn setting(&self, name: &str, default: bool) -> Result<bool, StoreError> {
+        read(&self.db, |tx| {
+            Ok(tx
+                .open_table(SETTINGS)?
+                .get(name)?
+                .map_or(default, |v| v.value() != 0))
+        })
+    }
+
+    /// Sets the on/off setting `name`.
+    pub fn set_setting(&self, name: &str, on: bool) -> Result<(), StoreError> {
+        write(&self.db, |tx| {
+            tx.open_table(SETTINGS)?.insert(name, u64::from(on))?;
+            Ok(())
         })
     }
 

@@ -182,6 +182,8 @@ pub(crate) const MOMENT_IMAGES: TableDefinition<&[u8], &[u8]> =
 
 /// Named counters: see the `*_COUNTER` and `*_KEY` constants of each store.
 pub(crate) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+/// The user's choices that stay on this device, by name: 1 for on, 0 for off.
+pub(crate) const SETTINGS: TableDefinition<&str, u64> = TableDefinition::new("settings");
 
 /// Encodes a record for storage.
 pub(crate) fn encode<T: Serialize>(value: &T, what: &'static str) -> Result<Vec<u8>, StoreError> {

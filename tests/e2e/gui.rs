@@ -434,3 +434,83 @@ fn a_message_while_the_window_is_not_focused_raises_a_desktop_notification() -> 
     assert!(call.contains("有空吗？"), "the message's text: {call}");
     Ok(())
 }
+
+#[test]
+fn with_read_receipts_off_neither_side_sees_read_only_delivered() -> Result<()> {
+    let relay = TestRelay::start()?;
+    let dir = tempfile::tempdir()?;
+    let bob = Peer::register(&relay, "bob")?;
+    let en = Lang::En;
+    let mut alice = Gui::start(
+        "alice",
+        &dir.path().join("alice"),
+        "",
+        en,
+        AudioSettings::default(),
+    )?;
+    alice.sign_in(&relay.addr, "alice", PASSWORD, en.tr(Tr::Register))?;
+    alice.ask_friend("bob", "")?;
+    bob.ok(&["friends", "accept", "alice"])?;
+    alice.wait_until_friends_with("bob")?;
+    alice.click(en.tr(Tr::Settings))?;
+    alice.tick(en.tr(Tr::SendReadReceipts))?;
+    alice.until("read receipts off", WAIT, |h| {
+        h.state().model.read_receipts == Some(false)
+    })?;
+
+    // bob's message: alice's device says it has it, but opening the chat sends no read.
+    let id = bob.send("alice", "did you read this?")?;
+    alice.click(en.tr(Tr::Chats))?;
+    alice.click("bob")?;
+    alice.wait_for("did you read this?", WAIT)?;
+    let status = |peer: &Peer| -> Result<String> {
+        let history = peer.history("alice")?;
+        let entry = history
+            .iter()
+            .find(|m| m["id"] == id.as_str())
+            .context("bob's message")?;
+        Ok(entry["status"].as_str().unwrap_or_default().to_string())
+    };
+    let start = std::time::Instant::now();
+    while status(&bob)? != "delivered" {
+        anyhow::ensure!(
+            start.elapsed() < WAIT,
+            "alice's delivery receipt never came"
+        );
+        alice.harness.step();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The chat stays open a while longer: still no read receipt.
+    let open_until = std::time::Instant::now() + Duration::from_secs(1);
+    alice.until(
+        "another second in the open chat",
+        Duration::from_secs(5),
+        |_| std::time::Instant::now() > open_until,
+    )?;
+    assert_eq!(status(&bob)?, "delivered", "no read receipt from alice");
+
+    // alice's message: bob reads it and sends his read receipt, which alice does not take.
+    alice.type_into(en.tr(Tr::MessagePlaceholder), "hello bob")?;
+    alice.click(en.tr(Tr::Send))?;
+    alice.until("alice's message sent", WAIT, |h| {
+        status_of(h, "hello bob").is_some_and(uchat_store::EntryStatus::is_sent)
+    })?;
+    bob.history("alice")?;
+    alice.until("alice's message delivered", WAIT, |h| {
+        status_of(h, "hello bob") == Some(uchat_store::EntryStatus::Delivered)
+    })?;
+    let shown_until = std::time::Instant::now() + Duration::from_secs(2);
+    alice.until(
+        "two seconds after bob read it",
+        Duration::from_secs(5),
+        |h| {
+            assert_ne!(
+                status_of(h, "hello bob"),
+                Some(uchat_store::EntryStatus::Read),
+                "alice sees no read receipts while she sends none"
+            );
+            std::time::Instant::now() > shown_until
+        },
+    )?;
+    Ok(())
+}

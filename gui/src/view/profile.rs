@@ -63,6 +63,15 @@ impl UchatApp {
         }
         ui.separator();
         ui.checkbox(&mut self.notifications, lang.tr(Tr::Notifications));
+        if let Some(on) = self.model.read_receipts {
+            let mut wanted = on;
+            if ui
+                .checkbox(&mut wanted, lang.tr(Tr::SendReadReceipts))
+                .changed()
+            {
+                self.send(Command::SetReadReceipts(wanted));
+            }
+        }
     }
 
     /// A choice of microphone and speaker among the devices the system offers.

@@ -4,7 +4,9 @@
 //! everything taken in meanwhile (a backlog of a thousand messages costs a few receipts,
 //! not a thousand); read receipts go when the user opens a conversation
 //! ([`Client::mark_read`]). A receipt is taken in only for this user's own messages to
-//! the receipt's sender, and a status never goes back.
+//! the receipt's sender, and a status never goes back. A user may stop sending read
+//! receipts ([`Client::set_read_receipts`]); as in Signal, they then see no one's either.
+//! Delivery receipts always go.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError};
@@ -20,6 +22,9 @@ use crate::envelope::{Content, MAX_RECEIPT_IDS, ReceiptKind};
 /// How long delivery receipts gather before they are queued.
 const GATHER: Duration = Duration::from_millis(50);
 
+/// The device setting that says whether this user sends (and sees) read receipts.
+const READ_RECEIPTS: &str = "read-receipts";
+
 impl ReceiptKind {
     /// The history status a receipt of this kind moves a message to.
     fn status(self) -> EntryStatus {
@@ -31,8 +36,20 @@ impl ReceiptKind {
 }
 
 impl Client {
+    /// Whether this user sends read receipts (and sees other people's): on unless turned
+    /// off on this device.
+    pub fn read_receipts(&self) -> Result<bool, ClientError> {
+        Ok(self.inner.store.setting(READ_RECEIPTS, true)?)
+    }
+
+    /// Turns read receipts on or off on this device.
+    pub fn set_read_receipts(&self, on: bool) -> Result<(), ClientError> {
+        Ok(self.inner.store.set_setting(READ_RECEIPTS, on)?)
+    }
+
     /// Marks the conversation's incoming messages as seen (the user opened it, or the CLI
-    /// printed its history) and, in a 1:1 conversation, queues a read receipt for them.
+    /// printed its history) and, in a 1:1 conversation, queues a read receipt for them
+    /// (unless read receipts are off).
     /// Returns how many messages it marked. The receipt leaves with the next outbox run.
     pub async fn mark_read(&self, conversation: &ConversationId) -> Result<usize, ClientError> {
         let inner = &self.inner;
@@ -40,7 +57,7 @@ impl Client {
         if unread.is_empty() {
             return Ok(0);
         }
-        if conversation.group_id().is_none() {
+        if conversation.group_id().is_none() && self.read_receipts()? {
             let ids: Vec<(UserName, MessageId)> =
                 unread.iter().map(|m| (m.from.clone(), m.id)).collect();
             let _order = inner.receipts_lock.lock().await;
@@ -123,7 +140,13 @@ impl Inner {
         kind: ReceiptKind,
         ids: &[MessageId],
     ) -> Result<Vec<MessageId>, ClientError> {
-        let ids = &ids[..ids.len().min(MAX_RECEIPT_IDS)];
+        // Someone who sends no read receipts sees none either.
+        let hidden = kind == ReceiptKind::Read && !self.store.setting(READ_RECEIPTS, true)?;
+        let ids = if hidden {
+            &[]
+        } else {
+            &ids[..ids.len().min(MAX_RECEIPT_IDS)]
+        };
         let sessions_changed = opened.sessions.is_some();
         let commit = InboundCommit {
             sessions: opened.sessions.unwrap_or_default(),
