@@ -148,19 +148,8 @@ fn losing_the_relay_shows_a_banner_and_what_was_typed_meanwhile_is_sent_when_it_
 -> Result<()> {
     let mut relay = TestRelay::start()?;
     let dir = tempfile::tempdir()?;
-    let bob = Peer::register(&relay, "bob")?;
     let en = Lang::En;
-    let mut alice = Gui::start(
-        "alice",
-        &dir.path().join("alice"),
-        "",
-        en,
-        AudioSettings::default(),
-    )?;
-    alice.sign_in(&relay.addr, "alice", PASSWORD, en.tr(Tr::Register))?;
-    alice.ask_friend("bob", "")?;
-    bob.ok(&["friends", "accept", "alice"])?;
-    alice.wait_until_friends_with("bob")?;
+    let (mut alice, bob) = alice_in_the_app_with_bob(&relay, &dir.path().join("alice"))?;
     alice.click(en.tr(Tr::Message))?;
     alice.type_into(en.tr(Tr::MessagePlaceholder), "before the outage")?;
     alice.click(en.tr(Tr::Send))?;
@@ -278,14 +267,9 @@ fn a_relay_fingerprint_given_up_front_must_match_and_needs_no_comparing() -> Res
 fn a_picture_pasted_into_a_chat_is_sent_as_a_png_once_confirmed() -> Result<()> {
     let relay = TestRelay::start()?;
     let dir = tempfile::tempdir()?;
-    let bob = Peer::register(&relay, "bob")?;
     let en = Lang::En;
     let alice_home = dir.path().join("alice");
-    let mut alice = Gui::start("alice", &alice_home, "", en, AudioSettings::default())?;
-    alice.sign_in(&relay.addr, "alice", PASSWORD, en.tr(Tr::Register))?;
-    alice.ask_friend("bob", "")?;
-    bob.ok(&["friends", "accept", "alice"])?;
-    alice.wait_until_friends_with("bob")?;
+    let (mut alice, bob) = alice_in_the_app_with_bob(&relay, &alice_home)?;
     alice.click(en.tr(Tr::Message))?;
 
     // What was copied: a 40×30 gradient.
@@ -439,19 +423,8 @@ fn a_message_while_the_window_is_not_focused_raises_a_desktop_notification() -> 
 fn with_read_receipts_off_neither_side_sees_read_only_delivered() -> Result<()> {
     let relay = TestRelay::start()?;
     let dir = tempfile::tempdir()?;
-    let bob = Peer::register(&relay, "bob")?;
     let en = Lang::En;
-    let mut alice = Gui::start(
-        "alice",
-        &dir.path().join("alice"),
-        "",
-        en,
-        AudioSettings::default(),
-    )?;
-    alice.sign_in(&relay.addr, "alice", PASSWORD, en.tr(Tr::Register))?;
-    alice.ask_friend("bob", "")?;
-    bob.ok(&["friends", "accept", "alice"])?;
-    alice.wait_until_friends_with("bob")?;
+    let (mut alice, bob) = alice_in_the_app_with_bob(&relay, &dir.path().join("alice"))?;
     alice.click(en.tr(Tr::Settings))?;
     alice.tick(en.tr(Tr::SendReadReceipts))?;
     alice.until("read receipts off", WAIT, |h| {
@@ -513,4 +486,17 @@ fn with_read_receipts_off_neither_side_sees_read_only_delivered() -> Result<()> 
         },
     )?;
     Ok(())
+}
+
+/// alice registered in the app (in English, on profile directory `home`) and bob, with
+/// the CLI, her friend.
+fn alice_in_the_app_with_bob(relay: &TestRelay, home: &std::path::Path) -> Result<(Gui, Peer)> {
+    let bob = Peer::register(relay, "bob")?;
+    let en = Lang::En;
+    let mut alice = Gui::start("alice", home, "", en, AudioSettings::default())?;
+    alice.sign_in(&relay.addr, "alice", PASSWORD, en.tr(Tr::Register))?;
+    alice.ask_friend("bob", "")?;
+    bob.ok(&["friends", "accept", "alice"])?;
+    alice.wait_until_friends_with("bob")?;
+    Ok((alice, bob))
 }
