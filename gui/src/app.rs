@@ -203,6 +203,11 @@ impl UchatApp {
         &self.font
     }
 
+    /// The avatar path typed (or dropped) on the profile screen.
+    pub fn inputs_avatar(&self) -> &str {
+        &self.inputs.avatar
+    }
+
     /// The sound settings calls use now.
     pub fn audio_settings(&self) -> &AudioSettings {
         &self.audio
@@ -427,6 +432,11 @@ impl UchatApp {
                 }
             }
             (_, Screen::Moments) => self.inputs.moment_pictures.extend(dropped),
+            (_, Screen::Profile) => {
+                if let Some(picture) = dropped.into_iter().next() {
+                    self.inputs.avatar = picture.display().to_string();
+                }
+            }
             _ => self.model.notices.push(self.t(Tr::NoChatSelected).into()),
         }
     }

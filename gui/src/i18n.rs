@@ -172,7 +172,7 @@ texts! {
     LoadMore => "Load more", "加载更多";
     Refresh => "Refresh", "刷新";
     Signature => "Signature", "个性签名";
-    Avatar => "Avatar (picture path)", "头像（图片路径）";
+    Avatar => "Avatar (picture path, or drop a picture here)", "头像（图片路径，或将图片拖到这里）";
     Save => "Save", "保存";
     Language => "Language", "语言";
     AudioDevices => "Audio", "音频";

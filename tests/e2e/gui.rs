@@ -500,3 +500,62 @@ fn alice_in_the_app_with_bob(relay: &TestRelay, home: &std::path::Path) -> Resul
     alice.wait_until_friends_with("bob")?;
     Ok((alice, bob))
 }
+
+#[test]
+fn files_dropped_on_the_window_go_to_the_open_chat_or_become_the_avatar() -> Result<()> {
+    let relay = TestRelay::start()?;
+    let dir = tempfile::tempdir()?;
+    let en = Lang::En;
+    let (mut alice, bob) = alice_in_the_app_with_bob(&relay, &dir.path().join("alice"))?;
+    let notes = dir.path().join("旅行计划.txt");
+    std::fs::write(&notes, "day 1: 香山\n".repeat(100))?;
+    let face = dir.path().join("face.png");
+    image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 90]))
+        .save(&face)?;
+
+    // Onto the open chat: sent to bob.
+    alice.click(en.tr(Tr::Message))?;
+    alice.drop_file(&notes);
+    alice.until("the dropped file sent", WAIT, |h| {
+        h.state()
+            .model
+            .conversations
+            .values()
+            .flat_map(|c| c.entries())
+            .any(|e| {
+                e.file.as_ref().is_some_and(|f| f.name == "旅行计划.txt") && e.status.is_sent()
+            })
+    })?;
+    let files: Vec<serde_json::Value> = bob
+        .history("alice")?
+        .into_iter()
+        .filter(|l| l["type"] == "file")
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0]["name"], "旅行计划.txt");
+    assert_eq!(files[0]["size"], 100 * "day 1: 香山\n".len());
+
+    // Onto the profile: it becomes the avatar to save.
+    alice.click(en.tr(Tr::Profile))?;
+    alice.drop_file(&face);
+    assert_eq!(
+        alice.harness.state().inputs_avatar(),
+        face.display().to_string()
+    );
+    alice.click(en.tr(Tr::Save))?;
+    let start = std::time::Instant::now();
+    loop {
+        let shown = bob.ok(&["--json", "profile", "show", "alice"])?;
+        let line: serde_json::Value = serde_json::from_str(shown.lines().next().unwrap_or("{}"))?;
+        if line["avatar_bytes"].as_u64().is_some_and(|n| n > 0) {
+            break;
+        }
+        anyhow::ensure!(
+            start.elapsed() < WAIT,
+            "bob never saw alice's avatar: {shown}"
+        );
+        alice.harness.step();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
+}

@@ -121,6 +121,16 @@ impl Gui {
         self.harness.query_all_by_label(label).next().is_some()
     }
 
+    /// Drops the file at `path` on the window, as dragging it from a file manager does.
+    pub fn drop_file(&mut self, path: &Path) {
+        self.harness
+            .input_mut()
+            .dropped_files
+            .push(std::sync::Arc::new(DroppedPath(path.to_path_buf())));
+        self.harness.step();
+        self.harness.step();
+    }
+
     /// Pastes a picture, as Ctrl+V does when the clipboard holds one (and no text).
     pub fn paste_picture(&mut self, picture: std::sync::Arc<egui::ColorImage>) {
         self.harness.event(egui::Event::PasteImage(picture));
@@ -257,5 +267,19 @@ impl Gui {
                 .as_ref()
                 .is_some_and(|m| m.as_str() == me)
         })
+    }
+}
+
+/// A file dropped on the window, as the platform hands it to egui.
+#[derive(Debug)]
+struct DroppedPath(std::path::PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
     }
 }
