@@ -806,13 +806,10 @@ impl Client {
             .await
             .map_err(|_| ClientError::CatchUpTimeout(timeout))?
             .map_err(|_| ClientError::CatchUpTimeout(timeout))?;
-        // Let the acknowledgement reach the relay before a short-lived CLI exits.
+        // Let the acknowledgement and the delivery receipts for what was taken in reach
+        // the relay before a short-lived CLI exits.
         self.inner.ack(*processed.borrow()).await;
-        // And the delivery receipts for what was taken in.
-        self.inner.queue_delivered_receipts().await;
-        if let Err(e) = self.inner.flush_outbox(None).await {
-            tracing::debug!(error = %e, "receipts wait in the outbox");
-        }
+        self.inner.send_delivered_receipts().await;
         Ok(())
     }
 
@@ -1041,11 +1038,7 @@ impl Client {
     pub async fn close(self) {
         let processed = *self.inner.processed.borrow();
         self.inner.ack(processed).await;
-        // Receipts still waiting go into the outbox, to be sent now or on the next run.
-        self.inner.queue_delivered_receipts().await;
-        if let Err(e) = self.inner.flush_outbox(None).await {
-            tracing::debug!(error = %e, "receipts wait in the outbox");
-        }
+        self.inner.send_delivered_receipts().await;
         let mut tasks =
             std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
         tasks.abort_all();

@@ -83,7 +83,7 @@ impl Inner {
     /// for a queueing already under way). A receipt that cannot be made (no session and
     /// no relay to claim a key from) is logged and dropped: receipts are a courtesy, and
     /// the message itself is safe.
-    pub(super) async fn queue_delivered_receipts(&self) {
+    async fn queue_delivered_receipts(&self) {
         let _order = self.receipts_lock.lock().await;
         let taken = std::mem::take(
             &mut *self
@@ -96,6 +96,15 @@ impl Inner {
         }
         if let Err(e) = self.queue_receipts(ReceiptKind::Delivered, taken).await {
             tracing::warn!(error = %e, "cannot queue delivery receipts");
+        }
+    }
+
+    /// Queues the delivery receipts waiting (see [`Inner::queue_delivered_receipts`]) and
+    /// sends the outbox; what cannot go now stays in the outbox for the next run.
+    pub(super) async fn send_delivered_receipts(&self) {
+        self.queue_delivered_receipts().await;
+        if let Err(e) = self.flush_outbox(None).await {
+            tracing::debug!(error = %e, "receipts wait in the outbox");
         }
     }
 
