@@ -24,7 +24,7 @@ use crate::tables::{
     CALL_OFFERS, CONTACTS, COUNTERS, FILE_MESSAGES, HISTORY, INBOUND_GROUP_SESSIONS, MESSAGES,
     MOMENT_IMAGES, MOMENT_KEYS, OLM_SESSIONS, OUTBOUND_GROUP_SESSIONS, OUTBOX, OUTBOX_IDS,
     PEER_GROUPS, PENDING_DOWNLOADS, PENDING_UPLOADS, PINS, PROFILE, PROFILE_KEY, SETTINGS, decode,
-    encode, next_counter, open_database, read, write,
+    encode, entry_location, next_counter, open_database, read, write,
 };
 
 /// [`COUNTERS`] key of the event cursor.
@@ -190,9 +190,9 @@ pub(crate) fn put_outbox_in(
     Ok(())
 }
 
-/// The history entry at `key`, if there is one.
-fn entry_at(
-    history: &redb::Table<'_, (&'static str, u64), &'static [u8]>,
+/// The history entry at `key` of an open [`HISTORY`] table, if there is one.
+pub(crate) fn entry_at(
+    history: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
     key: (&str, u64),
 ) -> Result<Option<HistoryEntry>, StoreError> {
     history
@@ -404,17 +404,11 @@ impl PeerStore {
         id: MessageId,
     ) -> Result<Option<HistoryEntry>, StoreError> {
         read(&self.db, |tx| {
-            let location = tx
-                .open_table(MESSAGES)?
-                .get((from.as_str(), id.0.as_slice()))?
-                .and_then(|v| v.value().map(|(c, index)| (c.to_string(), index)));
+            let location = entry_location(&tx.open_table(MESSAGES)?, from.as_str(), &id.0)?;
             let Some((conversation, index)) = location else {
                 return Ok(None);
             };
-            tx.open_table(HISTORY)?
-                .get((conversation.as_str(), index))?
-                .map(|v| decode(v.value(), "history entry"))
-                .transpose()
+            entry_at(&tx.open_table(HISTORY)?, (conversation.as_str(), index))
         })
     }
 
@@ -542,9 +536,7 @@ impl PeerStore {
             let mut history = tx.open_table(HISTORY)?;
             let mut changed = Vec::new();
             for &id in ids {
-                let location = messages
-                    .get((me.as_str(), id.0.as_slice()))?
-                    .and_then(|v| v.value().map(|(c, index)| (c.to_string(), index)));
+                let location = entry_location(&messages, me.as_str(), &id.0)?;
                 let Some((stored_in, index)) = location else {
                     continue;
                 };
@@ -692,10 +684,7 @@ impl PeerStore {
                 return Ok(());
             };
             tx.open_table(OUTBOX)?.remove(slot)?;
-            let location = tx
-                .open_table(MESSAGES)?
-                .get((from.as_str(), id.0.as_slice()))?
-                .and_then(|v| v.value().map(|(c, index)| (c.to_string(), index)));
+            let location = entry_location(&tx.open_table(MESSAGES)?, from.as_str(), &id.0)?;
             if let Some((conversation, index)) = location {
                 let mut history = tx.open_table(HISTORY)?;
                 let key = (conversation.as_str(), index);

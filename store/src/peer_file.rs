@@ -7,11 +7,11 @@ use redb::ReadableTable;
 use uchat_wire::{FileId, MessageId, UserName};
 
 use crate::error::StoreError;
-use crate::peer::PeerStore;
+use crate::peer::{PeerStore, entry_at};
 use crate::records::{HistoryEntry, PendingDownload, PendingUpload};
 use crate::tables::{
-    FILE_MESSAGES, HISTORY, MESSAGES, PENDING_DOWNLOADS, PENDING_UPLOADS, decode, encode, read,
-    write,
+    FILE_MESSAGES, HISTORY, MESSAGES, PENDING_DOWNLOADS, PENDING_UPLOADS, decode, encode,
+    entry_location, read, write,
 };
 
 /// Where a message's history entry is, inside a transaction.
@@ -23,10 +23,7 @@ fn entry_key_in(
         return Ok(None);
     };
     let (from, id) = message.value();
-    Ok(tx
-        .open_table(MESSAGES)?
-        .get((from, id))?
-        .and_then(|v| v.value().map(|(c, index)| (c.to_string(), index))))
+    Ok(entry_location(&tx.open_table(MESSAGES)?, from, id)?)
 }
 
 impl PeerStore {
@@ -36,10 +33,7 @@ impl PeerStore {
             let Some((conversation, index)) = entry_key_in(tx, file)? else {
                 return Ok(None);
             };
-            tx.open_table(HISTORY)?
-                .get((conversation.as_str(), index))?
-                .map(|v| decode(v.value(), "history entry"))
-                .transpose()
+            entry_at(&tx.open_table(HISTORY)?, (conversation.as_str(), index))
         })
     }
 
@@ -53,20 +47,14 @@ impl PeerStore {
                 };
                 let (from, id) = message.value();
                 let (from, id) = (from.to_string(), id.to_vec());
-                tx.open_table(MESSAGES)?
-                    .get((from.as_str(), id.as_slice()))?
-                    .and_then(|v| v.value().map(|(c, index)| (c.to_string(), index)))
+                entry_location(&tx.open_table(MESSAGES)?, &from, &id)?
             };
             let Some((conversation, index)) = location else {
                 return Ok(());
             };
             let mut history = tx.open_table(HISTORY)?;
             let key = (conversation.as_str(), index);
-            let entry: Option<HistoryEntry> = history
-                .get(key)?
-                .map(|v| decode(v.value(), "history entry"))
-                .transpose()?;
-            if let Some(mut entry) = entry
+            if let Some(mut entry) = entry_at(&history, key)?
                 && let Some(file) = entry.file.as_mut()
             {
                 file.saved_to = Some(path.to_string());

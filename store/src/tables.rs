@@ -135,11 +135,23 @@ pub(crate) const OLM_SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::n
 /// (conversation, global insertion counter) → [`crate::HistoryEntry`].
 pub(crate) const HISTORY: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("history");
 /// Where a history entry is: its [`HISTORY`] key.
-type HistoryKey = (&'static str, u64);
+pub(crate) type HistoryKey = (&'static str, u64);
 /// (from, message id) → where its history entry is, or `None` if the message was seen
 /// without one. Answers `has_message` and finds entries for `mark_sent`.
 pub(crate) const MESSAGES: TableDefinition<(&str, &[u8]), Option<HistoryKey>> =
     TableDefinition::new("messages");
+
+/// Where the history entry of message (`from`, `id`) is, from an open [`MESSAGES`] table:
+/// its conversation and index, or `None` if it has none (or was never taken in).
+pub(crate) fn entry_location(
+    messages: &impl redb::ReadableTable<(&'static str, &'static [u8]), Option<HistoryKey>>,
+    from: &str,
+    id: &[u8],
+) -> Result<Option<(String, u64)>, redb::StorageError> {
+    Ok(messages
+        .get((from, id))?
+        .and_then(|v| v.value().map(|(c, index)| (c.to_string(), index))))
+}
 /// global insertion counter → [`crate::OutboxEntry`]; iteration order is oldest first.
 pub(crate) const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 /// message id → (its [`OUTBOX`] key, the `from` of its history entry).
