@@ -286,14 +286,8 @@ pub struct SoundDevice {
 /// The devices of `direction` the system offers now (none without a sound system). Slow
 /// on some systems, since ALSA probes every device: call it off a UI thread.
 pub fn sound_devices(direction: Direction) -> Vec<SoundDevice> {
-    use cpal::traits::{DeviceTrait, HostTrait};
-    let host = cpal::default_host();
-    let devices = match direction {
-        Direction::Input => host.input_devices().map(|d| d.collect::<Vec<_>>()),
-        Direction::Output => host.output_devices().map(|d| d.collect::<Vec<_>>()),
-    };
-    let mut found: Vec<SoundDevice> = devices
-        .unwrap_or_default()
+    use cpal::traits::DeviceTrait;
+    let mut found: Vec<SoundDevice> = devices_of(&cpal::default_host(), direction)
         .into_iter()
         .filter_map(|device| {
             let id = device.id().ok()?.to_string();
@@ -305,6 +299,16 @@ pub fn sound_devices(direction: Direction) -> Vec<SoundDevice> {
         .collect();
     found.dedup_by(|a, b| a.id == b.id);
     found
+}
+
+/// The cpal devices of `direction` on `host` (none if the host cannot list them).
+fn devices_of(host: &cpal::Host, direction: Direction) -> Vec<cpal::Device> {
+    use cpal::traits::HostTrait;
+    let listed = match direction {
+        Direction::Input => host.input_devices().map(Iterator::collect),
+        Direction::Output => host.output_devices().map(Iterator::collect),
+    };
+    listed.unwrap_or_default()
 }
 
 impl Direction {
@@ -325,22 +329,15 @@ fn find_device(
     use cpal::traits::{DeviceTrait, HostTrait};
     let host = cpal::default_host();
     let device = match (wanted, direction) {
-        (Some(id), _) => {
-            let devices = match direction {
-                Direction::Input => host.input_devices().map(|d| d.collect::<Vec<_>>()),
-                Direction::Output => host.output_devices().map(|d| d.collect::<Vec<_>>()),
-            };
-            devices
-                .unwrap_or_default()
-                .into_iter()
-                .find(|d| d.id().is_ok_and(|found| found.to_string() == id))
-                .ok_or_else(|| {
-                    format!(
-                        "no {} device {id} (unplugged? choose another in the settings)",
-                        direction.as_str()
-                    )
-                })?
-        }
+        (Some(id), _) => devices_of(&host, direction)
+            .into_iter()
+            .find(|d| d.id().is_ok_and(|found| found.to_string() == id))
+            .ok_or_else(|| {
+                format!(
+                    "no {} device {id} (unplugged? choose another in the settings)",
+                    direction.as_str()
+                )
+            })?,
         (None, Direction::Input) => host
             .default_input_device()
             .ok_or_else(|| "the system has no input device".to_string())?,
