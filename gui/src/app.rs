@@ -259,12 +259,29 @@ impl UchatApp {
         self.conversation.scrolled()
     }
 
-    /// Shows `screen` (asking for the sound devices the first time it is the settings).
+    /// Shows `screen` as it is (benchmarks use this: nothing is asked of the network).
     pub fn set_screen(&mut self, screen: Screen) {
         self.screen = screen;
-        if screen == Screen::Settings && self.model.sound_devices.is_none() {
-            self.send(Command::ListSoundDevices);
+    }
+
+    /// Goes to `screen` as the user does: shows it and asks the worker for what it shows
+    /// fresh (the feed, friends and requests, the sound devices the first time).
+    fn open_screen(&mut self, screen: Screen) {
+        self.screen = screen;
+        match screen {
+            Screen::Moments => self.send(Command::LoadFeed { before: None }),
+            Screen::Contacts => self.send(Command::RefreshContacts),
+            Screen::Settings if self.model.sound_devices.is_none() => {
+                self.send(Command::ListSoundDevices)
+            }
+            _ => {}
         }
+    }
+
+    /// Whether the window has the keyboard focus (taken as yes when the platform does
+    /// not say).
+    fn window_focused(ctx: &egui::Context) -> bool {
+        ctx.input(|i| i.viewport().focused.unwrap_or(true))
     }
 
     /// Opens `chat` on the chats screen, loading its history the first time.
@@ -290,7 +307,7 @@ impl UchatApp {
         if !self.model.unseen_in_open_chat || self.screen != Screen::Chats {
             return;
         }
-        let focused = ctx.input(|i| i.viewport().focused.unwrap_or(true));
+        let focused = Self::window_focused(ctx);
         if let (true, Some(chat)) = (focused, self.model.open_chat.clone()) {
             self.model.unseen_in_open_chat = false;
             self.send(Command::MarkRead(chat));
@@ -344,12 +361,7 @@ impl UchatApp {
         let ready = match stop {
             Stop::Screen(screen) => {
                 if self.screen != screen {
-                    self.set_screen(screen);
-                    match screen {
-                        Screen::Moments => self.send(Command::LoadFeed { before: None }),
-                        Screen::Contacts => self.send(Command::RefreshContacts),
-                        _ => {}
-                    }
+                    self.open_screen(screen);
                 }
                 if screen == Screen::Groups && self.open_group.is_none() {
                     self.open_group = self.model.groups.first().map(|g| g.id);
@@ -446,7 +458,7 @@ impl UchatApp {
         if self.model.to_notify.is_empty() {
             return;
         }
-        let focused = ctx.input(|i| i.viewport().focused.unwrap_or(true));
+        let focused = Self::window_focused(ctx);
         let latest = self.model.to_notify.pop();
         self.model.to_notify.clear();
         if focused || !self.notifications {
@@ -536,13 +548,7 @@ impl UchatApp {
                 let button = egui::Button::selectable(self.screen == screen, self.t(key))
                     .min_size(egui::vec2(72.0, 28.0));
                 if ui.add(button).clicked() {
-                    self.set_screen(screen);
-                    if screen == Screen::Moments {
-                        self.send(Command::LoadFeed { before: None });
-                    }
-                    if screen == Screen::Contacts {
-                        self.send(Command::RefreshContacts);
-                    }
+                    self.open_screen(screen);
                 }
                 if badge > 0 {
                     ui.label(
