@@ -136,16 +136,6 @@ fn a_listening_peer_sees_messages_as_they_arrive() -> Result<()> {
     Ok(())
 }
 
-/// The status of `peer`'s message `id` in its history with `with`.
-fn status_of(peer: &Peer, with: &str, id: &str) -> Result<String> {
-    let history = peer.history(with)?;
-    let entry = history
-        .iter()
-        .find(|m| m["id"] == id)
-        .with_context(|| format!("message {id} in {history:?}"))?;
-    Ok(entry["status"].as_str().unwrap_or_default().to_string())
-}
-
 #[test]
 fn the_sender_sees_its_messages_delivered_then_read() -> Result<()> {
     let relay = TestRelay::start()?;
@@ -154,14 +144,14 @@ fn the_sender_sees_its_messages_delivered_then_read() -> Result<()> {
     befriend(&alice, &bob)?;
     let first = alice.send("bob", "are you there?")?;
     assert_eq!(
-        status_of(&alice, "bob", &first)?,
+        alice.status_of("bob", &first)?,
         "sent",
         "bob was not online yet"
     );
 
     // bob's device takes the message in without showing it: delivered, not read.
     bob.ok(&["friends", "list"])?;
-    assert_eq!(status_of(&alice, "bob", &first)?, "delivered");
+    assert_eq!(alice.status_of("bob", &first)?, "delivered");
     let second = alice.send("bob", "第二条")?;
 
     // alice is online while bob reads both: she is told as it happens.
@@ -192,8 +182,8 @@ fn the_sender_sees_its_messages_delivered_then_read() -> Result<()> {
         ids.contains(&first.as_str()) && ids.contains(&second.as_str()),
         "{read}"
     );
-    assert_eq!(status_of(&alice, "bob", &first)?, "read");
-    assert_eq!(status_of(&alice, "bob", &second)?, "read");
+    assert_eq!(alice.status_of("bob", &first)?, "read");
+    assert_eq!(alice.status_of("bob", &second)?, "read");
 
     // Receipts are not messages: neither side's history shows them.
     assert_eq!(texts(&alice.history("bob")?), ["are you there?", "第二条"]);

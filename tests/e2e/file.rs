@@ -36,15 +36,6 @@ fn md5_hex(path: &Path) -> Result<String> {
     Ok(hex::encode(Md5::digest(std::fs::read(path)?)))
 }
 
-/// The `file` lines of `peer`'s history with `with`.
-fn files_in(peer: &Peer, with: &str) -> Result<Vec<serde_json::Value>> {
-    Ok(peer
-        .history(with)?
-        .into_iter()
-        .filter(|l| l["type"] == "file")
-        .collect())
-}
-
 /// The `transfer` line of a run's output.
 fn transfer(out: &str) -> Result<serde_json::Value> {
     json_lines(out)?
@@ -83,7 +74,7 @@ fn a_50_mib_file_and_a_picture_reach_an_offline_recipient_byte_for_byte() -> Res
         assert_eq!(moved["resumed_at"], 0);
         assert_eq!(moved["bytes"], moved["total"]);
     }
-    let files = files_in(bob, "alice")?;
+    let files = bob.files_in("alice")?;
     assert_eq!(files.len(), 2, "{files:?}");
     assert_eq!(files[0]["name"], "random.bin");
     assert_eq!(files[0]["size"], 50 << 20);
@@ -113,7 +104,7 @@ fn a_50_mib_file_and_a_picture_reach_an_offline_recipient_byte_for_byte() -> Res
         assert_eq!(md5_hex(&path)?, md5_hex(original)?, "byte for byte");
     }
     // The sender's own history holds them as read (bob's history showed them).
-    let sent = files_in(alice, "bob")?;
+    let sent = alice.files_in("bob")?;
     assert_eq!(sent.len(), 2);
     assert!(sent.iter().all(|f| f["status"] == "read"), "{sent:?}");
     Ok(())
@@ -183,7 +174,8 @@ fn killed_uploads_and_downloads_resume_without_sending_it_all_again() -> Result<
     );
     assert!(moved["resumed_at"].as_u64() > Some(0));
 
-    let id = files_in(bob, "alice")?
+    let id = bob
+        .files_in("alice")?
         .first()
         .and_then(|f| f["id"].as_str().map(String::from))
         .context("bob got the file")?;
@@ -224,7 +216,7 @@ fn only_those_allowed_fetch_a_file_and_the_relay_never_holds_its_plaintext() -> 
     let secret = dir.path().join("secret.bin");
     random_file(&secret, 300_000, 3)?;
     alice.ok(&["send-file", "bob", secret.to_str().context("path")?])?;
-    let id = files_in(bob, "alice")?[0]["id"]
+    let id = bob.files_in("alice")?[0]["id"]
         .as_str()
         .context("id")?
         .to_string();
@@ -292,7 +284,7 @@ fn a_flipped_byte_on_the_relay_fails_the_download_and_leaves_nothing() -> Result
     let file = dir.path().join("doc.bin");
     random_file(&file, 1 << 20, 5)?;
     alice.ok(&["send-file", "bob", file.to_str().context("path")?])?;
-    let id = files_in(bob, "alice")?[0]["id"]
+    let id = bob.files_in("alice")?[0]["id"]
         .as_str()
         .context("id")?
         .to_string();
@@ -349,7 +341,7 @@ fn hostile_file_names_are_saved_safely_inside_the_destination() -> Result<()> {
         assert!(status.success());
     }
     let dest = dir.path().join("inbox");
-    let files = files_in(bob, "alice")?;
+    let files = bob.files_in("alice")?;
     assert!(files.len() >= names.len());
     for file in &files {
         bob.ok(&[

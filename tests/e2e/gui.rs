@@ -203,6 +203,20 @@ fn losing_the_relay_shows_a_banner_and_what_was_typed_meanwhile_is_sent_when_it_
     Ok(())
 }
 
+/// Whether a file whose name `named` accepts is in the loaded history and sent.
+fn file_sent(
+    harness: &egui_kittest::Harness<'static, uchat_gui::UchatApp>,
+    named: impl Fn(&str) -> bool,
+) -> bool {
+    harness
+        .state()
+        .model
+        .conversations
+        .values()
+        .flat_map(|c| c.entries())
+        .any(|e| e.file.as_ref().is_some_and(|f| named(&f.name)) && e.status.is_sent())
+}
+
 /// The status of alice's message `text` in her loaded history.
 fn status_of(
     harness: &egui_kittest::Harness<'static, uchat_gui::UchatApp>,
@@ -286,12 +300,7 @@ fn a_picture_pasted_into_a_chat_is_sent_as_a_png_once_confirmed() -> Result<()> 
     alice.paste_picture(picture);
     alice.click(en.tr(Tr::SendPicture))?;
     alice.until("the picture sent", WAIT, |h| {
-        h.state()
-            .model
-            .conversations
-            .values()
-            .flat_map(|c| c.entries())
-            .any(|e| e.file.is_some() && e.status.is_sent())
+        file_sent(h, |name| name.starts_with("pasted-"))
     })?;
     let pasted_dir = alice_home.join(uchat_gui::pasted::PASTED_DIR);
     alice.until("the pasted file removed once on the relay", WAIT, |_| {
@@ -299,11 +308,7 @@ fn a_picture_pasted_into_a_chat_is_sent_as_a_png_once_confirmed() -> Result<()> 
     })?;
     drop(alice);
 
-    let files: Vec<serde_json::Value> = bob
-        .history("alice")?
-        .into_iter()
-        .filter(|l| l["type"] == "file")
-        .collect();
+    let files = bob.files_in("alice")?;
     assert_eq!(files.len(), 1, "exactly the one confirmed: {files:?}");
     let file = &files[0];
     assert_eq!(file["mime"], "image/png", "{file}");
@@ -436,16 +441,8 @@ fn with_read_receipts_off_neither_side_sees_read_only_delivered() -> Result<()> 
     alice.click(en.tr(Tr::Chats))?;
     alice.click("bob")?;
     alice.wait_for("did you read this?", WAIT)?;
-    let status = |peer: &Peer| -> Result<String> {
-        let history = peer.history("alice")?;
-        let entry = history
-            .iter()
-            .find(|m| m["id"] == id.as_str())
-            .context("bob's message")?;
-        Ok(entry["status"].as_str().unwrap_or_default().to_string())
-    };
     let start = std::time::Instant::now();
-    while status(&bob)? != "delivered" {
+    while bob.status_of("alice", &id)? != "delivered" {
         anyhow::ensure!(
             start.elapsed() < WAIT,
             "alice's delivery receipt never came"
@@ -460,7 +457,11 @@ fn with_read_receipts_off_neither_side_sees_read_only_delivered() -> Result<()> 
         Duration::from_secs(5),
         |_| std::time::Instant::now() > open_until,
     )?;
-    assert_eq!(status(&bob)?, "delivered", "no read receipt from alice");
+    assert_eq!(
+        bob.status_of("alice", &id)?,
+        "delivered",
+        "no read receipt from alice"
+    );
 
     // alice's message: bob reads it and sends his read receipt, which alice does not take.
     alice.type_into(en.tr(Tr::MessagePlaceholder), "hello bob")?;
@@ -517,20 +518,9 @@ fn files_dropped_on_the_window_go_to_the_open_chat_or_become_the_avatar() -> Res
     alice.click(en.tr(Tr::Message))?;
     alice.drop_file(&notes);
     alice.until("the dropped file sent", WAIT, |h| {
-        h.state()
-            .model
-            .conversations
-            .values()
-            .flat_map(|c| c.entries())
-            .any(|e| {
-                e.file.as_ref().is_some_and(|f| f.name == "旅行计划.txt") && e.status.is_sent()
-            })
+        file_sent(h, |name| name == "旅行计划.txt")
     })?;
-    let files: Vec<serde_json::Value> = bob
-        .history("alice")?
-        .into_iter()
-        .filter(|l| l["type"] == "file")
-        .collect();
+    let files = bob.files_in("alice")?;
     assert_eq!(files.len(), 1, "{files:?}");
     assert_eq!(files[0]["name"], "旅行计划.txt");
     assert_eq!(files[0]["size"], 100 * "day 1: 香山\n".len());

@@ -389,6 +389,25 @@ impl Peer {
             .map(|l| serde_json::from_str(l).with_context(|| format!("bad JSON line {l:?}")))
             .collect()
     }
+
+    /// The `file` lines of this peer's history with `with`.
+    pub fn files_in(&self, with: &str) -> Result<Vec<serde_json::Value>> {
+        Ok(self
+            .history(with)?
+            .into_iter()
+            .filter(|l| l["type"] == "file")
+            .collect())
+    }
+
+    /// The status of message `id` in this peer's history with `with` ("sent", "read", …).
+    pub fn status_of(&self, with: &str, id: &str) -> Result<String> {
+        let history = self.history(with)?;
+        let entry = history
+            .iter()
+            .find(|m| m["id"] == id)
+            .with_context(|| format!("message {id} in {history:?}"))?;
+        Ok(entry["status"].as_str().unwrap_or_default().to_string())
+    }
 }
 
 /// A running `uchat --json listen` whose output lines are read as they come, each with the
