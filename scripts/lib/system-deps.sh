@@ -49,3 +49,16 @@ BUILD_PACKAGES=(gcc libc6-dev pkg-config libasound2-dev cmake)
 # What running the desktop app needs on a bare system: OpenGL (Mesa) and the X11 and
 # font libraries winit and eframe load.
 DESKTOP_PACKAGES=(libgl1 libgl1-mesa-dri libegl1 libxkbcommon-x11-0 libxcursor1 libxi6 libfontconfig1)
+
+# warn_if_low_disk MB WHAT: a build that runs out of disk fails deep in the linker (SIGBUS,
+# "Bus error"), far from the cause; say so up front when the target directory's file
+# system has less than MB megabytes free. Only a warning: the figure is a measured guess.
+warn_if_low_disk() {
+    local need_mb=$1 what=$2 dir="${CARGO_TARGET_DIR:-target}" free_mb
+    mkdir -p "$dir"
+    free_mb=$(df -Pm "$dir" | awk 'NR == 2 { print $4 }')
+    if [ -n "$free_mb" ] && [ "$free_mb" -lt "$need_mb" ]; then
+        echo "warning: $what takes about $need_mb MB in $dir, but only $free_mb MB are free there;" >&2
+        echo "         if the link step dies with 'Bus error', free some disk or point CARGO_TARGET_DIR elsewhere" >&2
+    fi
+}
