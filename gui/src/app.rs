@@ -288,7 +288,7 @@ impl UchatApp {
     pub fn open_chat(&mut self, chat: Chat) {
         self.screen = Screen::Chats;
         let conversation = self.model.conversation_mut(&chat);
-        conversation.unread = 0;
+        conversation.clear_unread();
         if conversation.requested < crate::worker::FIRST_PAGE {
             self.send(Command::LoadHistory {
                 chat: chat.clone(),
@@ -532,7 +532,7 @@ impl UchatApp {
     }
 
     fn nav(&mut self, ui: &mut egui::Ui) {
-        let unread: usize = self.model.conversations.values().map(|c| c.unread).sum();
+        let unread: usize = self.model.conversations.values().map(|c| c.unread()).sum();
         let requests = self.model.requests.incoming.len();
         let items = [
             (Screen::Chats, Tr::Chats, unread),

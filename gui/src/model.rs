@@ -3,7 +3,7 @@
 //! Pure state: no I/O, no egui. The views read it; [`Model::apply`] is the only writer
 //! besides small marks the views set (which chat is open, unread counts cleared).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use uchat_peer::moment::Moment;
@@ -38,8 +38,9 @@ impl Chat {
 pub struct Conversation {
     entries: Vec<HistoryEntry>,
     positions: HashMap<MessageId, usize>,
-    /// Messages that arrived while the chat was not open.
-    pub unread: usize,
+    /// Messages not seen yet: those that arrived while the chat was not open, and at
+    /// sign-in those the store has not marked read.
+    unread: HashSet<MessageId>,
     /// How many of the latest entries were asked of the store.
     pub requested: usize,
     /// Whether the store has nothing older than what is loaded.
@@ -52,6 +53,21 @@ impl Conversation {
     /// The loaded entries, oldest first.
     pub fn entries(&self) -> &[HistoryEntry] {
         &self.entries
+    }
+
+    /// How many messages are not seen yet.
+    pub fn unread(&self) -> usize {
+        self.unread.len()
+    }
+
+    /// Counts message `id` as not seen yet (once, however often it is reported).
+    pub fn add_unread(&mut self, id: MessageId) {
+        self.unread.insert(id);
+    }
+
+    /// The user has seen everything in this chat.
+    pub fn clear_unread(&mut self) {
+        self.unread.clear();
     }
 
     /// The latest entry.
@@ -325,6 +341,15 @@ impl Model {
                     .or_default()
                     .push(entry);
             }
+            Update::Unread { chat, ids } => {
+                // The open chat is being marked read already.
+                if self.open_chat.as_ref() != Some(&chat) {
+                    let conversation = self.conversation_mut(&chat);
+                    for id in ids {
+                        conversation.add_unread(id);
+                    }
+                }
+            }
             Update::FileSaved { file, path } => {
                 for conversation in self.conversations.values_mut() {
                     conversation.mark_saved(file, &path);
@@ -427,7 +452,7 @@ impl Model {
                 if is_open {
                     self.unseen_in_open_chat = true;
                 } else {
-                    conversation.unread += 1;
+                    conversation.add_unread(message.id);
                 }
                 let preview = message
                     .text
@@ -591,7 +616,7 @@ mod tests {
         };
         model.apply(Update::Event(ClientEvent::Message(message.clone())));
         let chat = Chat::Direct(message.from.clone());
-        assert_eq!(model.conversation(&chat).map(|c| c.unread), Some(1));
+        assert_eq!(model.conversation(&chat).map(Conversation::unread), Some(1));
         assert_eq!(
             model.to_notify,
             [crate::notify::Attention::Message {
@@ -604,9 +629,37 @@ mod tests {
         again.id = MessageId([8; 16]);
         model.apply(Update::Event(ClientEvent::Message(again)));
         assert_eq!(
-            model.conversation(&chat).map(|c| c.unread),
+            model.conversation(&chat).map(Conversation::unread),
             Some(1),
             "open: not unread"
+        );
+    }
+
+    #[test]
+    fn unread_messages_from_the_store_count_once_and_not_in_the_open_chat() {
+        let mut model = Model::default();
+        let bob = Chat::Direct(UserName::parse("bob").expect("valid"));
+        let carol = Chat::Direct(UserName::parse("carol").expect("valid"));
+        let ids = vec![MessageId([1; 16]), MessageId([2; 16])];
+        model.apply(Update::Unread {
+            chat: bob.clone(),
+            ids: ids.clone(),
+        });
+        // The same messages again (an event for one the store already had): no change.
+        model.apply(Update::Unread {
+            chat: bob.clone(),
+            ids: ids[..1].to_vec(),
+        });
+        assert_eq!(model.conversation(&bob).map(Conversation::unread), Some(2));
+        model.open_chat = Some(carol.clone());
+        model.apply(Update::Unread {
+            chat: carol.clone(),
+            ids,
+        });
+        assert_eq!(
+            model.conversation(&carol).map_or(0, Conversation::unread),
+            0,
+            "the open chat is being marked read"
         );
     }
 }

@@ -319,6 +319,13 @@ pub enum Update {
     },
     /// One history entry changed or was added.
     Entry(HistoryEntry),
+    /// A chat's incoming messages not yet seen, as the store has them (at sign-in).
+    Unread {
+        /// Which chat.
+        chat: Chat,
+        /// The messages.
+        ids: Vec<uchat_wire::MessageId>,
+    },
     /// The friend list.
     Friends(Vec<Friend>),
     /// Friend requests.
@@ -686,7 +693,7 @@ impl Session {
         }
     }
 
-    /// Friends, requests, groups, the chats' last messages and the feed.
+    /// Friends, requests, groups, the chats' last messages and unread counts, and the feed.
     async fn refresh_all(&self) {
         match self.client.read_receipts() {
             Ok(on) => self.out.send(Update::ReadReceipts(on)),
@@ -704,6 +711,14 @@ impl Session {
                 .collect()
         };
         for chat in chats {
+            match self.client.unread(&chat.conversation()) {
+                Ok(ids) if !ids.is_empty() => self.out.send(Update::Unread {
+                    chat: chat.clone(),
+                    ids,
+                }),
+                Ok(_) => {}
+                Err(e) => self.out.error("history", e),
+            }
             self.load_history(chat, 1);
         }
         self.load_feed(None).await;

@@ -549,3 +549,68 @@ fn files_dropped_on_the_window_go_to_the_open_chat_or_become_the_avatar() -> Res
     }
     Ok(())
 }
+
+#[test]
+fn unread_counts_last_across_restarts_of_the_app_until_the_chat_is_opened() -> Result<()> {
+    let relay = TestRelay::start()?;
+    let dir = tempfile::tempdir()?;
+    let zh = Lang::ZhCn;
+    let home = dir.path().join("alice");
+    let (alice, bob) = alice_in_the_app_with_bob(&relay, &home)?;
+    drop(alice);
+    let reopen = || {
+        Gui::start_with(
+            "alice",
+            uchat_gui::AppOptions {
+                home: home.clone(),
+                relay: relay.addr.clone(),
+                lang: Some(zh),
+                audio: AudioSettings::default(),
+                utc_offset: time::UtcOffset::UTC,
+                password: Some(PASSWORD.to_string()),
+                tour: None,
+                relay_fingerprint: None,
+            },
+        )
+    };
+    let three_unread = uchat_gui::i18n::unread(zh, 3);
+
+    // Three messages while the app is closed: counted when it starts.
+    let mut last = String::new();
+    for text in ["一", "二", "三"] {
+        last = bob.send("alice", text)?;
+    }
+    let mut alice = reopen()?;
+    alice.wait_for(&three_unread, WAIT)?;
+    alice.wait_for("三", WAIT)?;
+    drop(alice);
+
+    // Not opened: still unread after another restart, with nothing new arriving.
+    let mut alice = reopen()?;
+    alice.wait_for(&three_unread, WAIT)?;
+
+    // Opened: read, and bob is told so.
+    alice.click("bob")?;
+    alice.until("the count cleared", WAIT, |h| {
+        h.query_all_by_label(&three_unread).next().is_none()
+    })?;
+    let start = std::time::Instant::now();
+    while bob.status_of("alice", &last)? != "read" {
+        anyhow::ensure!(start.elapsed() < WAIT, "alice's read receipt never came");
+        alice.harness.step();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(alice);
+
+    // And read for good: the chat list shows the last message but no count.
+    let mut alice = reopen()?;
+    alice.wait_for("三", WAIT)?;
+    for _ in 0..10 {
+        alice.harness.step();
+    }
+    assert!(
+        !alice.shows_part("条未读"),
+        "nothing unread after the chat was opened"
+    );
+    Ok(())
+}

@@ -204,7 +204,7 @@ impl UchatApp {
                 let title = self.model.chat_title(&chat);
                 let open = self.model.open_chat.as_ref() == Some(&chat);
                 let (unread, last) = self.model.conversation(&chat).map_or((0, None), |c| {
-                    (c.unread, c.last().map(|e| preview(e, self.lang)))
+                    (c.unread(), c.last().map(|e| preview(e, self.lang)))
                 });
                 ui.horizontal(|ui| {
                     match &chat {

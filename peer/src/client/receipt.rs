@@ -47,6 +47,13 @@ impl Client {
         Ok(self.inner.store.set_setting(READ_RECEIPTS, on)?)
     }
 
+    /// The conversation's incoming messages not yet seen (those after the last one seen),
+    /// newest first: what a chat list counts as unread.
+    pub fn unread(&self, conversation: &ConversationId) -> Result<Vec<MessageId>, ClientError> {
+        let unread = self.inner.store.unread(conversation, &self.inner.me)?;
+        Ok(unread.into_iter().map(|m| m.id).collect())
+    }
+
     /// Marks the conversation's incoming messages as seen (the user opened it, or the CLI
     /// printed its history) and, in a 1:1 conversation, queues a read receipt for them
     /// (unless read receipts are off).
