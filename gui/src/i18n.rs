@@ -156,6 +156,7 @@ texts! {
     Members => "Members", "成员";
     Owner => "owner", "群主";
     Invite => "Invite", "邀请";
+    InviteWho => "Friend to invite", "要邀请的好友";
     Kick => "Remove from group", "移出群组";
     Leave => "Leave group", "退出群组";
     NoGroups => "You are in no group.", "你还没有加入任何群组。";

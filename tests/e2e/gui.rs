@@ -441,15 +441,9 @@ fn with_read_receipts_off_neither_side_sees_read_only_delivered() -> Result<()> 
     alice.click(en.tr(Tr::Chats))?;
     alice.click("bob")?;
     alice.wait_for("did you read this?", WAIT)?;
-    let start = std::time::Instant::now();
-    while bob.status_of("alice", &id)? != "delivered" {
-        anyhow::ensure!(
-            start.elapsed() < WAIT,
-            "alice's delivery receipt never came"
-        );
-        alice.harness.step();
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    alice.run_until("alice's delivery receipt reaching bob", WAIT, || {
+        Ok(bob.status_of("alice", &id)? == "delivered")
+    })?;
     // The chat stays open a while longer: still no read receipt.
     let open_until = std::time::Instant::now() + Duration::from_secs(1);
     alice.until(
@@ -533,20 +527,11 @@ fn files_dropped_on_the_window_go_to_the_open_chat_or_become_the_avatar() -> Res
         face.display().to_string()
     );
     alice.click(en.tr(Tr::Save))?;
-    let start = std::time::Instant::now();
-    loop {
+    alice.run_until("bob seeing alice's avatar", WAIT, || {
         let shown = bob.ok(&["--json", "profile", "show", "alice"])?;
         let line: serde_json::Value = serde_json::from_str(shown.lines().next().unwrap_or("{}"))?;
-        if line["avatar_bytes"].as_u64().is_some_and(|n| n > 0) {
-            break;
-        }
-        anyhow::ensure!(
-            start.elapsed() < WAIT,
-            "bob never saw alice's avatar: {shown}"
-        );
-        alice.harness.step();
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        Ok(line["avatar_bytes"].as_u64().is_some_and(|n| n > 0))
+    })?;
     Ok(())
 }
 
@@ -594,12 +579,9 @@ fn unread_counts_last_across_restarts_of_the_app_until_the_chat_is_opened() -> R
     alice.until("the count cleared", WAIT, |h| {
         h.query_all_by_label(&three_unread).next().is_none()
     })?;
-    let start = std::time::Instant::now();
-    while bob.status_of("alice", &last)? != "read" {
-        anyhow::ensure!(start.elapsed() < WAIT, "alice's read receipt never came");
-        alice.harness.step();
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    alice.run_until("alice's read receipt reaching bob", WAIT, || {
+        Ok(bob.status_of("alice", &last)? == "read")
+    })?;
     drop(alice);
 
     // And read for good: the chat list shows the last message but no count.
@@ -612,5 +594,184 @@ fn unread_counts_last_across_restarts_of_the_app_until_the_chat_is_opened() -> R
         !alice.shows_part("条未读"),
         "nothing unread after the chat was opened"
     );
+    Ok(())
+}
+
+/// How many members `peer` sees in its only group (`None` when it is in none).
+fn members_seen_by(peer: &Peer) -> Result<Option<Vec<String>>> {
+    let groups = uchat_tests::json_lines(&peer.ok(&["--json", "group", "list"])?)?;
+    Ok(groups.first().map(|g| {
+        g["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.as_str().or(m["user"].as_str()).map(str::to_string))
+            .collect()
+    }))
+}
+
+/// Steps `app` until `peer`'s view of its group satisfies `done`.
+fn until_peer_sees(
+    app: &mut Gui,
+    peer: &Peer,
+    what: &str,
+    done: impl Fn(&Option<Vec<String>>) -> bool,
+) -> Result<()> {
+    app.run_until(what, WAIT, || Ok(done(&members_seen_by(peer)?)))
+}
+
+#[test]
+fn in_the_app_a_group_is_made_grown_and_pruned_searched_and_left() -> Result<()> {
+    let relay = TestRelay::start()?;
+    let dir = tempfile::tempdir()?;
+    let en = Lang::En;
+    let (mut alice, bob) = alice_in_the_app_with_bob(&relay, &dir.path().join("alice"))?;
+    let carol = Peer::register(&relay, "carol")?;
+    carol.ok(&["friends", "add", "alice"])?;
+    alice.click(en.tr(Tr::Contacts))?;
+    alice.click(en.tr(Tr::Accept))?;
+    alice.wait_until_friends_with("carol")?;
+
+    // alice makes the group with bob, then invites carol.
+    alice.click(en.tr(Tr::Groups))?;
+    alice.type_into(en.tr(Tr::GroupName), "周末爬山")?;
+    alice.tick("bob")?;
+    alice.click(en.tr(Tr::Create))?;
+    alice.click("周末爬山")?;
+    alice.wait_for(&uchat_gui::i18n::member_count(en, 2), WAIT)?;
+    until_peer_sees(&mut alice, &bob, "bob in the new group", |m| {
+        m.as_ref().is_some_and(|m| m.len() == 2)
+    })?;
+    alice.type_into(en.tr(Tr::InviteWho), "carol")?;
+    alice.click(en.tr(Tr::Invite))?;
+    alice.wait_for(&uchat_gui::i18n::member_count(en, 3), WAIT)?;
+    until_peer_sees(&mut alice, &carol, "carol invited", |m| {
+        m.as_ref().is_some_and(|m| m.len() == 3)
+    })?;
+
+    // Messages, and the search box over them.
+    // (carol's comes last: the chat list shows it as the group's latest.)
+    bob.ok(&["group", "send", "#周末爬山", "I'll bring water"])?;
+    carol.ok(&["group", "send", "#周末爬山", "周六去香山吗？"])?;
+    alice.click(en.tr(Tr::Message))?;
+    alice.wait_for("I'll bring water", WAIT)?;
+    alice.wait_for("周六去香山吗？", WAIT)?;
+    alice.type_into(en.tr(Tr::Search), "香山")?;
+    alice.until("the search leaving one message", WAIT, |h| {
+        h.query_all_by_label("I'll bring water").next().is_none()
+    })?;
+    assert!(alice.shows("周六去香山吗？"), "the match stays");
+    alice.type_into(en.tr(Tr::Search), "")?;
+    alice.wait_for("I'll bring water", WAIT)?;
+
+    // alice removes bob: he is out, carol stays.
+    alice.click(en.tr(Tr::Groups))?;
+    alice.click("周末爬山")?;
+    let kick_bob = alice
+        .harness
+        .query_all_by_role_and_label(egui::accesskit::Role::Button, en.tr(Tr::Kick))
+        .count();
+    assert_eq!(kick_bob, 2, "the owner can remove each of the two others");
+    // Members are listed in order; bob comes before carol.
+    alice
+        .harness
+        .query_all_by_role_and_label(egui::accesskit::Role::Button, en.tr(Tr::Kick))
+        .next()
+        .context("a remove button")?
+        .click();
+    alice.harness.step();
+    alice.wait_for(&uchat_gui::i18n::member_count(en, 2), WAIT)?;
+    until_peer_sees(&mut alice, &bob, "bob removed", Option::is_none)?;
+    until_peer_sees(&mut alice, &carol, "carol without bob", |m| {
+        m.as_ref()
+            .is_some_and(|m| m.len() == 2 && !m.iter().any(|u| u == "bob"))
+    })?;
+
+    // A group alice is only a member of: she leaves it in the app.
+    carol.ok(&["group", "create", "读书会", "--members", "alice"])?;
+    alice.wait_for("读书会", WAIT)?;
+    alice.click("读书会")?;
+    assert!(
+        !alice.shows(en.tr(Tr::Kick)),
+        "only the owner removes members"
+    );
+    alice.click(en.tr(Tr::Leave))?;
+    alice.run_until("carol seeing alice leave", WAIT, || {
+        let groups = uchat_tests::json_lines(&carol.ok(&["--json", "group", "list"])?)?;
+        let book = groups.iter().find(|g| g["name"] == "读书会");
+        Ok(book.and_then(|g| g["members"].as_array().map(Vec::len)) == Some(1))
+    })?;
+    alice.until("the group gone from alice's list", WAIT, |h| {
+        !h.state().model.groups.iter().any(|g| g.name == "读书会")
+    })?;
+    Ok(())
+}
+
+#[test]
+fn in_the_app_safety_numbers_match_and_a_changed_key_is_trusted_only_with_its_digits() -> Result<()>
+{
+    let relay = TestRelay::start()?;
+    let dir = tempfile::tempdir()?;
+    let en = Lang::En;
+    let (mut alice, bob) = alice_in_the_app_with_bob(&relay, &dir.path().join("alice"))?;
+    let digits = bob.ok(&["safety-number", "alice"])?.trim().to_string();
+    alice.click(en.tr(Tr::Contacts))?;
+    alice.click(en.tr(Tr::SafetyNumber))?;
+    alice.wait_for(&digits, WAIT)?;
+    alice.click(en.tr(Tr::Close))?;
+
+    // bob on a new device: new keys, which alice's app flags.
+    let laptop = Peer::new(&relay, "bob")?;
+    laptop.ok(&["login", "bob", "--new-device"])?;
+    alice.until("the changed key flagged", WAIT, |h| {
+        h.state()
+            .model
+            .friends
+            .iter()
+            .any(|f| f.user.as_str() == "bob" && f.identity_changed)
+    })?;
+    let changed = laptop.ok(&["safety-number", "alice"])?.trim().to_string();
+    alice.click(en.tr(Tr::SafetyNumber))?;
+    alice.wait_for(en.tr(Tr::IdentityChanged), WAIT)?;
+    alice.wait_for(&changed, WAIT)?;
+    // Other digits are refused and change nothing.
+    alice.type_into(en.tr(Tr::SafetyNumber), "12345 67890")?;
+    alice.click(en.tr(Tr::Trust))?;
+    alice.wait_for_part("not the safety number", WAIT)?;
+    assert!(
+        alice
+            .harness
+            .state()
+            .model
+            .friends
+            .iter()
+            .any(|f| f.user.as_str() == "bob" && f.identity_changed),
+        "still flagged"
+    );
+    // The compared digits: trusted, and the laptop's messages are from a known key.
+    alice.click(en.tr(Tr::SafetyNumber))?;
+    alice.type_into(en.tr(Tr::SafetyNumber), &changed)?;
+    alice.click(en.tr(Tr::Trust))?;
+    alice.until("the new key trusted", WAIT, |h| {
+        h.state()
+            .model
+            .friends
+            .iter()
+            .any(|f| f.user.as_str() == "bob" && !f.identity_changed)
+    })?;
+    laptop.send("alice", "from my new laptop")?;
+    alice.click(en.tr(Tr::Chats))?;
+    alice.click("bob")?;
+    alice.wait_for("from my new laptop", WAIT)?;
+    let entry = alice
+        .harness
+        .state()
+        .model
+        .conversation(&uchat_gui::model::Chat::Direct(
+            uchat_wire::UserName::parse("bob")?,
+        ))
+        .and_then(|c| c.last().cloned())
+        .context("the laptop's message")?;
+    assert_eq!(entry.flags.identity, uchat_store::IdentityFlag::Known);
     Ok(())
 }

@@ -100,6 +100,25 @@ impl Gui {
         }
     }
 
+    /// Keeps the app running (stepping frames) until `outside`, which looks at something
+    /// beyond the app (another user's CLI, say), says it happened; fails after `limit`.
+    pub fn run_until(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        mut outside: impl FnMut() -> Result<bool>,
+    ) -> Result<()> {
+        let start = Instant::now();
+        while !outside()? {
+            if start.elapsed() > limit {
+                bail!("{}: {what} did not happen within {limit:?}", self.name);
+            }
+            self.harness.step();
+            std::thread::sleep(POLL * 3);
+        }
+        Ok(())
+    }
+
     /// Waits until a widget labelled exactly `label` shows.
     pub fn wait_for(&mut self, label: &str, limit: Duration) -> Result<()> {
         let what = format!("{label:?} showing");
@@ -202,18 +221,30 @@ impl Gui {
         Ok(())
     }
 
-    /// Types `text` into the text field labelled `label`, replacing what it held.
+    /// Types `text` into the text field labelled `label` (not a button of the same name),
+    /// replacing what it held.
     pub fn type_into(&mut self, label: &str, text: &str) -> Result<()> {
-        self.wait_for(label, Duration::from_secs(20))?;
-        self.harness.get_by_label(label).focus();
+        let what = format!("a text field {label:?}");
+        self.until(&what, Duration::from_secs(20), |h| {
+            text_field(h, label).is_some()
+        })?;
+        let gone = || anyhow::anyhow!("the text field {label:?} went away");
+        text_field(&self.harness, label).ok_or_else(gone)?.focus();
         self.harness.step();
-        let old = self.harness.get_by_label(label).value().unwrap_or_default();
+        let old = text_field(&self.harness, label)
+            .ok_or_else(gone)?
+            .value()
+            .unwrap_or_default();
         if !old.is_empty() {
             self.harness
                 .key_combination_modifiers(egui::Modifiers::COMMAND, &[egui::Key::A]);
             self.harness.step();
+            self.harness.key_press(egui::Key::Backspace);
+            self.harness.step();
         }
-        self.harness.get_by_label(label).type_text(text);
+        text_field(&self.harness, label)
+            .ok_or_else(gone)?
+            .type_text(text);
         self.harness.step();
         self.harness.step();
         Ok(())
@@ -268,6 +299,19 @@ impl Gui {
                 .is_some_and(|m| m.as_str() == me)
         })
     }
+}
+
+/// The text field (one line, several, or a password) labelled `label`.
+fn text_field<'h>(
+    harness: &'h Harness<'static, UchatApp>,
+    label: &'h str,
+) -> Option<egui_kittest::Node<'h>> {
+    use egui::accesskit::Role;
+    harness
+        .query_all_by_role_and_label(Role::TextInput, label)
+        .chain(harness.query_all_by_role_and_label(Role::MultilineTextInput, label))
+        .chain(harness.query_all_by_role_and_label(Role::PasswordInput, label))
+        .next()
 }
 
 /// A file dropped on the window, as the platform hands it to egui.

@@ -86,7 +86,7 @@ impl UchatApp {
         }
         if i_own_it {
             ui.horizontal(|ui| {
-                let label = ui.label(lang.tr(Tr::Invite));
+                let label = ui.label(lang.tr(Tr::InviteWho));
                 ui.add(egui::TextEdit::singleline(&mut self.inputs.invite).desired_width(160.0))
                     .labelled_by(label.id);
                 if ui.button(lang.tr(Tr::Invite)).clicked() && !self.inputs.invite.trim().is_empty()
