@@ -775,3 +775,22 @@ fn in_the_app_safety_numbers_match_and_a_changed_key_is_trusted_only_with_its_di
     assert_eq!(entry.flags.identity, uchat_store::IdentityFlag::Known);
     Ok(())
 }
+
+#[test]
+fn chinese_typed_through_an_input_method_is_what_is_sent() -> Result<()> {
+    let relay = TestRelay::start()?;
+    let dir = tempfile::tempdir()?;
+    let en = Lang::En;
+    let (mut alice, bob) = alice_in_the_app_with_bob(&relay, &dir.path().join("alice"))?;
+    alice.click(en.tr(Tr::Message))?;
+    alice.type_into(en.tr(Tr::MessagePlaceholder), "ok: ")?;
+    // What a pinyin input method sends while composing, then on choosing the characters.
+    alice.input_method(&["n", "ni", "ni h", "ni hao"], "你好");
+    alice.input_method(&["shi", "shijie"], "世界");
+    alice.click(en.tr(Tr::Send))?;
+    alice.run_until("bob receiving the message", WAIT, || {
+        let got = bob.history("alice")?;
+        Ok(got.iter().any(|m| m["text"] == "ok: 你好世界"))
+    })?;
+    Ok(())
+}

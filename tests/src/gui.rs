@@ -150,6 +150,24 @@ impl Gui {
         self.harness.step();
     }
 
+    /// Composes text through an input method in the focused text field: each of
+    /// `composing` shown as the pre-edit text, then `chosen` committed.
+    pub fn input_method(&mut self, composing: &[&str], chosen: &str) {
+        use egui::{Event, ImeEvent};
+        for text in composing {
+            let chars = text.chars().count();
+            self.harness.event(Event::Ime(ImeEvent::Preedit {
+                text: (*text).to_string(),
+                active_range_chars: Some(0..chars),
+            }));
+            self.harness.step();
+        }
+        self.harness
+            .event(Event::Ime(ImeEvent::Commit(chosen.to_string())));
+        self.harness.step();
+        self.harness.step();
+    }
+
     /// Pastes a picture, as Ctrl+V does when the clipboard holds one (and no text).
     pub fn paste_picture(&mut self, picture: std::sync::Arc<egui::ColorImage>) {
         self.harness.event(egui::Event::PasteImage(picture));
