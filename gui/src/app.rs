@@ -10,6 +10,7 @@ use uchat_wire::{CertFingerprint, FileId, PostId, UserName};
 use crate::fonts::CjkFont;
 use crate::i18n::{Lang, Tr};
 use crate::model::{CallState, Chat, Model};
+use crate::picker::{FilePicker, PickFor, Picked};
 use crate::tour::{Stop, Tour};
 use crate::view::conversation::ConversationView;
 use crate::worker::{AudioSettings, Command, Update, Worker};
@@ -136,6 +137,8 @@ pub struct UchatApp {
     given_fingerprint: Option<(String, CertFingerprint)>,
     /// Desktop notifications.
     notifier: crate::notify::Notifier,
+    /// The desktop's file chooser, while one is open.
+    pub(crate) picker: FilePicker,
 }
 
 impl UchatApp {
@@ -187,6 +190,7 @@ impl UchatApp {
             attached: false,
             tour: options.tour,
             notifier: crate::notify::Notifier::start(),
+            picker: FilePicker::default(),
             given_fingerprint: options
                 .relay_fingerprint
                 .map(|fingerprint| (options.relay.clone(), fingerprint)),
@@ -329,6 +333,7 @@ impl UchatApp {
             return;
         }
         self.take_dropped_files(&ctx);
+        self.take_picked_files();
         self.take_pasted_picture(&ctx);
         egui::Panel::top("top").show(ui, |ui| self.top_bar(ui));
         egui::Panel::left("nav")
@@ -434,22 +439,63 @@ impl UchatApp {
         if dropped.is_empty() {
             return;
         }
-        match (&self.model.open_chat, self.screen) {
-            (Some(chat), Screen::Chats) => {
-                for path in dropped {
+        let purpose = match (&self.model.open_chat, self.screen) {
+            (Some(chat), Screen::Chats) => PickFor::Chat(chat.clone()),
+            (_, Screen::Moments) => PickFor::MomentPictures,
+            (_, Screen::Profile) => PickFor::Avatar,
+            _ => {
+                self.model.notices.push(self.t(Tr::NoChatSelected).into());
+                return;
+            }
+        };
+        self.use_files(purpose, dropped);
+    }
+
+    /// What the desktop's file chooser gave, once it closes.
+    fn take_picked_files(&mut self) {
+        match self.picker.poll() {
+            Some(Picked::Files(purpose, files)) => self.use_files(purpose, files),
+            Some(Picked::NoChooser) => self.model.notices.push(self.t(Tr::NoFileChooser).into()),
+            Some(Picked::Nothing) | None => {}
+        }
+    }
+
+    /// Files dropped or chosen: sent to a chat, added to the moment being written, or
+    /// (the first) made the avatar to save.
+    fn use_files(&mut self, purpose: PickFor, files: Vec<PathBuf>) {
+        match purpose {
+            PickFor::Chat(chat) => {
+                for path in files {
                     self.send(Command::SendFile {
                         chat: chat.clone(),
                         path,
                     });
                 }
             }
-            (_, Screen::Moments) => self.inputs.moment_pictures.extend(dropped),
-            (_, Screen::Profile) => {
-                if let Some(picture) = dropped.into_iter().next() {
+            PickFor::MomentPictures => self.inputs.moment_pictures.extend(files),
+            PickFor::Avatar => {
+                if let Some(picture) = files.into_iter().next() {
                     self.inputs.avatar = picture.display().to_string();
                 }
             }
-            _ => self.model.notices.push(self.t(Tr::NoChatSelected).into()),
+        }
+    }
+
+    /// The button that opens the desktop's file chooser for `purpose` (greyed out while
+    /// one is open).
+    pub(crate) fn choose_files_button(&mut self, ui: &mut egui::Ui, purpose: PickFor) {
+        let (label, many, pictures) = match &purpose {
+            PickFor::Chat(_) => (Tr::ChooseFile, true, false),
+            PickFor::MomentPictures => (Tr::ChoosePictures, true, true),
+            PickFor::Avatar => (Tr::ChooseAvatar, false, true),
+        };
+        let label = self.t(label);
+        if ui
+            .add_enabled(!self.picker.is_open(), egui::Button::new(label))
+            .clicked()
+        {
+            let title = label.trim_end_matches('…');
+            self.picker.open(purpose, title, many, pictures, ui.ctx());
         }
     }
 

@@ -113,6 +113,10 @@ texts! {
     Send => "Send", "发送";
     SendFile => "Send file", "发送文件";
     FilePath => "File path", "文件路径";
+    ChooseFile => "Choose files…", "选择文件…";
+    ChoosePictures => "Choose pictures…", "选择图片…";
+    ChooseAvatar => "Choose a picture…", "选择图片…";
+    NoFileChooser => "No file chooser appeared: this desktop has neither xdg-desktop-portal nor zenity (install one, e.g. apt-get install zenity). Meanwhile drop files on the window or type their path.", "没有出现文件选择窗口：此桌面既没有 xdg-desktop-portal 也没有 zenity（请安装其一，例如 apt-get install zenity）。也可以把文件拖到窗口里，或输入文件路径。";
     Search => "Search", "搜索";
     SearchHistory => "Search this chat", "搜索聊天记录";
     LoadEarlier => "Load earlier messages", "加载更早的消息";

@@ -11,6 +11,7 @@ pub mod i18n;
 pub mod model;
 pub mod notify;
 pub mod pasted;
+pub mod picker;
 pub mod tour;
 pub mod view;
 pub mod worker;

@@ -794,3 +794,101 @@ fn chinese_typed_through_an_input_method_is_what_is_sent() -> Result<()> {
     })?;
     Ok(())
 }
+
+/// The file chooser's window title for a button `label`: the portal shows the app's title,
+/// zenity (where there is no portal, as here) its own name.
+fn chooser_title(label: &str) -> String {
+    format!("^({}|zenity)$", label.trim_end_matches('…'))
+}
+
+#[test]
+fn files_chosen_in_the_desktops_file_chooser_are_sent_or_become_the_avatar() -> Result<()> {
+    let desktop = uchat_tests::desktop::Desktop::start()?;
+    desktop.run_test_inside(
+        "gui::on_a_desktop_files_chosen_in_the_file_chooser_are_sent_or_become_the_avatar",
+        &[],
+    )
+}
+
+#[test]
+#[ignore = "needs a display: run by files_chosen_in_the_desktops_file_chooser_are_sent_or_become_the_avatar"]
+fn on_a_desktop_files_chosen_in_the_file_chooser_are_sent_or_become_the_avatar() -> Result<()> {
+    use uchat_tests::desktop::choose_in_file_chooser;
+    anyhow::ensure!(std::env::var_os("DISPLAY").is_some(), "no DISPLAY");
+    let relay = TestRelay::start()?;
+    let dir = tempfile::tempdir()?;
+    let en = Lang::En;
+    let (mut alice, bob) = alice_in_the_app_with_bob(&relay, &dir.path().join("alice"))?;
+    let plan = dir.path().join("trip-plan.txt");
+    std::fs::write(&plan, "day 1: 香山\n".repeat(300))?;
+    let face = dir.path().join("face.png");
+    image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([x as u8 * 8, y as u8 * 8, 40]))
+        .save(&face)?;
+
+    // In the chat with bob: the chooser (zenity here, as there is no portal) picks the file.
+    alice.click(en.tr(Tr::Message))?;
+    alice.click(en.tr(Tr::ChooseFile))?;
+    let title = chooser_title(en.tr(Tr::ChooseFile));
+    let chooser = {
+        let plan = plan.clone();
+        std::thread::spawn(move || choose_in_file_chooser(&title, &plan, WAIT))
+    };
+    alice.until("the chosen file sent", WAIT, |h| {
+        file_sent(h, |name| name == "trip-plan.txt")
+    })?;
+    chooser
+        .join()
+        .map_err(|_| anyhow::anyhow!("the chooser thread panicked"))??;
+    let files = bob.files_in("alice")?;
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0]["size"], 300 * "day 1: 香山\n".len());
+
+    // On the profile: one picture, which becomes the avatar to save.
+    alice.click(en.tr(Tr::Profile))?;
+    alice.click(en.tr(Tr::ChooseAvatar))?;
+    let title = chooser_title(en.tr(Tr::ChooseAvatar));
+    let chooser = {
+        let face = face.clone();
+        std::thread::spawn(move || choose_in_file_chooser(&title, &face, WAIT))
+    };
+    let want = face.display().to_string();
+    alice.until("the chosen avatar in the field", WAIT, |h| {
+        h.state().inputs_avatar() == want
+    })?;
+    chooser
+        .join()
+        .map_err(|_| anyhow::anyhow!("the chooser thread panicked"))??;
+    Ok(())
+}
+
+#[test]
+fn without_a_file_chooser_on_the_desktop_the_app_says_what_to_install() -> Result<()> {
+    let desktop = uchat_tests::desktop::Desktop::start()?;
+    // A PATH without zenity, and a session bus without the portal.
+    desktop.run_test_inside(
+        "gui::on_a_desktop_without_a_file_chooser_the_app_says_what_to_install",
+        &[("PATH", "/nonexistent")],
+    )
+}
+
+#[test]
+#[ignore = "needs a display: run by without_a_file_chooser_on_the_desktop_the_app_says_what_to_install"]
+fn on_a_desktop_without_a_file_chooser_the_app_says_what_to_install() -> Result<()> {
+    anyhow::ensure!(std::env::var_os("DISPLAY").is_some(), "no DISPLAY");
+    let relay = TestRelay::start()?;
+    let dir = tempfile::tempdir()?;
+    let zh = Lang::ZhCn;
+    let mut app = Gui::start(
+        "alice",
+        &dir.path().join("alice"),
+        "",
+        zh,
+        AudioSettings::default(),
+    )?;
+    app.sign_in(&relay.addr, "alice", PASSWORD, zh.tr(Tr::Register))?;
+    app.click(zh.tr(Tr::Profile))?;
+    app.click(zh.tr(Tr::ChooseAvatar))?;
+    app.wait_for_part("apt-get install zenity", WAIT)?;
+    assert_eq!(app.harness.state().inputs_avatar(), "", "nothing chosen");
+    Ok(())
+}

@@ -148,6 +148,81 @@ impl Desktop {
     }
 }
 
+impl Desktop {
+    /// Runs the ignored test `test` of this test binary in a process of its own on this
+    /// display and bus, with `env` besides (a test cannot change its own environment, and
+    /// a file chooser is a program the app starts, which inherits it). Fails with what it
+    /// printed unless it ran and passed.
+    pub fn run_test_inside(&self, test: &str, env: &[(&str, &str)]) -> Result<()> {
+        let out = Command::new(std::env::current_exe()?)
+            .args([
+                test,
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("DISPLAY", &self.display)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus)
+            .env_remove("WAYLAND_DISPLAY")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("cannot run {test}"))?;
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if !out.status.success() || !printed.contains("1 passed") {
+            bail!("{test} on the headless desktop failed:\n{printed}");
+        }
+        Ok(())
+    }
+}
+
+/// In the file chooser window whose title matches `title` (a regular expression; GTK's
+/// chooser, which the portal and zenity show), types `path` into its location bar and
+/// presses Enter, as a person choosing that file would; retries while the window stays
+/// open. Uses xdotool on `$DISPLAY`.
+pub fn choose_in_file_chooser(title: &str, path: &Path, limit: Duration) -> Result<()> {
+    let xdotool = |args: &[&str]| -> Result<String> {
+        let out = Command::new("xdotool")
+            .args(args)
+            .stderr(Stdio::null())
+            .output()
+            .context("cannot run xdotool: install xdotool (scripts/test does)")?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let deadline = Instant::now() + limit;
+    let window = loop {
+        let found = xdotool(&["search", "--onlyvisible", "--name", title])?;
+        if let Some(window) = found.lines().next() {
+            break window.to_string();
+        }
+        if Instant::now() > deadline {
+            bail!("no window titled {title:?} appeared within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let path = path.to_str().context("a path xdotool can type")?;
+    while !xdotool(&["search", "--onlyvisible", "--name", title])?.is_empty() {
+        if Instant::now() > deadline {
+            bail!("the file chooser {title:?} did not take {path:?} within {limit:?}");
+        }
+        // The location bar opens on Ctrl+L; what is typed before it is there is lost.
+        xdotool(&["windowfocus", "--sync", &window])?;
+        xdotool(&["key", "--window", &window, "ctrl+l"])?;
+        std::thread::sleep(Duration::from_millis(500));
+        xdotool(&["key", "--window", &window, "ctrl+a"])?;
+        xdotool(&["type", "--delay", "30", path])?;
+        std::thread::sleep(Duration::from_millis(300));
+        xdotool(&["key", "Return"])?;
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    Ok(())
+}
+
 impl Drop for Desktop {
     fn drop(&mut self) {
         for child in [&mut self.monitor, &mut self.dbus, &mut self.xvfb] {

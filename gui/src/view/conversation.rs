@@ -10,6 +10,7 @@ use uchat_wire::MessageId;
 use crate::app::{UchatApp, clock, date, day_of};
 use crate::i18n::{self, Tr};
 use crate::model::{Chat, Conversation};
+use crate::picker::PickFor;
 use crate::view::rows::VirtualList;
 use crate::worker::Command;
 
@@ -332,6 +333,7 @@ impl UchatApp {
                     path: path.trim().into(),
                 });
             }
+            self.choose_files_button(ui, PickFor::Chat(chat.clone()));
             ui.label(RichText::new(lang.tr(Tr::DropHint)).weak().small());
         });
     }

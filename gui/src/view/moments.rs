@@ -95,6 +95,7 @@ impl UchatApp {
                 let path = std::mem::take(&mut self.inputs.moment_picture);
                 self.inputs.moment_pictures.push(path.trim().into());
             }
+            self.choose_files_button(ui, crate::picker::PickFor::MomentPictures);
         });
         let mut remove = None;
         for (i, path) in self.inputs.moment_pictures.iter().enumerate() {

@@ -22,6 +22,7 @@ impl UchatApp {
             false,
         );
         Self::field(ui, lang.tr(Tr::Avatar), &mut self.inputs.avatar, false);
+        self.choose_files_button(ui, crate::picker::PickFor::Avatar);
         if ui.button(lang.tr(Tr::Save)).clicked() {
             let avatar = self.inputs.avatar.trim();
             self.send(Command::SetProfile {
