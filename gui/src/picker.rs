@@ -68,7 +68,8 @@ impl FilePicker {
         let (tx, answer) = mpsc::channel();
         let mut dialog = rfd::FileDialog::new().set_title(title);
         if pictures {
-            dialog = dialog.add_filter("Pictures", &["png", "jpg", "jpeg", "gif", "webp"]);
+            let extensions = uchat_peer::thumbnail::picture_extensions();
+            dialog = dialog.add_filter("Pictures", &extensions);
         }
         if let Some(home) = std::env::var_os("HOME") {
             dialog = dialog.set_directory(home);

@@ -35,16 +35,30 @@ impl std::fmt::Debug for Thumbnail {
     }
 }
 
+/// The picture formats this build reads (pictures in chats, moments, avatars).
+pub const PICTURE_FORMATS: [image::ImageFormat; 5] = [
+    image::ImageFormat::Png,
+    image::ImageFormat::Jpeg,
+    image::ImageFormat::Gif,
+    image::ImageFormat::WebP,
+    image::ImageFormat::Bmp,
+];
+
 /// The MIME type of a file's bytes if they start like a picture this build reads.
 pub fn image_mime(head: &[u8]) -> Option<&'static str> {
-    match image::guess_format(head).ok()? {
-        image::ImageFormat::Png => Some("image/png"),
-        image::ImageFormat::Jpeg => Some("image/jpeg"),
-        image::ImageFormat::Gif => Some("image/gif"),
-        image::ImageFormat::WebP => Some("image/webp"),
-        image::ImageFormat::Bmp => Some("image/bmp"),
-        _ => None,
-    }
+    let format = image::guess_format(head).ok()?;
+    PICTURE_FORMATS
+        .contains(&format)
+        .then(|| format.to_mime_type())
+}
+
+/// The file-name extensions of [`PICTURE_FORMATS`] ("png", "jpg", "jpeg", …), for a file
+/// chooser's filter.
+pub fn picture_extensions() -> Vec<&'static str> {
+    PICTURE_FORMATS
+        .iter()
+        .flat_map(|format| format.extensions_str().iter().copied())
+        .collect()
 }
 
 /// A thumbnail of the picture in `bytes`, or `None` if it is not one (a file that only
