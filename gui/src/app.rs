@@ -484,18 +484,17 @@ impl UchatApp {
     /// The button that opens the desktop's file chooser for `purpose` (greyed out while
     /// one is open).
     pub(crate) fn choose_files_button(&mut self, ui: &mut egui::Ui, purpose: PickFor) {
-        let (label, many, pictures) = match &purpose {
-            PickFor::Chat(_) => (Tr::ChooseFile, true, false),
-            PickFor::MomentPictures => (Tr::ChoosePictures, true, true),
-            PickFor::Avatar => (Tr::ChooseAvatar, false, true),
-        };
-        let label = self.t(label);
+        let label = self.t(match &purpose {
+            PickFor::Chat(_) => Tr::ChooseFile,
+            PickFor::MomentPictures => Tr::ChoosePictures,
+            PickFor::Avatar => Tr::ChooseAvatar,
+        });
         if ui
             .add_enabled(!self.picker.is_open(), egui::Button::new(label))
             .clicked()
         {
             let title = label.trim_end_matches('…');
-            self.picker.open(purpose, title, many, pictures, ui.ctx());
+            self.picker.open(purpose, title, ui.ctx());
         }
     }
 

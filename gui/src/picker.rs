@@ -18,6 +18,18 @@ pub enum PickFor {
     Avatar,
 }
 
+impl PickFor {
+    /// Whether several files may be chosen at once.
+    fn many(&self) -> bool {
+        !matches!(self, PickFor::Avatar)
+    }
+
+    /// Whether the chooser offers pictures only.
+    fn pictures_only(&self) -> bool {
+        !matches!(self, PickFor::Chat(_))
+    }
+}
+
 /// What became of a file chooser.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Picked {
@@ -51,23 +63,16 @@ impl FilePicker {
         self.open.is_some()
     }
 
-    /// Opens the desktop's file chooser titled `title` (several files when `many`,
-    /// pictures only when `pictures`), unless one is open already. `ctx` is asked to
-    /// repaint when it closes.
-    pub fn open(
-        &mut self,
-        purpose: PickFor,
-        title: &str,
-        many: bool,
-        pictures: bool,
-        ctx: &eframe::egui::Context,
-    ) {
+    /// Opens the desktop's file chooser for `purpose` titled `title` (several files but
+    /// for an avatar, pictures only but for a chat), unless one is open already. `ctx` is
+    /// asked to repaint when it closes.
+    pub fn open(&mut self, purpose: PickFor, title: &str, ctx: &eframe::egui::Context) {
         if self.is_open() {
             return;
         }
         let (tx, answer) = mpsc::channel();
         let mut dialog = rfd::FileDialog::new().set_title(title);
-        if pictures {
+        if purpose.pictures_only() {
             let extensions = uchat_peer::thumbnail::picture_extensions();
             dialog = dialog.add_filter("Pictures", &extensions);
         }
@@ -75,6 +80,7 @@ impl FilePicker {
             dialog = dialog.set_directory(home);
         }
         let ctx = ctx.clone();
+        let many = purpose.many();
         std::thread::spawn(move || {
             let chosen = if many {
                 dialog.pick_files().unwrap_or_default()
