@@ -39,7 +39,7 @@ impl Client {
     /// Whether this user sends read receipts (and sees other people's): on unless turned
     /// off on this device.
     pub fn read_receipts(&self) -> Result<bool, ClientError> {
-        Ok(self.inner.store.setting(READ_RECEIPTS, true)?)
+        self.inner.read_receipts()
     }
 
     /// Turns read receipts on or off on this device.
@@ -64,7 +64,7 @@ impl Client {
         if unread.is_empty() {
             return Ok(0);
         }
-        if conversation.group_id().is_none() && self.read_receipts()? {
+        if conversation.group_id().is_none() && inner.read_receipts()? {
             let ids: Vec<(UserName, MessageId)> =
                 unread.iter().map(|m| (m.from.clone(), m.id)).collect();
             let _order = inner.receipts_lock.lock().await;
@@ -77,6 +77,11 @@ impl Client {
 }
 
 impl Inner {
+    /// Whether read receipts are on on this device (see [`Client::read_receipts`]).
+    fn read_receipts(&self) -> Result<bool, ClientError> {
+        Ok(self.store.setting(READ_RECEIPTS, true)?)
+    }
+
     /// Remembers that message `id` from `from` was taken in, for the next delivery receipt.
     pub(super) fn note_delivered(&self, from: &UserName, id: MessageId) {
         self.delivered
@@ -157,7 +162,7 @@ impl Inner {
         ids: &[MessageId],
     ) -> Result<Vec<MessageId>, ClientError> {
         // Someone who sends no read receipts sees none either.
-        let hidden = kind == ReceiptKind::Read && !self.store.setting(READ_RECEIPTS, true)?;
+        let hidden = kind == ReceiptKind::Read && !self.read_receipts()?;
         let ids = if hidden {
             &[]
         } else {
