@@ -24,7 +24,7 @@ use crate::tables::{
     CALL_OFFERS, CONTACTS, COUNTERS, FILE_MESSAGES, HISTORY, INBOUND_GROUP_SESSIONS, MESSAGES,
     MOMENT_IMAGES, MOMENT_KEYS, OLM_SESSIONS, OUTBOUND_GROUP_SESSIONS, OUTBOX, OUTBOX_IDS,
     PEER_GROUPS, PENDING_DOWNLOADS, PENDING_UPLOADS, PINS, PROFILE, PROFILE_KEY, SETTINGS, decode,
-    encode, entry_location, next_counter, open_database, read, write,
+    encode, entry_at, entry_location, next_counter, open_database, read, write,
 };
 
 /// [`COUNTERS`] key of the event cursor.
@@ -188,17 +188,6 @@ pub(crate) fn put_outbox_in(
         .insert(slot, encode(outbox, "outbox entry")?.as_slice())?;
     ids.insert(id, (slot, from.as_str()))?;
     Ok(())
-}
-
-/// The history entry at `key` of an open [`HISTORY`] table, if there is one.
-pub(crate) fn entry_at(
-    history: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
-    key: (&str, u64),
-) -> Result<Option<HistoryEntry>, StoreError> {
-    history
-        .get(key)?
-        .map(|v| decode(v.value(), "history entry"))
-        .transpose()
 }
 
 /// Moves an outgoing entry's status forward to `status`; never back. Returns whether it

@@ -7,10 +7,10 @@ use redb::ReadableTable;
 use uchat_wire::{FileId, MessageId, UserName};
 
 use crate::error::StoreError;
-use crate::peer::{PeerStore, entry_at};
+use crate::peer::PeerStore;
 use crate::records::{HistoryEntry, PendingDownload, PendingUpload};
 use crate::tables::{
-    FILE_MESSAGES, HISTORY, MESSAGES, PENDING_DOWNLOADS, PENDING_UPLOADS, decode, encode,
+    FILE_MESSAGES, HISTORY, MESSAGES, PENDING_DOWNLOADS, PENDING_UPLOADS, decode, encode, entry_at,
     entry_location, read, write,
 };
 

@@ -152,6 +152,18 @@ pub(crate) fn entry_location(
         .get((from, id))?
         .and_then(|v| v.value().map(|(c, index)| (c.to_string(), index))))
 }
+
+/// The history entry at `key` of an open [`HISTORY`] table, if there is one.
+pub(crate) fn entry_at(
+    history: &impl redb::ReadableTable<(&'static str, u64), &'static [u8]>,
+    key: (&str, u64),
+) -> Result<Option<crate::HistoryEntry>, StoreError> {
+    history
+        .get(key)?
+        .map(|v| decode(v.value(), "history entry"))
+        .transpose()
+}
+
 /// global insertion counter → [`crate::OutboxEntry`]; iteration order is oldest first.
 pub(crate) const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 /// message id → (its [`OUTBOX`] key, the `from` of its history entry).
