@@ -2,6 +2,7 @@
 //! people register, become friends, talk, make a group, share a moment and call; and a
 //! relay outage shows a banner and loses nothing typed.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -496,17 +497,34 @@ fn alice_in_the_app_with_bob(relay: &TestRelay, home: &std::path::Path) -> Resul
     Ok((alice, bob))
 }
 
+/// Files for alice to share, in `dir`: a text file named `notes_name` (with its size) and
+/// a picture for her avatar.
+fn files_to_share(dir: &std::path::Path, notes_name: &str) -> Result<(PathBuf, usize, PathBuf)> {
+    let notes = dir.join(notes_name);
+    let text = "day 1: 香山\n".repeat(100);
+    std::fs::write(&notes, &text)?;
+    let face = dir.join("face.png");
+    image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 90]))
+        .save(&face)?;
+    Ok((notes, text.len(), face))
+}
+
+/// bob has exactly one file from alice: `name`, of `size` bytes.
+fn bob_has_the_one_file(bob: &Peer, name: &str, size: usize) -> Result<()> {
+    let files = bob.files_in("alice")?;
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0]["name"], name);
+    assert_eq!(files[0]["size"], size);
+    Ok(())
+}
+
 #[test]
 fn files_dropped_on_the_window_go_to_the_open_chat_or_become_the_avatar() -> Result<()> {
     let relay = TestRelay::start()?;
     let dir = tempfile::tempdir()?;
     let en = Lang::En;
     let (mut alice, bob) = alice_in_the_app_with_bob(&relay, &dir.path().join("alice"))?;
-    let notes = dir.path().join("旅行计划.txt");
-    std::fs::write(&notes, "day 1: 香山\n".repeat(100))?;
-    let face = dir.path().join("face.png");
-    image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 90]))
-        .save(&face)?;
+    let (notes, size, face) = files_to_share(dir.path(), "旅行计划.txt")?;
 
     // Onto the open chat: sent to bob.
     alice.click(en.tr(Tr::Message))?;
@@ -514,10 +532,7 @@ fn files_dropped_on_the_window_go_to_the_open_chat_or_become_the_avatar() -> Res
     alice.until("the dropped file sent", WAIT, |h| {
         file_sent(h, |name| name == "旅行计划.txt")
     })?;
-    let files = bob.files_in("alice")?;
-    assert_eq!(files.len(), 1, "{files:?}");
-    assert_eq!(files[0]["name"], "旅行计划.txt");
-    assert_eq!(files[0]["size"], 100 * "day 1: 香山\n".len());
+    bob_has_the_one_file(&bob, "旅行计划.txt", size)?;
 
     // Onto the profile: it becomes the avatar to save.
     alice.click(en.tr(Tr::Profile))?;
@@ -795,10 +810,26 @@ fn chinese_typed_through_an_input_method_is_what_is_sent() -> Result<()> {
     Ok(())
 }
 
-/// The file chooser's window title for a button `label`: the portal shows the app's title,
-/// zenity (where there is no portal, as here) its own name.
-fn chooser_title(label: &str) -> String {
-    format!("^({}|zenity)$", label.trim_end_matches('…'))
+/// Clicks `button` in `app` and picks `path` in the file chooser it opens, until `done`.
+/// The chooser's window is titled as the button for the portal, or "zenity" (where there
+/// is no portal, as here).
+fn choose_in_the_app(
+    app: &mut Gui,
+    button: &str,
+    path: &std::path::Path,
+    done: impl FnMut(&egui_kittest::Harness<'static, uchat_gui::UchatApp>) -> bool,
+) -> Result<()> {
+    app.click(button)?;
+    let title = format!("^({}|zenity)$", button.trim_end_matches('…'));
+    let path = path.to_path_buf();
+    let chooser = std::thread::spawn(move || {
+        uchat_tests::desktop::choose_in_file_chooser(&title, &path, WAIT)
+    });
+    let what = format!("{} taking {button:?}'s choice", app.name);
+    app.until(&what, WAIT, done)?;
+    chooser
+        .join()
+        .map_err(|_| anyhow::anyhow!("the chooser thread panicked"))?
 }
 
 #[test]
@@ -813,51 +844,27 @@ fn files_chosen_in_the_desktops_file_chooser_are_sent_or_become_the_avatar() -> 
 #[test]
 #[ignore = "needs a display: run by files_chosen_in_the_desktops_file_chooser_are_sent_or_become_the_avatar"]
 fn on_a_desktop_files_chosen_in_the_file_chooser_are_sent_or_become_the_avatar() -> Result<()> {
-    use uchat_tests::desktop::choose_in_file_chooser;
     anyhow::ensure!(std::env::var_os("DISPLAY").is_some(), "no DISPLAY");
     let relay = TestRelay::start()?;
     let dir = tempfile::tempdir()?;
     let en = Lang::En;
     let (mut alice, bob) = alice_in_the_app_with_bob(&relay, &dir.path().join("alice"))?;
-    let plan = dir.path().join("trip-plan.txt");
-    std::fs::write(&plan, "day 1: 香山\n".repeat(300))?;
-    let face = dir.path().join("face.png");
-    image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([x as u8 * 8, y as u8 * 8, 40]))
-        .save(&face)?;
+    // (An ASCII name: xdotool types it into the chooser.)
+    let (plan, size, face) = files_to_share(dir.path(), "trip-plan.txt")?;
 
     // In the chat with bob: the chooser (zenity here, as there is no portal) picks the file.
     alice.click(en.tr(Tr::Message))?;
-    alice.click(en.tr(Tr::ChooseFile))?;
-    let title = chooser_title(en.tr(Tr::ChooseFile));
-    let chooser = {
-        let plan = plan.clone();
-        std::thread::spawn(move || choose_in_file_chooser(&title, &plan, WAIT))
-    };
-    alice.until("the chosen file sent", WAIT, |h| {
+    choose_in_the_app(&mut alice, en.tr(Tr::ChooseFile), &plan, |h| {
         file_sent(h, |name| name == "trip-plan.txt")
     })?;
-    chooser
-        .join()
-        .map_err(|_| anyhow::anyhow!("the chooser thread panicked"))??;
-    let files = bob.files_in("alice")?;
-    assert_eq!(files.len(), 1, "{files:?}");
-    assert_eq!(files[0]["size"], 300 * "day 1: 香山\n".len());
+    bob_has_the_one_file(&bob, "trip-plan.txt", size)?;
 
     // On the profile: one picture, which becomes the avatar to save.
     alice.click(en.tr(Tr::Profile))?;
-    alice.click(en.tr(Tr::ChooseAvatar))?;
-    let title = chooser_title(en.tr(Tr::ChooseAvatar));
-    let chooser = {
-        let face = face.clone();
-        std::thread::spawn(move || choose_in_file_chooser(&title, &face, WAIT))
-    };
     let want = face.display().to_string();
-    alice.until("the chosen avatar in the field", WAIT, |h| {
+    choose_in_the_app(&mut alice, en.tr(Tr::ChooseAvatar), &face, |h| {
         h.state().inputs_avatar() == want
     })?;
-    chooser
-        .join()
-        .map_err(|_| anyhow::anyhow!("the chooser thread panicked"))??;
     Ok(())
 }
 
