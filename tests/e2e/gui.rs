@@ -22,10 +22,8 @@ fn two_apps(
     alice_audio: AudioSettings,
     bob_audio: AudioSettings,
 ) -> Result<(Gui, Gui)> {
-    let mut alice = Gui::start("alice", &dir.join("alice"), "", Lang::En, alice_audio)?;
-    let mut bob = Gui::start("bob", &dir.join("bob"), "", Lang::ZhCn, bob_audio)?;
-    alice.sign_in(&relay.addr, "alice", PASSWORD, Lang::En.tr(Tr::Register))?;
-    bob.sign_in(&relay.addr, "bob", PASSWORD, Lang::ZhCn.tr(Tr::Register))?;
+    let alice = Gui::register("alice", &dir.join("alice"), relay, Lang::En, alice_audio)?;
+    let bob = Gui::register("bob", &dir.join("bob"), relay, Lang::ZhCn, bob_audio)?;
     Ok((alice, bob))
 }
 
@@ -337,14 +335,13 @@ fn settings_list_the_sound_devices_and_keep_the_one_chosen() -> Result<()> {
     let relay = TestRelay::start()?;
     let dir = tempfile::tempdir()?;
     let en = Lang::En;
-    let mut app = Gui::start(
+    let mut app = Gui::register(
         "alice",
         &dir.path().join("alice"),
-        "",
+        &relay,
         en,
         AudioSettings::default(),
     )?;
-    app.sign_in(&relay.addr, "alice", PASSWORD, en.tr(Tr::Register))?;
     app.click(en.tr(Tr::Settings))?;
     app.until("the sound devices listed", WAIT, |h| {
         h.state().model.sound_devices.is_some()
@@ -489,8 +486,7 @@ fn with_read_receipts_off_neither_side_sees_read_only_delivered() -> Result<()> 
 fn alice_in_the_app_with_bob(relay: &TestRelay, home: &std::path::Path) -> Result<(Gui, Peer)> {
     let bob = Peer::register(relay, "bob")?;
     let en = Lang::En;
-    let mut alice = Gui::start("alice", home, "", en, AudioSettings::default())?;
-    alice.sign_in(&relay.addr, "alice", PASSWORD, en.tr(Tr::Register))?;
+    let mut alice = Gui::register("alice", home, relay, en, AudioSettings::default())?;
     alice.ask_friend("bob", "")?;
     bob.ok(&["friends", "accept", "alice"])?;
     alice.wait_until_friends_with("bob")?;
@@ -885,14 +881,13 @@ fn on_a_desktop_without_a_file_chooser_the_app_says_what_to_install() -> Result<
     let relay = TestRelay::start()?;
     let dir = tempfile::tempdir()?;
     let zh = Lang::ZhCn;
-    let mut app = Gui::start(
+    let mut app = Gui::register(
         "alice",
         &dir.path().join("alice"),
-        "",
+        &relay,
         zh,
         AudioSettings::default(),
     )?;
-    app.sign_in(&relay.addr, "alice", PASSWORD, zh.tr(Tr::Register))?;
     app.click(zh.tr(Tr::Profile))?;
     app.click(zh.tr(Tr::ChooseAvatar))?;
     app.wait_for_part("apt-get install zenity", WAIT)?;

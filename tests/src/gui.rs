@@ -45,6 +45,25 @@ impl Gui {
         Self::start_with(name, options)
     }
 
+    /// The app on profile directory `home`, in `lang`, with `name` registered on `relay`
+    /// (with the tests' password) through its sign-in screen.
+    pub fn register(
+        name: &str,
+        home: &Path,
+        relay: &crate::TestRelay,
+        lang: Lang,
+        audio: AudioSettings,
+    ) -> Result<Gui> {
+        let mut app = Self::start(name, home, "", lang, audio)?;
+        app.sign_in(
+            &relay.addr,
+            name,
+            crate::PASSWORD,
+            lang.tr(uchat_gui::i18n::Tr::Register),
+        )?;
+        Ok(app)
+    }
+
     /// The app started with `options`, as `uchat-gui`'s flags would make them.
     pub fn start_with(name: &str, options: AppOptions) -> Result<Gui> {
         let font = std::sync::Arc::new(std::sync::Mutex::new(None));
