@@ -543,12 +543,14 @@ async fn run(home: PathBuf, mut commands: UnboundedReceiver<Command>, out: Outle
     }
 }
 
-/// Commands that may take long (transfers, calls) and so run beside the others; the rest
-/// run one after another, so messages go out in the order they were written.
+/// Commands that may take long (transfers, calls, probing the sound devices) and so run
+/// beside the others; the rest run one after another, so messages go out in the order
+/// they were written.
 fn is_long(command: &Command) -> bool {
     matches!(
         command,
-        Command::SendFile { .. }
+        Command::ListSoundDevices
+            | Command::SendFile { .. }
             | Command::SendPicture { .. }
             | Command::Download { .. }
             | Command::PostMoment { .. }
