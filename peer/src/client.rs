@@ -1519,8 +1519,8 @@ impl Inner {
                 ciphertext,
             } => self.take_in_moment_liked(post, by, &ciphertext, push.relay_ts_ms)?,
             PushEvent::MomentCommented { comment } => self.take_in_moment_commented(comment)?,
-            // Skipped, and acknowledged like any other event.
-            PushEvent::Unknown => {}
+            // Nothing to take in: acknowledged like any other event.
+            PushEvent::Withdrawn | PushEvent::Unknown => {}
         }
         if seq.0 > 0 {
             self.processed.send_if_modified(|current| {

@@ -35,6 +35,16 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Events a user's queue may hold before senders get `QueueFull`.
     pub max_queue_len: u64,
+    /// Bytes a user's queue may hold before senders get `QueueFull`.
+    pub max_queue_bytes: u64,
+    /// Accounts one address (an IPv6 /64) may create per hour.
+    pub max_registrations_per_address_per_hour: u32,
+    /// Accounts the whole relay creates per hour, whoever asks.
+    pub max_registrations_per_hour: u32,
+    /// Friend requests one user may send per day.
+    pub max_friend_requests_per_day: u32,
+    /// Friend requests one user may send the same person per day.
+    pub max_friend_requests_to_one_user_per_day: u32,
     /// One-time keys kept per account.
     pub max_one_time_keys: usize,
     /// Failed logins allowed per account within `login_window`.
@@ -71,6 +81,18 @@ impl Default for Limits {
             // 100,000 events of up to 512 KiB would be 50 GiB; in practice messages are
             // small, and a user this far behind should come online before more piles up.
             max_queue_len: 100_000,
+            // 128 MiB: a month away from a few busy groups, while two accounts can no
+            // longer park 50 GiB of ciphertext between them.
+            max_queue_bytes: 128 << 20,
+            // 20 an hour from one address: a family or a classroom behind one NAT signs
+            // up, a loop does not (each account costs an argon2 hash, keys and a quota).
+            max_registrations_per_address_per_hour: 20,
+            // What a small community relay sees in a busy hour, with room to spare.
+            max_registrations_per_hour: 500,
+            // Enough to add everyone one meets in a day; a spammer is slowed to a trickle.
+            max_friend_requests_per_day: 100,
+            // Asking the same person again after a mistake, but not in a loop.
+            max_friend_requests_to_one_user_per_day: 3,
             // Matrix servers keep ~50 per device; 200 covers a burst of first contacts.
             max_one_time_keys: 200,
             max_failed_logins_per_account: 10,
@@ -92,6 +114,16 @@ impl Default for Limits {
             file_retention: Duration::from_secs(30 * 24 * 60 * 60),
             // 45 s: about what phones ring before voicemail.
             ring_timeout: Duration::from_secs(45),
+        }
+    }
+}
+
+impl Limits {
+    /// What one user's queue may hold, as the store checks it.
+    pub fn queue(&self) -> uchat_store::QueueLimit {
+        uchat_store::QueueLimit {
+            max_events: self.max_queue_len,
+            max_bytes: self.max_queue_bytes,
         }
     }
 }

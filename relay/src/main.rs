@@ -45,8 +45,22 @@ struct Args {
     /// Seconds a call rings before it counts as missed, 1 to 600 [default: 45]
     #[arg(long, env = "UCHAT_RELAY_RING_TIMEOUT")]
     ring_timeout_secs: Option<u64>,
+    /// Most MiB of undelivered events one user's queue may hold [default: 128]
+    #[arg(long, env = "UCHAT_RELAY_MAX_QUEUE_MIB")]
+    max_queue_mib: Option<u64>,
+    /// Accounts one address (an IPv6 /64) may create per hour [default: 20]
+    #[arg(long, env = "UCHAT_RELAY_REGISTRATIONS_PER_ADDRESS_PER_HOUR")]
+    registrations_per_address_per_hour: Option<u32>,
+    /// Accounts the relay creates per hour in all [default: 500]
+    #[arg(long, env = "UCHAT_RELAY_REGISTRATIONS_PER_HOUR")]
+    registrations_per_hour: Option<u32>,
+    /// Friend requests one user may send per day [default: 100]
+    #[arg(long, env = "UCHAT_RELAY_FRIEND_REQUESTS_PER_DAY")]
+    friend_requests_per_day: Option<u32>,
     /// TOML file with the same keys (listen, data, cert, key, metrics, idle_timeout_secs,
-    /// max_file_mib, file_quota_mib, file_retention_days, ring_timeout_secs)
+    /// max_file_mib, file_quota_mib, file_retention_days, ring_timeout_secs,
+    /// max_queue_mib, registrations_per_address_per_hour, registrations_per_hour,
+    /// friend_requests_per_day)
     #[arg(long, env = "UCHAT_RELAY_CONFIG")]
     config: Option<PathBuf>,
 }
@@ -65,6 +79,10 @@ struct FileConfig {
     file_quota_mib: Option<u64>,
     file_retention_days: Option<u64>,
     ring_timeout_secs: Option<u64>,
+    max_queue_mib: Option<u64>,
+    registrations_per_address_per_hour: Option<u32>,
+    registrations_per_hour: Option<u32>,
+    friend_requests_per_day: Option<u32>,
 }
 
 fn read_file_config(path: &Path) -> Result<FileConfig> {
@@ -121,6 +139,35 @@ fn build_config(args: Args) -> Result<RelayConfig> {
         );
         limits.ring_timeout = Duration::from_secs(secs);
     }
+    if let Some(mib) = args.max_queue_mib.or(file.max_queue_mib) {
+        // A queue must hold at least the largest message with its envelope.
+        anyhow::ensure!(mib >= 2, "--max-queue-mib must be at least 2, got {mib}");
+        limits.max_queue_bytes = mib.saturating_mul(1 << 20);
+    }
+    let rate = |name: &str, value: Option<u32>, target: &mut u32| -> Result<()> {
+        if let Some(n) = value {
+            anyhow::ensure!(n >= 1, "--{name} must be at least 1, got {n}");
+            *target = n;
+        }
+        Ok(())
+    };
+    rate(
+        "registrations-per-address-per-hour",
+        args.registrations_per_address_per_hour
+            .or(file.registrations_per_address_per_hour),
+        &mut limits.max_registrations_per_address_per_hour,
+    )?;
+    rate(
+        "registrations-per-hour",
+        args.registrations_per_hour.or(file.registrations_per_hour),
+        &mut limits.max_registrations_per_hour,
+    )?;
+    rate(
+        "friend-requests-per-day",
+        args.friend_requests_per_day
+            .or(file.friend_requests_per_day),
+        &mut limits.max_friend_requests_per_day,
+    )?;
     let metrics = match args.metrics.or(file.metrics).as_deref() {
         Some("off") => None,
         Some(addr) => Some(

@@ -21,6 +21,7 @@ mod push;
 mod rate_limit;
 mod requests;
 mod stream;
+mod throttle;
 mod voice;
 
 use std::net::SocketAddr;
@@ -103,6 +104,8 @@ struct Shared {
     /// Sends presence, profile and identity changes to online friends.
     announcer: announce::Announcer,
     login_limiter: Mutex<rate_limit::FailedLogins>,
+    /// Rate limits on registrations, friend requests and group syncs.
+    throttles: Arc<throttle::Throttles>,
     /// Permits for argon2 hashing and verifying (Register, Login), one per CPU: each run
     /// holds 19 MiB, so a flood of logins queues here instead of exhausting memory.
     password_work: Arc<Semaphore>,
@@ -253,7 +256,13 @@ impl Server {
                 source,
             }
         })?);
-        let pruner = tokio::spawn(prune::run(store.clone(), file_dir.clone(), stop_rx.clone()));
+        let throttles = Arc::new(throttle::Throttles::new(&config.limits));
+        let pruner = tokio::spawn(prune::run(
+            store.clone(),
+            file_dir.clone(),
+            throttles.clone(),
+            stop_rx.clone(),
+        ));
         let online = Arc::new(online::Online::default());
         let (announcer, announcer_task) =
             announce::start(store.clone(), online.clone(), metrics.clone());
@@ -264,6 +273,7 @@ impl Server {
             online,
             announcer,
             login_limiter: Mutex::new(rate_limit::FailedLogins::new(&config.limits)),
+            throttles,
             password_work: Arc::new(Semaphore::new(password_work_permits())),
             metrics,
             calls: Mutex::new(calls::CallBook::new(
@@ -439,6 +449,7 @@ mod tests {
             store,
             files: Arc::new(files::FileDir::open(data_dir).expect("file directory")),
             login_limiter: Mutex::new(rate_limit::FailedLogins::new(&limits)),
+            throttles: Arc::new(throttle::Throttles::new(&limits)),
             limits,
             online,
             announcer,

@@ -312,6 +312,7 @@ impl RelayStore {
 mod tests {
     use super::*;
     use crate::group::GroupLimits;
+    use crate::relay::QueueLimit;
     use crate::relay::tests::{account, user};
     use crate::social::SocialLimits;
 
@@ -330,7 +331,10 @@ mod tests {
         let social = SocialLimits {
             max_friends: 10,
             max_pending_incoming: 10,
-            max_queue_len: 100,
+            queue: QueueLimit {
+                max_events: 100,
+                max_bytes: u64::MAX,
+            },
         };
         for friend in ["bob", "carol"] {
             store
@@ -475,7 +479,10 @@ mod tests {
         let limits = GroupLimits {
             max_members: 10,
             max_groups_per_user: 10,
-            max_queue_len: 100,
+            queue: QueueLimit {
+                max_events: 100,
+                max_bytes: u64::MAX,
+            },
         };
         let group = GroupId([5; 16]);
         store

@@ -12,7 +12,7 @@
 //! A membership event carries the whole member list only to whoever had none before (at
 //! creation, and to a new member); the others get the change alone.
 //!
-//! Queue quotas: a member whose queue is full (`max_queue_len`) does not hold up the
+//! Queue quotas: a member whose queue is full ([`QueueLimit`]) does not hold up the
 //! group: they are skipped for that message ([`GroupSent::skipped`]). Membership events
 //! (one small row each) always go through, since a member's view of the group is built
 //! from all of them. Key shares go past the quota, so a member holds the keys to what they
@@ -30,14 +30,16 @@ use uchat_wire::{GroupChange, GroupId, GroupInfo, GroupMember, MessageId, PushEv
 
 use crate::error::StoreError;
 use crate::records::{GroupMessageRecord, GroupMessageRef, GroupRecord, QueueBody};
-use crate::relay::{QueueWriter, RelayStore, earlier_send_in, remember_send_in, require_account};
+use crate::relay::{
+    QueueLimit, QueueWriter, RelayStore, earlier_send_in, remember_send_in, require_account,
+};
 use crate::tables::{
     BLOCKS, FRIENDS, GROUP_MEMBERS, GROUP_MESSAGES, GROUPS, USER_GROUPS, decode, encode, read,
     stored_name, write,
 };
 
-/// How many times `max_queue_len` a queue may grow to with key shares, which go past the
-/// quota (see the module docs).
+/// How many times its [`QueueLimit`] a queue may grow to with key shares, which go past
+/// the quota (see the module docs).
 pub const CEILING_FACTOR: u64 = 2;
 
 /// Limits of the group layer.
@@ -47,9 +49,9 @@ pub struct GroupLimits {
     pub max_members: usize,
     /// Most groups one user may be in.
     pub max_groups_per_user: u64,
-    /// Most events a user's queue may hold, as for [`RelayStore::enqueue`]; group messages
-    /// to a member whose queue is full are refused ([`StoreError::QueueFull`]).
-    pub max_queue_len: u64,
+    /// What a user's queue may hold, as for [`RelayStore::enqueue`]; group messages to a
+    /// member whose queue is full are refused ([`StoreError::QueueFull`]).
+    pub queue: QueueLimit,
 }
 
 /// What [`RelayStore::send_group_message`] did.
@@ -585,7 +587,7 @@ impl RelayStore {
         ciphertext: &[u8],
         key_shares: &[KeyShareRow<'_>],
         now_ms: u64,
-        max_queue_len: u64,
+        limit: QueueLimit,
     ) -> Result<GroupSent, StoreError> {
         let dedup = dedup_key(group);
         write(&self.db, |tx| {
@@ -625,13 +627,13 @@ impl RelayStore {
             let mut recipients = Vec::with_capacity(others.len());
             let mut skipped = Vec::new();
             for user in others {
-                if queues.has_room(&user, max_queue_len)? {
+                if queues.has_room(&user, limit)? {
                     recipients.push(user);
                 } else {
                     skipped.push(user);
                 }
             }
-            let ceiling = max_queue_len.saturating_mul(CEILING_FACTOR);
+            let ceiling = limit.times(CEILING_FACTOR);
             let mut unshared = Vec::new();
             for share in key_shares {
                 if !queues.has_room(share.to, ceiling)? {
@@ -653,11 +655,14 @@ impl RelayStore {
                     ciphertext: ciphertext.to_vec(),
                     refs: recipients.len() as u64,
                 };
-                tx.open_table(GROUP_MESSAGES)?.insert(
-                    (group.0.as_slice(), index),
-                    encode(&stored, "group message")?.as_slice(),
-                )?;
-                let reference = GroupMessageRef { group, index };
+                let stored = encode(&stored, "group message")?;
+                tx.open_table(GROUP_MESSAGES)?
+                    .insert((group.0.as_slice(), index), stored.as_slice())?;
+                let reference = GroupMessageRef {
+                    group,
+                    index,
+                    bytes: stored.len() as u64,
+                };
                 for user in &recipients {
                     queues.append(user, QueueBody::GroupMessage(reference), now_ms)?;
                 }
@@ -678,22 +683,26 @@ impl RelayStore {
 
     /// Queues for `asker` alone the group's whole member list ([`GroupChange::Synced`]),
     /// for a device without a view of the group; nothing changes.
-    /// [`StoreError::NoSuchGroup`] unless `asker` is a member.
+    /// [`StoreError::NoSuchGroup`] unless `asker` is a member, [`StoreError::QueueFull`] if
+    /// their queue is at `limit` (a sync is asked for, so it counts like any event).
     pub fn sync_group(
         &self,
         asker: &UserName,
         group: GroupId,
         now_ms: u64,
+        limit: QueueLimit,
     ) -> Result<(), StoreError> {
         write(&self.db, |tx| {
             let (record, members) = group_of_member_in(tx, asker, group)?;
+            let mut queues = QueueWriter::open(tx)?;
+            queues.check_room(asker, limit)?;
             let info = info_of(group, &record, &members);
             let event = PushEvent::GroupChanged {
                 group: info.summary(),
                 change: GroupChange::Synced,
                 members: Some(info.members),
             };
-            QueueWriter::open(tx)?.append(asker, QueueBody::Event(event), now_ms)?;
+            queues.append(asker, QueueBody::Event(event), now_ms)?;
             Ok(())
         })
     }
@@ -772,19 +781,25 @@ impl RelayStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::relay::tests::{account, user};
+    use crate::relay::tests::{account, limit, user};
     use crate::social::SocialLimits;
     use uchat_wire::Seq;
 
     const LIMITS: GroupLimits = GroupLimits {
         max_members: 5,
         max_groups_per_user: 3,
-        max_queue_len: 100,
+        queue: QueueLimit {
+            max_events: 100,
+            max_bytes: u64::MAX,
+        },
     };
     const SOCIAL: SocialLimits = SocialLimits {
         max_friends: 1000,
         max_pending_incoming: 100,
-        max_queue_len: 100,
+        queue: QueueLimit {
+            max_events: 100,
+            max_bytes: u64::MAX,
+        },
     };
 
     fn store_with(names: &[&str]) -> (tempfile::TempDir, RelayStore) {
@@ -815,7 +830,9 @@ mod tests {
             .filter(|e| {
                 !matches!(
                     e,
-                    PushEvent::FriendRequest { .. } | PushEvent::FriendAccepted { .. }
+                    PushEvent::FriendRequest { .. }
+                        | PushEvent::FriendAccepted { .. }
+                        | PushEvent::Withdrawn
                 )
             })
             .collect();
@@ -892,7 +909,9 @@ mod tests {
         for member in ["alice", "bob", "carol"] {
             drain(&store, member);
         }
-        store.sync_group(&user("bob"), G, 5).expect("syncs");
+        store
+            .sync_group(&user("bob"), G, 5, LIMITS.queue)
+            .expect("syncs");
         assert_eq!(
             drain(&store, "bob"),
             [PushEvent::GroupChanged {
@@ -903,7 +922,7 @@ mod tests {
         );
         assert!(drain(&store, "carol").is_empty());
         assert!(matches!(
-            store.sync_group(&user("dave"), G, 5),
+            store.sync_group(&user("dave"), G, 5, LIMITS.queue),
             Err(StoreError::NoSuchGroup { .. })
         ));
     }
@@ -1100,7 +1119,7 @@ mod tests {
                 b"megolm",
                 &shares,
                 50,
-                100,
+                limit(100),
             )
             .expect("sends");
         assert_eq!(sent.recipients, [bob.clone(), carol.clone()]);
@@ -1120,7 +1139,7 @@ mod tests {
                 b"megolm",
                 &shares,
                 60,
-                100,
+                limit(100),
             )
             .expect("idempotent");
         assert_eq!((again.duplicate, again.relay_ts_ms), (true, 50));
@@ -1166,7 +1185,7 @@ mod tests {
                     ciphertext: b"k",
                 }],
                 70,
-                100,
+                limit(100),
             )
         };
         assert!(matches!(
@@ -1197,7 +1216,7 @@ mod tests {
                     b"m",
                     &[],
                     80,
-                    7,
+                    limit(7),
                 )
                 .expect("room");
         }
@@ -1222,7 +1241,7 @@ mod tests {
                 b"m",
                 &shares,
                 90,
-                7,
+                limit(6),
             )
             .expect("not refused");
         assert_eq!(sent.skipped, std::slice::from_ref(&bob));

@@ -73,7 +73,7 @@ pub use records::{
     MomentImageRecord, MomentKeyRecord, OutboundGroupRecord, OutboxEntry, PendingDownload,
     PendingUpload, PinnedIdentity, ProfileRecord, QueuedEvent, SessionRecord,
 };
-pub use relay::{ClaimedKey, Enqueued, RelayStore};
+pub use relay::{ClaimedKey, Enqueued, QueueLimit, RelayStore};
 pub use social::{
     AvatarUpdate, FriendRequestOutcome, FriendRow, MessageOutcome, PendingRequest, PendingRequests,
     SocialLimits,

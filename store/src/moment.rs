@@ -20,7 +20,7 @@ use uchat_wire::{
 
 use crate::error::StoreError;
 use crate::records::{MomentCommentRecord, MomentLikeRecord, MomentPostRecord};
-use crate::relay::{QueueWriter, RelayStore, enqueue_in, require_account};
+use crate::relay::{QueueLimit, QueueWriter, RelayStore, enqueue_in, require_account};
 use crate::tables::{
     BLOCKS, COUNTERS, FRIENDS, MOMENT_COMMENT_IDS, MOMENT_COMMENTS, MOMENT_FEED, MOMENT_LIKES,
     MOMENT_POSTS, MOMENT_VIEWERS, decode, encode, next_counter, read, stored_name, write,
@@ -40,8 +40,8 @@ const COMMENT_ORDER_COUNTER: &str = "moment_comment_order";
 /// Limits of the moments layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MomentLimits {
-    /// Most events a user's queue may hold, as for [`RelayStore::enqueue`].
-    pub max_queue_len: u64,
+    /// What a user's queue may hold, as for [`RelayStore::enqueue`].
+    pub queue: QueueLimit,
     /// Most comments one post may have.
     pub max_comments_per_post: usize,
 }
@@ -348,9 +348,9 @@ fn notify_in(
     to: &UserName,
     event: &PushEvent,
     now_ms: u64,
-    max_queue_len: u64,
+    queue_limit: QueueLimit,
 ) -> Result<bool, StoreError> {
-    match enqueue_in(tx, to, event, None, now_ms, max_queue_len) {
+    match enqueue_in(tx, to, event, None, now_ms, queue_limit) {
         Ok(_) => Ok(true),
         Err(StoreError::QueueFull { .. }) => Ok(false),
         Err(e) => Err(e),
@@ -500,7 +500,7 @@ impl RelayStore {
             )?;
             let (mut shared, mut unshared) = (Vec::new(), Vec::new());
             for share in receiving {
-                if !queues.has_room(&share.to, limits.max_queue_len)? {
+                if !queues.has_room(&share.to, limits.queue)? {
                     unshared.push(share.to.clone());
                     continue;
                 }
@@ -619,7 +619,7 @@ impl RelayStore {
                 by: user.clone(),
                 ciphertext: ciphertext.to_vec(),
             };
-            let told = notify_in(tx, &record.author, &event, now_ms, limits.max_queue_len)?;
+            let told = notify_in(tx, &record.author, &event, now_ms, limits.queue)?;
             Ok(told.then(|| record.author.clone()))
         })
     }
@@ -737,7 +737,7 @@ impl RelayStore {
             for to in std::iter::once(&record.author).chain(reply_to) {
                 if to != user
                     && !notified.contains(to)
-                    && notify_in(tx, to, &event, now_ms, limits.max_queue_len)?
+                    && notify_in(tx, to, &event, now_ms, limits.queue)?
                 {
                     notified.push(to.clone());
                 }
@@ -831,18 +831,24 @@ impl RelayStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::relay::tests::{store_with, user};
+    use crate::relay::tests::{limit, store_with, user};
     use crate::social::SocialLimits;
     use uchat_wire::Seq;
 
     const LIMITS: MomentLimits = MomentLimits {
-        max_queue_len: 100,
+        queue: QueueLimit {
+            max_events: 100,
+            max_bytes: u64::MAX,
+        },
         max_comments_per_post: 3,
     };
     const SOCIAL: SocialLimits = SocialLimits {
         max_friends: 100,
         max_pending_incoming: 100,
-        max_queue_len: 1000,
+        queue: QueueLimit {
+            max_events: 1000,
+            max_bytes: u64::MAX,
+        },
     };
 
     fn befriend(store: &RelayStore, a: &str, b: &str) {
@@ -1161,7 +1167,7 @@ mod tests {
         let by_a = post(&store, "a", 1, &["b"]);
         let by_b = post(&store, "b", 2, &["a"]);
         store
-            .remove_friend(&user("a"), &user("b"), 5, 100)
+            .remove_friend(&user("a"), &user("b"), 5, limit(100))
             .expect("removes");
         assert_eq!(seen(&store, "b", by_a), None);
         assert_eq!(seen(&store, "a", by_b), None);
@@ -1189,7 +1195,7 @@ mod tests {
             .expect("likes");
         comment(&store, "b", id, 1, None);
         store
-            .remove_friend(&user("a"), &user("b"), 30, 100)
+            .remove_friend(&user("a"), &user("b"), 30, limit(100))
             .expect("removes");
         // c still sees b's comment, but cannot tell b of a reply to a post b lost.
         assert_eq!(

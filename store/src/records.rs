@@ -53,9 +53,10 @@ pub struct QueuedEvent {
     pub event: PushEvent,
 }
 
-/// One row of a user's queue on the relay, as stored: an event, or a reference to a group
-/// message stored once for all its recipients. Rows written before groups existed are
-/// [`QueuedEvent`]s, which decode as rows with `event` set.
+/// One row of a user's queue on the relay, as stored: an event, a reference to a group
+/// message stored once for all its recipients, or the place of an event withdrawn before
+/// it was delivered. Rows written before groups existed are [`QueuedEvent`]s, which
+/// decode as rows with `event` set.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct QueueRow {
     /// Its position in the user's queue.
@@ -68,6 +69,11 @@ pub(crate) struct QueueRow {
     /// The group message this row stands for, if it is one.
     #[serde(default)]
     pub(crate) group_message: Option<GroupMessageRef>,
+    /// True once the event was withdrawn (a friend request that ended before it was
+    /// delivered): the row keeps its seq, so the queue stays one contiguous run, but holds
+    /// nothing and counts against no quota.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) withdrawn: bool,
 }
 
 /// What a [`QueueRow`] holds.
@@ -77,31 +83,37 @@ pub(crate) enum QueueBody {
     Event(PushEvent),
     /// A group message kept once in `GROUP_MESSAGES`.
     GroupMessage(GroupMessageRef),
+    /// Nothing: the event was withdrawn before it was delivered.
+    Withdrawn,
 }
 
 impl QueueRow {
     /// A row holding `body`.
     pub(crate) fn new(seq: Seq, relay_ts_ms: u64, body: QueueBody) -> Self {
-        let (event, group_message) = match body {
-            QueueBody::Event(event) => (Some(event), None),
-            QueueBody::GroupMessage(reference) => (None, Some(reference)),
+        let (event, group_message) = match &body {
+            QueueBody::Event(event) => (Some(event.clone()), None),
+            QueueBody::GroupMessage(reference) => (None, Some(*reference)),
+            QueueBody::Withdrawn => (None, None),
         };
         Self {
             seq,
             relay_ts_ms,
             event,
             group_message,
+            withdrawn: body == QueueBody::Withdrawn,
         }
     }
 
     /// What the row holds; a row with neither part (or both) is corrupt.
     pub(crate) fn body(self) -> Result<QueueBody, crate::StoreError> {
-        match (self.event, self.group_message) {
-            (Some(event), None) => Ok(QueueBody::Event(event)),
-            (None, Some(reference)) => Ok(QueueBody::GroupMessage(reference)),
+        match (self.event, self.group_message, self.withdrawn) {
+            (Some(event), None, false) => Ok(QueueBody::Event(event)),
+            (None, Some(reference), false) => Ok(QueueBody::GroupMessage(reference)),
+            (None, None, true) => Ok(QueueBody::Withdrawn),
             _ => Err(crate::StoreError::Corrupt {
                 what: "queued event",
-                reason: "a row must hold exactly one of an event and a group message".into(),
+                reason: "a row must hold exactly one of an event, a group message and a withdrawal"
+                    .into(),
             }),
         }
     }
@@ -114,6 +126,10 @@ pub(crate) struct GroupMessageRef {
     pub(crate) group: GroupId,
     /// Its position among the group's stored messages.
     pub(crate) index: u64,
+    /// The stored message's size in bytes, which counts against each recipient's queue
+    /// quota (0 in rows written before queues had a byte quota).
+    #[serde(default)]
+    pub(crate) bytes: u64,
 }
 
 /// A group message stored once on the relay, however many queues refer to it.
@@ -189,6 +205,10 @@ pub(crate) struct FriendRequestRecord {
     pub(crate) note: String,
     /// When it was sent, by the relay's clock, in ms since the Unix epoch.
     pub(crate) created_ms: u64,
+    /// Where the [`PushEvent::FriendRequest`] announcing it sits in the recipient's queue,
+    /// so that it can be withdrawn with the request (none in records written before).
+    #[serde(default)]
+    pub(crate) event_seq: Option<Seq>,
 }
 
 /// A user's public profile on the relay. Its own record rather than the wire's
@@ -833,6 +853,7 @@ mod tests {
             relay_ts_ms: 0,
             event: None,
             group_message: None,
+            withdrawn: false,
         };
         assert!(empty.body().is_err());
     }

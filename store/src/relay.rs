@@ -27,8 +27,8 @@ use crate::tables::{
     ACCOUNTS, AVATARS, BLOCKS, COUNTERS, DEDUP, DEDUP_BY_TIME, FALLBACK_KEYS, FILE_USAGE, FILES,
     FILES_BY_EXPIRY, FRIEND_REQUESTS, FRIEND_REQUESTS_SENT, FRIENDS, GROUP_MEMBERS, GROUP_MESSAGES,
     GROUPS, LAST_SEEN, MOMENT_COMMENT_IDS, MOMENT_COMMENTS, MOMENT_FEED, MOMENT_LIKES,
-    MOMENT_POSTS, MOMENT_VIEWERS, ONE_TIME_KEYS, PROFILES, QUEUE, QUEUE_HEADS, SESSIONS,
-    USER_GROUPS, decode, encode, next_counter, open_database, read, write,
+    MOMENT_POSTS, MOMENT_VIEWERS, ONE_TIME_KEYS, PROFILES, QUEUE, QUEUE_HEADS, QUEUE_STATS,
+    SESSIONS, USER_GROUPS, decode, encode, next_counter, open_database, read, write,
 };
 
 /// The counter that orders one-time keys (shared by all users; only the order matters).
@@ -141,26 +141,99 @@ fn revoke_sessions_except_in(
     Ok(revoke.len() as u64)
 }
 
-/// How many events `name`'s queue holds. Relies on the queue being the contiguous run
-/// `first..=head` (see [`QUEUE`]), so it costs two lookups instead of a scan.
-fn queue_len_in(
-    queue: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
-    heads: &impl ReadableTable<&'static str, u64>,
-    name: &str,
-) -> Result<u64, StoreError> {
-    let first = match queue.range((name, 0)..=(name, u64::MAX))?.next() {
-        Some(item) => item?.0.value().1,
-        None => return Ok(0),
-    };
-    let head = heads.get(name)?.map(|v| v.value()).unwrap_or(0);
-    Ok(head.saturating_sub(first).saturating_add(1))
+/// How much one user's queue may hold before senders are told it is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueLimit {
+    /// Events waiting (withdrawn ones do not count).
+    pub max_events: u64,
+    /// Bytes those events take as stored (a group message stored once counts in full for
+    /// each recipient, since each must fetch it).
+    pub max_bytes: u64,
 }
+
+impl QueueLimit {
+    /// This limit times `factor` in both dimensions (for key shares, which may go past a
+    /// full queue by a bounded amount).
+    pub fn times(self, factor: u64) -> Self {
+        Self {
+            max_events: self.max_events.saturating_mul(factor),
+            max_bytes: self.max_bytes.saturating_mul(factor),
+        }
+    }
+}
+
+/// What one stored queue row counts against its user's [`QueueLimit`]: (events, bytes).
+/// A function of the stored row alone, so adding and removing it always balance.
+pub(crate) fn row_cost(stored: &[u8], row: &QueueRow) -> (u64, u64) {
+    if row.withdrawn {
+        return (0, 0);
+    }
+    let referenced = row.group_message.map_or(0, |reference| reference.bytes);
+    (1, stored.len() as u64 + referenced)
+}
+
+/// `name`'s (events, bytes) in [`QUEUE_STATS`].
+fn stats_in(
+    stats: &impl ReadableTable<&'static str, (u64, u64)>,
+    name: &str,
+) -> Result<(u64, u64), StoreError> {
+    Ok(stats.get(name)?.map(|v| v.value()).unwrap_or((0, 0)))
+}
+
+/// Adds `cost` to (or with `add = false` takes it from) `name`'s [`QUEUE_STATS`] row.
+fn adjust_stats_in(
+    stats: &mut redb::Table<'_, &'static str, (u64, u64)>,
+    name: &str,
+    cost: (u64, u64),
+    add: bool,
+) -> Result<(), StoreError> {
+    let (events, bytes) = stats_in(stats, name)?;
+    let next = if add {
+        (events.saturating_add(cost.0), bytes.saturating_add(cost.1))
+    } else {
+        (events.saturating_sub(cost.0), bytes.saturating_sub(cost.1))
+    };
+    if next == (0, 0) {
+        stats.remove(name)?;
+    } else {
+        stats.insert(name, next)?;
+    }
+    Ok(())
+}
+
+/// Builds [`QUEUE_STATS`] from the queue rows, once, for a store written before it
+/// existed (marked done in [`COUNTERS`]).
+fn build_queue_stats_once(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut counters = tx.open_table(COUNTERS)?;
+    if counters.get(QUEUE_STATS_BUILT)?.is_some() {
+        return Ok(());
+    }
+    let queue = tx.open_table(QUEUE)?;
+    let mut stats = tx.open_table(QUEUE_STATS)?;
+    let mut totals: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    for item in queue.iter()? {
+        let (key, value) = item?;
+        let row: QueueRow = decode(value.value(), "queued event")?;
+        let cost = row_cost(value.value(), &row);
+        let entry = totals.entry(key.value().0.to_string()).or_default();
+        *entry = (entry.0 + cost.0, entry.1 + cost.1);
+    }
+    for (name, total) in &totals {
+        stats.insert(name.as_str(), *total)?;
+    }
+    counters.insert(QUEUE_STATS_BUILT, 1)?;
+    Ok(())
+}
+
+/// The [`COUNTERS`] entry that says [`QUEUE_STATS`] was built.
+const QUEUE_STATS_BUILT: &str = "queue_stats_built";
 
 /// A write transaction's view of the queues: the tables opened once, so that a fan-out to
 /// many recipients does not reopen them per recipient.
 pub(crate) struct QueueWriter<'t> {
     queue: redb::Table<'t, (&'static str, u64), &'static [u8]>,
     heads: redb::Table<'t, &'static str, u64>,
+    stats: redb::Table<'t, &'static str, (u64, u64)>,
 }
 
 impl<'t> QueueWriter<'t> {
@@ -169,26 +242,28 @@ impl<'t> QueueWriter<'t> {
         Ok(Self {
             queue: tx.open_table(QUEUE)?,
             heads: tx.open_table(QUEUE_HEADS)?,
+            stats: tx.open_table(QUEUE_STATS)?,
         })
     }
 
-    /// Whether `recipient`'s queue holds fewer than `max_queue_len` events.
+    /// Whether `recipient`'s queue is below `limit` in events and in bytes.
     pub(crate) fn has_room(
         &self,
         recipient: &UserName,
-        max_queue_len: u64,
+        limit: QueueLimit,
     ) -> Result<bool, StoreError> {
-        Ok(queue_len_in(&self.queue, &self.heads, recipient.as_str())? < max_queue_len)
+        let (events, bytes) = stats_in(&self.stats, recipient.as_str())?;
+        Ok(events < limit.max_events && bytes < limit.max_bytes)
     }
 
-    /// [`StoreError::QueueFull`] if `recipient`'s queue holds `max_queue_len` events.
+    /// [`StoreError::QueueFull`] unless `recipient`'s queue is below `limit`.
     pub(crate) fn check_room(
         &self,
         recipient: &UserName,
-        max_queue_len: u64,
+        limit: QueueLimit,
     ) -> Result<(), StoreError> {
-        let len = queue_len_in(&self.queue, &self.heads, recipient.as_str())?;
-        if len >= max_queue_len {
+        if !self.has_room(recipient, limit)? {
+            let (len, _) = stats_in(&self.stats, recipient.as_str())?;
             return Err(StoreError::QueueFull {
                 recipient: recipient.clone(),
                 len,
@@ -212,10 +287,36 @@ impl<'t> QueueWriter<'t> {
             reason: format!("the sequence numbers of {recipient} are exhausted"),
         })?;
         let row = QueueRow::new(Seq(seq), now_ms, body);
-        self.queue
-            .insert((name, seq), encode(&row, "queued event")?.as_slice())?;
+        let stored = encode(&row, "queued event")?;
+        self.queue.insert((name, seq), stored.as_slice())?;
         self.heads.insert(name, seq)?;
+        adjust_stats_in(&mut self.stats, name, row_cost(&stored, &row), true)?;
         Ok(Seq(seq))
+    }
+
+    /// Empties the row at `seq` in `recipient`'s queue if it is still there, undelivered,
+    /// and holds an event `is_it` accepts; returns whether it did. The row keeps its seq
+    /// (so the peer acknowledges past it as usual) and stops counting against the quota.
+    pub(crate) fn withdraw(
+        &mut self,
+        recipient: &UserName,
+        seq: Seq,
+        is_it: impl FnOnce(&PushEvent) -> bool,
+    ) -> Result<bool, StoreError> {
+        let name = recipient.as_str();
+        let Some(stored) = self.queue.get((name, seq.0))?.map(|v| v.value().to_vec()) else {
+            return Ok(false);
+        };
+        let row: QueueRow = decode(&stored, "queued event")?;
+        if !row.event.as_ref().is_some_and(is_it) {
+            return Ok(false);
+        }
+        let cost = row_cost(&stored, &row);
+        let emptied = QueueRow::new(row.seq, row.relay_ts_ms, QueueBody::Withdrawn);
+        self.queue
+            .insert((name, seq.0), encode(&emptied, "queued event")?.as_slice())?;
+        adjust_stats_in(&mut self.stats, name, cost, false)?;
+        Ok(true)
     }
 }
 
@@ -228,7 +329,7 @@ pub(crate) fn enqueue_in(
     event: &PushEvent,
     dedup: Option<(&UserName, MessageId)>,
     now_ms: u64,
-    max_queue_len: u64,
+    limit: QueueLimit,
 ) -> Result<Enqueued, StoreError> {
     require_account(tx, recipient)?;
     let name = recipient.as_str();
@@ -242,7 +343,7 @@ pub(crate) fn enqueue_in(
         });
     }
     let mut queues = QueueWriter::open(tx)?;
-    queues.check_room(recipient, max_queue_len)?;
+    queues.check_room(recipient, limit)?;
     let seq = queues.append(recipient, QueueBody::Event(event.clone()), now_ms)?;
     drop(queues);
     if let Some((sender, id)) = dedup {
@@ -300,6 +401,7 @@ fn resolve_row(
         QueueBody::GroupMessage(reference) => {
             crate::group::group_message_event(messages, &reference)?
         }
+        QueueBody::Withdrawn => PushEvent::Withdrawn,
     };
     Ok(QueuedEvent {
         seq,
@@ -320,6 +422,7 @@ impl RelayStore {
             tx.open_table(FALLBACK_KEYS)?;
             tx.open_table(QUEUE)?;
             tx.open_table(QUEUE_HEADS)?;
+            tx.open_table(QUEUE_STATS)?;
             tx.open_table(DEDUP)?;
             tx.open_table(DEDUP_BY_TIME)?;
             tx.open_table(LAST_SEEN)?;
@@ -345,6 +448,7 @@ impl RelayStore {
             tx.open_table(COUNTERS)?;
             Ok(())
         })?;
+        write(&db, build_queue_stats_once)?;
         Ok(Self {
             db,
             path: path.to_path_buf(),
@@ -582,7 +686,7 @@ impl RelayStore {
     /// 1. With `dedup = Some((sender, id))`, if that sender already queued that id for this
     ///    recipient (even if it was delivered and acknowledged since), nothing is queued
     ///    and the original seq and time come back with `duplicate: true`.
-    /// 2. If the queue already holds `max_queue_len` events: [`StoreError::QueueFull`].
+    /// 2. If the queue is at `limit` (in events or in bytes): [`StoreError::QueueFull`].
     /// 3. Otherwise the event gets the next seq of this recipient (strictly increasing from
     ///    1, never reused, across acknowledgements and restarts) and `now_ms` as its time.
     ///
@@ -593,10 +697,10 @@ impl RelayStore {
         event: &PushEvent,
         dedup: Option<(&UserName, MessageId)>,
         now_ms: u64,
-        max_queue_len: u64,
+        limit: QueueLimit,
     ) -> Result<Enqueued, StoreError> {
         write(&self.db, |tx| {
-            enqueue_in(tx, recipient, event, dedup, now_ms, max_queue_len)
+            enqueue_in(tx, recipient, event, dedup, now_ms, limit)
         })
     }
 
@@ -644,26 +748,55 @@ impl RelayStore {
             let mut queue = tx.open_table(QUEUE)?;
             let mut released = Vec::new();
             let mut deleted = 0;
+            let mut cost = (0, 0);
             for item in queue.extract_from_if((name, 0)..=(name, through.0), |_, _| true)? {
                 let (_, value) = item?;
                 let row: QueueRow = decode(value.value(), "queued event")?;
+                let (events, bytes) = row_cost(value.value(), &row);
+                cost = (cost.0 + events, cost.1 + bytes);
                 if let QueueBody::GroupMessage(reference) = row.body()? {
                     released.push(reference);
                 }
                 deleted += 1;
             }
             drop(queue);
+            adjust_stats_in(&mut tx.open_table(QUEUE_STATS)?, name, cost, false)?;
             crate::group::release_group_messages_in(tx, &released)?;
             Ok(deleted)
         })
     }
 
-    /// How many events wait in `user`'s queue.
+    /// How many events wait in `user`'s queue (withdrawn ones left out).
     pub fn queue_len(&self, user: &UserName) -> Result<u64, StoreError> {
+        Ok(self.queue_usage(user)?.0)
+    }
+
+    /// What `user`'s queue holds, as its quota counts it: (events, bytes).
+    pub fn queue_usage(&self, user: &UserName) -> Result<(u64, u64), StoreError> {
         read(&self.db, |tx| {
-            let queue = tx.open_table(QUEUE)?;
-            let heads = tx.open_table(QUEUE_HEADS)?;
-            queue_len_in(&queue, &heads, user.as_str())
+            stats_in(&tx.open_table(QUEUE_STATS)?, user.as_str())
+        })
+    }
+
+    /// The span of `user`'s queue: (everything up to here was acknowledged, the highest
+    /// seq ever assigned). The queue is the contiguous run between them.
+    pub fn queue_span(&self, user: &UserName) -> Result<(Seq, Seq), StoreError> {
+        read(&self.db, |tx| {
+            let name = user.as_str();
+            let head = tx
+                .open_table(QUEUE_HEADS)?
+                .get(name)?
+                .map(|v| v.value())
+                .unwrap_or(0);
+            let first = match tx
+                .open_table(QUEUE)?
+                .range((name, 0)..=(name, u64::MAX))?
+                .next()
+            {
+                Some(item) => item?.0.value().1,
+                None => head.saturating_add(1),
+            };
+            Ok((Seq(first.saturating_sub(1)), Seq(head)))
         })
     }
 
@@ -713,6 +846,14 @@ pub(crate) mod tests {
 
     pub(crate) fn user(name: &str) -> UserName {
         UserName::parse(name).expect("valid")
+    }
+
+    /// A queue limit of `events` events and no byte limit to speak of.
+    pub(crate) fn limit(events: u64) -> QueueLimit {
+        QueueLimit {
+            max_events: events,
+            max_bytes: u64::MAX,
+        }
     }
 
     pub(crate) fn account(name: &str) -> AccountRecord {
@@ -915,7 +1056,9 @@ pub(crate) mod tests {
         assert!(unknown(store.set_fallback_key(&ghost, &key(1))));
         assert!(unknown(store.add_session(&ghost, [1; 32], 1)));
         assert!(unknown(
-            store.enqueue(&ghost, &message(1), None, 1, 10).map(|_| ())
+            store
+                .enqueue(&ghost, &message(1), None, 1, limit(10))
+                .map(|_| ())
         ));
         assert!(unknown(store.set_last_seen(&ghost, 1)));
     }
@@ -931,7 +1074,7 @@ pub(crate) mod tests {
             assert_eq!(store.queue_head(&bob).expect("head"), Seq(0));
             for i in 1..=3 {
                 let e = store
-                    .enqueue(&bob, &message(i), None, 100, 10)
+                    .enqueue(&bob, &message(i), None, 100, limit(10))
                     .expect("enqueues");
                 assert_eq!(e.seq, Seq(u64::from(i)));
             }
@@ -942,7 +1085,7 @@ pub(crate) mod tests {
         let store = RelayStore::open(&path).expect("reopens");
         assert_eq!(store.queue_head(&bob).expect("head"), Seq(3));
         let e = store
-            .enqueue(&bob, &message(4), None, 100, 10)
+            .enqueue(&bob, &message(4), None, 100, limit(10))
             .expect("enqueues");
         assert_eq!(e.seq, Seq(4));
     }
@@ -953,11 +1096,11 @@ pub(crate) mod tests {
         let (bob, carol) = (user("bob"), user("carol"));
         for i in 1..=5 {
             store
-                .enqueue(&bob, &message(i), None, u64::from(i), 10)
+                .enqueue(&bob, &message(i), None, u64::from(i), limit(10))
                 .expect("enqueues");
         }
         store
-            .enqueue(&carol, &message(9), None, 9, 10)
+            .enqueue(&carol, &message(9), None, 9, limit(10))
             .expect("enqueues");
         assert_eq!(store.ack_through(&bob, Seq(2)).expect("acks"), 2);
         assert_eq!(store.ack_through(&bob, Seq(2)).expect("acks"), 0);
@@ -996,10 +1139,10 @@ pub(crate) mod tests {
         let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
         let id = MessageId([1; 16]);
         let first = store
-            .enqueue(&bob, &message(1), Some((&alice, id)), 100, 10)
+            .enqueue(&bob, &message(1), Some((&alice, id)), 100, limit(10))
             .expect("enqueues");
         let again = store
-            .enqueue(&bob, &message(1), Some((&alice, id)), 200, 10)
+            .enqueue(&bob, &message(1), Some((&alice, id)), 200, limit(10))
             .expect("enqueues");
         assert!(!first.duplicate && again.duplicate);
         assert_eq!((again.seq, again.relay_ts_ms), (first.seq, 100));
@@ -1008,14 +1151,14 @@ pub(crate) mod tests {
         // Still a duplicate after delivery and acknowledgement.
         store.ack_through(&bob, first.seq).expect("acks");
         let late = store
-            .enqueue(&bob, &message(1), Some((&alice, id)), 300, 10)
+            .enqueue(&bob, &message(1), Some((&alice, id)), 300, limit(10))
             .expect("enqueues");
         assert!(late.duplicate);
         assert_eq!(store.queue_len(&bob).expect("len"), 0);
 
         // The same id to another recipient is another message.
         let other = store
-            .enqueue(&carol, &message(1), Some((&alice, id)), 100, 10)
+            .enqueue(&carol, &message(1), Some((&alice, id)), 100, limit(10))
             .expect("enqueues");
         assert!(!other.duplicate);
     }
@@ -1026,18 +1169,18 @@ pub(crate) mod tests {
         let (alice, bob) = (user("alice"), user("bob"));
         let (old, new) = (MessageId([1; 16]), MessageId([2; 16]));
         store
-            .enqueue(&bob, &message(1), Some((&alice, old)), 100, 10)
+            .enqueue(&bob, &message(1), Some((&alice, old)), 100, limit(10))
             .expect("enqueues");
         store
-            .enqueue(&bob, &message(2), Some((&alice, new)), 200, 10)
+            .enqueue(&bob, &message(2), Some((&alice, new)), 200, limit(10))
             .expect("enqueues");
         assert_eq!(store.prune_dedup_before(150).expect("prunes"), 1);
         assert_eq!(store.prune_dedup_before(150).expect("prunes"), 0);
         let resent_old = store
-            .enqueue(&bob, &message(1), Some((&alice, old)), 300, 10)
+            .enqueue(&bob, &message(1), Some((&alice, old)), 300, limit(10))
             .expect("enqueues");
         let resent_new = store
-            .enqueue(&bob, &message(2), Some((&alice, new)), 300, 10)
+            .enqueue(&bob, &message(2), Some((&alice, new)), 300, limit(10))
             .expect("enqueues");
         assert!(!resent_old.duplicate && resent_new.duplicate);
     }
@@ -1047,10 +1190,10 @@ pub(crate) mod tests {
         let (_dir, store) = store_with(&["alice", "bob"]);
         let (alice, bob) = (user("alice"), user("bob"));
         store
-            .enqueue(&bob, &message(1), None, 100, 2)
+            .enqueue(&bob, &message(1), None, 100, limit(2))
             .expect("enqueues");
         store
-            .enqueue(&bob, &message(2), None, 100, 2)
+            .enqueue(&bob, &message(2), None, 100, limit(2))
             .expect("enqueues");
         let err = store
             .enqueue(
@@ -1058,7 +1201,7 @@ pub(crate) mod tests {
                 &message(3),
                 Some((&alice, MessageId([3; 16]))),
                 100,
-                2,
+                limit(2),
             )
             .expect_err("full");
         assert!(
@@ -1073,7 +1216,7 @@ pub(crate) mod tests {
                 &message(3),
                 Some((&alice, MessageId([3; 16]))),
                 100,
-                2,
+                limit(2),
             )
             .expect("enqueues");
         assert_eq!((retry.seq, retry.duplicate), (Seq(3), false));
@@ -1101,6 +1244,32 @@ pub(crate) mod tests {
         assert_eq!(store.last_seen(&alice).expect("reads"), None);
         store.set_last_seen(&alice, 77).expect("sets");
         assert_eq!(store.last_seen(&alice).expect("reads"), Some(77));
+    }
+
+    #[test]
+    fn queue_usage_is_rebuilt_for_a_store_written_before_it_was_kept() {
+        let (dir, store) = store_with(&["alice", "bob"]);
+        let bob = user("bob");
+        for i in 1..=5 {
+            store
+                .enqueue(&bob, &message(i), None, 1, limit(100))
+                .expect("queues");
+        }
+        store.ack_through(&bob, Seq(2)).expect("acks");
+        let kept = store.queue_usage(&bob).expect("usage");
+        assert_eq!(kept.0, 3);
+        // What an older relay left: rows, but no usage and no mark that it was built.
+        write(&store.db, |tx| {
+            tx.open_table(QUEUE_STATS)?.remove(bob.as_str())?;
+            tx.open_table(COUNTERS)?.remove(QUEUE_STATS_BUILT)?;
+            Ok(())
+        })
+        .expect("forgets");
+        drop(store);
+        let store = RelayStore::open(&dir.path().join("relay.redb")).expect("reopens");
+        assert_eq!(store.queue_usage(&bob).expect("usage"), kept);
+        store.ack_through(&bob, Seq(5)).expect("acks");
+        assert_eq!(store.queue_usage(&bob).expect("usage"), (0, 0));
     }
 
     #[test]

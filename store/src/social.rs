@@ -22,7 +22,7 @@ use uchat_wire::{MessageId, ProfileSummary, PushEvent, UserName};
 
 use crate::error::StoreError;
 use crate::records::{FriendRequestRecord, PublicProfileRecord};
-use crate::relay::{Enqueued, RelayStore, enqueue_in, require_account};
+use crate::relay::{Enqueued, QueueLimit, QueueWriter, RelayStore, enqueue_in, require_account};
 use crate::tables::{
     ACCOUNTS, AVATARS, BLOCKS, FRIEND_REQUESTS, FRIEND_REQUESTS_SENT, FRIENDS, PROFILES, decode,
     encode, read, stored_name, write,
@@ -38,8 +38,8 @@ pub struct SocialLimits {
     pub max_friends: u64,
     /// Most pending friend requests a user may have received and not answered yet.
     pub max_pending_incoming: u64,
-    /// Most events a user's queue may hold, as for [`RelayStore::enqueue`].
-    pub max_queue_len: u64,
+    /// What a user's queue may hold, as for [`RelayStore::enqueue`].
+    pub queue: QueueLimit,
 }
 
 /// One friend in [`RelayStore::friends`].
@@ -168,7 +168,9 @@ fn count_of<V: redb::Value + 'static>(
     Ok(rows_of(table, owner, |_, _| Ok(()))?.len() as u64)
 }
 
-/// Removes the pending request `from` → `to` from both indexes; returns whether there was
+/// Removes the pending request `from` → `to` from both indexes, and withdraws the
+/// [`PushEvent::FriendRequest`] that announced it if `to` has not taken it in yet (so a
+/// request that ended leaves nothing behind in `to`'s queue); returns whether there was
 /// one.
 fn remove_request_in(
     tx: &redb::WriteTransaction,
@@ -178,10 +180,21 @@ fn remove_request_in(
     let removed = tx
         .open_table(FRIEND_REQUESTS)?
         .remove((to.as_str(), from.as_str()))?
-        .is_some();
+        .map(|v| decode::<FriendRequestRecord>(v.value(), "friend request"))
+        .transpose()?;
     tx.open_table(FRIEND_REQUESTS_SENT)?
         .remove((from.as_str(), to.as_str()))?;
-    Ok(removed)
+    let Some(record) = removed else {
+        return Ok(false);
+    };
+    if let Some(seq) = record.event_seq {
+        QueueWriter::open(tx)?.withdraw(
+            to,
+            seq,
+            |event| matches!(event, PushEvent::FriendRequest { from: asker, .. } if asker == from),
+        )?;
+    }
+    Ok(true)
 }
 
 /// [`StoreError::LimitReached`] if either user has `max_friends` friends already.
@@ -275,7 +288,7 @@ impl RelayStore {
                 remove_request_in(tx, to, from)?;
                 befriend_in(tx, from, to, now_ms)?;
                 let event = PushEvent::FriendAccepted { by: from.clone() };
-                return enqueue_in(tx, to, &event, None, now_ms, limits.max_queue_len)
+                return enqueue_in(tx, to, &event, None, now_ms, limits.queue)
                     .map(FriendRequestOutcome::BecameFriends);
             }
             if pending_for_to >= limits.max_pending_incoming {
@@ -284,9 +297,15 @@ impl RelayStore {
                     limit: limits.max_pending_incoming,
                 });
             }
+            let event = PushEvent::FriendRequest {
+                from: from.clone(),
+                note: note.to_string(),
+            };
+            let enqueued = enqueue_in(tx, to, &event, None, now_ms, limits.queue)?;
             let record = FriendRequestRecord {
                 note: note.to_string(),
                 created_ms: now_ms,
+                event_seq: Some(enqueued.seq),
             };
             tx.open_table(FRIEND_REQUESTS)?.insert(
                 (to.as_str(), from.as_str()),
@@ -294,12 +313,7 @@ impl RelayStore {
             )?;
             tx.open_table(FRIEND_REQUESTS_SENT)?
                 .insert((from.as_str(), to.as_str()), now_ms)?;
-            let event = PushEvent::FriendRequest {
-                from: from.clone(),
-                note: note.to_string(),
-            };
-            enqueue_in(tx, to, &event, None, now_ms, limits.max_queue_len)
-                .map(FriendRequestOutcome::Sent)
+            Ok(FriendRequestOutcome::Sent(enqueued))
         })
     }
 
@@ -326,7 +340,7 @@ impl RelayStore {
             remove_request_in(tx, me, from)?;
             befriend_in(tx, me, from, now_ms)?;
             let event = PushEvent::FriendAccepted { by: me.clone() };
-            enqueue_in(tx, from, &event, None, now_ms, limits.max_queue_len)
+            enqueue_in(tx, from, &event, None, now_ms, limits.queue)
         })
     }
 
@@ -354,7 +368,7 @@ impl RelayStore {
         me: &UserName,
         other: &UserName,
         now_ms: u64,
-        max_queue_len: u64,
+        queue_limit: QueueLimit,
     ) -> Result<Option<Enqueued>, StoreError> {
         write(&self.db, |tx| {
             let mut friends = tx.open_table(FRIENDS)?;
@@ -368,7 +382,7 @@ impl RelayStore {
             drop(friends);
             crate::moment::revoke_moments_in(tx, me, other)?;
             let event = PushEvent::FriendRemoved { by: me.clone() };
-            match enqueue_in(tx, other, &event, None, now_ms, max_queue_len) {
+            match enqueue_in(tx, other, &event, None, now_ms, queue_limit) {
                 Ok(enqueued) => Ok(Some(enqueued)),
                 // `enqueue_in` writes nothing when it refuses, so the removal can commit.
                 Err(StoreError::QueueFull { .. }) => Ok(None),
@@ -411,6 +425,13 @@ impl RelayStore {
             tx.open_table(BLOCKS)?
                 .remove((me.as_str(), other.as_str()))?;
             Ok(())
+        })
+    }
+
+    /// Whether `from`'s friend request to `to` is pending.
+    pub fn has_pending_request(&self, from: &UserName, to: &UserName) -> Result<bool, StoreError> {
+        read(&self.db, |tx| {
+            has_pair(&tx.open_table(FRIEND_REQUESTS)?, to, from)
         })
     }
 
@@ -490,7 +511,7 @@ impl RelayStore {
         id: MessageId,
         event: &PushEvent,
         now_ms: u64,
-        max_queue_len: u64,
+        queue_limit: QueueLimit,
     ) -> Result<MessageOutcome, StoreError> {
         write(&self.db, |tx| {
             require_account(tx, to)?;
@@ -510,7 +531,7 @@ impl RelayStore {
                 });
             }
             drop(blocks);
-            enqueue_in(tx, to, event, Some((from, id)), now_ms, max_queue_len)
+            enqueue_in(tx, to, event, Some((from, id)), now_ms, queue_limit)
                 .map(MessageOutcome::Queued)
         })
     }
@@ -601,13 +622,16 @@ impl RelayStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::relay::tests::{account, store_with, user};
+    use crate::relay::tests::{account, limit, store_with, user};
     use uchat_wire::Seq;
 
     const LIMITS: SocialLimits = SocialLimits {
         max_friends: 10,
         max_pending_incoming: 10,
-        max_queue_len: 10,
+        queue: QueueLimit {
+            max_events: 10,
+            max_bytes: u64::MAX,
+        },
     };
 
     /// The events waiting in `name`'s queue.
@@ -842,11 +866,14 @@ mod tests {
         let (_dir, store) = store_with(&["alice", "bob"]);
         let (alice, bob) = (user("alice"), user("bob"));
         let limits = SocialLimits {
-            max_queue_len: 1,
+            queue: QueueLimit {
+                max_events: 1,
+                max_bytes: u64::MAX,
+            },
             ..LIMITS
         };
         store
-            .enqueue(&bob, &message("carol", 1), None, 1, 1)
+            .enqueue(&bob, &message("carol", 1), None, 1, limit(1))
             .expect("fills the queue");
         let before = snapshot(&store, &["alice", "bob"]);
         let err = store
@@ -867,10 +894,13 @@ mod tests {
             .request_friend(&alice, &bob, "", 1, &LIMITS)
             .expect("requests");
         store
-            .enqueue(&alice, &message("carol", 1), None, 1, 1)
+            .enqueue(&alice, &message("carol", 1), None, 1, limit(1))
             .expect("fills alice's queue");
         let limits = SocialLimits {
-            max_queue_len: 1,
+            queue: QueueLimit {
+                max_events: 1,
+                max_bytes: u64::MAX,
+            },
             ..LIMITS
         };
         let before = snapshot(&store, &["alice", "bob"]);
@@ -942,7 +972,7 @@ mod tests {
         befriend(&store, "alice", "bob");
         store.ack_through(&alice, Seq(10)).expect("acks");
         let removed = store
-            .remove_friend(&bob, &alice, 50, 10)
+            .remove_friend(&bob, &alice, 50, limit(10))
             .expect("removes")
             .expect("told");
         assert_eq!(removed.relay_ts_ms, 50);
@@ -955,7 +985,7 @@ mod tests {
         assert!(store.friends(&alice).expect("reads").is_empty());
 
         let err = store
-            .remove_friend(&bob, &alice, 60, 10)
+            .remove_friend(&bob, &alice, 60, limit(10))
             .expect_err("not friends");
         assert!(
             matches!(err, StoreError::NotFriends { ref user, ref other } if user == &bob && other == &alice),
@@ -966,7 +996,7 @@ mod tests {
             "'bob' and 'alice' are not friends; send a friend request first"
         );
         let err = store
-            .remove_friend(&bob, &carol, 60, 10)
+            .remove_friend(&bob, &carol, 60, limit(10))
             .expect_err("not friends");
         assert!(matches!(err, StoreError::NotFriends { .. }), "{err:?}");
     }
@@ -979,7 +1009,9 @@ mod tests {
         // alice's queue holds the FriendAccepted event: a limit of 1 makes it full.
         let head = store.queue_head(&alice).expect("reads");
         assert_eq!(
-            store.remove_friend(&bob, &alice, 50, 1).expect("removes"),
+            store
+                .remove_friend(&bob, &alice, 50, limit(1))
+                .expect("removes"),
             None
         );
         assert_eq!(store.queue_head(&alice).expect("reads"), head);
@@ -1038,6 +1070,86 @@ mod tests {
             .expect("unblocking again is fine");
         assert!(!store.has_blocked(&alice, &dave).expect("reads"));
         assert!(!store.friends(&alice).expect("reads")[0].blocked);
+    }
+
+    #[test]
+    fn a_request_that_ends_before_delivery_leaves_nothing_in_the_recipients_queue() {
+        let (_dir, store) = store_with(&["mallory", "alice"]);
+        let (mallory, alice) = (user("mallory"), user("alice"));
+        // Request, block, unblock: each round ended the request; none may pile up.
+        for round in 0..60 {
+            let note = format!("round {round}");
+            store
+                .request_friend(&mallory, &alice, &note, round, &LIMITS)
+                .expect("requests");
+            store.block(&mallory, &alice, round).expect("blocks");
+            store.unblock(&mallory, &alice).expect("unblocks");
+        }
+        assert_eq!(store.queue_len(&alice).expect("len"), 0);
+        assert_eq!(store.queue_usage(&alice).expect("usage"), (0, 0));
+        assert!(
+            events(&store, "alice")
+                .iter()
+                .all(|e| *e == PushEvent::Withdrawn),
+            "only empty places are left"
+        );
+        // The places keep their seqs, so the queue stays one run the peer acknowledges.
+        let (acked, head) = store.queue_span(&alice).expect("span");
+        assert_eq!((acked, head), (Seq(0), Seq(60)));
+
+        // A request the recipient rejects or the sender is blocked for goes the same way;
+        // one still pending stays, and one taken in already is not touched.
+        store
+            .request_friend(&mallory, &alice, "pending", 100, &LIMITS)
+            .expect("requests");
+        assert_eq!(store.queue_len(&alice).expect("len"), 1);
+        store.ack_through(&alice, Seq(61)).expect("acks");
+        store.reject_friend(&alice, &mallory).expect("rejects");
+        assert_eq!(store.queue_usage(&alice).expect("usage"), (0, 0));
+        store
+            .request_friend(&mallory, &alice, "again", 101, &LIMITS)
+            .expect("requests");
+        store.block(&alice, &mallory, 102).expect("blocks");
+        assert_eq!(store.queue_len(&alice).expect("len"), 0);
+    }
+
+    #[test]
+    fn a_queue_is_full_by_bytes_as_well_as_by_events() {
+        let (_dir, store) = store_with(&["alice", "bob"]);
+        let (alice, bob) = (user("alice"), user("bob"));
+        befriend(&store, "alice", "bob");
+        let limit = QueueLimit {
+            max_events: 1000,
+            max_bytes: 3000,
+        };
+        let big = |id: u8| PushEvent::Message {
+            from: alice.clone(),
+            id: MessageId([id; 16]),
+            ciphertext: vec![id; 1000],
+        };
+        for id in 1..=3 {
+            store
+                .enqueue_message(&alice, &bob, MessageId([id; 16]), &big(id), 1, limit)
+                .expect("room");
+        }
+        let (events, bytes) = store.queue_usage(&bob).expect("usage");
+        assert_eq!(events, 3);
+        assert!(bytes > 3000, "{bytes}");
+        let err = store
+            .enqueue_message(&alice, &bob, MessageId([4; 16]), &big(4), 1, limit)
+            .expect_err("full by bytes");
+        assert!(
+            matches!(err, StoreError::QueueFull { len: 3, .. }),
+            "{err:?}"
+        );
+        // Taking events in frees their bytes.
+        store.ack_through(&bob, Seq(3)).expect("acks");
+        let (events, bytes) = store.queue_usage(&bob).expect("usage");
+        assert_eq!(events, 1);
+        assert!(bytes < 3000 / 2, "{bytes}");
+        store
+            .enqueue_message(&alice, &bob, MessageId([4; 16]), &big(4), 1, limit)
+            .expect("room again");
     }
 
     #[test]
@@ -1187,7 +1299,7 @@ mod tests {
         let id = MessageId([7; 16]);
         let before = snapshot(&store, &["alice", "carol"]);
         let err = store
-            .enqueue_message(&alice, &carol, id, &message("alice", 7), 10, 10)
+            .enqueue_message(&alice, &carol, id, &message("alice", 7), 10, limit(10))
             .expect_err("not friends");
         assert!(
             matches!(err, StoreError::NotFriends { ref user, ref other } if user == &alice && other == &carol),
@@ -1195,14 +1307,21 @@ mod tests {
         );
         assert_eq!(snapshot(&store, &["alice", "carol"]), before);
         let err = store
-            .enqueue_message(&alice, &user("ghost"), id, &message("alice", 7), 10, 10)
+            .enqueue_message(
+                &alice,
+                &user("ghost"),
+                id,
+                &message("alice", 7),
+                10,
+                limit(10),
+            )
             .expect_err("unknown");
         assert!(matches!(err, StoreError::UnknownUser { .. }), "{err:?}");
 
         befriend(&store, "alice", "bob");
         let head = store.queue_head(&bob).expect("reads");
         let first = store
-            .enqueue_message(&alice, &bob, id, &message("alice", 7), 100, 10)
+            .enqueue_message(&alice, &bob, id, &message("alice", 7), 100, limit(10))
             .expect("queues");
         let MessageOutcome::Queued(first) = first else {
             panic!("expected queued, got {first:?}");
@@ -1212,7 +1331,7 @@ mod tests {
             (Seq(head.0 + 1), 100, false)
         );
         let again = store
-            .enqueue_message(&alice, &bob, id, &message("alice", 7), 200, 10)
+            .enqueue_message(&alice, &bob, id, &message("alice", 7), 200, limit(10))
             .expect("queues");
         assert_eq!(
             again,
@@ -1231,7 +1350,7 @@ mod tests {
                 MessageId([8; 16]),
                 &message("alice", 8),
                 300,
-                1,
+                limit(1),
             )
             .expect_err("full");
         assert!(matches!(err, StoreError::QueueFull { .. }), "{err:?}");
@@ -1251,7 +1370,7 @@ mod tests {
                 MessageId([1; 16]),
                 &message("alice", 1),
                 100,
-                10,
+                limit(10),
             )
             .expect("answers");
         assert_eq!(outcome, MessageOutcome::Dropped { relay_ts_ms: 100 });
@@ -1264,7 +1383,7 @@ mod tests {
                 MessageId([2; 16]),
                 &message("bob", 2),
                 100,
-                10,
+                limit(10),
             )
             .expect_err("blocked by the sender");
         assert!(
@@ -1282,7 +1401,7 @@ mod tests {
                 MessageId([1; 16]),
                 &message("alice", 1),
                 200,
-                10,
+                limit(10),
             )
             .expect("queues");
         assert!(matches!(outcome, MessageOutcome::Queued(e) if !e.duplicate));

@@ -29,9 +29,15 @@ pub(crate) const FALLBACK_KEYS: TableDefinition<&str, &[u8]> =
 /// (recipient, seq) → a queue row (`records::QueueRow`): a [`crate::QueuedEvent`], or a
 /// reference to a group message in [`GROUP_MESSAGES`].
 ///
-/// Architecture invariant: events leave a queue only through `ack_through`, which removes
-/// a prefix, so a user's queued seqs are always the contiguous run `first..=head`.
+/// Architecture invariant: rows leave a queue only through `ack_through`, which removes
+/// a prefix, so a user's queued seqs are always the contiguous run `first..=head`; an
+/// event withdrawn before delivery leaves an empty row in its place.
 pub(crate) const QUEUE: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("queue");
+/// recipient → (events, bytes) their [`QUEUE`] rows hold, withdrawn rows left out: what
+/// the queue quotas are checked against. Kept in step by every write to [`QUEUE`]; built
+/// from the rows once for a store written before it existed.
+pub(crate) const QUEUE_STATS: TableDefinition<&str, (u64, u64)> =
+    TableDefinition::new("queue_stats");
 /// recipient → the highest seq ever assigned (never lowered, so seqs are never reused).
 pub(crate) const QUEUE_HEADS: TableDefinition<&str, u64> = TableDefinition::new("queue_heads");
 /// (recipient, sender, message id) → (seq, relay_ts_ms) of the first enqueue. For a group

@@ -8,13 +8,18 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use uchat_store::{AccountRecord, GroupLimits, KeyShareRow, RelayStore, SocialLimits};
+use uchat_store::{AccountRecord, GroupLimits, KeyShareRow, QueueLimit, RelayStore, SocialLimits};
 use uchat_wire::{GroupId, IdentityKeys, MessageId, UserName};
 
 /// Bytes of ciphertext per message: a Megolm envelope around a 256-byte text.
 const CIPHERTEXT_BYTES: usize = 420;
 /// Bytes of one Olm key share (a pre-key message around a Megolm session key).
 const KEY_SHARE_BYTES: usize = 600;
+/// No queue quota: the benchmark measures the fan-out, not the refusal.
+const UNLIMITED: QueueLimit = QueueLimit {
+    max_events: u64::MAX,
+    max_bytes: u64::MAX,
+};
 
 fn user(name: &str) -> UserName {
     UserName::parse(name).expect("valid name")
@@ -41,7 +46,7 @@ fn group_of(members: usize) -> (tempfile::TempDir, RelayStore, GroupId, Vec<User
     let social = SocialLimits {
         max_friends: 10_000,
         max_pending_incoming: 10_000,
-        max_queue_len: u64::MAX,
+        queue: UNLIMITED,
     };
     let (owner, others) = names.split_first().expect("an owner");
     for other in others {
@@ -55,7 +60,7 @@ fn group_of(members: usize) -> (tempfile::TempDir, RelayStore, GroupId, Vec<User
     let limits = GroupLimits {
         max_members: 500,
         max_groups_per_user: 10,
-        max_queue_len: u64::MAX,
+        queue: UNLIMITED,
     };
     let group = GroupId([9; 16]);
     let info = store
@@ -104,7 +109,7 @@ fn fan_out(c: &mut Criterion) {
                                 &ciphertext,
                                 shares,
                                 n,
-                                u64::MAX,
+                                UNLIMITED,
                             )
                             .expect("sends"),
                     )

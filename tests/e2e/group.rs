@@ -333,7 +333,13 @@ fn a_kicked_member_cannot_decrypt_what_is_sent_after_even_with_the_raw_ciphertex
 /// stopped): what a compromised relay could push.
 fn plant(relay: &TestRelay, user: &str, event: &PushEvent) -> Result<()> {
     let store = RelayStore::open(&relay.data_dir().join("relay.redb"))?;
-    store.enqueue(&UserName::parse(user)?, event, None, 1, 1_000_000)?;
+    store.enqueue(
+        &UserName::parse(user)?,
+        event,
+        None,
+        1,
+        uchat_relay::Limits::default().queue(),
+    )?;
     Ok(())
 }
 
@@ -500,7 +506,7 @@ const LARGE_GROUP: usize = 200;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_to_a_group_of_200_reaches_and_opens_for_every_member() -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let relay = tokio::task::spawn_blocking(TestRelay::start).await??;
+    let relay = tokio::task::spawn_blocking(TestRelay::start_for_many_users).await??;
     let scratch = tempfile::tempdir()?;
     let options = |i: usize| -> Result<ClientOptions> {
         Ok(ClientOptions {

@@ -359,7 +359,7 @@ fn bad_moments_are_refused_clearly_and_nothing_is_stored() -> Result<()> {
 
 #[test]
 fn the_feed_pages_through_a_thousand_posts_from_twenty_friends() -> Result<()> {
-    let relay = TestRelay::start()?;
+    let relay = TestRelay::start_for_many_users()?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let fixture = FeedFixture::populate(

@@ -87,6 +87,25 @@ fn newest_source(crates: &[&str]) -> Option<(PathBuf, std::time::SystemTime)> {
     newest
 }
 
+/// Relay flags that lift the registration and friend-request rate limits, for tests and
+/// benchmarks that make many accounts and friendships from one address.
+pub const MANY_USERS: &[&str] = &[
+    "--registrations-per-address-per-hour",
+    "1000000",
+    "--registrations-per-hour",
+    "1000000",
+    "--friend-requests-per-day",
+    "1000000",
+];
+
+/// Lifts the registration and friend-request rate limits of a relay started in-process,
+/// as [`MANY_USERS`] does for the binary.
+pub fn allow_many_users(limits: &mut uchat_relay::Limits) {
+    limits.max_registrations_per_address_per_hour = u32::MAX;
+    limits.max_registrations_per_hour = u32::MAX;
+    limits.max_friend_requests_per_day = u32::MAX;
+}
+
 /// A real relay process on 127.0.0.1 with its own data directory.
 pub struct TestRelay {
     data: tempfile::TempDir,
@@ -103,6 +122,12 @@ impl TestRelay {
     /// Starts a relay on a free port.
     pub fn start() -> Result<Self> {
         Self::start_with(&[])
+    }
+
+    /// Starts a relay that lets one address register as many accounts, and one user send
+    /// as many friend requests, as a test needs (see [`MANY_USERS`]).
+    pub fn start_for_many_users() -> Result<Self> {
+        Self::start_with(MANY_USERS)
     }
 
     /// Starts a relay with extra flags.

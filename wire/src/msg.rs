@@ -834,6 +834,7 @@ mod tests {
                     members,
                 }),
             Just(PushEvent::Unknown),
+            Just(PushEvent::Withdrawn),
         ]
     }
 
@@ -858,9 +859,10 @@ mod tests {
             PushEvent::MomentShared { .. } => 15,
             PushEvent::MomentLiked { .. } => 16,
             PushEvent::MomentCommented { .. } => 17,
+            PushEvent::Withdrawn => 18,
         }
     }
-    const PUSH_EVENT_VARIANTS: usize = 18;
+    const PUSH_EVENT_VARIANTS: usize = 19;
 
     fn push() -> impl Strategy<Value = Push> {
         (proptest::option::of(seq()), any::<u64>(), push_event()).prop_map(

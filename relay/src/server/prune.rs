@@ -1,6 +1,7 @@
 //! The pruner: a task that keeps the send de-duplication table from growing forever by
-//! forgetting entries older than [`DEDUP_RETENTION`], and deletes files whose retention
-//! ended (record and ciphertext), once at start and then every [`PRUNE_INTERVAL`].
+//! forgetting entries older than [`DEDUP_RETENTION`], deletes files whose retention
+//! ended (record and ciphertext) and forgets idle rate-limit buckets, once at start and
+//! then every [`PRUNE_INTERVAL`].
 //!
 //! It does not touch queues: a queued message stays until it is acknowledged, however old.
 
@@ -34,11 +35,13 @@ pub(super) fn dedup_cutoff_ms(now_ms: u64) -> u64 {
 pub(super) async fn run(
     store: Arc<RelayStore>,
     files: Arc<super::files::FileDir>,
+    throttles: Arc<super::throttle::Throttles>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
         prune_once(&store).await;
         remove_expired_files(&store, &files).await;
+        throttles.forget_idle();
         tokio::select! {
             // Priority: stopping over the next pass.
             biased;
@@ -154,7 +157,7 @@ mod tests {
                 &event,
                 Some((&user("alice"), MessageId([1; 16]))),
                 at_ms,
-                100,
+                crate::config::Limits::default().queue(),
             )
             .expect("enqueues")
             .duplicate
@@ -184,7 +187,10 @@ mod tests {
         let (_dir, store) = store_with_message(now_ms() - 8 * DAY_MS);
         let (stop, stop_rx) = watch::channel(false);
         let files = Arc::new(super::super::files::FileDir::open(_dir.path()).expect("dir"));
-        let task = tokio::spawn(run(store.clone(), files, stop_rx));
+        let throttles = Arc::new(super::super::throttle::Throttles::new(
+            &crate::config::Limits::default(),
+        ));
+        let task = tokio::spawn(run(store.clone(), files, throttles, stop_rx));
         stop.send(true).expect("the pruner listens");
         tokio::time::timeout(Duration::from_secs(5), task)
             .await

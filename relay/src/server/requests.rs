@@ -42,6 +42,11 @@ pub(super) fn fail(code: ErrorCode, message: impl Into<String>) -> ErrorReply {
     }
 }
 
+/// What the peer is told when a rate limit refuses its request.
+pub(super) fn throttled(refusal: super::throttle::Throttled) -> ErrorReply {
+    fail(ErrorCode::RateLimited, refusal.message())
+}
+
 /// Maps a store failure to what the peer is told. Internal details go to the log only.
 pub(super) fn store_failure(e: StoreError) -> ErrorReply {
     match e {
@@ -491,6 +496,8 @@ async fn admit_register(
     if let Some(existing) = account_named(shared, username).await? {
         return retry_register(shared, ip, existing, password, &identity, keys).await;
     }
+    // Counted before the argon2 hash, so a loop of registrations costs the relay nothing.
+    shared.throttles.register(ip).map_err(throttled)?;
     let account = AccountRecord {
         username: username.clone(),
         password_hash: hash_password(shared, password.clone()).await?,
@@ -806,9 +813,8 @@ async fn head(shared: &Arc<Shared>, username: &UserName) -> Result<(Seq, Seq), E
     let store = shared.store.clone();
     let name = username.clone();
     blocking(move || {
-        let head = store.queue_head(&name)?;
-        let len = store.queue_len(&name)?;
-        Ok((head, Seq(head.0.saturating_sub(len))))
+        let (acked_through, head) = store.queue_span(&name)?;
+        Ok((head, acked_through))
     })
     .await
 }
@@ -1009,11 +1015,11 @@ async fn send(
     let store = shared.store.clone();
     let recipient = to.clone();
     let sender = from.clone();
-    let max_queue_len = shared.limits.max_queue_len;
+    let queue_limit = shared.limits.queue();
     // Committed (durably) before the sender hears "sent": the delivery rule. The store
     // checks the friendship and blocks in the same transaction.
     let outcome = blocking(move || {
-        store.enqueue_message(&sender, &recipient, id, &event, now_ms(), max_queue_len)
+        store.enqueue_message(&sender, &recipient, id, &event, now_ms(), queue_limit)
     })
     .await?;
     let enqueued = match outcome {

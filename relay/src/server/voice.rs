@@ -46,7 +46,7 @@ pub(super) async fn carry_out(shared: &Arc<Shared>, actions: Vec<CallAction>) {
                     reason,
                 };
                 let recipient = callee.clone();
-                let max = shared.limits.max_queue_len;
+                let max = shared.limits.queue();
                 match blocking(move || store.enqueue(&recipient, &event, None, now_ms(), max)).await
                 {
                     Ok(_) => shared.online.wake(&callee),

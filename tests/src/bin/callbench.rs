@@ -182,7 +182,7 @@ async fn receive_leg(
 }
 
 async fn relay_mode(calls: Vec<usize>, seconds: u64, payload: usize) -> Result<()> {
-    let relay = TestRelay::start_quiet(&[])?;
+    let relay = TestRelay::start_quiet(uchat_tests::MANY_USERS)?;
     let pid = relay.pid().context("relay pid")?;
     let home = tempfile::tempdir()?;
     let most = calls.iter().copied().max().unwrap_or(0);

@@ -83,6 +83,7 @@ async fn run(args: Args) -> Result<()> {
         None => {
             let mut config = RelayConfig::new("127.0.0.1:0".parse()?, scratch.path().join("relay"));
             config.limits.max_failed_logins_per_address = u32::MAX;
+            uchat_tests::allow_many_users(&mut config.limits);
             let server = Server::spawn(config).await?;
             let addr = server.local_addr().to_string();
             let fp = server.fingerprint().to_string();

@@ -176,6 +176,9 @@ pub enum PushEvent {
         /// The comment.
         comment: MomentComment,
     },
+    /// The place of a durable event withdrawn before it was delivered (a friend request
+    /// that ended first); there is nothing to take in, only the seq to acknowledge.
+    Withdrawn,
     /// An event this peer does not know (from a newer relay); skipped and acknowledged.
     #[serde(other, deserialize_with = "crate::msg::skip_unknown_body")]
     Unknown,

@@ -14,14 +14,14 @@ use uchat_wire::{
     ErrorCode, GroupId, GroupInfo, KeyShare, MAX_CIPHERTEXT_BYTES, MessageId, Reply, UserName,
 };
 
-use super::{Handled, fail};
+use super::{Handled, fail, throttled};
 use crate::server::{Shared, blocking, now_ms};
 
 fn group_limits(shared: &Shared) -> GroupLimits {
     GroupLimits {
         max_members: shared.limits.max_group_members,
         max_groups_per_user: shared.limits.max_groups_per_user,
-        max_queue_len: shared.limits.max_queue_len,
+        queue: shared.limits.queue(),
     }
 }
 
@@ -122,11 +122,14 @@ pub(super) async fn leave(shared: &Arc<Shared>, me: UserName, group: GroupId) ->
     Ok(Reply::Done)
 }
 
-/// Queues the group's whole member list for `me` alone (a device without a view of it).
+/// Queues the group's whole member list for `me` alone (a device without a view of it),
+/// within the rate a new device needs and the room in `me`'s queue.
 pub(super) async fn sync(shared: &Arc<Shared>, me: UserName, group: GroupId) -> Handled {
+    shared.throttles.group_sync(&me).map_err(throttled)?;
     let store = shared.store.clone();
     let asker = me.clone();
-    blocking(move || store.sync_group(&asker, group, now_ms())).await?;
+    let queue_limit = shared.limits.queue();
+    blocking(move || store.sync_group(&asker, group, now_ms(), queue_limit)).await?;
     shared.online.wake(&me);
     Ok(Reply::Done)
 }
@@ -179,7 +182,7 @@ pub(super) async fn send(shared: &Arc<Shared>, me: UserName, message: GroupMessa
     }
     let size = ciphertext.len();
     let store = shared.store.clone();
-    let max_queue_len = shared.limits.max_queue_len;
+    let queue_limit = shared.limits.queue();
     let sender = me.clone();
     let sent = blocking(move || {
         let shares: Vec<KeyShareRow<'_>> = key_shares
@@ -197,7 +200,7 @@ pub(super) async fn send(shared: &Arc<Shared>, me: UserName, message: GroupMessa
             &ciphertext,
             &shares,
             now_ms(),
-            max_queue_len,
+            queue_limit,
         )
     })
     .await?;

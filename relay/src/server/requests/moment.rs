@@ -20,7 +20,7 @@ use crate::server::{Shared, blocking, now_ms};
 
 fn moment_limits(shared: &Shared) -> MomentLimits {
     MomentLimits {
-        max_queue_len: shared.limits.max_queue_len,
+        queue: shared.limits.queue(),
         max_comments_per_post: MAX_COMMENTS_PER_POST,
     }
 }

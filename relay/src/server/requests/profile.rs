@@ -1,5 +1,6 @@
 //! Profiles: a signature and an avatar per user, readable by the user and their friends
-//! (and by the other side of a pending friend request), changed only by the user.
+//! (and by someone the user asked to be friends, who may look before answering), changed
+//! only by the user. Asking someone to be friends does not open their profile to the asker.
 //!
 //! `SetProfile` carries no user name: it always changes the profile of the session's own
 //! user, so nobody can write someone else's. Changes go to online friends at once through
@@ -86,22 +87,17 @@ pub(super) async fn set(
     })
 }
 
-/// Whether `me` may read `user`'s profile: their own, a friend's, or that of the other side
-/// of a pending friend request.
+/// Whether `me` may read `user`'s profile: their own, a friend's, or that of someone whose
+/// friend request to `me` is pending (the requester chose to show themselves; the one
+/// asked did not).
 fn may_read(
     shared: &Shared,
     me: &UserName,
     user: &UserName,
 ) -> Result<bool, uchat_store::StoreError> {
-    if me == user || shared.store.are_friends(me, user)? {
-        return Ok(true);
-    }
-    let pending = shared.store.friend_requests(me)?;
-    Ok(pending
-        .incoming
-        .iter()
-        .chain(&pending.outgoing)
-        .any(|r| &r.user == user))
+    Ok(me == user
+        || shared.store.are_friends(me, user)?
+        || shared.store.has_pending_request(user, me)?)
 }
 
 fn not_allowed(user: &UserName) -> ErrorReply {

@@ -11,7 +11,7 @@ use uchat_store::{FriendRequestOutcome, SocialLimits};
 use uchat_wire::msg::social::check_note;
 use uchat_wire::{ErrorCode, FriendEntry, FriendRequestEntry, PresenceEntry, Reply, UserName};
 
-use super::{Handled, fail};
+use super::{Handled, fail, throttled};
 use crate::server::{Shared, blocking, now_ms};
 
 /// Most users one `Presence` request may ask about.
@@ -21,7 +21,7 @@ fn social_limits(shared: &Shared) -> SocialLimits {
     SocialLimits {
         max_friends: shared.limits.max_friends,
         max_pending_incoming: shared.limits.max_pending_friend_requests,
-        max_queue_len: shared.limits.max_queue_len,
+        queue: shared.limits.queue(),
     }
 }
 
@@ -33,6 +33,10 @@ pub(super) async fn request(
     note: String,
 ) -> Handled {
     check_note(&note).map_err(|e| fail(ErrorCode::InvalidInput, e.to_string()))?;
+    shared
+        .throttles
+        .friend_request(&me, &to)
+        .map_err(throttled)?;
     let store = shared.store.clone();
     let limits = social_limits(shared);
     let (from, recipient) = (me.clone(), to.clone());
@@ -75,10 +79,10 @@ pub(super) async fn reject(shared: &Arc<Shared>, me: UserName, from: UserName) -
 /// Ends the friendship of `me` and `other` on both sides.
 pub(super) async fn remove(shared: &Arc<Shared>, me: UserName, other: UserName) -> Handled {
     let store = shared.store.clone();
-    let max_queue_len = shared.limits.max_queue_len;
+    let queue_limit = shared.limits.queue();
     let (remover, removed) = (me.clone(), other.clone());
     let notified =
-        blocking(move || store.remove_friend(&remover, &removed, now_ms(), max_queue_len)).await?;
+        blocking(move || store.remove_friend(&remover, &removed, now_ms(), queue_limit)).await?;
     if notified.is_some() {
         shared.online.wake(&other);
     }
