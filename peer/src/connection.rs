@@ -264,10 +264,17 @@ impl RelayLink {
         &self.relay
     }
 
+    /// The relay could not be reached for `reason`; if the connection is closed, the
+    /// close's own reason says more (a stream error says only "connection lost", while
+    /// the relay's close names why: too many connections, no login in time, ...).
     fn unreachable(&self, reason: impl ToString) -> ConnectionError {
+        let reason = match self.conn.close_reason() {
+            Some(closed) => closed.to_string(),
+            None => reason.to_string(),
+        };
         ConnectionError::Unreachable {
             relay: self.relay.clone(),
-            reason: reason.to_string(),
+            reason,
         }
     }
 

@@ -33,6 +33,15 @@ pub struct CertPaths {
 pub struct Limits {
     /// A connection silent for this long is considered dead (QUIC idle timeout).
     pub idle_timeout: Duration,
+    /// Connections the relay holds at once, logged in or not.
+    pub max_connections: usize,
+    /// Connections one address (an IPv6 /64) may hold at once.
+    pub max_connections_per_address: usize,
+    /// Logged-in connections one account may hold at once (each device, CLI command and
+    /// app window holds one).
+    pub max_connections_per_user: usize,
+    /// How long a connection may stay open without logging in.
+    pub login_timeout: Duration,
     /// Events a user's queue may hold before senders get `QueueFull`.
     pub max_queue_len: u64,
     /// Bytes a user's queue may hold before senders get `QueueFull`.
@@ -78,6 +87,15 @@ impl Default for Limits {
             // 30 s: long enough for a phone on a flaky network (peers send keep-alives every
             // 10 s), short enough that presence notices a vanished peer quickly.
             idle_timeout: Duration::from_secs(30),
+            // About 100 KiB each when idle, so a 2 GiB box holds them with room to spare.
+            max_connections: 10_000,
+            // A household or an office behind one NAT address, each with a few devices.
+            max_connections_per_address: 64,
+            // A phone, a laptop, the app and a few scripts at once.
+            max_connections_per_user: 16,
+            // A handshake and one argon2 login take well under a second; 10 s leaves room
+            // for a slow phone while a connection that never logs in is gone soon.
+            login_timeout: Duration::from_secs(10),
             // 100,000 events of up to 512 KiB would be 50 GiB; in practice messages are
             // small, and a user this far behind should come online before more piles up.
             max_queue_len: 100_000,

@@ -57,10 +57,23 @@ struct Args {
     /// Friend requests one user may send per day [default: 100]
     #[arg(long, env = "UCHAT_RELAY_FRIEND_REQUESTS_PER_DAY")]
     friend_requests_per_day: Option<u32>,
+    /// Connections the relay holds at once [default: 10000]
+    #[arg(long, env = "UCHAT_RELAY_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Connections one address (an IPv6 /64) may hold at once [default: 64]
+    #[arg(long, env = "UCHAT_RELAY_MAX_CONNECTIONS_PER_ADDRESS")]
+    max_connections_per_address: Option<usize>,
+    /// Logged-in connections one account may hold at once [default: 16]
+    #[arg(long, env = "UCHAT_RELAY_MAX_CONNECTIONS_PER_USER")]
+    max_connections_per_user: Option<usize>,
+    /// Seconds a connection may stay open without logging in, 1 to 300 [default: 10]
+    #[arg(long, env = "UCHAT_RELAY_LOGIN_TIMEOUT")]
+    login_timeout_secs: Option<u64>,
     /// TOML file with the same keys (listen, data, cert, key, metrics, idle_timeout_secs,
     /// max_file_mib, file_quota_mib, file_retention_days, ring_timeout_secs,
     /// max_queue_mib, registrations_per_address_per_hour, registrations_per_hour,
-    /// friend_requests_per_day)
+    /// friend_requests_per_day, max_connections, max_connections_per_address,
+    /// max_connections_per_user, login_timeout_secs)
     #[arg(long, env = "UCHAT_RELAY_CONFIG")]
     config: Option<PathBuf>,
 }
@@ -83,6 +96,10 @@ struct FileConfig {
     registrations_per_address_per_hour: Option<u32>,
     registrations_per_hour: Option<u32>,
     friend_requests_per_day: Option<u32>,
+    max_connections: Option<usize>,
+    max_connections_per_address: Option<usize>,
+    max_connections_per_user: Option<usize>,
+    login_timeout_secs: Option<u64>,
 }
 
 fn read_file_config(path: &Path) -> Result<FileConfig> {
@@ -168,6 +185,37 @@ fn build_config(args: Args) -> Result<RelayConfig> {
             .or(file.friend_requests_per_day),
         &mut limits.max_friend_requests_per_day,
     )?;
+    let count = |name: &str, value: Option<usize>, target: &mut usize| -> Result<()> {
+        if let Some(n) = value {
+            anyhow::ensure!(n >= 1, "--{name} must be at least 1, got {n}");
+            *target = n;
+        }
+        Ok(())
+    };
+    count(
+        "max-connections",
+        args.max_connections.or(file.max_connections),
+        &mut limits.max_connections,
+    )?;
+    count(
+        "max-connections-per-address",
+        args.max_connections_per_address
+            .or(file.max_connections_per_address),
+        &mut limits.max_connections_per_address,
+    )?;
+    count(
+        "max-connections-per-user",
+        args.max_connections_per_user
+            .or(file.max_connections_per_user),
+        &mut limits.max_connections_per_user,
+    )?;
+    if let Some(secs) = args.login_timeout_secs.or(file.login_timeout_secs) {
+        anyhow::ensure!(
+            (1..=300).contains(&secs),
+            "--login-timeout-secs must be 1 to 300, got {secs}"
+        );
+        limits.login_timeout = Duration::from_secs(secs);
+    }
     let metrics = match args.metrics.or(file.metrics).as_deref() {
         Some("off") => None,
         Some(addr) => Some(

@@ -10,7 +10,9 @@
 //! until login (`connection::MAX_PRELOGIN_FRAME_BYTES`), and argon2 work runs at most once
 //! per CPU at a time (`Shared::password_work`).
 
+mod admission;
 mod announce;
+mod budget;
 mod calls;
 mod connection;
 mod files;
@@ -84,9 +86,24 @@ const MAX_CONCURRENT_BIDI_STREAMS: u32 = 32;
 /// frame never stalls on flow control halfway.
 const STREAM_RECEIVE_WINDOW_BYTES: u32 = 1280 * 1024;
 
-/// Per-connection receive window: 8 MiB, the most unread data one connection can make the
-/// relay buffer across all its streams (quinn's default is unbounded).
-const CONNECTION_RECEIVE_WINDOW_BYTES: u32 = 8 * 1024 * 1024;
+/// Per-connection receive window once logged in: 4 MiB, the most unread data one
+/// connection can make the relay buffer across all its streams (quinn's default is
+/// unbounded); what the relay reads out of it is bounded by `budget.rs`. Before login it
+/// is smaller (`connection::PRELOGIN_RECEIVE_WINDOW_BYTES`).
+const CONNECTION_RECEIVE_WINDOW_BYTES: u32 = 4 * 1024 * 1024;
+
+/// Per-connection send window: what the relay buffers for a peer that reads slowly, across
+/// its event stream and downloads (quinn's default is 10 MB). 2 MiB covers the
+/// bandwidth-delay product of a 100 Mbit/s path with 150 ms of round trip.
+const SEND_WINDOW_BYTES: u64 = 2 * 1024 * 1024;
+
+/// Handshakes under way above which a client must first prove its address with a QUIC
+/// Retry (one more round trip), so spoofed Initial packets cannot hold handshake state.
+const RETRY_ABOVE_HANDSHAKES: usize = 256;
+
+/// Connection attempts beyond the connection limit that may be in their handshake at
+/// once; past it new attempts are refused before any handshake work.
+const HANDSHAKE_SLACK: usize = 1024;
 
 // A whole control frame must fit in a stream's window, and a stream's window in the
 // connection's.
@@ -106,6 +123,10 @@ struct Shared {
     login_limiter: Mutex<rate_limit::FailedLogins>,
     /// Rate limits on registrations, friend requests and group syncs.
     throttles: Arc<throttle::Throttles>,
+    /// Connections held, in all and per address.
+    admission: admission::Admission,
+    /// Request bytes in memory, relay-wide.
+    frame_budget: budget::FrameBudget,
     /// Permits for argon2 hashing and verifying (Register, Login), one per CPU: each run
     /// holds 19 MiB, so a flood of logins queues here instead of exhausting memory.
     password_work: Arc<Semaphore>,
@@ -169,6 +190,7 @@ fn transport_config(limits: &Limits) -> quinn::TransportConfig {
     transport.max_concurrent_bidi_streams(MAX_CONCURRENT_BIDI_STREAMS.into());
     transport.stream_receive_window(STREAM_RECEIVE_WINDOW_BYTES.into());
     transport.receive_window(CONNECTION_RECEIVE_WINDOW_BYTES.into());
+    transport.send_window(SEND_WINDOW_BYTES);
     // BBR rather than quinn's default Cubic: Cubic reads random loss as congestion, and at
     // 1 % loss and 50 ms it sends a file at 0.3 MB/s where BBR reaches two thirds of a
     // 100 Mbit/s path (filebench). quinn calls its BBR experimental; chat traffic is tiny
@@ -220,6 +242,12 @@ impl Server {
             .map_err(|e| ServerError::Rustls(rustls::Error::General(e.to_string())))?;
         let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(quic_tls));
         server_config.transport_config(Arc::new(transport_config(&config.limits)));
+        // Data a client may send before its connection is accepted: a few Initial packets
+        // each (quinn's defaults are 10 MB each and 100 MB in all).
+        server_config
+            .max_incoming(config.limits.max_connections + HANDSHAKE_SLACK)
+            .incoming_buffer_size(64 * 1024)
+            .incoming_buffer_size_total(16 << 20);
 
         let bind_error = |source| ServerError::Bind {
             addr: config.listen,
@@ -274,6 +302,11 @@ impl Server {
             announcer,
             login_limiter: Mutex::new(rate_limit::FailedLogins::new(&config.limits)),
             throttles,
+            admission: admission::Admission::new(
+                config.limits.max_connections,
+                config.limits.max_connections_per_address,
+            ),
+            frame_budget: budget::FrameBudget::new(),
             password_work: Arc::new(Semaphore::new(password_work_permits())),
             metrics,
             calls: Mutex::new(calls::CallBook::new(
@@ -368,7 +401,17 @@ async fn accept_loop(
             _ = stop.changed() => break,
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { break };
-                connections.spawn(connection::serve(incoming, shared.clone()));
+                if connections.len() >= shared.limits.max_connections + HANDSHAKE_SLACK {
+                    incoming.refuse();
+                } else if shared.admission.handshakes() >= RETRY_ABOVE_HANDSHAKES
+                    && !incoming.remote_address_validated()
+                {
+                    // A client at a real address answers the Retry and comes back validated.
+                    let _ = incoming.retry();
+                } else {
+                    let handshake = shared.admission.handshake();
+                    connections.spawn(connection::serve(incoming, shared.clone(), handshake));
+                }
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
@@ -430,7 +473,8 @@ mod tests {
             "max_concurrent_bidi_streams: 32",
             "max_concurrent_uni_streams: 0",
             "stream_receive_window: 1310720",
-            "receive_window: 8388608",
+            "receive_window: 4194304",
+            "send_window: 2097152",
         ] {
             assert!(debug.contains(expected), "{expected} in {debug}");
         }
@@ -450,6 +494,11 @@ mod tests {
             files: Arc::new(files::FileDir::open(data_dir).expect("file directory")),
             login_limiter: Mutex::new(rate_limit::FailedLogins::new(&limits)),
             throttles: Arc::new(throttle::Throttles::new(&limits)),
+            admission: admission::Admission::new(
+                limits.max_connections,
+                limits.max_connections_per_address,
+            ),
+            frame_budget: budget::FrameBudget::new(),
             limits,
             online,
             announcer,

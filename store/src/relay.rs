@@ -723,6 +723,19 @@ impl RelayStore {
         after: Seq,
         limit: usize,
     ) -> Result<Vec<QueuedEvent>, StoreError> {
+        self.pending_batch(user, after, limit, u64::MAX)
+    }
+
+    /// Like [`RelayStore::pending`], but stops once the events taken hold `max_bytes` (as
+    /// the queue quota counts them), so a batch of large events stays small in memory;
+    /// the first event is always taken, whatever its size.
+    pub fn pending_batch(
+        &self,
+        user: &UserName,
+        after: Seq,
+        limit: usize,
+        max_bytes: u64,
+    ) -> Result<Vec<QueuedEvent>, StoreError> {
         let Some(start) = after.0.checked_add(1) else {
             return Ok(Vec::new());
         };
@@ -731,8 +744,14 @@ impl RelayStore {
             let queue = tx.open_table(QUEUE)?;
             let messages = tx.open_table(GROUP_MESSAGES)?;
             let mut out = Vec::new();
+            let mut bytes = 0u64;
             for item in queue.range((name, start)..=(name, u64::MAX))?.take(limit) {
-                let row: QueueRow = decode(item?.1.value(), "queued event")?;
+                if bytes >= max_bytes {
+                    break;
+                }
+                let item = item?;
+                let row: QueueRow = decode(item.1.value(), "queued event")?;
+                bytes = bytes.saturating_add(row_cost(item.1.value(), &row).1);
                 out.push(resolve_row(row, &messages)?);
             }
             Ok(out)
@@ -1244,6 +1263,33 @@ pub(crate) mod tests {
         assert_eq!(store.last_seen(&alice).expect("reads"), None);
         store.set_last_seen(&alice, 77).expect("sets");
         assert_eq!(store.last_seen(&alice).expect("reads"), Some(77));
+    }
+
+    #[test]
+    fn a_batch_of_large_events_stops_at_its_byte_budget() {
+        let (_dir, store) = store_with(&["alice", "bob"]);
+        let bob = user("bob");
+        let big = |i: u8| PushEvent::Message {
+            from: user("alice"),
+            id: MessageId([i; 16]),
+            ciphertext: vec![i; 100_000],
+        };
+        for i in 1..=10 {
+            store
+                .enqueue(&bob, &big(i), None, 1, limit(100))
+                .expect("queues");
+        }
+        let batch = store
+            .pending_batch(&bob, Seq(0), 256, 250_000)
+            .expect("reads");
+        assert_eq!(batch.len(), 3, "stops once 250 kB are taken");
+        let one = store.pending_batch(&bob, Seq(0), 256, 1).expect("reads");
+        assert_eq!(one.len(), 1, "the first event always comes");
+        let rest = store
+            .pending_batch(&bob, Seq(3), 256, u64::MAX)
+            .expect("reads");
+        assert_eq!(rest.first().map(|e| e.seq), Some(Seq(4)));
+        assert_eq!(rest.len(), 7);
     }
 
     #[test]

@@ -2,8 +2,13 @@
 //! (issue #19's findings), each shown through the CLI contract or, where no well-behaved
 //! client would send it, with raw requests.
 
-use anyhow::Result;
-use uchat_tests::{Peer, TestRelay};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use uchat_peer::connection::{self, RelayLink};
+use uchat_tests::{Peer, TestRelay, raw_login};
+use uchat_wire::frame::{self, MAX_CONTROL_FRAME_BYTES};
+use uchat_wire::{ErrorCode, MessageId, PROTOCOL_VERSION, Request, Response, UserName};
 
 #[test]
 fn a_friend_request_does_not_open_the_targets_profile_to_the_requester() -> Result<()> {
@@ -81,5 +86,162 @@ fn one_address_registers_twenty_accounts_an_hour_and_is_then_told_to_wait() -> R
     // Nothing was made for the refused name, and logins are not throttled by it.
     let err = late.fails(&["login", "late"])?;
     assert!(err.contains("no user named 'late'"), "{err}");
+    Ok(())
+}
+
+/// A raw connection that said Hello and nothing else.
+async fn hello_only(relay: &TestRelay) -> Result<RelayLink> {
+    let link = connection::dial(&relay.addr, Some(relay.fingerprint.parse()?), "known").await?;
+    link.request(&Request::Hello {
+        protocol: PROTOCOL_VERSION,
+        client: "idle stranger".into(),
+    })
+    .await?;
+    Ok(link)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_holds_its_share_of_connections_and_none_stays_without_logging_in() -> Result<()>
+{
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let relay = tokio::task::spawn_blocking(|| {
+        TestRelay::start_with(&[
+            "--max-connections-per-address",
+            "4",
+            "--login-timeout-secs",
+            "3",
+        ])
+    })
+    .await??;
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(hello_only(&relay).await?);
+    }
+    let err = hello_only(&relay)
+        .await
+        .err()
+        .context("a fifth is refused")?;
+    assert!(
+        err.to_string()
+            .contains("too many connections from your address (4); close some and try again"),
+        "{err}"
+    );
+    // None of them logs in: each is closed at the deadline, saying why.
+    let started = Instant::now();
+    for link in &idle {
+        let reason = tokio::time::timeout(Duration::from_secs(10), link.closed()).await?;
+        assert!(
+            reason.contains("log in within 3 s of connecting"),
+            "{reason}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // The places are free again.
+    let link = hello_only(&relay).await?;
+    drop(link);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_never_arrives_is_given_up_on_its_own_stream() -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let relay =
+        tokio::task::spawn_blocking(|| TestRelay::start_with(&["--login-timeout-secs", "60"]))
+            .await??;
+    let link = hello_only(&relay).await?;
+    // Two bytes of a four-byte header, then nothing.
+    let started = Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(30), async {
+        let quic = link.quic();
+        let (mut send, mut recv) = quic.open_bi().await?;
+        send.write_all(&[0, 0]).await?;
+        let answer = recv.read_to_end(4096).await?;
+        anyhow::Ok(frame::decode_frame::<Response>(
+            &answer,
+            MAX_CONTROL_FRAME_BYTES,
+        )?)
+    })
+    .await??;
+    let Response::Error(err) = err else {
+        anyhow::bail!("expected a refusal, got {err:?}");
+    };
+    assert_eq!(err.code, ErrorCode::Malformed);
+    assert!(
+        err.message.contains("did not arrive within 10 s"),
+        "{}",
+        err.message
+    );
+    assert!(started.elapsed() < Duration::from_secs(15));
+    // The connection itself goes on.
+    link.request(&Request::Hello {
+        protocol: PROTOCOL_VERSION,
+        client: "still here".into(),
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_that_never_read_cost_the_relay_little_memory_and_an_account_few_connections()
+-> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let relay = tokio::task::spawn_blocking(TestRelay::start).await??;
+    let names = ["alice", "bob"];
+    let (relay, _peers) = tokio::task::spawn_blocking(move || {
+        let peers = uchat_tests::register_friends(&relay, &names)?;
+        anyhow::Ok((relay, peers))
+    })
+    .await??;
+    // bob is offline while alice fills his queue with 200 large messages (80 MB).
+    let alice = raw_login(&relay, "alice").await?;
+    let bob = UserName::parse("bob")?;
+    for i in 0..200u32 {
+        let mut id = [0u8; 16];
+        id[..4].copy_from_slice(&i.to_be_bytes());
+        alice
+            .request(&Request::Send {
+                to: bob.clone(),
+                id: MessageId(id),
+                ciphertext: vec![(i % 251) as u8; 400 * 1024],
+            })
+            .await?;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = relay.rss_kib()?;
+    // bob logs in as often as he may and never reads his events.
+    let mut slow = Vec::new();
+    for _ in 0..16 {
+        slow.push(raw_login(&relay, "bob").await?);
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = relay.rss_kib()?;
+    let grown_mib = after.saturating_sub(before) / 1024;
+    println!("relay RSS {before} KiB before, {after} KiB with 16 stalled readers");
+    // Each holds at most its send window (2 MiB) and one batch (1 MiB and an event).
+    assert!(
+        grown_mib < 128,
+        "16 stalled readers of an 80 MB queue grew the relay by {grown_mib} MiB"
+    );
+    let refused = raw_login(&relay, "bob")
+        .await
+        .err()
+        .context("a 17th is refused")?;
+    assert!(
+        refused
+            .to_string()
+            .contains("this account has 16 connections to the relay already"),
+        "{refused}"
+    );
+    // Everyone else is still served.
+    alice
+        .request(&Request::Hello {
+            protocol: PROTOCOL_VERSION,
+            client: "still here".into(),
+        })
+        .await?;
     Ok(())
 }

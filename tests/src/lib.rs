@@ -163,6 +163,17 @@ impl TestRelay {
         self.child.as_ref().map(Child::id)
     }
 
+    /// The relay process's resident memory now, in KiB (`VmRSS` in /proc).
+    pub fn rss_kib(&self) -> Result<u64> {
+        let pid = self.pid().context("the relay is not running")?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("no VmRSS line")
+    }
+
     fn spawn(&mut self, extra: &[&str]) -> Result<()> {
         let mut child = Command::new(bin("uchat-relay"))
             .args(["--listen", &self.addr, "--data"])

@@ -98,6 +98,12 @@ impl FrameDecoder {
         }
     }
 
+    /// The body length the frame in progress announced, once its header is in (`None`
+    /// before that, or if the header is over the limit: [`FrameDecoder::push`] said so).
+    pub fn announced_body_len(&self) -> Option<usize> {
+        self.pending_body_len().ok().flatten()
+    }
+
     /// Takes the next complete frame's body, if one is buffered.
     pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
         let Some(len) = self.pending_body_len()? else {

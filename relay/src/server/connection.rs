@@ -25,6 +25,26 @@ pub(super) const CLOSE_STORAGE_ERROR: u32 = 1;
 /// QUIC application close code: another device replaced the account's identity keys, and
 /// this connection's session was revoked.
 pub(super) const CLOSE_IDENTITY_REPLACED: u32 = 2;
+/// QUIC application close code: the relay or the address holds as many connections as it
+/// may (see `admission.rs`).
+pub(super) const CLOSE_TOO_MANY_CONNECTIONS: u32 = 3;
+/// QUIC application close code: the connection did not log in within the login timeout.
+pub(super) const CLOSE_LOGIN_TIMEOUT: u32 = 4;
+/// QUIC application close code: the peer did not read its event stream for so long that
+/// the relay stopped waiting (it reconnects and resumes from its last acknowledgement).
+pub(super) const CLOSE_STALLED: u32 = 5;
+
+/// Request streams a connection may have open at once before it logs in: enough for
+/// Hello and a login, too few to pin much memory.
+const PRELOGIN_BIDI_STREAMS: u32 = 4;
+/// What a connection that has not logged in may make the relay buffer in all (its
+/// requests are at most [`MAX_PRELOGIN_FRAME_BYTES`] each).
+const PRELOGIN_RECEIVE_WINDOW_BYTES: u32 = 256 * 1024;
+
+/// How long one request frame may take to arrive before login, and after. A 1 MiB request
+/// over a slow mobile link (~50 kB/s) takes about 20 s.
+const PRELOGIN_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Request frame limit until the connection is logged in: 64 KiB.
 ///
@@ -40,14 +60,18 @@ pub(super) struct Connection {
     pub(super) id: ConnectionId,
     pub(super) remote: SocketAddr,
     pub(super) state: Mutex<ConnState>,
+    /// Bytes of request frames this connection may have in memory at once.
+    pub(super) frame_bytes: Arc<tokio::sync::Semaphore>,
 }
 
 /// Login state of a connection.
-#[derive(Default)]
 pub(super) struct ConnState {
     pub(super) said_hello: bool,
     /// Who is logged in on this connection, if anyone.
     pub(super) login: Option<Login>,
+    /// When the connection must be logged in by, while it is not (from its start, and
+    /// again from a logout); `None` while logged in.
+    pub(super) login_by: Option<tokio::time::Instant>,
 }
 
 /// One login of a connection, from Register, Login or Resume until Logout or the end of
@@ -87,8 +111,14 @@ impl Connection {
 
     /// Ends the login, if any, and returns it; its pusher stops when it is dropped. Only
     /// one caller can take a given login, so its "went offline" bookkeeping runs once.
-    pub(super) fn take_login(&self) -> Option<Login> {
-        self.state().login.take()
+    /// The connection must log in again within `login_timeout` or be closed.
+    pub(super) fn take_login(&self, login_timeout: std::time::Duration) -> Option<Login> {
+        let mut state = self.state();
+        let login = state.login.take();
+        if login.is_some() {
+            state.login_by = Some(tokio::time::Instant::now() + login_timeout);
+        }
+        login
     }
 }
 
@@ -102,32 +132,74 @@ pub(super) fn request_frame_limit(logged_in: bool) -> usize {
 }
 
 /// Serves one incoming connection until it closes.
-pub(super) async fn serve(incoming: quinn::Incoming, shared: Arc<Shared>) {
+pub(super) async fn serve(
+    incoming: quinn::Incoming,
+    shared: Arc<Shared>,
+    handshake: super::admission::Handshake,
+) {
     let remote = incoming.remote_address();
-    let conn = match incoming.await {
+    let handshaken = incoming.await;
+    drop(handshake);
+    let conn = match handshaken {
         Ok(conn) => conn,
         Err(e) => {
             tracing::debug!(%remote, error = %e, "handshake failed");
             return;
         }
     };
+    // Held until this task ends, however it ends.
+    let _slot = match shared.admission.admit(remote.ip()) {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            tracing::info!(%remote, %refusal, "connection refused");
+            conn.close(
+                CLOSE_TOO_MANY_CONNECTIONS.into(),
+                refusal.to_string().as_bytes(),
+            );
+            return;
+        }
+    };
+    // Until login: few streams and a small window (raised in `start_pusher`).
+    conn.set_max_concurrent_bi_streams(PRELOGIN_BIDI_STREAMS.into());
+    conn.set_receive_window(PRELOGIN_RECEIVE_WINDOW_BYTES.into());
     tracing::debug!(%remote, "connection open");
     shared.metrics.connections.inc();
+    let login_timeout = shared.limits.login_timeout;
     let connection = Arc::new(Connection {
         conn: conn.clone(),
         id: ConnectionId(conn.stable_id()),
         remote,
-        state: Mutex::new(ConnState::default()),
+        state: Mutex::new(ConnState {
+            said_hello: false,
+            login: None,
+            login_by: Some(tokio::time::Instant::now() + login_timeout),
+        }),
+        frame_bytes: Arc::new(tokio::sync::Semaphore::new(
+            super::budget::CONNECTION_FRAME_BYTES,
+        )),
     });
     let mut tasks = JoinSet::new();
     tasks.spawn(voice::forward_datagrams(connection.clone(), shared.clone()));
     loop {
+        let login_by = connection.state().login_by;
         tokio::select! {
-            // Priority: new request streams first; reaping finished tasks last.
+            // Priority: new request streams first; then the login deadline; reaping
+            // finished tasks last.
             biased;
             stream = conn.accept_bi() => {
                 let Ok((send, recv)) = stream else { break };
                 tasks.spawn(serve_stream(connection.clone(), shared.clone(), send, recv));
+            }
+            () = tokio::time::sleep_until(login_by.unwrap_or_else(tokio::time::Instant::now)),
+                if login_by.is_some() =>
+            {
+                // A login that finished as the deadline passed wins.
+                if connection.state().login_by.is_some_and(|by| by <= tokio::time::Instant::now()) {
+                    tracing::debug!(%remote, "no login in time; closing");
+                    let reason = format!("log in within {} s of connecting", login_timeout.as_secs());
+                    conn.close(CLOSE_LOGIN_TIMEOUT.into(), reason.as_bytes());
+                    break;
+                }
             }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
@@ -137,7 +209,7 @@ pub(super) async fn serve(incoming: quinn::Incoming, shared: Arc<Shared>) {
     shared.metrics.connections.dec();
     let ended = shared.calls().connection_closed(connection.id);
     voice::carry_out(&shared, ended).await;
-    if let Some(login) = connection.take_login() {
+    if let Some(login) = connection.take_login(login_timeout) {
         went_offline(&shared, connection.id, login).await;
     }
     tracing::debug!(%remote, reason = %conn.close_reason().map(|r| r.to_string()).unwrap_or_default(), "connection closed");
@@ -157,6 +229,13 @@ fn start_pusher(connection: &Arc<Connection>, shared: &Arc<Shared>, tasks: &mut 
     let Some(ephemeral) = login.ephemeral.take() else {
         return;
     };
+    // Logged in: the full stream count and window.
+    connection
+        .conn
+        .set_max_concurrent_bi_streams(super::MAX_CONCURRENT_BIDI_STREAMS.into());
+    connection
+        .conn
+        .set_receive_window(super::CONNECTION_RECEIVE_WINDOW_BYTES.into());
     let (guard, stop) = push::stop_pair();
     login.pusher = Some(guard);
     tasks.spawn(push::run(
@@ -208,8 +287,25 @@ async fn serve_stream(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
 ) {
-    let max_frame_bytes = request_frame_limit(connection.state().login.is_some());
-    let response = match read_frame(&mut recv, max_frame_bytes).await {
+    let logged_in = connection.state().login.is_some();
+    let (max_frame_bytes, read_timeout) = if logged_in {
+        (request_frame_limit(true), REQUEST_TIMEOUT)
+    } else {
+        (request_frame_limit(false), PRELOGIN_REQUEST_TIMEOUT)
+    };
+    let budget = shared.frame_budget.for_connection(&connection.frame_bytes);
+    let read = tokio::time::timeout(
+        read_timeout,
+        read_frame(&mut recv, max_frame_bytes, &budget),
+    )
+    .await
+    .unwrap_or(Err(ReadFrameError::TimedOut(read_timeout)));
+    // Held while the request is handled: its body, and what it decodes to, are in memory.
+    let (body, _held) = match read {
+        Ok((body, held)) => (Ok(body), Some(held)),
+        Err(e) => (Err(e), None),
+    };
+    let response = match body {
         Ok(body) => match frame::decode_body::<Request>(&body) {
             // A transfer keeps the stream: raw ciphertext follows its request or answer.
             Ok(Request::UploadFile { file, size, access }) => {
@@ -235,10 +331,22 @@ async fn serve_stream(
             ErrorCode::Malformed,
             "request rejected: the stream ended before a complete request frame",
         ),
+        Err(ReadFrameError::TimedOut(limit)) => {
+            let _ = recv.stop(STREAM_ERROR_BAD_FRAME.into());
+            tracing::info!(remote = %connection.remote, "request frame too slow");
+            Response::error(
+                ErrorCode::Malformed,
+                format!(
+                    "request rejected: the request frame did not arrive within {} s",
+                    limit.as_secs()
+                ),
+            )
+        }
         Err(ReadFrameError::Read(e)) => {
             tracing::debug!(remote = %connection.remote, error = %e, "request stream failed");
             return;
         }
+        Err(ReadFrameError::Closed) => return,
     };
     let bytes = match frame::encode(&response, MAX_CONTROL_FRAME_BYTES) {
         Ok(bytes) => bytes,

@@ -59,9 +59,19 @@ impl<H: Clone> Online<H> {
         self.users.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers connection `id` (reachable through `handle`) as logged in as `user`.
-    pub(super) fn join(&self, user: &UserName, id: ConnectionId, handle: H) -> Joined {
+    /// Registers connection `id` (reachable through `handle`) as logged in as `user`;
+    /// `None` if the user holds `max` connections already.
+    pub(super) fn join(
+        &self,
+        user: &UserName,
+        id: ConnectionId,
+        handle: H,
+        max: usize,
+    ) -> Option<Joined> {
         let mut users = self.users();
+        if users.get(user).is_some_and(|e| e.connections.len() >= max) {
+            return None;
+        }
         let entry = users.entry(user.clone()).or_insert_with(|| Entry {
             connections: HashMap::new(),
             wake: Arc::new(Notify::new()),
@@ -72,11 +82,16 @@ impl<H: Clone> Online<H> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id, handle);
-        Joined {
+        Some(Joined {
             wake: entry.wake.clone(),
             ephemeral: entry.ephemeral.subscribe(),
             came_online: entry.connections.len() == 1,
-        }
+        })
+    }
+
+    /// How many connections `user` holds.
+    pub(super) fn connections_of(&self, user: &UserName) -> usize {
+        self.users().get(user).map_or(0, |e| e.connections.len())
     }
 
     /// Unregisters connection `id` of `user`; returns true if it was registered and was
@@ -158,8 +173,18 @@ mod tests {
     fn a_user_stays_online_until_the_last_connection_leaves() {
         let online = Online::<&str>::default();
         let alice = alice();
-        assert!(online.join(&alice, ConnectionId(1), "one").came_online);
-        assert!(!online.join(&alice, ConnectionId(2), "two").came_online);
+        assert!(
+            online
+                .join(&alice, ConnectionId(1), "one", 9)
+                .expect("room")
+                .came_online
+        );
+        assert!(
+            !online
+                .join(&alice, ConnectionId(2), "two", 9)
+                .expect("room")
+                .came_online
+        );
         assert!(online.is_online(&alice));
         assert!(!online.leave(&alice, ConnectionId(1)));
         assert!(online.is_online(&alice));
@@ -173,8 +198,14 @@ mod tests {
         let online = Online::<&str>::default();
         let alice = alice();
         let bob = UserName::parse("bob").expect("valid");
-        let mut first = online.join(&alice, ConnectionId(1), "one").ephemeral;
-        let mut second = online.join(&alice, ConnectionId(2), "two").ephemeral;
+        let mut first = online
+            .join(&alice, ConnectionId(1), "one", 9)
+            .expect("room")
+            .ephemeral;
+        let mut second = online
+            .join(&alice, ConnectionId(2), "two", 9)
+            .expect("room")
+            .ephemeral;
         let push = Push {
             seq: None,
             relay_ts_ms: 1,
@@ -191,11 +222,27 @@ mod tests {
     }
 
     #[test]
+    fn a_user_holds_at_most_max_connections() {
+        let online = Online::<&str>::default();
+        let alice = alice();
+        assert!(online.join(&alice, ConnectionId(1), "one", 2).is_some());
+        assert!(online.join(&alice, ConnectionId(2), "two", 2).is_some());
+        assert!(online.join(&alice, ConnectionId(3), "three", 2).is_none());
+        assert_eq!(online.connections_of(&alice), 2);
+        online.leave(&alice, ConnectionId(1));
+        assert!(online.join(&alice, ConnectionId(3), "three", 2).is_some());
+    }
+
+    #[test]
     fn leaving_twice_counts_once() {
         let online = Online::<&str>::default();
         let alice = alice();
-        online.join(&alice, ConnectionId(1), "one");
-        online.join(&alice, ConnectionId(2), "two");
+        online
+            .join(&alice, ConnectionId(1), "one", 9)
+            .expect("room");
+        online
+            .join(&alice, ConnectionId(2), "two", 9)
+            .expect("room");
         assert!(!online.leave(&alice, ConnectionId(1)));
         assert!(!online.leave(&alice, ConnectionId(1)), "already gone");
         assert!(
@@ -211,10 +258,18 @@ mod tests {
         let online = Online::<&str>::default();
         let alice = alice();
         let bob = UserName::parse("bob").expect("valid");
-        online.join(&alice, ConnectionId(1), "one");
-        online.join(&alice, ConnectionId(2), "two");
-        online.join(&alice, ConnectionId(3), "three");
-        online.join(&bob, ConnectionId(4), "bob's");
+        online
+            .join(&alice, ConnectionId(1), "one", 9)
+            .expect("room");
+        online
+            .join(&alice, ConnectionId(2), "two", 9)
+            .expect("room");
+        online
+            .join(&alice, ConnectionId(3), "three", 9)
+            .expect("room");
+        online
+            .join(&bob, ConnectionId(4), "bob's", 9)
+            .expect("room");
         assert_eq!(online.connection_by_id(ConnectionId(4)), Some("bob's"));
         let mut others = online.others(&alice, ConnectionId(2));
         others.sort_unstable();

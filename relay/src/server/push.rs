@@ -21,11 +21,21 @@ use uchat_store::QueuedEvent;
 use uchat_wire::frame::{self, MAX_CONTROL_FRAME_BYTES};
 use uchat_wire::{Push, Seq, UserName};
 
-use super::connection::{CLOSE_STORAGE_ERROR, Connection, STREAM_ERROR_LOGGED_OUT};
+use super::connection::{CLOSE_STALLED, CLOSE_STORAGE_ERROR, Connection, STREAM_ERROR_LOGGED_OUT};
 use super::{Shared, blocking};
 
-/// Events read from the store per batch.
+/// Events read from the store per batch, at most.
 const BATCH: usize = 256;
+
+/// Bytes of events read from the store per batch, at most (beyond the first event): what a
+/// pusher holds in memory while a slow peer reads, whatever the events' sizes. Before it
+/// was bounded by count alone: 256 events of 512 KiB, 128 MiB per connection.
+const BATCH_BYTES: u64 = 1 << 20;
+
+/// How long one frame may take to be written (the peer reading it, as QUIC flow control
+/// lets the relay go on) before the relay gives up on the connection. The peer reconnects
+/// and resumes from its last acknowledgement, so nothing is lost.
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Keeps a pusher running; dropping it stops the pusher at its next await point.
 pub(super) struct PusherGuard {
@@ -104,7 +114,9 @@ pub(super) async fn run(
 
         let store = shared.store.clone();
         let who = user.clone();
-        let Ok(batch) = blocking(move || store.pending(&who, cursor, BATCH)).await else {
+        let Ok(batch) =
+            blocking(move || store.pending_batch(&who, cursor, BATCH, BATCH_BYTES)).await
+        else {
             // `blocking` logged the cause; the peer reconnects and its next pusher retries.
             tracing::warn!(%user, remote = %connection.remote, "cannot read queue; closing the connection");
             connection
@@ -112,7 +124,8 @@ pub(super) async fn run(
                 .close(CLOSE_STORAGE_ERROR.into(), b"relay storage error");
             return;
         };
-        let full = batch.len() == BATCH;
+        // A batch cut short by its byte budget is full too: more may wait.
+        let full = !batch.is_empty();
         tokio::select! {
             // Priority: a logout stops the pusher even while a slow peer holds up a write.
             biased;
@@ -123,6 +136,9 @@ pub(super) async fn run(
             written = write_batch(&mut stream, &shared, &user, batch, &mut cursor) => {
                 if let Err(e) = written {
                     tracing::debug!(%user, error = %e, "event stream closed");
+                    if matches!(e, PushError::Stalled) {
+                        close_stalled(&connection, &user);
+                    }
                     return;
                 }
             }
@@ -144,6 +160,9 @@ pub(super) async fn run(
                     Ok(push) => {
                         if let Err(e) = write_ephemeral(&mut stream, &push).await {
                             tracing::debug!(%user, error = %e, "event stream closed");
+                            if matches!(e, PushError::Stalled) {
+                                close_stalled(&connection, &user);
+                            }
                             return;
                         }
                     }
@@ -158,13 +177,37 @@ pub(super) async fn run(
     }
 }
 
+/// Why the event stream ended.
+#[derive(Debug, thiserror::Error)]
+enum PushError {
+    /// The stream failed (the peer went away or stopped it).
+    #[error(transparent)]
+    Write(#[from] quinn::WriteError),
+    /// The peer did not take a frame within [`WRITE_TIMEOUT`].
+    #[error("the peer read nothing for {WRITE_TIMEOUT:?}")]
+    Stalled,
+}
+
+/// Writes one frame, within [`WRITE_TIMEOUT`].
+async fn write_frame(stream: &mut quinn::SendStream, bytes: &[u8]) -> Result<(), PushError> {
+    tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(bytes))
+        .await
+        .map_err(|_| PushError::Stalled)??;
+    Ok(())
+}
+
+/// Closes a connection whose peer stopped reading its events.
+fn close_stalled(connection: &Connection, user: &UserName) {
+    tracing::info!(%user, remote = %connection.remote, "event stream stalled; closing the connection");
+    connection
+        .conn
+        .close(CLOSE_STALLED.into(), b"events not read in time; reconnect");
+}
+
 /// Writes one ephemeral event.
-async fn write_ephemeral(
-    stream: &mut quinn::SendStream,
-    push: &Push,
-) -> Result<(), quinn::WriteError> {
+async fn write_ephemeral(stream: &mut quinn::SendStream, push: &Push) -> Result<(), PushError> {
     match frame::encode(push, MAX_CONTROL_FRAME_BYTES) {
-        Ok(bytes) => stream.write_all(&bytes).await?,
+        Ok(bytes) => write_frame(stream, &bytes).await?,
         Err(e) => tracing::error!(error = %e, "ephemeral event does not fit in a frame; skipped"),
     }
     Ok(())
@@ -177,7 +220,7 @@ async fn write_batch(
     user: &UserName,
     batch: Vec<QueuedEvent>,
     cursor: &mut Seq,
-) -> Result<(), quinn::WriteError> {
+) -> Result<(), PushError> {
     for queued in batch {
         let seq = queued.seq;
         let push = Push {
@@ -187,7 +230,7 @@ async fn write_batch(
         };
         match frame::encode(&push, MAX_CONTROL_FRAME_BYTES) {
             Ok(bytes) => {
-                stream.write_all(&bytes).await?;
+                write_frame(stream, &bytes).await?;
                 shared.metrics.events_pushed.inc();
             }
             Err(e) => {

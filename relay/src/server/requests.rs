@@ -728,6 +728,16 @@ async fn resume(
     })
 }
 
+/// What a login beyond the account's connection limit is told.
+fn too_many_connections(max: usize) -> ErrorReply {
+    fail(
+        ErrorCode::LimitReached,
+        format!(
+            "this account has {max} connections to the relay already (each device, app and uchat command holds one); close one and try again"
+        ),
+    )
+}
+
 /// Makes a new session token for `username` and logs this connection in;
 /// `password_login` says the password was just checked (Register or Login).
 async fn start_session(
@@ -736,6 +746,12 @@ async fn start_session(
     username: UserName,
     password_login: bool,
 ) -> Handled {
+    // Checked before a session is stored, so a refused login leaves no token behind (the
+    // join in `bind_user` checks again, for logins racing this one).
+    let max = shared.limits.max_connections_per_user;
+    if !connection.is_logged_in_as(&username) && shared.online.connections_of(&username) >= max {
+        return Err(too_many_connections(max));
+    }
     let mut token = vec![0u8; 32];
     getrandom::fill(&mut token)
         .map_err(|_| fail(ErrorCode::Internal, "no randomness available"))?;
@@ -743,7 +759,12 @@ async fn start_session(
     let store = shared.store.clone();
     let name = username.clone();
     blocking(move || store.add_session(&name, hash, now_ms())).await?;
-    bind_user(connection, shared, &username, hash, password_login)?;
+    if let Err(refused) = bind_user(connection, shared, &username, hash, password_login) {
+        let store = shared.store.clone();
+        let name = username.clone();
+        blocking(move || store.remove_session(&name, hash)).await?;
+        return Err(refused);
+    }
     let (queue_head, acked_through) = head(shared, &username).await?;
     Ok(Reply::Session {
         username,
@@ -774,9 +795,14 @@ fn bind_user(
             format!("this connection is already logged in as '{}'", login.user),
         )),
         None => {
-            let joined = shared
-                .online
-                .join(username, connection.id, connection.conn.clone());
+            let max = shared.limits.max_connections_per_user;
+            let Some(joined) =
+                shared
+                    .online
+                    .join(username, connection.id, connection.conn.clone(), max)
+            else {
+                return Err(too_many_connections(max));
+            };
             state.login = Some(Login {
                 user: username.clone(),
                 wake: joined.wake,
@@ -785,6 +811,7 @@ fn bind_user(
                 password_login,
                 pusher: None,
             });
+            state.login_by = None;
             // A call ringing for the user rings on this connection too.
             let ringing = shared.calls().ringing_for(username, shared.clock_ms());
             for event in ringing {
@@ -835,7 +862,7 @@ async fn logout(connection: &Arc<Connection>, shared: &Arc<Shared>, user: UserNa
     }
     // Taking the login out of the state makes this the only place that ends it: the
     // connection's own end finds nothing left to do, and a second Logout does nothing.
-    if let Some(login) = connection.take_login() {
+    if let Some(login) = connection.take_login(shared.limits.login_timeout) {
         went_offline(shared, connection.id, login).await;
     }
     tracing::info!(%user, remote = %connection.remote, "logged out");
