@@ -2,6 +2,7 @@
 //! `uchat-relay` process on a loopback port and drives the real `uchat` CLI in temporary
 //! profile directories, as a user or a script would (see `uchat_tests`).
 
+mod authz;
 mod call;
 mod config;
 mod delivery;
