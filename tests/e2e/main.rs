@@ -3,6 +3,8 @@
 //! profile directories, as a user or a script would (see `uchat_tests`).
 
 mod abuse;
+mod authz;
+mod bad_input;
 mod call;
 mod config;
 mod delivery;

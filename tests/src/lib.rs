@@ -269,6 +269,13 @@ impl TestRelay {
         }
     }
 
+    /// Whether the relay process is still running (it has not exited or crashed).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
     /// Starts the relay again on the same address and data directory.
     pub fn restart(&mut self) -> Result<()> {
         self.kill_9();
@@ -593,6 +600,228 @@ pub async fn raw_login(relay: &TestRelay, user: &str) -> Result<uchat_peer::conn
     })
     .await?;
     Ok(link)
+}
+
+/// A raw connection that has sent nothing yet, not even `Hello`, for requests out of order.
+pub async fn raw_connect(relay: &TestRelay) -> Result<uchat_peer::connection::RelayLink> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Ok(uchat_peer::connection::dial(
+        &relay.addr,
+        Some(relay.fingerprint.parse()?),
+        "known_relays",
+    )
+    .await?)
+}
+
+/// A raw connection that said `Hello` and never logged in: what anyone on the network has.
+pub async fn raw_hello(relay: &TestRelay) -> Result<uchat_peer::connection::RelayLink> {
+    use uchat_wire::{PROTOCOL_VERSION, Reply, Request};
+    let link = raw_connect(relay).await?;
+    let reply = link
+        .request(&Request::Hello {
+            protocol: PROTOCOL_VERSION,
+            client: "forger".into(),
+        })
+        .await?;
+    anyhow::ensure!(
+        matches!(reply, Reply::Welcome { .. }),
+        "Hello got {reply:?}"
+    );
+    Ok(link)
+}
+
+/// Registers `user` (password [`PASSWORD`]) over a raw connection, with made-up public keys:
+/// the relay checks only their sizes, never a signature. Returns the connection, logged in,
+/// and the session token.
+pub async fn raw_register(
+    relay: &TestRelay,
+    user: &str,
+) -> Result<(uchat_peer::connection::RelayLink, uchat_wire::SessionToken)> {
+    use uchat_wire::{IdentityKeys, Password, Reply, Request, SignedKey, UserName};
+    let link = raw_hello(relay).await?;
+    let seed = user
+        .bytes()
+        .fold(7u8, |acc, b| acc.wrapping_mul(31).wrapping_add(b));
+    let key = |i: u8| SignedKey {
+        key: vec![seed ^ i; 32],
+        signature: vec![i; 64],
+    };
+    let reply = link
+        .request(&Request::Register {
+            username: UserName::parse(user)?,
+            password: Password::new(PASSWORD),
+            identity: IdentityKeys {
+                curve25519: vec![seed; 32],
+                ed25519: vec![seed.wrapping_add(1); 32],
+            },
+            one_time_keys: (1..=20).map(key).collect(),
+            fallback_key: Some(key(0xfe)),
+        })
+        .await
+        .with_context(|| format!("registering {user}"))?;
+    match reply {
+        Reply::Session { token, .. } => Ok((link, token)),
+        other => bail!("Register of {user} got {other:?}"),
+    }
+}
+
+/// One request of every kind `uchat_wire::Request` has, with made-up contents (every
+/// optional field filled in). The match in `tests/e2e/authz.rs` that gives each kind its
+/// row has no catch-all, and that test checks this list against `Request::kind`, so a new
+/// kind cannot be left out of the authorization matrix or the bad-input catalogue.
+pub fn one_request_of_each_kind() -> Vec<uchat_wire::Request> {
+    use uchat_wire::{
+        AvatarChange, CallId, CommentId, FileAccess, FileId, GroupId, IdentityKeys, KeyShare,
+        MessageId, PROTOCOL_VERSION, Password, PostId, Request, Seq, SessionToken, SignedKey,
+        UserName,
+    };
+    let user = || UserName::parse("someone").expect("a valid name");
+    let key = SignedKey {
+        key: vec![1; 32],
+        signature: vec![2; 64],
+    };
+    let identity = IdentityKeys {
+        curve25519: vec![3; 32],
+        ed25519: vec![4; 32],
+    };
+    let share = KeyShare {
+        to: user(),
+        ciphertext: vec![5; 8],
+    };
+    let (group, call, post) = (GroupId([6; 16]), CallId([7; 16]), PostId([8; 16]));
+    vec![
+        Request::Hello {
+            protocol: PROTOCOL_VERSION,
+            client: "sample".into(),
+        },
+        Request::Register {
+            username: user(),
+            password: Password::new(PASSWORD),
+            identity: identity.clone(),
+            one_time_keys: vec![key.clone()],
+            fallback_key: Some(key.clone()),
+        },
+        Request::Login {
+            username: user(),
+            password: Password::new(PASSWORD),
+        },
+        Request::Resume {
+            username: user(),
+            token: SessionToken(vec![9; 32]),
+        },
+        Request::Logout,
+        Request::UploadKeys {
+            one_time_keys: vec![key.clone()],
+            fallback_key: Some(key.clone()),
+        },
+        Request::KeyCount,
+        Request::ClaimKey { user: user() },
+        Request::Identity { user: user() },
+        Request::Send {
+            to: user(),
+            id: MessageId([10; 16]),
+            ciphertext: b"sample".to_vec(),
+        },
+        Request::Ack { through: Seq(1) },
+        Request::Presence {
+            users: vec![user()],
+        },
+        Request::FriendRequest {
+            to: user(),
+            note: "sample".into(),
+        },
+        Request::AcceptFriend { from: user() },
+        Request::RejectFriend { from: user() },
+        Request::RemoveFriend { user: user() },
+        Request::Block { user: user() },
+        Request::Unblock { user: user() },
+        Request::Friends,
+        Request::FriendRequests,
+        Request::SetProfile {
+            signature: Some("sample".into()),
+            avatar: Some(AvatarChange::Remove),
+        },
+        Request::GetProfile {
+            user: user(),
+            known_avatar_version: Some("0123456789abcdef".into()),
+        },
+        Request::ReplaceIdentity {
+            identity,
+            one_time_keys: vec![key.clone()],
+            fallback_key: Some(key),
+        },
+        Request::CreateGroup {
+            name: "sample".into(),
+            members: vec![user()],
+        },
+        Request::Groups,
+        Request::GroupInfo { group },
+        Request::InviteToGroup {
+            group,
+            user: user(),
+        },
+        Request::KickFromGroup {
+            group,
+            user: user(),
+        },
+        Request::LeaveGroup { group },
+        Request::SyncGroup { group },
+        Request::GroupSend {
+            group,
+            epoch: 1,
+            id: MessageId([11; 16]),
+            ciphertext: b"sample".to_vec(),
+            key_shares: vec![share.clone()],
+        },
+        Request::UploadFile {
+            file: FileId([12; 16]),
+            size: 64,
+            access: FileAccess::Users {
+                users: vec![user()],
+            },
+        },
+        Request::DownloadFile {
+            file: FileId([12; 16]),
+            offset: 0,
+        },
+        Request::CallInvite {
+            call,
+            to: user(),
+            offer: b"sample".to_vec(),
+        },
+        Request::CallAnswer {
+            call,
+            answer: b"sample".to_vec(),
+        },
+        Request::CallReject { call },
+        Request::CallHangup { call },
+        Request::MomentPost {
+            id: post,
+            ciphertext: b"sample".to_vec(),
+            shares: vec![share],
+        },
+        Request::MomentFeed {
+            before: Some(10),
+            limit: 5,
+        },
+        Request::MomentGet { post },
+        Request::MomentLike {
+            post,
+            ciphertext: b"sample".to_vec(),
+        },
+        Request::MomentUnlike { post },
+        Request::MomentComment {
+            post,
+            id: CommentId([13; 16]),
+            reply_to: Some(user()),
+            ciphertext: b"sample".to_vec(),
+        },
+        Request::MomentDelete { post },
+        Request::MomentDeleteComment {
+            comment: CommentId([13; 16]),
+        },
+        Request::Unknown,
+    ]
 }
 
 /// The relay's refusal in `result`; panics (failing the test) on anything else.
