@@ -223,7 +223,7 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &'static str) -> Result<T, EnvelopeError> {
-    rmp_serde::from_slice(bytes).map_err(|e| EnvelopeError::Malformed {
+    uchat_wire::frame::decode_msgpack(bytes).map_err(|e| EnvelopeError::Malformed {
         what,
         reason: e.to_string(),
     })

@@ -167,7 +167,7 @@ pub fn open_comment(
     c: &uchat_wire::MomentComment,
 ) -> Result<MomentCommentView, String> {
     let plain = cipher::open_comment(key, post, c.id, &c.ciphertext).map_err(|e| e.to_string())?;
-    let body: CommentBody = rmp_serde::from_slice(&plain).map_err(|e| e.to_string())?;
+    let body: CommentBody = uchat_wire::frame::decode_msgpack(&plain).map_err(|e| e.to_string())?;
     if body.author != c.author || body.reply_to != c.reply_to {
         return Err("its author or addressee differs from what the relay says".into());
     }
@@ -202,7 +202,9 @@ pub fn open_moment(item: &MomentItem, key: Option<&PostKey>) -> Moment {
     };
     let body = cipher::open_post(key, item.id, &item.ciphertext)
         .map_err(|e| e.to_string())
-        .and_then(|plain| rmp_serde::from_slice::<PostBody>(&plain).map_err(|e| e.to_string()));
+        .and_then(|plain| {
+            uchat_wire::frame::decode_msgpack::<PostBody>(&plain).map_err(|e| e.to_string())
+        });
     match body {
         Err(problem) => {
             moment.problem = Some(format!("the post does not open: {problem}"));

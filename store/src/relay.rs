@@ -667,6 +667,23 @@ impl RelayStore {
         })
     }
 
+    /// `username`'s fallback key, without touching the one-time stock (for someone who
+    /// must not drain it).
+    pub fn fallback_key(&self, username: &UserName) -> Result<Option<ClaimedKey>, StoreError> {
+        read(&self.db, |tx| {
+            tx.open_table(FALLBACK_KEYS)?
+                .get(username.as_str())?
+                .map(|v| decode(v.value(), "fallback key"))
+                .transpose()
+                .map(|key| {
+                    key.map(|key| ClaimedKey {
+                        key,
+                        fallback: true,
+                    })
+                })
+        })
+    }
+
     /// How many one-time keys of `username` are left.
     pub fn one_time_key_count(&self, username: &UserName) -> Result<u64, StoreError> {
         read(&self.db, |tx| {

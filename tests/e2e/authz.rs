@@ -658,6 +658,13 @@ fn alices_key(_: &Scene, _: Role, reply: &Reply) -> Result<(), String> {
     )
 }
 
+fn alices_fallback_key(_: &Scene, _: Role, reply: &Reply) -> Result<(), String> {
+    is(
+        matches!(reply, Reply::ClaimedKey { user, fallback: true, .. } if *user == alice()),
+        "not alice's fallback key",
+    )
+}
+
 fn alices_identity(_: &Scene, _: Role, reply: &Reply) -> Result<(), String> {
     is(
         matches!(reply, Reply::Identity { user, .. } if *user == alice()),
@@ -1016,7 +1023,8 @@ fn row_of(request: &Request) -> Row {
             oneself(Allowed(key_count)),
         ),
         // Only friends (or co-members) may claim alice's keys: strangers cannot drain
-        // them. A block keeps a friendship, and SECURITY.md lets any friend claim.
+        // them. The friend alice blocked gets her reusable fallback key only: the block
+        // stays silent, and drains nothing.
         Request::ClaimKey { .. } => (
             Exercise::Plain(|_, _| Request::ClaimKey { user: alice() }),
             Cells {
@@ -1027,7 +1035,7 @@ fn row_of(request: &Request) -> Row {
                 friend: Allowed(alices_key),
                 stranger: Refused(NotFriends),
                 requester: Refused(NotFriends),
-                blocked_friend: Allowed(alices_key),
+                blocked_friend: Allowed(alices_fallback_key),
                 blocked_stranger: Refused(NotFriends),
                 logged_out: NOT_LOGGED_IN,
             },
@@ -1176,7 +1184,8 @@ fn row_of(request: &Request) -> Row {
                 friend: Allowed(alices_profile),
                 stranger: Refused(NotFriends),
                 requester: Refused(NotFriends),
-                blocked_friend: Allowed(alices_profile),
+                // Blocked users stop seeing alice's profile, as they stop getting its changes.
+                blocked_friend: Refused(NotFriends),
                 blocked_stranger: Refused(NotFriends),
                 logged_out: NOT_LOGGED_IN,
             },
@@ -2021,7 +2030,7 @@ async fn every_request_kind_is_answered_by_the_askers_relation_to_what_it_names(
     unique.dedup();
     assert_eq!(unique.len(), in_table.len(), "a kind has two rows");
 
-    let relay = tokio::task::spawn_blocking(TestRelay::start).await??;
+    let relay = tokio::task::spawn_blocking(TestRelay::start_for_many_users).await??;
     let scene = Scene::set(relay).await?;
     let set_in = started.elapsed();
 

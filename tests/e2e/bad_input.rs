@@ -294,9 +294,52 @@ async fn hello_only(relay: &TestRelay, link: &mut RelayLink) -> Result<()> {
 
 /// The same request with one part of its MessagePack replaced by a value of another type:
 /// (what was changed, the body).
+/// A request's JSON form, written back as MessagePack the way the wire writes it: arrays of
+/// byte-sized numbers (bytes in the JSON form) as `bin`, the rest as they are.
+struct AsWire<'a>(&'a serde_json::Value);
+
+impl serde::Serialize for AsWire<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        use serde_json::Value;
+        match self.0 {
+            Value::Array(items)
+                if !items.is_empty()
+                    && items.iter().all(|n| n.as_u64().is_some_and(|n| n < 256)) =>
+            {
+                let bytes: Vec<u8> = items
+                    .iter()
+                    .filter_map(|n| n.as_u64().and_then(|n| u8::try_from(n).ok()))
+                    .collect();
+                serializer.serialize_bytes(&bytes)
+            }
+            Value::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&AsWire(item))?;
+                }
+                seq.end()
+            }
+            Value::Object(fields) => {
+                let mut map = serializer.serialize_map(Some(fields.len()))?;
+                for (key, value) in fields {
+                    map.serialize_entry(key, &AsWire(value))?;
+                }
+                map.end()
+            }
+            other => other.serialize(serializer),
+        }
+    }
+}
+
+/// [`AsWire`] encoded.
+fn wire_bytes(value: &serde_json::Value) -> Vec<u8> {
+    rmp_serde::to_vec_named(&AsWire(value)).expect("JSON encodes")
+}
+
 fn wrong_types(request: &Request) -> Vec<(String, Vec<u8>)> {
     use serde_json::{Value, json};
-    let encode = |value: &Value| rmp_serde::to_vec_named(value).expect("JSON encodes");
+    let encode = wire_bytes;
     let original = if *request == Request::Unknown {
         json!({"type": "Teleport", "body": {"to": "mars"}})
     } else {
@@ -344,7 +387,7 @@ fn wrong_types(request: &Request) -> Vec<(String, Vec<u8>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_bad_request_gets_a_clear_error_and_the_relay_keeps_serving() -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut relay = tokio::task::spawn_blocking(TestRelay::start).await??;
+    let mut relay = tokio::task::spawn_blocking(TestRelay::start_for_many_users).await??;
     let mut bystanders = Bystanders::start(&relay).await?;
     let (mut tess, _) = raw_register(&relay, "tess").await?;
     let mut findings = Findings::default();
@@ -407,15 +450,13 @@ async fn every_kind_of_bad_request_gets_a_clear_error_and_the_relay_keeps_servin
         .await?;
 
     // (c) Wrong types: valid MessagePack of the right shape with one part of another
-    // type. First, the same re-encoding without a change is understood (bytes as arrays
-    // of numbers decode), so what is refused below is the change.
+    // type. First, the same re-encoding without a change is understood (bytes written back
+    // as bytes), so what is refused below is the change.
     let presence = Request::Presence {
         users: vec![user("alice")],
     };
     let json = serde_json::to_value(&presence)?;
-    let got = tess
-        .request_raw(&framed(&rmp_serde::to_vec_named(&json)?))
-        .await;
+    let got = tess.request_raw(&framed(&wire_bytes(&json))).await;
     findings.answered(
         "Presence re-encoded from JSON unchanged",
         &tess,
@@ -426,11 +467,9 @@ async fn every_kind_of_bad_request_gets_a_clear_error_and_the_relay_keeps_servin
         group: uchat_wire::GroupId([1; 16]),
     };
     let json = serde_json::to_value(&group_info)?;
-    let got = tess
-        .request_raw(&framed(&rmp_serde::to_vec_named(&json)?))
-        .await;
+    let got = tess.request_raw(&framed(&wire_bytes(&json))).await;
     findings.refused(
-        "GroupInfo re-encoded from JSON unchanged (its id as an array of numbers)",
+        "GroupInfo re-encoded from JSON unchanged (its id written back as bytes)",
         &tess,
         &got,
         ErrorCode::NoSuchGroup,
@@ -643,7 +682,7 @@ async fn answer_or_death(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deeply_nested_frame_is_refused_and_the_relay_lives_on() -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut relay = tokio::task::spawn_blocking(TestRelay::start).await??;
+    let mut relay = tokio::task::spawn_blocking(TestRelay::start_for_many_users).await??;
     let mut bystanders = Bystanders::start(&relay).await?;
     let (mut tess, _) = raw_register(&relay, "tess").await?;
     let mut findings = Findings::default();
@@ -702,17 +741,31 @@ async fn a_deeply_nested_frame_is_refused_and_the_relay_lives_on() -> Result<()>
             with_field(&hello, "x", &nested_arrays(60_000)),
             Some(ErrorCode::Malformed),
         ),
-        // Just under rmp-serde's depth limit (1,024): the whole depth is walked.
+        // Past the wire's nesting limit (64): refused, where rmp-serde's own (1,024) let
+        // a debug build's stack overflow first.
         (
             "KeyCount with 1,000 nested arrays in an unknown field",
             false,
             with_field(&key_count, "x", &nested_arrays(1_000)),
-            None,
+            Some(ErrorCode::Malformed),
         ),
         (
             "KeyCount with 1,000 nested maps in an unknown field",
             false,
             with_field(&key_count, "x", &nested_maps(1_000)),
+            Some(ErrorCode::Malformed),
+        ),
+        // Within the limit, an unknown field is skipped, however it nests.
+        (
+            "KeyCount with 50 nested arrays in an unknown field",
+            false,
+            with_field(&key_count, "x", &nested_arrays(50)),
+            None,
+        ),
+        (
+            "KeyCount with 50 nested maps in an unknown field",
+            false,
+            with_field(&key_count, "x", &nested_maps(50)),
             None,
         ),
     ];

@@ -42,9 +42,25 @@ pub fn encode<T: Serialize>(msg: &T, max_body_bytes: usize) -> Result<Vec<u8>, F
     Ok(out)
 }
 
+/// How deeply MessagePack values from the network may nest. Uchat's deepest message nests
+/// about ten levels; rmp-serde's own limit (1,024) is deeper than a debug build's 2 MiB
+/// thread stack reaches (it overflowed at about 700 levels, aborting the relay on one
+/// small frame sent before login).
+pub const MAX_NESTING: usize = 64;
+
+/// Decodes MessagePack `bytes` from the network (a frame's body, or what a peer decrypted)
+/// with nesting limited to [`MAX_NESTING`].
+pub fn decode_msgpack<'de, T: serde::Deserialize<'de>>(
+    bytes: &'de [u8],
+) -> Result<T, rmp_serde::decode::Error> {
+    let mut deserializer = rmp_serde::Deserializer::from_read_ref(bytes);
+    deserializer.set_max_depth(MAX_NESTING);
+    T::deserialize(&mut deserializer)
+}
+
 /// Decodes a MessagePack body (without its header).
 pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
-    rmp_serde::from_slice(body).map_err(|e| FrameError::Malformed {
+    decode_msgpack(body).map_err(|e| FrameError::Malformed {
         reason: e.to_string(),
     })
 }
@@ -181,6 +197,39 @@ mod tests {
         }
         decoder.finish().expect("nothing left over");
         assert_eq!(got, Some(hello()));
+    }
+
+    #[test]
+    fn deeply_nested_values_are_refused_without_exhausting_the_stack() {
+        // A Hello map with one unknown field holding 100,000 nested one-element arrays:
+        // 100 kB, well within the frame limit.
+        let depth = 100_000;
+        let mut body = vec![0x83]; // a map of three fields
+        for (key, value) in [("protocol", None), ("client", None), ("x", Some(()))] {
+            body.push(0xa0 | key.len() as u8);
+            body.extend_from_slice(key.as_bytes());
+            match (key, value) {
+                ("protocol", _) => {
+                    let version =
+                        rmp_serde::to_vec_named(&crate::PROTOCOL_VERSION).expect("encodes");
+                    body.extend_from_slice(&version);
+                }
+                ("client", _) => body.extend_from_slice(&[0xa1, b'c']),
+                _ => {
+                    body.extend(std::iter::repeat_n(0x91u8, depth));
+                    body.push(0xc0);
+                }
+            }
+        }
+        let hello = rmp_serde::to_vec_named(&hello()).expect("encodes");
+        assert!(decode_body::<Request>(&hello).is_ok());
+        let err = decode_body::<Request>(&body).expect_err("too deep");
+        assert!(err.to_string().contains("depth"), "{err}");
+        // What Uchat itself sends nests far less.
+        let shallow: Vec<u8> = std::iter::repeat_n(0x91u8, MAX_NESTING - 2)
+            .chain([0xc0])
+            .collect();
+        assert!(decode_msgpack::<serde::de::IgnoredAny>(&shallow).is_ok());
     }
 
     #[test]

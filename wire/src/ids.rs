@@ -109,7 +109,7 @@ macro_rules! hex_id {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
-        pub struct $name(#[serde(with = "serde_bytes")] pub [u8; 16]);
+        pub struct $name(#[serde(with = "crate::bytes")] pub [u8; 16]);
 
         impl $name {
             /// Parses 32 hex digits.

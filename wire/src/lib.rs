@@ -26,6 +26,7 @@
 //! and growing enums have an `Unknown` catch-all, so an older peer skips what a newer relay
 //! adds instead of failing. New fields get `#[serde(default)]`.
 
+mod bytes;
 pub mod error;
 pub mod frame;
 pub mod ids;

@@ -308,6 +308,14 @@ async fn serve_stream(
     let response = match body {
         Ok(body) => match frame::decode_body::<Request>(&body) {
             // A transfer keeps the stream: raw ciphertext follows its request or answer.
+            Ok(Request::UploadFile { .. } | Request::DownloadFile { .. })
+                if !connection.state().said_hello =>
+            {
+                Response::error(
+                    ErrorCode::ProtocolViolation,
+                    "send Hello before any other request",
+                )
+            }
             Ok(Request::UploadFile { file, size, access }) => {
                 let request = files::UploadRequest { file, size, access };
                 return files::upload(connection, shared, request, send, recv).await;

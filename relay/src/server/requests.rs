@@ -217,6 +217,18 @@ async fn dispatch(connection: &Arc<Connection>, shared: &Arc<Shared>, request: R
             "send Hello before any other request",
         ));
     }
+    if matches!(
+        request,
+        Request::Register { .. } | Request::Login { .. } | Request::Resume { .. }
+    ) && let Some(user) = connection.user()
+    {
+        // Refused before anything is checked or stored: a second login would otherwise
+        // create an account, or swap a password login for a token one.
+        return Err(fail(
+            ErrorCode::ProtocolViolation,
+            format!("this connection is already logged in as '{user}'; log out first"),
+        ));
+    }
     match request {
         Request::Hello { .. } => unreachable_hello(),
         Request::Register {
@@ -969,38 +981,45 @@ async fn account_of(shared: &Arc<Shared>, whose: &UserName) -> Result<AccountRec
 
 /// Hands out one of `whose`'s keys to `me`, a friend of theirs or a member of a group with
 /// them (who must share group keys): only they may start a session, so strangers cannot
-/// drain anyone's one-time keys.
+/// drain anyone's one-time keys. A friend on either side of a block gets only the reusable
+/// fallback key: a block is silent (answered like any claim), and a blocked friend drains
+/// nothing.
 async fn claim_key(shared: &Arc<Shared>, me: UserName, whose: UserName) -> Handled {
     let account = account_of(shared, &whose).await?;
     let store = shared.store.clone();
     let (asker, owner) = (me.clone(), whose.clone());
-    // A co-member who blocked the asker (or whom the asker blocked) is no friend here:
-    // no session, so no key shares between them either.
-    let related = blocking(move || {
-        Ok(store.are_friends(&asker, &owner)?
-            || (store.share_a_group(&asker, &owner)?
-                && !store.has_blocked(&owner, &asker)?
-                && !store.has_blocked(&asker, &owner)?))
+    let relation = blocking(move || {
+        let related = store.are_friends(&asker, &owner)? || store.share_a_group(&asker, &owner)?;
+        let blocked = store.has_blocked(&owner, &asker)? || store.has_blocked(&asker, &owner)?;
+        Ok((related, blocked))
     })
     .await?;
-    if !related {
-        return Err(store_failure(StoreError::NotFriends {
-            user: me,
-            other: whose,
-        }));
-    }
-    let store = shared.store.clone();
-    let name = whose.clone();
-    let claimed = blocking(move || store.claim_key(&name))
-        .await?
-        .ok_or_else(|| {
-            fail(
-                ErrorCode::NoKeysAvailable,
-                format!(
-                    "'{whose}' has no keys left to start a conversation; they must come online once"
-                ),
-            )
-        })?;
+    let claimed = match relation {
+        (false, _) => {
+            return Err(store_failure(StoreError::NotFriends {
+                user: me,
+                other: whose,
+            }));
+        }
+        (true, false) => {
+            let store = shared.store.clone();
+            let name = whose.clone();
+            blocking(move || store.claim_key(&name)).await?
+        }
+        (true, true) => {
+            let store = shared.store.clone();
+            let name = whose.clone();
+            blocking(move || store.fallback_key(&name)).await?
+        }
+    };
+    let claimed = claimed.ok_or_else(|| {
+        fail(
+            ErrorCode::NoKeysAvailable,
+            format!(
+                "'{whose}' has no keys left to start a conversation; they must come online once"
+            ),
+        )
+    })?;
     Ok(Reply::ClaimedKey {
         user: whose,
         identity: account.identity,

@@ -200,7 +200,7 @@ pub struct KeyShare {
     /// The member it is for.
     pub to: UserName,
     /// Opaque to the relay (an Olm envelope), at most [`MAX_KEY_SHARE_BYTES`].
-    #[serde(with = "serde_bytes")]
+    #[serde(with = "crate::bytes")]
     pub ciphertext: Vec<u8>,
 }
 

@@ -49,7 +49,7 @@ pub struct MomentItem {
     /// continues after it.
     pub cursor: u64,
     /// The post's text and pictures, sealed under its key.
-    #[serde(with = "serde_bytes")]
+    #[serde(with = "crate::bytes")]
     pub ciphertext: Vec<u8>,
     /// The likes this viewer may see, oldest first.
     #[serde(default)]
@@ -67,7 +67,7 @@ pub struct MomentLike {
     /// When, by the relay's clock, ms since the Unix epoch.
     pub liked_ms: u64,
     /// The like sealed under the post's key (it names the liker, so a viewer can check it).
-    #[serde(with = "serde_bytes")]
+    #[serde(with = "crate::bytes")]
     pub ciphertext: Vec<u8>,
 }
 
@@ -86,6 +86,6 @@ pub struct MomentComment {
     /// When, by the relay's clock, ms since the Unix epoch.
     pub commented_ms: u64,
     /// The text sealed under the post's key.
-    #[serde(with = "serde_bytes")]
+    #[serde(with = "crate::bytes")]
     pub ciphertext: Vec<u8>,
 }

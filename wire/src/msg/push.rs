@@ -33,7 +33,7 @@ pub enum PushEvent {
         /// The sender's message id.
         id: MessageId,
         /// Opaque to the relay.
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "crate::bytes")]
         ciphertext: Vec<u8>,
     },
     /// A friend came online or went offline (ephemeral).
@@ -86,7 +86,7 @@ pub enum PushEvent {
         /// The sender's message id.
         id: MessageId,
         /// Opaque to the relay.
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "crate::bytes")]
         ciphertext: Vec<u8>,
     },
     /// A member's Megolm session key for this user, inside an Olm message (durable);
@@ -97,7 +97,7 @@ pub enum PushEvent {
         /// The member who shares their session.
         from: UserName,
         /// Opaque to the relay (an Olm envelope).
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "crate::bytes")]
         ciphertext: Vec<u8>,
     },
     /// A group's membership changed (durable): what changed and the group's state after
@@ -122,7 +122,7 @@ pub enum PushEvent {
         /// The caller (authenticated by the relay).
         from: UserName,
         /// The caller's Olm envelope with its ephemeral call key.
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "crate::bytes")]
         offer: Vec<u8>,
         /// How long the ringing has left, in ms.
         ring_left_ms: u64,
@@ -132,7 +132,7 @@ pub enum PushEvent {
         /// The call.
         call: CallId,
         /// The callee's Olm envelope with its ephemeral call key.
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "crate::bytes")]
         answer: Vec<u8>,
     },
     /// The call ended or will not happen (ephemeral, to whoever was in or rung by it).
@@ -158,7 +158,7 @@ pub enum PushEvent {
         /// Who posted it (authenticated by the relay).
         author: UserName,
         /// Opaque to the relay (an Olm envelope with the post's key).
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "crate::bytes")]
         ciphertext: Vec<u8>,
     },
     /// Someone liked this user's post (durable).
@@ -168,7 +168,7 @@ pub enum PushEvent {
         /// Who liked it.
         by: UserName,
         /// The like sealed under the post's key.
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "crate::bytes")]
         ciphertext: Vec<u8>,
     },
     /// Someone commented on this user's post, or replied to this user there (durable).

@@ -79,7 +79,7 @@ pub enum Request {
         /// Sender-chosen unique id (also inside the ciphertext).
         id: MessageId,
         /// Opaque to the relay.
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "crate::bytes")]
         ciphertext: Vec<u8>,
     },
     /// Acknowledges every durable event up to and including `through`: the relay deletes them.
@@ -216,7 +216,7 @@ pub enum Request {
         /// Sender-chosen unique id (also inside the ciphertext).
         id: MessageId,
         /// Opaque to the relay.
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "crate::bytes")]
         ciphertext: Vec<u8>,
         /// Session keys for members who do not hold the sender's current session yet.
         #[serde(default)]
@@ -250,7 +250,7 @@ pub enum Request {
         /// The callee.
         to: UserName,
         /// Opaque to the relay: an Olm envelope with the caller's ephemeral call key.
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "crate::bytes")]
         offer: Vec<u8>,
     },
     /// Takes a call ringing for the asker: answered with `CallConnected` (the callee's voice
@@ -259,7 +259,7 @@ pub enum Request {
         /// The call.
         call: CallId,
         /// Opaque to the relay: an Olm envelope with the callee's ephemeral call key.
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "crate::bytes")]
         answer: Vec<u8>,
     },
     /// Refuses a call ringing for the asker; answered with `Done`, or `NoSuchCall`.
@@ -280,7 +280,7 @@ pub enum Request {
         /// The post, chosen by the author.
         id: PostId,
         /// Opaque to the relay: the post sealed under its key.
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "crate::bytes")]
         ciphertext: Vec<u8>,
         /// The post's key for each viewer.
         #[serde(default)]
@@ -307,7 +307,7 @@ pub enum Request {
         /// The post.
         post: PostId,
         /// Opaque to the relay: the like sealed under the post's key.
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "crate::bytes")]
         ciphertext: Vec<u8>,
     },
     /// Takes back the asker's like; answered with `Done`.
@@ -327,7 +327,7 @@ pub enum Request {
         #[serde(default)]
         reply_to: Option<UserName>,
         /// Opaque to the relay: the comment sealed under the post's key.
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "crate::bytes")]
         ciphertext: Vec<u8>,
     },
     /// Deletes one of the asker's posts with its likes and comments; answered with `Done`.
@@ -424,7 +424,7 @@ impl fmt::Debug for Password {
 /// A bearer session token (32 random bytes). Its `Debug` never shows the content.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct SessionToken(#[serde(with = "serde_bytes")] pub Vec<u8>);
+pub struct SessionToken(#[serde(with = "crate::bytes")] pub Vec<u8>);
 
 impl fmt::Debug for SessionToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -436,10 +436,10 @@ impl fmt::Debug for SessionToken {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdentityKeys {
     /// Curve25519 identity key (32 bytes), used in the Olm handshake.
-    #[serde(with = "serde_bytes")]
+    #[serde(with = "crate::bytes")]
     pub curve25519: Vec<u8>,
     /// Ed25519 signing key (32 bytes), signs one-time and fallback keys.
-    #[serde(with = "serde_bytes")]
+    #[serde(with = "crate::bytes")]
     pub ed25519: Vec<u8>,
 }
 
@@ -447,9 +447,9 @@ pub struct IdentityKeys {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SignedKey {
     /// The public key (32 bytes).
-    #[serde(with = "serde_bytes")]
+    #[serde(with = "crate::bytes")]
     pub key: Vec<u8>,
     /// Ed25519 signature (64 bytes) by the account's signing key.
-    #[serde(with = "serde_bytes")]
+    #[serde(with = "crate::bytes")]
     pub signature: Vec<u8>,
 }

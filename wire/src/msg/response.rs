@@ -134,7 +134,7 @@ pub enum Reply {
         /// The profile.
         profile: ProfileSummary,
         /// The avatar PNG, if the user has one and the asker's known version differs.
-        #[serde(default, with = "serde_bytes")]
+        #[serde(default, with = "crate::bytes")]
         avatar: Option<Vec<u8>>,
     },
     /// Answer to `CreateGroup`, `GroupInfo`, `InviteToGroup` and `KickFromGroup`: the

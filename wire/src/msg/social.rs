@@ -87,7 +87,7 @@ pub enum AvatarChange {
     /// side and [`MAX_AVATAR_BYTES`] long (the peer resizes pictures before sending).
     Set {
         /// The PNG file's bytes.
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "crate::bytes")]
         png: Vec<u8>,
     },
 }

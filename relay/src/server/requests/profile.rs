@@ -89,15 +89,20 @@ pub(super) async fn set(
 
 /// Whether `me` may read `user`'s profile: their own, a friend's, or that of someone whose
 /// friend request to `me` is pending (the requester chose to show themselves; the one
-/// asked did not).
+/// asked did not); never that of someone who blocked `me`.
 fn may_read(
     shared: &Shared,
     me: &UserName,
     user: &UserName,
 ) -> Result<bool, uchat_store::StoreError> {
-    Ok(me == user
-        || shared.store.are_friends(me, user)?
-        || shared.store.has_pending_request(user, me)?)
+    if me == user {
+        return Ok(true);
+    }
+    // Someone `user` blocked stops seeing their profile, as they stop getting its changes.
+    Ok(
+        (shared.store.are_friends(me, user)? || shared.store.has_pending_request(user, me)?)
+            && !shared.store.has_blocked(user, me)?,
+    )
 }
 
 fn not_allowed(user: &UserName) -> ErrorReply {
