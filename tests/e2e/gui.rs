@@ -1024,6 +1024,17 @@ fn a_thumbnail_20000_pixels_wide_shows_as_a_file_without_a_preview_and_the_chat_
         picture_sides(h).contains(&[320, 240])
     })?;
     pictures_are_preview_sized(&alice);
+    // alice's client left the hostile thumbnail out as it took the message in.
+    let stored = alice
+        .harness
+        .state()
+        .model
+        .conversations
+        .values()
+        .flat_map(|c| c.entries())
+        .find_map(|e| e.file.clone().filter(|f| f.name == "wide.png"))
+        .context("the file message")?;
+    assert_eq!(stored.thumbnail, None);
 
     // And on every later start the chat opens from what was stored.
     drop(alice);
