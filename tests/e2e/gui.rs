@@ -400,7 +400,7 @@ fn a_message_while_the_window_is_not_focused_raises_a_desktop_notification() -> 
         }
     })();
     let said = online.and_then(|()| {
-        bob.send("alice", "有空吗？ are you free tonight?")?;
+        bob.send("alice", "有空吗？ <b>are you free tonight?</b> & after")?;
         desktop.wait_for_on_bus("are you free tonight?", WAIT)
     });
     let _ = app.kill();
@@ -420,6 +420,12 @@ fn a_message_while_the_window_is_not_focused_raises_a_desktop_notification() -> 
         "the sender as the title: {call}"
     );
     assert!(call.contains("有空吗？"), "the message's text: {call}");
+    // No notification service answers here, so whether it reads markup is unknown: the
+    // markup bob wrote is escaped, to show as he wrote it rather than in bold.
+    assert!(
+        call.contains("&lt;b&gt;are you free tonight?&lt;/b&gt; &amp; after"),
+        "the message's markup escaped: {call}"
+    );
     Ok(())
 }
 
