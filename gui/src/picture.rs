@@ -1,6 +1,7 @@
 //! Pictures other people chose, made into textures: the one bounded decode that every
 //! picture from the network goes through before the app shows it (thumbnails of pictures
-//! sent in chats, pictures in moments).
+//! sent in chats, pictures in moments), and the scaling that a pasted picture's pixels go
+//! through before their preview (a picture copied from a web page can be as wide).
 //!
 //! A received picture is small in bytes but may claim any size: a 20000×1 PNG takes a
 //! hundred bytes, a 10000×10000 one of zeros some tens of kilobytes (a decompression
@@ -88,6 +89,29 @@ pub fn texture(ctx: &egui::Context, name: String, bytes: &[u8]) -> Option<egui::
     let max_texture_side = ctx.input(|i| i.max_texture_side);
     let image = decode_preview(bytes, max_texture_side)?;
     Some(ctx.load_texture(name, image, egui::TextureOptions::LINEAR))
+}
+
+/// The preview of `image`, pixels already in memory (a pasted picture), scaled down (never
+/// up) to fit [`PREVIEW_SIDE`] and `max_texture_side`; `None` if its pixels do not match
+/// its size.
+pub fn fit_preview(image: &egui::ColorImage, max_texture_side: usize) -> Option<egui::ColorImage> {
+    let side = preview_side(max_texture_side);
+    let width = u32::try_from(image.width()).ok()?;
+    let height = u32::try_from(image.height()).ok()?;
+    if width <= side && height <= side {
+        return Some(image.clone());
+    }
+    // Color32 is RGBA with the colour premultiplied by alpha, which averages correctly.
+    let pixels =
+        image::ImageBuffer::<image::Rgba<u8>, &[u8]>::from_raw(width, height, image.as_raw())?;
+    let scale = f64::from(side) / f64::from(width.max(height));
+    let fit = |length: u32| ((f64::from(length) * scale).round() as u32).clamp(1, side);
+    let small = image::imageops::thumbnail(&pixels, fit(width), fit(height));
+    let size = [small.width() as usize, small.height() as usize];
+    Some(egui::ColorImage::from_rgba_premultiplied(
+        size,
+        small.as_raw(),
+    ))
 }
 
 /// The preview of a received file's thumbnail (a picture sent in a chat, or one in a
@@ -247,6 +271,25 @@ mod tests {
         let preview = decode_preview(&png, PAINTER).expect("a preview");
         assert_eq!(preview.size, [200, 100]);
         assert_eq!(preview.pixels[101], egui::Color32::from_rgb(101, 0, 90));
+    }
+
+    #[test]
+    fn a_pasted_picture_wider_than_a_preview_is_scaled_down_for_it() {
+        let red = egui::Color32::from_rgb(200, 10, 10);
+        let wide = egui::ColorImage::filled([20_000, 2], red);
+        let preview = fit_preview(&wide, PAINTER).expect("a preview");
+        assert_eq!(preview.size, [PREVIEW_SIDE as usize, 1]);
+        assert!(preview.pixels.iter().all(|&p| p == red));
+        let tall = egui::ColorImage::filled([400, 800], red);
+        assert_eq!(
+            fit_preview(&tall, PAINTER).map(|p| p.size),
+            Some([160, 320])
+        );
+        let small = egui::ColorImage::filled([100, 50], red);
+        assert_eq!(fit_preview(&small, PAINTER).as_ref(), Some(&small));
+        let mut broken = egui::ColorImage::filled([400, 400], red);
+        broken.pixels.truncate(10);
+        assert!(fit_preview(&broken, PAINTER).is_none());
     }
 
     #[test]

@@ -286,6 +286,14 @@ fn a_picture_pasted_into_a_chat_is_sent_as_a_png_once_confirmed() -> Result<()> 
     let (mut alice, bob) = alice_in_the_app_with_bob(&relay, &alice_home)?;
     alice.click(en.tr(Tr::Message))?;
 
+    // A picture far wider than a texture may be (copied from a web page, say): its preview
+    // is scaled down to fit.
+    let wide = egui::ColorImage::filled([20_000, 2], egui::Color32::BLUE);
+    alice.paste_picture(std::sync::Arc::new(wide));
+    alice.wait_for_part("20000×2", WAIT)?;
+    pictures_are_preview_sized(&alice);
+    alice.click(en.tr(Tr::DiscardPicture))?;
+
     // What was copied: a 40×30 gradient.
     let pixels: Vec<egui::Color32> = (0..30u8)
         .flat_map(|y| (0..40u8).map(move |x| egui::Color32::from_rgb(x * 6, y * 8, 200)))

@@ -345,21 +345,20 @@ impl UchatApp {
             return;
         };
         let [width, height] = pasted.image.size;
-        let preview = pasted.preview.get_or_insert_with(|| {
-            ui.ctx().load_texture(
-                "pasted picture",
-                (*pasted.image).clone(),
-                egui::TextureOptions::LINEAR,
-            )
-        });
+        if pasted.preview.is_none() {
+            let max_texture_side = ui.ctx().input(|i| i.max_texture_side);
+            pasted.preview =
+                crate::picture::fit_preview(&pasted.image, max_texture_side).map(|image| {
+                    ui.ctx()
+                        .load_texture("pasted picture", image, egui::TextureOptions::LINEAR)
+                });
+        }
         let mut choice = None;
         egui::Frame::group(ui.style()).show(ui, |ui| {
             ui.horizontal(|ui| {
-                ui.add(
-                    egui::Image::new(&*preview)
-                        .max_height(80.0)
-                        .max_width(160.0),
-                );
+                if let Some(preview) = &pasted.preview {
+                    ui.add(egui::Image::new(preview).max_height(80.0).max_width(160.0));
+                }
                 ui.vertical(|ui| {
                     ui.label(format!("{} ({width}×{height})", lang.tr(Tr::PastedPicture)));
                     ui.horizontal(|ui| {
