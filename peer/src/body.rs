@@ -1,12 +1,13 @@
 //! What a message says, between the encrypted [`Content`] that travels and the history
 //! entry that stays: a text or a file. [`Body::from_content`] checks a received file's
-//! fields before anything uses them.
+//! fields before anything uses them, and leaves out a thumbnail unlike those peers make
+//! (one claiming 20000×1 pixels would otherwise be stored and shown).
 
 use uchat_store::{FileRef, HistoryEntry};
 
 use crate::crypto::chunk::FileKey;
 use crate::envelope::{Content, FileContent};
-use crate::thumbnail::MAX_THUMBNAIL_BYTES;
+use crate::thumbnail::{MAX_THUMBNAIL_BYTES, THUMBNAIL_SIDE, is_thumbnail};
 
 /// Longest file name accepted in a file message, in bytes (a name is made safe and
 /// shortened again when saved).
@@ -45,7 +46,8 @@ impl Body {
     }
 
     /// The body of a received content, or why it is not acceptable (`Ok(None)`: not a
-    /// body at all, such as a group key).
+    /// body at all, such as a group key). A file's thumbnail that is not a picture of at
+    /// most [`THUMBNAIL_SIDE`] pixels a side is left out: the file stays, without a preview.
     pub fn from_content(content: Content) -> Result<Option<Body>, String> {
         match content {
             Content::Text { text } => Ok(Some(Body::Text(text))),
@@ -57,7 +59,15 @@ impl Body {
                     mime: file.mime,
                     md5: file.md5,
                     key: file.key,
-                    thumbnail: file.thumbnail,
+                    thumbnail: file.thumbnail.filter(|thumbnail| {
+                        let usable = is_thumbnail(thumbnail);
+                        if !usable {
+                            tracing::warn!(
+                                "a received thumbnail that is not a picture of at most {THUMBNAIL_SIDE} px a side was left out"
+                            );
+                        }
+                        usable
+                    }),
                     dimensions: file.dimensions,
                     saved_to: None,
                 }))
@@ -167,6 +177,31 @@ mod tests {
             },
         ] {
             assert!(Body::from_content(Content::File(broken)).is_err());
+        }
+    }
+
+    #[test]
+    fn a_thumbnail_unlike_those_peers_make_is_left_out_and_the_file_kept() {
+        let png = |width, height| {
+            let mut out = std::io::Cursor::new(Vec::new());
+            image::GrayImage::new(width, height)
+                .write_to(&mut out, image::ImageFormat::Png)
+                .expect("encodes");
+            out.into_inner()
+        };
+        let received = |thumbnail: Vec<u8>| match Body::from_content(Content::File(FileContent {
+            thumbnail: Some(thumbnail),
+            ..file()
+        })) {
+            Ok(Some(Body::File(file))) => file,
+            other => panic!("a file body, not {other:?}"),
+        };
+        let small = png(THUMBNAIL_SIDE, 160);
+        assert_eq!(received(small.clone()).thumbnail, Some(small));
+        for hostile in [png(20_000, 1), png(1, 20_000), b"not a picture".to_vec()] {
+            let file = received(hostile);
+            assert_eq!(file.thumbnail, None);
+            assert_eq!(file.name, "a.txt");
         }
     }
 }

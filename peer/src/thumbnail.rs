@@ -61,6 +61,25 @@ pub fn picture_extensions() -> Vec<&'static str> {
         .collect()
 }
 
+/// Whether `bytes` are a thumbnail as peers make them ([`thumbnail_of`]): a picture this
+/// build reads, 1 to [`THUMBNAIL_SIDE`] pixels a side. Only the header is read, so this
+/// costs nothing whatever size the picture claims.
+pub fn is_thumbnail(bytes: &[u8]) -> bool {
+    let Ok(reader) = image::ImageReader::new(Cursor::new(bytes)).with_guessed_format() else {
+        return false;
+    };
+    if !reader
+        .format()
+        .is_some_and(|format| PICTURE_FORMATS.contains(&format))
+    {
+        return false;
+    }
+    let sides = 1..=THUMBNAIL_SIDE;
+    reader
+        .into_dimensions()
+        .is_ok_and(|(width, height)| sides.contains(&width) && sides.contains(&height))
+}
+
 /// A thumbnail of the picture in `bytes`, or `None` if it is not one (a file that only
 /// looks like a picture is still sent, without a thumbnail).
 pub fn thumbnail_of(bytes: &[u8]) -> Option<Thumbnail> {
@@ -110,7 +129,27 @@ mod tests {
         let small = image::load_from_memory(&thumb.jpeg).expect("decodes");
         assert_eq!((small.width(), small.height()), (320, 160));
         assert!(thumb.jpeg.len() <= MAX_THUMBNAIL_BYTES);
+        assert!(is_thumbnail(&thumb.jpeg));
         assert_eq!(image_mime(b"%PDF-1.7 not a picture"), None);
         assert!(thumbnail_of(b"\x89PNG\r\n\x1a\n but broken").is_none());
+    }
+
+    #[test]
+    fn only_a_picture_of_at_most_a_thumbnails_side_is_a_thumbnail() {
+        let png = |width, height| {
+            let mut out = Cursor::new(Vec::new());
+            image::GrayImage::new(width, height)
+                .write_to(&mut out, image::ImageFormat::Png)
+                .expect("encodes");
+            out.into_inner()
+        };
+        assert!(is_thumbnail(&png(THUMBNAIL_SIDE, 1)));
+        assert!(is_thumbnail(&png(1, THUMBNAIL_SIDE)));
+        assert!(!is_thumbnail(&png(THUMBNAIL_SIDE + 1, 10)));
+        assert!(!is_thumbnail(&png(20_000, 1)));
+        assert!(!is_thumbnail(&png(1, 20_000)));
+        assert!(!is_thumbnail(b"%PDF-1.7 not a picture"));
+        assert!(!is_thumbnail(&png(10, 10)[..12]));
+        assert!(!is_thumbnail(b""));
     }
 }

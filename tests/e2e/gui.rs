@@ -1,6 +1,7 @@
 //! The desktop app, driven through its widgets (egui_kittest) against a real relay: two
-//! people register, become friends, talk, make a group, share a moment and call; and a
-//! relay outage shows a banner and loses nothing typed.
+//! people register, become friends, talk, make a group, share a moment and call; a relay
+//! outage shows a banner and loses nothing typed; and a picture with absurd sides, sent by
+//! a hostile client or already stored, shows without a preview instead of crashing the app.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -285,6 +286,14 @@ fn a_picture_pasted_into_a_chat_is_sent_as_a_png_once_confirmed() -> Result<()> 
     let (mut alice, bob) = alice_in_the_app_with_bob(&relay, &alice_home)?;
     alice.click(en.tr(Tr::Message))?;
 
+    // A picture far wider than a texture may be (copied from a web page, say): its preview
+    // is scaled down to fit.
+    let wide = egui::ColorImage::filled([20_000, 2], egui::Color32::BLUE);
+    alice.paste_picture(std::sync::Arc::new(wide));
+    alice.wait_for_part("20000×2", WAIT)?;
+    pictures_are_preview_sized(&alice);
+    alice.click(en.tr(Tr::DiscardPicture))?;
+
     // What was copied: a 40×30 gradient.
     let pixels: Vec<egui::Color32> = (0..30u8)
         .flat_map(|y| (0..40u8).map(move |x| egui::Color32::from_rgb(x * 6, y * 8, 200)))
@@ -399,7 +408,7 @@ fn a_message_while_the_window_is_not_focused_raises_a_desktop_notification() -> 
         }
     })();
     let said = online.and_then(|()| {
-        bob.send("alice", "有空吗？ are you free tonight?")?;
+        bob.send("alice", "有空吗？ <b>are you free tonight?</b> & after")?;
         desktop.wait_for_on_bus("are you free tonight?", WAIT)
     });
     let _ = app.kill();
@@ -419,6 +428,12 @@ fn a_message_while_the_window_is_not_focused_raises_a_desktop_notification() -> 
         "the sender as the title: {call}"
     );
     assert!(call.contains("有空吗？"), "the message's text: {call}");
+    // No notification service answers here, so whether it reads markup is unknown: the
+    // markup bob wrote is escaped, to show as he wrote it rather than in bold.
+    assert!(
+        call.contains("&lt;b&gt;are you free tonight?&lt;/b&gt; &amp; after"),
+        "the message's markup escaped: {call}"
+    );
     Ok(())
 }
 
@@ -554,21 +569,7 @@ fn unread_counts_last_across_restarts_of_the_app_until_the_chat_is_opened() -> R
     let home = dir.path().join("alice");
     let (alice, bob) = alice_in_the_app_with_bob(&relay, &home)?;
     drop(alice);
-    let reopen = || {
-        Gui::start_with(
-            "alice",
-            uchat_gui::AppOptions {
-                home: home.clone(),
-                relay: relay.addr.clone(),
-                lang: Some(zh),
-                audio: AudioSettings::default(),
-                utc_offset: time::UtcOffset::UTC,
-                password: Some(PASSWORD.to_string()),
-                tour: None,
-                relay_fingerprint: None,
-            },
-        )
-    };
+    let reopen = || reopen(&relay, &home, zh);
     let three_unread = uchat_gui::i18n::unread(zh, 3);
 
     // Three messages while the app is closed: counted when it starts.
@@ -892,5 +893,260 @@ fn on_a_desktop_without_a_file_chooser_the_app_says_what_to_install() -> Result<
     app.click(zh.tr(Tr::ChooseAvatar))?;
     app.wait_for_part("apt-get install zenity", WAIT)?;
     assert_eq!(app.harness.state().inputs_avatar(), "", "nothing chosen");
+    Ok(())
+}
+
+/// A PNG of `width`×`height` black pixels: a few hundred bytes, whatever its sides.
+fn black_png(width: u32, height: u32) -> Result<Vec<u8>> {
+    let mut png = Vec::new();
+    image::RgbaImage::new(width, height)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+    Ok(png)
+}
+
+/// Has `sender`'s next `uchat send-file TO PATH` carry `thumbnail` instead of the one its
+/// client would make: what a hostile sender's own client can do. The client resumes the
+/// upload recorded in its store for that conversation, path, size and modification time
+/// (the key `Client::send_file` writes) with whatever the record says.
+fn plant_thumbnail(
+    sender: &Peer,
+    to: &str,
+    path: &std::path::Path,
+    thumbnail: Vec<u8>,
+) -> Result<()> {
+    let meta = std::fs::metadata(path)?;
+    let modified_ms = meta.modified()?.duration_since(std::time::UNIX_EPOCH)?;
+    let modified_ms = u64::try_from(modified_ms.as_millis())?;
+    let canonical = std::fs::canonicalize(path)?;
+    let conversation = uchat_store::ConversationId::direct(&uchat_wire::UserName::parse(to)?);
+    let key = format!(
+        "{}\u{0}{}\u{0}{}\u{0}{modified_ms}",
+        conversation.as_str(),
+        canonical.display(),
+        meta.len()
+    );
+    let name = path
+        .file_name()
+        .context("a file name")?
+        .to_string_lossy()
+        .into_owned();
+    let store = uchat_store::PeerStore::open(&sender.home().join(uchat_peer::client::STORE_FILE))?;
+    store.put_pending_upload(
+        &key,
+        &uchat_store::PendingUpload {
+            file: uchat_store::FileRef {
+                file: uchat_wire::FileId([0x5a; 16]),
+                name,
+                size: meta.len(),
+                mime: "image/png".into(),
+                md5: Vec::new(),
+                key: vec![0x42; 64],
+                thumbnail: Some(thumbnail),
+                dimensions: None,
+                saved_to: None,
+            },
+            path: canonical.display().to_string(),
+            modified_ms,
+            conversation,
+            created_ms: uchat_gui::model::now_ms(),
+        },
+    )?;
+    Ok(())
+}
+
+/// The sides of every picture the app made a texture of (the font atlas aside).
+fn picture_sides(harness: &egui_kittest::Harness<'static, uchat_gui::UchatApp>) -> Vec<[usize; 2]> {
+    let manager = harness.ctx.tex_manager();
+    let manager = manager.read();
+    manager
+        .allocated()
+        .filter(|(_, meta)| meta.name != "egui_font_texture")
+        .map(|(_, meta)| meta.size)
+        .collect()
+}
+
+/// Fails unless every picture `app` shows is at most a thumbnail's size a side.
+fn pictures_are_preview_sized(app: &Gui) {
+    let side = uchat_peer::thumbnail::THUMBNAIL_SIDE as usize;
+    let sides = picture_sides(&app.harness);
+    assert!(
+        sides.iter().all(|[w, h]| *w <= side && *h <= side),
+        "pictures larger than {side} a side: {sides:?}"
+    );
+}
+
+/// alice's app on `home` started again and unlocked with the tests' password.
+fn reopen(relay: &TestRelay, home: &std::path::Path, lang: Lang) -> Result<Gui> {
+    Gui::start_with(
+        "alice",
+        uchat_gui::AppOptions {
+            home: home.to_path_buf(),
+            relay: relay.addr.clone(),
+            lang: Some(lang),
+            audio: AudioSettings::default(),
+            utc_offset: time::UtcOffset::UTC,
+            password: Some(PASSWORD.to_string()),
+            tour: None,
+            relay_fingerprint: None,
+        },
+    )
+}
+
+/// The row of file `name` of `size` bytes, as a chat shows it in English.
+fn file_row(name: &str, size: usize) -> String {
+    format!(
+        "[{}] {name} ({})",
+        Lang::En.tr(Tr::File),
+        uchat_gui::i18n::file_size(size as u64)
+    )
+}
+
+#[test]
+fn a_thumbnail_20000_pixels_wide_shows_as_a_file_without_a_preview_and_the_chat_goes_on()
+-> Result<()> {
+    let relay = TestRelay::start()?;
+    let dir = tempfile::tempdir()?;
+    let en = Lang::En;
+    let home = dir.path().join("alice");
+    let (mut alice, bob) = alice_in_the_app_with_bob(&relay, &home)?;
+    alice.click(en.tr(Tr::Message))?;
+
+    // bob's client sends a picture whose thumbnail is the 20000×1 picture itself.
+    let wide = dir.path().join("wide.png");
+    let hostile = black_png(20_000, 1)?;
+    std::fs::write(&wide, &hostile)?;
+    plant_thumbnail(&bob, "alice", &wide, hostile.clone())?;
+    bob.ok(&["send-file", "alice", &wide.display().to_string()])?;
+    let sent = bob.files_in("alice")?;
+    assert_eq!(
+        sent[0]["thumbnail_bytes"],
+        hostile.len(),
+        "the hostile thumbnail is what went out: {sent:?}"
+    );
+    // Then an honest picture and a message.
+    let photo = dir.path().join("photo.png");
+    image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([x as u8, y as u8, 90])).save(&photo)?;
+    bob.ok(&["send-file", "alice", &photo.display().to_string()])?;
+    bob.send("alice", "still there?")?;
+
+    // alice's open chat shows all three, the honest picture with its preview.
+    let photo_size = std::fs::metadata(&photo)?.len() as usize;
+    alice.wait_for(&file_row("wide.png", hostile.len()), WAIT)?;
+    alice.wait_for(&file_row("photo.png", photo_size), WAIT)?;
+    alice.wait_for("still there?", WAIT)?;
+    alice.until("the honest picture's preview", WAIT, |h| {
+        picture_sides(h).contains(&[320, 240])
+    })?;
+    pictures_are_preview_sized(&alice);
+    // alice's client left the hostile thumbnail out as it took the message in.
+    let stored = alice
+        .harness
+        .state()
+        .model
+        .conversations
+        .values()
+        .flat_map(|c| c.entries())
+        .find_map(|e| e.file.clone().filter(|f| f.name == "wide.png"))
+        .context("the file message")?;
+    assert_eq!(stored.thumbnail, None);
+
+    // And on every later start the chat opens from what was stored.
+    drop(alice);
+    let mut alice = reopen(&relay, &home, en)?;
+    alice.click("bob")?;
+    alice.wait_for(&file_row("wide.png", hostile.len()), WAIT)?;
+    alice.wait_for("still there?", WAIT)?;
+    pictures_are_preview_sized(&alice);
+    Ok(())
+}
+
+#[test]
+fn pictures_with_absurd_sides_already_stored_or_in_the_feed_show_without_a_preview() -> Result<()> {
+    let relay = TestRelay::start()?;
+    let dir = tempfile::tempdir()?;
+    let en = Lang::En;
+    let home = dir.path().join("alice");
+    let (alice, _bob) = alice_in_the_app_with_bob(&relay, &home)?;
+    drop(alice);
+
+    // In alice's history as an earlier version stored it: bob's picture with a 20000×1
+    // thumbnail, then a message.
+    let bob = uchat_wire::UserName::parse("bob")?;
+    let me = uchat_wire::UserName::parse("alice")?;
+    let wide = black_png(20_000, 1)?;
+    let picture = |n: u8, name: &str, thumbnail: &[u8]| uchat_store::FileRef {
+        file: uchat_wire::FileId([n; 16]),
+        name: name.into(),
+        size: 1234,
+        mime: "image/png".into(),
+        md5: vec![0; 16],
+        key: vec![n; 64],
+        thumbnail: Some(thumbnail.to_vec()),
+        dimensions: None,
+        saved_to: None,
+    };
+    let now = uchat_gui::model::now_ms();
+    let entry =
+        |n: u8, text: Option<&str>, file: Option<uchat_store::FileRef>| uchat_store::HistoryEntry {
+            id: uchat_wire::MessageId([n; 16]),
+            conversation: uchat_store::ConversationId::direct(&bob),
+            from: bob.clone(),
+            to: me.clone(),
+            sent_ms: now,
+            received_ms: now,
+            text: text.map(str::to_string),
+            status: uchat_store::EntryStatus::Received,
+            flags: uchat_store::EntryFlags::default(),
+            group: None,
+            group_change: None,
+            file,
+        };
+    {
+        let store = uchat_store::PeerStore::open(&home.join(uchat_peer::client::STORE_FILE))?;
+        for stored in [
+            entry(1, None, Some(picture(1, "wide.png", &wide))),
+            entry(2, Some("stored after it"), None),
+        ] {
+            store.commit_inbound(&uchat_store::InboundCommit {
+                sessions: Vec::new(),
+                pin: None,
+                from: bob.clone(),
+                id: stored.id,
+                entry: Some(stored),
+                seq: uchat_wire::Seq(0),
+                group_session: None,
+                group: None,
+            })?;
+        }
+    }
+    let mut alice = reopen(&relay, &home, en)?;
+    alice.click("bob")?;
+    alice.wait_for(&file_row("wide.png", 1234), WAIT)?;
+    alice.wait_for("stored after it", WAIT)?;
+    pictures_are_preview_sized(&alice);
+
+    // A post in the feed with such a picture, put straight into the window's model (a
+    // post's pictures come only from its author's client): it shows as its name.
+    let post = uchat_peer::moment::Moment {
+        id: uchat_wire::PostId([9; 16]),
+        author: bob.clone(),
+        posted_ms: now,
+        cursor: 1,
+        text: Some("看我的新照片".into()),
+        problem: None,
+        images: vec![picture(3, "wide.png", &wide)],
+        likes: Vec::new(),
+        comments: Vec::new(),
+    };
+    alice.until("the feed loaded at the start", WAIT, |h| {
+        h.state().model.feed_revision > 0
+    })?;
+    let app = alice.harness.state_mut();
+    app.set_screen(uchat_gui::Screen::Moments);
+    app.model.feed = vec![post];
+    app.model.feed_revision += 1;
+    alice.wait_for("看我的新照片", WAIT)?;
+    alice.wait_for(&format!("[{}] wide.png", en.tr(Tr::Picture)), WAIT)?;
+    pictures_are_preview_sized(&alice);
     Ok(())
 }

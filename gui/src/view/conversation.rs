@@ -345,21 +345,20 @@ impl UchatApp {
             return;
         };
         let [width, height] = pasted.image.size;
-        let preview = pasted.preview.get_or_insert_with(|| {
-            ui.ctx().load_texture(
-                "pasted picture",
-                (*pasted.image).clone(),
-                egui::TextureOptions::LINEAR,
-            )
-        });
+        if pasted.preview.is_none() {
+            let max_texture_side = ui.ctx().input(|i| i.max_texture_side);
+            pasted.preview =
+                crate::picture::fit_preview(&pasted.image, max_texture_side).map(|image| {
+                    ui.ctx()
+                        .load_texture("pasted picture", image, egui::TextureOptions::LINEAR)
+                });
+        }
         let mut choice = None;
         egui::Frame::group(ui.style()).show(ui, |ui| {
             ui.horizontal(|ui| {
-                ui.add(
-                    egui::Image::new(&*preview)
-                        .max_height(80.0)
-                        .max_width(160.0),
-                );
+                if let Some(preview) = &pasted.preview {
+                    ui.add(egui::Image::new(preview).max_height(80.0).max_width(160.0));
+                }
                 ui.vertical(|ui| {
                     ui.label(format!("{} ({width}×{height})", lang.tr(Tr::PastedPicture)));
                     ui.horizontal(|ui| {
@@ -498,7 +497,7 @@ fn draw_entry(
             }
             if let Some(file) = &entry.file {
                 if file.thumbnail.is_some()
-                    && let Some(texture) = thumbnail_texture(ui.ctx(), textures, file)
+                    && let Some(texture) = crate::picture::file_preview(ui.ctx(), textures, file)
                 {
                     ui.add(egui::Image::new(&texture).max_height(120.0));
                 }
@@ -557,26 +556,4 @@ fn day_label(ms: u64, offset: time::UtcOffset, lang: i18n::Lang) -> String {
         return lang.tr(Tr::Yesterday).into();
     }
     date(ms, offset)
-}
-
-/// The texture of a file's thumbnail, decoded once.
-pub(crate) fn thumbnail_texture(
-    ctx: &egui::Context,
-    textures: &mut HashMap<uchat_wire::FileId, Option<egui::TextureHandle>>,
-    file: &uchat_store::FileRef,
-) -> Option<egui::TextureHandle> {
-    textures
-        .entry(file.file)
-        .or_insert_with(|| {
-            let bytes = file.thumbnail.as_ref()?;
-            let image = image::load_from_memory(bytes).ok()?.to_rgba8();
-            let size = [image.width() as usize, image.height() as usize];
-            let color = egui::ColorImage::from_rgba_unmultiplied(size, image.as_raw());
-            Some(ctx.load_texture(
-                format!("thumb-{}", file.file),
-                color,
-                egui::TextureOptions::LINEAR,
-            ))
-        })
-        .clone()
 }

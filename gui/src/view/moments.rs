@@ -9,7 +9,7 @@ use uchat_wire::{FileId, PostId, UserName};
 
 use crate::app::{UchatApp, date_time};
 use crate::i18n::{self, Lang, Tr};
-use crate::view::conversation::thumbnail_texture;
+use crate::picture::file_preview;
 use crate::view::rows::VirtualList;
 use crate::worker::Command;
 
@@ -178,7 +178,7 @@ fn draw_post(
         if !post.images.is_empty() {
             ui.horizontal_wrapped(|ui| {
                 for image in &post.images {
-                    match thumbnail_texture(ui.ctx(), textures, image) {
+                    match file_preview(ui.ctx(), textures, image) {
                         Some(texture) => {
                             ui.add(
                                 egui::Image::new(&texture)
