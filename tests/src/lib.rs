@@ -87,8 +87,9 @@ fn newest_source(crates: &[&str]) -> Option<(PathBuf, std::time::SystemTime)> {
     newest
 }
 
-/// Relay flags that lift the registration and friend-request rate limits, for tests and
-/// benchmarks that make many accounts and friendships from one address.
+/// Relay flags that lift the limits on what one address and one user may do (registrations,
+/// friend requests, connections), for tests and benchmarks that run many users from one
+/// loopback address.
 pub const MANY_USERS: &[&str] = &[
     "--registrations-per-address-per-hour",
     "1000000",
@@ -96,14 +97,17 @@ pub const MANY_USERS: &[&str] = &[
     "1000000",
     "--friend-requests-per-day",
     "1000000",
+    "--max-connections-per-address",
+    "1000000",
 ];
 
-/// Lifts the registration and friend-request rate limits of a relay started in-process,
-/// as [`MANY_USERS`] does for the binary.
+/// Lifts the same limits of a relay started in-process as [`MANY_USERS`] does for the
+/// binary.
 pub fn allow_many_users(limits: &mut uchat_relay::Limits) {
     limits.max_registrations_per_address_per_hour = u32::MAX;
     limits.max_registrations_per_hour = u32::MAX;
     limits.max_friend_requests_per_day = u32::MAX;
+    limits.max_connections_per_address = usize::MAX;
 }
 
 /// A real relay process on 127.0.0.1 with its own data directory.
@@ -124,8 +128,9 @@ impl TestRelay {
         Self::start_with(&[])
     }
 
-    /// Starts a relay that lets one address register as many accounts, and one user send
-    /// as many friend requests, as a test needs (see [`MANY_USERS`]).
+    /// Starts a relay that lets one address register as many accounts, hold as many
+    /// connections, and one user send as many friend requests, as a test needs (see
+    /// [`MANY_USERS`]).
     pub fn start_for_many_users() -> Result<Self> {
         Self::start_with(MANY_USERS)
     }
