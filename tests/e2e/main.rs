@@ -4,6 +4,7 @@
 
 mod call;
 mod config;
+mod crash;
 mod delivery;
 mod errors;
 mod file;
