@@ -277,7 +277,7 @@ fn kill_plan(rng: &mut Rng) -> Vec<Kill> {
         + rng.below(BIG_FILE_BYTES - UPLOAD_COMMIT_BYTES - (2 << 20));
     let mut plan = vec![Kill {
         aim: Some(past_commit..BIG_FILE_BYTES),
-        wait: Duration::from_secs(20),
+        wait: Duration::from_secs(45),
         down: rng.millis(0, 600),
     }];
     let long_outage = 2 + rng.below(KILLS as u64 - 3) as usize;
