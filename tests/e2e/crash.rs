@@ -4,7 +4,10 @@
 //! the last restart everything a command acknowledged must be there exactly once: messages
 //! in every recipient's history (1:1 in the order sent), files downloading with their MD5,
 //! posts, likes and comments in every viewer's feed; and an upload cut off by a kill must
-//! resume from the relay's last recorded offset instead of from zero.
+//! resume from the relay's last recorded offset instead of from zero. Running `send-file`
+//! again after an interruption must not deliver the file twice either (one kill lands just
+//! after an upload ends, while the file's message is on its way). A command that never ends
+//! with the relay up fails the test too, after every other check.
 //!
 //! The kill schedule and each user's plan of commands come from one seed: `UCHAT_CRASH_SEED`
 //! or [`DEFAULT_SEED`]; a failure names it. The interleaving of four processes with the
@@ -167,7 +170,7 @@ fn crash_run(seed: u64) -> Result<()> {
     let histories: HashMap<&str, _> = USERS.iter().copied().zip(histories).collect();
     eprintln!("{}", arrived_anyway(&attempts, &histories));
     check_messages(&attempts, &histories)?;
-    check_files(
+    let sent_twice = check_files(
         &peers,
         &attempts,
         &histories,
@@ -184,12 +187,17 @@ fn crash_run(seed: u64) -> Result<()> {
         "the relay panicked:\n{}",
         relay.log()
     );
+    // Last, so that every other check has had its say.
     let hangs = chaos.hangs.lock().unwrap_or_else(PoisonError::into_inner);
     ensure!(
-        hangs.is_empty(),
-        "{} commands never ended by themselves (everything else checked out):\n{}",
-        hangs.len(),
-        hangs.join("\n")
+        hangs.is_empty() && sent_twice.is_empty(),
+        "everything else checked out, but:\n{}",
+        hangs
+            .iter()
+            .chain(&sent_twice)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     eprintln!(
         "crash test seed {seed}: setup {:.1} s, traffic and {} kills {:.1} s, checks {:.1} s, total {:.1} s",
@@ -259,40 +267,58 @@ impl Chaos {
 /// One kill: when, and what it aims at.
 #[derive(Debug, Clone)]
 struct Kill {
-    /// Aimed kills wait for an upload's partial file on the relay to grow to a length in
-    /// this range (or for `wait` to pass); timed ones wait `wait`.
-    aim: Option<Range<u64>>,
+    /// What the kill waits for (at most `wait`); without an aim it waits `wait`.
+    aim: Option<Aim>,
     wait: Duration,
     /// How long the relay stays down.
     down: Duration,
 }
 
+/// A moment an aimed kill waits for.
+#[derive(Debug, Clone)]
+enum Aim {
+    /// An upload's partial file on the relay growing to a length in this range.
+    Uploading(Range<u64>),
+    /// This long after the relay logged an upload's end, just before it answers `Uploaded`:
+    /// the uploader is then committing the file's message to its outbox and sending it.
+    Uploaded(Duration),
+}
+
 /// The first kill lands in the big upload past the relay's first recorded commit, the
-/// second (most likely) in a small one; of the rest, about a third aim at whatever upload
-/// is under way, the others come after a random pause. The relay comes back within 0.6 s,
-/// except once after [`LONG_OUTAGE`].
+/// second (most likely) in a small one, the third just after an upload ends; of the rest,
+/// about a third aim at whatever upload is under way, the others come after a random
+/// pause. The relay comes back within 0.6 s, except once after [`LONG_OUTAGE`].
 fn kill_plan(rng: &mut Rng) -> Vec<Kill> {
     let past_commit = UPLOAD_COMMIT_BYTES
         + (1 << 19)
         + rng.below(BIG_FILE_BYTES - UPLOAD_COMMIT_BYTES - (2 << 20));
     let mut plan = vec![Kill {
-        aim: Some(past_commit..BIG_FILE_BYTES),
+        aim: Some(Aim::Uploading(past_commit..BIG_FILE_BYTES)),
         wait: Duration::from_secs(45),
         down: rng.millis(0, 600),
     }];
-    let long_outage = 2 + rng.below(KILLS as u64 - 3) as usize;
+    let long_outage = 3 + rng.below(KILLS as u64 - 4) as usize;
     for i in 1..KILLS {
-        // The second kill waits longer for an upload of a small file to cut. Only a small
-        // file's partial file stays under its size (a resumed big one starts past 8 MiB).
-        let aimed = i == 1 || rng.below(3) == 0;
+        // Only a small file's partial file stays under its size (a resumed big one starts
+        // past 8 MiB).
+        let small = (256 << 10) + rng.below(SMALL_FILE_BYTES - (512 << 10));
+        let (aim, wait) = match i {
+            1 => (
+                Some(Aim::Uploading(small..SMALL_FILE_BYTES)),
+                Duration::from_secs(8),
+            ),
+            2 => (
+                Some(Aim::Uploaded(rng.millis(1, 8))),
+                Duration::from_secs(10),
+            ),
+            _ => (
+                (rng.below(3) == 0).then_some(Aim::Uploading(small..SMALL_FILE_BYTES)),
+                rng.millis(800, 3200),
+            ),
+        };
         plan.push(Kill {
-            aim: aimed
-                .then(|| (256 << 10) + rng.below(SMALL_FILE_BYTES - (512 << 10)))
-                .map(|from| from..SMALL_FILE_BYTES),
-            wait: match i {
-                1 => Duration::from_secs(8),
-                _ => rng.millis(800, 3200),
-            },
+            aim,
+            wait,
             down: match i == long_outage {
                 true => LONG_OUTAGE,
                 false => rng.millis(0, 600),
@@ -307,6 +333,8 @@ fn kill_plan(rng: &mut Rng) -> Vec<Kill> {
 struct KillRecord {
     /// Uploads' partial files growing on the relay when it died: (file id, bytes).
     uploading: Vec<(String, u64)>,
+    /// Uploads the relay had just finished (file ids).
+    uploaded: Vec<String>,
 }
 
 /// SIGKILLs and restarts the relay as `plan` says; every restart must reopen its database.
@@ -316,12 +344,32 @@ fn kill_repeatedly(relay: &mut TestRelay, chaos: &Chaos, plan: &[Kill]) -> Resul
     let mut records = Vec::new();
     for (i, kill) in plan.iter().enumerate() {
         let deadline = Instant::now() + kill.wait;
+        let mut uploaded = Vec::new();
+        let (_, mut log_read) = relay.log_after(0);
         let uploading = loop {
             let growing = parts.growing(&files);
-            let hit = kill
-                .aim
-                .as_ref()
-                .is_some_and(|aim| growing.iter().any(|(_, bytes)| aim.contains(bytes)));
+            let hit = match &kill.aim {
+                Some(Aim::Uploading(range)) => {
+                    growing.iter().any(|(_, bytes)| range.contains(bytes))
+                }
+                Some(Aim::Uploaded(after)) => {
+                    let (new, len) = relay.log_after(log_read);
+                    log_read = len;
+                    uploaded = new
+                        .lines()
+                        .map(without_colours)
+                        .filter(|l| l.contains("file uploaded"))
+                        .filter_map(|l| {
+                            Some(l.split(" file=").nth(1)?.split(' ').next()?.to_string())
+                        })
+                        .collect();
+                    if !uploaded.is_empty() {
+                        std::thread::sleep(*after);
+                    }
+                    !uploaded.is_empty()
+                }
+                None => false,
+            };
             if hit || Instant::now() >= deadline {
                 break growing;
             }
@@ -333,7 +381,10 @@ fn kill_repeatedly(relay: &mut TestRelay, chaos: &Chaos, plan: &[Kill]) -> Resul
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(Instant::now());
-        records.push(KillRecord { uploading });
+        records.push(KillRecord {
+            uploading,
+            uploaded,
+        });
         std::thread::sleep(kill.down);
         relay.restart().with_context(|| {
             format!(
@@ -507,6 +558,8 @@ impl Outcome {
 #[derive(Debug, Clone)]
 struct Attempt {
     user: String,
+    /// The action in the user's plan this attempt was for (retries share it).
+    action: usize,
     /// The user's own order of attempts.
     order: usize,
     item: Item,
@@ -768,6 +821,7 @@ impl User<'_> {
             let done = !matches!(outcome, Outcome::Unknown(_));
             self.ledger.push(Attempt {
                 user: me.clone(),
+                action: n,
                 order: *order,
                 item,
                 outcome,
@@ -989,7 +1043,8 @@ fn check_messages(attempts: &[Attempt], histories: &Histories<'_>) -> Result<()>
 
 /// Every promised file is in its recipients' histories once, with the right name, size and
 /// MD5, and downloads intact; a file whose send was not acknowledged but arrived anyway
-/// must download intact too.
+/// must download intact too. Returns, as findings, files a recipient got more than once
+/// because the user ran `send-file` again after an interrupted run.
 fn check_files(
     peers: &[Peer],
     attempts: &[Attempt],
@@ -997,7 +1052,7 @@ fn check_files(
     sources: &Sources,
     dir: &Path,
     chaos: &Chaos,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     let mut downloads: Vec<(&Peer, String, String)> = Vec::new();
     for attempt in attempts {
         let Item::File {
@@ -1075,7 +1130,73 @@ fn check_files(
         }
         Ok(())
     })?;
-    Ok(())
+    Ok(sent_again(attempts, histories))
+}
+
+/// Files a recipient got more than once from one `send-file` action: the user ran the same
+/// command again after an interrupted run, as the README says to ("run it again after an
+/// interruption and it resumes the upload"), and it sent the file a second time.
+fn sent_again(attempts: &[Attempt], histories: &Histories<'_>) -> Vec<String> {
+    let mut actions: BTreeMap<(&str, usize), Vec<&Attempt>> = BTreeMap::new();
+    for attempt in attempts {
+        if let Item::File { .. } = attempt.item {
+            actions
+                .entry((attempt.user.as_str(), attempt.action))
+                .or_default()
+                .push(attempt);
+        }
+    }
+    let mut findings = Vec::new();
+    for ((user, _), tries) in actions {
+        let Item::File { to, .. } = &tries[0].item else {
+            continue;
+        };
+        let readers: Vec<(&str, String)> = match to {
+            Some(to) => vec![(to.as_str(), user.to_string())],
+            None => USERS
+                .iter()
+                .filter(|u| **u != user)
+                .map(|u| (*u, GROUP.to_string()))
+                .collect(),
+        };
+        let described: Vec<String> = tries
+            .iter()
+            .map(|t| match &t.item {
+                Item::File { name, transfer, .. } => format!(
+                    "{name}: {:?}{}",
+                    t.outcome,
+                    transfer
+                        .as_ref()
+                        .map(|t| format!(", uploaded from byte {}", t["resumed_at"]))
+                        .unwrap_or_default()
+                ),
+                _ => String::new(),
+            })
+            .collect();
+        for (reader, with) in readers {
+            let got: Vec<&str> = histories[reader][&with]
+                .iter()
+                .filter(|l| l["type"] == "file")
+                .filter_map(|l| l["name"].as_str())
+                .filter(|name| {
+                    tries
+                        .iter()
+                        .any(|t| matches!(&t.item, Item::File { name: n, .. } if n == name))
+                })
+                .collect();
+            if got.len() > 1 {
+                findings.push(format!(
+                    "{reader} got {user}'s file {} times ({got:?}) from one send-file action: a \
+                     run cut off after the upload ended still sent its file message (from the \
+                     outbox), and running the command again, as the README says to after an \
+                     interruption, uploaded the file anew instead of finding it sent; the runs: \
+                     {described:#?}",
+                    got.len()
+                ));
+            }
+        }
+    }
+    findings
 }
 
 /// Every page of `peer`'s feed, as `moment` lines.
@@ -1346,6 +1467,13 @@ impl Report {
                     "kill {} landed in uploads {:?}",
                     i + 1,
                     k.uploading
+                ));
+            }
+            if !k.uploaded.is_empty() {
+                lines.push(format!(
+                    "kill {} came just after uploads {:?} ended",
+                    i + 1,
+                    k.uploaded
                 ));
             }
         }
