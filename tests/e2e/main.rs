@@ -7,6 +7,7 @@ mod authz;
 mod bad_input;
 mod call;
 mod config;
+mod crash;
 mod delivery;
 mod errors;
 mod file;

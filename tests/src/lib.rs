@@ -248,6 +248,14 @@ impl TestRelay {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// What the relay printed after the first `from` bytes of its log (nothing if it has not
+    /// printed that much), and the log's length now: for watching the log as it grows
+    /// without copying all of it each time. The log runs on across restarts.
+    pub fn log_after(&self, from: usize) -> (String, usize) {
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        (log.get(from..).unwrap_or_default().to_string(), log.len())
+    }
+
     /// Kills the relay with SIGKILL: no chance to flush anything.
     pub fn kill_9(&mut self) {
         if let Some(mut child) = self.child.take() {
