@@ -17,7 +17,8 @@ use uchat_peer::voice::audio::{
 use uchat_peer::voice::stats::CallStats;
 use uchat_peer::{
     CallProgress, Client, ClientError, ClientEvent, ClientOptions, ConnectedCall, FileTarget,
-    Friend, FriendRequests, Group, IncomingCall, NewAvatar, Placed, SafetyNumbers, TalkOptions,
+    Friend, FriendRequests, Group, IncomingCall, NewAvatar, Placed, Repeat, SafetyNumbers,
+    TalkOptions,
 };
 use uchat_store::HistoryEntry;
 use uchat_wire::{CallId, CertFingerprint, FileId, GroupId, PostId, UserName};
@@ -750,7 +751,11 @@ impl Session {
             |n| n.to_string_lossy().into(),
         );
         let progress = self.progress(&label);
-        let result = self.client.send_file(&target, path, None, &progress).await;
+        // Choosing or dropping a file again means sending it again.
+        let result = self
+            .client
+            .send_file(&target, path, None, Repeat::SendAgain, &progress)
+            .await;
         self.out.send(Update::Transfer {
             label,
             done: 1,

@@ -23,7 +23,7 @@ pub use call::{
     CallEnd, CallProgress, ConnectedCall, DEFAULT_SILENCE_TIMEOUT, IncomingCall, Placed,
     PlacedCall, TalkOptions,
 };
-pub use file::{FileTarget, ProgressFn, SavedFile, SentFile};
+pub use file::{FileTarget, ProgressFn, REMEMBER_SENT_FILES_MS, Repeat, SavedFile, SentFile};
 pub use group::Group;
 pub use moment::{MomentPage, PostedMoment};
 pub use social::{Friend, FriendRequests, NewAvatar, Profile};
@@ -807,8 +807,12 @@ impl Client {
             .map_err(|_| ClientError::CatchUpTimeout(timeout))?
             .map_err(|_| ClientError::CatchUpTimeout(timeout))?;
         // Let the acknowledgement and the delivery receipts for what was taken in reach
-        // the relay before a short-lived CLI exits.
-        self.inner.ack(*processed.borrow()).await;
+        // the relay before a short-lived CLI exits. The value is copied out first: a
+        // borrow held across the await blocks the inbox's next write to the channel, and
+        // with it the runtime threads the acknowledgement needs (a hang seen in the crash
+        // test and under a flood of messages).
+        let through = *processed.borrow();
+        self.inner.ack(through).await;
         self.inner.send_delivered_receipts().await;
         Ok(())
     }

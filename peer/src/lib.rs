@@ -37,7 +37,7 @@ pub mod voice;
 pub use client::{
     CallEnd, CallProgress, Client, ClientError, ClientOptions, ConnectedCall, FileTarget, Friend,
     FriendRequests, Group, IncomingCall, MomentPage, NewAvatar, Placed, PlacedCall, PostedMoment,
-    Profile, SafetyNumbers, SavedFile, SentFile, TalkOptions,
+    Profile, Repeat, SafetyNumbers, SavedFile, SentFile, TalkOptions,
 };
 pub use envelope::ReceiptKind;
 pub use event::{ClientEvent, ReceivedMessage};

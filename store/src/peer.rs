@@ -71,7 +71,9 @@ pub struct OutboundCommit {
     pub entry: Option<HistoryEntry>,
     /// The encrypted message for the relay; same id as `entry`.
     pub outbox: OutboxEntry,
-    /// The pending upload this message ends (its file is on the relay now), if any.
+    /// The pending upload this message carries (its file is on the relay now), if any: it
+    /// is marked sent as this message (and forgotten a while later, see
+    /// [`PeerStore::forget_sent_uploads_before`]).
     pub done_upload: Option<String>,
 }
 
@@ -487,7 +489,7 @@ impl PeerStore {
                 append_history(tx, entry)?;
             }
             if let Some(upload) = &c.done_upload {
-                tx.open_table(PENDING_UPLOADS)?.remove(upload.as_str())?;
+                crate::peer_file::upload_sent_as_in(tx, upload, c.outbox.id)?;
             }
             put_outbox_in(tx, &c.outbox, &c.from)
         })
@@ -992,6 +994,47 @@ mod tests {
         let carol = user("carol");
         store.pin_identity(&carol, &pinned).expect("pins");
         assert_eq!(store.pinned_identity(&carol).expect("reads"), Some(pinned));
+    }
+
+    #[test]
+    fn an_upload_stays_known_as_its_message_until_its_record_is_old() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(&dir);
+        let upload = crate::records::PendingUpload {
+            file: crate::records::FileRef {
+                file: uchat_wire::FileId([4; 16]),
+                name: "a.bin".into(),
+                size: 1,
+                mime: "application/octet-stream".into(),
+                md5: vec![0; 16],
+                key: vec![1; 64],
+                thumbnail: None,
+                dimensions: None,
+                saved_to: None,
+            },
+            path: "/tmp/a.bin".into(),
+            modified_ms: 1,
+            conversation: ConversationId::direct(&user("alice")),
+            created_ms: 1,
+            sent_as: None,
+        };
+        store.put_pending_upload("k", &upload).expect("saves");
+        let mut commit = outbound(3, "file");
+        commit.done_upload = Some("k".into());
+        store.commit_outbound(&commit).expect("commits");
+        // A run killed now finds the message that carries the file, not a fresh upload;
+        // also once it is sent, until the record is old.
+        let pending = store.pending_upload("k").expect("reads").expect("kept");
+        assert_eq!(pending.sent_as, Some(MessageId([3; 16])));
+        store.mark_sent(MessageId([3; 16]), 9).expect("marks");
+        assert!(store.pending_upload("k").expect("reads").is_some());
+        store.forget_sent_uploads_before(1).expect("forgets");
+        assert!(
+            store.pending_upload("k").expect("reads").is_some(),
+            "not old"
+        );
+        store.forget_sent_uploads_before(2).expect("forgets");
+        assert_eq!(store.pending_upload("k").expect("reads"), None);
     }
 
     #[test]

@@ -26,6 +26,25 @@ fn entry_key_in(
     Ok(entry_location(&tx.open_table(MESSAGES)?, from, id)?)
 }
 
+/// Marks the pending upload under `key` as carried by message `id`, in a transaction that
+/// puts that message in the outbox.
+pub(crate) fn upload_sent_as_in(
+    tx: &redb::WriteTransaction,
+    key: &str,
+    id: MessageId,
+) -> Result<(), StoreError> {
+    let mut uploads = tx.open_table(PENDING_UPLOADS)?;
+    let upload: Option<PendingUpload> = uploads
+        .get(key)?
+        .map(|v| decode(v.value(), "pending upload"))
+        .transpose()?;
+    if let Some(mut upload) = upload {
+        upload.sent_as = Some(id);
+        uploads.insert(key, encode(&upload, "pending upload")?.as_slice())?;
+    }
+    Ok(())
+}
+
 impl PeerStore {
     /// The history entry of the message that carries file `file`, if this peer has one.
     pub fn file_message(&self, file: FileId) -> Result<Option<HistoryEntry>, StoreError> {
@@ -64,7 +83,8 @@ impl PeerStore {
         })
     }
 
-    /// The upload under `key`, if one started and has not become a message.
+    /// The upload under `key`, if one started and its message has not left the outbox
+    /// ([`PendingUpload::sent_as`] says whether there is one).
     pub fn pending_upload(&self, key: &str) -> Result<Option<PendingUpload>, StoreError> {
         read(self.db(), |tx| {
             tx.open_table(PENDING_UPLOADS)?
@@ -83,10 +103,31 @@ impl PeerStore {
         })
     }
 
-    /// Forgets the upload under `key` (its file changed, or it was given up).
+    /// Forgets the upload under `key` (its file changed, or it was given up, or its message
+    /// is gone from the outbox).
     pub fn remove_pending_upload(&self, key: &str) -> Result<(), StoreError> {
         write(self.db(), |tx| {
             tx.open_table(PENDING_UPLOADS)?.remove(key)?;
+            Ok(())
+        })
+    }
+
+    /// Forgets the uploads sent as a message (see [`PendingUpload::sent_as`]) that started
+    /// before `cutoff_ms`; uploads still under way stay, whatever their age.
+    pub fn forget_sent_uploads_before(&self, cutoff_ms: u64) -> Result<(), StoreError> {
+        write(self.db(), |tx| {
+            let mut uploads = tx.open_table(PENDING_UPLOADS)?;
+            let mut old = Vec::new();
+            for item in uploads.iter()? {
+                let (key, value) = item?;
+                let upload: PendingUpload = decode(value.value(), "pending upload")?;
+                if upload.sent_as.is_some() && upload.created_ms < cutoff_ms {
+                    old.push(key.value().to_string());
+                }
+            }
+            for key in old {
+                uploads.remove(key.as_str())?;
+            }
             Ok(())
         })
     }
@@ -231,6 +272,7 @@ mod tests {
             modified_ms: 5,
             conversation: ConversationId::direct(&user("bob")),
             created_ms: 6,
+            sent_as: None,
         };
         store.put_pending_upload("k", &upload).expect("saves");
         assert_eq!(store.pending_upload("k").expect("reads"), Some(upload));

@@ -44,7 +44,8 @@ pub struct GroupOutboundCommit {
     pub entry: HistoryEntry,
     /// The message for the relay (replacing an outbox entry with the same id in place).
     pub outbox: OutboxEntry,
-    /// The pending upload this message ends, if any.
+    /// The pending upload this message carries, if any (marked sent as it, as for
+    /// [`crate::OutboundCommit::done_upload`]).
     pub done_upload: Option<String>,
 }
 
@@ -213,8 +214,7 @@ impl PeerStore {
             )?;
             append_history(tx, &c.entry)?;
             if let Some(upload) = &c.done_upload {
-                tx.open_table(crate::tables::PENDING_UPLOADS)?
-                    .remove(upload.as_str())?;
+                crate::peer_file::upload_sent_as_in(tx, upload, c.outbox.id)?;
             }
             put_outbox_in(tx, &c.outbox, &c.entry.from)
         })

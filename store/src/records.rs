@@ -508,6 +508,11 @@ pub struct PendingUpload {
     pub conversation: ConversationId,
     /// When the upload started, ms since the Unix epoch.
     pub created_ms: u64,
+    /// The file message that carries it, once that is in the outbox: a run that finds this
+    /// sends or reports that message rather than the file again. The record is forgotten
+    /// a week after the upload started (`PeerStore::forget_sent_uploads_before`).
+    #[serde(default)]
+    pub sent_as: Option<MessageId>,
 }
 
 impl fmt::Debug for PendingUpload {
@@ -515,6 +520,7 @@ impl fmt::Debug for PendingUpload {
         f.debug_struct("PendingUpload")
             .field("file", &self.file)
             .field("conversation", &self.conversation)
+            .field("sent_as", &self.sent_as)
             .finish()
     }
 }

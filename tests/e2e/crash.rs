@@ -1074,9 +1074,17 @@ fn check_files(
                 .collect(),
         };
         for (reader, with) in readers {
+            // A run that finished an earlier run's send reports that run's message, which
+            // carries the earlier run's name: an acknowledged file is found by its message.
             let found: Vec<&Value> = histories[reader][&with]
                 .iter()
-                .filter(|l| l["type"] == "file" && l["name"] == name.as_str())
+                .filter(|l| {
+                    l["type"] == "file"
+                        && match attempt.outcome.promised_id() {
+                            Some(id) => l["message_id"] == id,
+                            None => l["name"] == name.as_str(),
+                        }
+                })
                 .collect();
             match attempt.outcome.promised_id() {
                 Some(id) => ensure!(

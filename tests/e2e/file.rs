@@ -536,3 +536,32 @@ async fn the_relay_refuses_overlong_uploads_and_a_newer_stream_takes_over_a_stal
     );
     Ok(())
 }
+
+#[test]
+fn running_send_file_again_finishes_the_earlier_send_and_never_sends_the_file_twice() -> Result<()> {
+    let relay = TestRelay::start()?;
+    let peers = friends(&relay, &["alice", "bob"])?;
+    let (alice, bob) = (&peers[0], &peers[1]);
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("report.bin");
+    random_file(&path, 200_000, 7)?;
+    let path = path.to_str().context("path")?;
+    let first = json_lines(&alice.ok(&["--json", "send-file", "bob", path])?)?;
+    let sent_id = |lines: &[serde_json::Value]| -> Result<String> {
+        let sent = lines.iter().find(|l| l["type"] == "sent").context("a sent line")?;
+        Ok(sent["id"].as_str().context("an id")?.to_string())
+    };
+    let id = sent_id(&first)?;
+    // What a user does after an interruption they cannot tell from success: run it again.
+    let again = json_lines(&alice.ok(&["--json", "send-file", "bob", path])?)?;
+    assert_eq!(sent_id(&again)?, id, "the same message");
+    assert_eq!(transfer(&alice.ok(&["--json", "send-file", "bob", path])?)?["bytes"], 0);
+    let human = alice.ok(&["send-file", "bob", path])?;
+    assert!(human.contains("an earlier run sent it"), "{human}");
+    assert_eq!(bob.files_in("alice")?.len(), 1);
+    // --again means it.
+    let more = json_lines(&alice.ok(&["--json", "send-file", "bob", path, "--again"])?)?;
+    assert_ne!(sent_id(&more)?, id);
+    assert_eq!(bob.files_in("alice")?.len(), 2);
+    Ok(())
+}

@@ -949,6 +949,7 @@ fn plant_thumbnail(
             modified_ms,
             conversation,
             created_ms: uchat_gui::model::now_ms(),
+            sent_as: None,
         },
     )?;
     Ok(())

@@ -4,8 +4,10 @@
 //! Sending: the file's MD5, a thumbnail (for pictures), a fresh key and id are recorded as a
 //! pending upload before a byte goes out, so a run cut off halfway resumes with the same
 //! key and id where the relay's copy stops; once the relay has the whole file, the file
-//! message is committed to history and outbox in the same transaction that ends the
-//! pending upload, and goes out like any message. Saving: the file name from the message
+//! message is committed to history and outbox in the same transaction that marks the
+//! pending upload as sent as that message, and goes out like any message; a run of the same
+//! command after an interruption finds the message instead of sending the file again
+//! ([`Repeat::Finish`]). Saving: the file name from the message
 //! is made safe ([`crate::filename`]); the plaintext grows in a hidden partial file in the
 //! destination folder, each chunk checked before it is written, its progress recorded, and
 //! only once the whole file's MD5 matches does it take its name.
@@ -14,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use tokio::io::AsyncReadExt;
-use uchat_store::{ConversationId, FileRef, PendingDownload, PendingUpload};
+use uchat_store::{ConversationId, EntryStatus, FileRef, PendingDownload, PendingUpload};
 use uchat_wire::{FileAccess, FileId, GroupId, MessageId, UserName};
 
 use super::group::Draft;
@@ -37,6 +39,22 @@ pub enum FileTarget {
     Group(GroupId),
 }
 
+/// What [`Client::send_file`] does when an earlier run already made a message of the same
+/// file (the same path, size and modification time) for the same chat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Repeat {
+    /// Finish what that run started: its message is sent if it still waits, and a message
+    /// that went out already is reported instead of sent twice (a command run again after
+    /// an interruption, as the CLI's is).
+    Finish,
+    /// Send the file as a new message (the app, where choosing a file twice means twice).
+    SendAgain,
+}
+
+/// How long [`Repeat::Finish`] remembers a file it sent: what a rerun of an interrupted
+/// command may find (a week, as the relay remembers a message id against re-sends).
+pub const REMEMBER_SENT_FILES_MS: u64 = 7 * 24 * 60 * 60 * 1000;
+
 /// A sent file.
 #[derive(Clone, Debug)]
 pub struct SentFile {
@@ -46,6 +64,25 @@ pub struct SentFile {
     pub file: FileRef,
     /// What this run uploaded.
     pub moved: Moved,
+    /// True if an earlier run had sent this message already and this run sent nothing.
+    pub earlier: bool,
+}
+
+impl SentFile {
+    /// A file an earlier run uploaded, as message `message`.
+    fn of_earlier_run(message: MessageId, file: FileRef, earlier: bool) -> Self {
+        let total = uchat_wire::msg::file::sealed_file_bytes(file.size);
+        Self {
+            message,
+            file,
+            moved: Moved {
+                bytes: 0,
+                resumed_at: total,
+                total,
+            },
+            earlier,
+        }
+    }
 }
 
 /// A saved file.
@@ -195,11 +232,13 @@ async fn save_without_replacing(
 impl Client {
     /// Sends the file at `path` to `target` as `name` (the file's own name by default):
     /// uploads it (resuming an upload a previous run started), then sends the file message.
+    /// `repeat` says what to do if a previous run made the message already.
     pub async fn send_file(
         &self,
         target: &FileTarget,
         path: &Path,
         name: Option<&str>,
+        repeat: Repeat,
         progress: ProgressFn<'_>,
     ) -> Result<SentFile, ClientError> {
         let meta = file_metadata(path).await?;
@@ -247,7 +286,51 @@ impl Client {
             conversation.as_str(),
             canonical.display()
         );
-        let pending = match self.inner.store.pending_upload(&upload_key)? {
+        self.inner
+            .store
+            .forget_sent_uploads_before(now_ms().saturating_sub(REMEMBER_SENT_FILES_MS))?;
+        let earlier = match (self.inner.store.pending_upload(&upload_key)?, repeat) {
+            // An earlier run got as far as the message. If it still waits in the outbox,
+            // this run sends it; if it went out, this run says so. Either way the file is
+            // not uploaded again under a new id, nor delivered twice.
+            (
+                Some(PendingUpload {
+                    sent_as: Some(id),
+                    file,
+                    ..
+                }),
+                Repeat::Finish,
+            ) => {
+                if self.inner.store.in_outbox(id)? {
+                    let message = self.finish_send(id).await?;
+                    return Ok(SentFile::of_earlier_run(message, file, false));
+                }
+                let went_out = self
+                    .inner
+                    .store
+                    .history_entry(&self.inner.me, id)?
+                    .is_some_and(|entry| {
+                        matches!(
+                            entry.status,
+                            EntryStatus::Sent | EntryStatus::Delivered | EntryStatus::Read
+                        )
+                    });
+                if went_out {
+                    return Ok(SentFile::of_earlier_run(id, file, true));
+                }
+                // Given up (refused by the relay): a new attempt.
+                None
+            }
+            // A new message of a file sent before.
+            (
+                Some(PendingUpload {
+                    sent_as: Some(_), ..
+                }),
+                Repeat::SendAgain,
+            ) => None,
+            (earlier, _) => earlier,
+        };
+        let pending = match earlier {
             Some(pending) => pending,
             None => {
                 let pending = PendingUpload {
@@ -256,6 +339,7 @@ impl Client {
                     modified_ms,
                     conversation: conversation.clone(),
                     created_ms: now_ms(),
+                    sent_as: None,
                 };
                 self.inner.store.put_pending_upload(&upload_key, &pending)?;
                 pending
@@ -293,6 +377,7 @@ impl Client {
             message,
             file,
             moved,
+            earlier: false,
         })
     }
 

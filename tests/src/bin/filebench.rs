@@ -197,7 +197,13 @@ async fn uchat_transfer(
     let quiet = |_: u64, _: u64| {};
     let started = Instant::now();
     let sent = alice
-        .send_file(&FileTarget::User(bob.me().clone()), &path, None, &quiet)
+        .send_file(
+            &FileTarget::User(bob.me().clone()),
+            &path,
+            None,
+            uchat_peer::Repeat::SendAgain,
+            &quiet,
+        )
         .await?;
     let upload = started.elapsed();
     // Wait for the message to reach bob's history.

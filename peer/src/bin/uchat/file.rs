@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
-use uchat_peer::{Client, FileTarget};
+use uchat_peer::{Client, FileTarget, Repeat};
 use uchat_wire::FileId;
 
 use crate::output::{JsonLine, format_size};
@@ -26,13 +26,15 @@ fn bar(what: &str) -> ProgressBar {
     bar
 }
 
-/// Sends the file at `path` to `target`.
+/// Sends the file at `path` to `target`, or finishes an earlier run's send of it (unless
+/// `again`).
 pub(crate) async fn send(
     ctx: &Context_,
     client: &Client,
     target: FileTarget,
     path: &Path,
     name: Option<&str>,
+    again: bool,
 ) -> Result<()> {
     let progress = bar("uploading");
     let on_progress = {
@@ -42,7 +44,14 @@ pub(crate) async fn send(
             progress.set_position(done);
         }
     };
-    let sent = client.send_file(&target, path, name, &on_progress).await;
+    let repeat = if again {
+        Repeat::SendAgain
+    } else {
+        Repeat::Finish
+    };
+    let sent = client
+        .send_file(&target, path, name, repeat, &on_progress)
+        .await;
     progress.finish_and_clear();
     let sent = sent?;
     let (to, group) = match &target {
@@ -63,8 +72,13 @@ pub(crate) async fn send(
             group,
         },
         || {
+            let earlier = if sent.earlier {
+                "; an earlier run sent it, so nothing was sent now (--again sends it once more)"
+            } else {
+                ""
+            };
             format!(
-                "{} (file {}, {})",
+                "{} (file {}, {}{earlier})",
                 sent.message,
                 sent.file.file,
                 format_size(sent.file.size)

@@ -33,13 +33,17 @@ pub(crate) enum GroupCommand {
     Leave { group: String },
     /// Send a text message to a group ("-" reads the text from standard input)
     Send { group: String, text: String },
-    /// Send a file or picture to a group; progress on stderr
+    /// Send a file or picture to a group; progress on stderr. Run again after an
+    /// interruption, it finishes that send (never sending the file twice)
     SendFile {
         group: String,
         path: std::path::PathBuf,
         /// The name the members see (default: the file's own)
         #[arg(long)]
         name: Option<String>,
+        /// Send it as a new message even if an earlier run sent this very file already
+        #[arg(long)]
+        again: bool,
     },
 }
 
@@ -144,7 +148,12 @@ async fn run(
                 || format!("you left the group {id}"),
             );
         }
-        GroupCommand::SendFile { group, path, name } => {
+        GroupCommand::SendFile {
+            group,
+            path,
+            name,
+            again,
+        } => {
             let id = resolve(client, &group).await?;
             crate::file::send(
                 ctx,
@@ -152,6 +161,7 @@ async fn run(
                 uchat_peer::FileTarget::Group(id),
                 &path,
                 name.as_deref(),
+                again,
             )
             .await?;
         }

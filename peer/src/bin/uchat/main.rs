@@ -63,13 +63,17 @@ enum Command {
     Whoami,
     /// Send a text message ("-" reads the text from standard input)
     Send { user: String, text: String },
-    /// Send a file or picture to USER (pictures get a thumbnail); progress on stderr
+    /// Send a file or picture to USER (pictures get a thumbnail); progress on stderr. Run
+    /// again after an interruption, it finishes that send (never sending the file twice)
     SendFile {
         user: String,
         path: PathBuf,
         /// The name the recipient sees (default: the file's own)
         #[arg(long)]
         name: Option<String>,
+        /// Send it as a new message even if an earlier run sent this very file already
+        #[arg(long)]
+        again: bool,
     },
     /// Save a received file (FILE_ID from `history` or `listen`) into the folder DEST,
     /// checking every chunk and the MD5; resumes a cut-off download
@@ -558,7 +562,12 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Listen { for_secs } => listen(&ctx, for_secs).await?,
-        Command::SendFile { user, path, name } => {
+        Command::SendFile {
+            user,
+            path,
+            name,
+            again,
+        } => {
             let to = parse_user(&user)?;
             let client = ctx.open().await?;
             let result = file::send(
@@ -567,6 +576,7 @@ async fn run(cli: Cli) -> Result<()> {
                 uchat_peer::FileTarget::User(to),
                 &path,
                 name.as_deref(),
+                again,
             )
             .await;
             client.close().await;
