@@ -29,10 +29,7 @@ struct Outcome {
 fn reference(stream: &[u8], max: usize) -> Outcome {
     let mut frames = Vec::new();
     let mut rest = stream;
-    loop {
-        let Some((header, after)) = rest.split_first_chunk::<HEADER_BYTES>() else {
-            break;
-        };
+    while let Some((header, after)) = rest.split_first_chunk::<HEADER_BYTES>() {
         let len = u32::from_be_bytes(*header) as usize;
         if len > max {
             let error = Some(FrameError::TooLarge { len, max });
