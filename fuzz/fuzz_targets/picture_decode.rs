@@ -1,0 +1,45 @@
+//! Picture decoding with limits: a picture made into an avatar, a picture's thumbnail, the
+//! relay's check of an uploaded avatar, and the desktop app's decode of a received
+//! thumbnail.
+//!
+//! Input: a mode byte, then the picture's bytes (PNG, JPEG, GIF, WebP or BMP). Nothing
+//! may panic or take more memory than libFuzzer's limit (2 GiB); what the peer makes
+//! must pass the other side's check: an avatar is a PNG the relay takes, a thumbnail a
+//! JPEG the desktop app shows.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use uchat_fuzz::picture::{received_thumbnail, relay_avatar_check};
+use uchat_peer::avatar::{AVATAR_SIDE, avatar_from_bytes};
+use uchat_peer::thumbnail::{THUMBNAIL_SIDE, image_mime, thumbnail_of};
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&mode, picture)) = data.split_first() else {
+        return;
+    };
+    match mode % 4 {
+        0 => {
+            if let Ok(png) = avatar_from_bytes(picture, "fuzz") {
+                assert!(
+                    relay_avatar_check(&png),
+                    "the relay refuses a peer-made avatar"
+                );
+                assert_eq!(received_thumbnail(&png), Some((AVATAR_SIDE, AVATAR_SIDE)));
+            }
+        }
+        1 => {
+            let _ = image_mime(picture);
+            if let Some(thumb) = thumbnail_of(picture) {
+                let (w, h) = received_thumbnail(&thumb.jpeg).expect("the app shows it");
+                assert!(w <= THUMBNAIL_SIDE && h <= THUMBNAIL_SIDE, "{w}x{h}");
+            }
+        }
+        2 => {
+            let _ = relay_avatar_check(picture);
+        }
+        _ => {
+            let _ = received_thumbnail(picture);
+        }
+    }
+});
