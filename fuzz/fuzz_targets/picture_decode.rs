@@ -1,6 +1,6 @@
 //! Picture decoding with limits: a picture made into an avatar, a picture's thumbnail, the
-//! relay's check of an uploaded avatar, and the desktop app's decode of a received
-//! thumbnail.
+//! relay's check of an uploaded avatar, and the bounded decode the desktop app shows every
+//! received picture through (`thumbnail::decode_preview`).
 //!
 //! Input: a mode byte, then the picture's bytes (PNG, JPEG, GIF, WebP or BMP). Nothing
 //! may panic or take more memory than libFuzzer's limit (2 GiB); what the peer makes
@@ -10,9 +10,19 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use uchat_fuzz::picture::{received_thumbnail, relay_avatar_check};
+use uchat_fuzz::picture::relay_avatar_check;
 use uchat_peer::avatar::{AVATAR_SIDE, avatar_from_bytes};
-use uchat_peer::thumbnail::{THUMBNAIL_SIDE, image_mime, thumbnail_of};
+use uchat_peer::thumbnail::{THUMBNAIL_SIDE, decode_preview, image_mime, thumbnail_of};
+
+/// What the desktop app would show of a received picture: its preview's size.
+fn received_thumbnail(bytes: &[u8]) -> Option<(u32, u32)> {
+    let preview = decode_preview(bytes, THUMBNAIL_SIDE)?;
+    assert!(
+        preview.width() <= THUMBNAIL_SIDE && preview.height() <= THUMBNAIL_SIDE,
+        "a preview larger than asked"
+    );
+    Some(preview.dimensions())
+}
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, picture)) = data.split_first() else {
@@ -25,7 +35,8 @@ fuzz_target!(|data: &[u8]| {
                     relay_avatar_check(&png),
                     "the relay refuses a peer-made avatar"
                 );
-                assert_eq!(received_thumbnail(&png), Some((AVATAR_SIDE, AVATAR_SIDE)));
+                let side = AVATAR_SIDE.min(THUMBNAIL_SIDE);
+                assert_eq!(received_thumbnail(&png), Some((side, side)));
             }
         }
         1 => {

@@ -1,17 +1,14 @@
-//! The two picture decodes a fuzz target cannot call where they live, written again with
-//! the same reader, format and limits.
+//! The picture decode a fuzz target cannot call where it lives, written again with the
+//! same reader, format and limits.
 //!
 //! - [`relay_avatar_check`]: the relay's `check_avatar` (relay/src/server/requests/profile.rs)
 //!   is private to its request handler, and linking the relay (quinn, redb, hyper) for one
 //!   function would double the fuzz build. Keep the two in step: same size check, PNG
 //!   only, [`MAX_AVATAR_SIDE`] a side, `side² × 8` bytes of allocation.
-//! - [`received_thumbnail`]: the desktop app decodes a received thumbnail (bytes another
-//!   peer chose) with `image::load_from_memory` and converts it to RGBA for a texture
-//!   (gui/src/view/conversation.rs, `thumbnail_texture`); the GUI crate is not linkable
-//!   without a window system.
 //!
-//! The peer's own decodes (`avatar::avatar_from_bytes`, `thumbnail::thumbnail_of`) are
-//! public and fuzzed as they are.
+//! The peer's own decodes (`avatar::avatar_from_bytes`, `thumbnail::thumbnail_of`) and the
+//! bounded decode the desktop app shows every received picture through
+//! (`thumbnail::decode_preview`) are public and fuzzed as they are.
 
 use std::io::Cursor;
 
@@ -33,11 +30,4 @@ pub fn relay_avatar_check(png: &[u8]) -> bool {
         Ok(image) => image.width() == image.height() && image.width() != 0,
         Err(_) => false,
     }
-}
-
-/// The size of the texture the desktop app would make of a received thumbnail, if it
-/// decodes.
-pub fn received_thumbnail(bytes: &[u8]) -> Option<(u32, u32)> {
-    let image = image::load_from_memory(bytes).ok()?.to_rgba8();
-    Some(image.dimensions())
 }

@@ -7,17 +7,17 @@
 //! hundred bytes, a 10000×10000 one of zeros some tens of kilobytes (a decompression
 //! bomb), and egui's painter panics on a texture side beyond the GPU's limit (2048 to
 //! 16384 pixels), which would crash the app each time the chat that holds it opens. So a
-//! picture is decoded only if its bytes, sides and decoding memory are within what a
-//! preview could need, then scaled down to fit [`PREVIEW_SIDE`]; anything else (too large,
-//! truncated, not a picture) has no preview, and the caller shows the file's name.
+//! picture is decoded only within bounds (`uchat_peer::thumbnail::decode_preview`, which
+//! the fuzz target `picture_decode` runs too), then scaled down to fit [`PREVIEW_SIDE`];
+//! anything else (too large, truncated, not a picture) has no preview, and the caller
+//! shows the file's name.
 //! Decoding happens on the UI thread, once per file (the caller keeps the texture), so the
 //! limits also bound how long one hostile picture holds up a frame.
 
 use std::collections::HashMap;
-use std::io::Cursor;
 
 use eframe::egui;
-use uchat_peer::thumbnail::{PICTURE_FORMATS, THUMBNAIL_SIDE};
+use uchat_peer::thumbnail::THUMBNAIL_SIDE;
 use uchat_store::FileRef;
 use uchat_wire::FileId;
 
@@ -25,51 +25,11 @@ use uchat_wire::FileId;
 /// app shows (120 px high in a chat, 100 in a moment) even on a screen of twice the density.
 pub const PREVIEW_SIDE: u32 = THUMBNAIL_SIDE;
 
-/// Largest picture decoded, in bytes: above every picture a peer takes in (thumbnails of
-/// 64 KiB, avatars of 384 KiB).
-pub const MAX_PICTURE_BYTES: usize = 1024 * 1024;
-
-/// Longest side decoded, in pixels: three times a thumbnail's, which leaves room for
-/// pictures made otherwise and keeps one decode to a few milliseconds.
-pub const MAX_DECODED_SIDE: u32 = 1024;
-
-/// Most memory one decode may reserve: the largest picture decoded, at four 16-bit
-/// channels a pixel (8 MiB).
-const MAX_DECODE_BYTES: u64 = MAX_DECODED_SIDE as u64 * MAX_DECODED_SIDE as u64 * 8;
-
-/// The picture in `bytes` decoded within the limits above and scaled down (never up) to
-/// fit [`PREVIEW_SIDE`] and `max_texture_side`, or `None` if it is not a picture this
-/// build reads, is damaged, or is larger than any preview needs.
+/// The picture in `bytes` decoded within bounds (see [`uchat_peer::thumbnail::decode_preview`])
+/// and scaled down (never up) to fit [`PREVIEW_SIDE`] and `max_texture_side`, or `None` if
+/// it is not a picture this build reads, is damaged, or is larger than any preview needs.
 pub fn decode_preview(bytes: &[u8], max_texture_side: usize) -> Option<egui::ColorImage> {
-    if bytes.len() > MAX_PICTURE_BYTES {
-        return None;
-    }
-    let mut reader = image::ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .ok()?;
-    // Only the formats peers send pictures in: no other decoder sees these bytes.
-    if !reader
-        .format()
-        .is_some_and(|format| PICTURE_FORMATS.contains(&format))
-    {
-        return None;
-    }
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_DECODED_SIDE);
-    limits.max_image_height = Some(MAX_DECODED_SIDE);
-    limits.max_alloc = Some(MAX_DECODE_BYTES);
-    reader.limits(limits);
-    let picture = reader.decode().ok()?;
-    if picture.width() == 0 || picture.height() == 0 {
-        return None;
-    }
-    let side = preview_side(max_texture_side);
-    let picture = if picture.width() > side || picture.height() > side {
-        picture.thumbnail(side, side)
-    } else {
-        picture
-    };
-    let rgba = picture.into_rgba8();
+    let rgba = uchat_peer::thumbnail::decode_preview(bytes, preview_side(max_texture_side))?;
     let size = [rgba.width() as usize, rgba.height() as usize];
     Some(egui::ColorImage::from_rgba_unmultiplied(
         size,
@@ -134,12 +94,13 @@ pub(crate) fn file_preview(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uchat_peer::thumbnail::{MAX_PREVIEW_SOURCE_BYTES, MAX_PREVIEW_SOURCE_SIDE};
 
     /// Plenty for any test picture: the painter's limit is not what is tested here.
     const PAINTER: usize = 8192;
 
     fn encode(picture: &image::RgbImage, format: image::ImageFormat) -> Vec<u8> {
-        let mut out = Cursor::new(Vec::new());
+        let mut out = std::io::Cursor::new(Vec::new());
         picture.write_to(&mut out, format).expect("encodes");
         out.into_inner()
     }
@@ -222,7 +183,7 @@ mod tests {
 
     #[test]
     fn a_picture_wider_or_taller_than_any_preview_needs_has_none() {
-        for (width, height) in [(20_000, 1), (1, 20_000), (MAX_DECODED_SIDE + 1, 4)] {
+        for (width, height) in [(20_000, 1), (1, 20_000), (MAX_PREVIEW_SOURCE_SIDE + 1, 4)] {
             let png = encode(&gradient(width, height), image::ImageFormat::Png);
             assert!(png.len() < 64 * 1024, "{} bytes", png.len());
             assert!(
@@ -230,7 +191,10 @@ mod tests {
                 "{width}×{height} has no preview"
             );
         }
-        let widest = encode(&gradient(MAX_DECODED_SIDE, 8), image::ImageFormat::Png);
+        let widest = encode(
+            &gradient(MAX_PREVIEW_SOURCE_SIDE, 8),
+            image::ImageFormat::Png,
+        );
         let preview = decode_preview(&widest, PAINTER).expect("a preview");
         assert_eq!(preview.size[0], PREVIEW_SIDE as usize);
         assert!((1..=8).contains(&preview.size[1]), "{:?}", preview.size);
@@ -244,7 +208,8 @@ mod tests {
         let bomb = bomb_png(10_000);
         assert!(bomb.len() < 100 * 1024, "{} bytes", bomb.len());
         assert!(decode_preview(&bomb, PAINTER).is_none());
-        let largest = decode_preview(&bomb_png(MAX_DECODED_SIDE), PAINTER).expect("a preview");
+        let largest =
+            decode_preview(&bomb_png(MAX_PREVIEW_SOURCE_SIDE), PAINTER).expect("a preview");
         assert_eq!(largest.size, [PREVIEW_SIDE as usize; 2]);
     }
 
@@ -258,7 +223,7 @@ mod tests {
         // A format that is not one peers send pictures in (TIFF's header).
         assert!(decode_preview(b"II*\0\x08\0\0\0 more", PAINTER).is_none());
         let mut padded = png.clone();
-        padded.resize(MAX_PICTURE_BYTES + 1, 0);
+        padded.resize(MAX_PREVIEW_SOURCE_BYTES + 1, 0);
         assert!(decode_preview(&padded, PAINTER).is_none());
     }
 

@@ -109,6 +109,60 @@ pub fn thumbnail_of(bytes: &[u8]) -> Option<Thumbnail> {
     None
 }
 
+/// Largest received picture decoded for a preview, in bytes: above every picture a peer
+/// takes in (thumbnails of 64 KiB, avatars of 384 KiB).
+pub const MAX_PREVIEW_SOURCE_BYTES: usize = 1024 * 1024;
+
+/// Longest side of a received picture decoded for a preview, in pixels: three times a
+/// thumbnail's, which leaves room for pictures made otherwise and keeps one decode to a
+/// few milliseconds.
+pub const MAX_PREVIEW_SOURCE_SIDE: u32 = 1024;
+
+/// Most memory one preview decode may reserve: the largest picture decoded, at four 16-bit
+/// channels a pixel (8 MiB).
+const MAX_PREVIEW_DECODE_BYTES: u64 =
+    MAX_PREVIEW_SOURCE_SIDE as u64 * MAX_PREVIEW_SOURCE_SIDE as u64 * 8;
+
+/// A picture someone else chose (a received thumbnail, a moment's picture), decoded for a
+/// preview within bounds a hostile picture cannot get round and scaled down (never up) to
+/// fit `side`; `None` if it is larger in bytes, sides or decoding memory than a preview
+/// could need, damaged, or not in one of [`PICTURE_FORMATS`].
+///
+/// A received picture is small in bytes but may claim any size: a 20000×1 PNG takes a
+/// hundred bytes, a 10000×10000 one of zeros some tens of kilobytes (a decompression bomb),
+/// and a painter refuses a texture side beyond the GPU's limit (egui panics). Every picture
+/// from the network that the desktop app shows goes through here.
+pub fn decode_preview(bytes: &[u8], side: u32) -> Option<image::RgbaImage> {
+    if bytes.len() > MAX_PREVIEW_SOURCE_BYTES || side == 0 {
+        return None;
+    }
+    let mut reader = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()?;
+    // Only the formats peers send pictures in: no other decoder sees these bytes.
+    if !reader
+        .format()
+        .is_some_and(|format| PICTURE_FORMATS.contains(&format))
+    {
+        return None;
+    }
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_PREVIEW_SOURCE_SIDE);
+    limits.max_image_height = Some(MAX_PREVIEW_SOURCE_SIDE);
+    limits.max_alloc = Some(MAX_PREVIEW_DECODE_BYTES);
+    reader.limits(limits);
+    let picture = reader.decode().ok()?;
+    if picture.width() == 0 || picture.height() == 0 {
+        return None;
+    }
+    let picture = if picture.width() > side || picture.height() > side {
+        picture.thumbnail(side, side)
+    } else {
+        picture
+    };
+    Some(picture.into_rgba8())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -538,7 +538,8 @@ async fn the_relay_refuses_overlong_uploads_and_a_newer_stream_takes_over_a_stal
 }
 
 #[test]
-fn running_send_file_again_finishes_the_earlier_send_and_never_sends_the_file_twice() -> Result<()> {
+fn running_send_file_again_finishes_the_earlier_send_and_never_sends_the_file_twice() -> Result<()>
+{
     let relay = TestRelay::start()?;
     let peers = friends(&relay, &["alice", "bob"])?;
     let (alice, bob) = (&peers[0], &peers[1]);
@@ -548,14 +549,20 @@ fn running_send_file_again_finishes_the_earlier_send_and_never_sends_the_file_tw
     let path = path.to_str().context("path")?;
     let first = json_lines(&alice.ok(&["--json", "send-file", "bob", path])?)?;
     let sent_id = |lines: &[serde_json::Value]| -> Result<String> {
-        let sent = lines.iter().find(|l| l["type"] == "sent").context("a sent line")?;
+        let sent = lines
+            .iter()
+            .find(|l| l["type"] == "sent")
+            .context("a sent line")?;
         Ok(sent["id"].as_str().context("an id")?.to_string())
     };
     let id = sent_id(&first)?;
     // What a user does after an interruption they cannot tell from success: run it again.
     let again = json_lines(&alice.ok(&["--json", "send-file", "bob", path])?)?;
     assert_eq!(sent_id(&again)?, id, "the same message");
-    assert_eq!(transfer(&alice.ok(&["--json", "send-file", "bob", path])?)?["bytes"], 0);
+    assert_eq!(
+        transfer(&alice.ok(&["--json", "send-file", "bob", path])?)?["bytes"],
+        0
+    );
     let human = alice.ok(&["send-file", "bob", path])?;
     assert!(human.contains("an earlier run sent it"), "{human}");
     assert_eq!(bob.files_in("alice")?.len(), 1);
