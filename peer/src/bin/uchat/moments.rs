@@ -94,7 +94,8 @@ async fn run(ctx: &Context_, client: &Client, command: MomentsCommand, text: Str
                 .post_moment(&text, &images, audience, &|_, _| {})
                 .await?;
             for (user, why) in &posted.not_shared {
-                eprintln!("uchat: warning: the post was not shared with {user}: {why}");
+                let warning = format!("the post was not shared with {user}: {why}");
+                eprintln!("uchat: warning: {}", crate::terminal::shown(&warning));
             }
             ctx.print(
                 JsonLine::MomentPosted {
