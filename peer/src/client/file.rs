@@ -40,7 +40,8 @@ pub enum FileTarget {
 }
 
 /// What [`Client::send_file`] does when an earlier run already made a message of the same
-/// file (the same path, size and modification time) for the same chat.
+/// file (the same path, size and modification time, under the same name) for the same
+/// chat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Repeat {
     /// Finish what that run started: its message is sent if it still waits, and a message
@@ -281,8 +282,10 @@ impl Client {
         let canonical = tokio::fs::canonicalize(path)
             .await
             .map_err(io_error("cannot read", path))?;
+        // The name is part of the key: the same file sent again under another name is
+        // another message, not a rerun.
         let upload_key = format!(
-            "{}\u{0}{}\u{0}{size}\u{0}{modified_ms}",
+            "{}\u{0}{}\u{0}{size}\u{0}{modified_ms}\u{0}{name}",
             conversation.as_str(),
             canonical.display()
         );
