@@ -77,6 +77,12 @@ pub struct Limits {
     pub file_quota_bytes: u64,
     /// How long an uploaded file is kept.
     pub file_retention: Duration,
+    /// Most files one user's may be on the relay at once.
+    pub max_files_per_user: u64,
+    /// Most bytes one user's moments (posts, comments and likes they wrote) may take.
+    pub moment_quota_bytes: u64,
+    /// How long a moment is kept (`None`: for ever).
+    pub moment_retention: Option<Duration>,
     /// How long a call rings before it counts as missed.
     pub ring_timeout: Duration,
 }
@@ -130,6 +136,14 @@ impl Default for Limits {
             // 30 days: long enough to come back from a holiday, short enough that a small
             // disk does not fill with files everyone fetched long ago.
             file_retention: Duration::from_secs(30 * 24 * 60 * 60),
+            // Files' records are small, but an empty upload reserves no bytes: without a
+            // count, one user could make unbounded records.
+            max_files_per_user: 10_000,
+            // Posts and comments are text and picture keys (pictures are files): 64 MiB is
+            // tens of thousands of posts.
+            moment_quota_bytes: 64 << 20,
+            // A year, as WeChat offers to show: the relay does not keep posts for ever.
+            moment_retention: Some(Duration::from_secs(365 * 24 * 60 * 60)),
             // 45 s: about what phones ring before voicemail.
             ring_timeout: Duration::from_secs(45),
         }

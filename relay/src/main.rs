@@ -66,6 +66,15 @@ struct Args {
     /// Logged-in connections one account may hold at once [default: 16]
     #[arg(long, env = "UCHAT_RELAY_MAX_CONNECTIONS_PER_USER")]
     max_connections_per_user: Option<usize>,
+    /// Most files one user's may be on the relay at once [default: 10000]
+    #[arg(long, env = "UCHAT_RELAY_MAX_FILES")]
+    max_files: Option<u64>,
+    /// Most MiB one user's moments (posts, comments, likes) may take [default: 64]
+    #[arg(long, env = "UCHAT_RELAY_MOMENT_QUOTA_MIB")]
+    moment_quota_mib: Option<u64>,
+    /// Days a moment is kept, 0 for ever [default: 365]
+    #[arg(long, env = "UCHAT_RELAY_MOMENT_RETENTION_DAYS")]
+    moment_retention_days: Option<u64>,
     /// Seconds a connection may stay open without logging in, 1 to 300 [default: 10]
     #[arg(long, env = "UCHAT_RELAY_LOGIN_TIMEOUT")]
     login_timeout_secs: Option<u64>,
@@ -73,7 +82,8 @@ struct Args {
     /// max_file_mib, file_quota_mib, file_retention_days, ring_timeout_secs,
     /// max_queue_mib, registrations_per_address_per_hour, registrations_per_hour,
     /// friend_requests_per_day, max_connections, max_connections_per_address,
-    /// max_connections_per_user, login_timeout_secs)
+    /// max_connections_per_user, login_timeout_secs, max_files, moment_quota_mib,
+    /// moment_retention_days)
     #[arg(long, env = "UCHAT_RELAY_CONFIG")]
     config: Option<PathBuf>,
 }
@@ -100,6 +110,9 @@ struct FileConfig {
     max_connections_per_address: Option<usize>,
     max_connections_per_user: Option<usize>,
     login_timeout_secs: Option<u64>,
+    max_files: Option<u64>,
+    moment_quota_mib: Option<u64>,
+    moment_retention_days: Option<u64>,
 }
 
 fn read_file_config(path: &Path) -> Result<FileConfig> {
@@ -215,6 +228,21 @@ fn build_config(args: Args) -> Result<RelayConfig> {
             "--login-timeout-secs must be 1 to 300, got {secs}"
         );
         limits.login_timeout = Duration::from_secs(secs);
+    }
+    if let Some(n) = args.max_files.or(file.max_files) {
+        anyhow::ensure!(n >= 1, "--max-files must be at least 1, got {n}");
+        limits.max_files_per_user = n;
+    }
+    if let Some(mib) = args.moment_quota_mib.or(file.moment_quota_mib) {
+        anyhow::ensure!(mib >= 1, "--moment-quota-mib must be at least 1, got {mib}");
+        limits.moment_quota_bytes = mib.saturating_mul(1 << 20);
+    }
+    if let Some(days) = args.moment_retention_days.or(file.moment_retention_days) {
+        anyhow::ensure!(
+            days <= 36_500,
+            "--moment-retention-days must be 0 (for ever) to 36500, got {days}"
+        );
+        limits.moment_retention = (days > 0).then(|| Duration::from_secs(days * 24 * 60 * 60));
     }
     let metrics = match args.metrics.or(file.metrics).as_deref() {
         Some("off") => None,

@@ -289,6 +289,7 @@ impl Server {
             store.clone(),
             file_dir.clone(),
             throttles.clone(),
+            config.limits.moment_retention,
             stop_rx.clone(),
         ));
         let online = Arc::new(online::Online::default());

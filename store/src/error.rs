@@ -210,6 +210,18 @@ pub enum StoreError {
         /// The quota.
         quota: u64,
     },
+    /// The writer's moments take their whole quota.
+    #[error(
+        "your moments take {used} of {quota} bytes; {size} more do not fit (delete old posts or comments)"
+    )]
+    MomentQuotaExceeded {
+        /// Bytes in use.
+        used: u64,
+        /// Bytes asked for.
+        size: u64,
+        /// The quota.
+        quota: u64,
+    },
     /// No such post among those the asker may see.
     #[error("no post {post} among those you may see (deleted, or not shared with you)")]
     NoSuchPost {

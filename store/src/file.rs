@@ -16,8 +16,8 @@ use crate::group::{group_record, members_of};
 use crate::records::FileRecord;
 use crate::relay::{RelayStore, require_account};
 use crate::tables::{
-    FILE_USAGE, FILES, FILES_BY_EXPIRY, FRIENDS, GROUP_MEMBERS, GROUPS, USER_GROUPS, decode,
-    encode, read, write,
+    COUNTERS, FILE_COUNTS, FILE_USAGE, FILES, FILES_BY_EXPIRY, FRIENDS, GROUP_MEMBERS, GROUPS,
+    USER_GROUPS, decode, encode, read, write,
 };
 
 /// Limits of the file layer.
@@ -29,6 +29,9 @@ pub struct FileLimits {
     pub quota_bytes: u64,
     /// How long a file is kept after its upload starts, in ms.
     pub retention_ms: u64,
+    /// Most files one uploader's may be on the relay at once (empty ones reserve no bytes,
+    /// so without this their records would be unbounded).
+    pub max_files: u64,
 }
 
 /// How long an upload may go without progress before it is given up and its quota
@@ -135,12 +138,36 @@ fn group_members_in(
     Ok(members)
 }
 
+/// The [`COUNTERS`] entry that says [`FILE_COUNTS`] was built.
+const FILE_COUNTS_BUILT: &str = "file_counts_built";
+
+/// Builds [`FILE_COUNTS`] from [`FILES`], once, for a store written before it existed.
+pub(crate) fn build_file_counts_once(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut counters = tx.open_table(COUNTERS)?;
+    if counters.get(FILE_COUNTS_BUILT)?.is_some() {
+        return Ok(());
+    }
+    let mut totals: std::collections::BTreeMap<String, u64> = Default::default();
+    for item in tx.open_table(FILES)?.iter()? {
+        let (_, value) = item?;
+        let record: FileRecord = decode(value.value(), "file")?;
+        *totals.entry(record.owner.as_str().to_string()).or_default() += 1;
+    }
+    let mut counts = tx.open_table(FILE_COUNTS)?;
+    for (owner, count) in &totals {
+        counts.insert(owner.as_str(), *count)?;
+    }
+    counters.insert(FILE_COUNTS_BUILT, 1)?;
+    Ok(())
+}
+
 impl RelayStore {
     /// Starts `owner`'s upload of file `id` of `size` ciphertext bytes, or resumes it:
     /// returns how many bytes the relay holds already (0 for a new upload).
     ///
     /// A new upload is refused with [`StoreError::FileTooLarge`] over `max_file_bytes`,
-    /// [`StoreError::QuotaExceeded`] past the owner's quota, or the refusals of its access
+    /// [`StoreError::QuotaExceeded`] past the owner's quota, [`StoreError::LimitReached`] past
+    /// `max_files` of theirs, or the refusals of its access
     /// ([`StoreError::NotFriends`], [`StoreError::NoSuchGroup`], [`StoreError::UnknownUser`]).
     /// An id taken by another upload (another owner or size) is [`StoreError::FileIdTaken`].
     pub fn begin_upload(
@@ -166,6 +193,16 @@ impl RelayStore {
                 });
             }
             let allowed = allowed_in(tx, owner, access)?;
+            let mut counts = tx.open_table(FILE_COUNTS)?;
+            let held = counts.get(owner.as_str())?.map(|v| v.value()).unwrap_or(0);
+            if held >= limits.max_files {
+                return Err(StoreError::LimitReached {
+                    what: "files on the relay (old ones expire, or ask the operator)",
+                    limit: limits.max_files,
+                });
+            }
+            counts.insert(owner.as_str(), held + 1)?;
+            drop(counts);
             let mut usage = tx.open_table(FILE_USAGE)?;
             let used = usage.get(owner.as_str())?.map(|v| v.value()).unwrap_or(0);
             if used.saturating_add(size) > limits.quota_bytes {
@@ -236,14 +273,23 @@ impl RelayStore {
         })
     }
 
-    /// The file `id`, for `user` to download: [`StoreError::NoSuchFile`] if there is none,
+    /// The file `id`, for `user` to download at `now_ms`: [`StoreError::NoSuchFile`] if
+    /// there is none or its retention ended (the pruner may not have deleted it yet),
     /// [`StoreError::NotAllowed`] unless `user` uploaded it or is allowed, and
     /// [`StoreError::FileIncomplete`] while its upload is under way.
-    pub fn file_for_download(&self, user: &UserName, id: FileId) -> Result<FileRecord, StoreError> {
+    pub fn file_for_download(
+        &self,
+        user: &UserName,
+        id: FileId,
+        now_ms: u64,
+    ) -> Result<FileRecord, StoreError> {
         read(&self.db, |tx| {
             let Some(record) = file_record(&tx.open_table(FILES)?, id)? else {
                 return Err(StoreError::NoSuchFile { id });
             };
+            if record.complete && record.expires_ms <= now_ms {
+                return Err(StoreError::NoSuchFile { id });
+            }
             if &record.owner != user && !record.allowed.contains(user) {
                 return Err(StoreError::NotAllowed { id });
             }
@@ -292,6 +338,16 @@ impl RelayStore {
                 .map(|v| v.value())
                 .unwrap_or(0);
             usage.insert(record.owner.as_str(), used.saturating_sub(record.size))?;
+            let mut counts = tx.open_table(FILE_COUNTS)?;
+            let held = counts
+                .get(record.owner.as_str())?
+                .map(|v| v.value())
+                .unwrap_or(0);
+            if held <= 1 {
+                counts.remove(record.owner.as_str())?;
+            } else {
+                counts.insert(record.owner.as_str(), held - 1)?;
+            }
             Ok(true)
         })
     }
@@ -320,6 +376,7 @@ mod tests {
         max_file_bytes: 1000,
         quota_bytes: 1500,
         retention_ms: 100,
+        max_files: 10,
     };
 
     fn store() -> (tempfile::TempDir, RelayStore) {
@@ -370,7 +427,7 @@ mod tests {
             .record_upload_progress(id, 200, 10, &LIMITS)
             .expect("never lowers");
         assert!(matches!(
-            store.file_for_download(&user("bob"), id),
+            store.file_for_download(&user("bob"), id, 12),
             Err(StoreError::FileIncomplete { .. })
         ));
         assert_eq!(
@@ -386,20 +443,59 @@ mod tests {
         store.complete_upload(id, &LIMITS).expect("completes");
         assert_eq!(
             store
-                .file_for_download(&user("bob"), id)
+                .file_for_download(&user("bob"), id, 12)
                 .expect("allowed")
                 .size,
             800
         );
         store
-            .file_for_download(&user("alice"), id)
+            .file_for_download(&user("alice"), id, 12)
             .expect("the owner");
         assert!(matches!(
-            store.file_for_download(&user("carol"), id),
+            store.file_for_download(&user("carol"), id, 12),
             Err(StoreError::NotAllowed { .. })
         ));
         assert!(matches!(
-            store.file_for_download(&user("bob"), FileId([9; 16])),
+            store.file_for_download(&user("bob"), FileId([9; 16]), 12),
+            Err(StoreError::NoSuchFile { .. })
+        ));
+    }
+
+    #[test]
+    fn empty_uploads_are_bounded_by_count_and_a_deleted_file_frees_its_place() {
+        let (_dir, store) = store();
+        let alice = user("alice");
+        for i in 0..LIMITS.max_files as u8 {
+            store
+                .begin_upload(&alice, FileId([i; 16]), 0, &to(&["bob"]), 0, &LIMITS)
+                .expect("room");
+        }
+        let err = store
+            .begin_upload(&alice, FileId([99; 16]), 0, &to(&["bob"]), 0, &LIMITS)
+            .expect_err("full");
+        assert!(
+            matches!(err, StoreError::LimitReached { limit: 10, .. }),
+            "{err:?}"
+        );
+        assert!(store.delete_file(FileId([3; 16])).expect("deletes"));
+        store
+            .begin_upload(&alice, FileId([99; 16]), 0, &to(&["bob"]), 0, &LIMITS)
+            .expect("a place again");
+    }
+
+    #[test]
+    fn an_expired_file_is_not_served_even_before_the_pruner_deletes_it() {
+        let (_dir, store) = store();
+        let id = FileId([5; 16]);
+        store
+            .begin_upload(&user("alice"), id, 10, &to(&["bob"]), 0, &LIMITS)
+            .expect("starts");
+        store.complete_upload(id, &LIMITS).expect("completes");
+        store
+            .file_for_download(&user("bob"), id, LIMITS.retention_ms - 1)
+            .expect("still kept");
+        assert!(matches!(
+            store.file_for_download(&user("bob"), id, LIMITS.retention_ms),
             Err(StoreError::NoSuchFile { .. })
         ));
     }
@@ -442,6 +538,7 @@ mod tests {
             max_file_bytes: 1000,
             quota_bytes: 1500,
             retention_ms: 30 * STALLED_UPLOAD_MS,
+            max_files: 10,
         };
         let (stalled, done) = (FileId([1; 16]), FileId([2; 16]));
         for id in [stalled, done] {

@@ -12,6 +12,11 @@
 //! The sharing of a post (its key for each viewer, as [`PushEvent::MomentShared`]) and
 //! the notices of likes and comments ([`PushEvent::MomentLiked`],
 //! [`PushEvent::MomentCommented`]) are queued in the transaction of the change itself.
+//!
+//! Storage is bounded: what a user writes (posts, comments on anyone's posts, likes) counts
+//! against their quota ([`MomentLimits::quota_bytes`], kept in `MOMENT_USAGE` and given
+//! back when the item goes), and posts older than the relay's retention are deleted
+//! ([`RelayStore::expired_moments`]).
 
 use redb::{ReadOnlyTable, ReadableTable, ReadableTableMetadata};
 use uchat_wire::{
@@ -23,7 +28,8 @@ use crate::records::{MomentCommentRecord, MomentLikeRecord, MomentPostRecord};
 use crate::relay::{QueueLimit, QueueWriter, RelayStore, enqueue_in, require_account};
 use crate::tables::{
     BLOCKS, COUNTERS, FRIENDS, MOMENT_COMMENT_IDS, MOMENT_COMMENTS, MOMENT_FEED, MOMENT_LIKES,
-    MOMENT_POSTS, MOMENT_VIEWERS, decode, encode, next_counter, read, stored_name, write,
+    MOMENT_POSTS, MOMENT_POSTS_BY_TIME, MOMENT_USAGE, MOMENT_VIEWERS, decode, encode, next_counter,
+    read, stored_name, write,
 };
 
 /// The counter that orders posts (a post's cursor).
@@ -44,6 +50,87 @@ pub struct MomentLimits {
     pub queue: QueueLimit,
     /// Most comments one post may have.
     pub max_comments_per_post: usize,
+    /// Most bytes one user's posts, comments and likes may take ([`item_cost`] each).
+    pub quota_bytes: u64,
+}
+
+/// What one stored post, comment or like counts against its writer's quota: its sealed
+/// bytes and a fixed share for the rows that index it.
+pub(crate) fn item_cost(ciphertext_bytes: usize) -> u64 {
+    ciphertext_bytes as u64 + ITEM_OVERHEAD_BYTES
+}
+
+/// What the rows indexing one item take, about: its record's other fields, its feed, viewer
+/// or id rows.
+const ITEM_OVERHEAD_BYTES: u64 = 256;
+
+/// Charges `cost` to `user`'s quota: [`StoreError::MomentQuotaExceeded`] past
+/// `quota_bytes`, and then nothing is charged.
+fn charge_in(
+    tx: &redb::WriteTransaction,
+    user: &UserName,
+    cost: u64,
+    quota_bytes: u64,
+) -> Result<(), StoreError> {
+    let mut usage = tx.open_table(MOMENT_USAGE)?;
+    let used = usage.get(user.as_str())?.map(|v| v.value()).unwrap_or(0);
+    if used.saturating_add(cost) > quota_bytes {
+        return Err(StoreError::MomentQuotaExceeded {
+            used,
+            size: cost,
+            quota: quota_bytes,
+        });
+    }
+    usage.insert(user.as_str(), used + cost)?;
+    Ok(())
+}
+
+/// Gives `cost` back to `user`'s quota (the item went).
+fn refund_in(tx: &redb::WriteTransaction, user: &str, cost: u64) -> Result<(), StoreError> {
+    let mut usage = tx.open_table(MOMENT_USAGE)?;
+    let used = usage.get(user)?.map(|v| v.value()).unwrap_or(0);
+    match used.saturating_sub(cost) {
+        0 => usage.remove(user)?,
+        left => usage.insert(user, left)?,
+    };
+    Ok(())
+}
+
+/// The [`COUNTERS`] entry that says the usage and age index were built.
+const MOMENT_USAGE_BUILT: &str = "moment_usage_built";
+
+/// Builds [`MOMENT_USAGE`] and [`MOMENT_POSTS_BY_TIME`] from the stored moments, once,
+/// for a store written before they existed.
+pub(crate) fn build_moment_usage_once(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut counters = tx.open_table(COUNTERS)?;
+    if counters.get(MOMENT_USAGE_BUILT)?.is_some() {
+        return Ok(());
+    }
+    let mut totals: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut by_time = tx.open_table(MOMENT_POSTS_BY_TIME)?;
+    for item in tx.open_table(MOMENT_POSTS)?.iter()? {
+        let (id, value) = item?;
+        let post: MomentPostRecord = decode(value.value(), "moment post")?;
+        *totals.entry(post.author.as_str().into()).or_default() += item_cost(post.ciphertext.len());
+        by_time.insert((post.posted_ms, id.value()), ())?;
+    }
+    for item in tx.open_table(MOMENT_LIKES)?.iter()? {
+        let (key, value) = item?;
+        let like: MomentLikeRecord = decode(value.value(), "moment like")?;
+        *totals.entry(key.value().1.into()).or_default() += item_cost(like.ciphertext.len());
+    }
+    for item in tx.open_table(MOMENT_COMMENTS)?.iter()? {
+        let (_, value) = item?;
+        let comment: MomentCommentRecord = decode(value.value(), "moment comment")?;
+        *totals.entry(comment.author.as_str().into()).or_default() +=
+            item_cost(comment.ciphertext.len());
+    }
+    let mut usage = tx.open_table(MOMENT_USAGE)?;
+    for (user, used) in &totals {
+        usage.insert(user.as_str(), *used)?;
+    }
+    counters.insert(MOMENT_USAGE_BUILT, 1)?;
+    Ok(())
 }
 
 /// What [`RelayStore::post_moment`] did.
@@ -357,15 +444,19 @@ fn notify_in(
     }
 }
 
-/// Deletes post `post` (by `author`, with `cursor`) and everything hanging off it.
+/// Deletes post `record` (`post`) and everything hanging off it, giving each writer back
+/// what their post, likes and comments took of their quota.
 fn delete_post_in(
     tx: &redb::WriteTransaction,
     post: PostId,
-    author: &UserName,
-    cursor: u64,
+    record: &MomentPostRecord,
 ) -> Result<(), StoreError> {
+    let (author, cursor) = (&record.author, record.cursor);
     let id = post.0.as_slice();
     tx.open_table(MOMENT_POSTS)?.remove(id)?;
+    tx.open_table(MOMENT_POSTS_BY_TIME)?
+        .remove((record.posted_ms, id))?;
+    refund_in(tx, author.as_str(), item_cost(record.ciphertext.len()))?;
     let mut viewers = tx.open_table(MOMENT_VIEWERS)?;
     let names = rows_of_post(&viewers, &post, "", |viewer, ()| Ok(viewer.to_string()))?;
     let mut feed = tx.open_table(MOMENT_FEED)?;
@@ -374,20 +465,38 @@ fn delete_post_in(
         viewers.remove((id, name.as_str()))?;
         feed.remove((name.as_str(), cursor))?;
     }
+    drop((viewers, feed));
     let mut likes = tx.open_table(MOMENT_LIKES)?;
-    for liker in rows_of_post(&likes, &post, "", |user, _| Ok(user.to_string()))? {
+    let likers = rows_of_post(&likes, &post, "", |user, bytes| {
+        let like: MomentLikeRecord = decode(bytes, "moment like")?;
+        Ok((user.to_string(), item_cost(like.ciphertext.len())))
+    })?;
+    for (liker, _) in &likers {
         likes.remove((id, liker.as_str()))?;
     }
+    drop(likes);
     let mut comments = tx.open_table(MOMENT_COMMENTS)?;
     let mut ids = tx.open_table(MOMENT_COMMENT_IDS)?;
-    for (order, comment) in rows_of_post(&comments, &post, 0, |order, bytes| {
+    let written = rows_of_post(&comments, &post, 0, |order, bytes| {
         Ok((
             order,
-            decode::<MomentCommentRecord>(bytes, "moment comment")?.id,
+            decode::<MomentCommentRecord>(bytes, "moment comment")?,
         ))
-    })? {
-        comments.remove((id, order))?;
-        ids.remove(comment.0.as_slice())?;
+    })?;
+    for (order, comment) in &written {
+        comments.remove((id, *order))?;
+        ids.remove(comment.id.0.as_slice())?;
+    }
+    drop((comments, ids));
+    for (liker, cost) in likers {
+        refund_in(tx, &liker, cost)?;
+    }
+    for (_, comment) in written {
+        refund_in(
+            tx,
+            comment.author.as_str(),
+            item_cost(comment.ciphertext.len()),
+        )?;
     }
     Ok(())
 }
@@ -482,6 +591,7 @@ impl RelayStore {
                 }
             }
             drop(relations);
+            charge_in(tx, author, item_cost(ciphertext.len()), limits.quota_bytes)?;
             let cursor = next_counter(&mut tx.open_table(COUNTERS)?, POST_CURSOR_COUNTER)?;
             let record = MomentPostRecord {
                 author: author.clone(),
@@ -491,6 +601,8 @@ impl RelayStore {
             };
             tx.open_table(MOMENT_POSTS)?
                 .insert(id.0.as_slice(), encode(&record, "moment post")?.as_slice())?;
+            tx.open_table(MOMENT_POSTS_BY_TIME)?
+                .insert((now_ms, id.0.as_slice()), ())?;
             let mut feed = tx.open_table(MOMENT_FEED)?;
             let mut viewers = tx.open_table(MOMENT_VIEWERS)?;
             let mut queues = QueueWriter::open(tx)?;
@@ -598,10 +710,15 @@ impl RelayStore {
     ) -> Result<Option<UserName>, StoreError> {
         write(&self.db, |tx| {
             let record = visible_post_in(tx, user, post)?;
-            let mut likes = tx.open_table(MOMENT_LIKES)?;
-            if likes.get((post.0.as_slice(), user.as_str()))?.is_some() {
+            if tx
+                .open_table(MOMENT_LIKES)?
+                .get((post.0.as_slice(), user.as_str()))?
+                .is_some()
+            {
                 return Ok(None);
             }
+            charge_in(tx, user, item_cost(ciphertext.len()), limits.quota_bytes)?;
+            let mut likes = tx.open_table(MOMENT_LIKES)?;
             let like = MomentLikeRecord {
                 liked_ms: now_ms,
                 ciphertext: ciphertext.to_vec(),
@@ -633,11 +750,12 @@ impl RelayStore {
             let removed = tx
                 .open_table(MOMENT_LIKES)?
                 .remove((post.0.as_slice(), user.as_str()))?
-                .is_some();
-            if !removed {
-                visible_post_in(tx, user, post)?;
+                .map(|v| decode::<MomentLikeRecord>(v.value(), "moment like"))
+                .transpose()?;
+            match removed {
+                Some(like) => refund_in(tx, user.as_str(), item_cost(like.ciphertext.len())),
+                None => visible_post_in(tx, user, post).map(|_| ()),
             }
-            Ok(())
         })
     }
 
@@ -661,8 +779,8 @@ impl RelayStore {
     ) -> Result<Commented, StoreError> {
         write(&self.db, |tx| {
             let record = visible_post_in(tx, user, post)?;
-            let mut ids = tx.open_table(MOMENT_COMMENT_IDS)?;
-            let mut comments = tx.open_table(MOMENT_COMMENTS)?;
+            let ids = tx.open_table(MOMENT_COMMENT_IDS)?;
+            let comments = tx.open_table(MOMENT_COMMENTS)?;
             if let Some(place) = ids.get(id.0.as_slice())? {
                 let (on, order) = place.value();
                 let existing = comments
@@ -716,6 +834,10 @@ impl RelayStore {
                     });
                 }
             }
+            drop((comments, ids));
+            charge_in(tx, user, item_cost(ciphertext.len()), limits.quota_bytes)?;
+            let mut ids = tx.open_table(MOMENT_COMMENT_IDS)?;
+            let mut comments = tx.open_table(MOMENT_COMMENTS)?;
             let order = next_counter(&mut tx.open_table(COUNTERS)?, COMMENT_ORDER_COUNTER)?;
             let comment = MomentCommentRecord {
                 id,
@@ -760,7 +882,7 @@ impl RelayStore {
                     action: "delete this post",
                 });
             }
-            delete_post_in(tx, post, &record.author, record.cursor)
+            delete_post_in(tx, post, &record)
         })
     }
 
@@ -816,9 +938,46 @@ impl RelayStore {
                 });
             }
             comments.remove((post.0.as_slice(), order))?;
+            drop(comments);
             tx.open_table(MOMENT_COMMENT_IDS)?
                 .remove(comment.0.as_slice())?;
-            Ok(())
+            refund_in(tx, found.author.as_str(), item_cost(found.ciphertext.len()))
+        })
+    }
+
+    /// Up to `limit` posts made before `cutoff_ms`, oldest first (for the retention pruner).
+    pub fn expired_moments(&self, cutoff_ms: u64, limit: usize) -> Result<Vec<PostId>, StoreError> {
+        read(&self.db, |tx| {
+            let by_time = tx.open_table(MOMENT_POSTS_BY_TIME)?;
+            let mut out = Vec::new();
+            for item in by_time.range(..(cutoff_ms, &[][..]))?.take(limit) {
+                let (key, _) = item?;
+                out.push(stored_post_id(key.value().1, "moment age index")?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Deletes post `post`, whoever wrote it, with its likes and comments (its retention
+    /// ended); returns whether there was one.
+    pub fn delete_expired_moment(&self, post: PostId) -> Result<bool, StoreError> {
+        write(&self.db, |tx| {
+            let Some(record) = post_record(&tx.open_table(MOMENT_POSTS)?, post)? else {
+                return Ok(false);
+            };
+            delete_post_in(tx, post, &record)?;
+            Ok(true)
+        })
+    }
+
+    /// What `user`'s posts, comments and likes take of their quota, in bytes.
+    pub fn moment_usage(&self, user: &UserName) -> Result<u64, StoreError> {
+        read(&self.db, |tx| {
+            Ok(tx
+                .open_table(MOMENT_USAGE)?
+                .get(user.as_str())?
+                .map(|v| v.value())
+                .unwrap_or(0))
         })
     }
 
@@ -841,6 +1000,7 @@ mod tests {
             max_bytes: u64::MAX,
         },
         max_comments_per_post: 3,
+        quota_bytes: 100_000,
     };
     const SOCIAL: SocialLimits = SocialLimits {
         max_friends: 100,
@@ -1258,5 +1418,91 @@ mod tests {
         let page = store.moment_feed(&user("v"), None, 10, 1).expect("reads");
         assert_eq!(page.posts.len(), 1);
         assert!(page.next.is_some());
+    }
+
+    #[test]
+    fn what_one_writes_counts_against_ones_quota_until_it_goes() {
+        let (_dir, store) = store_with(&["a", "b"]);
+        befriend(&store, "a", "b");
+        let (a, b) = (user("a"), user("b"));
+        let small = MomentLimits {
+            quota_bytes: 2 * item_cost(1000),
+            ..LIMITS
+        };
+        let big = vec![7u8; 1000];
+        store
+            .post_moment(&a, PostId([1; 16]), &big, &[share("b")], 1, &small)
+            .expect("fits");
+        store
+            .post_moment(&a, PostId([2; 16]), &big, &[share("b")], 2, &small)
+            .expect("fits");
+        let err = store
+            .post_moment(&a, PostId([3; 16]), &big, &[share("b")], 3, &small)
+            .expect_err("over the quota");
+        assert!(
+            matches!(err, StoreError::MomentQuotaExceeded { .. }),
+            "{err:?}"
+        );
+        assert!(store.moment(&b, PostId([3; 16])).is_err(), "nothing stored");
+        // b's comment and like on a's post count against b, and go with the post.
+        store
+            .comment_moment(
+                &b,
+                PostId([1; 16]),
+                CommentId([9; 16]),
+                None,
+                &big,
+                4,
+                &small,
+            )
+            .expect("b's own quota");
+        store
+            .like_moment(&b, PostId([1; 16]), b"like", 5, &small)
+            .expect("likes");
+        assert_eq!(
+            store.moment_usage(&b).expect("reads"),
+            item_cost(1000) + item_cost(4)
+        );
+        store.delete_moment(&a, PostId([1; 16])).expect("deletes");
+        assert_eq!(store.moment_usage(&b).expect("reads"), 0);
+        assert_eq!(store.moment_usage(&a).expect("reads"), item_cost(1000));
+        store
+            .post_moment(&a, PostId([3; 16]), &big, &[share("b")], 6, &small)
+            .expect("room again");
+    }
+
+    #[test]
+    fn posts_past_the_retention_are_found_oldest_first_and_deleted_with_what_hangs_off_them() {
+        let (dir, store) = store_with(&["a", "b"]);
+        befriend(&store, "a", "b");
+        let old = post(&store, "a", 1, &["b"]);
+        comment(&store, "b", old, 1, None);
+        let new = post(&store, "a", 5, &["b"]);
+        assert_eq!(store.expired_moments(12, 10).expect("lists"), [old]);
+        // The usage and the age index are rebuilt the same for a store written before them.
+        let before = (
+            store.moment_usage(&user("a")).expect("reads"),
+            store.moment_usage(&user("b")).expect("reads"),
+        );
+        write(&store.db, |tx| {
+            tx.open_table(MOMENT_USAGE)?.retain(|_, _| false)?;
+            tx.open_table(MOMENT_POSTS_BY_TIME)?.retain(|_, _| false)?;
+            tx.open_table(COUNTERS)?.remove(MOMENT_USAGE_BUILT)?;
+            Ok(())
+        })
+        .expect("forgets");
+        drop(store);
+        let store = RelayStore::open(&dir.path().join("relay.redb")).expect("reopens");
+        let after = (
+            store.moment_usage(&user("a")).expect("reads"),
+            store.moment_usage(&user("b")).expect("reads"),
+        );
+        assert_eq!(before, after);
+        assert_eq!(store.expired_moments(12, 10).expect("lists"), [old]);
+        assert!(store.delete_expired_moment(old).expect("deletes"));
+        assert!(!store.delete_expired_moment(old).expect("gone"));
+        assert_eq!(store.moment_usage(&user("b")).expect("reads"), 0);
+        assert!(seen(&store, "b", new).is_some());
+        assert!(store.expired_moments(u64::MAX, 10).expect("lists") == [new]);
     }
 }

@@ -438,6 +438,7 @@ impl RelayStore {
             tx.open_table(GROUP_MESSAGES)?;
             tx.open_table(FILES)?;
             tx.open_table(FILE_USAGE)?;
+            tx.open_table(crate::tables::FILE_COUNTS)?;
             tx.open_table(FILES_BY_EXPIRY)?;
             tx.open_table(MOMENT_POSTS)?;
             tx.open_table(MOMENT_VIEWERS)?;
@@ -445,10 +446,16 @@ impl RelayStore {
             tx.open_table(MOMENT_LIKES)?;
             tx.open_table(MOMENT_COMMENTS)?;
             tx.open_table(MOMENT_COMMENT_IDS)?;
+            tx.open_table(crate::tables::MOMENT_USAGE)?;
+            tx.open_table(crate::tables::MOMENT_POSTS_BY_TIME)?;
             tx.open_table(COUNTERS)?;
             Ok(())
         })?;
-        write(&db, build_queue_stats_once)?;
+        write(&db, |tx| {
+            build_queue_stats_once(tx)?;
+            crate::file::build_file_counts_once(tx)?;
+            crate::moment::build_moment_usage_once(tx)
+        })?;
         Ok(Self {
             db,
             path: path.to_path_buf(),

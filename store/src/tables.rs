@@ -100,6 +100,9 @@ pub(crate) const GROUP_MESSAGES: TableDefinition<(&[u8], u64), &[u8]> =
 pub(crate) const FILES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("files");
 /// uploader → bytes of ciphertext their files take (or will, for uploads under way).
 pub(crate) const FILE_USAGE: TableDefinition<&str, u64> = TableDefinition::new("file_usage");
+/// uploader → how many files of theirs the relay holds (uploads under way included); built
+/// from [`FILES`] once for a store written before it existed.
+pub(crate) const FILE_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("file_counts");
 /// (expires_ms, file id) → (): [`FILES`] ordered by when they expire, for pruning.
 pub(crate) const FILES_BY_EXPIRY: TableDefinition<(u64, &[u8]), ()> =
     TableDefinition::new("files_by_expiry");
@@ -118,6 +121,12 @@ pub(crate) const MOMENT_VIEWERS: TableDefinition<(&[u8], &str), ()> =
 /// when the matching [`MOMENT_VIEWERS`] row does; both are written and removed together.
 pub(crate) const MOMENT_FEED: TableDefinition<(&str, u64), (&[u8], &str)> =
     TableDefinition::new("moment_feed");
+/// user → bytes their posts, comments and likes take (see `moment.rs`'s quota); built from
+/// the moment tables once for a store written before it existed.
+pub(crate) const MOMENT_USAGE: TableDefinition<&str, u64> = TableDefinition::new("moment_usage");
+/// (posted_ms, post id) → (): [`MOMENT_POSTS`] ordered by age, for the retention pruner.
+pub(crate) const MOMENT_POSTS_BY_TIME: TableDefinition<(u64, &[u8]), ()> =
+    TableDefinition::new("moment_posts_by_time");
 /// (post id, liker) → [`crate::records::MomentLikeRecord`].
 pub(crate) const MOMENT_LIKES: TableDefinition<(&[u8], &str), &[u8]> =
     TableDefinition::new("moment_likes");

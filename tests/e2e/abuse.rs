@@ -272,3 +272,23 @@ fn a_friends_escape_sequences_reach_the_terminal_escaped_and_json_exactly() -> R
     assert_eq!(texts, [hostile]);
     Ok(())
 }
+
+#[test]
+fn empty_uploads_are_bounded_by_a_count_not_just_by_bytes() -> Result<()> {
+    let relay = TestRelay::start_with(&["--max-files", "4"])?;
+    let peers = uchat_tests::register_friends(&relay, &["alice", "bob"])?;
+    let alice = &peers[0];
+    let dir = tempfile::tempdir()?;
+    // An empty file reserves no bytes of the quota: before, one could make records
+    // without end.
+    for i in 0..4 {
+        let path = dir.path().join(format!("empty-{i}"));
+        std::fs::write(&path, b"")?;
+        alice.ok(&["send-file", "bob", path.to_str().context("path")?])?;
+    }
+    let path = dir.path().join("one-too-many");
+    std::fs::write(&path, b"")?;
+    let err = alice.fails(&["send-file", "bob", path.to_str().context("path")?])?;
+    assert!(err.contains("the limit of 4 files on the relay"), "{err}");
+    Ok(())
+}

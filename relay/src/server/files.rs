@@ -145,6 +145,7 @@ fn file_limits(shared: &Shared) -> FileLimits {
         max_file_bytes: shared.limits.max_file_bytes,
         quota_bytes: shared.limits.file_quota_bytes,
         retention_ms: u64::try_from(shared.limits.file_retention.as_millis()).unwrap_or(u64::MAX),
+        max_files: shared.limits.max_files_per_user,
     }
 }
 
@@ -418,7 +419,7 @@ async fn open_download(
 ) -> Result<(tokio::fs::File, u64, UserName), uchat_wire::ErrorReply> {
     let user = user_of(connection)?;
     let store = shared.store.clone();
-    let record = blocking(move || store.file_for_download(&user, file)).await?;
+    let record = blocking(move || store.file_for_download(&user, file, now_ms())).await?;
     if offset > record.size || offset != chunk_boundary(offset) {
         return Err(fail(
             ErrorCode::InvalidInput,

@@ -1,7 +1,7 @@
 //! The pruner: a task that keeps the send de-duplication table from growing forever by
-//! forgetting entries older than [`DEDUP_RETENTION`], deletes files whose retention
-//! ended (record and ciphertext) and forgets idle rate-limit buckets, once at start and
-//! then every [`PRUNE_INTERVAL`].
+//! forgetting entries older than [`DEDUP_RETENTION`], deletes files and moments whose
+//! retention ended (a file's record and ciphertext; a post with its likes and comments)
+//! and forgets idle rate-limit buckets, once at start and then every [`PRUNE_INTERVAL`].
 //!
 //! It does not touch queues: a queued message stays until it is acknowledged, however old.
 
@@ -36,11 +36,15 @@ pub(super) async fn run(
     store: Arc<RelayStore>,
     files: Arc<super::files::FileDir>,
     throttles: Arc<super::throttle::Throttles>,
+    retention: Option<Duration>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
         prune_once(&store).await;
         remove_expired_files(&store, &files).await;
+        if let Some(retention) = retention {
+            remove_expired_moments(&store, retention).await;
+        }
         throttles.forget_idle();
         tokio::select! {
             // Priority: stopping over the next pass.
@@ -72,41 +76,87 @@ async fn prune_once(store: &Arc<RelayStore>) -> Option<u64> {
     }
 }
 
-/// Files expired per pass at most; the next pass takes the rest.
-const EXPIRED_FILES_PER_PASS: usize = 1000;
+/// Deletes every post older than `retention`, with its likes and comments, in batches of
+/// one short transaction each; returns how many.
+async fn remove_expired_moments(store: &Arc<RelayStore>, retention: Duration) -> usize {
+    let store = store.clone();
+    let cutoff_ms =
+        now_ms().saturating_sub(u64::try_from(retention.as_millis()).unwrap_or(u64::MAX));
+    let removed = tokio::task::spawn_blocking(move || {
+        let mut removed = 0;
+        loop {
+            let expired = store.expired_moments(cutoff_ms, EXPIRED_FILES_PER_BATCH)?;
+            if expired.is_empty() {
+                return Ok::<_, uchat_store::StoreError>(removed);
+            }
+            for post in expired {
+                if store.delete_expired_moment(post)? {
+                    removed += 1;
+                }
+            }
+        }
+    })
+    .await;
+    logged_count(removed, "moments")
+}
 
-/// Deletes files whose retention ended: the ciphertext first, then the record (a crash in
-/// between leaves a record whose file is gone, which the next pass deletes).
+/// Files expired looked up at a time; a pass takes batch after batch until none is left.
+const EXPIRED_FILES_PER_BATCH: usize = 1000;
+
+/// Deletes every file whose retention ended: the ciphertext first, then the record (a crash
+/// in between leaves a record whose file is gone, which the next pass deletes). Before, a
+/// pass deleted at most 1,000, so files expiring faster than that piled up.
 async fn remove_expired_files(
     store: &Arc<RelayStore>,
     files: &Arc<super::files::FileDir>,
 ) -> usize {
     let (store, files) = (store.clone(), files.clone());
     let removed = tokio::task::spawn_blocking(move || {
-        let expired = store.expired_files(now_ms(), EXPIRED_FILES_PER_PASS)?;
+        let now = now_ms();
         let mut removed = 0;
-        // An upload streaming now (a stalled one resumed) is left for the next pass.
-        for id in expired.iter().filter(|id| !files.is_uploading(**id)) {
-            files.remove(*id);
-            store.delete_file(*id)?;
-            removed += 1;
+        let mut skipped = std::collections::HashSet::new();
+        loop {
+            let expired = store.expired_files(now, EXPIRED_FILES_PER_BATCH + skipped.len())?;
+            let mut progressed = false;
+            for id in expired {
+                // An upload streaming now (a stalled one resumed) is left for the next pass.
+                if files.is_uploading(id) {
+                    skipped.insert(id);
+                    continue;
+                }
+                files.remove(id);
+                store.delete_file(id)?;
+                removed += 1;
+                progressed = true;
+            }
+            if !progressed {
+                break;
+            }
         }
         Ok::<_, uchat_store::StoreError>(removed)
     })
     .await;
+    logged_count(removed, "files")
+}
+
+/// The number a pruning task deleted, logged; a failure is logged and counts as none.
+fn logged_count(
+    removed: Result<Result<usize, uchat_store::StoreError>, tokio::task::JoinError>,
+    what: &'static str,
+) -> usize {
     match removed {
         Ok(Ok(n)) => {
             if n > 0 {
-                tracing::info!(files = n, "deleted files whose retention ended");
+                tracing::info!(count = n, what, "deleted what outlived its retention");
             }
             n
         }
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "cannot delete expired files");
+            tracing::warn!(error = %e, what, "cannot delete expired items");
             0
         }
         Err(e) => {
-            tracing::warn!(error = %e, "file pruning task failed");
+            tracing::warn!(error = %e, what, "pruning task failed");
             0
         }
     }
@@ -190,12 +240,42 @@ mod tests {
         let throttles = Arc::new(super::super::throttle::Throttles::new(
             &crate::config::Limits::default(),
         ));
-        let task = tokio::spawn(run(store.clone(), files, throttles, stop_rx));
+        let task = tokio::spawn(run(store.clone(), files, throttles, None, stop_rx));
         stop.send(true).expect("the pruner listens");
         tokio::time::timeout(Duration::from_secs(5), task)
             .await
             .expect("stops promptly")
             .expect("does not panic");
         assert!(!enqueue(&store, now_ms()), "pruned before stopping");
+    }
+
+    #[tokio::test]
+    async fn one_pass_deletes_every_expired_file_not_just_a_thousand() {
+        let (dir, store) = store_with_message(now_ms());
+        let files = Arc::new(super::super::files::FileDir::open(dir.path()).expect("dir"));
+        let limits = uchat_store::FileLimits {
+            max_file_bytes: 1 << 20,
+            quota_bytes: 1 << 30,
+            retention_ms: 1,
+            max_files: 10_000,
+        };
+        let only_the_owner = uchat_wire::FileAccess::Users { users: Vec::new() };
+        let count = EXPIRED_FILES_PER_BATCH as u32 + 50;
+        for i in 0..count {
+            let mut id = [0u8; 16];
+            id[..4].copy_from_slice(&i.to_be_bytes());
+            store
+                .begin_upload(
+                    &user("alice"),
+                    uchat_wire::FileId(id),
+                    0,
+                    &only_the_owner,
+                    0,
+                    &limits,
+                )
+                .expect("starts");
+        }
+        assert_eq!(remove_expired_files(&store, &files).await, count as usize);
+        assert!(store.expired_files(now_ms(), 10).expect("lists").is_empty());
     }
 }

@@ -148,6 +148,7 @@ pub(super) fn store_failure(e: StoreError) -> ErrorReply {
             ErrorCode::LimitReached,
             format!("'{user}' is in {limit} groups already, as many as one may be"),
         ),
+        e @ StoreError::MomentQuotaExceeded { .. } => fail(ErrorCode::QuotaExceeded, e.to_string()),
         e @ StoreError::NoSuchPost { .. } => fail(ErrorCode::NoSuchPost, e.to_string()),
         e @ StoreError::NoSuchComment { .. } => fail(ErrorCode::NoSuchComment, e.to_string()),
         e @ StoreError::NotYours { .. } => fail(ErrorCode::NotAllowed, e.to_string()),

@@ -21,6 +21,7 @@ use crate::server::{Shared, blocking, now_ms};
 fn moment_limits(shared: &Shared) -> MomentLimits {
     MomentLimits {
         queue: shared.limits.queue(),
+        quota_bytes: shared.limits.moment_quota_bytes,
         max_comments_per_post: MAX_COMMENTS_PER_POST,
     }
 }
