@@ -56,10 +56,15 @@ pub struct Limits {
     pub max_friend_requests_to_one_user_per_day: u32,
     /// One-time keys kept per account.
     pub max_one_time_keys: usize,
-    /// Failed logins allowed per account within `login_window`.
-    pub max_failed_logins_per_account: u32,
-    /// Failed logins allowed per remote address within `login_window`.
+    /// Failed logins allowed for one account from one remote address within
+    /// `login_window` (a stranger's guesses use up the stranger's budget, not the owner's).
+    pub max_failed_logins_per_account_address: u32,
+    /// Failed logins allowed per remote address, over all accounts, within `login_window`.
     pub max_failed_logins_per_address: u32,
+    /// Failed logins of one account, from all addresses within `login_window`, after which
+    /// each attempt on it waits a back-off (1 s doubling to 4 s) before its password is
+    /// checked; it is never refused for them.
+    pub login_backoff_after_failures: u32,
     /// The window over which failed logins are counted.
     pub login_window: Duration,
     /// Friends one user may have.
@@ -119,8 +124,9 @@ impl Default for Limits {
             max_friend_requests_to_one_user_per_day: 3,
             // Matrix servers keep ~50 per device; 200 covers a burst of first contacts.
             max_one_time_keys: 200,
-            max_failed_logins_per_account: 10,
+            max_failed_logins_per_account_address: 10,
             max_failed_logins_per_address: 30,
+            login_backoff_after_failures: 10,
             login_window: Duration::from_secs(300),
             // WeChat's limit; the friend list is one answer, so it must stay bounded.
             max_friends: 5000,

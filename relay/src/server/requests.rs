@@ -658,6 +658,10 @@ async fn check_login(
     password: Password,
 ) -> Result<(), ErrorReply> {
     let ticket = reserve_login_attempt(shared, ip, username)?;
+    if !ticket.backoff.is_zero() {
+        tracing::info!(user = %username, %ip, backoff_ms = ticket.backoff.as_millis() as u64, "login attempt on a much-guessed account waits");
+        tokio::time::sleep(ticket.backoff).await;
+    }
     let Some(account) = account_named(shared, username).await? else {
         shared.metrics.failed_logins.inc();
         return Err(fail(
@@ -678,8 +682,8 @@ async fn check_login(
 }
 
 /// Admits one password check for `username` from `ip`, counting it as failed until
-/// [`login_succeeded`] says otherwise; [`ErrorCode::RateLimited`] if the account or the
-/// address used up its budget.
+/// [`login_succeeded`] says otherwise; [`ErrorCode::RateLimited`] if the address used up
+/// its budget for this account or for all.
 fn reserve_login_attempt(
     shared: &Shared,
     ip: IpAddr,
@@ -1288,7 +1292,7 @@ mod tests {
         register_alice(&shared, PASSWORD, 1, keys(&[], None))
             .await
             .expect("registers");
-        let budget = shared.limits.max_failed_logins_per_account as usize;
+        let budget = shared.limits.max_failed_logins_per_account_address as usize;
         // Hold the only argon2 permit, so no attempt can finish its verification.
         let held = shared
             .password_work
@@ -1322,13 +1326,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn guesses_from_one_address_do_not_lock_the_owner_out_from_another() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let shared = test_shared(dir.path(), 2);
+        register_alice(&shared, PASSWORD, 1, keys(&[], None))
+            .await
+            .expect("registers");
+        let attacker: IpAddr = "198.51.100.7".parse().expect("ip");
+        let budget = shared.limits.max_failed_logins_per_account_address;
+        let mut limited = 0;
+        for _ in 0..budget + 5 {
+            let guess = check_login(&shared, attacker, &alice(), Password::new("guess 1234")).await;
+            match guess.expect_err("wrong").code {
+                ErrorCode::WrongPassword => {}
+                ErrorCode::RateLimited => limited += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(
+            limited, 5,
+            "the attacker's address is stopped at its budget"
+        );
+        // Alice, from her own address, still gets in (after a short back-off at most).
+        assert_eq!(
+            check_login(&shared, ip(), &alice(), Password::new(PASSWORD)).await,
+            Ok(())
+        );
+    }
+
+    #[tokio::test]
     async fn a_successful_login_clears_the_accounts_failures() {
         let dir = tempfile::tempdir().expect("tempdir");
         let shared = test_shared(dir.path(), 1);
         register_alice(&shared, PASSWORD, 1, keys(&[], None))
             .await
             .expect("registers");
-        let budget = shared.limits.max_failed_logins_per_account;
+        let budget = shared.limits.max_failed_logins_per_account_address;
         for _ in 1..budget {
             let wrong = check_login(&shared, ip(), &alice(), Password::new("wrong password")).await;
             assert_eq!(wrong.expect_err("wrong").code, ErrorCode::WrongPassword);
