@@ -41,6 +41,7 @@ pub(super) struct Metrics {
     pub(super) file_bytes_sent: Counter,
     pub(super) events_pushed: Counter,
     pub(super) ephemeral_events_pushed: Counter,
+    pub(super) announcements_dropped: Counter,
     pub(super) failed_logins: Counter,
     pub(super) calls_placed: Counter,
     pub(super) voice_datagrams_forwarded: Counter,
@@ -63,6 +64,7 @@ impl Metrics {
         let file_bytes_sent = Counter::default();
         let events_pushed = Counter::default();
         let ephemeral_events_pushed = Counter::default();
+        let announcements_dropped = Counter::default();
         let failed_logins = Counter::default();
         let calls_placed = Counter::default();
         let voice_datagrams_forwarded = Counter::default();
@@ -144,6 +146,11 @@ impl Metrics {
             ephemeral_events_pushed.clone(),
         );
         registry.register(
+            "announcements_dropped",
+            "Presence, profile and identity changes dropped because the announcement queue was full",
+            announcements_dropped.clone(),
+        );
+        registry.register(
             "failed_logins",
             "Logins refused for a wrong password or unknown user",
             failed_logins.clone(),
@@ -163,6 +170,7 @@ impl Metrics {
             file_bytes_sent,
             events_pushed,
             ephemeral_events_pushed,
+            announcements_dropped,
             failed_logins,
             calls_placed,
             voice_datagrams_forwarded,
