@@ -6,8 +6,8 @@
 //! Upload: `UploadReady { offset }` (what is on disk already, at a chunk boundary), then the
 //! peer's bytes from there to the end, synced to disk and recorded in the store every
 //! [`COMMIT_EVERY_BYTES`] so a broken transfer resumes near where it stopped; once the last
-//! byte is on disk the file is renamed into place, marked complete, and the relay answers
-//! `Uploaded`. Download: `DownloadReady { size }`, then the bytes from the asked offset.
+//! byte is on disk the file is renamed into place, the folder is synced (so the new name
+//! outlives a power cut), the file is marked complete, and the relay answers `Uploaded`. Download: `DownloadReady { size }`, then the bytes from the asked offset.
 //!
 //! One upload per file at a time: a new upload of a file another stream is still receiving
 //! (a peer that lost its connection, or was killed, and runs again before the relay has
@@ -76,6 +76,15 @@ impl FileDir {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .contains_key(&id)
+    }
+
+    /// Makes the folder's entries durable: a file created or renamed in it is not on disk
+    /// after a power cut until its folder is synced, however synced its bytes are.
+    async fn sync_entries(&self) -> std::io::Result<()> {
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all())
+            .await
+            .map_err(std::io::Error::other)?
     }
 
     /// Deletes a file's ciphertext, complete or not (missing is fine).
@@ -259,6 +268,7 @@ async fn receive(
     }
     let offset = chunk_boundary(held.min(size));
     let partial = shared.files.partial_path(file);
+    let fresh = !tokio::fs::try_exists(&partial).await.unwrap_or(false);
     let mut out = tokio::fs::OpenOptions::new()
         .create(true)
         .write(true)
@@ -266,6 +276,14 @@ async fn receive(
         .open(&partial)
         .await
         .map_err(|e| io_failure("cannot open an upload file", &e))?;
+    if fresh {
+        // The store will count bytes of this file as held: its name must outlive a crash.
+        shared
+            .files
+            .sync_entries()
+            .await
+            .map_err(|e| io_failure("cannot sync the files folder", &e))?;
+    }
     out.set_len(offset)
         .await
         .map_err(|e| io_failure("cannot trim an upload file", &e))?;
@@ -324,6 +342,12 @@ async fn receive(
     tokio::fs::rename(&partial, shared.files.complete_path(file))
         .await
         .map_err(|e| io_failure("cannot finish an upload file", &e))?;
+    // Synced before the store records the file complete and the uploader hears so.
+    shared
+        .files
+        .sync_entries()
+        .await
+        .map_err(|e| io_failure("cannot sync the files folder", &e))?;
     let store = shared.store.clone();
     let limits = file_limits(shared);
     blocking(move || store.complete_upload(file, &limits)).await?;
