@@ -101,6 +101,15 @@ impl FrameDecoder {
 
     /// Appends bytes that arrived; fails at once if a pending header is over the limit.
     pub fn push(&mut self, bytes: &[u8]) -> Result<(), FrameError> {
+        // Within a frame whose length is known, grow the buffer to the frame's end exactly:
+        // left to itself a `Vec` doubles, and a 1 MiB frame that never ends would hold 2 MiB.
+        let wanted = self.buf.len() + bytes.len();
+        if wanted > self.buf.capacity()
+            && let Ok(Some(len)) = self.pending_body_len()
+            && wanted <= HEADER_BYTES + len
+        {
+            self.buf.reserve_exact(HEADER_BYTES + len - self.buf.len());
+        }
         self.buf.extend_from_slice(bytes);
         self.pending_body_len().map(|_| ())
     }
@@ -197,6 +206,28 @@ mod tests {
         }
         decoder.finish().expect("nothing left over");
         assert_eq!(got, Some(hello()));
+    }
+
+    #[test]
+    fn a_frame_in_progress_holds_its_own_length_not_double() {
+        let len = 1usize << 20;
+        let mut decoder = FrameDecoder::new(MAX_CONTROL_FRAME_BYTES);
+        let header = u32::try_from(len).expect("fits").to_be_bytes();
+        decoder.push(&header).expect("header");
+        let piece = vec![0u8; 64 * 1024];
+        for _ in 0..(len / piece.len()) - 1 {
+            decoder.push(&piece).expect("body");
+        }
+        decoder
+            .push(&piece[..piece.len() - 1])
+            .expect("all but the last byte");
+        assert!(
+            decoder.buf.capacity() <= HEADER_BYTES + len,
+            "{} bytes held for a frame of {}",
+            decoder.buf.capacity(),
+            HEADER_BYTES + len
+        );
+        assert_eq!(decoder.next_frame().expect("valid"), None);
     }
 
     #[test]
