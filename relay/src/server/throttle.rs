@@ -36,6 +36,12 @@ const FORGET_IDLE_ABOVE_KEYS: usize = 50_000;
 const GROUP_SYNC_BURST: u32 = 10;
 const GROUP_SYNC_PERIOD: Duration = Duration::from_secs(60);
 
+/// How often one owner may add or remove the same person in their groups (a group made
+/// with them counts as adding them): 10 a day. Each change writes a row to every member's
+/// queue past its quota, so a loop of them is what must be slowed; building a group, one
+/// invitation per member, is not.
+const GROUP_CHANGES_PER_MEMBER_PER_DAY: u32 = 10;
+
 type Keyed<K, C> = RateLimiter<K, DashMapStateStore<K>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 type Direct<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
@@ -90,6 +96,7 @@ pub(super) struct Throttles<C: Clock = DefaultClock> {
     friend_requests_per_sender: Keyed<UserName, C>,
     friend_requests_per_pair: Keyed<(UserName, UserName), C>,
     group_syncs_per_user: Keyed<UserName, C>,
+    group_changes_per_pair: Keyed<(UserName, UserName), C>,
 }
 
 /// A quota of `burst` that refills completely over `period` (at least one a second's
@@ -140,6 +147,7 @@ impl<C: Clock + Clone> Throttles<C> {
                 quota(GROUP_SYNC_BURST, GROUP_SYNC_PERIOD * GROUP_SYNC_BURST),
                 &clock,
             ),
+            group_changes_per_pair: keyed(quota(GROUP_CHANGES_PER_MEMBER_PER_DAY, DAY), &clock),
             clock,
         }
     }
@@ -182,6 +190,20 @@ impl<C: Clock + Clone> Throttles<C> {
         )
     }
 
+    /// Admits one change of `member`'s place in `owner`'s groups (made with them, added or
+    /// removed).
+    pub(super) fn group_change(
+        &self,
+        owner: &UserName,
+        member: &UserName,
+    ) -> Result<(), Throttled> {
+        self.check_keyed(
+            &self.group_changes_per_pair,
+            &(owner.clone(), member.clone()),
+            "group changes for this user",
+        )
+    }
+
     /// Forgets buckets that have refilled completely (they hold nothing a fresh one would
     /// not); the pruner calls this hourly, and a check does when a limiter grows large.
     pub(super) fn forget_idle(&self) {
@@ -189,6 +211,7 @@ impl<C: Clock + Clone> Throttles<C> {
         self.friend_requests_per_sender.retain_recent();
         self.friend_requests_per_pair.retain_recent();
         self.group_syncs_per_user.retain_recent();
+        self.group_changes_per_pair.retain_recent();
     }
 
     /// How many keys the limiters track.
@@ -198,6 +221,7 @@ impl<C: Clock + Clone> Throttles<C> {
             + self.friend_requests_per_sender.len()
             + self.friend_requests_per_pair.len()
             + self.group_syncs_per_user.len()
+            + self.group_changes_per_pair.len()
     }
 
     fn check_keyed<K: Clone + Hash + Eq>(
@@ -342,5 +366,30 @@ mod tests {
         assert!(t.group_sync(&alice).is_err());
         clock.advance(GROUP_SYNC_PERIOD);
         assert_eq!(t.group_sync(&alice), Ok(()));
+    }
+
+    #[test]
+    fn an_owner_changes_one_members_place_ten_times_a_day_and_others_freely() {
+        let (t, clock) = throttles(Limits::default());
+        let (owner, victim) = (name("owner"), name("victim"));
+        for i in 0..10 {
+            assert_eq!(t.group_change(&owner, &victim), Ok(()), "change {i}");
+        }
+        let refused = t.group_change(&owner, &victim).expect_err("eleventh");
+        assert!(
+            refused
+                .message()
+                .starts_with("too many group changes for this user; try again in"),
+            "{}",
+            refused.message()
+        );
+        // Building a group of 499, one invitation each, is not slowed.
+        for i in 0..499 {
+            assert_eq!(t.group_change(&owner, &name(&format!("m{i}"))), Ok(()));
+        }
+        // Nor is another owner, and the pair refills over the day.
+        assert_eq!(t.group_change(&name("other"), &victim), Ok(()));
+        clock.advance(DAY / 10);
+        assert_eq!(t.group_change(&owner, &victim), Ok(()));
     }
 }

@@ -53,6 +53,12 @@ pub(super) async fn create(
             format!("a group has at most {most} members, the owner included"),
         ));
     }
+    for member in &members {
+        shared
+            .throttles
+            .group_change(&me, member)
+            .map_err(throttled)?;
+    }
     let group = new_group_id()?;
     let store = shared.store.clone();
     let limits = group_limits(shared);
@@ -86,6 +92,10 @@ pub(super) async fn invite(
     group: GroupId,
     user: UserName,
 ) -> Handled {
+    shared
+        .throttles
+        .group_change(&me, &user)
+        .map_err(throttled)?;
     let store = shared.store.clone();
     let limits = group_limits(shared);
     let (owner, invitee) = (me.clone(), user.clone());
@@ -103,6 +113,10 @@ pub(super) async fn kick(
     group: GroupId,
     user: UserName,
 ) -> Handled {
+    shared
+        .throttles
+        .group_change(&me, &user)
+        .map_err(throttled)?;
     let store = shared.store.clone();
     let (owner, removed) = (me.clone(), user.clone());
     let info = blocking(move || store.kick_from_group(&owner, group, &removed, now_ms())).await?;
