@@ -23,7 +23,9 @@ pub use call::{
     CallEnd, CallProgress, ConnectedCall, DEFAULT_SILENCE_TIMEOUT, IncomingCall, Placed,
     PlacedCall, TalkOptions,
 };
-pub use file::{FileTarget, ProgressFn, REMEMBER_SENT_FILES_MS, Repeat, SavedFile, SentFile};
+pub use file::{
+    FileTarget, ProgressFn, REMEMBER_SENT_FILES_MS, Repeat, SavedFile, SentFile, pending_upload_key,
+};
 pub use group::Group;
 pub use moment::{MomentPage, PostedMoment};
 pub use social::{Friend, FriendRequests, NewAvatar, Profile};

@@ -755,7 +755,9 @@ impl User<'_> {
                         ),
                         _ => unreachable!("a file action"),
                     };
-                    let name = format!("{me}-{tag}.bin");
+                    // A run again is the same command: the same name (a new name would be
+                    // a new message).
+                    let name = format!("{me}-{n}.bin");
                     let path = source.0.to_str().context("a UTF-8 path")?;
                     let run = match to {
                         Some(to) => {

@@ -919,17 +919,18 @@ fn plant_thumbnail(
     let modified_ms = u64::try_from(modified_ms.as_millis())?;
     let canonical = std::fs::canonicalize(path)?;
     let conversation = uchat_store::ConversationId::direct(&uchat_wire::UserName::parse(to)?);
-    let key = format!(
-        "{}\u{0}{}\u{0}{}\u{0}{modified_ms}",
-        conversation.as_str(),
-        canonical.display(),
-        meta.len()
-    );
     let name = path
         .file_name()
         .context("a file name")?
         .to_string_lossy()
         .into_owned();
+    let key = uchat_peer::client::pending_upload_key(
+        &conversation,
+        &canonical,
+        meta.len(),
+        modified_ms,
+        &name,
+    );
     let store = uchat_store::PeerStore::open(&sender.home().join(uchat_peer::client::STORE_FILE))?;
     store.put_pending_upload(
         &key,

@@ -52,6 +52,23 @@ pub enum Repeat {
     SendAgain,
 }
 
+/// The key a pending upload is recorded under: the chat, the file's canonical path, size
+/// and modification time, and the name it is sent as. The name is part of it: the same file
+/// sent again under another name is another message, not a rerun.
+pub fn pending_upload_key(
+    conversation: &ConversationId,
+    canonical: &Path,
+    size: u64,
+    modified_ms: u64,
+    name: &str,
+) -> String {
+    format!(
+        "{}\u{0}{}\u{0}{size}\u{0}{modified_ms}\u{0}{name}",
+        conversation.as_str(),
+        canonical.display()
+    )
+}
+
 /// How long [`Repeat::Finish`] remembers a file it sent: what a rerun of an interrupted
 /// command may find (a week, as the relay remembers a message id against re-sends).
 pub const REMEMBER_SENT_FILES_MS: u64 = 7 * 24 * 60 * 60 * 1000;
@@ -282,13 +299,7 @@ impl Client {
         let canonical = tokio::fs::canonicalize(path)
             .await
             .map_err(io_error("cannot read", path))?;
-        // The name is part of the key: the same file sent again under another name is
-        // another message, not a rerun.
-        let upload_key = format!(
-            "{}\u{0}{}\u{0}{size}\u{0}{modified_ms}\u{0}{name}",
-            conversation.as_str(),
-            canonical.display()
-        );
+        let upload_key = pending_upload_key(&conversation, &canonical, size, modified_ms, &name);
         self.inner
             .store
             .forget_sent_uploads_before(now_ms().saturating_sub(REMEMBER_SENT_FILES_MS))?;
