@@ -82,7 +82,7 @@ pub struct Limits {
     pub file_quota_bytes: u64,
     /// How long an uploaded file is kept.
     pub file_retention: Duration,
-    /// Most files one user's may be on the relay at once.
+    /// Files one user may keep on the relay at once.
     pub max_files_per_user: u64,
     /// Most bytes one user's moments (posts, comments and likes they wrote) may take.
     pub moment_quota_bytes: u64,

@@ -66,7 +66,7 @@ struct Args {
     /// Logged-in connections one account may hold at once [default: 16]
     #[arg(long, env = "UCHAT_RELAY_MAX_CONNECTIONS_PER_USER")]
     max_connections_per_user: Option<usize>,
-    /// Most files one user's may be on the relay at once [default: 10000]
+    /// Files one user may keep on the relay at once [default: 10000]
     #[arg(long, env = "UCHAT_RELAY_MAX_FILES")]
     max_files: Option<u64>,
     /// Most MiB one user's moments (posts, comments, likes) may take [default: 64]
