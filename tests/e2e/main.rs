@@ -18,6 +18,7 @@ mod metrics;
 mod moments;
 mod netsim;
 mod netsim_cli;
+mod paging;
 mod presence;
 mod privacy;
 mod roundtrip;
