@@ -42,6 +42,31 @@ pub fn encode<T: Serialize>(msg: &T, max_body_bytes: usize) -> Result<Vec<u8>, F
     Ok(out)
 }
 
+/// How many bytes `value` takes as a frame body (without the header), counted without
+/// building the body; a value that cannot be encoded counts as `usize::MAX`, too large
+/// for anything. Lets the relay cut a long list into pages that fit in a frame.
+pub fn encoded_len<T: Serialize>(value: &T) -> usize {
+    let mut counter = ByteCounter(0);
+    match rmp_serde::encode::write_named(&mut counter, value) {
+        Ok(()) => counter.0,
+        Err(_) => usize::MAX,
+    }
+}
+
+/// A writer that keeps only the number of bytes written to it.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 = self.0.saturating_add(buf.len());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// How deeply MessagePack values from the network may nest. Uchat's deepest message nests
 /// about ten levels; rmp-serde's own limit (1,024) is deeper than a debug build's 2 MiB
 /// thread stack reaches (it overflowed at about 700 levels, aborting the relay on one
@@ -228,6 +253,17 @@ mod tests {
             HEADER_BYTES + len
         );
         assert_eq!(decoder.next_frame().expect("valid"), None);
+    }
+
+    #[test]
+    fn encoded_len_counts_the_body_a_frame_carries() {
+        let frame = encode(&hello(), MAX_CONTROL_FRAME_BYTES).expect("encodes");
+        assert_eq!(encoded_len(&hello()), frame.len() - HEADER_BYTES);
+        // An element costs what it adds to a list: its bytes and nothing else (a list's
+        // header grows by at most 4 bytes as it lengthens).
+        let names: Vec<String> = (0..20).map(|i| format!("名字 {i}")).collect();
+        let each: usize = names.iter().map(encoded_len).sum();
+        assert_eq!(encoded_len(&names), each + 3);
     }
 
     #[test]

@@ -19,6 +19,8 @@
 //!   routing header.
 //! - [`msg::moment`]: moments ([`MomentItem`], [`PostId`], [`CommentId`]), their limits and
 //!   the visibility rules the relay enforces.
+//! - [`msg::page`]: how the lists that can grow long (friends, groups, friend requests)
+//!   are asked for a page at a time, and the limits a page keeps to.
 //! - [`ErrorCode`]: the small set of failures a peer can act on, each with a message.
 //! - Identifiers and validated names live in [`ids`].
 //!
@@ -64,8 +66,9 @@ impl std::fmt::Display for ProtocolVersion {
 /// The protocol version this build speaks.
 ///
 /// 1.1 added friends, presence pushes and profiles; 1.2 added groups; 1.3 added files;
-/// 1.4 added voice calls; 1.5 added moments (new variants only).
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 5 };
+/// 1.4 added voice calls; 1.5 added moments; 1.6 added paged friend, group and friend
+/// request lists (new variants only).
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion { major: 1, minor: 6 };
 
 /// The ALPN protocol id negotiated in the QUIC/TLS handshake.
 pub const ALPN: &[u8] = b"uchat/1";

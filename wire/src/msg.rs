@@ -5,6 +5,7 @@ pub mod call;
 pub mod file;
 pub mod group;
 pub mod moment;
+pub mod page;
 pub mod push;
 pub mod request;
 pub mod response;
@@ -444,8 +445,46 @@ mod tests {
         ]
     }
 
+    /// The paged list requests (protocol 1.6).
+    fn page_request() -> impl Strategy<Value = Request> {
+        prop_oneof![
+            (proptest::option::of(user_name()), any::<u32>())
+                .prop_map(|(after, limit)| Request::FriendsPage { after, limit }),
+            (proptest::option::of(group_id()), any::<u32>())
+                .prop_map(|(after, limit)| Request::GroupsPage { after, limit }),
+            (proptest::option::of(user_name()), any::<u32>()).prop_map(|(after, limit)| {
+                Request::IncomingFriendRequestsPage { after, limit }
+            }),
+            (proptest::option::of(user_name()), any::<u32>()).prop_map(|(after, limit)| {
+                Request::OutgoingFriendRequestsPage { after, limit }
+            }),
+        ]
+    }
+
+    /// The paged list replies (protocol 1.6).
+    fn page_reply() -> impl Strategy<Value = Reply> {
+        prop_oneof![
+            (
+                proptest::collection::vec(friend_entry(), 0..3),
+                proptest::option::of(user_name())
+            )
+                .prop_map(|(friends, next)| Reply::FriendsPage { friends, next }),
+            (
+                proptest::collection::vec(group_info(), 0..3),
+                proptest::option::of(group_id())
+            )
+                .prop_map(|(groups, next)| Reply::GroupsPage { groups, next }),
+            (
+                proptest::collection::vec(friend_request_entry(), 0..3),
+                proptest::option::of(user_name())
+            )
+                .prop_map(|(requests, next)| Reply::FriendRequestsPage { requests, next }),
+        ]
+    }
+
     fn request() -> impl Strategy<Value = Request> {
         prop_oneof![
+            page_request(),
             social_request(),
             moment_request(),
             call_request(),
@@ -561,9 +600,13 @@ mod tests {
             Request::MomentComment { .. } => 43,
             Request::MomentDelete { .. } => 44,
             Request::MomentDeleteComment { .. } => 45,
+            Request::FriendsPage { .. } => 46,
+            Request::GroupsPage { .. } => 47,
+            Request::IncomingFriendRequestsPage { .. } => 48,
+            Request::OutgoingFriendRequestsPage { .. } => 49,
         }
     }
-    const REQUEST_VARIANTS: usize = 46;
+    const REQUEST_VARIANTS: usize = 50;
 
     const ERROR_CODES: [ErrorCode; 38] = [
         ErrorCode::UnsupportedProtocol,
@@ -676,6 +719,7 @@ mod tests {
 
     fn reply() -> impl Strategy<Value = Reply> {
         prop_oneof![
+            page_reply(),
             social_reply(),
             moment_reply(),
             call_reply(),
@@ -765,9 +809,12 @@ mod tests {
             Reply::MomentFeed { .. } => 22,
             Reply::Moment { .. } => 23,
             Reply::MomentCommented { .. } => 24,
+            Reply::FriendsPage { .. } => 25,
+            Reply::GroupsPage { .. } => 26,
+            Reply::FriendRequestsPage { .. } => 27,
         }
     }
-    const REPLY_VARIANTS: usize = 25;
+    const REPLY_VARIANTS: usize = 28;
 
     fn response() -> impl Strategy<Value = Response> {
         prop_oneof![
@@ -1146,6 +1193,108 @@ mod tests {
         assert_eq!(
             frame::decode_frame::<Push>(&bytes, MAX_CONTROL_FRAME_BYTES),
             Ok(push)
+        );
+    }
+
+    #[test]
+    fn friends_page_request_bytes_are_pinned() {
+        let request = Request::FriendsPage {
+            after: Some(alice()),
+            limit: 1000,
+        };
+        // length 0x2d; {"type": "FriendsPage", "body": {"after": "alice", "limit": 1000
+        // (uint16)}}
+        let expected = concat!(
+            "0000002d",
+            "82a474797065ab467269656e647350616765",
+            "a4626f6479",
+            "82a56166746572a5616c696365",
+            "a56c696d6974cd03e8",
+        );
+        let bytes = encode(&request);
+        assert_eq!(hex::encode(&bytes), expected);
+        assert_eq!(
+            frame::decode_frame::<Request>(&bytes, MAX_CONTROL_FRAME_BYTES),
+            Ok(request)
+        );
+    }
+
+    #[test]
+    fn the_first_page_request_may_leave_out_its_cursor() {
+        // What a peer that writes only the limit sends: {"type": "GroupsPage", "body":
+        // {"limit": 50}}.
+        let bytes = concat!(
+            "0000001e",
+            "82a474797065aa47726f75707350616765",
+            "a4626f6479",
+            "81a56c696d697432",
+        );
+        let bytes = hex::decode(bytes).expect("hex");
+        assert_eq!(
+            frame::decode_frame::<Request>(&bytes, MAX_CONTROL_FRAME_BYTES),
+            Ok(Request::GroupsPage {
+                after: None,
+                limit: 50
+            })
+        );
+    }
+
+    #[test]
+    fn groups_page_reply_bytes_are_pinned() {
+        let response = Response::Ok(Reply::GroupsPage {
+            groups: Vec::new(),
+            next: Some(GroupId([0x11; 16])),
+        });
+        // length 0x44; {"type": "Ok", "body": {"type": "GroupsPage", "body": {"groups": [],
+        // "next": 16 bytes (bin8)}}}
+        let expected = concat!(
+            "00000044",
+            "82a474797065a24f6b",
+            "a4626f6479",
+            "82a474797065aa47726f75707350616765",
+            "a4626f6479",
+            "82a667726f75707390",
+            "a46e657874c410",
+            "11111111111111111111111111111111",
+        );
+        let bytes = encode(&response);
+        assert_eq!(hex::encode(&bytes), expected);
+        assert_eq!(
+            frame::decode_frame::<Response>(&bytes, MAX_CONTROL_FRAME_BYTES),
+            Ok(response)
+        );
+    }
+
+    #[test]
+    fn friend_requests_page_reply_bytes_are_pinned() {
+        let response = Response::Ok(Reply::FriendRequestsPage {
+            requests: vec![FriendRequestEntry {
+                user: alice(),
+                note: "你好".into(),
+                created_ms: 1_767_225_600_000,
+            }],
+            next: None,
+        });
+        // length 0x69; {"type": "Ok", "body": {"type": "FriendRequestsPage", "body":
+        // {"requests": [{"user": "alice", "note": "你好", "created_ms": 1767225600000
+        // (uint64)}], "next": nil}}}: the last page.
+        let expected = concat!(
+            "00000069",
+            "82a474797065a24f6b",
+            "a4626f6479",
+            "82a474797065b2467269656e64526571756573747350616765",
+            "a4626f6479",
+            "82a8726571756573747391",
+            "83a475736572a5616c696365",
+            "a46e6f7465a6e4bda0e5a5bd",
+            "aa637265617465645f6d73cf0000019b76daa800",
+            "a46e657874c0",
+        );
+        let bytes = encode(&response);
+        assert_eq!(hex::encode(&bytes), expected);
+        assert_eq!(
+            frame::decode_frame::<Response>(&bytes, MAX_CONTROL_FRAME_BYTES),
+            Ok(response)
         );
     }
 

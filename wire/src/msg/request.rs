@@ -128,9 +128,13 @@ pub enum Request {
         /// Whom to unblock.
         user: UserName,
     },
-    /// Lists the asker's friends with presence, identity keys and profiles.
+    /// Lists the asker's friends with presence, identity keys and profiles, all in one
+    /// answer: refused with `TooLarge` once the list outgrows a frame (newer peers ask
+    /// for `FriendsPage`s).
     Friends,
-    /// Lists the asker's pending friend requests, both directions.
+    /// Lists the asker's pending friend requests, both directions, all in one answer:
+    /// refused with `TooLarge` once they outgrow a frame (newer peers ask for
+    /// `IncomingFriendRequestsPage`s and `OutgoingFriendRequestsPage`s).
     FriendRequests,
     /// Changes the asker's own profile; fields left `None` stay as they are.
     SetProfile {
@@ -169,7 +173,8 @@ pub enum Request {
         /// The other members, each a friend of the asker.
         members: Vec<UserName>,
     },
-    /// Lists the groups the asker is a member of; answered with `Groups`.
+    /// Lists the groups the asker is a member of, all in one answer (`Groups`): refused
+    /// with `TooLarge` once they outgrow a frame (newer peers ask for `GroupsPage`s).
     Groups,
     /// One group's state, for its members only; answered with `Group`.
     GroupInfo {
@@ -340,6 +345,46 @@ pub enum Request {
         /// The comment.
         comment: CommentId,
     },
+    /// A page of the asker's friends, in name order, with presence, identity keys and
+    /// profiles; answered with `FriendsPage`. Unlike `Friends`, it works for a list of any
+    /// length (see [`crate::msg::page`]).
+    FriendsPage {
+        /// Only friends after this name (a `FriendsPage` answer's `next`); `None` starts
+        /// at the first.
+        #[serde(default)]
+        after: Option<UserName>,
+        /// Most friends wanted (at most `page::MAX_PAGE_ENTRIES`).
+        limit: u32,
+    },
+    /// A page of the groups the asker is in, in id order; answered with `GroupsPage`.
+    GroupsPage {
+        /// Only groups after this id (a `GroupsPage` answer's `next`); `None` starts at
+        /// the first.
+        #[serde(default)]
+        after: Option<GroupId>,
+        /// Most groups wanted (at most `page::MAX_PAGE_ENTRIES`).
+        limit: u32,
+    },
+    /// A page of the pending friend requests others sent the asker, in name order of who
+    /// sent them; answered with `FriendRequestsPage`.
+    IncomingFriendRequestsPage {
+        /// Only requests from names after this one (a `FriendRequestsPage` answer's
+        /// `next`); `None` starts at the first.
+        #[serde(default)]
+        after: Option<UserName>,
+        /// Most requests wanted (at most `page::MAX_PAGE_ENTRIES`).
+        limit: u32,
+    },
+    /// A page of the asker's own friend requests still waiting for an answer, in name
+    /// order of whom they are for; answered with `FriendRequestsPage`.
+    OutgoingFriendRequestsPage {
+        /// Only requests to names after this one (a `FriendRequestsPage` answer's
+        /// `next`); `None` starts at the first.
+        #[serde(default)]
+        after: Option<UserName>,
+        /// Most requests wanted (at most `page::MAX_PAGE_ENTRIES`).
+        limit: u32,
+    },
     /// A request this relay does not know (from a newer peer).
     #[serde(other, deserialize_with = "crate::msg::skip_unknown_body")]
     Unknown,
@@ -394,6 +439,10 @@ impl Request {
             Request::MomentComment { .. } => "moment_comment",
             Request::MomentDelete { .. } => "moment_delete",
             Request::MomentDeleteComment { .. } => "moment_delete_comment",
+            Request::FriendsPage { .. } => "friends_page",
+            Request::GroupsPage { .. } => "groups_page",
+            Request::IncomingFriendRequestsPage { .. } => "incoming_friend_requests_page",
+            Request::OutgoingFriendRequestsPage { .. } => "outgoing_friend_requests_page",
             Request::Unknown => "unknown",
         }
     }

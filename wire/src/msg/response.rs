@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ProtocolVersion;
 use crate::error::ErrorCode;
-use crate::ids::{Seq, UserName};
+use crate::ids::{GroupId, Seq, UserName};
 use crate::msg::call::CallEndReason;
 use crate::msg::group::GroupInfo;
 use crate::msg::moment::MomentItem;
@@ -212,6 +212,30 @@ pub enum Reply {
     MomentCommented {
         /// The relay's clock when the comment was stored, ms since the Unix epoch.
         commented_ms: u64,
+    },
+    /// Answer to `FriendsPage`.
+    FriendsPage {
+        /// The page, in name order.
+        friends: Vec<FriendEntry>,
+        /// The cursor to ask `after` for the next page; `None` at the end.
+        #[serde(default)]
+        next: Option<UserName>,
+    },
+    /// Answer to `GroupsPage`.
+    GroupsPage {
+        /// The page, in id order.
+        groups: Vec<GroupInfo>,
+        /// The cursor to ask `after` for the next page; `None` at the end.
+        #[serde(default)]
+        next: Option<GroupId>,
+    },
+    /// Answer to `IncomingFriendRequestsPage` and `OutgoingFriendRequestsPage`.
+    FriendRequestsPage {
+        /// The page, in name order of the other side.
+        requests: Vec<FriendRequestEntry>,
+        /// The cursor to ask `after` for the next page; `None` at the end.
+        #[serde(default)]
+        next: Option<UserName>,
     },
     /// A reply this peer does not know (from a newer relay).
     #[serde(other, deserialize_with = "crate::msg::skip_unknown_body")]
