@@ -72,6 +72,9 @@ pub struct Limits {
     /// Friend requests that may wait for one user's answer; more are refused to the
     /// sender, so nobody's list can be flooded without bound.
     pub max_pending_friend_requests: u64,
+    /// Friend requests one user may have sent that still wait for an answer; more are
+    /// refused until some are answered, so one's own list of them stays bounded too.
+    pub max_sent_friend_requests: u64,
     /// Members one group may have, the owner included.
     pub max_group_members: usize,
     /// Groups one user may be in.
@@ -131,6 +134,9 @@ impl Default for Limits {
             // WeChat's limit; the friend list is one answer, so it must stay bounded.
             max_friends: 5000,
             max_pending_friend_requests: 1000,
+            // As many as one may receive. At 100 requests a day (the rate limit) that is
+            // ten days of asking strangers who never answer.
+            max_sent_friend_requests: 1000,
             // WeChat's limit for a group chat; also what fits one key share per member
             // and the largest message into one control frame.
             max_group_members: uchat_wire::msg::group::MAX_GROUP_MEMBERS,
@@ -162,6 +168,25 @@ impl Limits {
         uchat_store::QueueLimit {
             max_events: self.max_queue_len,
             max_bytes: self.max_queue_bytes,
+        }
+    }
+
+    /// The friend and friend request limits, as the store checks them.
+    pub fn social(&self) -> uchat_store::SocialLimits {
+        uchat_store::SocialLimits {
+            max_friends: self.max_friends,
+            max_pending_incoming: self.max_pending_friend_requests,
+            max_pending_outgoing: self.max_sent_friend_requests,
+            queue: self.queue(),
+        }
+    }
+
+    /// The group limits, as the store checks them.
+    pub fn groups(&self) -> uchat_store::GroupLimits {
+        uchat_store::GroupLimits {
+            max_members: self.max_group_members,
+            max_groups_per_user: self.max_groups_per_user,
+            queue: self.queue(),
         }
     }
 }

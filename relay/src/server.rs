@@ -18,6 +18,7 @@ mod connection;
 mod files;
 mod metrics;
 mod online;
+mod page;
 mod prune;
 mod push;
 mod rate_limit;

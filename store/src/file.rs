@@ -388,6 +388,7 @@ mod tests {
         let social = SocialLimits {
             max_friends: 10,
             max_pending_incoming: 10,
+            max_pending_outgoing: 10,
             queue: QueueLimit {
                 max_events: 100,
                 max_bytes: u64::MAX,

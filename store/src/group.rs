@@ -31,7 +31,7 @@ use uchat_wire::{GroupChange, GroupId, GroupInfo, GroupMember, MessageId, PushEv
 use crate::error::StoreError;
 use crate::records::{GroupMessageRecord, GroupMessageRef, GroupRecord, QueueBody};
 use crate::relay::{
-    QueueLimit, QueueWriter, RelayStore, earlier_send_in, remember_send_in, require_account,
+    QueueLimit, QueueWriter, RelayStore, Rows, earlier_send_in, remember_send_in, require_account,
 };
 use crate::tables::{
     BLOCKS, FRIENDS, GROUP_MEMBERS, GROUP_MESSAGES, GROUPS, USER_GROUPS, decode, encode, read,
@@ -85,6 +85,14 @@ type MemberRow = (UserName, u64, u64);
 /// are the other keys: `#` cannot start a user name, so the two never meet.
 fn dedup_key(group: GroupId) -> String {
     format!("#{group}")
+}
+
+/// A group id as a table key holds it.
+fn stored_group_id(id: &[u8]) -> Result<GroupId, StoreError> {
+    Ok(GroupId(id.try_into().map_err(|_| StoreError::Corrupt {
+        what: "group id",
+        reason: format!("{} bytes instead of 16", id.len()),
+    })?))
 }
 
 pub(crate) fn group_record(
@@ -721,16 +729,45 @@ impl RelayStore {
                 if member != name {
                     break;
                 }
-                let group = GroupId(id.try_into().map_err(|_| StoreError::Corrupt {
-                    what: "group id",
-                    reason: format!("{} bytes instead of 16", id.len()),
-                })?);
+                let group = stored_group_id(id)?;
                 if let Some(record) = group_record(&groups, group)? {
                     out.push(info_of(group, &record, &members_of(&members, group)?));
                 }
             }
             out.sort_by_key(|g| (g.created_ms, g.id));
             Ok(out)
+        })
+    }
+
+    /// A page of the groups `user` is in, in id order: the ids after `after` (from the
+    /// first if `None`), at most `limit`, and whether more follow.
+    pub fn group_ids_after(
+        &self,
+        user: &UserName,
+        after: Option<GroupId>,
+        limit: usize,
+    ) -> Result<Rows<GroupId>, StoreError> {
+        use std::ops::Bound;
+        read(&self.db, |tx| {
+            let index = tx.open_table(USER_GROUPS)?;
+            let name = user.as_str();
+            let start = match &after {
+                Some(after) => Bound::Excluded((name, after.0.as_slice())),
+                None => Bound::Included((name, &[][..])),
+            };
+            let mut rows = Vec::new();
+            for item in index.range::<(&str, &[u8])>((start, Bound::Unbounded))? {
+                let (key, _) = item?;
+                let (member, id) = key.value();
+                if member != name {
+                    break;
+                }
+                if rows.len() >= limit {
+                    return Ok(Rows { rows, more: true });
+                }
+                rows.push(stored_group_id(id)?);
+            }
+            Ok(Rows { rows, more: false })
         })
     }
 
@@ -796,6 +833,7 @@ mod tests {
     const SOCIAL: SocialLimits = SocialLimits {
         max_friends: 1000,
         max_pending_incoming: 100,
+        max_pending_outgoing: 100,
         queue: QueueLimit {
             max_events: 100,
             max_bytes: u64::MAX,
@@ -846,6 +884,66 @@ mod tests {
     }
 
     const G: GroupId = GroupId([7; 16]);
+
+    #[test]
+    fn a_members_groups_are_read_a_page_at_a_time_in_id_order() {
+        let (_dir, store) = store_with(&["alice", "bob", "carol"]);
+        befriend(&store, "alice", "bob");
+        befriend(&store, "bob", "carol");
+        // Made in another order than their ids sort in; carol's group is no business of
+        // alice's.
+        for (id, owner, other) in [
+            (9, "alice", "bob"),
+            (3, "alice", "bob"),
+            (5, "bob", "carol"),
+        ] {
+            store
+                .create_group(
+                    &user(owner),
+                    GroupId([id; 16]),
+                    "g",
+                    &[user(other)],
+                    1,
+                    &LIMITS,
+                )
+                .expect("makes");
+        }
+        store
+            .create_group(&user("alice"), GroupId([6; 16]), "solo", &[], 1, &LIMITS)
+            .expect("makes");
+        let alice = user("alice");
+        let first = store.group_ids_after(&alice, None, 2).expect("reads");
+        assert_eq!(first.rows, [GroupId([3; 16]), GroupId([6; 16])]);
+        assert!(first.more);
+        let rest = store
+            .group_ids_after(&alice, Some(GroupId([6; 16])), 2)
+            .expect("reads");
+        assert_eq!((rest.rows, rest.more), (vec![GroupId([9; 16])], false));
+        let bobs = store
+            .group_ids_after(&user("bob"), None, 10)
+            .expect("reads");
+        assert_eq!(
+            bobs.rows,
+            [GroupId([3; 16]), GroupId([5; 16]), GroupId([9; 16])]
+        );
+        assert!(!bobs.more);
+        let past_the_end = store
+            .group_ids_after(&alice, Some(GroupId([0xff; 16])), 2)
+            .expect("reads");
+        assert_eq!(past_the_end, Rows::default());
+        // The cursor at the last group: strictly after it is nothing.
+        let after_last = store
+            .group_ids_after(&alice, Some(GroupId([9; 16])), 2)
+            .expect("reads");
+        assert_eq!(after_last, Rows::default());
+        // A page exactly as long as the list says nothing follows.
+        let exact = store.group_ids_after(&alice, None, 3).expect("reads");
+        assert_eq!((exact.rows.len(), exact.more), (3, false));
+        let none = store
+            .group_ids_after(&user("carol"), Some(GroupId([5; 16])), 2)
+            .expect("reads");
+        assert_eq!(none, Rows::default(), "carol's only group is at the cursor");
+    }
 
     fn family(store: &RelayStore) -> GroupInfo {
         for friend in ["bob", "carol", "dave"] {

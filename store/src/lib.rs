@@ -73,8 +73,8 @@ pub use records::{
     MomentImageRecord, MomentKeyRecord, OutboundGroupRecord, OutboxEntry, PendingDownload,
     PendingUpload, PinnedIdentity, ProfileRecord, QueuedEvent, SessionRecord,
 };
-pub use relay::{ClaimedKey, Enqueued, QueueLimit, RelayStore};
+pub use relay::{ClaimedKey, Enqueued, QueueLimit, RelayStore, Rows};
 pub use social::{
     AvatarUpdate, FriendRequestOutcome, FriendRow, MessageOutcome, PendingRequest, PendingRequests,
-    SocialLimits,
+    RequestDirection, SocialLimits,
 };

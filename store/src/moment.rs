@@ -1005,6 +1005,7 @@ mod tests {
     const SOCIAL: SocialLimits = SocialLimits {
         max_friends: 100,
         max_pending_incoming: 100,
+        max_pending_outgoing: 100,
         queue: QueueLimit {
             max_events: 1000,
             max_bytes: u64::MAX,

@@ -141,6 +141,26 @@ fn revoke_sessions_except_in(
     Ok(revoke.len() as u64)
 }
 
+/// A slice of one of a user's lists (friends, requests, groups), as the methods that read
+/// a list a page at a time return it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rows<T> {
+    /// The rows, in the list's order.
+    pub rows: Vec<T>,
+    /// Whether the list has rows after these.
+    pub more: bool,
+}
+
+impl<T> Default for Rows<T> {
+    /// No rows, and none after them.
+    fn default() -> Self {
+        Self {
+            rows: Vec::new(),
+            more: false,
+        }
+    }
+}
+
 /// How much one user's queue may hold before senders are told it is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueLimit {

@@ -22,7 +22,9 @@ use uchat_wire::{MessageId, ProfileSummary, PushEvent, UserName};
 
 use crate::error::StoreError;
 use crate::records::{FriendRequestRecord, PublicProfileRecord};
-use crate::relay::{Enqueued, QueueLimit, QueueWriter, RelayStore, enqueue_in, require_account};
+use crate::relay::{
+    Enqueued, QueueLimit, QueueWriter, RelayStore, Rows, enqueue_in, require_account,
+};
 use crate::tables::{
     ACCOUNTS, AVATARS, BLOCKS, FRIEND_REQUESTS, FRIEND_REQUESTS_SENT, FRIENDS, PROFILES, decode,
     encode, read, stored_name, write,
@@ -38,6 +40,8 @@ pub struct SocialLimits {
     pub max_friends: u64,
     /// Most pending friend requests a user may have received and not answered yet.
     pub max_pending_incoming: u64,
+    /// Most friend requests a user may have sent that wait for an answer.
+    pub max_pending_outgoing: u64,
     /// What a user's queue may hold, as for [`RelayStore::enqueue`].
     pub queue: QueueLimit,
 }
@@ -71,6 +75,15 @@ pub struct PendingRequests {
     pub incoming: Vec<PendingRequest>,
     /// Requests the user sent, oldest first.
     pub outgoing: Vec<PendingRequest>,
+}
+
+/// Which of a user's pending friend requests: those others sent them, or their own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestDirection {
+    /// Requests the user received.
+    Incoming,
+    /// Requests the user sent.
+    Outgoing,
 }
 
 /// What [`RelayStore::request_friend`] did.
@@ -160,6 +173,37 @@ fn rows_of<V: redb::Value + 'static, T>(
     Ok(out)
 }
 
+/// `owner`'s rows of a pair-keyed table after the other name `after` (from the first if
+/// `None`), in order of the other name, at most `limit` of them, each mapped by `f`; and
+/// whether `owner` has rows after those.
+fn rows_after<V: redb::Value + 'static, T>(
+    table: &impl ReadableTable<Pair, V>,
+    owner: &UserName,
+    after: Option<&UserName>,
+    limit: usize,
+    mut f: impl FnMut(&str, V::SelfType<'_>) -> Result<T, StoreError>,
+) -> Result<Rows<T>, StoreError> {
+    use std::ops::Bound;
+    let owner = owner.as_str();
+    let start = match after {
+        Some(after) => Bound::Excluded((owner, after.as_str())),
+        None => Bound::Included((owner, "")),
+    };
+    let mut rows = Vec::new();
+    for item in table.range::<(&str, &str)>((start, Bound::Unbounded))? {
+        let (key, value) = item?;
+        let (first, other) = key.value();
+        if first != owner {
+            break;
+        }
+        if rows.len() >= limit {
+            return Ok(Rows { rows, more: true });
+        }
+        rows.push(f(other, value.value())?);
+    }
+    Ok(Rows { rows, more: false })
+}
+
 /// How many rows `owner` has in a pair-keyed table.
 fn count_of<V: redb::Value + 'static>(
     table: &impl ReadableTable<Pair, V>,
@@ -228,6 +272,27 @@ fn befriend_in(
     Ok(())
 }
 
+/// `user`'s request to `to`, sent at `created_ms`, with its note from [`FRIEND_REQUESTS`].
+fn outgoing_request(
+    requests: &impl ReadableTable<Pair, &'static [u8]>,
+    user: &UserName,
+    to: &str,
+    created_ms: u64,
+) -> Result<PendingRequest, StoreError> {
+    let Some(bytes) = requests.get((to, user.as_str()))? else {
+        return Err(StoreError::Corrupt {
+            what: "friend request",
+            reason: format!("the request from {user} to {to} is only half stored"),
+        });
+    };
+    let record: FriendRequestRecord = decode(bytes.value(), "friend request")?;
+    Ok(PendingRequest {
+        user: stored_name(to)?,
+        note: record.note,
+        created_ms,
+    })
+}
+
 /// Sorts requests oldest first, by name among equals.
 fn oldest_first(requests: &mut [PendingRequest]) {
     requests.sort_by(|a, b| (a.created_ms, &a.user).cmp(&(b.created_ms, &b.user)));
@@ -248,7 +313,8 @@ impl RelayStore {
     ///    either has `max_friends` friends.
     /// 5. Otherwise the request is stored and `to` gets [`PushEvent::FriendRequest`]
     ///    ([`FriendRequestOutcome::Sent`]); [`StoreError::LimitReached`] if `to` has
-    ///    `max_pending_incoming` requests pending.
+    ///    `max_pending_incoming` requests pending, or `from` has sent
+    ///    `max_pending_outgoing` that wait for an answer.
     ///
     /// [`StoreError::QueueFull`] if `to`'s queue is full; then nothing is written.
     pub fn request_friend(
@@ -295,6 +361,13 @@ impl RelayStore {
                 return Err(StoreError::LimitReached {
                     what: "pending friend requests",
                     limit: limits.max_pending_incoming,
+                });
+            }
+            if count_of(&tx.open_table(FRIEND_REQUESTS_SENT)?, from)? >= limits.max_pending_outgoing
+            {
+                return Err(StoreError::LimitReached {
+                    what: "friend requests of yours waiting for an answer",
+                    limit: limits.max_pending_outgoing,
                 });
             }
             let event = PushEvent::FriendRequest {
@@ -465,22 +538,65 @@ impl RelayStore {
                 })
             })?;
             let mut outgoing = rows_of(&sent, user, |to, created_ms| {
-                let Some(bytes) = requests.get((to, user.as_str()))? else {
-                    return Err(StoreError::Corrupt {
-                        what: "friend request",
-                        reason: format!("the request from {user} to {to} is only half stored"),
-                    });
-                };
-                let record: FriendRequestRecord = decode(bytes.value(), "friend request")?;
-                Ok(PendingRequest {
-                    user: stored_name(to)?,
-                    note: record.note,
-                    created_ms,
-                })
+                outgoing_request(&requests, user, to, created_ms)
             })?;
             oldest_first(&mut incoming);
             oldest_first(&mut outgoing);
             Ok(PendingRequests { incoming, outgoing })
+        })
+    }
+
+    /// A page of `user`'s friends in name order: those after `after` (from the first if
+    /// `None`), at most `limit`, and whether more follow.
+    pub fn friends_after(
+        &self,
+        user: &UserName,
+        after: Option<&UserName>,
+        limit: usize,
+    ) -> Result<Rows<FriendRow>, StoreError> {
+        read(&self.db, |tx| {
+            let friends = tx.open_table(FRIENDS)?;
+            let blocks = tx.open_table(BLOCKS)?;
+            rows_after(&friends, user, after, limit, |friend, since_ms| {
+                Ok(FriendRow {
+                    user: stored_name(friend)?,
+                    since_ms,
+                    blocked: blocks.get((user.as_str(), friend))?.is_some(),
+                })
+            })
+        })
+    }
+
+    /// A page of `user`'s pending friend requests in one direction, in name order of the
+    /// other side: those after `after` (from the first if `None`), at most `limit`, and
+    /// whether more follow.
+    pub fn friend_requests_after(
+        &self,
+        user: &UserName,
+        direction: RequestDirection,
+        after: Option<&UserName>,
+        limit: usize,
+    ) -> Result<Rows<PendingRequest>, StoreError> {
+        read(&self.db, |tx| {
+            let requests = tx.open_table(FRIEND_REQUESTS)?;
+            match direction {
+                RequestDirection::Incoming => {
+                    rows_after(&requests, user, after, limit, |from, bytes| {
+                        let record: FriendRequestRecord = decode(bytes, "friend request")?;
+                        Ok(PendingRequest {
+                            user: stored_name(from)?,
+                            note: record.note,
+                            created_ms: record.created_ms,
+                        })
+                    })
+                }
+                RequestDirection::Outgoing => {
+                    let sent = tx.open_table(FRIEND_REQUESTS_SENT)?;
+                    rows_after(&sent, user, after, limit, |to, created_ms| {
+                        outgoing_request(&requests, user, to, created_ms)
+                    })
+                }
+            }
         })
     }
 
@@ -628,6 +744,7 @@ mod tests {
     const LIMITS: SocialLimits = SocialLimits {
         max_friends: 10,
         max_pending_incoming: 10,
+        max_pending_outgoing: 10,
         queue: QueueLimit {
             max_events: 10,
             max_bytes: u64::MAX,
@@ -1290,6 +1407,191 @@ mod tests {
             store.request_friend(&alice, &bob, "", 3, &limits),
             Ok(FriendRequestOutcome::BecameFriends(_))
         ));
+    }
+
+    #[test]
+    fn the_pending_request_limit_is_enforced_for_the_sender() {
+        let (_dir, store) = store_with(&["alice", "bob", "carol", "dave"]);
+        let (alice, bob, carol, dave) = (user("alice"), user("bob"), user("carol"), user("dave"));
+        let limits = SocialLimits {
+            max_pending_outgoing: 2,
+            ..LIMITS
+        };
+        for to in [&bob, &carol] {
+            store
+                .request_friend(&alice, to, "", 1, &limits)
+                .expect("requests");
+        }
+        let before = snapshot(&store, &["alice", "dave"]);
+        let err = store
+            .request_friend(&alice, &dave, "", 2, &limits)
+            .expect_err("alice has asked too many");
+        assert!(
+            matches!(
+                err,
+                StoreError::LimitReached {
+                    what: "friend requests of yours waiting for an answer",
+                    limit: 2
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(snapshot(&store, &["alice", "dave"]), before);
+        // Answering someone's request still works at the limit, and an answered request
+        // frees its place.
+        store
+            .request_friend(&dave, &alice, "", 3, &limits)
+            .expect("dave asks");
+        store
+            .accept_friend(&alice, &dave, 4, &limits)
+            .expect("alice accepts at her limit");
+        store.reject_friend(&bob, &alice).expect("bob says no");
+        store
+            .request_friend(&alice, &user("bob"), "again", 5, &limits)
+            .expect("room again");
+    }
+
+    /// Every page of a list, read `limit` rows at a time from the start.
+    fn pages<T: Clone>(mut read: impl FnMut(Option<&T>) -> Rows<T>, limit: usize) -> Vec<Vec<T>> {
+        let mut out: Vec<Vec<T>> = Vec::new();
+        loop {
+            let rows = read(out.last().and_then(|page| page.last()));
+            assert!(rows.rows.len() <= limit, "a page of {}", rows.rows.len());
+            let more = rows.more;
+            out.push(rows.rows);
+            if !more {
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn friends_and_requests_are_read_a_page_at_a_time_in_name_order() {
+        let (_dir, store) =
+            store_with(&["alice", "alicea", "bob", "carol", "dave", "erin", "frank"]);
+        let alice = user("alice");
+        // "alicea" sorts right after "alice": its rows must not leak into alice's pages.
+        befriend(&store, "alicea", "erin");
+        store
+            .request_friend(&user("alicea"), &user("bob"), "", 1, &LIMITS)
+            .expect("requests");
+        for name in ["frank", "bob", "dave"] {
+            befriend(&store, "alice", name);
+        }
+        store.block(&alice, &user("dave"), 5).expect("blocks");
+        for (i, name) in ["erin", "carol", "alicea"].into_iter().enumerate() {
+            store
+                .request_friend(&user(name), &alice, name, 10 - i as u64, &LIMITS)
+                .expect("requests");
+        }
+
+        let friend_pages = pages(
+            |after: Option<&FriendRow>| {
+                store
+                    .friends_after(&alice, after.map(|f| &f.user), 2)
+                    .expect("reads")
+            },
+            2,
+        );
+        let listed: Vec<Vec<&str>> = friend_pages
+            .iter()
+            .map(|page| page.iter().map(|f| f.user.as_str()).collect())
+            .collect();
+        assert_eq!(listed, [vec!["bob", "dave"], vec!["frank"]]);
+        assert!(friend_pages[0][1].blocked, "dave is blocked");
+        assert_eq!(
+            friend_pages.concat(),
+            store.friends(&alice).expect("reads"),
+            "the pages hold what the whole list does"
+        );
+        // A page that ends exactly at the list's end says so.
+        let whole = store.friends_after(&alice, None, 3).expect("reads");
+        assert_eq!((whole.rows.len(), whole.more), (3, false));
+
+        let incoming = pages(
+            |after: Option<&PendingRequest>| {
+                store
+                    .friend_requests_after(
+                        &alice,
+                        RequestDirection::Incoming,
+                        after.map(|r| &r.user),
+                        1,
+                    )
+                    .expect("reads")
+            },
+            1,
+        );
+        let listed: Vec<&str> = incoming.iter().flatten().map(|r| r.user.as_str()).collect();
+        assert_eq!(listed, ["alicea", "carol", "erin"], "by name, not by age");
+        assert_eq!(incoming.len(), 3);
+        assert_eq!(incoming[0][0].note, "alicea");
+        let outgoing = store
+            .friend_requests_after(&user("alicea"), RequestDirection::Outgoing, None, 10)
+            .expect("reads");
+        assert_eq!(names(&outgoing.rows), ["alice", "bob"]);
+        assert_eq!(outgoing.rows[0].note, "alicea");
+        let after_alice = store
+            .friend_requests_after(
+                &user("alicea"),
+                RequestDirection::Outgoing,
+                Some(&alice),
+                10,
+            )
+            .expect("reads");
+        assert_eq!(names(&after_alice.rows), ["bob"]);
+        // A cursor that names nobody in the list still continues after it.
+        let after_c = store
+            .friends_after(&alice, Some(&user("c")), 10)
+            .expect("reads");
+        let listed: Vec<&str> = after_c.rows.iter().map(|f| f.user.as_str()).collect();
+        assert_eq!(listed, ["dave", "frank"]);
+        let nobody = store
+            .friends_after(&user("ghost"), None, 10)
+            .expect("reads");
+        assert_eq!(nobody, Rows::default());
+    }
+
+    #[test]
+    fn a_page_read_at_the_edges_of_a_list_says_truly_whether_more_follow() {
+        let (_dir, store) = store_with(&["alice", "bob", "carol", "dave"]);
+        let alice = user("alice");
+        let no_requests = store
+            .friend_requests_after(&alice, RequestDirection::Outgoing, None, 10)
+            .expect("reads");
+        assert_eq!(
+            no_requests,
+            Rows::default(),
+            "an empty list: no rows, no more"
+        );
+        for name in ["bob", "carol"] {
+            befriend(&store, "alice", name);
+        }
+        let names_of = |rows: &Rows<FriendRow>| -> Vec<String> {
+            rows.rows.iter().map(|f| f.user.to_string()).collect()
+        };
+        // A page exactly as long as the list: everything, and nothing after it.
+        let exact = store.friends_after(&alice, None, 2).expect("reads");
+        assert_eq!(
+            (names_of(&exact), exact.more),
+            (vec!["bob".into(), "carol".into()], false)
+        );
+        // One short of the list: more follow, and the next page holds only the last.
+        let short = store.friends_after(&alice, None, 1).expect("reads");
+        assert_eq!((names_of(&short), short.more), (vec!["bob".into()], true));
+        let rest = store
+            .friends_after(&alice, Some(&user("bob")), 1)
+            .expect("reads");
+        assert_eq!((names_of(&rest), rest.more), (vec!["carol".into()], false));
+        // The cursor at the last entry: strictly after it is nothing.
+        let after_last = store
+            .friends_after(&alice, Some(&user("carol")), 10)
+            .expect("reads");
+        assert_eq!(after_last, Rows::default());
+        // The cursor names a friend of a friend, not alice's: her list is not left.
+        let bobs = store
+            .friends_after(&user("bob"), Some(&alice), 10)
+            .expect("reads");
+        assert_eq!(bobs, Rows::default());
     }
 
     #[test]

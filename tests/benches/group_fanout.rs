@@ -46,6 +46,7 @@ fn group_of(members: usize) -> (tempfile::TempDir, RelayStore, GroupId, Vec<User
     let social = SocialLimits {
         max_friends: 10_000,
         max_pending_incoming: 10_000,
+        max_pending_outgoing: 10_000,
         queue: UNLIMITED,
     };
     let (owner, others) = names.split_first().expect("an owner");

@@ -310,6 +310,11 @@ fn alice() -> UserName {
     user("alice")
 }
 
+/// A page cursor that sorts before every name in the scene.
+fn name_before_everyone() -> UserName {
+    user("a")
+}
+
 impl Scene {
     /// Registers everyone and sets the relations, in this order: friendships, peggy's
     /// request, the group, the post (shared with bob and eve), the file, alice's profile,
@@ -774,6 +779,68 @@ fn requests_of(_: &Scene, role: Role, reply: &Reply) -> Result<(), String> {
     }
 }
 
+/// A page holding a whole (short) list: its entries, or what is wrong with it.
+fn only_page<T>(entries: &[T], next_named: bool) -> Result<&[T], String> {
+    if next_named {
+        return Err("the only page of a short list names a next page".into());
+    }
+    Ok(entries)
+}
+
+/// Each user's friend list in one page, checked as `Friends` is.
+fn friends_page_of(scene: &Scene, role: Role, reply: &Reply) -> Result<(), String> {
+    let Reply::FriendsPage { friends, next } = reply else {
+        return Err("not FriendsPage".into());
+    };
+    let friends = only_page(friends, next.is_some())?.to_vec();
+    friends_of(scene, role, &Reply::Friends { friends })
+}
+
+/// The requests others sent each user, in one page: their own only.
+fn incoming_requests_page_of(scene: &Scene, role: Role, reply: &Reply) -> Result<(), String> {
+    let Reply::FriendRequestsPage { requests, next } = reply else {
+        return Err("not FriendRequestsPage".into());
+    };
+    let incoming = only_page(requests, next.is_some())?.to_vec();
+    match role {
+        Role::Owner => requests_of(
+            scene,
+            role,
+            &Reply::FriendRequests {
+                incoming,
+                outgoing: Vec::new(),
+            },
+        ),
+        _ => is(
+            !incoming.iter().any(|r| r.user == alice()),
+            "shows a request from alice that does not exist",
+        ),
+    }
+}
+
+/// The requests each user sent, in one page: their own only.
+fn outgoing_requests_page_of(_: &Scene, role: Role, reply: &Reply) -> Result<(), String> {
+    let Reply::FriendRequestsPage { requests, next } = reply else {
+        return Err("not FriendRequestsPage".into());
+    };
+    let to_alice = only_page(requests, next.is_some())?
+        .iter()
+        .any(|r| r.user == alice());
+    match role {
+        Role::Requester => is(to_alice, "the request to alice is missing"),
+        _ => is(!to_alice, "shows a request to alice that does not exist"),
+    }
+}
+
+/// The groups each user is in, in one page, checked as `Groups` is.
+fn groups_page_of(scene: &Scene, role: Role, reply: &Reply) -> Result<(), String> {
+    let Reply::GroupsPage { groups, next } = reply else {
+        return Err("not GroupsPage".into());
+    };
+    let groups = only_page(groups, next.is_some())?.to_vec();
+    groups_of(scene, role, &Reply::Groups { groups })
+}
+
 fn alices_profile(_: &Scene, _: Role, reply: &Reply) -> Result<(), String> {
     is(
         matches!(reply, Reply::Profile { user, profile, .. }
@@ -1164,6 +1231,29 @@ fn row_of(request: &Request) -> Row {
             Exercise::Plain(|_, _| Request::FriendRequests),
             everyone(Allowed(requests_of)),
         ),
+        // The same lists a page at a time, from a cursor before every name (so the whole
+        // list): still each user's own.
+        Request::FriendsPage { .. } => (
+            Exercise::Plain(|_, _| Request::FriendsPage {
+                after: Some(name_before_everyone()),
+                limit: 1000,
+            }),
+            everyone(Allowed(friends_page_of)),
+        ),
+        Request::IncomingFriendRequestsPage { .. } => (
+            Exercise::Plain(|_, _| Request::IncomingFriendRequestsPage {
+                after: Some(name_before_everyone()),
+                limit: 1000,
+            }),
+            everyone(Allowed(incoming_requests_page_of)),
+        ),
+        Request::OutgoingFriendRequestsPage { .. } => (
+            Exercise::Plain(|_, _| Request::OutgoingFriendRequestsPage {
+                after: Some(name_before_everyone()),
+                limit: 1000,
+            }),
+            everyone(Allowed(outgoing_requests_page_of)),
+        ),
         Request::SetProfile { .. } => (
             Exercise::Plain(|_, _| Request::SetProfile {
                 signature: Some(ALICE_SIGNATURE.into()),
@@ -1208,6 +1298,13 @@ fn row_of(request: &Request) -> Row {
         Request::Groups => (
             Exercise::Plain(|_, _| Request::Groups),
             everyone(Allowed(groups_of)),
+        ),
+        Request::GroupsPage { .. } => (
+            Exercise::Plain(|_, _| Request::GroupsPage {
+                after: Some(GroupId([0; 16])),
+                limit: 1000,
+            }),
+            everyone(Allowed(groups_page_of)),
         ),
         Request::GroupInfo { .. } => (
             Exercise::Plain(|scene, _| Request::GroupInfo { group: scene.group }),

@@ -833,6 +833,22 @@ pub fn one_request_of_each_kind() -> Vec<uchat_wire::Request> {
         Request::MomentDeleteComment {
             comment: CommentId([13; 16]),
         },
+        Request::FriendsPage {
+            after: Some(user()),
+            limit: 50,
+        },
+        Request::GroupsPage {
+            after: Some(group),
+            limit: 50,
+        },
+        Request::IncomingFriendRequestsPage {
+            after: Some(user()),
+            limit: 50,
+        },
+        Request::OutgoingFriendRequestsPage {
+            after: Some(user()),
+            limit: 50,
+        },
         Request::Unknown,
     ]
 }

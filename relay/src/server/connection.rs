@@ -305,16 +305,17 @@ async fn serve_stream(
         Ok((body, held)) => (Ok(body), Some(held)),
         Err(e) => (Err(e), None),
     };
-    let response = match body {
+    let error_frame = |response: Response| frame::encode(&response, MAX_CONTROL_FRAME_BYTES);
+    let answer = match body {
         Ok(body) => match frame::decode_body::<Request>(&body) {
             // A transfer keeps the stream: raw ciphertext follows its request or answer.
             Ok(Request::UploadFile { .. } | Request::DownloadFile { .. })
                 if !connection.state().said_hello =>
             {
-                Response::error(
+                error_frame(Response::error(
                     ErrorCode::ProtocolViolation,
                     "send Hello before any other request",
-                )
+                ))
             }
             Ok(Request::UploadFile { file, size, access }) => {
                 let request = files::UploadRequest { file, size, access };
@@ -327,28 +328,28 @@ async fn serve_stream(
             Err(e) => {
                 let _ = recv.stop(STREAM_ERROR_BAD_FRAME.into());
                 tracing::info!(remote = %connection.remote, error = %e, "malformed request");
-                Response::error(e.code(), format!("request rejected: {e}"))
+                error_frame(Response::error(e.code(), format!("request rejected: {e}")))
             }
         },
         Err(ReadFrameError::Frame(e)) => {
             let _ = recv.stop(STREAM_ERROR_BAD_FRAME.into());
             tracing::info!(remote = %connection.remote, error = %e, "bad request frame");
-            Response::error(e.code(), format!("request rejected: {e}"))
+            error_frame(Response::error(e.code(), format!("request rejected: {e}")))
         }
-        Err(ReadFrameError::Empty) => Response::error(
+        Err(ReadFrameError::Empty) => error_frame(Response::error(
             ErrorCode::Malformed,
             "request rejected: the stream ended before a complete request frame",
-        ),
+        )),
         Err(ReadFrameError::TimedOut(limit)) => {
             let _ = recv.stop(STREAM_ERROR_BAD_FRAME.into());
             tracing::info!(remote = %connection.remote, "request frame too slow");
-            Response::error(
+            error_frame(Response::error(
                 ErrorCode::Malformed,
                 format!(
                     "request rejected: the request frame did not arrive within {} s",
                     limit.as_secs()
                 ),
-            )
+            ))
         }
         Err(ReadFrameError::Read(e)) => {
             tracing::debug!(remote = %connection.remote, error = %e, "request stream failed");
@@ -356,7 +357,9 @@ async fn serve_stream(
         }
         Err(ReadFrameError::Closed) => return,
     };
-    let bytes = match frame::encode(&response, MAX_CONTROL_FRAME_BYTES) {
+    // An answer too large for a frame became a `TooLarge` refusal in `requests::handle`;
+    // only an error message beyond a frame (none is) could still fail here.
+    let bytes = match answer {
         Ok(bytes) => bytes,
         Err(e) => {
             tracing::error!(error = %e, "response does not fit in a frame");

@@ -1,6 +1,8 @@
 //! Request handling: one function per request kind, and the one place where internal
-//! failures become wire error codes ([`store_failure`]). Friends and presence live in
-//! [`social`], profiles in [`profile`], groups in [`group`].
+//! failures become wire error codes ([`store_failure`]) and answers become frames (an
+//! answer too large for one is refused with `TooLarge`, never a reset stream). Friends,
+//! friend requests and presence live in [`social`], profiles in [`profile`], groups in
+//! [`group`]; the lists that can grow long are cut into pages by [`super::page`].
 
 mod call;
 mod group;
@@ -15,14 +17,18 @@ use std::time::Instant;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use sha2::{Digest, Sha256};
-use uchat_store::{AccountRecord, MessageOutcome, StoreError};
+use uchat_store::{AccountRecord, MessageOutcome, RequestDirection, StoreError};
+use uchat_wire::frame::{self, MAX_CONTROL_FRAME_BYTES};
+use uchat_wire::msg::page::{MAX_PAGE_ENTRIES, PAGE_BYTE_BUDGET};
 use uchat_wire::{
-    ErrorCode, ErrorReply, IdentityKeys, MAX_CIPHERTEXT_BYTES, MessageId, PROTOCOL_VERSION,
-    Password, PushEvent, Reply, Request, Response, Seq, SessionToken, SignedKey, UserName,
+    ErrorCode, ErrorReply, FrameError, IdentityKeys, MAX_CIPHERTEXT_BYTES, MessageId,
+    PROTOCOL_VERSION, Password, PushEvent, Reply, Request, Response, Seq, SessionToken, SignedKey,
+    UserName,
 };
 
 use super::connection::{CLOSE_IDENTITY_REPLACED, Connection, Login, went_offline};
 use super::online::ConnectionId;
+use super::page::PageLimits;
 use super::rate_limit::AttemptTicket;
 use super::{Shared, blocking, now_ms};
 
@@ -40,6 +46,26 @@ pub(super) fn fail(code: ErrorCode, message: impl Into<String>) -> ErrorReply {
         code,
         message: message.into(),
     }
+}
+
+/// The page limits for a page request asking for `limit` entries: at most
+/// [`MAX_PAGE_ENTRIES`] (at least one), and [`PAGE_BYTE_BUDGET`] bytes of them.
+pub(super) fn page_limits(limit: u32) -> PageLimits {
+    PageLimits {
+        max_entries: limit.clamp(1, MAX_PAGE_ENTRIES) as usize,
+        max_bytes: PAGE_BYTE_BUDGET,
+    }
+}
+
+/// What an older peer is told when the whole list it asked for no longer fits in one
+/// answer; `what` is the list and its verb ("your friend list is").
+pub(super) fn too_long_for_one_answer(what: &str) -> ErrorReply {
+    fail(
+        ErrorCode::TooLarge,
+        format!(
+            "{what} too long for one answer; upgrade uchat, which asks for it a page at a time"
+        ),
+    )
 }
 
 /// What the peer is told when a rate limit refuses its request.
@@ -169,14 +195,17 @@ pub(super) fn store_failure(e: StoreError) -> ErrorReply {
     }
 }
 
-/// Answers one request.
+/// Answers one request with the frame to write back.
 pub(super) async fn handle(
     connection: &Arc<Connection>,
     shared: &Arc<Shared>,
     request: Request,
-) -> Response {
+) -> Result<Vec<u8>, FrameError> {
     let kind = request.kind();
-    let result = dispatch(connection, shared, request).await;
+    let result = match dispatch(connection, shared, request).await {
+        Ok(reply) => encode_reply(kind, reply),
+        Err(error) => Err(error),
+    };
     let outcome = match &result {
         Ok(_) => "ok".to_string(),
         Err(error) => error.code.to_string(),
@@ -187,12 +216,31 @@ pub(super) async fn handle(
         .get_or_create(&super::metrics::RequestLabels { kind, outcome })
         .inc();
     match result {
-        Ok(reply) => Response::Ok(reply),
+        Ok(frame) => Ok(frame),
         Err(error) => {
             tracing::debug!(remote = %connection.remote, request = kind, code = %error.code, "request refused");
-            Response::Error(error)
+            frame::encode(&Response::Error(error), MAX_CONTROL_FRAME_BYTES)
         }
     }
+}
+
+/// The frame of a successful answer to a `kind` request. An answer too large for a frame
+/// is refused with `TooLarge` instead, so the peer learns why rather than seeing its
+/// stream reset. Every list that can grow without bound is paged, so this is the net
+/// under a mistake, not a way lists end.
+fn encode_reply(kind: &str, reply: Reply) -> Result<Vec<u8>, ErrorReply> {
+    frame::encode(&Response::Ok(reply), MAX_CONTROL_FRAME_BYTES).map_err(|e| {
+        tracing::error!(request = kind, error = %e, "an answer does not fit in a frame");
+        match e {
+            FrameError::TooLarge { len, max } => fail(
+                ErrorCode::TooLarge,
+                format!(
+                    "the answer to this request would be {len} bytes, more than one frame holds ({max})"
+                ),
+            ),
+            _ => fail(ErrorCode::Internal, "the relay could not encode its answer"),
+        }
+    })
 }
 
 async fn dispatch(connection: &Arc<Connection>, shared: &Arc<Shared>, request: Request) -> Handled {
@@ -385,6 +433,20 @@ async fn dispatch(connection: &Arc<Connection>, shared: &Arc<Shared>, request: R
                 Request::MomentDelete { post } => moment::delete(shared, user, post).await,
                 Request::MomentDeleteComment { comment } => {
                     moment::delete_comment(shared, user, comment).await
+                }
+                Request::FriendsPage { after, limit } => {
+                    social::list_page(shared, user, after, limit).await
+                }
+                Request::GroupsPage { after, limit } => {
+                    group::list_page(shared, user, after, limit).await
+                }
+                Request::IncomingFriendRequestsPage { after, limit } => {
+                    let direction = RequestDirection::Incoming;
+                    social::requests_page(shared, user, direction, after, limit).await
+                }
+                Request::OutgoingFriendRequestsPage { after, limit } => {
+                    let direction = RequestDirection::Outgoing;
+                    social::requests_page(shared, user, direction, after, limit).await
                 }
                 _ => unreachable_hello(),
             }
@@ -1171,6 +1233,53 @@ mod tests {
             password_login,
             pusher: None,
         }
+    }
+
+    #[test]
+    fn an_answer_too_large_for_a_frame_is_refused_with_too_large_not_cut_off() {
+        let friend = |i: u32| uchat_wire::FriendEntry {
+            user: UserName::parse(&format!("friend{i:05}")).expect("valid"),
+            since_ms: 1,
+            online: false,
+            last_seen_ms: None,
+            blocked: false,
+            identity: identity(1),
+            profile: uchat_wire::ProfileSummary {
+                signature: "签名".repeat(100),
+                avatar_version: None,
+                updated_ms: 1,
+            },
+        };
+        let few = Reply::Friends {
+            friends: (0..3).map(friend).collect(),
+        };
+        let frame = encode_reply("friends", few.clone()).expect("fits");
+        assert_eq!(
+            frame::decode_frame::<Response>(&frame, MAX_CONTROL_FRAME_BYTES),
+            Ok(Response::Ok(few))
+        );
+        let many = Reply::Friends {
+            friends: (0..5000).map(friend).collect(),
+        };
+        let err = encode_reply("friends", many).expect_err("too large");
+        assert_eq!(err.code, ErrorCode::TooLarge);
+        assert!(
+            err.message
+                .starts_with("the answer to this request would be ")
+                && err
+                    .message
+                    .ends_with(" bytes, more than one frame holds (1048576)"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn page_requests_ask_for_one_to_a_thousand_entries() {
+        assert_eq!(page_limits(0).max_entries, 1);
+        assert_eq!(page_limits(20).max_entries, 20);
+        assert_eq!(page_limits(u32::MAX).max_entries, 1000);
+        assert_eq!(page_limits(7).max_bytes, PAGE_BYTE_BUDGET);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Groups: making them, listing them, inviting, removing, leaving, and fanning out group
-//! messages.
+//! Groups: making them, listing them (whole, or a page at a time), inviting, removing,
+//! leaving, and fanning out group messages.
 //!
 //! The store checks membership and ownership and queues the membership events and the
 //! fan-out in one transaction each; this module validates input (names, sizes), picks new
@@ -8,21 +8,19 @@
 
 use std::sync::Arc;
 
-use uchat_store::{GroupLimits, KeyShareRow, LeaveOutcome};
+use uchat_store::{GroupLimits, KeyShareRow, LeaveOutcome, StoreError};
 use uchat_wire::msg::group::{MAX_KEY_SHARE_BYTES, check_group_name};
 use uchat_wire::{
-    ErrorCode, GroupId, GroupInfo, KeyShare, MAX_CIPHERTEXT_BYTES, MessageId, Reply, UserName,
+    ErrorCode, ErrorReply, GroupId, GroupInfo, KeyShare, MAX_CIPHERTEXT_BYTES, MessageId, Reply,
+    UserName,
 };
 
-use super::{Handled, fail, throttled};
+use super::{Handled, fail, page_limits, throttled, too_long_for_one_answer};
+use crate::server::page;
 use crate::server::{Shared, blocking, now_ms};
 
 fn group_limits(shared: &Shared) -> GroupLimits {
-    GroupLimits {
-        max_members: shared.limits.max_group_members,
-        max_groups_per_user: shared.limits.max_groups_per_user,
-        queue: shared.limits.queue(),
-    }
+    shared.limits.groups()
 }
 
 /// Wakes the pushers of every member of `info` (and `also`): their queues grew.
@@ -71,11 +69,46 @@ pub(super) async fn create(
     Ok(Reply::Group { group: info })
 }
 
-/// The groups `me` is in.
+/// The groups `me` is in, oldest first, all in one answer: refused with `TooLarge` once
+/// they outgrow a frame (for older peers; newer ones ask for pages).
 pub(super) async fn list(shared: &Arc<Shared>, me: UserName) -> Handled {
     let store = shared.store.clone();
     let groups = blocking(move || store.groups_of(&me)).await?;
-    Ok(Reply::Groups { groups })
+    match page::whole(groups, |g| Ok::<_, ErrorReply>(Some(g)))? {
+        Some(groups) => Ok(Reply::Groups { groups }),
+        None => Err(too_long_for_one_answer("the list of your groups is")),
+    }
+}
+
+/// A page of the groups `me` is in after `after`, in id order.
+pub(super) async fn list_page(
+    shared: &Arc<Shared>,
+    me: UserName,
+    after: Option<GroupId>,
+    limit: u32,
+) -> Handled {
+    let store = shared.store.clone();
+    let limits = page_limits(limit);
+    let page = blocking(move || {
+        let rows = store.group_ids_after(&me, after, limits.max_entries)?;
+        page::cut(
+            rows.rows,
+            rows.more,
+            |id| *id,
+            // A group `me` left since the ids were read is left out.
+            |id| match store.group(&me, id) {
+                Ok(info) => Ok(Some(info)),
+                Err(StoreError::NoSuchGroup { .. }) => Ok(None),
+                Err(e) => Err(e),
+            },
+            limits,
+        )
+    })
+    .await?;
+    Ok(Reply::GroupsPage {
+        groups: page.entries,
+        next: page.next,
+    })
 }
 
 /// One group, for its members.

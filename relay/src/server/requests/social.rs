@@ -1,5 +1,5 @@
-//! Friends: requests, accepting, rejecting, removing, blocking, the friend list and
-//! presence queries.
+//! Friends: requests, accepting, rejecting, removing, blocking, the friend list and the
+//! pending requests (whole, or a page at a time), and presence queries.
 //!
 //! The store checks and changes the friend graph and queues the durable notification
 //! (`FriendRequest`, `FriendAccepted`, `FriendRemoved`) in one transaction; this module
@@ -7,22 +7,25 @@
 
 use std::sync::Arc;
 
-use uchat_store::{FriendRequestOutcome, SocialLimits};
+use uchat_store::{
+    FriendRequestOutcome, FriendRow, PendingRequest, RelayStore, RequestDirection, SocialLimits,
+    StoreError,
+};
 use uchat_wire::msg::social::check_note;
-use uchat_wire::{ErrorCode, FriendEntry, FriendRequestEntry, PresenceEntry, Reply, UserName};
+use uchat_wire::{
+    ErrorCode, ErrorReply, FriendEntry, FriendRequestEntry, PresenceEntry, Reply, UserName,
+};
 
-use super::{Handled, fail, throttled};
+use super::{Handled, fail, page_limits, throttled, too_long_for_one_answer};
+use crate::server::online::Online;
+use crate::server::page;
 use crate::server::{Shared, blocking, now_ms};
 
 /// Most users one `Presence` request may ask about.
 const MAX_PRESENCE_QUERY: usize = 1000;
 
 fn social_limits(shared: &Shared) -> SocialLimits {
-    SocialLimits {
-        max_friends: shared.limits.max_friends,
-        max_pending_incoming: shared.limits.max_pending_friend_requests,
-        queue: shared.limits.queue(),
-    }
+    shared.limits.social()
 }
 
 /// Asks `to` to be `me`'s friend (or accepts their standing request to `me`).
@@ -109,59 +112,132 @@ pub(super) async fn set_blocked(
     Ok(Reply::Done)
 }
 
-/// `me`'s friends with presence, identity keys and profiles. A friend who blocked `me`
-/// shows as offline with no last-seen time.
+/// `me`'s friends with presence, identity keys and profiles, all in one answer: refused
+/// with `TooLarge` once they outgrow a frame (for older peers; newer ones ask for pages).
 pub(super) async fn list(shared: &Arc<Shared>, me: UserName) -> Handled {
     let store = shared.store.clone();
     let online = shared.online.clone();
     let friends = blocking(move || {
-        let mut friends = Vec::new();
-        for row in store.friends(&me)? {
-            // The friendship may have ended a moment ago; skip rather than fail.
-            let Some(account) = store.account(&row.user)? else {
-                continue;
-            };
-            let profile = store.profile(&row.user)?.unwrap_or_default();
-            let hidden = store.has_blocked(&row.user, &me)?;
-            let is_online = !hidden && online.is_online(&row.user);
-            let last_seen_ms = if hidden || is_online {
-                None
-            } else {
-                store.last_seen(&row.user)?
-            };
-            friends.push(FriendEntry {
-                user: row.user,
-                since_ms: row.since_ms,
-                online: is_online,
-                last_seen_ms,
-                blocked: row.blocked,
-                identity: account.identity,
-                profile,
-            });
-        }
-        Ok(friends)
+        let rows = store.friends(&me)?;
+        page::whole(rows, |row| friend_entry(&store, &online, &me, row))
     })
     .await?;
-    Ok(Reply::Friends { friends })
+    match friends {
+        Some(friends) => Ok(Reply::Friends { friends }),
+        None => Err(too_long_for_one_answer("your friend list is")),
+    }
 }
 
-/// `me`'s pending requests, both directions.
+/// A page of `me`'s friends after `after`, in name order.
+pub(super) async fn list_page(
+    shared: &Arc<Shared>,
+    me: UserName,
+    after: Option<UserName>,
+    limit: u32,
+) -> Handled {
+    let store = shared.store.clone();
+    let online = shared.online.clone();
+    let limits = page_limits(limit);
+    let page = blocking(move || {
+        let rows = store.friends_after(&me, after.as_ref(), limits.max_entries)?;
+        page::cut(
+            rows.rows,
+            rows.more,
+            |row| row.user.clone(),
+            |row| friend_entry(&store, &online, &me, row),
+            limits,
+        )
+    })
+    .await?;
+    Ok(Reply::FriendsPage {
+        friends: page.entries,
+        next: page.next,
+    })
+}
+
+/// `row`, one of `me`'s friends, with presence, identity keys and profile; `None` if the
+/// friend's account is gone. A friend who blocked `me` shows as offline with no last-seen
+/// time.
+fn friend_entry(
+    store: &RelayStore,
+    online: &Online,
+    me: &UserName,
+    row: FriendRow,
+) -> Result<Option<FriendEntry>, StoreError> {
+    let Some(account) = store.account(&row.user)? else {
+        return Ok(None);
+    };
+    let profile = store.profile(&row.user)?.unwrap_or_default();
+    let hidden = store.has_blocked(&row.user, me)?;
+    let is_online = !hidden && online.is_online(&row.user);
+    let last_seen_ms = if hidden || is_online {
+        None
+    } else {
+        store.last_seen(&row.user)?
+    };
+    Ok(Some(FriendEntry {
+        user: row.user,
+        since_ms: row.since_ms,
+        online: is_online,
+        last_seen_ms,
+        blocked: row.blocked,
+        identity: account.identity,
+        profile,
+    }))
+}
+
+/// `me`'s pending requests, both directions, all in one answer: refused with `TooLarge`
+/// once they outgrow a frame (for older peers; newer ones ask for pages).
 pub(super) async fn requests(shared: &Arc<Shared>, me: UserName) -> Handled {
     let store = shared.store.clone();
     let pending = blocking(move || store.friend_requests(&me)).await?;
-    let entries = |list: Vec<uchat_store::PendingRequest>| {
-        list.into_iter()
-            .map(|r| FriendRequestEntry {
-                user: r.user,
-                note: r.note,
-                created_ms: r.created_ms,
-            })
-            .collect()
-    };
-    Ok(Reply::FriendRequests {
-        incoming: entries(pending.incoming),
-        outgoing: entries(pending.outgoing),
+    // One list for the size check, both directions sharing the answer's bytes.
+    let incoming_count = pending.incoming.len();
+    let all = pending.incoming.into_iter().chain(pending.outgoing);
+    match page::whole(all, |r| Ok::<_, ErrorReply>(Some(request_entry(r))))? {
+        Some(mut incoming) => {
+            let outgoing = incoming.split_off(incoming_count);
+            Ok(Reply::FriendRequests { incoming, outgoing })
+        }
+        None => Err(too_long_for_one_answer("your pending friend requests are")),
+    }
+}
+
+/// A page of `me`'s pending requests in one direction after `after`, in name order of
+/// the other side.
+pub(super) async fn requests_page(
+    shared: &Arc<Shared>,
+    me: UserName,
+    direction: RequestDirection,
+    after: Option<UserName>,
+    limit: u32,
+) -> Handled {
+    let store = shared.store.clone();
+    let limits = page_limits(limit);
+    let rows = blocking(move || {
+        store.friend_requests_after(&me, direction, after.as_ref(), limits.max_entries)
     })
+    .await?;
+    let page = page::cut(
+        rows.rows,
+        rows.more,
+        |r| r.user.clone(),
+        |r| Ok::<_, ErrorReply>(Some(request_entry(r))),
+        limits,
+    )?;
+    Ok(Reply::FriendRequestsPage {
+        requests: page.entries,
+        next: page.next,
+    })
+}
+
+/// A pending request as the wire shows it.
+fn request_entry(request: PendingRequest) -> FriendRequestEntry {
+    FriendRequestEntry {
+        user: request.user,
+        note: request.note,
+        created_ms: request.created_ms,
+    }
 }
 
 /// Which of `users` are online, for `me`'s friends (and `me`) only: anyone else is left
