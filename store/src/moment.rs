@@ -19,6 +19,8 @@
 //! ([`RelayStore::expired_moments`]).
 
 use redb::{ReadOnlyTable, ReadableTable, ReadableTableMetadata};
+use uchat_wire::frame::encoded_len;
+use uchat_wire::msg::moment::MAX_MOMENT_ITEM_BYTES;
 use uchat_wire::{
     CommentId, KeyShare, MomentComment, MomentItem, MomentLike, PostId, PushEvent, UserName,
 };
@@ -37,8 +39,8 @@ const POST_CURSOR_COUNTER: &str = "moment_post_cursor";
 /// Feed rows one page reads at most, shown or hidden, so that a long run of posts the
 /// viewer may no longer see costs a bounded read; the page then ends early.
 const MAX_FEED_ROWS_SCANNED: usize = 1000;
-/// Likes of one post a viewer is shown at most (the oldest), so that a post's view stays
-/// within the control frame limit.
+/// Likes of one post a viewer is shown at most (the oldest); fewer if they would take the
+/// post past [`MAX_MOMENT_ITEM_BYTES`].
 const MAX_LIKES_SHOWN: usize = 1000;
 /// The counter that orders comments.
 const COMMENT_ORDER_COUNTER: &str = "moment_comment_order";
@@ -326,7 +328,6 @@ where
             }
         }
         likes.sort_by_key(|l| l.liked_ms);
-        likes.truncate(MAX_LIKES_SHOWN);
         let mut comments = Vec::new();
         for comment in rows_of_post(&self.comments, &post, 0, |_, bytes| {
             decode::<MomentCommentRecord>(bytes, "moment comment")
@@ -340,16 +341,36 @@ where
                 comments.push(comment_view(post, comment));
             }
         }
-        Ok(Some(MomentItem {
+        let mut item = MomentItem {
             id: post,
             author: record.author,
             posted_ms: record.posted_ms,
             cursor: record.cursor,
             ciphertext: record.ciphertext,
-            likes,
+            likes: Vec::new(),
             comments,
-        }))
+        };
+        item.likes = likes_that_fit(&item, likes);
+        Ok(Some(item))
     }
+}
+
+/// The oldest of `likes` (sorted oldest first) that `item` (without likes) can show: at
+/// most [`MAX_LIKES_SHOWN`], and no more than keep it within [`MAX_MOMENT_ITEM_BYTES`],
+/// so that any post's view fits in a frame.
+fn likes_that_fit(item: &MomentItem, mut likes: Vec<MomentLike>) -> Vec<MomentLike> {
+    // The likes' array header grows from 1 to at most 5 bytes as the list lengthens.
+    let mut bytes = encoded_len(item).saturating_add(4);
+    let mut shown = 0;
+    for like in likes.iter().take(MAX_LIKES_SHOWN) {
+        bytes = bytes.saturating_add(encoded_len(like));
+        if bytes > MAX_MOMENT_ITEM_BYTES {
+            break;
+        }
+        shown += 1;
+    }
+    likes.truncate(shown);
+    likes
 }
 
 /// The friendship, block and post tables as read in one read transaction.
@@ -386,21 +407,6 @@ fn comment_view(post: PostId, c: MomentCommentRecord) -> MomentComment {
         commented_ms: c.commented_ms,
         ciphertext: c.ciphertext,
     }
-}
-
-/// How many bytes an item adds to a page, roughly as encoded.
-fn item_bytes(item: &MomentItem) -> usize {
-    64 + item.ciphertext.len()
-        + item
-            .likes
-            .iter()
-            .map(|l| 48 + l.ciphertext.len())
-            .sum::<usize>()
-        + item
-            .comments
-            .iter()
-            .map(|c| 96 + c.ciphertext.len())
-            .sum::<usize>()
 }
 
 /// The post `post` for `user` to act on, inside a write transaction:
@@ -672,7 +678,7 @@ impl RelayStore {
                 scanned += 1;
                 let post = stored_post_id(value.value().0, "moment feed")?;
                 if let Some(item) = tables.item_for(&relations, viewer, post)? {
-                    let size = item_bytes(&item);
+                    let size = encoded_len(&item);
                     if !page.posts.is_empty() && bytes + size > byte_budget {
                         page.next = page.posts.last().map(|p| p.cursor);
                         break;
@@ -1011,6 +1017,84 @@ mod tests {
             max_bytes: u64::MAX,
         },
     };
+
+    /// A post as large as the relay lets one get: the largest ciphertext, the most
+    /// comments of the largest ciphertext, and `likes` likes of `like_bytes` each, every
+    /// name 32 characters long.
+    fn largest_post(likes: usize, like_bytes: usize) -> (MomentItem, Vec<MomentLike>) {
+        use uchat_wire::msg::moment::{
+            MAX_COMMENT_CIPHERTEXT_BYTES, MAX_COMMENTS_PER_POST, MAX_POST_CIPHERTEXT_BYTES,
+        };
+        let name = |i: usize| user(&format!("{i:04}-a-name-as-long-as-names-get"));
+        let post = PostId([1; 16]);
+        let comments = (0..MAX_COMMENTS_PER_POST)
+            .map(|i| MomentComment {
+                id: CommentId([i as u8; 16]),
+                post,
+                author: name(i),
+                reply_to: Some(name(i + 1)),
+                commented_ms: u64::MAX,
+                ciphertext: vec![0xcc; MAX_COMMENT_CIPHERTEXT_BYTES],
+            })
+            .collect();
+        let item = MomentItem {
+            id: post,
+            author: name(9999),
+            posted_ms: u64::MAX,
+            cursor: u64::MAX,
+            ciphertext: vec![0xaa; MAX_POST_CIPHERTEXT_BYTES],
+            likes: Vec::new(),
+            comments,
+        };
+        let likes = (0..likes)
+            .map(|i| MomentLike {
+                user: name(i),
+                liked_ms: 1_767_225_600_000 + i as u64,
+                ciphertext: vec![0x11; like_bytes],
+            })
+            .collect();
+        (item, likes)
+    }
+
+    #[test]
+    fn the_largest_post_is_shown_with_the_oldest_likes_that_fit_in_a_frame() {
+        use uchat_wire::frame::{self, MAX_CONTROL_FRAME_BYTES};
+        use uchat_wire::msg::moment::MAX_LIKE_CIPHERTEXT_BYTES;
+        use uchat_wire::{Reply, Response};
+        let (mut item, likes) = largest_post(MAX_LIKES_SHOWN, MAX_LIKE_CIPHERTEXT_BYTES);
+        // All of them would not fit: this is the case the cut is for.
+        let mut whole = item.clone();
+        whole.likes = likes.clone();
+        assert!(
+            encoded_len(&Response::Ok(Reply::Moment { post: whole })) > MAX_CONTROL_FRAME_BYTES
+        );
+
+        item.likes = likes_that_fit(&item, likes.clone());
+        let shown = item.likes.len();
+        assert!(
+            (500..MAX_LIKES_SHOWN).contains(&shown),
+            "{shown} likes shown"
+        );
+        assert_eq!(item.likes, likes[..shown], "the oldest are shown");
+        assert!(encoded_len(&item) <= MAX_MOMENT_ITEM_BYTES);
+        let alone = Response::Ok(Reply::Moment { post: item.clone() });
+        assert!(frame::encode(&alone, MAX_CONTROL_FRAME_BYTES).is_ok());
+        let page = Response::Ok(Reply::MomentFeed {
+            posts: vec![item],
+            next: Some(u64::MAX),
+        });
+        assert!(frame::encode(&page, MAX_CONTROL_FRAME_BYTES).is_ok());
+    }
+
+    #[test]
+    fn likes_as_peers_make_them_are_shown_up_to_a_thousand() {
+        // A like as a peer seals it is well under 100 bytes.
+        let (item, likes) = largest_post(MAX_LIKES_SHOWN + 5, 96);
+        assert_eq!(
+            likes_that_fit(&item, likes.clone()),
+            likes[..MAX_LIKES_SHOWN]
+        );
+    }
 
     fn befriend(store: &RelayStore, a: &str, b: &str) {
         store

@@ -32,9 +32,15 @@ pub const MAX_LIKE_CIPHERTEXT_BYTES: usize = 256;
 pub const MAX_COMMENTS_PER_POST: usize = 100;
 /// Most posts one feed page holds.
 pub const MAX_FEED_PAGE: u32 = 50;
-/// Bytes of ciphertext a feed page stops growing at (it always holds at least one post),
+/// Bytes of encoded posts a feed page stops growing at (it always holds at least one post),
 /// keeping the answer under the control frame limit.
 pub const FEED_PAGE_BYTE_BUDGET: usize = 768 * 1024;
+/// Most bytes one post takes encoded as a viewer is shown it, with its likes and comments:
+/// a frame less room for the answer around it. The likes shown are cut (the newest left
+/// out) to stay within it: a post of the largest ciphertext with 100 comments of the
+/// largest ciphertext leaves room for about 600 likes of the largest ciphertext; likes as
+/// peers make them are far smaller.
+pub const MAX_MOMENT_ITEM_BYTES: usize = 1024 * 1024 - 16 * 1024;
 
 /// One post as a viewer may see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
