@@ -486,6 +486,10 @@ impl Model {
                     friend.identity_changed = true;
                 }
             }
+            ClientEvent::FriendSyncFailed { reason } => {
+                self.errors
+                    .push(format!("friends' identity keys were not checked: {reason}"));
+            }
             ClientEvent::CallIncoming { call, from, .. } => {
                 self.to_notify.push(crate::notify::Attention::Call {
                     from: from.to_string(),
@@ -632,6 +636,18 @@ mod tests {
             model.conversation(&chat).map(Conversation::unread),
             Some(1),
             "open: not unread"
+        );
+    }
+
+    #[test]
+    fn a_failed_friend_sync_is_shown_as_an_error() {
+        let mut model = Model::default();
+        model.apply(Update::Event(ClientEvent::FriendSyncFailed {
+            reason: "the relay refused: too large".into(),
+        }));
+        assert_eq!(
+            model.errors,
+            ["friends' identity keys were not checked: the relay refused: too large"]
         );
     }
 

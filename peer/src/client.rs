@@ -16,6 +16,7 @@ mod call;
 mod file;
 mod group;
 mod moment;
+mod page;
 mod receipt;
 mod social;
 
@@ -771,9 +772,7 @@ impl Client {
             tracing::warn!(error = %e, "cannot send the outbox");
         }
         // Profile and identity changes of friends while this peer was away.
-        if let Err(e) = self.inner.sync_friends().await {
-            tracing::warn!(error = %e, "cannot bring the friend list up to date");
-        }
+        self.inner.sync_friends_or_report().await;
         Ok(())
     }
 

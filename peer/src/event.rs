@@ -81,6 +81,14 @@ pub enum ClientEvent {
         /// Who.
         user: UserName,
     },
+    /// The friend list could not be brought up to date (on connect, or after a new
+    /// friendship), so friends' identity key and profile changes while this peer was away
+    /// are not known: any [`ClientEvent::IdentityChanged`] it would have raised is missing.
+    /// `Client::friends` checks again.
+    FriendSyncFailed {
+        /// Why, for people.
+        reason: String,
+    },
     /// A friend calls: answer with `Client::answer_call` or refuse with
     /// `Client::reject_call`. Its offer opened, so it is genuinely from `from`.
     CallIncoming {

@@ -648,6 +648,37 @@ impl PeerStore {
         })
     }
 
+    /// Writes what one sync of the friend list changed, in one transaction (one commit
+    /// however many friends there are): the identity pins of friends seen for the first
+    /// time, the contact records that changed, and forgetting `ended`, the contacts whose
+    /// friendship ended (their pins, sessions and history stay).
+    pub fn sync_contacts(
+        &self,
+        pins: &[(UserName, PinnedIdentity)],
+        contacts: &[ContactRecord],
+        ended: &[UserName],
+    ) -> Result<(), StoreError> {
+        if pins.is_empty() && contacts.is_empty() && ended.is_empty() {
+            return Ok(());
+        }
+        write(&self.db, |tx| {
+            for (user, pin) in pins {
+                put_pin(tx, user, Some(pin))?;
+            }
+            let mut table = tx.open_table(CONTACTS)?;
+            for contact in contacts {
+                table.insert(
+                    contact.user.as_str(),
+                    encode(contact, "contact")?.as_slice(),
+                )?;
+            }
+            for user in ended {
+                table.remove(user.as_str())?;
+            }
+            Ok(())
+        })
+    }
+
     /// Forgets what this peer remembers about `user` (pins, sessions and history stay);
     /// returns whether there was anything to forget.
     pub fn remove_contact(&self, user: &UserName) -> Result<bool, StoreError> {
@@ -1274,6 +1305,43 @@ mod tests {
             },
             avatar: avatar.map(<[u8]>::to_vec),
         }
+    }
+
+    #[test]
+    fn a_friend_list_sync_writes_pins_contacts_and_ends_friendships_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = PeerStore::open(&dir.path().join("peer.redb")).expect("opens");
+        store
+            .put_contact(&contact("carol", "gone soon", None))
+            .expect("puts");
+        let pin = PinnedIdentity {
+            identity: IdentityKeys {
+                curve25519: vec![1; 32],
+                ed25519: vec![2; 32],
+            },
+            pinned_ms: 10,
+        };
+        store
+            .sync_contacts(
+                &[(user("alice"), pin.clone())],
+                &[contact("alice", "hi", None), contact("bob", "yo", None)],
+                &[user("carol")],
+            )
+            .expect("syncs");
+        assert_eq!(
+            store.pinned_identity(&user("alice")).expect("reads"),
+            Some(pin)
+        );
+        assert_eq!(store.pinned_identity(&user("bob")).expect("reads"), None);
+        let names: Vec<String> = store
+            .contacts()
+            .expect("reads")
+            .iter()
+            .map(|c| c.user.to_string())
+            .collect();
+        assert_eq!(names, ["alice", "bob"]);
+        // Nothing to write is no transaction at all, and no error.
+        store.sync_contacts(&[], &[], &[]).expect("nothing to do");
     }
 
     #[test]

@@ -103,6 +103,17 @@ impl PeerStore {
         write(self.db(), |tx| put_group_in(tx, group))
     }
 
+    /// [`PeerStore::put_group`] for each of `groups`, in one transaction: what a page of
+    /// the relay's group list brings, at one commit rather than one per group.
+    pub fn put_groups(&self, groups: &[LocalGroup]) -> Result<(), StoreError> {
+        if groups.is_empty() {
+            return Ok(());
+        }
+        write(self.db(), |tx| {
+            groups.iter().try_for_each(|group| put_group_in(tx, group))
+        })
+    }
+
     /// What this peer knows of `group`, if it ever was in it.
     pub fn group(&self, group: GroupId) -> Result<Option<LocalGroup>, StoreError> {
         read(self.db(), |tx| {
@@ -308,6 +319,37 @@ mod tests {
             None,
             "bound to its sender"
         );
+    }
+
+    #[test]
+    fn groups_put_together_merge_like_groups_put_one_by_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = PeerStore::open(&dir.path().join("peer.redb")).expect("opens");
+        let known = LocalGroup {
+            seen: Some(info(3, &["alice", "bob"])),
+            latest: info(3, &["alice", "bob"]),
+        };
+        store.put_group(&known).expect("saves");
+        let mut other = info(1, &["alice"]);
+        other.id = GroupId([9; 16]);
+        let replies = [
+            // An older reply for the known group: it keeps what it has.
+            LocalGroup {
+                seen: None,
+                latest: info(2, &["alice"]),
+            },
+            LocalGroup {
+                seen: None,
+                latest: other.clone(),
+            },
+        ];
+        store.put_groups(&replies).expect("saves");
+        assert_eq!(store.group(G).expect("reads"), Some(known));
+        assert_eq!(
+            store.group(other.id).expect("reads").map(|g| g.latest),
+            Some(other)
+        );
+        store.put_groups(&[]).expect("nothing to do");
     }
 
     #[test]

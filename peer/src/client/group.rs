@@ -33,11 +33,13 @@ use uchat_store::{
     OutboxEntry,
 };
 use uchat_wire::msg::group::check_group_name;
+use uchat_wire::msg::page::MAX_PAGE_ENTRIES;
 use uchat_wire::{
     ErrorCode, ErrorReply, GroupChange, GroupId, GroupInfo, GroupMember, GroupSummary, KeyShare,
     MAX_TEXT_BYTES, MessageId, Reply, Request, Seq, UserName,
 };
 
+use super::page::fetch_pages;
 use super::{Client, ClientError, ConnectionError, Delivery, Inner, now_ms, random_id, unexpected};
 use crate::body::Body;
 use crate::crypto::megolm::{
@@ -122,15 +124,40 @@ impl Client {
         self.inner.group_request(request, "create group").await
     }
 
-    /// The groups this user is in, from the relay.
+    /// The groups this user is in, from the relay, oldest first: page by page, or in one
+    /// answer from a relay older than paging.
     pub async fn groups(&self) -> Result<Vec<Group>, ClientError> {
-        let groups = match self.inner.link()?.request(&Request::Groups).await? {
-            Reply::Groups { groups } => groups,
-            _ => return Err(unexpected("groups")),
+        let link = self.inner.link()?;
+        let paged = fetch_pages(
+            &link,
+            "groups",
+            |after| Request::GroupsPage {
+                after,
+                limit: MAX_PAGE_ENTRIES,
+            },
+            |reply| match reply {
+                Reply::GroupsPage { groups, next } => Some((groups, next)),
+                _ => None,
+            },
+        )
+        .await?;
+        let mut groups = match paged {
+            Some(groups) => groups,
+            None => match link.request(&Request::Groups).await? {
+                Reply::Groups { groups } => groups,
+                _ => return Err(unexpected("groups")),
+            },
         };
-        for group in &groups {
-            self.inner.learn_group(group)?;
-        }
+        // Pages come in id order; the list reads oldest first.
+        groups.sort_by_key(|g| (g.created_ms, g.id));
+        let learned: Vec<LocalGroup> = groups
+            .iter()
+            .map(|info| LocalGroup {
+                seen: None,
+                latest: info.clone(),
+            })
+            .collect();
+        self.inner.store.put_groups(&learned)?;
         Ok(groups)
     }
 

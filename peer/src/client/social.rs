@@ -1,5 +1,6 @@
-//! The social side of [`Client`]: friend requests, the friend list, blocking, profiles and
-//! avatars, and keeping the local contacts cache and identity pins in step with the relay.
+//! The social side of [`Client`]: friend requests, the friend list (both fetched a page at
+//! a time, so any length works), blocking, profiles and avatars, and keeping the local
+//! contacts cache and identity pins in step with the relay.
 //!
 //! The relay is the truth for the friend graph and profiles; the peer keeps a cache
 //! (`uchat_store::ContactRecord`) so that the app can show contacts offline and download an
@@ -8,10 +9,16 @@
 //! reported with [`ClientEvent::IdentityChanged`] on every connect until the user compares
 //! safety numbers and trusts the new keys.
 
-use uchat_store::{ContactRecord, PinnedIdentity};
-use uchat_wire::msg::social::{TextRuleError, check_note, check_signature};
-use uchat_wire::{AvatarChange, FriendRequestEntry, ProfileSummary, Reply, Request, UserName};
+use std::collections::HashSet;
 
+use uchat_store::{ContactRecord, PinnedIdentity};
+use uchat_wire::msg::page::MAX_PAGE_ENTRIES;
+use uchat_wire::msg::social::{TextRuleError, check_note, check_signature};
+use uchat_wire::{
+    AvatarChange, FriendEntry, FriendRequestEntry, ProfileSummary, Reply, Request, UserName,
+};
+
+use super::page::fetch_pages;
 use super::{Client, ClientError, Inner, now_ms, unexpected};
 use crate::event::ClientEvent;
 use crate::trust::{IdentityCheck, check_identity};
@@ -103,6 +110,14 @@ impl From<TextRuleError> for ClientError {
     }
 }
 
+/// A page of friend requests from a `FriendRequestsPage` answer.
+fn requests_page(reply: Reply) -> Option<(Vec<FriendRequestEntry>, Option<UserName>)> {
+    match reply {
+        Reply::FriendRequestsPage { requests, next } => Some((requests, next)),
+        _ => None,
+    }
+}
+
 impl Client {
     /// Asks `user` to be friends, with `note`; returns true if they had asked first, so the
     /// two are friends now.
@@ -178,14 +193,49 @@ impl Client {
         self.inner.sync_friends().await
     }
 
-    /// Pending friend requests, both directions.
+    /// Pending friend requests, both directions, each oldest first: page by page, or in
+    /// one answer from a relay older than paging.
     pub async fn friend_requests(&self) -> Result<FriendRequests, ClientError> {
-        match self.inner.link()?.request(&Request::FriendRequests).await? {
-            Reply::FriendRequests { incoming, outgoing } => {
-                Ok(FriendRequests { incoming, outgoing })
+        let link = self.inner.link()?;
+        let incoming = fetch_pages(
+            &link,
+            "incoming friend requests",
+            |after| Request::IncomingFriendRequestsPage {
+                after,
+                limit: MAX_PAGE_ENTRIES,
+            },
+            requests_page,
+        )
+        .await?;
+        let outgoing = match incoming {
+            Some(_) => {
+                fetch_pages(
+                    &link,
+                    "outgoing friend requests",
+                    |after| Request::OutgoingFriendRequestsPage {
+                        after,
+                        limit: MAX_PAGE_ENTRIES,
+                    },
+                    requests_page,
+                )
+                .await?
             }
-            _ => Err(unexpected("friend requests")),
+            None => None,
+        };
+        let mut requests = match (incoming, outgoing) {
+            (Some(incoming), Some(outgoing)) => FriendRequests { incoming, outgoing },
+            _ => match link.request(&Request::FriendRequests).await? {
+                Reply::FriendRequests { incoming, outgoing } => {
+                    FriendRequests { incoming, outgoing }
+                }
+                _ => return Err(unexpected("friend requests")),
+            },
+        };
+        // Pages come in name order; people read requests oldest first.
+        for list in [&mut requests.incoming, &mut requests.outgoing] {
+            list.sort_by(|a, b| (a.created_ms, &a.user).cmp(&(b.created_ms, &b.user)));
         }
+        Ok(requests)
     }
 
     /// Changes this user's signature and/or avatar; friends online see it at once.
@@ -281,37 +331,71 @@ impl Inner {
         if let Err(e) = self.contact_identity(user).await {
             tracing::warn!(%user, error = %e, "cannot pin the new friend's identity yet");
         }
+        self.sync_friends_or_report().await;
+    }
+
+    /// [`Inner::sync_friends`] where nobody waits for its answer (on connect, after a new
+    /// friendship): a failure is reported with [`ClientEvent::FriendSyncFailed`], since
+    /// the identity changes the sync looks for would otherwise go unseen.
+    pub(super) async fn sync_friends_or_report(&self) {
         if let Err(e) = self.sync_friends().await {
-            tracing::debug!(error = %e, "friend list sync after a new friendship failed");
+            let reason = uchat_wire::describe_error_chain(&e);
+            tracing::warn!(error = %reason, "cannot bring the friend list up to date");
+            let _ = self.events.send(ClientEvent::FriendSyncFailed { reason });
+        }
+    }
+
+    /// Every friend, from the relay: page by page, or in one answer from a relay older
+    /// than paging.
+    async fn fetch_friends(&self) -> Result<Vec<FriendEntry>, ClientError> {
+        let link = self.link()?;
+        let paged = fetch_pages(
+            &link,
+            "friends",
+            |after| Request::FriendsPage {
+                after,
+                limit: MAX_PAGE_ENTRIES,
+            },
+            |reply| match reply {
+                Reply::FriendsPage { friends, next } => Some((friends, next)),
+                _ => None,
+            },
+        )
+        .await?;
+        match paged {
+            Some(friends) => Ok(friends),
+            None => match link.request(&Request::Friends).await? {
+                Reply::Friends { friends } => Ok(friends),
+                _ => Err(unexpected("friends")),
+            },
         }
     }
 
     /// Fetches the friend list and brings the contacts cache and identity pins up to date,
     /// reporting what changed while this peer was away: profile changes and identity keys
-    /// that differ from the pins.
+    /// that differ from the pins. Whatever changed is written in one transaction, and
+    /// reported once it is.
     pub(super) async fn sync_friends(&self) -> Result<Vec<Friend>, ClientError> {
-        let entries = match self.link()?.request(&Request::Friends).await? {
-            Reply::Friends { friends } => friends,
-            _ => return Err(unexpected("friends")),
-        };
+        let entries = self.fetch_friends().await?;
         let mut friends = Vec::with_capacity(entries.len());
+        let mut pins = Vec::new();
+        let mut changed_contacts = Vec::new();
+        let mut events = Vec::new();
         for entry in entries {
             let pinned = self.store.pinned_identity(&entry.user)?;
             let identity_changed =
                 match check_identity(pinned.as_ref().map(|p| &p.identity), &entry.identity) {
                     IdentityCheck::Known => false,
                     IdentityCheck::FirstSeen => {
-                        self.store.pin_identity(
-                            &entry.user,
-                            &PinnedIdentity {
-                                identity: entry.identity.clone(),
-                                pinned_ms: now_ms(),
-                            },
-                        )?;
+                        let pin = PinnedIdentity {
+                            identity: entry.identity.clone(),
+                            pinned_ms: now_ms(),
+                        };
+                        pins.push((entry.user.clone(), pin));
                         false
                     }
                     IdentityCheck::Changed => {
-                        let _ = self.events.send(ClientEvent::IdentityChanged {
+                        events.push(ClientEvent::IdentityChanged {
                             user: entry.user.clone(),
                         });
                         true
@@ -320,7 +404,7 @@ impl Inner {
             let cached = self.store.contact(&entry.user)?;
             let mut record = cached.clone().unwrap_or_else(|| empty_contact(&entry.user));
             if record.friend && record.profile != entry.profile {
-                let _ = self.events.send(ClientEvent::ProfileChanged {
+                events.push(ClientEvent::ProfileChanged {
                     user: entry.user.clone(),
                     profile: entry.profile.clone(),
                 });
@@ -331,9 +415,8 @@ impl Inner {
             record.friend = true;
             record.since_ms = entry.since_ms;
             record.profile = entry.profile.clone();
-            // Each write is a durable commit: skip those that would change nothing.
             if cached.as_ref() != Some(&record) {
-                self.store.put_contact(&record)?;
+                changed_contacts.push(record);
             }
             friends.push(Friend {
                 user: entry.user,
@@ -346,13 +429,17 @@ impl Inner {
             });
         }
         // Friendships that ended while this peer was away.
-        for contact in self.store.contacts()? {
-            if contact.friend
-                && contact.user != self.me
-                && !friends.iter().any(|f| f.user == contact.user)
-            {
-                self.store.remove_contact(&contact.user)?;
-            }
+        let listed: HashSet<&UserName> = friends.iter().map(|f| &f.user).collect();
+        let ended: Vec<UserName> = self
+            .store
+            .contacts()?
+            .into_iter()
+            .filter(|c| c.friend && c.user != self.me && !listed.contains(&c.user))
+            .map(|c| c.user)
+            .collect();
+        self.store.sync_contacts(&pins, &changed_contacts, &ended)?;
+        for event in events {
+            let _ = self.events.send(event);
         }
         Ok(friends)
     }

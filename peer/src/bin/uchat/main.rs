@@ -306,6 +306,14 @@ impl Context_ {
                     )
                 },
             ),
+            ClientEvent::FriendSyncFailed { reason } => self.print(
+                JsonLine::FriendSyncFailed { reason },
+                || {
+                    format!(
+                        "WARNING: friends' identity keys could not be checked ({reason}); run uchat friends list to check again"
+                    )
+                },
+            ),
             ClientEvent::CallIncoming { call, from, .. } => self.print(
                 JsonLine::Call {
                     state: "incoming",

@@ -122,6 +122,10 @@ pub(crate) enum JsonLine<'a> {
     IdentityChanged {
         user: &'a str,
     },
+    /// The friend list could not be checked for identity and profile changes.
+    FriendSyncFailed {
+        reason: &'a str,
+    },
     /// A command that changes something and returns nothing else.
     Done {
         action: &'a str,
