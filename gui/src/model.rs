@@ -115,6 +115,20 @@ impl Conversation {
                         self.entries = page;
                         0
                     }
+                    // A page read before messages that arrived since were taken in (a
+                    // refresh racing the events): it is older than all that is here, and
+                    // goes before it, never after.
+                    None if page.last().map(|e| e.received_ms)
+                        < self.entries.first().map(|e| e.received_ms) =>
+                    {
+                        let older: Vec<HistoryEntry> = page
+                            .into_iter()
+                            .filter(|e| !self.positions.contains_key(&e.id))
+                            .collect();
+                        let count = older.len();
+                        self.entries.splice(0..0, older);
+                        count
+                    }
                     // Only newer entries: they follow what is here.
                     None => {
                         for entry in page {
@@ -591,6 +605,19 @@ mod tests {
         // Only newer entries, no overlap: appended.
         c.take_page(page(12..=12), 1);
         assert_eq!(ids(&c).last(), Some(&12));
+    }
+
+    #[test]
+    fn a_page_read_before_newer_messages_arrived_goes_before_them() {
+        let mut c = Conversation::default();
+        // The app starts: messages 5 to 7 arrive as events while a refresh, which read
+        // the store's latest entry (4) before they were taken in, is on its way.
+        for n in 5..=7 {
+            c.push(entry(n, EntryStatus::Received));
+        }
+        assert_eq!(c.take_page(vec![entry(4, EntryStatus::Received)], 1), 1);
+        assert_eq!(ids(&c), [4, 5, 6, 7]);
+        assert_eq!(c.last().map(|e| e.id.0[0]), Some(7));
     }
 
     #[test]
