@@ -10,7 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use uchat_fuzz::picture::relay_avatar_check;
+use uchat_wire::msg::social::check_avatar;
 use uchat_peer::avatar::{AVATAR_SIDE, avatar_from_bytes};
 use uchat_peer::thumbnail::{THUMBNAIL_SIDE, decode_preview, image_mime, thumbnail_of};
 
@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
         0 => {
             if let Ok(png) = avatar_from_bytes(picture, "fuzz") {
                 assert!(
-                    relay_avatar_check(&png),
+                    check_avatar(&png).is_ok(),
                     "the relay refuses a peer-made avatar"
                 );
                 let side = AVATAR_SIDE.min(THUMBNAIL_SIDE);
@@ -47,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         2 => {
-            let _ = relay_avatar_check(picture);
+            let _ = check_avatar(picture);
         }
         _ => {
             let _ = received_thumbnail(picture);

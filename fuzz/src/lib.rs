@@ -1,13 +1,11 @@
 //! Shared pieces of Uchat's fuzz targets: a reader that splits the fuzzer's bytes into
 //! the parts a target needs ([`input`]), the fixed keys and sessions the crypto targets
-//! open messages with ([`fixture`]), what a peer does with a decrypted message
-//! ([`received`]), and the picture checks that live in crates a target cannot link
-//! ([`picture`]).
+//! open messages with ([`fixture`]), and what a peer does with a decrypted message
+//! ([`received`]).
 //!
 //! The targets themselves are in `fuzz_targets/`; `src/bin/seed.rs` writes the fixtures
 //! and the seed corpora. Nothing here is used outside fuzzing.
 
 pub mod fixture;
 pub mod input;
-pub mod picture;
 pub mod received;

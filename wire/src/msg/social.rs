@@ -134,6 +134,37 @@ pub struct FriendRequestEntry {
     pub created_ms: u64,
 }
 
+/// Checks `png` as the relay does before storing it as an avatar: at most
+/// [`MAX_AVATAR_BYTES`], a PNG that decodes within [`MAX_AVATAR_SIDE`] a side (and side² × 8
+/// bytes of allocation), square and not empty; why not, in words for the user.
+#[cfg(feature = "avatar-check")]
+pub fn check_avatar(png: &[u8]) -> Result<(), String> {
+    if png.len() > MAX_AVATAR_BYTES {
+        return Err(format!(
+            "the avatar is {} bytes; the limit is {MAX_AVATAR_BYTES} bytes (uchat resizes pictures before sending)",
+            png.len()
+        ));
+    }
+    let mut reader =
+        image::ImageReader::with_format(std::io::Cursor::new(png), image::ImageFormat::Png);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_AVATAR_SIDE);
+    limits.max_image_height = Some(MAX_AVATAR_SIDE);
+    limits.max_alloc = Some(u64::from(MAX_AVATAR_SIDE * MAX_AVATAR_SIDE) * 8);
+    reader.limits(limits);
+    let image = reader
+        .decode()
+        .map_err(|e| format!("the avatar is not a readable PNG image of at most {MAX_AVATAR_SIDE}×{MAX_AVATAR_SIDE} pixels: {e}"))?;
+    if image.width() != image.height() || image.width() == 0 {
+        return Err(format!(
+            "the avatar must be square; it is {}×{} pixels",
+            image.width(),
+            image.height()
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,42 +6,14 @@
 //! user, so nobody can write someone else's. Changes go to online friends at once through
 //! the announcer; offline friends see them in their next `Friends` answer.
 
-use std::io::Cursor;
 use std::sync::Arc;
 
 use uchat_store::AvatarUpdate;
-use uchat_wire::msg::social::{MAX_AVATAR_BYTES, MAX_AVATAR_SIDE, check_signature};
+use uchat_wire::msg::social::{check_avatar, check_signature};
 use uchat_wire::{AvatarChange, ErrorCode, ErrorReply, PushEvent, Reply, UserName};
 
 use super::{Handled, fail};
 use crate::server::{Shared, blocking, now_ms};
-
-/// Why an avatar is refused, in words for the user.
-fn check_avatar(png: &[u8]) -> Result<(), String> {
-    if png.len() > MAX_AVATAR_BYTES {
-        return Err(format!(
-            "the avatar is {} bytes; the limit is {MAX_AVATAR_BYTES} bytes (uchat resizes pictures before sending)",
-            png.len()
-        ));
-    }
-    let mut reader = image::ImageReader::with_format(Cursor::new(png), image::ImageFormat::Png);
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_AVATAR_SIDE);
-    limits.max_image_height = Some(MAX_AVATAR_SIDE);
-    limits.max_alloc = Some(u64::from(MAX_AVATAR_SIDE * MAX_AVATAR_SIDE) * 8);
-    reader.limits(limits);
-    let image = reader
-        .decode()
-        .map_err(|e| format!("the avatar is not a readable PNG image of at most {MAX_AVATAR_SIDE}×{MAX_AVATAR_SIDE} pixels: {e}"))?;
-    if image.width() != image.height() || image.width() == 0 {
-        return Err(format!(
-            "the avatar must be square; it is {}×{} pixels",
-            image.width(),
-            image.height()
-        ));
-    }
-    Ok(())
-}
 
 /// Changes `me`'s signature and/or avatar, then tells their online friends.
 pub(super) async fn set(
@@ -150,6 +122,10 @@ pub(super) async fn get(
 
 #[cfg(test)]
 mod tests {
+    use std::io::Cursor;
+
+    use uchat_wire::msg::social::{MAX_AVATAR_BYTES, MAX_AVATAR_SIDE};
+
     use super::*;
 
     fn png(width: u32, height: u32) -> Vec<u8> {
