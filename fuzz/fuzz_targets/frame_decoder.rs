@@ -87,16 +87,21 @@ fn decode_in_pieces<'a>(pieces: impl Iterator<Item = &'a [u8]>, max: usize) -> O
         finish: None,
     };
     for piece in pieces {
-        if let Err(e) = decoder.push(piece) {
-            out.error = Some(e);
-            return out;
-        }
-        if !drain(&mut decoder, &mut out) {
+        if !take(&mut decoder, piece, &mut out) {
             return out;
         }
     }
     out.finish = Some(decoder.finish());
     out
+}
+
+/// Pushes one piece and drains the frames it completes; false once the decoder failed.
+fn take(decoder: &mut FrameDecoder, piece: &[u8], out: &mut Outcome) -> bool {
+    if let Err(e) = decoder.push(piece) {
+        out.error = Some(e);
+        return false;
+    }
+    drain(decoder, out)
 }
 
 /// Reads the way a stream reader sizes its reads: `wanted()` bytes at a time.
@@ -113,11 +118,7 @@ fn decode_as_reader(stream: &[u8], max: usize) -> Outcome {
         assert!(wanted >= 1, "a reader asked for nothing would stall");
         let (piece, after) = rest.split_at(wanted.min(rest.len()));
         rest = after;
-        if let Err(e) = decoder.push(piece) {
-            out.error = Some(e);
-            return out;
-        }
-        if !drain(&mut decoder, &mut out) {
+        if !take(&mut decoder, piece, &mut out) {
             return out;
         }
     }
