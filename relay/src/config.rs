@@ -93,6 +93,8 @@ pub struct Limits {
     pub moment_retention: Option<Duration>,
     /// How long a call rings before it counts as missed.
     pub ring_timeout: Duration,
+    /// Bytes of the store's file kept in memory (redb's page cache).
+    pub store_cache_bytes: usize,
 }
 
 impl Default for Limits {
@@ -158,6 +160,7 @@ impl Default for Limits {
             moment_retention: Some(Duration::from_secs(365 * 24 * 60 * 60)),
             // 45 s: about what phones ring before voicemail.
             ring_timeout: Duration::from_secs(45),
+            store_cache_bytes: uchat_store::RelayStore::DEFAULT_CACHE_BYTES,
         }
     }
 }

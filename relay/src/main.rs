@@ -78,12 +78,15 @@ struct Args {
     /// Seconds a connection may stay open without logging in, 1 to 300 [default: 10]
     #[arg(long, env = "UCHAT_RELAY_LOGIN_TIMEOUT")]
     login_timeout_secs: Option<u64>,
+    /// MiB of the store's file kept in memory, at least 4 [default: 128]
+    #[arg(long, env = "UCHAT_RELAY_STORE_CACHE_MIB")]
+    store_cache_mib: Option<u64>,
     /// TOML file with the same keys (listen, data, cert, key, metrics, idle_timeout_secs,
     /// max_file_mib, file_quota_mib, file_retention_days, ring_timeout_secs,
     /// max_queue_mib, registrations_per_address_per_hour, registrations_per_hour,
     /// friend_requests_per_day, max_connections, max_connections_per_address,
     /// max_connections_per_user, login_timeout_secs, max_files, moment_quota_mib,
-    /// moment_retention_days)
+    /// moment_retention_days, store_cache_mib)
     #[arg(long, env = "UCHAT_RELAY_CONFIG")]
     config: Option<PathBuf>,
 }
@@ -113,6 +116,7 @@ struct FileConfig {
     max_files: Option<u64>,
     moment_quota_mib: Option<u64>,
     moment_retention_days: Option<u64>,
+    store_cache_mib: Option<u64>,
 }
 
 fn read_file_config(path: &Path) -> Result<FileConfig> {
@@ -168,6 +172,11 @@ fn build_config(args: Args) -> Result<RelayConfig> {
             "--ring-timeout-secs must be 1 to 600, got {secs}"
         );
         limits.ring_timeout = Duration::from_secs(secs);
+    }
+    if let Some(mib) = args.store_cache_mib.or(file.store_cache_mib) {
+        anyhow::ensure!(mib >= 4, "--store-cache-mib must be at least 4, got {mib}");
+        limits.store_cache_bytes =
+            usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
     }
     if let Some(mib) = args.max_queue_mib.or(file.max_queue_mib) {
         // A queue must hold at least the largest message with its envelope.

@@ -14,6 +14,7 @@ mod admission;
 mod announce;
 mod budget;
 mod calls;
+mod committer;
 mod connection;
 mod files;
 mod metrics;
@@ -115,6 +116,8 @@ const _: () = assert!(CONNECTION_RECEIVE_WINDOW_BYTES >= STREAM_RECEIVE_WINDOW_B
 /// State shared by every connection of one relay.
 struct Shared {
     store: Arc<RelayStore>,
+    /// Commits messages, group messages and acknowledgements, many to a transaction.
+    committer: committer::Committer,
     /// Where uploaded files' ciphertext lives (`files/` in the data directory).
     files: Arc<files::FileDir>,
     limits: Limits,
@@ -229,7 +232,10 @@ impl Server {
             path: config.data_dir.clone(),
             source,
         })?;
-        let store = Arc::new(RelayStore::open(&config.data_dir.join("relay.redb"))?);
+        let store = Arc::new(RelayStore::open_with_cache(
+            &config.data_dir.join("relay.redb"),
+            config.limits.store_cache_bytes,
+        )?);
         let identity = tls::load_or_generate(&config.data_dir, config.cert.as_ref())?;
         let fingerprint = identity.fingerprint();
 
@@ -296,8 +302,16 @@ impl Server {
         let online = Arc::new(online::Online::default());
         let (announcer, announcer_task) =
             announce::start(store.clone(), online.clone(), metrics.clone());
+        let committer =
+            committer::Committer::start(store.clone(), metrics.clone()).map_err(|source| {
+                ServerError::DataDir {
+                    path: config.data_dir.clone(),
+                    source,
+                }
+            })?;
         let shared = Arc::new(Shared {
             store,
+            committer,
             files: file_dir,
             limits: config.limits.clone(),
             online,
@@ -491,8 +505,11 @@ mod tests {
         let online = Arc::new(online::Online::default());
         let metrics = Arc::new(metrics::Metrics::new());
         let (announcer, _task) = announce::start(store.clone(), online.clone(), metrics.clone());
+        let committer =
+            committer::Committer::start(store.clone(), metrics.clone()).expect("thread starts");
         Arc::new(Shared {
             store,
+            committer,
             files: Arc::new(files::FileDir::open(data_dir).expect("file directory")),
             login_limiter: Mutex::new(rate_limit::FailedLogins::new(&limits)),
             throttles: Arc::new(throttle::Throttles::new(&limits)),

@@ -597,95 +597,10 @@ impl RelayStore {
         now_ms: u64,
         limit: QueueLimit,
     ) -> Result<GroupSent, StoreError> {
-        let dedup = dedup_key(group);
         write(&self.db, |tx| {
-            if let Some((_, relay_ts_ms)) = earlier_send_in(tx, &dedup, from, id)? {
-                return Ok(GroupSent {
-                    relay_ts_ms,
-                    duplicate: true,
-                    recipients: Vec::new(),
-                    skipped: Vec::new(),
-                    unshared: Vec::new(),
-                });
-            }
-            let (mut record, members) = group_of_member_in(tx, from, group)?;
-            if record.epoch != epoch {
-                return Err(StoreError::GroupChanged {
-                    group,
-                    epoch: record.epoch,
-                });
-            }
-            let others: Vec<UserName> = members
-                .into_iter()
-                .map(|(user, _, _)| user)
-                .filter(|user| user != from)
-                .collect();
-            let mut shared = HashSet::new();
-            for share in key_shares {
-                if !others.contains(share.to) || !shared.insert(share.to) {
-                    return Err(StoreError::NotGroupMember {
-                        user: share.to.clone(),
-                        group,
-                    });
-                }
-            }
-            let mut queues = QueueWriter::open(tx)?;
-            // Who gets the message is judged before the shares are queued, so a share
-            // never pushes its own message out.
-            let mut recipients = Vec::with_capacity(others.len());
-            let mut skipped = Vec::new();
-            for user in others {
-                if queues.has_room(&user, limit)? {
-                    recipients.push(user);
-                } else {
-                    skipped.push(user);
-                }
-            }
-            let ceiling = limit.times(CEILING_FACTOR);
-            let mut unshared = Vec::new();
-            for share in key_shares {
-                if !queues.has_room(share.to, ceiling)? {
-                    unshared.push(share.to.clone());
-                    continue;
-                }
-                let event = PushEvent::GroupKey {
-                    group,
-                    from: from.clone(),
-                    ciphertext: share.ciphertext.to_vec(),
-                };
-                queues.append(share.to, QueueBody::Event(event), now_ms)?;
-            }
-            let index = record.next_message;
-            if !recipients.is_empty() {
-                let stored = GroupMessageRecord {
-                    from: from.clone(),
-                    id,
-                    ciphertext: ciphertext.to_vec(),
-                    refs: recipients.len() as u64,
-                };
-                let stored = encode(&stored, "group message")?;
-                tx.open_table(GROUP_MESSAGES)?
-                    .insert((group.0.as_slice(), index), stored.as_slice())?;
-                let reference = GroupMessageRef {
-                    group,
-                    index,
-                    bytes: stored.len() as u64,
-                };
-                for user in &recipients {
-                    queues.append(user, QueueBody::GroupMessage(reference), now_ms)?;
-                }
-            }
-            drop(queues);
-            record.next_message += 1;
-            put_group_in(tx, group, &record)?;
-            remember_send_in(tx, &dedup, from, id, uchat_wire::Seq(index), now_ms)?;
-            Ok(GroupSent {
-                relay_ts_ms: now_ms,
-                duplicate: false,
-                recipients,
-                skipped,
-                unshared,
-            })
+            send_group_message_in(
+                tx, from, group, epoch, id, ciphertext, key_shares, now_ms, limit,
+            )
         })
     }
 
@@ -813,6 +728,111 @@ impl RelayStore {
             Ok(tx.open_table(GROUP_MESSAGES)?.len()?)
         })
     }
+}
+
+/// [`RelayStore::send_group_message`] inside `tx`. Every refusal (membership, epoch, a bad
+/// share) comes before the first write, so a refused message leaves `tx` as it was (the
+/// batch in `batch.rs` relies on it).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn send_group_message_in(
+    tx: &redb::WriteTransaction,
+    from: &UserName,
+    group: GroupId,
+    epoch: u64,
+    id: MessageId,
+    ciphertext: &[u8],
+    key_shares: &[KeyShareRow<'_>],
+    now_ms: u64,
+    limit: QueueLimit,
+) -> Result<GroupSent, StoreError> {
+    let dedup = dedup_key(group);
+    if let Some((_, relay_ts_ms)) = earlier_send_in(tx, &dedup, from, id)? {
+        return Ok(GroupSent {
+            relay_ts_ms,
+            duplicate: true,
+            recipients: Vec::new(),
+            skipped: Vec::new(),
+            unshared: Vec::new(),
+        });
+    }
+    let (mut record, members) = group_of_member_in(tx, from, group)?;
+    if record.epoch != epoch {
+        return Err(StoreError::GroupChanged {
+            group,
+            epoch: record.epoch,
+        });
+    }
+    let others: Vec<UserName> = members
+        .into_iter()
+        .map(|(user, _, _)| user)
+        .filter(|user| user != from)
+        .collect();
+    let mut shared = HashSet::new();
+    for share in key_shares {
+        if !others.contains(share.to) || !shared.insert(share.to) {
+            return Err(StoreError::NotGroupMember {
+                user: share.to.clone(),
+                group,
+            });
+        }
+    }
+    let mut queues = QueueWriter::open(tx)?;
+    // Who gets the message is judged before the shares are queued, so a share
+    // never pushes its own message out.
+    let mut recipients = Vec::with_capacity(others.len());
+    let mut skipped = Vec::new();
+    for user in others {
+        if queues.has_room(&user, limit)? {
+            recipients.push(user);
+        } else {
+            skipped.push(user);
+        }
+    }
+    let ceiling = limit.times(CEILING_FACTOR);
+    let mut unshared = Vec::new();
+    for share in key_shares {
+        if !queues.has_room(share.to, ceiling)? {
+            unshared.push(share.to.clone());
+            continue;
+        }
+        let event = PushEvent::GroupKey {
+            group,
+            from: from.clone(),
+            ciphertext: share.ciphertext.to_vec(),
+        };
+        queues.append(share.to, QueueBody::Event(event), now_ms)?;
+    }
+    let index = record.next_message;
+    if !recipients.is_empty() {
+        let stored = GroupMessageRecord {
+            from: from.clone(),
+            id,
+            ciphertext: ciphertext.to_vec(),
+            refs: recipients.len() as u64,
+        };
+        let stored = encode(&stored, "group message")?;
+        tx.open_table(GROUP_MESSAGES)?
+            .insert((group.0.as_slice(), index), stored.as_slice())?;
+        let reference = GroupMessageRef {
+            group,
+            index,
+            bytes: stored.len() as u64,
+        };
+        for user in &recipients {
+            queues.append(user, QueueBody::GroupMessage(reference), now_ms)?;
+        }
+    }
+    drop(queues);
+    record.next_message += 1;
+    put_group_in(tx, group, &record)?;
+    remember_send_in(tx, &dedup, from, id, uchat_wire::Seq(index), now_ms)?;
+    Ok(GroupSent {
+        relay_ts_ms: now_ms,
+        duplicate: false,
+        recipients,
+        skipped,
+        unshared,
+    })
 }
 
 #[cfg(test)]

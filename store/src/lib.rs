@@ -29,6 +29,9 @@
 //!   (`peer_group.rs`) keep each group's state ([`LocalGroup`]) and the Megolm sessions
 //!   ([`OutboundGroupRecord`], [`InboundGroupRecord`]); a group message about to be sent
 //!   commits with [`GroupOutboundCommit`]. History is kept per [`ConversationId`].
+//! - [`BatchWrite`]: group commit. [`RelayStore::commit_batch`] runs many senders'
+//!   messages, group messages and acknowledgements in one durable transaction, each with
+//!   its own outcome ([`BatchOutcome`]), so one `fsync` serves them all.
 //! - [`StoreError`]: every failure, in domain terms ([`StoreError::InUse`],
 //!   [`StoreError::UsernameTaken`], [`StoreError::QueueFull`],
 //!   [`StoreError::NotFriends`], ...).
@@ -47,6 +50,7 @@
 //! This crate does no cryptography and no async: callers seal secrets before storing them
 //! and call the stores from blocking threads (both stores are `Send + Sync`).
 
+mod batch;
 mod error;
 mod file;
 mod group;
@@ -61,6 +65,7 @@ mod relay;
 mod social;
 mod tables;
 
+pub use batch::{BatchOutcome, BatchWrite};
 pub use error::StoreError;
 pub use file::{FileLimits, STALLED_UPLOAD_MS};
 pub use group::{CEILING_FACTOR, GroupLimits, GroupSent, KeyShareRow, LeaveOutcome};

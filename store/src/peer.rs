@@ -29,6 +29,10 @@ use crate::tables::{
 
 /// [`COUNTERS`] key of the event cursor.
 const CURSOR_KEY: &str = "last_acked_seq";
+
+/// Pages of a profile's file kept in memory: a person's history and sessions are small,
+/// and redb's default (1 GiB) is meant for servers, not one app among many on a laptop.
+const PEER_CACHE_BYTES: usize = 32 << 20;
 /// [`COUNTERS`] key of the history order (one counter for all conversations).
 const HISTORY_COUNTER: &str = "history";
 /// [`COUNTERS`] key of the outbox order.
@@ -249,7 +253,7 @@ impl PeerStore {
     ///
     /// [`StoreError::InUse`] if another process (or another handle) has it open.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = open_database(path, |tx| {
+        let db = open_database(path, PEER_CACHE_BYTES, |tx| {
             tx.open_table(PROFILE)?;
             tx.open_table(PINS)?;
             tx.open_table(OLM_SESSIONS)?;

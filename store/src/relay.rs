@@ -430,12 +430,50 @@ fn resolve_row(
     })
 }
 
+/// [`RelayStore::ack_through`] inside `tx`.
+pub(crate) fn ack_through_in(
+    tx: &redb::WriteTransaction,
+    user: &UserName,
+    through: Seq,
+) -> Result<u64, StoreError> {
+    let name = user.as_str();
+    let mut queue = tx.open_table(QUEUE)?;
+    let mut released = Vec::new();
+    let mut deleted = 0;
+    let mut cost = (0, 0);
+    for item in queue.extract_from_if((name, 0)..=(name, through.0), |_, _| true)? {
+        let (_, value) = item?;
+        let row: QueueRow = decode(value.value(), "queued event")?;
+        let (events, bytes) = row_cost(value.value(), &row);
+        cost = (cost.0 + events, cost.1 + bytes);
+        if let QueueBody::GroupMessage(reference) = row.body()? {
+            released.push(reference);
+        }
+        deleted += 1;
+    }
+    drop(queue);
+    adjust_stats_in(&mut tx.open_table(QUEUE_STATS)?, name, cost, false)?;
+    crate::group::release_group_messages_in(tx, &released)?;
+    Ok(deleted)
+}
+
 impl RelayStore {
-    /// Opens the store at `path`, creating the file if needed.
+    /// Opens the store at `path`, creating the file if needed, with a page cache of
+    /// [`RelayStore::DEFAULT_CACHE_BYTES`].
     ///
     /// [`StoreError::InUse`] if another process (or another handle) has it open.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = open_database(path, |tx| {
+        Self::open_with_cache(path, Self::DEFAULT_CACHE_BYTES)
+    }
+
+    /// Pages of the file the relay keeps in memory unless told otherwise: 128 MiB holds
+    /// the hot part of a community relay's queues and friend graph, where redb's own
+    /// default (1 GiB) would let the cache alone outgrow a small box.
+    pub const DEFAULT_CACHE_BYTES: usize = 128 << 20;
+
+    /// [`RelayStore::open`] with a page cache of at most `cache_bytes`.
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
+        let db = open_database(path, cache_bytes, |tx| {
             tx.open_table(ACCOUNTS)?;
             tx.open_table(SESSIONS)?;
             tx.open_table(ONE_TIME_KEYS)?;
@@ -806,27 +844,7 @@ impl RelayStore {
     /// were deleted. A group message stored once is deleted with its last reference.
     /// Acknowledging again, or beyond the head, is harmless.
     pub fn ack_through(&self, user: &UserName, through: Seq) -> Result<u64, StoreError> {
-        write(&self.db, |tx| {
-            let name = user.as_str();
-            let mut queue = tx.open_table(QUEUE)?;
-            let mut released = Vec::new();
-            let mut deleted = 0;
-            let mut cost = (0, 0);
-            for item in queue.extract_from_if((name, 0)..=(name, through.0), |_, _| true)? {
-                let (_, value) = item?;
-                let row: QueueRow = decode(value.value(), "queued event")?;
-                let (events, bytes) = row_cost(value.value(), &row);
-                cost = (cost.0 + events, cost.1 + bytes);
-                if let QueueBody::GroupMessage(reference) = row.body()? {
-                    released.push(reference);
-                }
-                deleted += 1;
-            }
-            drop(queue);
-            adjust_stats_in(&mut tx.open_table(QUEUE_STATS)?, name, cost, false)?;
-            crate::group::release_group_messages_in(tx, &released)?;
-            Ok(deleted)
-        })
+        write(&self.db, |tx| ack_through_in(tx, user, through))
     }
 
     /// How many events wait in `user`'s queue (withdrawn ones left out).

@@ -630,25 +630,7 @@ impl RelayStore {
         queue_limit: QueueLimit,
     ) -> Result<MessageOutcome, StoreError> {
         write(&self.db, |tx| {
-            require_account(tx, to)?;
-            if !has_pair(&tx.open_table(FRIENDS)?, from, to)? {
-                return Err(StoreError::NotFriends {
-                    user: from.clone(),
-                    other: to.clone(),
-                });
-            }
-            let blocks = tx.open_table(BLOCKS)?;
-            if has_pair(&blocks, from, to)? {
-                return Err(StoreError::BlockedByYou { other: to.clone() });
-            }
-            if has_pair(&blocks, to, from)? {
-                return Ok(MessageOutcome::Dropped {
-                    relay_ts_ms: now_ms,
-                });
-            }
-            drop(blocks);
-            enqueue_in(tx, to, event, Some((from, id)), now_ms, queue_limit)
-                .map(MessageOutcome::Queued)
+            enqueue_message_in(tx, from, to, id, event, now_ms, queue_limit)
         })
     }
 
@@ -733,6 +715,37 @@ impl RelayStore {
             }
         })
     }
+}
+
+/// [`RelayStore::enqueue_message`] inside `tx`. Every refusal comes before the first
+/// write, so a refused message leaves `tx` as it was (the batch in `batch.rs` relies on it).
+pub(crate) fn enqueue_message_in(
+    tx: &redb::WriteTransaction,
+    from: &UserName,
+    to: &UserName,
+    id: MessageId,
+    event: &PushEvent,
+    now_ms: u64,
+    queue_limit: QueueLimit,
+) -> Result<MessageOutcome, StoreError> {
+    require_account(tx, to)?;
+    if !has_pair(&tx.open_table(FRIENDS)?, from, to)? {
+        return Err(StoreError::NotFriends {
+            user: from.clone(),
+            other: to.clone(),
+        });
+    }
+    let blocks = tx.open_table(BLOCKS)?;
+    if has_pair(&blocks, from, to)? {
+        return Err(StoreError::BlockedByYou { other: to.clone() });
+    }
+    if has_pair(&blocks, to, from)? {
+        return Ok(MessageOutcome::Dropped {
+            relay_ts_ms: now_ms,
+        });
+    }
+    drop(blocks);
+    enqueue_in(tx, to, event, Some((from, id)), now_ms, queue_limit).map(MessageOutcome::Queued)
 }
 
 #[cfg(test)]

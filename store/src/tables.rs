@@ -269,20 +269,23 @@ pub(crate) fn next_counter(
 /// read transactions can open every table.
 pub(crate) fn open_database(
     path: &Path,
+    cache_bytes: usize,
     create_tables: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::TableError>,
 ) -> Result<redb::Database, StoreError> {
-    let db = redb::Database::create(path).map_err(|e| match e {
-        // Both mean another handle holds the file's lock.
-        redb::DatabaseError::DatabaseAlreadyOpen | redb::DatabaseError::LockProtocolMismatch => {
-            StoreError::InUse {
+    let db = redb::Database::builder()
+        .set_cache_size(cache_bytes)
+        .create(path)
+        .map_err(|e| match e {
+            // Both mean another handle holds the file's lock.
+            redb::DatabaseError::DatabaseAlreadyOpen
+            | redb::DatabaseError::LockProtocolMismatch => StoreError::InUse {
                 path: path.to_path_buf(),
-            }
-        }
-        other => StoreError::Open {
-            path: path.to_path_buf(),
-            reason: other.to_string(),
-        },
-    })?;
+            },
+            other => StoreError::Open {
+                path: path.to_path_buf(),
+                reason: other.to_string(),
+            },
+        })?;
     let tx = db.begin_write()?;
     create_tables(&tx)?;
     tx.commit()?;

@@ -40,6 +40,8 @@ pub(super) struct Metrics {
     pub(super) file_bytes_received: Counter,
     pub(super) file_bytes_sent: Counter,
     pub(super) events_pushed: Counter,
+    pub(super) store_commits: Counter,
+    pub(super) store_batched_writes: Counter,
     pub(super) ephemeral_events_pushed: Counter,
     pub(super) announcements_dropped: Counter,
     pub(super) failed_logins: Counter,
@@ -63,12 +65,24 @@ impl Metrics {
         let file_bytes_received = Counter::default();
         let file_bytes_sent = Counter::default();
         let events_pushed = Counter::default();
+        let store_commits = Counter::default();
+        let store_batched_writes = Counter::default();
         let ephemeral_events_pushed = Counter::default();
         let announcements_dropped = Counter::default();
         let failed_logins = Counter::default();
         let calls_placed = Counter::default();
         let voice_datagrams_forwarded = Counter::default();
         let voice_datagrams_dropped = Counter::default();
+        registry.register(
+            "store_commits",
+            "Durable transactions that committed gathered messages, group messages and acknowledgements",
+            store_commits.clone(),
+        );
+        registry.register(
+            "store_batched_writes",
+            "Messages, group messages and acknowledgements committed by those transactions",
+            store_batched_writes.clone(),
+        );
         registry.register(
             "calls_placed",
             "Calls that rang (invitations answered with ringing)",
@@ -169,6 +183,8 @@ impl Metrics {
             file_bytes_received,
             file_bytes_sent,
             events_pushed,
+            store_commits,
+            store_batched_writes,
             ephemeral_events_pushed,
             announcements_dropped,
             failed_logins,

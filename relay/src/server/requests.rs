@@ -17,7 +17,9 @@ use std::time::Instant;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use sha2::{Digest, Sha256};
-use uchat_store::{AccountRecord, MessageOutcome, RequestDirection, StoreError};
+use uchat_store::{
+    AccountRecord, BatchOutcome, BatchWrite, MessageOutcome, RequestDirection, StoreError,
+};
 use uchat_wire::frame::{self, MAX_CONTROL_FRAME_BYTES};
 use uchat_wire::msg::page::{MAX_PAGE_ENTRIES, PAGE_BYTE_BUDGET};
 use uchat_wire::{
@@ -1125,16 +1127,22 @@ async fn send(
         id,
         ciphertext,
     };
-    let store = shared.store.clone();
-    let recipient = to.clone();
-    let sender = from.clone();
-    let queue_limit = shared.limits.queue();
-    // Committed (durably) before the sender hears "sent": the delivery rule. The store
-    // checks the friendship and blocks in the same transaction.
-    let outcome = blocking(move || {
-        store.enqueue_message(&sender, &recipient, id, &event, now_ms(), queue_limit)
-    })
-    .await?;
+    // Committed (durably, with whatever else is waiting) before the sender hears "sent":
+    // the delivery rule. The store checks the friendship and blocks in the same transaction.
+    let outcome = shared
+        .committer
+        .commit(BatchWrite::Message {
+            from: from.clone(),
+            to: to.clone(),
+            id,
+            event,
+            now_ms: now_ms(),
+            limit: shared.limits.queue(),
+        })
+        .await?;
+    let BatchOutcome::Message(outcome) = outcome else {
+        return Err(mismatched_outcome());
+    };
     let enqueued = match outcome {
         MessageOutcome::Queued(enqueued) => enqueued,
         // The recipient blocked the sender: answered like a delivery, so they cannot tell.
@@ -1161,9 +1169,20 @@ async fn send(
 }
 
 async fn ack(shared: &Arc<Shared>, user: UserName, through: Seq) -> Handled {
-    let store = shared.store.clone();
-    blocking(move || store.ack_through(&user, through)).await?;
+    shared
+        .committer
+        .commit(BatchWrite::Ack { user, through })
+        .await?;
     Ok(Reply::Done)
+}
+
+/// The committer answered a write with another kind's outcome: a bug, reported as one.
+pub(super) fn mismatched_outcome() -> ErrorReply {
+    tracing::error!("the committer answered a write with the outcome of another kind");
+    fail(
+        ErrorCode::Internal,
+        "the relay failed internally; try again",
+    )
 }
 
 #[cfg(test)]

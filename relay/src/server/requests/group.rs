@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use uchat_store::{GroupLimits, KeyShareRow, LeaveOutcome, StoreError};
+use uchat_store::{BatchOutcome, BatchWrite, GroupLimits, LeaveOutcome, StoreError};
 use uchat_wire::msg::group::{MAX_KEY_SHARE_BYTES, check_group_name};
 use uchat_wire::{
     ErrorCode, ErrorReply, GroupId, GroupInfo, KeyShare, MAX_CIPHERTEXT_BYTES, MessageId, Reply,
@@ -228,29 +228,22 @@ pub(super) async fn send(shared: &Arc<Shared>, me: UserName, message: GroupMessa
         ));
     }
     let size = ciphertext.len();
-    let store = shared.store.clone();
-    let queue_limit = shared.limits.queue();
-    let sender = me.clone();
-    let sent = blocking(move || {
-        let shares: Vec<KeyShareRow<'_>> = key_shares
-            .iter()
-            .map(|s| KeyShareRow {
-                to: &s.to,
-                ciphertext: &s.ciphertext,
-            })
-            .collect();
-        store.send_group_message(
-            &sender,
+    let outcome = shared
+        .committer
+        .commit(BatchWrite::GroupMessage {
+            from: me.clone(),
             group,
             epoch,
             id,
-            &ciphertext,
-            &shares,
-            now_ms(),
-            queue_limit,
-        )
-    })
-    .await?;
+            ciphertext,
+            key_shares,
+            now_ms: now_ms(),
+            limit: shared.limits.queue(),
+        })
+        .await?;
+    let BatchOutcome::GroupMessage(sent) = outcome else {
+        return Err(super::mismatched_outcome());
+    };
     if !sent.skipped.is_empty() {
         shared
             .metrics
