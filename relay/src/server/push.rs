@@ -213,7 +213,8 @@ async fn write_ephemeral(stream: &mut quinn::SendStream, push: &Push) -> Result<
     Ok(())
 }
 
-/// Writes one batch of queued events as `Push` frames, moving `cursor` past each one.
+/// Writes one batch of queued events as `Push` frames in one write (one wake-up of the
+/// connection, and as few packets as the frames fit in), moving `cursor` past them.
 async fn write_batch(
     stream: &mut quinn::SendStream,
     shared: &Shared,
@@ -221,6 +222,23 @@ async fn write_batch(
     batch: Vec<QueuedEvent>,
     cursor: &mut Seq,
 ) -> Result<(), PushError> {
+    let (bytes, frames, last) = encode_batch(user, batch);
+    if !bytes.is_empty() {
+        write_frame(stream, &bytes).await?;
+        shared.metrics.events_pushed.inc_by(frames);
+    }
+    if let Some(last) = last {
+        *cursor = last;
+    }
+    Ok(())
+}
+
+/// The `Push` frames of `batch` back to back, how many there are, and the last seq in
+/// the batch (an event too large for a frame is skipped, and logged).
+fn encode_batch(user: &UserName, batch: Vec<QueuedEvent>) -> (Vec<u8>, u64, Option<Seq>) {
+    let mut bytes = Vec::new();
+    let mut frames = 0;
+    let mut last = None;
     for queued in batch {
         let seq = queued.seq;
         let push = Push {
@@ -229,22 +247,53 @@ async fn write_batch(
             event: queued.event,
         };
         match frame::encode(&push, MAX_CONTROL_FRAME_BYTES) {
-            Ok(bytes) => {
-                write_frame(stream, &bytes).await?;
-                shared.metrics.events_pushed.inc();
+            Ok(frame) => {
+                bytes.extend_from_slice(&frame);
+                frames += 1;
             }
             Err(e) => {
                 tracing::error!(%user, %seq, error = %e, "queued event does not fit in a frame; skipped");
             }
         }
-        *cursor = seq;
+        last = Some(seq);
     }
-    Ok(())
+    (bytes, frames, last)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uchat_wire::frame::FrameDecoder;
+    use uchat_wire::{MessageId, PushEvent};
+
+    #[test]
+    fn a_batch_is_its_frames_back_to_back_and_skips_what_cannot_be_framed() {
+        let alice = UserName::parse("alice").expect("valid");
+        let event = |seq: u64, len: usize| QueuedEvent {
+            seq: Seq(seq),
+            relay_ts_ms: seq,
+            event: PushEvent::Message {
+                from: alice.clone(),
+                id: MessageId([seq as u8; 16]),
+                ciphertext: vec![7; len],
+            },
+        };
+        let batch = vec![
+            event(4, 10),
+            event(5, MAX_CONTROL_FRAME_BYTES + 1),
+            event(6, 20),
+        ];
+        let (bytes, frames, last) = encode_batch(&alice, batch);
+        assert_eq!((frames, last), (2, Some(Seq(6))));
+        let mut decoder = FrameDecoder::new(MAX_CONTROL_FRAME_BYTES);
+        decoder.push(&bytes).expect("takes the bytes");
+        let mut seqs = Vec::new();
+        while let Some(push) = decoder.next_message::<Push>().expect("decodes") {
+            seqs.push(push.seq);
+        }
+        assert_eq!(seqs, [Some(Seq(4)), Some(Seq(6))]);
+        assert_eq!(encode_batch(&alice, Vec::new()), (Vec::new(), 0, None));
+    }
 
     #[test]
     fn dropping_the_guard_stops_the_pusher() {
