@@ -12,6 +12,7 @@ mod delivery;
 mod errors;
 mod file;
 mod group;
+mod group_commit;
 mod gui;
 mod identity;
 mod metrics;
