@@ -201,8 +201,11 @@ async fn run(
             relay_ts_ms: announcement.at_ms,
             event: announcement.event,
         };
+        let Some(frame) = super::online::ephemeral_frame(&push) else {
+            continue;
+        };
         for friend in friends.into_iter().filter(|f| !f.blocked) {
-            if online.push_ephemeral(&friend.user, push.clone()) {
+            if online.push_ephemeral(&friend.user, &frame) {
                 metrics.ephemeral_events_pushed.inc();
             }
         }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinSet;
 use uchat_wire::frame::{self, MAX_CONTROL_FRAME_BYTES};
-use uchat_wire::{ErrorCode, Push, PushEvent, Request, Response, UserName};
+use uchat_wire::{ErrorCode, PushEvent, Request, Response, UserName};
 
 use super::online::ConnectionId;
 use super::stream::{ReadFrameError, read_frame};
@@ -81,7 +81,7 @@ pub(super) struct Login {
     /// Wakes this connection's pusher when the user's queue grows.
     pub(super) wake: Arc<Notify>,
     /// The user's ephemeral events, until the connection task hands them to the pusher.
-    pub(super) ephemeral: Option<broadcast::Receiver<Push>>,
+    pub(super) ephemeral: Option<broadcast::Receiver<super::online::EphemeralFrame>>,
     /// SHA-256 of the session token this connection logged in with (revoked by Logout).
     pub(super) token_hash: [u8; 32],
     /// True if the password was checked on this connection (Register or Login), false after

@@ -22,6 +22,7 @@ use uchat_wire::frame::{self, MAX_CONTROL_FRAME_BYTES};
 use uchat_wire::{Push, Seq, UserName};
 
 use super::connection::{CLOSE_STALLED, CLOSE_STORAGE_ERROR, Connection, STREAM_ERROR_LOGGED_OUT};
+use super::online::EphemeralFrame;
 use super::{Shared, blocking};
 
 /// Events read from the store per batch, at most.
@@ -71,7 +72,7 @@ pub(super) struct Inputs {
     /// Woken when the user's durable queue grows.
     pub(super) wake: Arc<Notify>,
     /// The user's ephemeral events.
-    pub(super) ephemeral: broadcast::Receiver<Push>,
+    pub(super) ephemeral: broadcast::Receiver<EphemeralFrame>,
 }
 
 /// Pushes `user`'s queue to this connection until the login ends or the stream fails.
@@ -157,8 +158,8 @@ pub(super) async fn run(
                 }
                 _ = woken.as_mut() => break,
                 received = ephemeral.recv(), if ephemeral_open => match received {
-                    Ok(push) => {
-                        if let Err(e) = write_ephemeral(&mut stream, &push).await {
+                    Ok(frame) => {
+                        if let Err(e) = write_frame(&mut stream, &frame).await {
                             tracing::debug!(%user, error = %e, "event stream closed");
                             if matches!(e, PushError::Stalled) {
                                 close_stalled(&connection, &user);
@@ -202,15 +203,6 @@ fn close_stalled(connection: &Connection, user: &UserName) {
     connection
         .conn
         .close(CLOSE_STALLED.into(), b"events not read in time; reconnect");
-}
-
-/// Writes one ephemeral event.
-async fn write_ephemeral(stream: &mut quinn::SendStream, push: &Push) -> Result<(), PushError> {
-    match frame::encode(push, MAX_CONTROL_FRAME_BYTES) {
-        Ok(bytes) => write_frame(stream, &bytes).await?,
-        Err(e) => tracing::error!(error = %e, "ephemeral event does not fit in a frame; skipped"),
-    }
-    Ok(())
 }
 
 /// Writes one batch of queued events as `Push` frames in one write (one wake-up of the

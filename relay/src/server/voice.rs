@@ -23,7 +23,9 @@ pub(super) fn notify(shared: &Shared, user: &UserName, event: PushEvent) {
         relay_ts_ms: now_ms(),
         event,
     };
-    if shared.online.push_ephemeral(user, push) {
+    if let Some(frame) = super::online::ephemeral_frame(&push)
+        && shared.online.push_ephemeral(user, &frame)
+    {
         shared.metrics.ephemeral_events_pushed.inc();
     }
 }
