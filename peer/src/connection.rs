@@ -135,100 +135,181 @@ impl ServerCertVerifier for PinningVerifier {
 #[derive(Debug, Clone)]
 pub struct RelayLink {
     endpoint: quinn::Endpoint,
+    /// Whether this link is the only user of `endpoint` (made by [`dial`]), so that
+    /// closing it may wait for the endpoint to go idle; a [`Dialer`]'s links share one.
+    owns_endpoint: bool,
     conn: quinn::Connection,
     relay: String,
     fingerprint: CertFingerprint,
 }
 
 /// Dials `relay` ("HOST:PORT"). With `pinned`, any other certificate is refused;
-/// without, the certificate seen is returned for the caller to pin.
+/// without, the certificate seen is returned for the caller to pin. The link has a UDP
+/// socket (a quinn endpoint) of its own.
 pub async fn dial(
     relay: &str,
     pinned: Option<CertFingerprint>,
     known_relays_path: &str,
 ) -> Result<RelayLink, ConnectionError> {
-    let addr = resolve(relay).await?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = Arc::new(PinningVerifier {
-        pinned,
-        seen: Mutex::new(None),
-        provider: provider.clone(),
-    });
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| ConnectionError::Tls(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier.clone())
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![ALPN.to_vec()];
-    let quic_tls = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
-        .map_err(|e| ConnectionError::Tls(e.to_string()))?;
-    let mut config = quinn::ClientConfig::new(Arc::new(quic_tls));
-    let mut transport = quinn::TransportConfig::default();
-    // Keep-alives at half the shortest idle timeout a relay accepts (10 s), so a quiet but
-    // live peer is never taken for dead.
-    transport.keep_alive_interval(Some(KEEP_ALIVE_INTERVAL));
-    transport.max_idle_timeout(Duration::from_secs(30).try_into().ok());
-    // As the relay does (see its transport config): BBR keeps uploads moving on lossy paths.
-    transport.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
-    config.transport_config(Arc::new(transport));
+    let dialer = Dialer::new(relay, pinned, known_relays_path).await?;
+    let mut link = dialer.dial().await?;
+    link.owns_endpoint = true;
+    Ok(link)
+}
 
-    let bind: SocketAddr = if addr.is_ipv6() {
-        "[::]:0"
-            .parse()
-            .map_err(|_| ConnectionError::Tls("bad bind address".into()))?
-    } else {
-        "0.0.0.0:0"
-            .parse()
-            .map_err(|_| ConnectionError::Tls("bad bind address".into()))?
-    };
-    let unreachable = |reason: String| ConnectionError::Unreachable {
-        relay: relay.to_string(),
-        reason,
-    };
-    let mut endpoint = quinn::Endpoint::client(bind).map_err(|e| unreachable(e.to_string()))?;
-    endpoint.set_default_client_config(config);
-    let server_name = relay
-        .rsplit_once(':')
-        .map(|(host, _)| host.trim_matches(['[', ']']))
-        .filter(|host| host.parse::<std::net::IpAddr>().is_err())
-        .unwrap_or("uchat-relay")
-        .to_string();
-    let connecting = endpoint
-        .connect(addr, &server_name)
-        .map_err(|e| unreachable(e.to_string()))?;
-    let result = tokio::time::timeout(CONNECT_TIMEOUT, connecting).await;
-    let seen = *verifier.seen.lock().unwrap_or_else(PoisonError::into_inner);
-    let conn = match result {
-        Ok(Ok(conn)) => conn,
-        Ok(Err(e)) => {
-            if let (Some(pinned), Some(seen)) = (pinned, seen)
-                && pinned != seen
-            {
-                return Err(ConnectionError::FingerprintMismatch {
-                    relay: relay.to_string(),
-                    pinned,
-                    seen,
-                    known_relays: known_relays_path.to_string(),
-                });
+/// Dials many connections to one relay from one UDP socket: the TLS and QUIC client
+/// configuration (pinned certificate, ALPN, keep-alives) and one quinn endpoint, made
+/// once. Load generators and tests that hold thousands of connections use it, so that
+/// each connection costs no socket of its own.
+#[derive(Debug)]
+pub struct Dialer {
+    endpoint: quinn::Endpoint,
+    verifier: Arc<PinningVerifier>,
+    addr: SocketAddr,
+    server_name: String,
+    relay: String,
+    pinned: Option<CertFingerprint>,
+    known_relays_path: String,
+}
+
+impl Dialer {
+    /// Resolves `relay` ("HOST:PORT") and binds one UDP socket for the connections to
+    /// it; `pinned` and `known_relays_path` are as for [`dial`].
+    pub async fn new(
+        relay: &str,
+        pinned: Option<CertFingerprint>,
+        known_relays_path: &str,
+    ) -> Result<Self, ConnectionError> {
+        let addr = resolve(relay).await?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = Arc::new(PinningVerifier {
+            pinned,
+            seen: Mutex::new(None),
+            provider: provider.clone(),
+        });
+        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| ConnectionError::Tls(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier.clone())
+            .with_no_client_auth();
+        tls.alpn_protocols = vec![ALPN.to_vec()];
+        let quic_tls = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
+            .map_err(|e| ConnectionError::Tls(e.to_string()))?;
+        let mut config = quinn::ClientConfig::new(Arc::new(quic_tls));
+        let mut transport = quinn::TransportConfig::default();
+        // Keep-alives at half the shortest idle timeout a relay accepts (10 s), so a quiet
+        // but live peer is never taken for dead.
+        transport.keep_alive_interval(Some(KEEP_ALIVE_INTERVAL));
+        transport.max_idle_timeout(Duration::from_secs(30).try_into().ok());
+        // As the relay does (see its transport config): BBR keeps uploads moving on lossy
+        // paths.
+        transport.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
+        config.transport_config(Arc::new(transport));
+
+        let bind: SocketAddr = if addr.is_ipv6() {
+            "[::]:0"
+                .parse()
+                .map_err(|_| ConnectionError::Tls("bad bind address".into()))?
+        } else {
+            "0.0.0.0:0"
+                .parse()
+                .map_err(|_| ConnectionError::Tls("bad bind address".into()))?
+        };
+        let mut endpoint =
+            quinn::Endpoint::client(bind).map_err(|e| ConnectionError::Unreachable {
+                relay: relay.to_string(),
+                reason: e.to_string(),
+            })?;
+        endpoint.set_default_client_config(config);
+        let server_name = relay
+            .rsplit_once(':')
+            .map(|(host, _)| host.trim_matches(['[', ']']))
+            .filter(|host| host.parse::<std::net::IpAddr>().is_err())
+            .unwrap_or("uchat-relay")
+            .to_string();
+        Ok(Self {
+            endpoint,
+            verifier,
+            addr,
+            server_name,
+            relay: relay.to_string(),
+            pinned,
+            known_relays_path: known_relays_path.to_string(),
+        })
+    }
+
+    /// Opens one more connection to the relay on this dialer's socket. Closing the link
+    /// does not wait for the socket to go idle (other links use it): see
+    /// [`Dialer::wait_idle`].
+    pub async fn dial(&self) -> Result<RelayLink, ConnectionError> {
+        let relay = self.relay.as_str();
+        let unreachable = |reason: String| ConnectionError::Unreachable {
+            relay: relay.to_string(),
+            reason,
+        };
+        let connecting = self
+            .endpoint
+            .connect(self.addr, &self.server_name)
+            .map_err(|e| unreachable(e.to_string()))?;
+        let result = tokio::time::timeout(CONNECT_TIMEOUT, connecting).await;
+        // With several handshakes at once the verifier holds the latest certificate seen;
+        // they all come from the same relay address, and a successful handshake's own
+        // certificate is read from its connection below.
+        let seen = *self
+            .verifier
+            .seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let conn = match result {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
+                if let (Some(pinned), Some(seen)) = (self.pinned, seen)
+                    && pinned != seen
+                {
+                    return Err(ConnectionError::FingerprintMismatch {
+                        relay: relay.to_string(),
+                        pinned,
+                        seen,
+                        known_relays: self.known_relays_path.clone(),
+                    });
+                }
+                return Err(unreachable(e.to_string()));
             }
-            return Err(unreachable(e.to_string()));
-        }
-        Err(_) => {
-            return Err(unreachable(format!(
-                "no answer within {} s (is the relay running and its UDP port open?)",
-                CONNECT_TIMEOUT.as_secs()
-            )));
-        }
-    };
-    let fingerprint =
-        seen.ok_or_else(|| unreachable("handshake finished without a certificate".into()))?;
-    Ok(RelayLink {
-        endpoint,
-        conn,
-        relay: relay.to_string(),
-        fingerprint,
-    })
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "no answer within {} s (is the relay running and its UDP port open?)",
+                    CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+        };
+        let fingerprint = peer_fingerprint(&conn)
+            .or(seen)
+            .ok_or_else(|| unreachable("handshake finished without a certificate".into()))?;
+        Ok(RelayLink {
+            endpoint: self.endpoint.clone(),
+            owns_endpoint: false,
+            conn,
+            relay: relay.to_string(),
+            fingerprint,
+        })
+    }
+
+    /// Waits (at most `limit`) until every connection of this dialer is closed and the
+    /// relay has heard of it, for example before the process exits.
+    pub async fn wait_idle(&self, limit: Duration) {
+        let _ = tokio::time::timeout(limit, self.endpoint.wait_idle()).await;
+    }
+}
+
+/// The fingerprint of the certificate the relay presented on `conn`.
+fn peer_fingerprint(conn: &quinn::Connection) -> Option<CertFingerprint> {
+    let chain = conn
+        .peer_identity()?
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .ok()?;
+    let leaf = chain.first()?;
+    Some(CertFingerprint(Sha256::digest(leaf.as_ref()).into()))
 }
 
 async fn resolve(relay: &str) -> Result<SocketAddr, ConnectionError> {
@@ -358,10 +439,14 @@ impl RelayLink {
         self.conn.close(1u32.into(), reason.as_bytes());
     }
 
-    /// Closes the connection politely and waits briefly for the relay to hear it.
+    /// Closes the connection politely. A link made by [`dial`] waits briefly for the
+    /// relay to hear it; one from a [`Dialer`] returns at once (its socket lives on with
+    /// the dialer, which sends the close).
     pub async fn close(&self) {
         self.conn.close(0u32.into(), b"bye");
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
+        if self.owns_endpoint {
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
+        }
     }
 }
 
