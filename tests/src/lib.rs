@@ -5,11 +5,15 @@
 //! The binaries are found next to the test executable's target directory (or in
 //! `UCHAT_BIN_DIR`); build them first with `cargo build --workspace --bins`, as the
 //! README's test command does. [`feed`] makes a feed of many posts through the client
-//! library, for the feed tests and benchmark.
+//! library, for the feed tests and benchmark; [`wire_client`] speaks the relay protocol
+//! directly (opaque ciphertexts, many connections on one socket), for `loadgen` and for
+//! tests that need many senders; [`procfs`] reads a process's CPU time and memory.
 
 pub mod desktop;
 pub mod feed;
 pub mod gui;
+pub mod procfs;
+pub mod wire_client;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -32,7 +32,7 @@
 //! Modules: `mix` (kinds of operation and the seeded dice), `setup` (registration,
 //! friendships, groups), `shared` (state the tasks share), `clients` (listeners,
 //! closing and reopening), `jobs` (one operation), `drive` (the driver and the drain),
-//! `ledger` (the delivery check), `procfs` and `sampler` (the samples), `samples` (the
+//! `ledger` (the delivery check), `sampler` (the samples, read with `uchat_tests::procfs`), `samples` (the
 //! CSV), `verdict`, `plot`, `report`.
 
 mod clients;
@@ -41,7 +41,6 @@ mod jobs;
 mod ledger;
 mod mix;
 mod plot;
-mod procfs;
 mod report;
 mod sampler;
 mod samples;

@@ -7,9 +7,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 use uchat_tests::TestRelay;
 
-use crate::procfs;
 use crate::samples::Sample;
 use crate::shared::Shared;
+use uchat_tests::procfs;
 
 /// How often a progress line goes to stderr.
 const PRINT_EVERY: Duration = Duration::from_secs(60);

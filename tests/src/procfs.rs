@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 const TICKS_PER_S: f64 = 100.0;
 
 /// Resident memory in KiB from the text of /proc/PID/status (its `VmRSS:` line).
-pub(crate) fn vm_rss_kib(status: &str) -> Option<u64> {
+pub fn vm_rss_kib(status: &str) -> Option<u64> {
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))?
@@ -20,7 +20,7 @@ pub(crate) fn vm_rss_kib(status: &str) -> Option<u64> {
 
 /// CPU seconds (user + system) from the text of /proc/PID/stat. The command name in
 /// parentheses may hold spaces and parentheses, so fields count from the last `)`.
-pub(crate) fn cpu_seconds(stat: &str) -> Option<f64> {
+pub fn cpu_seconds(stat: &str) -> Option<f64> {
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     // Field 3 (state) is the first after the name; utime and stime are fields 14 and 15.
     let utime: u64 = fields.get(11)?.parse().ok()?;
@@ -29,22 +29,22 @@ pub(crate) fn cpu_seconds(stat: &str) -> Option<f64> {
 }
 
 /// The one-minute load average from the text of /proc/loadavg.
-pub(crate) fn load1(loadavg: &str) -> Option<f64> {
+pub fn load1(loadavg: &str) -> Option<f64> {
     loadavg.split_whitespace().next()?.parse().ok()
 }
 
-/// The relay process's figures of one moment.
-pub(crate) struct Reading {
+/// A process's figures of one moment.
+pub struct Reading {
     /// Resident memory, KiB.
-    pub(crate) rss_kib: u64,
+    pub rss_kib: u64,
     /// Entries of /proc/PID/fd.
-    pub(crate) fds: u64,
+    pub fds: u64,
     /// CPU seconds used so far (None if /proc/PID/stat did not parse).
-    pub(crate) cpu_s: Option<f64>,
+    pub cpu_s: Option<f64>,
 }
 
 /// Reads process `pid`'s memory, descriptors and CPU time; an error once it is gone.
-pub(crate) fn read(pid: u32) -> Result<Reading> {
+pub fn read(pid: u32) -> Result<Reading> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("cannot read /proc/{pid}/status"))?;
     let rss_kib = vm_rss_kib(&status).context("no VmRSS line in /proc/PID/status")?;
@@ -62,7 +62,7 @@ pub(crate) fn read(pid: u32) -> Result<Reading> {
 }
 
 /// The machine's one-minute load average (0 if unreadable).
-pub(crate) fn machine_load1() -> f64 {
+pub fn machine_load1() -> f64 {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|l| load1(&l))
