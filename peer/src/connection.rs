@@ -180,6 +180,18 @@ impl Dialer {
         pinned: Option<CertFingerprint>,
         known_relays_path: &str,
     ) -> Result<Self, ConnectionError> {
+        Self::with_local_addr(relay, pinned, known_relays_path, None).await
+    }
+
+    /// Like [`Dialer::new`], with the socket bound to `local` (`None`: any address, a
+    /// free port). A load test on loopback binds 127.0.0.2, 127.0.0.3, ... to look like
+    /// clients from several addresses to the relay's per-address limits.
+    pub async fn with_local_addr(
+        relay: &str,
+        pinned: Option<CertFingerprint>,
+        known_relays_path: &str,
+        local: Option<SocketAddr>,
+    ) -> Result<Self, ConnectionError> {
         let addr = resolve(relay).await?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier = Arc::new(PinningVerifier {
@@ -207,7 +219,9 @@ impl Dialer {
         transport.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
         config.transport_config(Arc::new(transport));
 
-        let bind: SocketAddr = if addr.is_ipv6() {
+        let bind: SocketAddr = if let Some(local) = local {
+            local
+        } else if addr.is_ipv6() {
             "[::]:0"
                 .parse()
                 .map_err(|_| ConnectionError::Tls("bad bind address".into()))?
