@@ -14,6 +14,7 @@ mod file;
 mod group;
 mod gui;
 mod identity;
+mod loadgen;
 mod metrics;
 mod moments;
 mod netsim;
