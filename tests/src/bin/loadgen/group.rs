@@ -12,6 +12,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 use uchat_peer::{Client, ClientEvent};
 
+use crate::body::BODY_BYTES;
 use crate::fleet::{Fleet, User};
 use crate::relay::Relay;
 use crate::report::{Report, histogram};
@@ -69,7 +70,11 @@ pub(crate) async fn run(ctx: &Ctx, relay: &Relay) -> Result<Report> {
             Ok::<_, anyhow::Error>(seen.len() as u64)
         });
     }
-    let text = "群".repeat(256 / 3) + &"x".repeat(256 % 3);
+    // 256 bytes of text, as the 1:1 scenarios send.
+    let mut text = "群".repeat(BODY_BYTES / 3);
+    while text.len() < BODY_BYTES {
+        text.push('x');
+    }
     let cpu = relay.window();
     let started = Instant::now();
     for _ in 0..messages {
