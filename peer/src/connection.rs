@@ -180,19 +180,55 @@ impl Dialer {
         pinned: Option<CertFingerprint>,
         known_relays_path: &str,
     ) -> Result<Self, ConnectionError> {
-        Self::with_local_addr(relay, pinned, known_relays_path, None).await
+        let addr = resolve(relay).await?;
+        let bind: SocketAddr = if addr.is_ipv6() {
+            "[::]:0"
+                .parse()
+                .map_err(|_| ConnectionError::Tls("bad bind address".into()))?
+        } else {
+            "0.0.0.0:0"
+                .parse()
+                .map_err(|_| ConnectionError::Tls("bad bind address".into()))?
+        };
+        let endpoint = quinn::Endpoint::client(bind).map_err(|e| ConnectionError::Unreachable {
+            relay: relay.to_string(),
+            reason: e.to_string(),
+        })?;
+        Self::on_endpoint(relay, addr, endpoint, pinned, known_relays_path)
     }
 
-    /// Like [`Dialer::new`], with the socket bound to `local` (`None`: any address, a
-    /// free port). A load test on loopback binds 127.0.0.2, 127.0.0.3, ... to look like
-    /// clients from several addresses to the relay's per-address limits.
-    pub async fn with_local_addr(
+    /// Like [`Dialer::new`], on a UDP socket the caller bound: a load generator gives it
+    /// large buffers (thousands of connections' packets arrive together), or binds
+    /// 127.0.0.2, 127.0.0.3, ... to look like clients from several addresses to the
+    /// relay's per-address limits.
+    pub async fn with_socket(
         relay: &str,
         pinned: Option<CertFingerprint>,
         known_relays_path: &str,
-        local: Option<SocketAddr>,
+        socket: std::net::UdpSocket,
     ) -> Result<Self, ConnectionError> {
         let addr = resolve(relay).await?;
+        let endpoint = quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            None,
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(|e| ConnectionError::Unreachable {
+            relay: relay.to_string(),
+            reason: e.to_string(),
+        })?;
+        Self::on_endpoint(relay, addr, endpoint, pinned, known_relays_path)
+    }
+
+    /// Sets up the pinned TLS and QUIC client configuration on `endpoint`.
+    fn on_endpoint(
+        relay: &str,
+        addr: SocketAddr,
+        mut endpoint: quinn::Endpoint,
+        pinned: Option<CertFingerprint>,
+        known_relays_path: &str,
+    ) -> Result<Self, ConnectionError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier = Arc::new(PinningVerifier {
             pinned,
@@ -218,23 +254,6 @@ impl Dialer {
         // paths.
         transport.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
         config.transport_config(Arc::new(transport));
-
-        let bind: SocketAddr = if let Some(local) = local {
-            local
-        } else if addr.is_ipv6() {
-            "[::]:0"
-                .parse()
-                .map_err(|_| ConnectionError::Tls("bad bind address".into()))?
-        } else {
-            "0.0.0.0:0"
-                .parse()
-                .map_err(|_| ConnectionError::Tls("bad bind address".into()))?
-        };
-        let mut endpoint =
-            quinn::Endpoint::client(bind).map_err(|e| ConnectionError::Unreachable {
-                relay: relay.to_string(),
-                reason: e.to_string(),
-            })?;
         endpoint.set_default_client_config(config);
         let server_name = relay
             .rsplit_once(':')

@@ -3,6 +3,7 @@
 //! that arrive. Wire mode is `uchat_tests::wire_client` on one shared socket; real mode
 //! is the real `uchat_peer::Client`, each with its own profile directory and store.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +17,28 @@ use uchat_wire::{CertFingerprint, SessionToken, UserName};
 
 use crate::Mode;
 use crate::body::Header;
+
+/// Socket buffer loadgen asks for, as the relay does: with the default (about 200 KiB)
+/// the shared socket dropped packets when 50 handshakes' certificates arrived together,
+/// and a handshake that loses two flights misses the 5 s connect deadline. The kernel
+/// caps it (`net.core.rmem_max`).
+const UDP_BUFFER_BYTES: usize = 8 << 20;
+
+/// Binds a UDP socket on `ip` (any port) with large buffers (best effort).
+fn bind_udp(ip: IpAddr) -> Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let addr = SocketAddr::new(ip, 0);
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        let _ = socket.set_only_v6(false);
+    }
+    let _ = socket.set_recv_buffer_size(UDP_BUFFER_BYTES);
+    let _ = socket.set_send_buffer_size(UDP_BUFFER_BYTES);
+    socket
+        .bind(&addr.into())
+        .with_context(|| format!("cannot bind a UDP socket on {addr}"))?;
+    Ok(socket.into())
+}
 
 /// Every load account's password.
 pub(crate) const PASSWORD: &str = "loadgen password";
@@ -88,9 +111,18 @@ impl Account {
 impl Fleet {
     /// A fleet for the relay at `relay`.
     pub(crate) async fn new(mode: Mode, relay: &str, fingerprint: CertFingerprint) -> Result<Self> {
-        let dialer = Dialer::new(relay, Some(fingerprint), "known_relays")
-            .await
-            .context("cannot set up the QUIC endpoint")?;
+        let wildcard: IpAddr = match relay.parse::<SocketAddr>() {
+            Ok(addr) if addr.is_ipv6() => Ipv6Addr::UNSPECIFIED.into(),
+            _ => Ipv4Addr::UNSPECIFIED.into(),
+        };
+        let dialer = Dialer::with_socket(
+            relay,
+            Some(fingerprint),
+            "known_relays",
+            bind_udp(wildcard)?,
+        )
+        .await
+        .context("cannot set up the QUIC endpoint")?;
         let run_id = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64 % 10_000_000)
@@ -114,15 +146,15 @@ impl Fleet {
 
     /// Another socket, bound to `source` (a loopback address other than 127.0.0.1), so
     /// that the relay counts its connections against another address's limits.
-    pub(crate) async fn dialer_from(&self, source: std::net::IpAddr) -> Result<Dialer> {
-        Dialer::with_local_addr(
+    pub(crate) async fn dialer_from(&self, source: IpAddr) -> Result<Dialer> {
+        Dialer::with_socket(
             &self.relay,
             Some(self.fingerprint),
             "known_relays",
-            Some(std::net::SocketAddr::new(source, 0)),
+            bind_udp(source)?,
         )
         .await
-        .with_context(|| format!("cannot bind a socket on {source}"))
+        .with_context(|| format!("cannot set up a QUIC endpoint on {source}"))
     }
 
     /// The relay's IP address, if it was given as one.

@@ -47,7 +47,10 @@ use crate::report::Report;
 
 /// Load tests of the relay in the shapes of the peer baselines.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "loadgen", about)]
+#[command(
+    name = "loadgen",
+    about = "Load tests of the relay in the shapes of the peer baselines (latency, throughput, rate, offline, idle, logins)"
+)]
 struct Args {
     /// What to measure.
     scenario: Scenario,
