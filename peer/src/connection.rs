@@ -181,6 +181,54 @@ impl Dialer {
         known_relays_path: &str,
     ) -> Result<Self, ConnectionError> {
         let addr = resolve(relay).await?;
+        let bind: SocketAddr = if addr.is_ipv6() {
+            "[::]:0"
+                .parse()
+                .map_err(|_| ConnectionError::Tls("bad bind address".into()))?
+        } else {
+            "0.0.0.0:0"
+                .parse()
+                .map_err(|_| ConnectionError::Tls("bad bind address".into()))?
+        };
+        let endpoint = quinn::Endpoint::client(bind).map_err(|e| ConnectionError::Unreachable {
+            relay: relay.to_string(),
+            reason: e.to_string(),
+        })?;
+        Self::on_endpoint(relay, addr, endpoint, pinned, known_relays_path)
+    }
+
+    /// Like [`Dialer::new`], on a UDP socket the caller bound: a load generator gives it
+    /// large buffers (thousands of connections' packets arrive together), or binds
+    /// 127.0.0.2, 127.0.0.3, ... to look like clients from several addresses to the
+    /// relay's per-address limits.
+    pub async fn with_socket(
+        relay: &str,
+        pinned: Option<CertFingerprint>,
+        known_relays_path: &str,
+        socket: std::net::UdpSocket,
+    ) -> Result<Self, ConnectionError> {
+        let addr = resolve(relay).await?;
+        let endpoint = quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            None,
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(|e| ConnectionError::Unreachable {
+            relay: relay.to_string(),
+            reason: e.to_string(),
+        })?;
+        Self::on_endpoint(relay, addr, endpoint, pinned, known_relays_path)
+    }
+
+    /// Sets up the pinned TLS and QUIC client configuration on `endpoint`.
+    fn on_endpoint(
+        relay: &str,
+        addr: SocketAddr,
+        mut endpoint: quinn::Endpoint,
+        pinned: Option<CertFingerprint>,
+        known_relays_path: &str,
+    ) -> Result<Self, ConnectionError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier = Arc::new(PinningVerifier {
             pinned,
@@ -206,21 +254,6 @@ impl Dialer {
         // paths.
         transport.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
         config.transport_config(Arc::new(transport));
-
-        let bind: SocketAddr = if addr.is_ipv6() {
-            "[::]:0"
-                .parse()
-                .map_err(|_| ConnectionError::Tls("bad bind address".into()))?
-        } else {
-            "0.0.0.0:0"
-                .parse()
-                .map_err(|_| ConnectionError::Tls("bad bind address".into()))?
-        };
-        let mut endpoint =
-            quinn::Endpoint::client(bind).map_err(|e| ConnectionError::Unreachable {
-                relay: relay.to_string(),
-                reason: e.to_string(),
-            })?;
         endpoint.set_default_client_config(config);
         let server_name = relay
             .rsplit_once(':')

@@ -15,6 +15,7 @@ mod group;
 mod group_commit;
 mod gui;
 mod identity;
+mod loadgen;
 mod metrics;
 mod moments;
 mod netsim;

@@ -299,6 +299,15 @@ impl TestRelay {
         self.spawn(&[])
     }
 
+    /// Stops the relay with SIGTERM (if it runs) and starts it again on the same address
+    /// and data directory with `extra` flags: a fresh process over the same data.
+    pub fn restart_with(&mut self, extra: &[&str]) -> Result<()> {
+        if self.child.is_some() {
+            self.terminate()?;
+        }
+        self.spawn(extra)
+    }
+
     /// A free TCP port on 127.0.0.1 (for the metrics endpoint).
     pub fn free_tcp_port() -> Result<u16> {
         Ok(std::net::TcpListener::bind("127.0.0.1:0")?
