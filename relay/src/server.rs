@@ -20,6 +20,7 @@ mod files;
 mod metrics;
 mod online;
 mod page;
+mod password;
 mod prune;
 mod push;
 mod rate_limit;
@@ -32,7 +33,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use uchat_store::{RelayStore, StoreError};
 use uchat_wire::frame::{HEADER_BYTES, MAX_CONTROL_FRAME_BYTES};
@@ -55,6 +56,14 @@ pub enum ServerError {
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A thread of the relay's own (the committer, a password worker) could not start.
+    #[error("cannot start the {name} thread: {source}")]
+    Thread {
+        /// Which.
+        name: &'static str,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The TLS identity could not be loaded or made.
     #[error(transparent)]
     Tls(#[from] TlsError),
@@ -131,9 +140,10 @@ struct Shared {
     admission: admission::Admission,
     /// Request bytes in memory, relay-wide.
     frame_budget: budget::FrameBudget,
-    /// Permits for argon2 hashing and verifying (Register, Login), one per CPU: each run
-    /// holds 19 MiB, so a flood of logins queues here instead of exhausting memory.
-    password_work: Arc<Semaphore>,
+    /// The threads (one per CPU) and permits for argon2 hashing and verifying (Register,
+    /// Login): each run holds 19 MiB, so a flood of logins queues here instead of
+    /// exhausting memory.
+    password_work: password::PasswordWorkers,
     metrics: Arc<metrics::Metrics>,
     /// Every call that rings or talks.
     calls: Mutex<calls::CallBook>,
@@ -309,6 +319,13 @@ impl Server {
                     source,
                 }
             })?;
+        let password_work =
+            password::PasswordWorkers::start(password_work_permits()).map_err(|source| {
+                ServerError::Thread {
+                    name: "password worker",
+                    source,
+                }
+            })?;
         let shared = Arc::new(Shared {
             store,
             committer,
@@ -323,7 +340,7 @@ impl Server {
                 config.limits.max_connections_per_address,
             ),
             frame_budget: budget::FrameBudget::new(),
-            password_work: Arc::new(Semaphore::new(password_work_permits())),
+            password_work,
             metrics,
             calls: Mutex::new(calls::CallBook::new(
                 u64::try_from(config.limits.ring_timeout.as_millis()).unwrap_or(u64::MAX),
@@ -521,7 +538,8 @@ mod tests {
             limits,
             online,
             announcer,
-            password_work: Arc::new(Semaphore::new(password_permits)),
+            password_work: password::PasswordWorkers::start(password_permits)
+                .expect("threads start"),
             metrics,
             calls: Mutex::new(calls::CallBook::new(45_000)),
             started: Instant::now(),

@@ -649,30 +649,17 @@ async fn store_keys(
     .await
 }
 
-/// Runs argon2 work on a blocking thread once a permit of [`Shared::password_work`] is
-/// free. Each hash or verification holds 19 MiB for a while, so a flood of logins waits
-/// here instead of allocating without bound. The permit moves into the blocking task: work
-/// whose requester went away still holds it until it ends.
+/// Runs argon2 work on the relay's password workers once a permit is free (see
+/// `password.rs`): each hash or verification holds 19 MiB for a while, so a flood of
+/// logins waits there instead of allocating without bound.
 async fn password_work<T, F>(shared: &Shared, work: F) -> Result<T, ErrorReply>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let failed = || fail(ErrorCode::Internal, "password check failed; try again");
-    let permit = shared
-        .password_work
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| failed())?;
-    tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        work()
-    })
-    .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "password task failed");
-        failed()
+    shared.password_work.run(work).await.map_err(|e| {
+        tracing::error!(error = %e, "password work failed");
+        fail(ErrorCode::Internal, "password check failed; try again")
     })
 }
 
@@ -1391,7 +1378,7 @@ mod tests {
         let shared = test_shared(dir.path(), 1);
         let held = shared
             .password_work
-            .clone()
+            .permits()
             .acquire_owned()
             .await
             .expect("open");
@@ -1424,7 +1411,7 @@ mod tests {
         // Hold the only argon2 permit, so no attempt can finish its verification.
         let held = shared
             .password_work
-            .clone()
+            .permits()
             .acquire_owned()
             .await
             .expect("open");
