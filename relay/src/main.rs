@@ -11,6 +11,13 @@ use serde::Deserialize;
 use uchat_relay::config::CertPaths;
 use uchat_relay::{Limits, RelayConfig, Server};
 
+/// mimalloc instead of glibc's allocator: glibc gave each of the relay's threads a heap of
+/// its own and kept freed blocks in every one (a relay moving 12,000 messages/s sat at
+/// 490 MiB, most of it freed memory), and its malloc and free were a tenth of the relay's
+/// CPU under load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The Uchat relay: routes and queues end-to-end encrypted messages it cannot read.
 #[derive(Parser, Debug)]
 #[command(name = "uchat-relay", version, about)]

@@ -1,11 +1,12 @@
 //! Group commit: many senders' writes in one durable redb transaction.
 //!
 //! A durable commit costs an `fsync`, which dwarfs the work of queueing one message. The
-//! relay gathers the sends, group sends and acknowledgements that arrive while a commit is
+//! relay gathers the sends, group sends, acknowledgements and last-seen times that arrive
+//! while a commit is
 //! under way and hands them here together: [`RelayStore::commit_batch`] runs each in turn
 //! inside one write transaction and commits once. Each write keeps its own outcome, as if
 //! it had been the store's single method (`enqueue_message`, `send_group_message`,
-//! `ack_through`), because every refusal of those comes before their first write: a
+//! `ack_through`, `set_last_seen`), because every refusal of those comes before their first write: a
 //! refused write leaves the transaction as it found it and the others go on. A storage
 //! failure is different: the transaction is dropped, nothing of the batch is written,
 //! and every write in it gets the failure.
@@ -13,7 +14,7 @@
 use uchat_wire::{GroupId, KeyShare, MessageId, PushEvent, Seq, UserName};
 
 use crate::group::{GroupSent, KeyShareRow, send_group_message_in};
-use crate::relay::{QueueLimit, RelayStore, ack_through_in};
+use crate::relay::{QueueLimit, RelayStore, ack_through_in, set_last_seen_in};
 use crate::social::{MessageOutcome, enqueue_message_in};
 use crate::{StoreError, tables::write};
 
@@ -62,6 +63,14 @@ pub enum BatchWrite {
         /// The highest seq stored by the user's device.
         through: Seq,
     },
+    /// When a user went offline, as [`RelayStore::set_last_seen`] records it (a burst of
+    /// disconnects then costs one commit, not one each).
+    LastSeen {
+        /// Who.
+        user: UserName,
+        /// The relay's clock, ms since the Unix epoch.
+        ms: u64,
+    },
 }
 
 impl BatchWrite {
@@ -84,7 +93,7 @@ impl BatchWrite {
                         .map(|s| ROW + s.ciphertext.len())
                         .sum::<usize>()
             }
-            BatchWrite::Ack { .. } => ROW,
+            BatchWrite::Ack { .. } | BatchWrite::LastSeen { .. } => ROW,
         }
     }
 }
@@ -98,6 +107,8 @@ pub enum BatchOutcome {
     GroupMessage(GroupSent),
     /// How many events the acknowledgement deleted.
     Acked(u64),
+    /// The last-seen time is recorded.
+    Recorded,
 }
 
 impl StoreError {
@@ -180,6 +191,9 @@ fn apply(tx: &redb::WriteTransaction, one: &BatchWrite) -> Result<BatchOutcome, 
         }
         BatchWrite::Ack { user, through } => {
             ack_through_in(tx, user, *through).map(BatchOutcome::Acked)
+        }
+        BatchWrite::LastSeen { user, ms } => {
+            set_last_seen_in(tx, user, *ms).map(|()| BatchOutcome::Recorded)
         }
     }
 }
@@ -286,6 +300,14 @@ mod tests {
             BatchWrite::Ack {
                 user: user("bob"),
                 through: Seq(1),
+            },
+            BatchWrite::LastSeen {
+                user: user("dave"),
+                ms: 77,
+            },
+            BatchWrite::LastSeen {
+                user: user("nobody"),
+                ms: 78,
             },
             message("alice", "bob", 9, 100),
         ]

@@ -457,6 +457,17 @@ pub(crate) fn ack_through_in(
     Ok(deleted)
 }
 
+/// [`RelayStore::set_last_seen`] inside `tx`.
+pub(crate) fn set_last_seen_in(
+    tx: &redb::WriteTransaction,
+    user: &UserName,
+    ms: u64,
+) -> Result<(), StoreError> {
+    require_account(tx, user)?;
+    tx.open_table(LAST_SEEN)?.insert(user.as_str(), ms)?;
+    Ok(())
+}
+
 impl RelayStore {
     /// Opens the store at `path`, creating the file if needed, with a page cache of
     /// [`RelayStore::DEFAULT_CACHE_BYTES`].
@@ -902,11 +913,7 @@ impl RelayStore {
 
     /// Records when `user` was last online, in ms since the Unix epoch.
     pub fn set_last_seen(&self, user: &UserName, ms: u64) -> Result<(), StoreError> {
-        write(&self.db, |tx| {
-            require_account(tx, user)?;
-            tx.open_table(LAST_SEEN)?.insert(user.as_str(), ms)?;
-            Ok(())
-        })
+        write(&self.db, |tx| set_last_seen_in(tx, user, ms))
     }
 
     /// When `user` was last online, if ever recorded.

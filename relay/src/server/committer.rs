@@ -1,5 +1,5 @@
-//! Group commit: one thread commits the relay's messages, group messages and
-//! acknowledgements, many to a durable transaction.
+//! Group commit: one thread commits the relay's messages, group messages,
+//! acknowledgements and last-seen times, many to a durable transaction.
 //!
 //! A request handler hands its write to [`Committer::commit`] and waits. The thread takes
 //! the first write waiting and every other one already queued behind it (up to

@@ -6,12 +6,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinSet;
+use uchat_store::BatchWrite;
 use uchat_wire::frame::{self, MAX_CONTROL_FRAME_BYTES};
 use uchat_wire::{ErrorCode, PushEvent, Request, Response, UserName};
 
 use super::online::ConnectionId;
 use super::stream::{ReadFrameError, read_frame};
-use super::{Shared, blocking, files, now_ms, push, requests, voice};
+use super::{Shared, files, now_ms, push, requests, voice};
 
 /// QUIC application error code for a request stream refused because of a bad frame.
 pub(super) const STREAM_ERROR_BAD_FRAME: u32 = 1;
@@ -272,10 +273,15 @@ pub(super) async fn went_offline(shared: &Arc<Shared>, id: ConnectionId, login: 
             last_seen_ms: Some(now),
         },
     );
-    let store = shared.store.clone();
-    let name = user.clone();
-    if let Err(e) = blocking(move || store.set_last_seen(&name, now)).await {
-        tracing::warn!(%user, error = %e, "could not record last seen");
+    let recorded = shared
+        .committer
+        .commit(BatchWrite::LastSeen {
+            user: user.clone(),
+            ms: now,
+        })
+        .await;
+    if let Err(e) = recorded {
+        tracing::warn!(%user, error = %e.message, "could not record last seen");
     }
     tracing::info!(%user, "offline");
 }

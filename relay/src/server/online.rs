@@ -15,11 +15,10 @@ use uchat_wire::{Push, UserName};
 
 /// Ephemeral events buffered per user for pushers that are busy writing. A pusher that
 /// falls further behind loses the oldest (presence is a state: the next event or a
-/// `Friends` request brings it up to date).
-/// A slot holds a shared frame, not an event: an online user's buffer is about 12 KiB,
-/// where slots of whole `Push`es (184 bytes each) made it 55 KiB, most of what an idle
-/// connection cost.
-const EPHEMERAL_BUFFER: usize = 256;
+/// `Friends` request brings it up to date). A slot holds a shared frame, not an event, and
+/// there are few: slots of whole `Push`es (184 bytes), 256 of them, were 55 KiB of every
+/// online user, most of what an idle connection cost; 32 shared frames are 1.5 KiB.
+const EPHEMERAL_BUFFER: usize = 32;
 
 /// An ephemeral event encoded once as its `Push` frame and shared by every pusher it goes
 /// to (an announcement to 5,000 friends is encoded once, not 5,000 times).
