@@ -1,5 +1,6 @@
 //! `loadgen`: load tests of the relay in the shapes the peer baselines use (Prosody,
-//! ejabberd, Mosquitto; `shared/peers/README.md`), so the figures compare side by side.
+//! ejabberd, Mosquitto; `docs/performance.md` describes each shape), so the figures
+//! compare side by side.
 //!
 //! ```text
 //! loadgen SCENARIO [--mode real|wire] [--relay HOST:PORT --relay-fingerprint sha256:<hex> [--relay-pid PID]]
@@ -109,7 +110,7 @@ struct Args {
     time_limit: u64,
 }
 
-/// What to measure (`shared/peers/README.md` describes each shape).
+/// What to measure (`docs/performance.md` describes each shape).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
     /// Round trips A → B → A, one at a time.

@@ -1,4 +1,4 @@
-//! One scenario's result: the `--json` line (`shared/cli.md`'s fields, kept in a type of
+//! One scenario's result: the `--json` line (the command-line contract's fields, kept in a type of
 //! its own so that the contract cannot change by accident) and the human lines.
 
 use hdrhistogram::Histogram;
