@@ -111,23 +111,6 @@ pub enum BatchOutcome {
     Recorded,
 }
 
-impl StoreError {
-    /// Whether this failure means the transaction it happened in may hold half a write
-    /// (a storage or encoding failure), so that nothing of it may be committed. Every
-    /// other error is a refusal, decided before anything was written.
-    pub fn aborts_transaction(&self) -> bool {
-        matches!(
-            self,
-            StoreError::InUse { .. }
-                | StoreError::Open { .. }
-                | StoreError::Io { .. }
-                | StoreError::Database { .. }
-                | StoreError::Corrupt { .. }
-                | StoreError::Encode { .. }
-        )
-    }
-}
-
 impl RelayStore {
     /// Runs `writes` in order in one write transaction and commits it durably once.
     ///
@@ -141,13 +124,10 @@ impl RelayStore {
         write(&self.db, |tx| {
             let mut outcomes = Vec::with_capacity(writes.len());
             for one in writes {
-                let outcome = apply(tx, one);
-                if let Err(e) = &outcome
-                    && e.aborts_transaction()
-                {
-                    return Err(outcome.expect_err("checked to be an error"));
+                match apply(tx, one) {
+                    Err(e) if e.aborts_transaction() => return Err(e),
+                    outcome => outcomes.push(outcome),
                 }
-                outcomes.push(outcome);
             }
             Ok(outcomes)
         })

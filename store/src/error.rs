@@ -287,3 +287,20 @@ from_redb_errors!(
     redb::StorageError,
     redb::CommitError
 );
+
+impl StoreError {
+    /// Whether this failure means the transaction it happened in may hold half a write
+    /// (a storage or encoding failure), so that nothing of it may be committed. Every
+    /// other error is a refusal, decided before anything was written.
+    pub fn aborts_transaction(&self) -> bool {
+        matches!(
+            self,
+            StoreError::InUse { .. }
+                | StoreError::Open { .. }
+                | StoreError::Io { .. }
+                | StoreError::Database { .. }
+                | StoreError::Corrupt { .. }
+                | StoreError::Encode { .. }
+        )
+    }
+}
