@@ -30,8 +30,8 @@ pub enum BatchWrite {
         to: UserName,
         /// The sender's message id (de-duplication key).
         id: MessageId,
-        /// The event to queue (a [`PushEvent::Message`]).
-        event: PushEvent,
+        /// The end-to-end encrypted message, opaque (queued as a [`PushEvent::Message`]).
+        ciphertext: Vec<u8>,
         /// The relay's clock.
         now_ms: u64,
         /// The recipient's queue quota.
@@ -78,10 +78,7 @@ impl BatchWrite {
     pub fn weight(&self) -> usize {
         const ROW: usize = 128;
         match self {
-            BatchWrite::Message { event, .. } => match event {
-                PushEvent::Message { ciphertext, .. } => ROW + ciphertext.len(),
-                _ => ROW,
-            },
+            BatchWrite::Message { ciphertext, .. } => ROW + ciphertext.len(),
             BatchWrite::GroupMessage {
                 ciphertext,
                 key_shares,
@@ -119,7 +116,7 @@ impl RelayStore {
     /// the whole batch failed on storage and nothing of it was committed.
     pub fn commit_batch(
         &self,
-        writes: &[BatchWrite],
+        writes: Vec<BatchWrite>,
     ) -> Result<Vec<Result<BatchOutcome, StoreError>>, StoreError> {
         write(&self.db, |tx| {
             let mut outcomes = Vec::with_capacity(writes.len());
@@ -134,18 +131,24 @@ impl RelayStore {
     }
 }
 
-/// One write inside the batch's transaction.
-fn apply(tx: &redb::WriteTransaction, one: &BatchWrite) -> Result<BatchOutcome, StoreError> {
+/// One write inside the batch's transaction; it is consumed, so a message's ciphertext
+/// moves into its queue row without a copy.
+fn apply(tx: &redb::WriteTransaction, one: BatchWrite) -> Result<BatchOutcome, StoreError> {
     match one {
         BatchWrite::Message {
             from,
             to,
             id,
-            event,
+            ciphertext,
             now_ms,
             limit,
         } => {
-            enqueue_message_in(tx, from, to, *id, event, *now_ms, *limit).map(BatchOutcome::Message)
+            let event = PushEvent::Message {
+                from: from.clone(),
+                id,
+                ciphertext,
+            };
+            enqueue_message_in(tx, &from, &to, id, event, now_ms, limit).map(BatchOutcome::Message)
         }
         BatchWrite::GroupMessage {
             from,
@@ -165,15 +168,23 @@ fn apply(tx: &redb::WriteTransaction, one: &BatchWrite) -> Result<BatchOutcome, 
                 })
                 .collect();
             send_group_message_in(
-                tx, from, *group, *epoch, *id, ciphertext, &shares, *now_ms, *limit,
+                tx,
+                &from,
+                group,
+                epoch,
+                id,
+                &ciphertext,
+                &shares,
+                now_ms,
+                limit,
             )
             .map(BatchOutcome::GroupMessage)
         }
         BatchWrite::Ack { user, through } => {
-            ack_through_in(tx, user, *through).map(BatchOutcome::Acked)
+            ack_through_in(tx, &user, through).map(BatchOutcome::Acked)
         }
         BatchWrite::LastSeen { user, ms } => {
-            set_last_seen_in(tx, user, *ms).map(|()| BatchOutcome::Recorded)
+            set_last_seen_in(tx, &user, ms).map(|()| BatchOutcome::Recorded)
         }
     }
 }
@@ -233,11 +244,7 @@ mod tests {
             from: user(from),
             to: user(to),
             id: MessageId([id; 16]),
-            event: PushEvent::Message {
-                from: user(from),
-                id: MessageId([id; 16]),
-                ciphertext: vec![id; 40],
-            },
+            ciphertext: vec![id; 40],
             now_ms: 10 + u64::from(id),
             limit: limit(queue),
         }
@@ -295,7 +302,7 @@ mod tests {
 
     /// What `write` does through the store's single method of its kind.
     fn one_at_a_time(store: &RelayStore, write: &BatchWrite) -> Result<BatchOutcome, StoreError> {
-        store.commit_batch(std::slice::from_ref(write))?.remove(0)
+        store.commit_batch(vec![write.clone()])?.remove(0)
     }
 
     fn describe(outcome: &Result<BatchOutcome, StoreError>) -> String {
@@ -325,7 +332,7 @@ mod tests {
         let (_b, single) = setup();
         let writes = mixed_batch(&batched);
         let together: Vec<String> = batched
-            .commit_batch(&writes)
+            .commit_batch(writes.clone())
             .expect("commits")
             .iter()
             .map(describe)
@@ -358,7 +365,7 @@ mod tests {
     #[test]
     fn refused_writes_leave_nothing_and_the_rest_commit() {
         let (_dir, store) = setup();
-        let outcomes = store.commit_batch(&mixed_batch(&store)).expect("commits");
+        let outcomes = store.commit_batch(mixed_batch(&store)).expect("commits");
         assert!(matches!(outcomes[1], Err(StoreError::NotFriends { .. })));
         assert!(matches!(outcomes[4], Err(StoreError::QueueFull { .. })));
         assert!(matches!(outcomes[6], Err(StoreError::GroupChanged { .. })));
@@ -408,7 +415,7 @@ mod tests {
     fn an_empty_batch_commits_nothing_and_answers_nothing() {
         let (_dir, store) = setup();
         let before = queues(&store);
-        assert!(store.commit_batch(&[]).expect("commits").is_empty());
+        assert!(store.commit_batch(Vec::new()).expect("commits").is_empty());
         assert_eq!(queues(&store), before);
     }
 }

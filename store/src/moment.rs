@@ -443,7 +443,7 @@ fn notify_in(
     now_ms: u64,
     queue_limit: QueueLimit,
 ) -> Result<bool, StoreError> {
-    match enqueue_in(tx, to, event, None, now_ms, queue_limit) {
+    match enqueue_in(tx, to, event.clone(), None, now_ms, queue_limit) {
         Ok(_) => Ok(true),
         Err(StoreError::QueueFull { .. }) => Ok(false),
         Err(e) => Err(e),

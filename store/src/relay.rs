@@ -346,7 +346,7 @@ impl<'t> QueueWriter<'t> {
 pub(crate) fn enqueue_in(
     tx: &redb::WriteTransaction,
     recipient: &UserName,
-    event: &PushEvent,
+    event: PushEvent,
     dedup: Option<(&UserName, MessageId)>,
     now_ms: u64,
     limit: QueueLimit,
@@ -364,7 +364,7 @@ pub(crate) fn enqueue_in(
     }
     let mut queues = QueueWriter::open(tx)?;
     queues.check_room(recipient, limit)?;
-    let seq = queues.append(recipient, QueueBody::Event(event.clone()), now_ms)?;
+    let seq = queues.append(recipient, QueueBody::Event(event), now_ms)?;
     drop(queues);
     if let Some((sender, id)) = dedup {
         remember_send_in(tx, name, sender, id, seq, now_ms)?;
@@ -793,7 +793,7 @@ impl RelayStore {
         limit: QueueLimit,
     ) -> Result<Enqueued, StoreError> {
         write(&self.db, |tx| {
-            enqueue_in(tx, recipient, event, dedup, now_ms, limit)
+            enqueue_in(tx, recipient, event.clone(), dedup, now_ms, limit)
         })
     }
 

@@ -354,7 +354,7 @@ impl RelayStore {
                 remove_request_in(tx, to, from)?;
                 befriend_in(tx, from, to, now_ms)?;
                 let event = PushEvent::FriendAccepted { by: from.clone() };
-                return enqueue_in(tx, to, &event, None, now_ms, limits.queue)
+                return enqueue_in(tx, to, event, None, now_ms, limits.queue)
                     .map(FriendRequestOutcome::BecameFriends);
             }
             if pending_for_to >= limits.max_pending_incoming {
@@ -374,7 +374,7 @@ impl RelayStore {
                 from: from.clone(),
                 note: note.to_string(),
             };
-            let enqueued = enqueue_in(tx, to, &event, None, now_ms, limits.queue)?;
+            let enqueued = enqueue_in(tx, to, event, None, now_ms, limits.queue)?;
             let record = FriendRequestRecord {
                 note: note.to_string(),
                 created_ms: now_ms,
@@ -413,7 +413,7 @@ impl RelayStore {
             remove_request_in(tx, me, from)?;
             befriend_in(tx, me, from, now_ms)?;
             let event = PushEvent::FriendAccepted { by: me.clone() };
-            enqueue_in(tx, from, &event, None, now_ms, limits.queue)
+            enqueue_in(tx, from, event, None, now_ms, limits.queue)
         })
     }
 
@@ -455,7 +455,7 @@ impl RelayStore {
             drop(friends);
             crate::moment::revoke_moments_in(tx, me, other)?;
             let event = PushEvent::FriendRemoved { by: me.clone() };
-            match enqueue_in(tx, other, &event, None, now_ms, queue_limit) {
+            match enqueue_in(tx, other, event, None, now_ms, queue_limit) {
                 Ok(enqueued) => Ok(Some(enqueued)),
                 // `enqueue_in` writes nothing when it refuses, so the removal can commit.
                 Err(StoreError::QueueFull { .. }) => Ok(None),
@@ -630,7 +630,7 @@ impl RelayStore {
         queue_limit: QueueLimit,
     ) -> Result<MessageOutcome, StoreError> {
         write(&self.db, |tx| {
-            enqueue_message_in(tx, from, to, id, event, now_ms, queue_limit)
+            enqueue_message_in(tx, from, to, id, event.clone(), now_ms, queue_limit)
         })
     }
 
@@ -724,7 +724,7 @@ pub(crate) fn enqueue_message_in(
     from: &UserName,
     to: &UserName,
     id: MessageId,
-    event: &PushEvent,
+    event: PushEvent,
     now_ms: u64,
     queue_limit: QueueLimit,
 ) -> Result<MessageOutcome, StoreError> {

@@ -73,19 +73,20 @@ fn run(store: &RelayStore, metrics: &Metrics, mut waiting: mpsc::Receiver<Job>) 
         let batch = gather(first, &mut waiting);
         let (writes, replies): (Vec<BatchWrite>, Vec<_>) =
             batch.into_iter().map(|job| (job.write, job.reply)).unzip();
-        let outcomes: Vec<Result<BatchOutcome, ErrorReply>> = match store.commit_batch(&writes) {
+        let count = writes.len();
+        let outcomes: Vec<Result<BatchOutcome, ErrorReply>> = match store.commit_batch(writes) {
             Ok(outcomes) => {
                 metrics.store_commits.inc();
-                metrics.store_batched_writes.inc_by(writes.len() as u64);
+                metrics.store_batched_writes.inc_by(count as u64);
                 outcomes
                     .into_iter()
                     .map(|o| o.map_err(store_failure))
                     .collect()
             }
             Err(e) => {
-                tracing::error!(error = %e, writes = writes.len(), "a batch of writes failed to commit");
+                tracing::error!(error = %e, writes = count, "a batch of writes failed to commit");
                 let reply = store_failure(e);
-                writes.iter().map(|_| Err(reply.clone())).collect()
+                vec![Err(reply); count]
             }
         };
         for (reply, outcome) in replies.into_iter().zip(outcomes) {

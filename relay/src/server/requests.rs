@@ -1109,11 +1109,6 @@ async fn send(
         ));
     }
     let size = ciphertext.len();
-    let event = PushEvent::Message {
-        from: from.clone(),
-        id,
-        ciphertext,
-    };
     // Committed (durably, with whatever else is waiting) before the sender hears "sent":
     // the delivery rule. The store checks the friendship and blocks in the same transaction.
     let outcome = shared
@@ -1122,7 +1117,7 @@ async fn send(
             from: from.clone(),
             to: to.clone(),
             id,
-            event,
+            ciphertext,
             now_ms: now_ms(),
             limit: shared.limits.queue(),
         })
