@@ -457,7 +457,6 @@ impl RelayLink {
         Ok(EventStream {
             recv,
             decoder: FrameDecoder::new(MAX_CONTROL_FRAME_BYTES),
-            buf: vec![0u8; 64 * 1024],
         })
     }
 
@@ -492,14 +491,13 @@ async fn read_one_frame<T: serde::de::DeserializeOwned>(
     recv: &mut quinn::RecvStream,
 ) -> Result<T, ReadError> {
     let mut decoder = FrameDecoder::new(MAX_CONTROL_FRAME_BYTES);
-    let mut buf = vec![0u8; 64 * 1024];
+    // quinn's own chunks, never past the frame: no buffer beyond the answer's bytes.
     loop {
         if let Some(msg) = decoder.next_message().map_err(ReadError::Frame)? {
             return Ok(msg);
         }
-        let want = decoder.wanted().min(buf.len());
-        match recv.read(&mut buf[..want]).await {
-            Ok(Some(n)) => decoder.push(&buf[..n]).map_err(ReadError::Frame)?,
+        match recv.read_chunk(decoder.wanted(), true).await {
+            Ok(Some(chunk)) => decoder.push(&chunk.bytes).map_err(ReadError::Frame)?,
             Ok(None) => {
                 decoder.finish().map_err(ReadError::Frame)?;
                 return Err(ReadError::Stream(
@@ -516,7 +514,6 @@ async fn read_one_frame<T: serde::de::DeserializeOwned>(
 pub struct EventStream {
     recv: quinn::RecvStream,
     decoder: FrameDecoder,
-    buf: Vec<u8>,
 }
 
 impl EventStream {
@@ -526,8 +523,9 @@ impl EventStream {
             if let Some(push) = self.decoder.next_message()? {
                 return Ok(Some(push));
             }
-            match self.recv.read(&mut self.buf).await {
-                Ok(Some(n)) => self.decoder.push(&self.buf[..n])?,
+            // quinn's own chunks: no buffer of this stream's own while it waits.
+            match self.recv.read_chunk(usize::MAX, true).await {
+                Ok(Some(chunk)) => self.decoder.push(&chunk.bytes)?,
                 Ok(None) | Err(_) => return Ok(None),
             }
         }

@@ -102,16 +102,11 @@ async fn read_into(
     Ok(())
 }
 
-fn metric(body: &str, name: &str) -> Result<u64> {
-    body.lines()
-        .find_map(|line| {
-            line.strip_prefix(name)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .with_context(|| format!("{name} not in the metrics:\n{body}"))
+/// A counter of the relay's metrics page, or a clear failure if it is missing.
+fn counter(body: &str, name: &str) -> Result<u64> {
+    let value = uchat_tests::metric(body, name)
+        .with_context(|| format!("{name} not in the metrics:\n{body}"))?;
+    Ok(value as u64)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,8 +169,8 @@ async fn every_send_acknowledged_before_a_sigkill_mid_batch_arrives_exactly_once
     while sending.join_next().await.is_some() {}
     while reading.join_next().await.is_some() {}
 
-    let commits = metric(&before, "uchat_store_commits_total")?;
-    let writes = metric(&before, "uchat_store_batched_writes_total")?;
+    let commits = counter(&before, "uchat_store_commits_total")?;
+    let writes = counter(&before, "uchat_store_batched_writes_total")?;
     let (acked_at_kill, unanswered) = {
         let ledger = lock(&ledger);
         (

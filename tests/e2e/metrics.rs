@@ -1,14 +1,7 @@
 //! The relay's Prometheus endpoint counts what happens, and nothing private.
 
 use anyhow::Result;
-use uchat_tests::{Peer, TestRelay, befriend};
-
-fn metric(body: &str, name: &str) -> Option<f64> {
-    body.lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
+use uchat_tests::{Peer, TestRelay, befriend, metric};
 
 #[test]
 fn the_metrics_endpoint_counts_messages_and_requests_without_names_or_content() -> Result<()> {

@@ -175,12 +175,7 @@ impl TestRelay {
     /// The relay process's resident memory now, in KiB (`VmRSS` in /proc).
     pub fn rss_kib(&self) -> Result<u64> {
         let pid = self.pid().context("the relay is not running")?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("no VmRSS line")
+        Ok(procfs::read(pid)?.rss_kib)
     }
 
     fn spawn(&mut self, extra: &[&str]) -> Result<()> {
@@ -656,33 +651,21 @@ pub async fn raw_hello(relay: &TestRelay) -> Result<uchat_peer::connection::Rela
     Ok(link)
 }
 
-/// Registers `user` (password [`PASSWORD`]) over a raw connection, with made-up public keys:
-/// the relay checks only their sizes, never a signature. Returns the connection, logged in,
+/// Registers `user` (password [`PASSWORD`]) over a raw connection, with made-up public keys
+/// ([`wire_client::register_request`]): the relay checks only their sizes, never a signature. Returns the connection, logged in,
 /// and the session token.
 pub async fn raw_register(
     relay: &TestRelay,
     user: &str,
 ) -> Result<(uchat_peer::connection::RelayLink, uchat_wire::SessionToken)> {
-    use uchat_wire::{IdentityKeys, Password, Reply, Request, SignedKey, UserName};
+    use uchat_wire::{Reply, UserName};
     let link = raw_hello(relay).await?;
-    let seed = user
-        .bytes()
-        .fold(7u8, |acc, b| acc.wrapping_mul(31).wrapping_add(b));
-    let key = |i: u8| SignedKey {
-        key: vec![seed ^ i; 32],
-        signature: vec![i; 64],
-    };
     let reply = link
-        .request(&Request::Register {
-            username: UserName::parse(user)?,
-            password: Password::new(PASSWORD),
-            identity: IdentityKeys {
-                curve25519: vec![seed; 32],
-                ed25519: vec![seed.wrapping_add(1); 32],
-            },
-            one_time_keys: (1..=20).map(key).collect(),
-            fallback_key: Some(key(0xfe)),
-        })
+        .request(&wire_client::register_request(
+            UserName::parse(user)?,
+            PASSWORD,
+            20,
+        ))
         .await
         .with_context(|| format!("registering {user}"))?;
     match reply {
@@ -932,6 +915,14 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 /// Whether `needle` occurs in `haystack`.
 pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The value of metric `name` in a Prometheus text `body` (`name value` on a line of its
+/// own), if it is there.
+pub fn metric(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
 }
 
 /// Runs a benchmark binary's work on a tokio runtime; on failure prints `name: error` with

@@ -13,17 +13,15 @@
 //! It deliberately does not retry, reconnect or keep any state across connections:
 //! callers that test those decide themselves what a failure means.
 
-use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
 use uchat_peer::connection::{ConnectionError, RelayLink};
-use uchat_wire::frame::{self, FrameDecoder, MAX_CONTROL_FRAME_BYTES};
+use uchat_wire::frame::{FrameDecoder, MAX_CONTROL_FRAME_BYTES};
 use uchat_wire::{
     ErrorReply, IdentityKeys, MessageId, PROTOCOL_VERSION, Password, Push, PushEvent, Reply,
-    Request, Response, Seq, SessionToken, SignedKey, UserName,
+    Request, Seq, SessionToken, SignedKey, UserName,
 };
 
 pub use uchat_peer::connection::Dialer;
@@ -105,21 +103,8 @@ impl WireClient {
         name: UserName,
         password: &str,
     ) -> Result<Self, RequestError> {
-        let key = || SignedKey {
-            key: random_bytes(32),
-            signature: random_bytes(64),
-        };
-        let request = Request::Register {
-            username: name,
-            password: Password::new(password),
-            identity: IdentityKeys {
-                curve25519: random_bytes(32),
-                ed25519: random_bytes(32),
-            },
-            // Nobody claims a wire client's keys; a few keep the account like a real one.
-            one_time_keys: (0..5).map(|_| key()).collect(),
-            fallback_key: Some(key()),
-        };
+        // Nobody claims a wire client's keys; a few keep the account like a real one.
+        let request = register_request(name, password, 5);
         Self::log_in(dialer, request).await
     }
 
@@ -489,55 +474,18 @@ impl AckBatch {
     }
 }
 
-/// Sends one request on its own stream of `link` and reads the answer, with no buffer
-/// beyond the answer's own bytes.
+/// Sends one request on its own stream of `link` ([`RelayLink::request`]) and sorts its
+/// failures into refused, unanswered and unencodable.
 async fn request_on(link: &RelayLink, request: &Request) -> Result<Reply, RequestError> {
     let kind = request.kind();
-    let bytes =
-        frame::encode(request, MAX_CONTROL_FRAME_BYTES).map_err(|e| RequestError::Encode {
+    link.request(request).await.map_err(|e| match e {
+        ConnectionError::Refused(error) => RequestError::Refused { kind, error },
+        ConnectionError::TooLarge(e) => RequestError::Encode {
             kind,
             reason: e.to_string(),
-        })?;
-    let (mut send, mut recv) = link
-        .quic()
-        .open_bi()
-        .await
-        .map_err(|e| unanswered(kind, e))?;
-    // The relay may refuse a request before reading all of it; its answer still comes,
-    // so a failed write is not yet a failure.
-    let _ = send.write_all(&bytes).await;
-    let _ = send.finish();
-    let mut decoder = FrameDecoder::new(MAX_CONTROL_FRAME_BYTES);
-    // Bounded: each turn reads at least one byte of a frame of bounded size, or ends.
-    let response: Response = loop {
-        match decoder.next_message() {
-            Ok(Some(response)) => break response,
-            Ok(None) => {}
-            Err(e) => return Err(unanswered(kind, e)),
-        }
-        match recv.read_chunk(decoder.wanted(), true).await {
-            Ok(Some(chunk)) => decoder
-                .push(&chunk.bytes)
-                .map_err(|e| unanswered(kind, e))?,
-            Ok(None) => {
-                return Err(unanswered(
-                    kind,
-                    "the relay closed the stream without answering",
-                ));
-            }
-            Err(e) => {
-                let reason = link
-                    .quic()
-                    .close_reason()
-                    .map_or_else(|| e.to_string(), |closed| closed.to_string());
-                return Err(unanswered(kind, reason));
-            }
-        }
-    };
-    match response {
-        Response::Ok(reply) => Ok(reply),
-        Response::Error(error) => Err(RequestError::Refused { kind, error }),
-    }
+        },
+        other => unanswered(kind, other),
+    })
 }
 
 fn unanswered(kind: &'static str, reason: impl ToString) -> RequestError {
@@ -554,19 +502,31 @@ fn unexpected(kind: &'static str, reply: Reply) -> RequestError {
     }
 }
 
-/// `len` bytes that differ from run to run and call to call: key material the relay
-/// only stores, and filler for opaque ciphertexts (nothing here needs to be secret).
+/// `len` random bytes: key material the relay only stores, and filler for opaque
+/// ciphertexts.
 pub fn random_bytes(len: usize) -> Vec<u8> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let state = std::collections::hash_map::RandomState::new();
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        let mut hasher = state.build_hasher();
-        hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-        out.extend_from_slice(&hasher.finish().to_le_bytes());
-    }
-    out.truncate(len);
+    let mut out = vec![0u8; len];
+    getrandom::fill(&mut out).expect("the operating system gives random bytes");
     out
+}
+
+/// A `Register` for `name` with random public keys of the sizes the relay expects (it
+/// checks lengths, never signatures) and `one_time_keys` one-time keys.
+pub fn register_request(name: UserName, password: &str, one_time_keys: usize) -> Request {
+    let key = || SignedKey {
+        key: random_bytes(32),
+        signature: random_bytes(64),
+    };
+    Request::Register {
+        username: name,
+        password: Password::new(password),
+        identity: IdentityKeys {
+            curve25519: random_bytes(32),
+            ed25519: random_bytes(32),
+        },
+        one_time_keys: (0..one_time_keys).map(|_| key()).collect(),
+        fallback_key: Some(key()),
+    }
 }
 
 /// A fresh random message id.
