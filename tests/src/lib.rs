@@ -928,6 +928,34 @@ pub fn metric(body: &str, name: &str) -> Option<f64> {
 /// Runs a benchmark binary's work on a tokio runtime; on failure prints `name: error` with
 /// its causes and exits 1.
 pub fn run_main(name: &str, work: impl std::future::Future<Output = Result<()>>) {
+    run_main_with(name, Failure::default(), work);
+}
+
+/// How [`run_main_with`] reports a failure.
+pub struct Failure {
+    /// Also print `{"type":"error","message":…}` on stdout, for a `--json` run.
+    pub json: bool,
+    /// The exit code an error gets.
+    pub exit_code: fn(&anyhow::Error) -> i32,
+}
+
+impl Default for Failure {
+    fn default() -> Self {
+        Self {
+            json: false,
+            exit_code: |_| 1,
+        }
+    }
+}
+
+/// [`run_main`] with a say in how a failure is reported. The process exits at once on a
+/// failure (tasks still blocked on the network do not hold it), and gives tasks still
+/// winding down 5 s after a success.
+pub fn run_main_with(
+    name: &str,
+    failure: Failure,
+    work: impl std::future::Future<Output = Result<()>>,
+) {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -936,9 +964,16 @@ pub fn run_main(name: &str, work: impl std::future::Future<Output = Result<()>>)
         }
     };
     if let Err(e) = runtime.block_on(work) {
+        if failure.json {
+            println!(
+                "{}",
+                serde_json::json!({ "type": "error", "message": format!("{e:#}") })
+            );
+        }
         eprintln!("{name}: {e:#}");
-        std::process::exit(1);
+        std::process::exit((failure.exit_code)(&e));
     }
+    runtime.shutdown_timeout(Duration::from_secs(5));
 }
 
 /// Writes 48 kHz mono 16-bit PCM to a WAV file (call input in tests).

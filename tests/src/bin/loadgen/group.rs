@@ -87,9 +87,7 @@ pub(crate) async fn run(ctx: &Ctx, relay: &Relay) -> Result<Report> {
     let seconds = started.elapsed().as_secs_f64();
     ensure!(got == expected, "{got} of {expected} deliveries arrived");
     let mut report = ctx.report(Scenario::Group, users);
-    report.messages = got;
-    report.seconds = seconds;
-    report.msgs_per_s = got as f64 / seconds;
+    report.set_count(got, seconds);
     report.set_latency(&*delivery.lock().await);
     report.relay_cpu_pct = cpu.cpu_pct();
     report.relay_rss_mib = relay.rss_mib();

@@ -81,9 +81,7 @@ pub(crate) async fn run(ctx: &Ctx, relay: &Relay) -> Result<Report> {
     let mut report = ctx.report(Scenario::Latency, 2);
     report.relay_cpu_pct = cpu.cpu_pct();
     report.relay_rss_mib = relay.rss_mib();
-    report.messages = ctx.args.count;
-    report.seconds = seconds;
-    report.msgs_per_s = ctx.args.count as f64 / seconds;
+    report.set_count(ctx.args.count, seconds);
     report.set_latency(&round_trips);
 
     a_inbox.flush().await?;

@@ -72,9 +72,7 @@ pub(crate) async fn run(ctx: &Ctx, relay: &Relay) -> Result<Report> {
 
     let seconds = phase.as_secs_f64();
     let mut report = ctx.report(Scenario::Logins, clients);
-    report.messages = resume_count;
-    report.seconds = seconds;
-    report.msgs_per_s = resume_count as f64 / seconds;
+    report.set_count(resume_count, seconds);
     report.set_latency(&resume);
     report.logins_per_s = Some(resume_count as f64 / seconds);
     report.password_logins_per_s = Some(password_count as f64 / seconds);

@@ -301,28 +301,15 @@ async fn run_one(ctx: &Ctx, scenario: Scenario, relay: &mut Relay) -> Result<Rep
 
 fn main() {
     let args = Args::parse();
-    let json = args.json;
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("loadgen: cannot start the async runtime: {e}");
-            std::process::exit(1);
-        }
+    let failure = uchat_tests::Failure {
+        json: args.json,
+        exit_code: |e| {
+            if e.downcast_ref::<Unsupported>().is_some() {
+                2
+            } else {
+                1
+            }
+        },
     };
-    if let Err(e) = runtime.block_on(run(args)) {
-        if json {
-            println!(
-                "{}",
-                serde_json::json!({ "type": "error", "message": format!("{e:#}") })
-            );
-        }
-        eprintln!("loadgen: {e:#}");
-        let code = if e.downcast_ref::<Unsupported>().is_some() {
-            2
-        } else {
-            1
-        };
-        // Dropping the runtime would wait for tasks still blocked on the network.
-        std::process::exit(code);
-    }
+    uchat_tests::run_main_with("loadgen", failure, run(args));
 }

@@ -88,9 +88,7 @@ pub(crate) async fn run(ctx: &Ctx, relay: &Relay) -> Result<Report> {
     fleet.dialer().wait_idle(Duration::from_secs(1)).await;
 
     let mut report = ctx.report(Scenario::Offline, 2);
-    report.messages = messages;
-    report.seconds = drain_s;
-    report.msgs_per_s = messages as f64 / drain_s;
+    report.set_count(messages, drain_s);
     report.store_msgs_per_s = Some(messages as f64 / store_s);
     report.drain_s = Some(drain_s);
     report.relay_cpu_pct = relay_cpu_pct;

@@ -102,9 +102,7 @@ pub(crate) async fn run(ctx: &Ctx, relay: &Relay) -> Result<Report> {
     let (relay_cpu_pct, relay_rss_mib) = figures.context("the window never closed")?;
     let outcome = mesh.finish(pairs).await?;
     let mut report = ctx.report(Scenario::Rate, clients);
-    report.messages = outcome.counted;
-    report.seconds = measured.as_secs_f64();
-    report.msgs_per_s = outcome.counted as f64 / measured.as_secs_f64();
+    report.set_count(outcome.counted, measured.as_secs_f64());
     report.set_latency(&outcome.latency);
     report.relay_cpu_pct = relay_cpu_pct;
     report.relay_rss_mib = relay_rss_mib;

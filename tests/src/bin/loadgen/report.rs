@@ -60,6 +60,18 @@ pub(crate) struct Report {
 }
 
 impl Report {
+    /// Sets how many messages the scenario counted over how many seconds, and the rate
+    /// that makes (`msgs_per_s` is never set apart from them).
+    pub(crate) fn set_count(&mut self, messages: u64, seconds: f64) {
+        self.messages = messages;
+        self.seconds = seconds;
+        self.msgs_per_s = if seconds > 0.0 {
+            messages as f64 / seconds
+        } else {
+            0.0
+        };
+    }
+
     /// Sets the latency percentiles from a histogram of microseconds.
     pub(crate) fn set_latency(&mut self, histogram: &Histogram<u64>) {
         if histogram.is_empty() {

@@ -240,24 +240,9 @@ fn tail(log: &str, lines: usize) -> String {
 
 fn main() {
     let args = Args::parse();
-    let json = args.json;
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("soak: cannot start the async runtime: {e}");
-            std::process::exit(1);
-        }
+    let failure = uchat_tests::Failure {
+        json: args.json,
+        ..Default::default()
     };
-    if let Err(e) = runtime.block_on(run(args)) {
-        if json {
-            println!(
-                "{}",
-                serde_json::json!({"type": "error", "message": format!("{e:#}")})
-            );
-        }
-        eprintln!("soak: {e:#}");
-        std::process::exit(1);
-    }
-    // Client tasks still winding down must not hold the process open.
-    runtime.shutdown_timeout(Duration::from_secs(5));
+    uchat_tests::run_main_with("soak", failure, run(args));
 }
