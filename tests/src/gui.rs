@@ -113,10 +113,27 @@ impl Gui {
                 return Ok(());
             }
             if start.elapsed() > limit {
-                bail!("{}: {what} did not happen within {limit:?}", self.name);
+                bail!(
+                    "{}: {what} did not happen within {limit:?}; the screen showed {:?}",
+                    self.name,
+                    self.on_screen()
+                );
             }
             std::thread::sleep(POLL);
         }
+    }
+
+    /// The labels and texts of every widget on screen, in the order the app drew them:
+    /// what a failed wait shows of the screen.
+    pub fn on_screen(&self) -> Vec<String> {
+        use egui_kittest::kittest::{By, NodeT};
+        self.harness
+            .query_all(By::new().predicate(|node| node.role() != egui::accesskit::Role::TextRun))
+            .filter_map(|node| {
+                let node = node.accesskit_node();
+                node.label().or_else(|| node.value())
+            })
+            .collect()
     }
 
     /// Keeps the app running (stepping frames) until `outside`, which looks at something
