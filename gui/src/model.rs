@@ -33,11 +33,13 @@ impl Chat {
     }
 }
 
-/// One chat's messages as far as they are loaded, oldest first.
+/// One chat's messages as far as they are loaded, in the order the store keeps them.
 #[derive(Debug, Default)]
 pub struct Conversation {
+    /// Sorted by [`HistoryEntry::position`].
     entries: Vec<HistoryEntry>,
-    positions: HashMap<MessageId, usize>,
+    /// Where each entry is in `entries`.
+    index: HashMap<MessageId, usize>,
     /// Messages not seen yet: those that arrived while the chat was not open, and at
     /// sign-in those the store has not marked read.
     unread: HashSet<MessageId>,
@@ -84,77 +86,52 @@ impl Conversation {
             .any(|e| e.status == EntryStatus::Pending)
     }
 
-    /// Takes in the store's latest `page` (oldest first): entries already here are replaced
-    /// where the page starts, anything newer is appended. Returns how many entries were
-    /// added before the ones that were here (earlier history loaded), so a view can keep
-    /// its scroll position.
+    /// Takes in a `page` of the store's entries (the latest `asked` when it was read,
+    /// oldest first). Entries here already are replaced by their newer state; the rest
+    /// take their place in the store's order, so a page read before messages that
+    /// arrived since goes before them however the two crossed on the way. Returns how
+    /// many entries were added before the ones that were here (earlier history loaded),
+    /// so a view can keep its scroll position.
     pub fn take_page(&mut self, page: Vec<HistoryEntry>, asked: usize) -> usize {
         if asked >= self.requested {
             self.complete = page.len() < asked;
             self.requested = asked;
         }
         self.revision += 1;
-        let Some(first) = page.first() else {
-            return 0;
-        };
-        let prepended = match self.positions.get(&first.id) {
-            Some(&at) => {
-                self.entries.truncate(at);
-                self.entries.extend(page);
-                0
-            }
-            None => {
-                let old_first = self.entries.first().map(|e| e.id);
-                match old_first.and_then(|id| page.iter().position(|e| e.id == id)) {
-                    // The page reaches further back: it is the whole loaded history now.
-                    Some(at) => {
-                        self.entries = page;
-                        at
-                    }
-                    None if self.entries.is_empty() => {
-                        self.entries = page;
-                        0
-                    }
-                    // A page read before messages that arrived since were taken in (a
-                    // refresh racing the events): it is older than all that is here, and
-                    // goes before it, never after.
-                    None if page.last().map(|e| e.received_ms)
-                        < self.entries.first().map(|e| e.received_ms) =>
-                    {
-                        let older: Vec<HistoryEntry> = page
-                            .into_iter()
-                            .filter(|e| !self.positions.contains_key(&e.id))
-                            .collect();
-                        let count = older.len();
-                        self.entries.splice(0..0, older);
-                        count
-                    }
-                    // Only newer entries: they follow what is here.
-                    None => {
-                        for entry in page {
-                            if !self.positions.contains_key(&entry.id) {
-                                self.positions.insert(entry.id, self.entries.len());
-                                self.entries.push(entry);
-                            }
-                        }
-                        0
-                    }
+        let old_first = self.entries.first().map(|e| e.position);
+        let mut earlier = 0;
+        for entry in page {
+            match self.index.get(&entry.id) {
+                Some(&at) => self.entries[at] = entry,
+                None => {
+                    earlier += usize::from(old_first.is_some_and(|first| entry.position < first));
+                    self.entries.push(entry);
                 }
             }
-        };
+        }
+        // Stable and linear on the two sorted runs this leaves.
+        self.entries.sort_by_key(|e| e.position);
         self.reindex();
-        prepended
+        earlier
     }
 
-    /// Adds one entry (a message that just arrived), or replaces it if it is here.
+    /// Takes in one entry as the store holds it (a message that just arrived, or a new
+    /// state of one here), in the store's order.
     pub fn push(&mut self, entry: HistoryEntry) {
         self.revision += 1;
-        match self.positions.get(&entry.id) {
-            Some(&at) => self.entries[at] = entry,
-            None => {
-                self.positions.insert(entry.id, self.entries.len());
-                self.entries.push(entry);
-            }
+        if let Some(&at) = self.index.get(&entry.id) {
+            self.entries[at] = entry;
+            return;
+        }
+        let at = self
+            .entries
+            .partition_point(|e| e.position < entry.position);
+        let last = at == self.entries.len();
+        self.entries.insert(at, entry);
+        if last {
+            self.index.insert(self.entries[at].id, at);
+        } else {
+            self.reindex();
         }
     }
 
@@ -172,7 +149,7 @@ impl Conversation {
     }
 
     fn reindex(&mut self) {
-        self.positions = self
+        self.index = self
             .entries
             .iter()
             .enumerate()
@@ -461,8 +438,8 @@ impl Model {
                 debug_assert_eq!(chat.conversation(), message.conversation());
                 let is_open = self.open_chat.as_ref() == Some(&chat);
                 let title = self.chat_title(&chat);
+                // Its entry came just before, as the store holds it (Update::Entry).
                 let conversation = self.conversation_mut(&chat);
-                conversation.push(message.history_entry(now_ms()));
                 if is_open {
                     self.unseen_in_open_chat = true;
                 } else {
@@ -574,6 +551,7 @@ mod tests {
             group: None,
             group_change: None,
             file: None,
+            position: u64::from(n),
         }
     }
 
@@ -618,6 +596,32 @@ mod tests {
         assert_eq!(c.take_page(vec![entry(4, EntryStatus::Received)], 1), 1);
         assert_eq!(ids(&c), [4, 5, 6, 7]);
         assert_eq!(c.last().map(|e| e.id.0[0]), Some(7));
+    }
+
+    #[test]
+    fn a_page_read_before_newer_messages_arrived_keeps_them_after_it() {
+        let mut c = Conversation::default();
+        // Messages 5 to 7 arrive as events; a refresh that read the store when 6 was its
+        // latest entry comes after them: it refreshes 6 and leaves 7 in place.
+        for n in 5..=7 {
+            c.push(entry(n, EntryStatus::Received));
+        }
+        assert_eq!(c.take_page(vec![entry(6, EntryStatus::Received)], 1), 0);
+        assert_eq!(ids(&c), [5, 6, 7]);
+        assert_eq!(c.last().map(|e| e.id.0[0]), Some(7));
+    }
+
+    #[test]
+    fn events_and_a_page_that_cross_on_the_way_end_in_the_stores_order() {
+        let mut c = Conversation::default();
+        // The app starts while messages 1 to 3 are being taken in: the event for 1 is
+        // here, then a page read after 3 was stored, then the events for 2 and 3.
+        c.push(entry(1, EntryStatus::Received));
+        assert_eq!(c.take_page(vec![entry(3, EntryStatus::Received)], 1), 0);
+        c.push(entry(2, EntryStatus::Received));
+        c.push(entry(3, EntryStatus::Received));
+        assert_eq!(ids(&c), [1, 2, 3]);
+        assert_eq!(c.last().map(|e| e.id.0[0]), Some(3));
     }
 
     #[test]

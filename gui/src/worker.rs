@@ -767,8 +767,9 @@ impl Session {
 
     /// Sends this user's own message `id` as the history holds it now (after its status
     /// changed), if it is shown.
-    fn send_own_entry(&self, id: uchat_wire::MessageId) {
-        match self.client.own_entry(id) {
+    /// Sends the window message `id` of `from` as the store holds it, if it has it.
+    fn send_entry(&self, from: &UserName, id: uchat_wire::MessageId) {
+        match self.client.history_entry(from, id) {
             Ok(Some(entry)) => self.out.send(Update::Entry(entry)),
             Ok(None) => {}
             Err(e) => self.out.error("history", e),
@@ -843,16 +844,21 @@ impl Session {
         loop {
             match events.recv().await {
                 Ok(event) => {
+                    // A message's entry first, as stored (its place in the store's
+                    // order), then the event, which counts it unread and announces it.
+                    if let ClientEvent::Message(message) = &event {
+                        self.send_entry(&message.from, message.id);
+                    }
                     self.out.send(Update::Event(event.clone()));
                     match event {
                         ClientEvent::FriendRequest { .. }
                         | ClientEvent::FriendAccepted { .. }
                         | ClientEvent::FriendRemoved { .. } => self.refresh_contacts().await,
                         ClientEvent::GroupChanged { .. } => self.refresh_groups().await,
-                        ClientEvent::OutboxSettled { id } => self.send_own_entry(id),
+                        ClientEvent::OutboxSettled { id } => self.send_entry(self.client.me(), id),
                         ClientEvent::Receipt { ids, .. } => {
                             for id in ids {
-                                self.send_own_entry(id);
+                                self.send_entry(self.client.me(), id);
                             }
                         }
                         ClientEvent::MomentPosted { post, .. }

@@ -880,9 +880,14 @@ impl Client {
         Ok(self.inner.store.history(conversation, limit)?)
     }
 
-    /// This user's own message `id` as the history holds it (its status, sent or failed).
-    pub fn own_entry(&self, id: MessageId) -> Result<Option<HistoryEntry>, ClientError> {
-        Ok(self.inner.store.history_entry(&self.inner.me, id)?)
+    /// Message `id` of `from` as the history holds it (for one's own, its status: sent or
+    /// failed), with its place in the store's order.
+    pub fn history_entry(
+        &self,
+        from: &UserName,
+        id: MessageId,
+    ) -> Result<Option<HistoryEntry>, ClientError> {
+        Ok(self.inner.store.history_entry(from, id)?)
     }
 
     /// The safety number with `user` from their pinned identity (fetched and pinned on
@@ -1261,6 +1266,7 @@ impl Inner {
             group: None,
             group_change: None,
             file: body.file(),
+            position: 0,
         };
         self.commit_olm_outbound(to, body.content(), Some(&entry), done_upload)
             .await

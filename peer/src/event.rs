@@ -225,6 +225,7 @@ impl ReceivedMessage {
             group: self.group,
             group_change: None,
             file: self.file.clone(),
+            position: 0,
         }
     }
 }

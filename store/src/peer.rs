@@ -24,7 +24,7 @@ use crate::tables::{
     CALL_OFFERS, CONTACTS, COUNTERS, FILE_MESSAGES, HISTORY, INBOUND_GROUP_SESSIONS, MESSAGES,
     MOMENT_IMAGES, MOMENT_KEYS, OLM_SESSIONS, OUTBOUND_GROUP_SESSIONS, OUTBOX, OUTBOX_IDS,
     PEER_GROUPS, PENDING_DOWNLOADS, PENDING_UPLOADS, PINS, PROFILE, PROFILE_KEY, SETTINGS, decode,
-    encode, entry_at, entry_location, next_counter, open_database, read, write,
+    decode_entry, encode, entry_at, entry_location, next_counter, open_database, read, write,
 };
 
 /// [`COUNTERS`] key of the event cursor.
@@ -385,7 +385,8 @@ impl PeerStore {
             let name = conversation.as_str();
             let mut out = Vec::new();
             for item in table.range((name, 0)..=(name, u64::MAX))?.rev().take(limit) {
-                out.push(decode(item?.1.value(), "history entry")?);
+                let (key, value) = item?;
+                out.push(decode_entry(key.value().1, value.value())?);
             }
             out.reverse();
             Ok(out)
@@ -755,6 +756,7 @@ mod tests {
             group: None,
             group_change: None,
             file: None,
+            position: 0,
         }
     }
 
@@ -961,6 +963,18 @@ mod tests {
                 .expect("reads")
                 .is_empty()
         );
+        // Positions follow the order of storing, across conversations, and an entry read
+        // alone has the same one.
+        let all = store
+            .history(&ConversationId::direct(&alice), 100)
+            .expect("reads");
+        let positions: Vec<u64> = all.iter().map(|e| e.position).collect();
+        assert!(positions.windows(2).all(|w| w[0] + 2 <= w[1]), "{positions:?}");
+        let one = store
+            .history_entry(&alice, all[2].id)
+            .expect("reads")
+            .expect("stored");
+        assert_eq!(one.position, all[2].position);
     }
 
     #[test]

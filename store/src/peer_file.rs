@@ -226,6 +226,7 @@ mod tests {
             group: None,
             group_change: None,
             file: Some(file_ref(file)),
+            position: 0,
         };
         store
             .commit_inbound(&InboundCommit {

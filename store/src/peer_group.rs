@@ -382,6 +382,7 @@ mod tests {
                 group: Some(G),
                 group_change: None,
                 file: None,
+                position: 0,
             },
             outbox: OutboxEntry {
                 id,

@@ -443,6 +443,12 @@ pub struct HistoryEntry {
     /// For a file message: the file.
     #[serde(default)]
     pub file: Option<FileRef>,
+    /// Where the store keeps it: the store's count of history entries when it was
+    /// appended, so entries sort by it in the order they were stored. It is the entry's
+    /// key, not part of the stored record: filled in when an entry is read, and ignored
+    /// (0 by convention) in one about to be appended.
+    #[serde(skip)]
+    pub position: u64,
 }
 
 /// A file a message carries, as the history keeps it: enough to fetch, check and decrypt
@@ -891,6 +897,7 @@ mod tests {
             group: None,
             group_change: None,
             file: None,
+            position: 0,
         };
         assert!(!format!("{entry:?}").contains("dawn"));
     }

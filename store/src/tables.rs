@@ -175,8 +175,15 @@ pub(crate) fn entry_at(
 ) -> Result<Option<crate::HistoryEntry>, StoreError> {
     history
         .get(key)?
-        .map(|v| decode(v.value(), "history entry"))
+        .map(|v| decode_entry(key.1, v.value()))
         .transpose()
+}
+
+/// Decodes the history entry stored at index `index` of [`HISTORY`], with its position.
+pub(crate) fn decode_entry(index: u64, bytes: &[u8]) -> Result<crate::HistoryEntry, StoreError> {
+    let mut entry: crate::HistoryEntry = decode(bytes, "history entry")?;
+    entry.position = index;
+    Ok(entry)
 }
 
 /// global insertion counter → [`crate::OutboxEntry`]; iteration order is oldest first.

@@ -1102,6 +1102,7 @@ fn pictures_with_absurd_sides_already_stored_or_in_the_feed_show_without_a_previ
             group: None,
             group_change: None,
             file,
+            position: 0,
         };
     {
         let store = uchat_store::PeerStore::open(&home.join(uchat_peer::client::STORE_FILE))?;

@@ -575,6 +575,7 @@ impl Inner {
                 group: Some(group),
                 group_change: None,
                 file: draft.body.file(),
+                position: 0,
             },
             outbox: outbox.clone(),
             done_upload,
@@ -802,6 +803,7 @@ impl Inner {
             group: Some(summary.id),
             group_change: Some(change.clone()),
             file: None,
+            position: 0,
         };
         self.store.commit_inbound(&InboundCommit {
             sessions: Vec::new(),

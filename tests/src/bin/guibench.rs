@@ -109,6 +109,7 @@ fn messages(me: &UserName, friend: &UserName, count: usize, png: &[u8]) -> Vec<H
                 group: None,
                 group_change: None,
                 file,
+                position: i as u64 + 1,
             }
         })
         .collect()
