@@ -969,7 +969,10 @@ mod tests {
             .history(&ConversationId::direct(&alice), 100)
             .expect("reads");
         let positions: Vec<u64> = all.iter().map(|e| e.position).collect();
-        assert!(positions.windows(2).all(|w| w[0] + 2 <= w[1]), "{positions:?}");
+        assert!(
+            positions.windows(2).all(|w| w[0] + 2 <= w[1]),
+            "{positions:?}"
+        );
         let one = store
             .history_entry(&alice, all[2].id)
             .expect("reads")
