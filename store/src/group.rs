@@ -29,13 +29,13 @@ use redb::ReadableTable;
 use uchat_wire::{GroupChange, GroupId, GroupInfo, GroupMember, MessageId, PushEvent, UserName};
 
 use crate::error::StoreError;
+use crate::reach::{Reach, reach_in};
 use crate::records::{GroupMessageRecord, GroupMessageRef, GroupRecord, QueueBody};
 use crate::relay::{
     QueueLimit, QueueWriter, RelayStore, Rows, earlier_send_in, remember_send_in, require_account,
 };
 use crate::tables::{
-    BLOCKS, FRIENDS, GROUP_MEMBERS, GROUP_MESSAGES, GROUPS, USER_GROUPS, decode, encode, read,
-    stored_name, write,
+    GROUP_MEMBERS, GROUP_MESSAGES, GROUPS, USER_GROUPS, decode, encode, read, stored_name, write,
 };
 
 /// How many times its [`QueueLimit`] a queue may grow to with key shares, which go past
@@ -179,20 +179,7 @@ fn may_add_in(
     user: &UserName,
 ) -> Result<bool, StoreError> {
     require_account(tx, user)?;
-    let friends = tx.open_table(FRIENDS)?;
-    if friends.get((owner.as_str(), user.as_str()))?.is_none() {
-        return Err(StoreError::NotFriends {
-            user: owner.clone(),
-            other: user.clone(),
-        });
-    }
-    let blocks = tx.open_table(BLOCKS)?;
-    if blocks.get((owner.as_str(), user.as_str()))?.is_some() {
-        return Err(StoreError::BlockedByYou {
-            other: user.clone(),
-        });
-    }
-    Ok(blocks.get((user.as_str(), owner.as_str()))?.is_none())
+    Ok(reach_in(tx, owner, user)? == Reach::Delivered)
 }
 
 /// How many groups `user` is in.

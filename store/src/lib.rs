@@ -60,6 +60,7 @@ mod peer_call;
 mod peer_file;
 mod peer_group;
 mod peer_moment;
+mod reach;
 mod records;
 mod relay;
 mod social;
@@ -72,6 +73,7 @@ pub use group::{CEILING_FACTOR, GroupLimits, GroupSent, KeyShareRow, LeaveOutcom
 pub use moment::{Commented, FeedPage, MomentLimits, Posted};
 pub use peer::{InboundCommit, OutboundCommit, PeerStore, UnreadMessage};
 pub use peer_group::{ContactSessions, GroupOutboundCommit};
+pub use reach::Reach;
 pub use records::{
     AccountRecord, CallOfferRecord, ContactRecord, ConversationId, EntryFlags, EntryStatus,
     FileRecord, FileRef, GroupOutbox, HistoryEntry, IdentityFlag, InboundGroupRecord, LocalGroup,

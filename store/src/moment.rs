@@ -26,6 +26,7 @@ use uchat_wire::{
 };
 
 use crate::error::StoreError;
+use crate::reach::{Reach, Relations, relations_in};
 use crate::records::{MomentCommentRecord, MomentLikeRecord, MomentPostRecord};
 use crate::relay::{QueueLimit, QueueWriter, RelayStore, enqueue_in, require_account};
 use crate::tables::{
@@ -169,25 +170,12 @@ pub struct FeedPage {
 /// The key of the tables about a pair of users: (owner, other).
 type Pair = (&'static str, &'static str);
 
-/// The friendship and block tables a visibility decision reads.
-struct Relations<F, B> {
-    friends: F,
-    blocks: B,
-}
-
+/// The moments' visibility rules, on top of [`crate::reach`]'s tables.
 impl<F, B> Relations<F, B>
 where
     F: ReadableTable<Pair, u64>,
     B: ReadableTable<Pair, u64>,
 {
-    fn friends(&self, a: &str, b: &str) -> Result<bool, StoreError> {
-        Ok(self.friends.get((a, b))?.is_some())
-    }
-
-    fn blocked_either_way(&self, a: &str, b: &str) -> Result<bool, StoreError> {
-        Ok(self.blocks.get((a, b))?.is_some() || self.blocks.get((b, a))?.is_some())
-    }
-
     /// Whether `viewer` may see a post by `author` that was shared with them
     /// (`shared`): always their own, else only while they are friends and neither blocked
     /// the other.
@@ -204,19 +192,8 @@ where
         if actor == viewer || actor == author {
             return Ok(true);
         }
-        Ok(self.friends(viewer, actor)? && self.blocks.get((viewer, actor))?.is_none())
+        Ok(self.friends(viewer, actor)? && !self.blocked(viewer, actor)?)
     }
-}
-
-/// The friendship and block tables as a write transaction holds them.
-type WriteRelations<'t> = Relations<redb::Table<'t, Pair, u64>, redb::Table<'t, Pair, u64>>;
-
-/// The friendship and block tables opened in a write transaction.
-fn relations_in(tx: &redb::WriteTransaction) -> Result<WriteRelations<'_>, StoreError> {
-    Ok(Relations {
-        friends: tx.open_table(FRIENDS)?,
-        blocks: tx.open_table(BLOCKS)?,
-    })
 }
 
 /// A post id read back from a row; stored ids are 16 bytes, so another length is
@@ -575,24 +552,7 @@ impl RelayStore {
                 if to == author {
                     return Err(StoreError::SelfRelation);
                 }
-                if !relations.friends(author.as_str(), to.as_str())? {
-                    return Err(StoreError::NotFriends {
-                        user: author.clone(),
-                        other: to.clone(),
-                    });
-                }
-                if relations
-                    .blocks
-                    .get((author.as_str(), to.as_str()))?
-                    .is_some()
-                {
-                    return Err(StoreError::BlockedByYou { other: to.clone() });
-                }
-                if relations
-                    .blocks
-                    .get((to.as_str(), author.as_str()))?
-                    .is_none()
-                {
+                if relations.reach(author, to)? == Reach::Delivered {
                     receiving.push(share);
                 }
             }

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use uchat_wire::{MessageId, ProfileSummary, PushEvent, UserName};
 
 use crate::error::StoreError;
+use crate::reach::{Reach, reach_in};
 use crate::records::{FriendRequestRecord, PublicProfileRecord};
 use crate::relay::{
     Enqueued, QueueLimit, QueueWriter, RelayStore, Rows, enqueue_in, require_account,
@@ -729,22 +730,11 @@ pub(crate) fn enqueue_message_in(
     queue_limit: QueueLimit,
 ) -> Result<MessageOutcome, StoreError> {
     require_account(tx, to)?;
-    if !has_pair(&tx.open_table(FRIENDS)?, from, to)? {
-        return Err(StoreError::NotFriends {
-            user: from.clone(),
-            other: to.clone(),
-        });
-    }
-    let blocks = tx.open_table(BLOCKS)?;
-    if has_pair(&blocks, from, to)? {
-        return Err(StoreError::BlockedByYou { other: to.clone() });
-    }
-    if has_pair(&blocks, to, from)? {
+    if reach_in(tx, from, to)? == Reach::Silenced {
         return Ok(MessageOutcome::Dropped {
             relay_ts_ms: now_ms,
         });
     }
-    drop(blocks);
     enqueue_in(tx, to, event, Some((from, id)), now_ms, queue_limit).map(MessageOutcome::Queued)
 }
 

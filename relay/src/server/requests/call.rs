@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use uchat_store::Reach;
 use uchat_wire::msg::call::MAX_CALL_SIGNAL_BYTES;
 use uchat_wire::{CallEndReason, CallId, ErrorCode, ErrorReply, Reply, UserName};
 
@@ -58,29 +59,8 @@ pub(super) async fn invite(
     }
     let store = shared.store.clone();
     let (caller, callee) = (me.clone(), to.clone());
-    let (friends, i_blocked, they_blocked) = blocking(move || {
-        if store.account(&callee)?.is_none() {
-            return Err(uchat_store::StoreError::UnknownUser { username: callee });
-        }
-        Ok((
-            store.are_friends(&caller, &callee)?,
-            store.has_blocked(&caller, &callee)?,
-            store.has_blocked(&callee, &caller)?,
-        ))
-    })
-    .await?;
-    if !friends {
-        return Err(fail(
-            ErrorCode::NotFriends,
-            format!("'{to}' is not your friend; calls are for friends only"),
-        ));
-    }
-    if i_blocked {
-        return Err(fail(
-            ErrorCode::BlockedByYou,
-            format!("you blocked '{to}'; unblock them first"),
-        ));
-    }
+    let reach = blocking(move || store.may_call(&caller, &callee)).await?;
+    let they_blocked = reach == Reach::Silenced;
     // Someone who blocked the caller looks offline to them, and hears nothing.
     let online = !they_blocked && shared.online.is_online(&to);
     let (invited, mut actions) = shared
