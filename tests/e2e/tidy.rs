@@ -1,6 +1,8 @@
 //! Invariants of the code base itself, checked like tests (rust-analyzer's "tidy").
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -26,7 +28,10 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-const CRATES: [&str; 5] = ["wire", "store", "relay", "peer", "tests"];
+/// Every crate's source, the fuzz targets' too.
+const CRATES: [&str; 8] = [
+    "wire", "store", "relay", "peer", "gui", "netsim", "tests", "fuzz",
+];
 
 #[test]
 fn every_rust_file_starts_with_a_module_doc_and_has_no_dbg() {
@@ -51,39 +56,79 @@ fn every_rust_file_starts_with_a_module_doc_and_has_no_dbg() {
     }
 }
 
-fn dependencies(krate: &str) -> String {
-    let manifest = std::fs::read_to_string(workspace_root().join(krate).join("Cargo.toml"))
-        .expect("readable manifest");
-    // Only the [dependencies] section: dev-dependencies may differ.
-    manifest
-        .split("\n[")
-        .find(|section| section.starts_with("dependencies]"))
-        .unwrap_or_default()
-        .to_string()
+/// Every package `package` links in a normal build (its whole dependency tree, build and
+/// dev dependencies left out), by name, without itself: what `cargo tree -e normal` lists.
+fn linked(package: &str) -> BTreeSet<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(["tree", "-p", package, "-e", "normal", "--prefix", "none"])
+        .args(["--locked", "--offline", "--charset", "ascii"])
+        .output()
+        .expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "cargo tree -p {package} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_string)
+        .collect();
+    assert!(names.contains(package), "cargo tree did not list {package}");
+    names.into_iter().filter(|name| name != package).collect()
+}
+
+/// Fails naming the packages of `forbidden` that `package` links, and why that is wrong.
+fn assert_links_none(package: &str, forbidden: &[&str], why: &str) {
+    let linked = linked(package);
+    let found: Vec<&str> = forbidden
+        .iter()
+        .copied()
+        .filter(|name| {
+            linked.contains(*name)
+                || (name.ends_with('-') && linked.iter().any(|l| l.starts_with(*name)))
+        })
+        .collect();
+    assert!(found.is_empty(), "{package} links {found:?}: {why}");
 }
 
 #[test]
 fn crate_dependencies_point_the_way_design_md_says() {
-    let wire = dependencies("wire");
-    for io in ["tokio", "quinn", "redb", "uchat-"] {
-        assert!(
-            !wire.contains(io),
-            "wire must stay pure, but depends on {io}"
-        );
-    }
-    let store = dependencies("store");
-    for dep in ["tokio", "quinn", "uchat-relay", "uchat-peer"] {
-        assert!(!store.contains(dep), "store must not depend on {dep}");
-    }
-    let relay = dependencies("relay");
-    for dep in ["uchat-peer", "vodozemac", "aes", "cbc"] {
-        assert!(
-            !relay.contains(dep),
-            "the relay must not link the end-to-end layer ({dep})"
-        );
-    }
-    assert!(
-        !dependencies("peer").contains("uchat-relay"),
-        "peer must not depend on relay"
+    assert_links_none(
+        "uchat-wire",
+        &["tokio", "quinn", "redb", "uchat-"],
+        "the protocol stays pure",
     );
+    assert_links_none(
+        "uchat-store",
+        &["tokio", "quinn", "uchat-relay", "uchat-peer"],
+        "the store does no I/O beyond its database and serves both sides",
+    );
+    assert_links_none(
+        "uchat-relay",
+        &[
+            "uchat-peer",
+            "vodozemac",
+            "aes",
+            "cbc",
+            "x25519-dalek",
+            "hkdf",
+            "ctr",
+            "hmac",
+        ],
+        "the relay must not link the end-to-end layer",
+    );
+    assert_links_none(
+        "uchat-peer",
+        &["uchat-relay"],
+        "a peer talks to a relay, never runs one",
+    );
+    assert_links_none(
+        "uchat-netsim",
+        &["uchat-"],
+        "the network simulator stands alone, so it can test anything",
+    );
+    assert_links_none("uchat-gui", &["uchat-relay"], "the app is a peer");
 }
