@@ -499,18 +499,84 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_transport_bounds_streams_and_buffers() {
-        let debug = format!("{:?}", transport_config(&Limits::default()));
-        for expected in [
-            "max_concurrent_bidi_streams: 32",
-            "max_concurrent_uni_streams: 0",
-            "stream_receive_window: 1310720",
-            "receive_window: 4194304",
-            "send_window: 2097152",
-        ] {
-            assert!(debug.contains(expected), "{expected} in {debug}");
+    /// How much `send` takes before flow control stops it (nothing read at the other
+    /// end): writes until a write waits for 300 ms.
+    async fn bytes_taken(send: &mut quinn::SendStream) -> usize {
+        let chunk = vec![0u8; 64 * 1024];
+        let mut taken = 0;
+        while let Ok(written) =
+            tokio::time::timeout(Duration::from_millis(300), send.write(&chunk)).await
+        {
+            taken += written.expect("the stream stays open");
         }
+        taken
+    }
+
+    /// Whether `what` is still waiting after 300 ms (for credit the other end never gave).
+    async fn waits<F: std::future::Future>(what: F) -> bool {
+        tokio::time::timeout(Duration::from_millis(300), what)
+            .await
+            .is_err()
+    }
+
+    /// A client connected over loopback to a QUIC server with the relay's transport
+    /// config that accepts the connection and then neither accepts streams nor reads:
+    /// what the client may open and send is what the config grants, nothing more.
+    #[tokio::test]
+    async fn the_transport_bounds_streams_and_buffers() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let cert = rcgen::generate_simple_self_signed(vec!["uchat-relay".into()]).expect("cert");
+        let key = rustls::pki_types::PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der());
+        let mut server_config =
+            quinn::ServerConfig::with_single_cert(vec![cert.cert.der().clone()], key.into())
+                .expect("server config");
+        server_config.transport_config(Arc::new(transport_config(&Limits::default())));
+        let loopback: SocketAddr = "127.0.0.1:0".parse().expect("address");
+        let server = quinn::Endpoint::server(server_config, loopback).expect("binds");
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.cert.der().clone()).expect("root");
+        let mut client = quinn::Endpoint::client(loopback).expect("binds");
+        client.set_default_client_config(
+            quinn::ClientConfig::with_root_certificates(Arc::new(roots)).expect("client config"),
+        );
+        let addr = server.local_addr().expect("address");
+        let (held, conn) = tokio::join!(
+            async {
+                server
+                    .accept()
+                    .await
+                    .expect("incoming")
+                    .await
+                    .expect("accepted")
+            },
+            async {
+                client
+                    .connect(addr, "uchat-relay")
+                    .expect("connects")
+                    .await
+                    .expect("handshake")
+            },
+        );
+        assert!(waits(conn.open_uni()).await, "no unidirectional streams");
+        let mut streams = Vec::new();
+        for _ in 0..MAX_CONCURRENT_BIDI_STREAMS {
+            streams.push(conn.open_bi().await.expect("within the stream limit").0);
+        }
+        assert!(waits(conn.open_bi()).await, "no stream beyond the limit");
+
+        // One stream: its own window. Then more streams until the connection's window
+        // is used up: the streams' sum is the connection's window.
+        let mut taken = vec![bytes_taken(&mut streams[0]).await];
+        assert_eq!(taken[0], STREAM_RECEIVE_WINDOW_BYTES as usize);
+        for send in &mut streams[1..4] {
+            taken.push(bytes_taken(send).await);
+        }
+        assert_eq!(
+            taken.iter().sum::<usize>(),
+            CONNECTION_RECEIVE_WINDOW_BYTES as usize,
+            "{taken:?}"
+        );
+        drop(held);
     }
 
     /// A relay's shared state over a fresh store in `data_dir`, with `password_permits`
