@@ -278,7 +278,7 @@ fn is_permanent(code: ErrorCode) -> bool {
 }
 
 /// State shared between the client handle and its background tasks.
-struct Inner {
+struct ClientState {
     home: PathBuf,
     store: Arc<PeerStore>,
     me: UserName,
@@ -320,7 +320,7 @@ struct Unlocked {
 
 /// A logged-in user connected to a relay.
 pub struct Client {
-    inner: Arc<Inner>,
+    inner: Arc<ClientState>,
     /// Where the queue stood when the current connection logged in.
     backlog: std::sync::Mutex<Backlog>,
     /// The event intake, acknowledgement and outbox tasks of the current connection.
@@ -722,7 +722,7 @@ impl Client {
         } = unlocked;
         let (events, first_events) = broadcast::channel(4096);
         let (processed, _) = watch::channel(Seq(0));
-        let inner = Arc::new(Inner {
+        let inner = Arc::new(ClientState {
             home: options.home.clone(),
             store,
             me,
@@ -1094,7 +1094,7 @@ fn from_records(records: Vec<SessionRecord>) -> Vec<SealedSession> {
         .collect()
 }
 
-impl Inner {
+impl ClientState {
     /// The live connection, or an `Unreachable` error while offline.
     fn link(&self) -> Result<RelayLink, ConnectionError> {
         self.link
@@ -1632,7 +1632,7 @@ impl Inner {
         })
     }
 
-    /// [`Inner::commit_olm_inbound`] for any store commit that saves what an Olm
+    /// [`ClientState::commit_olm_inbound`] for any store commit that saves what an Olm
     /// decryption changed (`commit`), with the same care for the account.
     fn commit_olm_with(
         &self,
@@ -1828,7 +1828,7 @@ struct OlmOpened {
 }
 
 /// Takes in pushed events one at a time until the stream ends.
-async fn run_inbox(inner: Arc<Inner>) {
+async fn run_inbox(inner: Arc<ClientState>) {
     // QUIC announces a stream with its first bytes, so this waits for the first event.
     let link = match inner.link() {
         Ok(link) => link,
@@ -1869,7 +1869,7 @@ async fn run_inbox(inner: Arc<Inner>) {
 
 /// Tries the outbox again whenever something it may have waited for arrived (membership
 /// events a group message needs); a send in progress holds the outbox lock meanwhile.
-async fn run_outbox_retries(inner: Arc<Inner>) {
+async fn run_outbox_retries(inner: Arc<ClientState>) {
     loop {
         inner.outbox_wake.notified().await;
         if let Err(e) = inner.flush_outbox(None).await {
@@ -1880,7 +1880,7 @@ async fn run_outbox_retries(inner: Arc<Inner>) {
 
 /// Acknowledges taken-in events in batches: waits for progress, lets more arrive for a
 /// moment, then acknowledges everything so far in one request.
-async fn run_acks(inner: Arc<Inner>) {
+async fn run_acks(inner: Arc<ClientState>) {
     let mut processed = inner.processed.subscribe();
     let mut acked = *processed.borrow();
     while processed.changed().await.is_ok() {

@@ -8,7 +8,7 @@
 //! Resource limits against clients that never log in: QUIC flow control caps what one
 //! connection can make the relay buffer (`transport_config`), request frames are small
 //! until login (`connection::MAX_PRELOGIN_FRAME_BYTES`), and argon2 work runs at most once
-//! per CPU at a time (`Shared::password_work`).
+//! per CPU at a time (`RelayState::password_work`).
 
 mod admission;
 mod announce;
@@ -123,7 +123,7 @@ const _: () =
 const _: () = assert!(CONNECTION_RECEIVE_WINDOW_BYTES >= STREAM_RECEIVE_WINDOW_BYTES);
 
 /// State shared by every connection of one relay.
-struct Shared {
+struct RelayState {
     store: Arc<RelayStore>,
     /// Commits messages, group messages and acknowledgements, many to a transaction.
     committer: committer::Committer,
@@ -151,7 +151,7 @@ struct Shared {
     started: Instant,
 }
 
-impl Shared {
+impl RelayState {
     /// The book of calls, locked (never held across an await).
     fn calls(&self) -> std::sync::MutexGuard<'_, calls::CallBook> {
         self.calls
@@ -326,7 +326,7 @@ impl Server {
                     source,
                 }
             })?;
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(RelayState {
             store,
             committer,
             files: file_dir,
@@ -422,7 +422,7 @@ impl Drop for Server {
 
 async fn accept_loop(
     endpoint: quinn::Endpoint,
-    shared: Arc<Shared>,
+    shared: Arc<RelayState>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
@@ -582,7 +582,10 @@ mod tests {
     /// A relay's shared state over a fresh store in `data_dir`, with `password_permits`
     /// argon2 permits, for unit tests of request handling that needs no connection.
     /// Must be called inside a tokio runtime (it starts the announcer task).
-    pub(super) fn test_shared(data_dir: &std::path::Path, password_permits: usize) -> Arc<Shared> {
+    pub(super) fn test_shared(
+        data_dir: &std::path::Path,
+        password_permits: usize,
+    ) -> Arc<RelayState> {
         let limits = Limits::default();
         let store = Arc::new(RelayStore::open(&data_dir.join("relay.redb")).expect("opens"));
         let online = Arc::new(online::Online::default());
@@ -590,7 +593,7 @@ mod tests {
         let (announcer, _task) = announce::start(store.clone(), online.clone(), metrics.clone());
         let committer =
             committer::Committer::start(store.clone(), metrics.clone()).expect("thread starts");
-        Arc::new(Shared {
+        Arc::new(RelayState {
             store,
             committer,
             files: Arc::new(files::FileDir::open(data_dir).expect("file directory")),

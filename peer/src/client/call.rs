@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use uchat_store::CallOfferRecord;
 use uchat_wire::{CallEndReason, CallId, Reply, Request, UserName};
 
-use super::{Client, ClientError, Inner, now_ms, random_id};
+use super::{Client, ClientError, ClientState, now_ms, random_id};
 use crate::crypto::voice::{CallKeyPair, CallKeys, CallRole};
 use crate::envelope::{Content, Payload};
 use crate::event::ClientEvent;
@@ -219,7 +219,7 @@ fn call_key_of(content: Content, call: CallId, want_offer: bool) -> Result<Vec<u
     }
 }
 
-impl Inner {
+impl ClientState {
     fn calls(&self) -> std::sync::MutexGuard<'_, CallRegistry> {
         self.calls.lock().unwrap_or_else(PoisonError::into_inner)
     }

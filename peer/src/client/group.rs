@@ -40,7 +40,9 @@ use uchat_wire::{
 };
 
 use super::page::fetch_pages;
-use super::{Client, ClientError, ConnectionError, Delivery, Inner, now_ms, random_id, unexpected};
+use super::{
+    Client, ClientError, ClientState, ConnectionError, Delivery, now_ms, random_id, unexpected,
+};
 use crate::body::Body;
 use crate::crypto::megolm::{
     self, InboundGroupSession, MegolmError, OutboundGroupSession, SealedInbound,
@@ -346,7 +348,7 @@ impl Client {
     }
 }
 
-impl Inner {
+impl ClientState {
     /// Sends a request answered with `Group`, records the group and returns it.
     async fn group_request(
         &self,

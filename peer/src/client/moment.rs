@@ -19,7 +19,7 @@ use uchat_wire::{
 };
 
 use super::file::{ProgressFn, file_metadata, new_file_ref};
-use super::{Client, ClientError, Inner, now_ms, random_id, unexpected};
+use super::{Client, ClientError, ClientState, now_ms, random_id, unexpected};
 use crate::body::Body;
 use crate::crypto::moment::{self as cipher, PostKey};
 use crate::envelope::{Content, Payload};
@@ -287,7 +287,7 @@ impl Client {
     }
 }
 
-impl Inner {
+impl ClientState {
     /// The key of `post`, or the clear error of a post this user cannot see.
     fn post_key(&self, post: PostId) -> Result<PostKey, ClientError> {
         let record = self.store.moment_key(post)?.ok_or_else(|| {

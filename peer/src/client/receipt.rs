@@ -15,7 +15,7 @@ use std::time::Duration;
 use uchat_store::{ConversationId, EntryStatus, InboundCommit};
 use uchat_wire::{MessageId, Seq, UserName};
 
-use super::{Client, ClientError, Inner, OlmOpened};
+use super::{Client, ClientError, ClientState, OlmOpened};
 use crate::crypto::olm::Identity;
 use crate::envelope::{Content, MAX_RECEIPT_IDS, ReceiptKind};
 
@@ -76,7 +76,7 @@ impl Client {
     }
 }
 
-impl Inner {
+impl ClientState {
     /// Whether read receipts are on on this device (see [`Client::read_receipts`]).
     fn read_receipts(&self) -> Result<bool, ClientError> {
         Ok(self.store.setting(READ_RECEIPTS, true)?)
@@ -111,7 +111,7 @@ impl Inner {
         }
     }
 
-    /// Queues the delivery receipts waiting (see [`Inner::queue_delivered_receipts`]) and
+    /// Queues the delivery receipts waiting (see [`ClientState::queue_delivered_receipts`]) and
     /// sends the outbox; what cannot go now stays in the outbox for the next run.
     pub(super) async fn send_delivered_receipts(&self) {
         self.queue_delivered_receipts().await;
@@ -192,7 +192,7 @@ impl Inner {
 
 /// Queues delivery receipts shortly after messages are taken in, gathering those that
 /// arrive together into one receipt per sender, and sends them.
-pub(super) async fn run_receipts(inner: Arc<Inner>) {
+pub(super) async fn run_receipts(inner: Arc<ClientState>) {
     loop {
         inner.receipts_wake.notified().await;
         tokio::time::sleep(GATHER).await;

@@ -19,7 +19,7 @@ use uchat_wire::{
 };
 
 use super::page::fetch_pages;
-use super::{Client, ClientError, Inner, now_ms, unexpected};
+use super::{Client, ClientError, ClientState, now_ms, unexpected};
 use crate::event::ClientEvent;
 use crate::trust::{IdentityCheck, check_identity};
 
@@ -308,7 +308,7 @@ impl Client {
     }
 }
 
-impl Inner {
+impl ClientState {
     /// Sends a request whose answer is `Done`.
     async fn done(&self, request: Request, what: &'static str) -> Result<(), ClientError> {
         match self.link()?.request(&request).await? {
@@ -334,7 +334,7 @@ impl Inner {
         self.sync_friends_or_report().await;
     }
 
-    /// [`Inner::sync_friends`] where nobody waits for its answer (on connect, after a new
+    /// [`ClientState::sync_friends`] where nobody waits for its answer (on connect, after a new
     /// friendship): a failure is reported with [`ClientEvent::FriendSyncFailed`], since
     /// the identity changes the sync looks for would otherwise go unseen.
     pub(super) async fn sync_friends_or_report(&self) {

@@ -12,7 +12,7 @@ use uchat_wire::{ErrorCode, PushEvent, Request, Response, UserName};
 
 use super::online::ConnectionId;
 use super::stream::{ReadFrameError, read_frame};
-use super::{Shared, files, now_ms, push, requests, voice};
+use super::{RelayState, files, now_ms, push, requests, voice};
 
 /// QUIC application error code for a request stream refused because of a bad frame.
 pub(super) const STREAM_ERROR_BAD_FRAME: u32 = 1;
@@ -135,7 +135,7 @@ pub(super) fn request_frame_limit(logged_in: bool) -> usize {
 /// Serves one incoming connection until it closes.
 pub(super) async fn serve(
     incoming: quinn::Incoming,
-    shared: Arc<Shared>,
+    shared: Arc<RelayState>,
     handshake: super::admission::Handshake,
 ) {
     let remote = incoming.remote_address();
@@ -218,7 +218,7 @@ pub(super) async fn serve(
 
 /// Starts the pusher of the current login if it has none yet (after a Register, Login or
 /// Resume, including a new login after a Logout).
-fn start_pusher(connection: &Arc<Connection>, shared: &Arc<Shared>, tasks: &mut JoinSet<()>) {
+fn start_pusher(connection: &Arc<Connection>, shared: &Arc<RelayState>, tasks: &mut JoinSet<()>) {
     let mut state = connection.state();
     let Some(login) = state.login.as_mut() else {
         return;
@@ -255,7 +255,7 @@ fn start_pusher(connection: &Arc<Connection>, shared: &Arc<Shared>, tasks: &mut 
 /// connection and, if it was the user's last, counts the user offline, records when they
 /// were last seen and tells their online friends. Takes the [`Login`] by value, so it runs
 /// once per login.
-pub(super) async fn went_offline(shared: &Arc<Shared>, id: ConnectionId, login: Login) {
+pub(super) async fn went_offline(shared: &Arc<RelayState>, id: ConnectionId, login: Login) {
     let Login { user, pusher, .. } = login;
     drop(pusher);
     // Leaving happens before the first await, so a task aborted at that await has still
@@ -289,7 +289,7 @@ pub(super) async fn went_offline(shared: &Arc<Shared>, id: ConnectionId, login: 
 /// Reads one request, answers it, and closes the stream.
 async fn serve_stream(
     connection: Arc<Connection>,
-    shared: Arc<Shared>,
+    shared: Arc<RelayState>,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
 ) {

@@ -26,8 +26,8 @@ use uchat_wire::msg::file::chunk_boundary;
 use uchat_wire::{ErrorCode, FileAccess, FileId, Reply, Response, UserName};
 
 use super::connection::{Connection, STREAM_ERROR_BAD_FRAME};
-use super::requests::{Handled, fail};
-use super::{Shared, blocking, now_ms};
+use super::requests::{Answer, fail};
+use super::{RelayState, blocking, now_ms};
 
 /// The folder in the data directory that holds files' ciphertext.
 pub(crate) const FILES_DIR: &str = "files";
@@ -149,7 +149,7 @@ impl Drop for UploadClaim {
     }
 }
 
-fn file_limits(shared: &Shared) -> FileLimits {
+fn file_limits(shared: &RelayState) -> FileLimits {
     FileLimits {
         max_file_bytes: shared.limits.max_file_bytes,
         quota_bytes: shared.limits.file_quota_bytes,
@@ -167,7 +167,7 @@ fn io_failure(what: &str, e: &std::io::Error) -> uchat_wire::ErrorReply {
 }
 
 /// Writes one answer frame on a transfer stream.
-async fn answer(send: &mut quinn::SendStream, answer: Handled) -> Result<(), quinn::WriteError> {
+async fn answer(send: &mut quinn::SendStream, answer: Answer) -> Result<(), quinn::WriteError> {
     let response = match answer {
         Ok(reply) => Response::Ok(reply),
         Err(error) => Response::Error(error),
@@ -198,7 +198,7 @@ pub(super) struct UploadRequest {
 /// Serves one upload stream to its end.
 pub(super) async fn upload(
     connection: Arc<Connection>,
-    shared: Arc<Shared>,
+    shared: Arc<RelayState>,
     request: UploadRequest,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
@@ -217,11 +217,11 @@ pub(super) async fn upload(
 /// answer.
 async fn receive(
     connection: &Connection,
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     request: UploadRequest,
     send: &mut quinn::SendStream,
     recv: &mut quinn::RecvStream,
-) -> Handled {
+) -> Answer {
     let user = user_of(connection)?;
     let UploadRequest { file, size, access } = request;
     if let FileAccess::Users { users } = &access
@@ -358,7 +358,7 @@ async fn receive(
 
 /// Syncs what was written and records it; returns the new committed length.
 async fn commit(
-    shared: &Shared,
+    shared: &RelayState,
     out: &mut tokio::fs::File,
     file: FileId,
     position: u64,
@@ -378,7 +378,7 @@ async fn commit(
 /// Serves one download stream.
 pub(super) async fn download(
     connection: Arc<Connection>,
-    shared: Arc<Shared>,
+    shared: Arc<RelayState>,
     file: FileId,
     offset: u64,
     mut send: quinn::SendStream,
@@ -412,7 +412,7 @@ pub(super) async fn download(
 
 /// Writes a file's ciphertext from where `input` stands to its end.
 async fn stream_out(
-    shared: &Shared,
+    shared: &RelayState,
     file: FileId,
     input: &mut tokio::fs::File,
     send: &mut quinn::SendStream,
@@ -437,7 +437,7 @@ async fn stream_out(
 
 async fn open_download(
     connection: &Connection,
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     file: FileId,
     offset: u64,
 ) -> Result<(tokio::fs::File, u64, UserName), uchat_wire::ErrorReply> {

@@ -23,7 +23,7 @@ use uchat_wire::{Push, Seq, UserName};
 
 use super::connection::{CLOSE_STALLED, CLOSE_STORAGE_ERROR, Connection, STREAM_ERROR_LOGGED_OUT};
 use super::online::EphemeralFrame;
-use super::{Shared, blocking};
+use super::{RelayState, blocking};
 
 /// Events read from the store per batch, at most.
 const BATCH: usize = 256;
@@ -78,7 +78,7 @@ pub(super) struct Inputs {
 /// Pushes `user`'s queue to this connection until the login ends or the stream fails.
 pub(super) async fn run(
     connection: Arc<Connection>,
-    shared: Arc<Shared>,
+    shared: Arc<RelayState>,
     user: UserName,
     inputs: Inputs,
     mut stop: StopSignal,
@@ -209,7 +209,7 @@ fn close_stalled(connection: &Connection, user: &UserName) {
 /// connection, and as few packets as the frames fit in), moving `cursor` past them.
 async fn write_batch(
     stream: &mut quinn::SendStream,
-    shared: &Shared,
+    shared: &RelayState,
     user: &UserName,
     batch: Vec<QueuedEvent>,
     cursor: &mut Seq,

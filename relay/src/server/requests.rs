@@ -32,7 +32,7 @@ use super::connection::{CLOSE_IDENTITY_REPLACED, Connection, Login, went_offline
 use super::online::ConnectionId;
 use super::page::PageLimits;
 use super::rate_limit::AttemptTicket;
-use super::{Shared, blocking, now_ms};
+use super::{RelayState, blocking, now_ms};
 
 /// Passwords shorter than this are refused at registration (NIST SP 800-63B's minimum).
 const MIN_PASSWORD_CHARS: usize = 8;
@@ -41,7 +41,8 @@ const MAX_PASSWORD_BYTES: usize = 1024;
 /// One-time keys accepted in one request.
 pub(super) const MAX_KEYS_PER_REQUEST: usize = 200;
 
-pub(super) type Handled = Result<Reply, ErrorReply>;
+/// What a request handler comes to: the reply, or the refusal sent back as an error.
+pub(super) type Answer = Result<Reply, ErrorReply>;
 
 pub(super) fn fail(code: ErrorCode, message: impl Into<String>) -> ErrorReply {
     ErrorReply {
@@ -200,7 +201,7 @@ pub(super) fn store_failure(e: StoreError) -> ErrorReply {
 /// Answers one request with the frame to write back.
 pub(super) async fn handle(
     connection: &Arc<Connection>,
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     request: Request,
 ) -> Result<Vec<u8>, FrameError> {
     let kind = request.kind();
@@ -245,7 +246,11 @@ fn encode_reply(kind: &str, reply: Reply) -> Result<Vec<u8>, ErrorReply> {
     })
 }
 
-async fn dispatch(connection: &Arc<Connection>, shared: &Arc<Shared>, request: Request) -> Handled {
+async fn dispatch(
+    connection: &Arc<Connection>,
+    shared: &Arc<RelayState>,
+    request: Request,
+) -> Answer {
     if let Request::Hello { protocol, client } = &request {
         if protocol.major != PROTOCOL_VERSION.major {
             return Err(fail(
@@ -281,7 +286,7 @@ async fn dispatch(connection: &Arc<Connection>, shared: &Arc<Shared>, request: R
         ));
     }
     match request {
-        Request::Hello { .. } => unreachable_hello(),
+        Request::Hello { .. } => out_of_order(),
         Request::Register {
             username,
             password,
@@ -450,7 +455,7 @@ async fn dispatch(connection: &Arc<Connection>, shared: &Arc<Shared>, request: R
                     let direction = RequestDirection::Outgoing;
                     social::requests_page(shared, user, direction, after, limit).await
                 }
-                _ => unreachable_hello(),
+                _ => out_of_order(),
             }
         }
     }
@@ -458,7 +463,7 @@ async fn dispatch(connection: &Arc<Connection>, shared: &Arc<Shared>, request: R
 
 /// Requests handled before authentication never reach the authenticated branch; answer
 /// rather than panic if that ever changes.
-fn unreachable_hello() -> Handled {
+fn out_of_order() -> Answer {
     Err(fail(ErrorCode::ProtocolViolation, "request out of order"))
 }
 
@@ -541,12 +546,12 @@ enum Registered {
 /// Creates the account with its keys in one store transaction and logs the connection in.
 async fn register(
     connection: &Arc<Connection>,
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     username: UserName,
     password: Password,
     identity: IdentityKeys,
     keys: KeyUpload,
-) -> Handled {
+) -> Answer {
     let ip = connection.remote.ip();
     match admit_register(shared, ip, &username, password, identity, keys).await? {
         Registered::New => tracing::info!(user = %username, "registered"),
@@ -560,7 +565,7 @@ async fn register(
 /// Everything Register does before the session starts: checks the request, then creates
 /// the account with its keys, or accepts a retry ([`retry_register`]) if the name exists.
 async fn admit_register(
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     ip: IpAddr,
     username: &UserName,
     password: Password,
@@ -609,7 +614,7 @@ async fn admit_register(
 /// Identity keys are public, so this is a password check like Login's and is rate limited
 /// the same way; a wrong password counts as a failed login.
 async fn retry_register(
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     ip: IpAddr,
     existing: AccountRecord,
     password: Password,
@@ -633,7 +638,7 @@ async fn retry_register(
 /// Adds one-time keys to `user`'s stock and sets the fallback key if one is given;
 /// returns the stock size. Both steps are idempotent, so a retried upload is harmless.
 async fn store_keys(
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     user: &UserName,
     keys: KeyUpload,
 ) -> Result<u64, ErrorReply> {
@@ -652,7 +657,7 @@ async fn store_keys(
 /// Runs argon2 work on the relay's password workers once a permit is free (see
 /// `password.rs`): each hash or verification holds 19 MiB for a while, so a flood of
 /// logins waits there instead of allocating without bound.
-async fn password_work<T, F>(shared: &Shared, work: F) -> Result<T, ErrorReply>
+async fn password_work<T, F>(shared: &RelayState, work: F) -> Result<T, ErrorReply>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
@@ -664,7 +669,7 @@ where
 }
 
 /// The argon2id PHC string of `password`.
-async fn hash_password(shared: &Shared, password: Password) -> Result<String, ErrorReply> {
+async fn hash_password(shared: &RelayState, password: Password) -> Result<String, ErrorReply> {
     password_work(shared, move || {
         Argon2::default()
             .hash_password(password.expose().as_bytes())
@@ -679,7 +684,7 @@ async fn hash_password(shared: &Shared, password: Password) -> Result<String, Er
 
 /// Whether `password` matches the stored argon2 `hash`.
 async fn verify_password(
-    shared: &Shared,
+    shared: &RelayState,
     password: Password,
     hash: String,
 ) -> Result<bool, ErrorReply> {
@@ -693,17 +698,17 @@ async fn verify_password(
 
 async fn login(
     connection: &Arc<Connection>,
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     username: UserName,
     password: Password,
-) -> Handled {
+) -> Answer {
     check_login(shared, connection.remote.ip(), &username, password).await?;
     start_session(connection, shared, username, true).await
 }
 
 /// Checks `username`'s password for a login from `ip`, within the failed-login budget.
 async fn check_login(
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     ip: IpAddr,
     username: &UserName,
     password: Password,
@@ -736,7 +741,7 @@ async fn check_login(
 /// [`login_succeeded`] says otherwise; [`ErrorCode::RateLimited`] if the address used up
 /// its budget for this account or for all.
 fn reserve_login_attempt(
-    shared: &Shared,
+    shared: &RelayState,
     ip: IpAddr,
     username: &UserName,
 ) -> Result<AttemptTicket, ErrorReply> {
@@ -757,7 +762,7 @@ fn reserve_login_attempt(
 }
 
 /// The password verified: the attempt was no failure after all.
-fn login_succeeded(shared: &Shared, ticket: AttemptTicket) {
+fn login_succeeded(shared: &RelayState, ticket: AttemptTicket) {
     shared
         .login_limiter
         .lock()
@@ -771,10 +776,10 @@ fn token_hash(token: &[u8]) -> [u8; 32] {
 
 async fn resume(
     connection: &Arc<Connection>,
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     username: UserName,
     token: SessionToken,
-) -> Handled {
+) -> Answer {
     let store = shared.store.clone();
     let name = username.clone();
     let hash = token_hash(&token.0);
@@ -810,10 +815,10 @@ fn too_many_connections(max: usize) -> ErrorReply {
 /// `password_login` says the password was just checked (Register or Login).
 async fn start_session(
     connection: &Arc<Connection>,
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     username: UserName,
     password_login: bool,
-) -> Handled {
+) -> Answer {
     // Checked before a session is stored, so a refused login leaves no token behind (the
     // join in `bind_user` checks again, for logins racing this one).
     let max = shared.limits.max_connections_per_user;
@@ -846,7 +851,7 @@ async fn start_session(
 /// registers it as online; the connection task then starts its pusher.
 fn bind_user(
     connection: &Arc<Connection>,
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     username: &UserName,
     token_hash: [u8; 32],
     password_login: bool,
@@ -904,7 +909,7 @@ fn bind_user(
 
 /// The user's queue head and the point up to which everything was acknowledged (the
 /// queue is the contiguous run after it, see `RelayStore`).
-async fn head(shared: &Arc<Shared>, username: &UserName) -> Result<(Seq, Seq), ErrorReply> {
+async fn head(shared: &Arc<RelayState>, username: &UserName) -> Result<(Seq, Seq), ErrorReply> {
     let store = shared.store.clone();
     let name = username.clone();
     blocking(move || {
@@ -917,7 +922,7 @@ async fn head(shared: &Arc<Shared>, username: &UserName) -> Result<(Seq, Seq), E
 /// Revokes this connection's session token and ends its login: later requests get
 /// `NotAuthenticated`, the pusher stops, and the user goes offline if this was their last
 /// connection. Other devices stay logged in.
-async fn logout(connection: &Arc<Connection>, shared: &Arc<Shared>, user: UserName) -> Handled {
+async fn logout(connection: &Arc<Connection>, shared: &Arc<RelayState>, user: UserName) -> Answer {
     let token = connection
         .state()
         .login
@@ -937,7 +942,7 @@ async fn logout(connection: &Arc<Connection>, shared: &Arc<Shared>, user: UserNa
     Ok(Reply::Done)
 }
 
-async fn upload_keys(shared: &Arc<Shared>, user: UserName, keys: KeyUpload) -> Handled {
+async fn upload_keys(shared: &Arc<RelayState>, user: UserName, keys: KeyUpload) -> Answer {
     keys.check()?;
     let count = store_keys(shared, &user, keys).await?;
     Ok(Reply::KeyCount {
@@ -963,11 +968,11 @@ fn require_password_login(login: Option<&Login>) -> Result<[u8; 32], ErrorReply>
 /// stale.
 async fn replace_identity(
     connection: &Arc<Connection>,
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     user: UserName,
     identity: IdentityKeys,
     keys: KeyUpload,
-) -> Handled {
+) -> Answer {
     let keep_token_hash = require_password_login(connection.state().login.as_ref())?;
     check_identity_keys(&identity)?;
     keys.check()?;
@@ -996,7 +1001,7 @@ async fn replace_identity(
 }
 
 /// Closes every connection of `user` except `keep`; returns how many.
-fn close_other_connections(shared: &Shared, user: &UserName, keep: ConnectionId) -> usize {
+fn close_other_connections(shared: &RelayState, user: &UserName, keep: ConnectionId) -> usize {
     let others = shared.online.others(user, keep);
     for conn in &others {
         conn.close(
@@ -1007,7 +1012,7 @@ fn close_other_connections(shared: &Shared, user: &UserName, keep: ConnectionId)
     others.len()
 }
 
-async fn key_count(shared: &Arc<Shared>, user: UserName) -> Handled {
+async fn key_count(shared: &Arc<RelayState>, user: UserName) -> Answer {
     let store = shared.store.clone();
     let count = blocking(move || store.one_time_key_count(&user)).await?;
     Ok(Reply::KeyCount {
@@ -1017,7 +1022,7 @@ async fn key_count(shared: &Arc<Shared>, user: UserName) -> Handled {
 
 /// The account named `whose`, if any.
 async fn account_named(
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     whose: &UserName,
 ) -> Result<Option<AccountRecord>, ErrorReply> {
     let store = shared.store.clone();
@@ -1026,7 +1031,10 @@ async fn account_named(
 }
 
 /// The account named `whose`, or [`ErrorCode::UnknownUser`].
-async fn account_of(shared: &Arc<Shared>, whose: &UserName) -> Result<AccountRecord, ErrorReply> {
+async fn account_of(
+    shared: &Arc<RelayState>,
+    whose: &UserName,
+) -> Result<AccountRecord, ErrorReply> {
     account_named(shared, whose).await?.ok_or_else(|| {
         fail(
             ErrorCode::UnknownUser,
@@ -1040,7 +1048,7 @@ async fn account_of(shared: &Arc<Shared>, whose: &UserName) -> Result<AccountRec
 /// drain anyone's one-time keys. A friend on either side of a block gets only the reusable
 /// fallback key: a block is silent (answered like any claim), and a blocked friend drains
 /// nothing.
-async fn claim_key(shared: &Arc<Shared>, me: UserName, whose: UserName) -> Handled {
+async fn claim_key(shared: &Arc<RelayState>, me: UserName, whose: UserName) -> Answer {
     let account = account_of(shared, &whose).await?;
     let store = shared.store.clone();
     let (asker, owner) = (me.clone(), whose.clone());
@@ -1084,7 +1092,7 @@ async fn claim_key(shared: &Arc<Shared>, me: UserName, whose: UserName) -> Handl
     })
 }
 
-async fn identity(shared: &Arc<Shared>, whose: UserName) -> Handled {
+async fn identity(shared: &Arc<RelayState>, whose: UserName) -> Answer {
     let account = account_of(shared, &whose).await?;
     Ok(Reply::Identity {
         user: whose,
@@ -1093,12 +1101,12 @@ async fn identity(shared: &Arc<Shared>, whose: UserName) -> Handled {
 }
 
 async fn send(
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     from: UserName,
     to: UserName,
     id: MessageId,
     ciphertext: Vec<u8>,
-) -> Handled {
+) -> Answer {
     if ciphertext.len() > MAX_CIPHERTEXT_BYTES {
         return Err(fail(
             ErrorCode::TooLarge,
@@ -1150,7 +1158,7 @@ async fn send(
     })
 }
 
-async fn ack(shared: &Arc<Shared>, user: UserName, through: Seq) -> Handled {
+async fn ack(shared: &Arc<RelayState>, user: UserName, through: Seq) -> Answer {
     shared
         .committer
         .commit(BatchWrite::Ack { user, through })
@@ -1208,7 +1216,7 @@ mod tests {
     }
 
     async fn register_alice(
-        shared: &Arc<Shared>,
+        shared: &Arc<RelayState>,
         password: &str,
         identity_byte: u8,
         upload: KeyUpload,

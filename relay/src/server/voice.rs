@@ -11,13 +11,13 @@ use uchat_wire::{Push, PushEvent, UserName};
 
 use super::calls::CallAction;
 use super::connection::Connection;
-use super::{Shared, blocking, now_ms};
+use super::{RelayState, blocking, now_ms};
 
 /// How often ringing calls are checked against their deadline.
 const RING_CHECK_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Pushes `event` (ephemeral) to every connection of `user`, if online.
-pub(super) fn notify(shared: &Shared, user: &UserName, event: PushEvent) {
+pub(super) fn notify(shared: &RelayState, user: &UserName, event: PushEvent) {
     let push = Push {
         seq: None,
         relay_ts_ms: now_ms(),
@@ -31,7 +31,7 @@ pub(super) fn notify(shared: &Shared, user: &UserName, event: PushEvent) {
 }
 
 /// Pushes the events and queues the missed calls the book asked for.
-pub(super) async fn carry_out(shared: &Arc<Shared>, actions: Vec<CallAction>) {
+pub(super) async fn carry_out(shared: &Arc<RelayState>, actions: Vec<CallAction>) {
     for action in actions {
         match action {
             CallAction::Notify { user, event } => notify(shared, &user, event),
@@ -63,7 +63,7 @@ pub(super) async fn carry_out(shared: &Arc<Shared>, actions: Vec<CallAction>) {
 }
 
 /// Ends ringing calls at their deadline until `stop` turns true.
-pub(super) async fn run_ring_timer(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+pub(super) async fn run_ring_timer(shared: Arc<RelayState>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(RING_CHECK_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -82,7 +82,7 @@ pub(super) async fn run_ring_timer(shared: Arc<Shared>, mut stop: watch::Receive
 /// the other leg of the call its handle names, with that leg's handle in its header.
 /// Anything else (no call, a leg of another connection, a call not yet answered) is
 /// dropped and counted.
-pub(super) async fn forward_datagrams(connection: Arc<Connection>, shared: Arc<Shared>) {
+pub(super) async fn forward_datagrams(connection: Arc<Connection>, shared: Arc<RelayState>) {
     while let Ok(datagram) = connection.conn.read_datagram().await {
         let route = voice_leg(&datagram).and_then(|leg| shared.calls().route(connection.id, leg));
         let target = route.and_then(|route| {

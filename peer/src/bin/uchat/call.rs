@@ -14,7 +14,7 @@ use uchat_peer::{CallEnd, CallProgress, Client, ConnectedCall, Placed, TalkOptio
 use uchat_wire::{CallEndReason, CallId, UserName};
 
 use crate::output::{CallSummaryLine, JsonLine};
-use crate::{Context_, parse_seconds, parse_user};
+use crate::{Invocation, parse_seconds, parse_user};
 
 /// Where a call's audio comes from and goes to.
 #[derive(clap::Args, Debug, Clone)]
@@ -33,7 +33,7 @@ pub(crate) struct AudioArgs {
 
 /// Opens the input: the WAV file, else the default microphone, else silence (and says
 /// so: no microphone is normal).
-fn open_input(ctx: &Context_, args: &AudioArgs) -> Result<Box<dyn AudioInput>> {
+fn open_input(ctx: &Invocation, args: &AudioArgs) -> Result<Box<dyn AudioInput>> {
     if let Some(path) = &args.input {
         return Ok(Box::new(PcmInput::from_wav(path)?));
     }
@@ -45,7 +45,7 @@ fn open_input(ctx: &Context_, args: &AudioArgs) -> Result<Box<dyn AudioInput>> {
 }
 
 /// Opens the output: the WAV file, else the default speaker, else nowhere (and says so).
-fn open_output(ctx: &Context_, args: &AudioArgs) -> Result<Box<dyn AudioOutput>> {
+fn open_output(ctx: &Invocation, args: &AudioArgs) -> Result<Box<dyn AudioOutput>> {
     if let Some(path) = &args.output {
         return Ok(Box::new(WavOutput::create(path)?));
     }
@@ -60,7 +60,7 @@ fn open_output(ctx: &Context_, args: &AudioArgs) -> Result<Box<dyn AudioOutput>>
     Ok(output)
 }
 
-fn audio_note(ctx: &Context_, direction: &str, note: &str) {
+fn audio_note(ctx: &Invocation, direction: &str, note: &str) {
     ctx.print(JsonLine::Audio { direction, note }, || {
         format!("uchat: no sound {direction}: {note}")
     });
@@ -134,7 +134,7 @@ fn summary_line(summary: &CallSummary) -> CallSummaryLine {
     }
 }
 
-fn print_ended(ctx: &Context_, call: CallId, peer: &UserName, reason: CallEndReason) {
+fn print_ended(ctx: &Invocation, call: CallId, peer: &UserName, reason: CallEndReason) {
     ctx.print(
         call_line("ended", call, Some(peer.as_str()), Some(reason.as_str())),
         || {
@@ -162,7 +162,7 @@ pub(crate) fn human_reason(reason: CallEndReason) -> &'static str {
 
 /// Talks on a connected call and prints how it ended.
 async fn talk(
-    ctx: &Context_,
+    ctx: &Invocation,
     client: &Client,
     connected: ConnectedCall,
     audio: &AudioArgs,
@@ -230,7 +230,7 @@ async fn talk(
 
 /// `uchat call USER`: rings, talks, hangs up.
 pub(crate) async fn call(
-    ctx: &Context_,
+    ctx: &Invocation,
     user: &str,
     audio: AudioArgs,
     ring_secs: Option<f64>,
@@ -273,7 +273,7 @@ pub(crate) async fn call(
 /// Says the callee is online (scripts wait for this line), then waits up to `wait` for a
 /// call to ring (from `from`, if given).
 async fn wait_for_ring(
-    ctx: &Context_,
+    ctx: &Invocation,
     client: &Client,
     wait: Duration,
     from: Option<&UserName>,
@@ -293,7 +293,7 @@ async fn wait_for_ring(
 
 /// `uchat answer`: waits for a call to ring, takes it and talks.
 pub(crate) async fn answer(
-    ctx: &Context_,
+    ctx: &Invocation,
     audio: AudioArgs,
     wait_secs: f64,
     from: Option<String>,
@@ -324,7 +324,7 @@ pub(crate) async fn answer(
 }
 
 /// `uchat reject`: waits for a call to ring and refuses it.
-pub(crate) async fn reject(ctx: &Context_, wait_secs: f64, from: Option<String>) -> Result<()> {
+pub(crate) async fn reject(ctx: &Invocation, wait_secs: f64, from: Option<String>) -> Result<()> {
     let from = from.as_deref().map(parse_user).transpose()?;
     let wait = parse_seconds("--wait", wait_secs)?;
     let client = ctx.open().await?;

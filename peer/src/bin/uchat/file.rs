@@ -11,7 +11,7 @@ use uchat_peer::{Client, FileTarget, Repeat};
 use uchat_wire::FileId;
 
 use crate::output::{JsonLine, format_size};
-use crate::{CATCH_UP_TIMEOUT, Context_};
+use crate::{CATCH_UP_TIMEOUT, Invocation};
 
 /// A progress bar for a transfer of `what`.
 fn bar(what: &str) -> ProgressBar {
@@ -29,7 +29,7 @@ fn bar(what: &str) -> ProgressBar {
 /// Sends the file at `path` to `target`, or finishes an earlier run's send of it (unless
 /// `again`).
 pub(crate) async fn send(
-    ctx: &Context_,
+    ctx: &Invocation,
     client: &Client,
     target: FileTarget,
     path: &Path,
@@ -89,7 +89,7 @@ pub(crate) async fn send(
 }
 
 /// `uchat download FILE_ID DEST`.
-pub(crate) async fn download(ctx: &Context_, file: &str, dest: &Path) -> Result<()> {
+pub(crate) async fn download(ctx: &Invocation, file: &str, dest: &Path) -> Result<()> {
     let file = FileId::from_hex(file.trim())?;
     let client = ctx.open().await?;
     let result = async {

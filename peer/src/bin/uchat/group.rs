@@ -9,7 +9,7 @@ use uchat_peer::Client;
 use uchat_wire::UserName;
 
 use crate::output::{JsonLine, group_line, human_group};
-use crate::{CATCH_UP_TIMEOUT, Context_, parse_user, read_text};
+use crate::{CATCH_UP_TIMEOUT, Invocation, parse_user, read_text};
 
 /// `uchat group …`
 #[derive(Subcommand, Debug)]
@@ -47,7 +47,7 @@ pub(crate) enum GroupCommand {
     },
 }
 
-pub(crate) async fn group(ctx: &Context_, command: GroupCommand) -> Result<()> {
+pub(crate) async fn group(ctx: &Invocation, command: GroupCommand) -> Result<()> {
     // Read before connecting, so a bad argument costs no password prompt.
     let text = match &command {
         GroupCommand::Send { text, .. } => Some(read_text(ctx, text)?),
@@ -76,7 +76,7 @@ fn parse_members(raw: &[String]) -> Result<Vec<UserName>> {
 }
 
 async fn run(
-    ctx: &Context_,
+    ctx: &Invocation,
     client: &Client,
     command: GroupCommand,
     text: Option<String>,

@@ -151,7 +151,9 @@ enum Command {
     },
 }
 
-struct Context_ {
+/// How this command was invoked: the client options from the flags and environment, and
+/// the output and password-input choices every subcommand honours.
+struct Invocation {
     options: ClientOptions,
     json: bool,
     password_stdin: bool,
@@ -174,7 +176,7 @@ fn parse_user(raw: &str) -> Result<UserName> {
     UserName::parse(raw).with_context(|| format!("invalid username '{raw}'"))
 }
 
-impl Context_ {
+impl Invocation {
     fn password(&self, prompt: &str) -> Result<String> {
         if self.password_stdin {
             let mut line = String::new();
@@ -463,7 +465,7 @@ async fn run(cli: Cli) -> Result<()> {
         .map(|s| s.parse::<CertFingerprint>())
         .transpose()
         .context("invalid --relay-fingerprint")?;
-    let ctx = Context_ {
+    let ctx = Invocation {
         options: ClientOptions {
             home: cli.home.clone().unwrap_or_else(default_home),
             relay: cli.relay.clone(),
@@ -680,7 +682,7 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 /// The message text of `send` and `group send`: `-` reads it from standard input.
-pub(crate) fn read_text(ctx: &Context_, text: &str) -> Result<String> {
+pub(crate) fn read_text(ctx: &Invocation, text: &str) -> Result<String> {
     if text != "-" {
         return Ok(text.to_string());
     }
@@ -725,7 +727,7 @@ async fn history(client: &Client, with: &str, limit: usize) -> Result<Vec<Histor
     Ok(entries)
 }
 
-async fn listen(ctx: &Context_, for_secs: Option<f64>) -> Result<()> {
+async fn listen(ctx: &Invocation, for_secs: Option<f64>) -> Result<()> {
     let run_for = for_secs.map(|s| parse_seconds("--for", s)).transpose()?;
     let client = ctx.open().await?;
     let deadline = run_for.map(|d| tokio::time::Instant::now() + d);

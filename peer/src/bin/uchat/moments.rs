@@ -13,7 +13,7 @@ use uchat_wire::msg::moment::MAX_FEED_PAGE;
 use uchat_wire::{CommentId, ErrorCode, PostId};
 
 use crate::output::{JsonLine, MomentCommentLine, MomentImageLine, format_time};
-use crate::{CATCH_UP_TIMEOUT, Context_, parse_user, read_text};
+use crate::{CATCH_UP_TIMEOUT, Invocation, parse_user, read_text};
 
 /// `uchat moments …`
 #[derive(Subcommand, Debug)]
@@ -59,7 +59,7 @@ fn post_id(raw: &str) -> Result<PostId> {
     PostId::from_hex(raw).with_context(|| format!("'{raw}' is not a post id"))
 }
 
-pub(crate) async fn moments(ctx: &Context_, command: MomentsCommand) -> Result<()> {
+pub(crate) async fn moments(ctx: &Invocation, command: MomentsCommand) -> Result<()> {
     // Read and check before connecting, so a bad argument costs no password prompt.
     if let MomentsCommand::Feed { limit, .. } = &command {
         anyhow::ensure!(
@@ -82,7 +82,12 @@ pub(crate) async fn moments(ctx: &Context_, command: MomentsCommand) -> Result<(
     result
 }
 
-async fn run(ctx: &Context_, client: &Client, command: MomentsCommand, text: String) -> Result<()> {
+async fn run(
+    ctx: &Invocation,
+    client: &Client,
+    command: MomentsCommand,
+    text: String,
+) -> Result<()> {
     match command {
         MomentsCommand::Post { images, to, .. } => {
             let to = to
@@ -165,7 +170,7 @@ async fn run(ctx: &Context_, client: &Client, command: MomentsCommand, text: Str
     Ok(())
 }
 
-fn done(ctx: &Context_, client: &Client, action: &str, human: &str) {
+fn done(ctx: &Invocation, client: &Client, action: &str, human: &str) {
     ctx.print(
         JsonLine::Done {
             action,
@@ -175,7 +180,7 @@ fn done(ctx: &Context_, client: &Client, action: &str, human: &str) {
     );
 }
 
-fn print_moment(ctx: &Context_, m: &Moment) {
+fn print_moment(ctx: &Invocation, m: &Moment) {
     let images = m
         .images
         .iter()

@@ -8,7 +8,7 @@ use uchat_peer::avatar::avatar_from_file;
 use uchat_peer::{Client, NewAvatar};
 
 use crate::output::{JsonLine, format_time};
-use crate::{Context_, parse_user};
+use crate::{Invocation, parse_user};
 
 /// `uchat friends …`
 #[derive(Subcommand, Debug)]
@@ -60,14 +60,14 @@ pub(crate) enum ProfileCommand {
     },
 }
 
-pub(crate) async fn friends(ctx: &Context_, command: FriendsCommand) -> Result<()> {
+pub(crate) async fn friends(ctx: &Invocation, command: FriendsCommand) -> Result<()> {
     let client = ctx.open().await?;
     let result = run_friends(ctx, &client, command).await;
     client.close().await;
     result
 }
 
-async fn run_friends(ctx: &Context_, client: &Client, command: FriendsCommand) -> Result<()> {
+async fn run_friends(ctx: &Invocation, client: &Client, command: FriendsCommand) -> Result<()> {
     let done = |action: &str, user: &uchat_wire::UserName, human: String| {
         ctx.print(
             JsonLine::Done {
@@ -198,7 +198,7 @@ pub(crate) fn incoming_line(from: &str, note: &str) -> String {
     }
 }
 
-pub(crate) async fn profile(ctx: &Context_, command: ProfileCommand) -> Result<()> {
+pub(crate) async fn profile(ctx: &Invocation, command: ProfileCommand) -> Result<()> {
     match command {
         ProfileCommand::Show { user, avatar_out } => {
             let user = user.map(|u| parse_user(&u)).transpose()?;

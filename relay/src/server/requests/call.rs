@@ -8,10 +8,10 @@ use uchat_store::Reach;
 use uchat_wire::msg::call::MAX_CALL_SIGNAL_BYTES;
 use uchat_wire::{CallEndReason, CallId, ErrorCode, ErrorReply, Reply, UserName};
 
-use super::{Handled, fail};
+use super::{Answer, fail};
 use crate::server::calls::{CallError, Invited};
 use crate::server::connection::Connection;
-use crate::server::{Shared, blocking, voice};
+use crate::server::{RelayState, blocking, voice};
 
 fn refused(e: CallError) -> ErrorReply {
     let code = match e {
@@ -47,12 +47,12 @@ fn random_u32() -> u32 {
 /// `me` rings `to`, a friend who has not blocked them.
 pub(super) async fn invite(
     connection: &Arc<Connection>,
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     me: UserName,
     call: CallId,
     to: UserName,
     offer: Vec<u8>,
-) -> Handled {
+) -> Answer {
     check_signal("offer", &offer)?;
     if to == me {
         return Err(fail(ErrorCode::InvalidInput, "you cannot call yourself"));
@@ -96,11 +96,11 @@ pub(super) async fn invite(
 /// `me` takes `call`.
 pub(super) async fn answer(
     connection: &Arc<Connection>,
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     me: UserName,
     call: CallId,
     answer: Vec<u8>,
-) -> Handled {
+) -> Answer {
     check_signal("answer", &answer)?;
     let (leg, actions) = shared
         .calls()
@@ -112,7 +112,7 @@ pub(super) async fn answer(
 }
 
 /// `me` refuses `call`.
-pub(super) async fn reject(shared: &Arc<Shared>, me: UserName, call: CallId) -> Handled {
+pub(super) async fn reject(shared: &Arc<RelayState>, me: UserName, call: CallId) -> Answer {
     let actions = shared.calls().reject(call, &me).map_err(refused)?;
     voice::carry_out(shared, actions).await;
     tracing::debug!(user = %me, reason = %CallEndReason::Rejected, "call ended");
@@ -120,7 +120,7 @@ pub(super) async fn reject(shared: &Arc<Shared>, me: UserName, call: CallId) -> 
 }
 
 /// `me` ends `call`.
-pub(super) async fn hang_up(shared: &Arc<Shared>, me: UserName, call: CallId) -> Handled {
+pub(super) async fn hang_up(shared: &Arc<RelayState>, me: UserName, call: CallId) -> Answer {
     let actions = shared.calls().hang_up(call, &me).map_err(refused)?;
     voice::carry_out(shared, actions).await;
     tracing::debug!(user = %me, "call hung up");

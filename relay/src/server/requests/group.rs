@@ -15,16 +15,16 @@ use uchat_wire::{
     UserName,
 };
 
-use super::{Handled, fail, page_limits, throttled, too_long_for_one_answer};
+use super::{Answer, fail, page_limits, throttled, too_long_for_one_answer};
 use crate::server::page;
-use crate::server::{Shared, blocking, now_ms};
+use crate::server::{RelayState, blocking, now_ms};
 
-fn group_limits(shared: &Shared) -> GroupLimits {
+fn group_limits(shared: &RelayState) -> GroupLimits {
     shared.limits.groups()
 }
 
 /// Wakes the pushers of every member of `info` (and `also`): their queues grew.
-fn wake_members(shared: &Shared, info: &GroupInfo, also: Option<&UserName>) {
+fn wake_members(shared: &RelayState, info: &GroupInfo, also: Option<&UserName>) {
     for member in info.members.iter().map(|m| &m.user).chain(also) {
         shared.online.wake(member);
     }
@@ -38,11 +38,11 @@ fn new_group_id() -> Result<GroupId, uchat_wire::ErrorReply> {
 
 /// Makes a group owned by `me` with `members`.
 pub(super) async fn create(
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     me: UserName,
     name: String,
     members: Vec<UserName>,
-) -> Handled {
+) -> Answer {
     check_group_name(&name).map_err(|e| fail(ErrorCode::InvalidInput, e.to_string()))?;
     let most = shared.limits.max_group_members;
     if members.len() >= most {
@@ -71,7 +71,7 @@ pub(super) async fn create(
 
 /// The groups `me` is in, oldest first, all in one answer: refused with `TooLarge` once
 /// they outgrow a frame (for older peers; newer ones ask for pages).
-pub(super) async fn list(shared: &Arc<Shared>, me: UserName) -> Handled {
+pub(super) async fn list(shared: &Arc<RelayState>, me: UserName) -> Answer {
     let store = shared.store.clone();
     let groups = blocking(move || store.groups_of(&me)).await?;
     match page::whole(groups, |g| Ok::<_, ErrorReply>(Some(g)))? {
@@ -82,11 +82,11 @@ pub(super) async fn list(shared: &Arc<Shared>, me: UserName) -> Handled {
 
 /// A page of the groups `me` is in after `after`, in id order.
 pub(super) async fn list_page(
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     me: UserName,
     after: Option<GroupId>,
     limit: u32,
-) -> Handled {
+) -> Answer {
     let store = shared.store.clone();
     let limits = page_limits(limit);
     let page = blocking(move || {
@@ -112,7 +112,7 @@ pub(super) async fn list_page(
 }
 
 /// One group, for its members.
-pub(super) async fn info(shared: &Arc<Shared>, me: UserName, group: GroupId) -> Handled {
+pub(super) async fn info(shared: &Arc<RelayState>, me: UserName, group: GroupId) -> Answer {
     let store = shared.store.clone();
     let info = blocking(move || store.group(&me, group)).await?;
     Ok(Reply::Group { group: info })
@@ -120,11 +120,11 @@ pub(super) async fn info(shared: &Arc<Shared>, me: UserName, group: GroupId) -> 
 
 /// The owner `me` adds `user`.
 pub(super) async fn invite(
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     me: UserName,
     group: GroupId,
     user: UserName,
-) -> Handled {
+) -> Answer {
     shared
         .throttles
         .group_change(&me, &user)
@@ -141,11 +141,11 @@ pub(super) async fn invite(
 
 /// The owner `me` removes `user`.
 pub(super) async fn kick(
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     me: UserName,
     group: GroupId,
     user: UserName,
-) -> Handled {
+) -> Answer {
     shared
         .throttles
         .group_change(&me, &user)
@@ -159,7 +159,7 @@ pub(super) async fn kick(
 }
 
 /// `me` leaves.
-pub(super) async fn leave(shared: &Arc<Shared>, me: UserName, group: GroupId) -> Handled {
+pub(super) async fn leave(shared: &Arc<RelayState>, me: UserName, group: GroupId) -> Answer {
     let store = shared.store.clone();
     let leaver = me.clone();
     match blocking(move || store.leave_group(&leaver, group, now_ms())).await? {
@@ -171,7 +171,7 @@ pub(super) async fn leave(shared: &Arc<Shared>, me: UserName, group: GroupId) ->
 
 /// Queues the group's whole member list for `me` alone (a device without a view of it),
 /// within the rate a new device needs and the room in `me`'s queue.
-pub(super) async fn sync(shared: &Arc<Shared>, me: UserName, group: GroupId) -> Handled {
+pub(super) async fn sync(shared: &Arc<RelayState>, me: UserName, group: GroupId) -> Answer {
     shared.throttles.group_sync(&me).map_err(throttled)?;
     let store = shared.store.clone();
     let asker = me.clone();
@@ -191,7 +191,7 @@ pub(super) struct GroupMessage {
 }
 
 /// Fans `me`'s message out to the group, after its key shares.
-pub(super) async fn send(shared: &Arc<Shared>, me: UserName, message: GroupMessage) -> Handled {
+pub(super) async fn send(shared: &Arc<RelayState>, me: UserName, message: GroupMessage) -> Answer {
     let GroupMessage {
         group,
         epoch,

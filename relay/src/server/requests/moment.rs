@@ -15,10 +15,10 @@ use uchat_wire::msg::moment::{
 };
 use uchat_wire::{CommentId, ErrorCode, KeyShare, PostId, Reply, UserName};
 
-use super::{Handled, fail};
-use crate::server::{Shared, blocking, now_ms};
+use super::{Answer, fail};
+use crate::server::{RelayState, blocking, now_ms};
 
-fn moment_limits(shared: &Shared) -> MomentLimits {
+fn moment_limits(shared: &RelayState) -> MomentLimits {
     MomentLimits {
         queue: shared.limits.queue(),
         quota_bytes: shared.limits.moment_quota_bytes,
@@ -45,12 +45,12 @@ fn check_size(what: &str, bytes: &[u8], max: usize) -> Result<(), uchat_wire::Er
 
 /// Stores `me`'s post `id` and shares it with the viewers `shares` name.
 pub(super) async fn post(
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     me: UserName,
     id: PostId,
     ciphertext: Vec<u8>,
     shares: Vec<KeyShare>,
-) -> Handled {
+) -> Answer {
     check_size("a post", &ciphertext, MAX_POST_CIPHERTEXT_BYTES)?;
     let most = shared.limits.max_friends as usize;
     if shares.len() > most {
@@ -81,11 +81,11 @@ pub(super) async fn post(
 
 /// A page of `me`'s feed.
 pub(super) async fn feed(
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     me: UserName,
     before: Option<u64>,
     limit: u32,
-) -> Handled {
+) -> Answer {
     let limit = limit.clamp(1, MAX_FEED_PAGE) as usize;
     let store = shared.store.clone();
     let page =
@@ -97,7 +97,7 @@ pub(super) async fn feed(
 }
 
 /// One post, if `me` may see it.
-pub(super) async fn get(shared: &Arc<Shared>, me: UserName, post: PostId) -> Handled {
+pub(super) async fn get(shared: &Arc<RelayState>, me: UserName, post: PostId) -> Answer {
     let store = shared.store.clone();
     let item = blocking(move || store.moment(&me, post)).await?;
     Ok(Reply::Moment { post: item })
@@ -105,11 +105,11 @@ pub(super) async fn get(shared: &Arc<Shared>, me: UserName, post: PostId) -> Han
 
 /// `me` likes `post`.
 pub(super) async fn like(
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     me: UserName,
     post: PostId,
     ciphertext: Vec<u8>,
-) -> Handled {
+) -> Answer {
     check_size("a like", &ciphertext, MAX_LIKE_CIPHERTEXT_BYTES)?;
     let store = shared.store.clone();
     let limits = moment_limits(shared);
@@ -122,7 +122,7 @@ pub(super) async fn like(
 }
 
 /// `me` takes back their like of `post`.
-pub(super) async fn unlike(shared: &Arc<Shared>, me: UserName, post: PostId) -> Handled {
+pub(super) async fn unlike(shared: &Arc<RelayState>, me: UserName, post: PostId) -> Answer {
     let store = shared.store.clone();
     blocking(move || store.unlike_moment(&me, post)).await?;
     Ok(Reply::Done)
@@ -141,7 +141,7 @@ pub(crate) struct NewComment {
 }
 
 /// `me` comments on a post.
-pub(super) async fn comment(shared: &Arc<Shared>, me: UserName, new: NewComment) -> Handled {
+pub(super) async fn comment(shared: &Arc<RelayState>, me: UserName, new: NewComment) -> Answer {
     check_size("a comment", &new.ciphertext, MAX_COMMENT_CIPHERTEXT_BYTES)?;
     let store = shared.store.clone();
     let limits = moment_limits(shared);
@@ -166,7 +166,7 @@ pub(super) async fn comment(shared: &Arc<Shared>, me: UserName, new: NewComment)
 }
 
 /// `me` deletes their post.
-pub(super) async fn delete(shared: &Arc<Shared>, me: UserName, post: PostId) -> Handled {
+pub(super) async fn delete(shared: &Arc<RelayState>, me: UserName, post: PostId) -> Answer {
     let store = shared.store.clone();
     blocking(move || store.delete_moment(&me, post)).await?;
     Ok(Reply::Done)
@@ -174,10 +174,10 @@ pub(super) async fn delete(shared: &Arc<Shared>, me: UserName, post: PostId) -> 
 
 /// `me` deletes a comment.
 pub(super) async fn delete_comment(
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     me: UserName,
     comment: CommentId,
-) -> Handled {
+) -> Answer {
     let store = shared.store.clone();
     blocking(move || store.delete_moment_comment(&me, comment)).await?;
     Ok(Reply::Done)

@@ -12,16 +12,16 @@ use uchat_store::AvatarUpdate;
 use uchat_wire::msg::social::{check_avatar, check_signature};
 use uchat_wire::{AvatarChange, ErrorCode, ErrorReply, PushEvent, Reply, UserName};
 
-use super::{Handled, fail};
-use crate::server::{Shared, blocking, now_ms};
+use super::{Answer, fail};
+use crate::server::{RelayState, blocking, now_ms};
 
 /// Changes `me`'s signature and/or avatar, then tells their online friends.
 pub(super) async fn set(
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     me: UserName,
     signature: Option<String>,
     avatar: Option<AvatarChange>,
-) -> Handled {
+) -> Answer {
     if let Some(signature) = &signature {
         check_signature(signature).map_err(|e| fail(ErrorCode::InvalidInput, e.to_string()))?;
     }
@@ -63,7 +63,7 @@ pub(super) async fn set(
 /// friend request to `me` is pending (the requester chose to show themselves; the one
 /// asked did not); never that of someone who blocked `me`.
 fn may_read(
-    shared: &Shared,
+    shared: &RelayState,
     me: &UserName,
     user: &UserName,
 ) -> Result<bool, uchat_store::StoreError> {
@@ -88,11 +88,11 @@ fn not_allowed(user: &UserName) -> ErrorReply {
 
 /// `user`'s profile for `me`, with the avatar image unless `me` holds its version already.
 pub(super) async fn get(
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     me: UserName,
     user: UserName,
     known_avatar_version: Option<String>,
-) -> Handled {
+) -> Answer {
     let shared_for_read = shared.clone();
     let whose = user.clone();
     let found = blocking(move || {

@@ -16,25 +16,25 @@ use uchat_wire::{
     ErrorCode, ErrorReply, FriendEntry, FriendRequestEntry, PresenceEntry, Reply, UserName,
 };
 
-use super::{Handled, fail, page_limits, throttled, too_long_for_one_answer};
+use super::{Answer, fail, page_limits, throttled, too_long_for_one_answer};
 use crate::server::online::Online;
 use crate::server::page;
-use crate::server::{Shared, blocking, now_ms};
+use crate::server::{RelayState, blocking, now_ms};
 
 /// Most users one `Presence` request may ask about.
 const MAX_PRESENCE_QUERY: usize = 1000;
 
-fn social_limits(shared: &Shared) -> SocialLimits {
+fn social_limits(shared: &RelayState) -> SocialLimits {
     shared.limits.social()
 }
 
 /// Asks `to` to be `me`'s friend (or accepts their standing request to `me`).
 pub(super) async fn request(
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     me: UserName,
     to: UserName,
     note: String,
-) -> Handled {
+) -> Answer {
     check_note(&note).map_err(|e| fail(ErrorCode::InvalidInput, e.to_string()))?;
     shared
         .throttles
@@ -62,7 +62,7 @@ pub(super) async fn request(
 }
 
 /// Accepts `from`'s pending request to `me`.
-pub(super) async fn accept(shared: &Arc<Shared>, me: UserName, from: UserName) -> Handled {
+pub(super) async fn accept(shared: &Arc<RelayState>, me: UserName, from: UserName) -> Answer {
     let store = shared.store.clone();
     let limits = social_limits(shared);
     let (acceptor, requester) = (me.clone(), from.clone());
@@ -73,14 +73,14 @@ pub(super) async fn accept(shared: &Arc<Shared>, me: UserName, from: UserName) -
 }
 
 /// Declines `from`'s pending request to `me`, without telling them.
-pub(super) async fn reject(shared: &Arc<Shared>, me: UserName, from: UserName) -> Handled {
+pub(super) async fn reject(shared: &Arc<RelayState>, me: UserName, from: UserName) -> Answer {
     let store = shared.store.clone();
     blocking(move || store.reject_friend(&me, &from)).await?;
     Ok(Reply::Done)
 }
 
 /// Ends the friendship of `me` and `other` on both sides.
-pub(super) async fn remove(shared: &Arc<Shared>, me: UserName, other: UserName) -> Handled {
+pub(super) async fn remove(shared: &Arc<RelayState>, me: UserName, other: UserName) -> Answer {
     let store = shared.store.clone();
     let queue_limit = shared.limits.queue();
     let (remover, removed) = (me.clone(), other.clone());
@@ -95,11 +95,11 @@ pub(super) async fn remove(shared: &Arc<Shared>, me: UserName, other: UserName) 
 
 /// Blocks (`block = true`) or unblocks `other` for `me`.
 pub(super) async fn set_blocked(
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     me: UserName,
     other: UserName,
     block: bool,
-) -> Handled {
+) -> Answer {
     let store = shared.store.clone();
     blocking(move || {
         if block {
@@ -114,7 +114,7 @@ pub(super) async fn set_blocked(
 
 /// `me`'s friends with presence, identity keys and profiles, all in one answer: refused
 /// with `TooLarge` once they outgrow a frame (for older peers; newer ones ask for pages).
-pub(super) async fn list(shared: &Arc<Shared>, me: UserName) -> Handled {
+pub(super) async fn list(shared: &Arc<RelayState>, me: UserName) -> Answer {
     let store = shared.store.clone();
     let online = shared.online.clone();
     let friends = blocking(move || {
@@ -130,11 +130,11 @@ pub(super) async fn list(shared: &Arc<Shared>, me: UserName) -> Handled {
 
 /// A page of `me`'s friends after `after`, in name order.
 pub(super) async fn list_page(
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     me: UserName,
     after: Option<UserName>,
     limit: u32,
-) -> Handled {
+) -> Answer {
     let store = shared.store.clone();
     let online = shared.online.clone();
     let limits = page_limits(limit);
@@ -188,7 +188,7 @@ fn friend_entry(
 
 /// `me`'s pending requests, both directions, all in one answer: refused with `TooLarge`
 /// once they outgrow a frame (for older peers; newer ones ask for pages).
-pub(super) async fn requests(shared: &Arc<Shared>, me: UserName) -> Handled {
+pub(super) async fn requests(shared: &Arc<RelayState>, me: UserName) -> Answer {
     let store = shared.store.clone();
     let pending = blocking(move || store.friend_requests(&me)).await?;
     // One list for the size check, both directions sharing the answer's bytes.
@@ -206,12 +206,12 @@ pub(super) async fn requests(shared: &Arc<Shared>, me: UserName) -> Handled {
 /// A page of `me`'s pending requests in one direction after `after`, in name order of
 /// the other side.
 pub(super) async fn requests_page(
-    shared: &Arc<Shared>,
+    shared: &Arc<RelayState>,
     me: UserName,
     direction: RequestDirection,
     after: Option<UserName>,
     limit: u32,
-) -> Handled {
+) -> Answer {
     let store = shared.store.clone();
     let limits = page_limits(limit);
     let rows = blocking(move || {
@@ -242,7 +242,11 @@ fn request_entry(request: PendingRequest) -> FriendRequestEntry {
 
 /// Which of `users` are online, for `me`'s friends (and `me`) only: anyone else is left
 /// out, as if unknown, and a friend who blocked `me` shows as offline.
-pub(super) async fn presence(shared: &Arc<Shared>, me: UserName, users: Vec<UserName>) -> Handled {
+pub(super) async fn presence(
+    shared: &Arc<RelayState>,
+    me: UserName,
+    users: Vec<UserName>,
+) -> Answer {
     if users.len() > MAX_PRESENCE_QUERY {
         return Err(fail(
             ErrorCode::TooLarge,
