@@ -784,15 +784,23 @@ async fn resume(
     let name = username.clone();
     let hash = token_hash(&token.0);
     // Comparing SHA-256 digests by lookup leaks nothing useful about the token: an attacker
-    // would need a preimage to exploit timing of the digest comparison.
-    if !blocking(move || store.has_session(&name, hash)).await? {
+    // would need a preimage to exploit timing of the digest comparison. The queue's span
+    // is read on the same trip to a blocking thread (a resume is the commonest login);
+    // a message queued after it still reaches this login through its pusher.
+    let span = blocking(move || {
+        if !store.has_session(&name, hash)? {
+            return Ok(None);
+        }
+        store.queue_span(&name).map(Some)
+    })
+    .await?;
+    let Some((acked_through, queue_head)) = span else {
         return Err(fail(
             ErrorCode::InvalidToken,
             "the saved session is no longer valid; log in again with your password",
         ));
-    }
+    };
     bind_user(connection, shared, &username, hash, false)?;
-    let (queue_head, acked_through) = head(shared, &username).await?;
     Ok(Reply::Session {
         username,
         token,
