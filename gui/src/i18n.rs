@@ -7,7 +7,7 @@
 /// A language the app speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Lang {
-    /// English.
+    /// English: the default, and what any locale other than a Chinese one gets.
     #[default]
     En,
     /// Simplified Chinese (zh-CN).

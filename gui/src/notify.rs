@@ -26,7 +26,7 @@ pub enum Attention {
     },
     /// `from` is calling.
     Call {
-        /// The caller.
+        /// The caller's username, put in the body escaped for services that read markup.
         from: String,
     },
 }

@@ -30,9 +30,9 @@ pub enum PasteError {
     /// The file could not be written.
     #[error("cannot save the pasted picture to {path}: {reason}")]
     Save {
-        /// Where.
+        /// The PNG file's path, `pasted-<ms>.png` in the profile's [`PASTED_DIR`] folder.
         path: String,
-        /// Why.
+        /// What the operating system said when making the folder or writing the file.
         reason: String,
     },
 }

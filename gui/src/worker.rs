@@ -48,9 +48,9 @@ pub struct AudioSettings {
 /// The sound devices the system offers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SoundDevices {
-    /// Microphones.
+    /// The input devices (microphones) as the sound system lists them, if any.
     pub inputs: Vec<SoundDevice>,
-    /// Speakers.
+    /// The output devices (speakers, headphones) as the sound system lists them, if any.
     pub outputs: Vec<SoundDevice>,
 }
 
@@ -73,7 +73,7 @@ pub enum Command {
         fingerprint: Option<CertFingerprint>,
         /// The name to register.
         user: String,
-        /// The password.
+        /// The new account's password: the relay checks it; it seals the keys kept here.
         password: String,
     },
     /// Sign in to an existing account.
@@ -82,32 +82,32 @@ pub enum Command {
         relay: String,
         /// The fingerprint the user accepted.
         fingerprint: Option<CertFingerprint>,
-        /// The account.
+        /// The account's name as typed; trimmed, lower-cased and checked before use.
         user: String,
-        /// The password.
+        /// The password: the relay checks it, and it unlocks (or seals) the keys kept here.
         password: String,
         /// Whether this directory may become a new device of the account.
         new_device: bool,
     },
     /// Unlock the profile this directory already holds.
     Unlock {
-        /// The password.
+        /// The password that unlocks the keys this profile directory holds.
         password: String,
         /// The fingerprint given for the profile's relay up front, if any.
         fingerprint: Option<CertFingerprint>,
     },
     /// Send a text message.
     Send {
-        /// To whom.
+        /// The chat it goes to: a friend's 1:1 chat or a group's.
         chat: Chat,
-        /// What.
+        /// The text as typed; the client refuses it if empty or too long.
         text: String,
     },
     /// Send a file.
     SendFile {
-        /// To whom.
+        /// A friend's chat (only they may fetch the file) or a group's (its members may).
         chat: Chat,
-        /// The file.
+        /// The file on disk, as chosen or dropped; sent again even if it was sent before.
         path: PathBuf,
     },
     /// Send a picture pasted from the clipboard (saved as a PNG first).
@@ -126,9 +126,9 @@ pub enum Command {
     },
     /// Save a received file into a folder.
     Download {
-        /// The file.
+        /// The file's id, from the message or moment that offered it.
         file: FileId,
-        /// The folder.
+        /// The folder to save into, made if missing; a name taken there gets a free one.
         dir: PathBuf,
     },
     /// Open a saved file with the desktop's program for its type.
@@ -144,9 +144,9 @@ pub enum Command {
     RefreshContacts,
     /// Ask someone to be friends.
     AddFriend {
-        /// Who.
+        /// The name as typed; trimmed and checked before the request goes.
         user: String,
-        /// A note.
+        /// The note shown with the request; the client checks it is one short line.
         note: String,
     },
     /// Accept a friend request.
@@ -170,16 +170,16 @@ pub enum Command {
     },
     /// Invite a friend into a group.
     Invite {
-        /// The group.
+        /// The group to invite into, one this user owns.
         group: GroupId,
-        /// Who.
+        /// The friend's name as typed; trimmed and checked before the request goes.
         user: String,
     },
     /// Remove a member.
     Kick {
-        /// The group.
+        /// The group to remove them from, one this user owns.
         group: GroupId,
-        /// Who.
+        /// The member to remove (the owner cannot be).
         user: UserName,
     },
     /// Leave a group.
@@ -202,9 +202,9 @@ pub enum Command {
     Unlike(PostId),
     /// Comment on a post.
     Comment {
-        /// The post.
+        /// The post to comment on; it is fetched again afterwards to show the comment.
         post: PostId,
-        /// The text.
+        /// The comment as typed; trimmed, then checked: not empty, not too long.
         text: String,
         /// Whom it answers.
         reply_to: Option<UserName>,
@@ -213,14 +213,14 @@ pub enum Command {
     DeleteMoment(PostId),
     /// Call a friend.
     PlaceCall {
-        /// Whom.
+        /// The friend to ring.
         to: UserName,
         /// Audio to use.
         audio: AudioSettings,
     },
     /// Take the incoming call.
     Answer {
-        /// The call.
+        /// The ringing call's id, from its `CallIncoming` event.
         call: CallId,
         /// Who calls.
         from: UserName,
@@ -244,7 +244,7 @@ pub enum Command {
     SafetyNumbers(UserName),
     /// Trust someone's current keys after comparing the number.
     Trust {
-        /// Whom.
+        /// The contact whose current identity key to trust.
         user: UserName,
         /// The digits compared.
         digits: String,
@@ -256,14 +256,14 @@ pub enum Command {
 pub enum CallUpdate {
     /// We called and it rings.
     Ringing {
-        /// The call, once the relay numbered it.
+        /// The call's id (this peer chose it) once the relay said it rings; `None` before.
         call: Option<CallId>,
-        /// Whom.
+        /// The friend being rung.
         peer: UserName,
     },
     /// Voice flows.
     Connected {
-        /// The call.
+        /// The call's id, which `Command::HangUp` takes.
         call: CallId,
     },
     /// Fresh statistics.
@@ -282,7 +282,7 @@ pub enum CallUpdate {
 pub enum Update {
     /// The relay answered; this is its certificate.
     RelayChecked {
-        /// The relay.
+        /// The relay's `HOST:PORT`, as the user typed it.
         relay: String,
         /// Its fingerprint.
         fingerprint: CertFingerprint,
@@ -324,14 +324,14 @@ pub enum Update {
     Unread {
         /// Which chat.
         chat: Chat,
-        /// The messages.
+        /// The unread messages' ids, oldest first: received ones after the last one seen.
         ids: Vec<uchat_wire::MessageId>,
     },
     /// The friend list.
     Friends(Vec<Friend>),
     /// Friend requests.
     Requests(FriendRequests),
-    /// The groups.
+    /// Every group this user is in, oldest first, as the relay lists them.
     Groups(Vec<Group>),
     /// A feed page.
     Feed {
@@ -357,7 +357,7 @@ pub enum Update {
     },
     /// A received file was saved here.
     FileSaved {
-        /// The file.
+        /// The file's id, as the `Download` command named it.
         file: FileId,
         /// Where it is now.
         path: String,
@@ -368,7 +368,7 @@ pub enum Update {
     Safety {
         /// With whom.
         user: UserName,
-        /// The numbers.
+        /// The numbers: from the pinned identity, and from the relay's if that differs.
         numbers: SafetyNumbers,
     },
     /// Something to tell the user.

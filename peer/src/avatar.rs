@@ -27,9 +27,9 @@ pub enum AvatarError {
     /// The file could not be read.
     #[error("cannot read the avatar {}: {source}", path.display())]
     Read {
-        /// The file.
+        /// The picture's path as the user gave it.
         path: PathBuf,
-        /// The cause.
+        /// What the operating system said (no such file, no permission, ...).
         source: std::io::Error,
     },
     /// The file is larger than [`MAX_AVATAR_SOURCE_BYTES`].
@@ -38,7 +38,7 @@ pub enum AvatarError {
         path.display(), *bytes as f64 / (1024.0 * 1024.0), MAX_AVATAR_SOURCE_BYTES / (1024 * 1024)
     )]
     TooLarge {
-        /// The file.
+        /// The picture's path as the user gave it.
         path: PathBuf,
         /// Its size.
         bytes: u64,

@@ -21,7 +21,7 @@ const MAX_MIME_BYTES: usize = 128;
 /// A message's body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Body {
-    /// Text.
+    /// Text as typed; this peer sends at most [`uchat_wire::MAX_TEXT_BYTES`] bytes.
     Text(String),
     /// A file on the relay.
     File(FileRef),

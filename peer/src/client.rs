@@ -90,7 +90,7 @@ pub enum ClientError {
     AlreadyRegistered {
         /// The profile directory.
         home: PathBuf,
-        /// The account.
+        /// The account this profile holds already, asked to be registered again.
         user: UserName,
     },
     /// The relay did not answer a registration; the keys are kept for a retry.
@@ -98,9 +98,9 @@ pub enum ClientError {
         "{source}; the registration of '{user}' may not have finished: run the same register command again to finish it"
     )]
     RegistrationUnfinished {
-        /// The account.
+        /// The account being registered; its keys stay in the profile for the retry.
         user: UserName,
-        /// Why.
+        /// The relay was unreachable, or refused for a reason a retry may clear.
         source: Box<ConnectionError>,
     },
     /// Logging in where the account's keys are not, without saying it is a new device.
@@ -110,7 +110,7 @@ pub enum ClientError {
     NoKeysHere {
         /// The profile directory.
         home: PathBuf,
-        /// The account.
+        /// The account asked for, whose keys this profile does not hold.
         user: UserName,
     },
     /// The password does not unlock the local keys.
@@ -134,9 +134,9 @@ pub enum ClientError {
     /// Text over the limit.
     #[error("the message is {len} bytes; the limit is {max} bytes")]
     MessageTooLarge {
-        /// Its size.
+        /// The text's length in bytes of UTF-8.
         len: usize,
-        /// The limit.
+        /// The most bytes a text may have ([`uchat_wire::MAX_TEXT_BYTES`]).
         max: usize,
     },
     /// The contact's identity key differs from the pinned one.
@@ -144,7 +144,7 @@ pub enum ClientError {
         "{user}'s identity key has changed since you first talked. Compare safety numbers with them (`uchat safety-number {user}`) before trusting the new key"
     )]
     IdentityChanged {
-        /// The contact.
+        /// The contact whose identity key from the relay differs from the pinned one.
         user: UserName,
     },
     /// `trust` was given digits that the relay's identity for the contact does not give.
@@ -152,21 +152,21 @@ pub enum ClientError {
         "those digits are not the safety number of {user}'s current identity key; compare again with `uchat safety-number {user}` and do not trust the key if they differ"
     )]
     SafetyNumberMismatch {
-        /// The contact.
+        /// The contact whose current identity key the digits were checked against.
         user: UserName,
     },
     /// The contact's keys from the relay are unusable.
     #[error("cannot start an encrypted session with {user}: {source}")]
     Session {
-        /// The contact.
+        /// The contact the session was to be with.
         user: UserName,
-        /// Why.
+        /// What Olm objected to: a malformed key, a bad signature, no session, ...
         source: OlmError,
     },
     /// The relay was unreachable; the message waits in the outbox.
     #[error("{source}; the message is kept in the outbox and will be sent on the next run")]
     Queued {
-        /// The message.
+        /// The message's id; it waits in the outbox and goes on the next run.
         id: MessageId,
         /// Why it was not sent.
         source: Box<ConnectionError>,
@@ -174,7 +174,7 @@ pub enum ClientError {
     /// The relay refused the message for good (it is kept in history as not sent).
     #[error("the relay refused message {id}: {reason}")]
     NotSent {
-        /// The message.
+        /// The message's id; its history entry is marked failed, with the reason.
         id: MessageId,
         /// The relay's reason.
         reason: String,
@@ -197,9 +197,9 @@ pub enum ClientError {
     /// The profile directory could not be made.
     #[error("cannot create profile directory {home}: {source}")]
     Home {
-        /// The directory.
+        /// The profile directory (`--home`) that could not be made.
         home: PathBuf,
-        /// The cause.
+        /// What the operating system said.
         source: std::io::Error,
     },
     /// The relay answered something unexpected.

@@ -28,7 +28,7 @@ pub enum ConnectionError {
     Resolve {
         /// The address given.
         relay: String,
-        /// Why.
+        /// What the resolver said, or that the address is not `HOST:PORT`.
         reason: String,
     },
     /// The relay presented a certificate other than the pinned one.
@@ -36,7 +36,7 @@ pub enum ConnectionError {
         "relay {relay} presented certificate {seen}, but this profile pinned {pinned}; refusing to connect. If the operator really changed the certificate, check the new fingerprint with them and remove the line for {relay} from {known_relays}"
     )]
     FingerprintMismatch {
-        /// The relay.
+        /// The relay's `HOST:PORT` as given: the key of its line in `known_relays`.
         relay: String,
         /// What this profile trusts.
         pinned: CertFingerprint,
@@ -48,9 +48,9 @@ pub enum ConnectionError {
     /// The relay could not be reached or the connection dropped.
     #[error("cannot reach the relay at {relay}: {reason}")]
     Unreachable {
-        /// The relay.
+        /// The relay's `HOST:PORT` as given, or "the relay" where none is at hand.
         relay: String,
-        /// Why.
+        /// What QUIC or the network said, or why no attempt was made ("not connected").
         reason: String,
     },
     /// The relay refused the request.

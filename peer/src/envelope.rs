@@ -118,7 +118,7 @@ pub struct GroupEnvelope {
 pub enum Content {
     /// Plain text.
     Text {
-        /// The text.
+        /// The text as typed; senders keep it to [`uchat_wire::MAX_TEXT_BYTES`] bytes.
         text: String,
     },
     /// A file (or picture) uploaded to the relay: what the recipient needs to fetch,
@@ -126,7 +126,7 @@ pub enum Content {
     File(FileContent),
     /// A member's Megolm session for a group, shared with one other member.
     GroupKey {
-        /// The group.
+        /// The group whose messages from the sender the session opens.
         group: GroupId,
         /// The session's id.
         session_id: String,
@@ -139,7 +139,7 @@ pub enum Content {
     /// A call's offer or answer: the sender's ephemeral X25519 key for the call's voice
     /// keys, bound to the call id (so a relay cannot move it to another call).
     CallKey {
-        /// The call.
+        /// The call the key is for; the receiver checks it against the call it expects.
         call: CallId,
         /// True in the caller's offer, false in the callee's answer.
         offer: bool,
@@ -149,7 +149,7 @@ pub enum Content {
     },
     /// A post's key, shared by its author with one viewer.
     MomentKey {
-        /// The post.
+        /// The post the key opens, as the author's `MomentPost` named it.
         post: PostId,
         /// The post key (64 bytes).
         #[serde(with = "serde_bytes")]

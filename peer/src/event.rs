@@ -44,7 +44,7 @@ pub enum ClientEvent {
     },
     /// A friend came online or went offline.
     Presence {
-        /// Who.
+        /// The friend whose presence changed.
         user: UserName,
         /// Whether they are online now.
         online: bool,
@@ -70,7 +70,7 @@ pub enum ClientEvent {
     },
     /// A friend changed their signature or avatar.
     ProfileChanged {
-        /// Who.
+        /// The friend whose profile changed.
         user: UserName,
         /// Their profile now.
         profile: ProfileSummary,
@@ -78,7 +78,7 @@ pub enum ClientEvent {
     /// A friend's identity keys on the relay differ from the ones pinned here: compare
     /// safety numbers before trusting them (`Client::trust`).
     IdentityChanged {
-        /// Who.
+        /// The friend whose keys on the relay no longer match the pinned ones.
         user: UserName,
     },
     /// The friend list could not be brought up to date (on connect, or after a new
@@ -92,7 +92,7 @@ pub enum ClientEvent {
     /// A friend calls: answer with `Client::answer_call` or refuse with
     /// `Client::reject_call`. Its offer opened, so it is genuinely from `from`.
     CallIncoming {
-        /// The call.
+        /// The call's id, chosen by the caller; `Client::reject_call` takes it.
         call: CallId,
         /// Who calls.
         from: UserName,
@@ -101,19 +101,20 @@ pub enum ClientEvent {
     },
     /// The callee took a call this user placed (its answer opened and names the call).
     CallAccepted {
-        /// The call.
+        /// The call this user placed that was taken.
         call: CallId,
     },
     /// A call this user is in, placed or rang by ended.
     CallEnded {
-        /// The call.
+        /// The call that ended: one this user placed, was rung by or was in.
         call: CallId,
-        /// Why.
+        /// Why, as the relay said: `Rejected`, `Cancelled`, `HungUp`, `Timeout` or
+        /// `ConnectionLost`.
         reason: CallEndReason,
     },
     /// A call this user missed (durable: also seen after being offline).
     MissedCall {
-        /// The call.
+        /// The missed call's id, as the caller chose it.
         call: CallId,
         /// Who called.
         from: UserName,
@@ -132,14 +133,14 @@ pub enum ClientEvent {
     },
     /// A friend posted a moment for this user (its key arrived).
     MomentPosted {
-        /// The post.
+        /// The new post's id; its key is stored, so `Client::moment` can open it.
         post: PostId,
         /// Who posted it.
         author: UserName,
     },
     /// Someone liked this user's post.
     MomentLiked {
-        /// The post.
+        /// The liked post, one of this user's own.
         post: PostId,
         /// Who liked it.
         by: UserName,
@@ -148,21 +149,21 @@ pub enum ClientEvent {
     },
     /// Someone commented on this user's post, or replied to this user there.
     MomentCommented {
-        /// The post.
+        /// The post commented on: this user's own, or one where they were replied to.
         post: PostId,
-        /// The comment.
+        /// The comment as this user sees it, its text decrypted under the post's key.
         comment: crate::moment::MomentCommentView,
     },
     /// A message of this user's left the outbox: the relay queued it (now `Sent` in
     /// history) or refused it for good (`Failed`). Also for messages written offline and
     /// sent on reconnecting.
     OutboxSettled {
-        /// The message.
+        /// The message's id; its history entry says which way it went (`Sent` or `Failed`).
         id: MessageId,
     },
     /// The connection to the relay dropped; the client reconnects with backoff.
     Disconnected {
-        /// Why.
+        /// Why, for people: what QUIC said about the closed connection, or the error.
         reason: String,
     },
     /// The connection is back.

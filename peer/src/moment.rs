@@ -33,7 +33,7 @@ pub struct CommentBody {
     /// Whom it answers.
     #[serde(default)]
     pub reply_to: Option<UserName>,
-    /// The text.
+    /// What the comment says: 1 to [`MAX_COMMENT_CHARS`] characters, not only spaces.
     pub text: String,
 }
 
@@ -48,7 +48,7 @@ pub enum MomentRuleError {
     PostTooLong {
         /// Characters given.
         chars: usize,
-        /// The limit.
+        /// The most characters a post's text may have ([`MAX_POST_CHARS`]).
         max: usize,
     },
     /// Too many pictures.
@@ -56,7 +56,7 @@ pub enum MomentRuleError {
     TooManyImages {
         /// Pictures given.
         count: usize,
-        /// The limit.
+        /// The most pictures a post may carry ([`MAX_POST_IMAGES`]).
         max: usize,
     },
     /// An empty comment.
@@ -67,7 +67,7 @@ pub enum MomentRuleError {
     CommentTooLong {
         /// Characters given.
         chars: usize,
-        /// The limit.
+        /// The most characters a comment may have ([`MAX_COMMENT_CHARS`]).
         max: usize,
     },
 }
@@ -120,13 +120,13 @@ pub struct MomentLikeView {
 /// A comment as people see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MomentCommentView {
-    /// The comment.
+    /// The comment's id, which `Client::delete_moment_comment` takes.
     pub id: CommentId,
     /// Who wrote it.
     pub author: UserName,
     /// Whom it answers.
     pub reply_to: Option<UserName>,
-    /// The text.
+    /// What the comment says, decrypted under the post's key.
     pub text: String,
     /// When, ms since the Unix epoch.
     pub commented_ms: u64,
@@ -135,7 +135,7 @@ pub struct MomentCommentView {
 /// A post as people see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Moment {
-    /// The post.
+    /// The post's id, chosen by its author.
     pub id: PostId,
     /// Who posted it.
     pub author: UserName,

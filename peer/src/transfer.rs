@@ -34,15 +34,15 @@ pub enum TransferError {
     Io {
         /// What was being done.
         what: &'static str,
-        /// The file.
+        /// The file being sent, the partial or saved download, or the folder saved into.
         path: std::path::PathBuf,
-        /// The cause.
+        /// What the operating system said.
         source: std::io::Error,
     },
     /// The file being sent changed size while it was read.
     #[error("{} changed while it was being sent (it is no longer {expected} bytes); send it again", path.display())]
     Changed {
-        /// The file.
+        /// The file being sent, as the user named it.
         path: std::path::PathBuf,
         /// The size it had.
         expected: u64,
@@ -52,7 +52,7 @@ pub enum TransferError {
         "the file failed its integrity check at chunk {index}: the relay's copy is damaged or was tampered with; nothing was kept"
     )]
     Integrity {
-        /// The chunk.
+        /// The failed chunk's index in the file, from 0; the partial file is deleted.
         index: u64,
     },
     /// The relay's copy is not the length the message says.

@@ -21,15 +21,15 @@ pub enum TrustError {
     /// File access failed.
     #[error("cannot access {path}: {source}")]
     Io {
-        /// The file.
+        /// The profile's `known_relays` file (also when writing its temporary copy failed).
         path: PathBuf,
-        /// The cause.
+        /// What the operating system said.
         source: std::io::Error,
     },
     /// A line is not `HOST:PORT sha256:<hex>`.
     #[error("{path}:{line}: expected 'HOST:PORT sha256:<hex>'")]
     Syntax {
-        /// The file.
+        /// The profile's `known_relays` file.
         path: PathBuf,
         /// 1-based line number.
         line: usize,

@@ -48,9 +48,9 @@ pub enum ServerError {
     /// The data directory could not be created.
     #[error("cannot create data directory {path}: {source}")]
     DataDir {
-        /// The directory.
+        /// The directory that could not be made: the data directory or its `files` folder.
         path: std::path::PathBuf,
-        /// The cause.
+        /// What the operating system said (no permission, a file in the way, ...).
         source: std::io::Error,
     },
     /// The store could not be opened.
@@ -59,9 +59,9 @@ pub enum ServerError {
     /// A thread of the relay's own (the committer, a password worker) could not start.
     #[error("cannot start the {name} thread: {source}")]
     Thread {
-        /// Which.
+        /// The thread's kind, as the message names it (such as "password worker").
         name: &'static str,
-        /// The cause.
+        /// What the operating system said when asked for the thread.
         source: std::io::Error,
     },
     /// The TLS identity could not be loaded or made.
@@ -73,17 +73,17 @@ pub enum ServerError {
     /// The metrics endpoint could not be bound.
     #[error("cannot serve metrics on {addr}: {source} (pass --metrics off or another address)")]
     Metrics {
-        /// The address.
+        /// The metrics address from the configuration (`--metrics`).
         addr: SocketAddr,
-        /// The cause.
+        /// What the operating system said (the address in use, not local, ...).
         source: std::io::Error,
     },
     /// The UDP socket could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
-        /// The address.
+        /// The UDP address from the configuration (`--listen`).
         addr: SocketAddr,
-        /// The cause.
+        /// What the operating system said (the address in use, not local, ...).
         source: std::io::Error,
     },
 }

@@ -23,15 +23,15 @@ pub enum TlsError {
     /// A file could not be read or written.
     #[error("cannot access {path}: {source}")]
     Io {
-        /// The file.
+        /// The self-signed certificate or key file being written in the data directory.
         path: PathBuf,
-        /// The cause.
+        /// What the operating system said while writing it.
         source: std::io::Error,
     },
     /// A PEM file did not hold what it should.
     #[error("{path} is not a usable PEM {what}: {reason}")]
     Pem {
-        /// The file.
+        /// The certificate or key file read: the operator's, or the self-signed pair.
         path: PathBuf,
         /// "certificate" or "private key".
         what: &'static str,

@@ -24,9 +24,10 @@ use crate::{StoreError, tables::write};
 pub enum BatchWrite {
     /// A 1:1 message, as [`RelayStore::enqueue_message`] queues it.
     Message {
-        /// The sender.
+        /// The sender, as the relay authenticated them; the reach rule with `to` is checked
+        /// in the transaction.
         from: UserName,
-        /// The recipient.
+        /// The recipient, whose durable queue gets the message.
         to: UserName,
         /// The sender's message id (de-duplication key).
         id: MessageId,
@@ -39,9 +40,9 @@ pub enum BatchWrite {
     },
     /// A group message with its key shares, as [`RelayStore::send_group_message`] fans it out.
     GroupMessage {
-        /// The sender.
+        /// The sender, who must be a member of `group`.
         from: UserName,
-        /// The group.
+        /// The group whose other members' queues get the message.
         group: GroupId,
         /// The epoch the sender encrypted for.
         epoch: u64,
@@ -66,7 +67,7 @@ pub enum BatchWrite {
     /// When a user went offline, as [`RelayStore::set_last_seen`] records it (a burst of
     /// disconnects then costs one commit, not one each).
     LastSeen {
-        /// Who.
+        /// The user whose last connection to the relay just closed.
         user: UserName,
         /// The relay's clock, ms since the Unix epoch.
         ms: u64,

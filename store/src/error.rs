@@ -29,7 +29,7 @@ pub enum StoreError {
     /// (for example, the disk is full).
     #[error("store i/o failed: {source}")]
     Io {
-        /// The cause.
+        /// The error redb passed on from the file system.
         source: std::io::Error,
     },
     /// The database refused an operation for a reason other than i/o.
@@ -92,7 +92,7 @@ pub enum StoreError {
     /// A friend request to someone who is a friend already.
     #[error("you and '{other}' are friends already")]
     AlreadyFriends {
-        /// The friend.
+        /// The user the request was for, a friend already.
         other: UserName,
     },
     /// A friend request to someone who has one from this user pending already.
@@ -131,7 +131,7 @@ pub enum StoreError {
     /// Only the group's owner may do this.
     #[error("only the owner of group {group} ('{owner}') may do that")]
     NotGroupOwner {
-        /// The group.
+        /// The group the asker is a member of but does not own.
         group: GroupId,
         /// Its owner.
         owner: UserName,
@@ -139,7 +139,7 @@ pub enum StoreError {
     /// A group message was made for another membership epoch.
     #[error("the members of group {group} changed (epoch {epoch} now)")]
     GroupChanged {
-        /// The group.
+        /// The group the message was for.
         group: GroupId,
         /// Its epoch now.
         epoch: u64,
@@ -147,23 +147,23 @@ pub enum StoreError {
     /// The user is in the group already.
     #[error("'{user}' is in group {group} already")]
     AlreadyMember {
-        /// The user.
+        /// The user who was to be added.
         user: UserName,
-        /// The group.
+        /// The group they are in already.
         group: GroupId,
     },
     /// The user is not a member of the group.
     #[error("'{user}' is not a member of group {group}")]
     NotGroupMember {
-        /// The user.
+        /// The user who is not in the group: one to be removed, or one a key share was for.
         user: UserName,
-        /// The group.
+        /// The group they are not in.
         group: GroupId,
     },
     /// The user is in as many groups as one may be.
     #[error("'{user}' is in {limit} groups already, as many as one may be")]
     TooManyGroups {
-        /// The user.
+        /// Who would join one group too many: the group's maker or a member being added.
         user: UserName,
         /// The limit in force.
         limit: u64,
@@ -171,33 +171,33 @@ pub enum StoreError {
     /// No such file.
     #[error("no file {id}")]
     NoSuchFile {
-        /// The file.
+        /// The file asked for: never uploaded, or its retention ended.
         id: FileId,
     },
     /// The asker may not download the file.
     #[error("not allowed to download file {id}")]
     NotAllowed {
-        /// The file.
+        /// The file, which the asker neither uploaded nor is among those allowed to fetch.
         id: FileId,
     },
     /// The file's upload has not finished.
     #[error("file {id} is still being uploaded")]
     FileIncomplete {
-        /// The file.
+        /// The file whose upload is still under way.
         id: FileId,
     },
     /// Another upload has this id.
     #[error("file id {id} is taken by another upload")]
     FileIdTaken {
-        /// The file.
+        /// The id asked for, held by an upload of another owner or size.
         id: FileId,
     },
     /// The file is larger than the relay takes.
     #[error("a file of {size} bytes is over the relay's limit of {max} bytes")]
     FileTooLarge {
-        /// Its size.
+        /// The file's ciphertext length in bytes, as the upload declared it.
         size: u64,
-        /// The limit.
+        /// The relay's largest file, in bytes of ciphertext.
         max: u64,
     },
     /// The uploader's storage is full.
@@ -207,7 +207,7 @@ pub enum StoreError {
         used: u64,
         /// Bytes asked for.
         size: u64,
-        /// The quota.
+        /// The uploader's file quota, in bytes of ciphertext.
         quota: u64,
     },
     /// The writer's moments take their whole quota.
@@ -219,19 +219,20 @@ pub enum StoreError {
         used: u64,
         /// Bytes asked for.
         size: u64,
-        /// The quota.
+        /// The writer's moment quota in bytes, counting each item's sealed bytes and 256
+        /// more.
         quota: u64,
     },
     /// No such post among those the asker may see.
     #[error("no post {post} among those you may see (deleted, or not shared with you)")]
     NoSuchPost {
-        /// The post.
+        /// The post asked for: never posted, deleted, or not visible to the asker.
         post: PostId,
     },
     /// No such comment on a post the asker may see.
     #[error("no comment {comment} among those you may see")]
     NoSuchComment {
-        /// The comment.
+        /// The comment asked for: gone, or not visible to the asker.
         comment: CommentId,
     },
     /// Only the post's author (or, for a comment, its writer) may do this.
@@ -249,13 +250,13 @@ pub enum StoreError {
     /// A reply names someone it cannot answer.
     #[error("{reason}")]
     InvalidReply {
-        /// Why.
+        /// Why the reply was refused, in words for the user (the whole error message).
         reason: String,
     },
     /// The owner tried to remove themselves.
     #[error("the owner cannot be removed from group {group}; leave it instead")]
     OwnerCannotBeRemoved {
-        /// The group.
+        /// The group its owner tried to remove themselves from.
         group: GroupId,
     },
 }

@@ -48,7 +48,8 @@ pub struct InboundCommit {
     pub pin: Option<PinnedIdentity>,
     /// The history entry to append, if any.
     pub entry: Option<HistoryEntry>,
-    /// The sender.
+    /// The sender as the relay named them: whose `sessions` and `pin` these are; with `id`,
+    /// the pair that marks the message as taken in.
     pub from: UserName,
     /// The sender's message id.
     pub id: MessageId,

@@ -23,7 +23,7 @@ use crate::tables::{
 /// One contact's Olm state after encrypting a key share for them.
 #[derive(Clone, Debug)]
 pub struct ContactSessions {
-    /// The contact.
+    /// The member the key share was encrypted for; `sessions` and `pin` are theirs.
     pub contact: UserName,
     /// Their full new set of Olm sessions.
     pub sessions: Vec<SessionRecord>,

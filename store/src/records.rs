@@ -122,7 +122,7 @@ impl QueueRow {
 /// Where a group message is stored: `GROUP_MESSAGES` row (group, index).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct GroupMessageRef {
-    /// The group.
+    /// The group whose `GROUP_MESSAGES` rows hold the message; with `index`, the row's key.
     pub(crate) group: GroupId,
     /// Its position among the group's stored messages.
     pub(crate) index: u64,
@@ -135,7 +135,7 @@ pub(crate) struct GroupMessageRef {
 /// A group message stored once on the relay, however many queues refer to it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct GroupMessageRecord {
-    /// The sender.
+    /// The sender, a member of the group when the relay stored the message.
     pub(crate) from: UserName,
     /// The sender's message id.
     pub(crate) id: MessageId,
@@ -180,7 +180,7 @@ pub(crate) struct GroupRecord {
 /// A file on the relay: its uploader, size, who may fetch it and how far its upload got.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRecord {
-    /// The file.
+    /// The file's id, chosen by the uploader; the record's key in `FILES`.
     pub id: FileId,
     /// Who uploaded it.
     pub owner: UserName,
@@ -429,9 +429,11 @@ pub struct HistoryEntry {
     /// The text, if any (`None` when it could not be decrypted).
     #[serde(default)]
     pub text: Option<String>,
-    /// Where it stands.
+    /// Where a message has got to: pending, sent, delivered, read or failed if outgoing;
+    /// received or undecryptable if incoming.
     pub status: EntryStatus,
-    /// Annotations.
+    /// The sender's identity status, why the message failed if it did, and whether it was
+    /// read.
     pub flags: EntryFlags,
     /// The group, for an entry of a group's conversation.
     #[serde(default)]
@@ -534,7 +536,7 @@ impl fmt::Debug for PendingUpload {
 /// A download under way: where its partial file is and how many chunks it holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingDownload {
-    /// The file.
+    /// The file being fetched, as the message or moment that offered it named it.
     pub file: FileId,
     /// The partial file, in the destination folder.
     pub part_path: String,
@@ -571,7 +573,7 @@ impl fmt::Debug for HistoryEntry {
 pub struct OutboxEntry {
     /// The message id (the same as its history entry's).
     pub id: MessageId,
-    /// The recipient.
+    /// The recipient of a 1:1 message; for a group message, the local user (see `group`).
     pub to: UserName,
     /// The envelope bytes for the relay.
     #[serde(with = "serde_bytes")]
@@ -587,7 +589,7 @@ pub struct OutboxEntry {
 /// The group part of an [`OutboxEntry`].
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupOutbox {
-    /// The group.
+    /// The group the message is for; the relay fans it out to every other member.
     pub group: GroupId,
     /// The membership epoch the sender's session was shared for.
     pub epoch: u64,
@@ -671,7 +673,7 @@ impl fmt::Debug for OutboundGroupRecord {
 /// A Megolm session another member shared with this peer, sealed by the caller.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboundGroupRecord {
-    /// The group.
+    /// The group whose messages the session is for.
     pub group: GroupId,
     /// The member who shared it (over Olm), the only one whose messages it may open.
     pub sender: UserName,
@@ -719,7 +721,8 @@ impl fmt::Debug for OutboxEntry {
 /// The other side's public call key from an opened call offer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallOfferRecord {
-    /// The caller.
+    /// The caller; [`crate::PeerStore::call_offer`] returns the record only to a lookup
+    /// naming them.
     pub from: UserName,
     /// The caller's ephemeral X25519 public key.
     #[serde(with = "serde_bytes")]
@@ -755,7 +758,7 @@ pub(crate) struct MomentLikeRecord {
 /// One comment as the relay stores it.
 #[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct MomentCommentRecord {
-    /// The comment.
+    /// The comment's id, chosen by its author; `MOMENT_COMMENT_IDS` maps it to its post.
     pub id: uchat_wire::CommentId,
     /// Who wrote it.
     pub author: UserName,
@@ -793,7 +796,7 @@ impl fmt::Debug for MomentKeyRecord {
 /// A picture of a post this peer opened, so that it can be downloaded by its file id.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MomentImageRecord {
-    /// The post.
+    /// The post the picture is in, one this peer opened.
     pub post: uchat_wire::PostId,
     /// Its author, who uploaded the picture.
     pub author: UserName,
@@ -805,7 +808,7 @@ pub struct MomentImageRecord {
 /// of that version.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactRecord {
-    /// The contact.
+    /// The contact's username, the key the record is stored under (one record per user).
     pub user: UserName,
     /// Whether the contact is a friend (as the relay last said).
     pub friend: bool,

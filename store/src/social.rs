@@ -50,7 +50,7 @@ pub struct SocialLimits {
 /// One friend in [`RelayStore::friends`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FriendRow {
-    /// The friend.
+    /// The friend's username; [`RelayStore::friends`] lists the rows in order of it.
     pub user: UserName,
     /// When the friendship began, ms since the Unix epoch.
     pub since_ms: u64,

@@ -344,7 +344,7 @@ pub const PASSWORD: &str = "correct horse battery";
 pub struct Peer {
     home: tempfile::TempDir,
     relay: String,
-    /// The username.
+    /// The name it registers or logs in as, as given to [`Peer::new`] or [`Peer::via`].
     pub name: String,
 }
 

@@ -72,7 +72,7 @@ pub enum RequestError {
     Encode {
         /// The request's kind.
         kind: &'static str,
-        /// Why.
+        /// What the frame encoder said (usually: over the control frame limit).
         reason: String,
     },
 }

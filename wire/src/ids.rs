@@ -14,7 +14,7 @@ pub enum NameError {
     Length {
         /// Characters given.
         len: usize,
-        /// The limit.
+        /// The most characters allowed ([`UserName::MAX_LEN`]).
         max: usize,
     },
     /// A character outside the allowed set.

@@ -319,7 +319,7 @@ impl Link {
         &self.stats
     }
 
-    /// The configuration.
+    /// The configuration the link was made with, as given (not validated or clamped).
     pub fn config(&self) -> &LinkConfig {
         &self.config
     }

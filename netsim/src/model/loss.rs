@@ -90,7 +90,7 @@ impl BurstLoss {
         self.bad
     }
 
-    /// The configuration.
+    /// The Gilbert–Elliott parameters the chain was made with.
     pub fn model(&self) -> &GilbertElliott {
         &self.model
     }

@@ -38,9 +38,9 @@ pub const DEFAULT_SILENCE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A call this user placed that rings.
 #[derive(Debug, Clone)]
 pub struct PlacedCall {
-    /// The call.
+    /// The call's id, chosen at random by this peer when it placed the call.
     pub call: CallId,
-    /// The callee.
+    /// The friend being rung.
     pub peer: UserName,
     /// How long the relay lets it ring.
     pub ring_timeout: Duration,
@@ -53,9 +53,9 @@ pub enum Placed {
     Ringing(PlacedCall),
     /// It cannot ring (busy, offline).
     Ended {
-        /// The call.
+        /// The id this peer chose for the call, which never rang.
         call: CallId,
-        /// Why.
+        /// Why it cannot ring, as the relay answered: `Busy` or `Offline`.
         reason: CallEndReason,
     },
 }
@@ -63,7 +63,7 @@ pub enum Placed {
 /// A friend's call ringing for this user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncomingCall {
-    /// The call.
+    /// The call's id, chosen by the caller; [`Client::reject_call`] takes it.
     pub call: CallId,
     /// Who calls.
     pub from: UserName,
@@ -72,7 +72,7 @@ pub struct IncomingCall {
 /// A call both sides are in: what [`Client::talk`] needs.
 #[derive(Debug)]
 pub struct ConnectedCall {
-    /// The call.
+    /// The call's id, chosen by the caller; both sides bind it into the voice keys.
     pub call: CallId,
     /// The other side.
     pub peer: UserName,
@@ -123,7 +123,8 @@ impl Default for TalkOptions {
 /// How a call ended, with its summary.
 #[derive(Debug, Clone)]
 pub struct CallEnd {
-    /// Why.
+    /// Why: what the relay said if the other side or the relay ended it; `HungUp` if this
+    /// side did; `ConnectionLost` if the other side fell silent.
     pub reason: CallEndReason,
     /// Who ended it: this user (true) or the other side or the network (false).
     pub by_me: bool,

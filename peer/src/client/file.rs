@@ -33,7 +33,7 @@ const MAX_THUMBNAIL_SOURCE_BYTES: u64 = 64 << 20;
 /// Where a file goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileTarget {
-    /// A contact.
+    /// A friend, the only user besides the sender who may fetch the file.
     User(UserName),
     /// A group's members.
     Group(GroupId),

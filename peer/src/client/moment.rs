@@ -33,7 +33,7 @@ use uchat_store::FileRef;
 /// A posted moment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PostedMoment {
-    /// The post.
+    /// The post's id, chosen at random by this peer.
     pub id: PostId,
     /// When the relay stored it, ms since the Unix epoch.
     pub posted_ms: u64,

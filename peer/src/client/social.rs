@@ -26,7 +26,7 @@ use crate::trust::{IdentityCheck, check_identity};
 /// One friend, as [`Client::friends`] lists them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Friend {
-    /// The friend.
+    /// The friend; [`Client::friends`] lists them in name order, as the relay does.
     pub user: UserName,
     /// When the friendship began, ms since the Unix epoch.
     pub since_ms: u64,

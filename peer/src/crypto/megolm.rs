@@ -171,7 +171,7 @@ impl fmt::Debug for InboundGroupSession {
 /// A decrypted group message.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Decrypted {
-    /// The plaintext.
+    /// The decrypted bytes, whose signature and MAC checked out; not yet parsed.
     pub plaintext: Vec<u8>,
     /// Its index in the sender's session.
     pub index: u32,

@@ -52,7 +52,7 @@ pub enum OlmError {
     /// Encryption failed.
     #[error("encryption failed: {reason}")]
     Encryption {
-        /// Why.
+        /// What vodozemac said when encrypting.
         reason: String,
     },
 }

@@ -18,7 +18,7 @@ pub enum AudioError {
     /// A WAV file could not be read or written.
     #[error("WAV file {path}: {source}")]
     Wav {
-        /// The file.
+        /// The WAV file given for the call's input or output.
         path: PathBuf,
         /// What went wrong.
         #[source]
@@ -29,7 +29,7 @@ pub enum AudioError {
     NoDevice {
         /// "input" or "output".
         direction: &'static str,
-        /// Why.
+        /// Why, in words for people: what cpal said, or that the system has no such device.
         reason: String,
     },
 }
@@ -268,9 +268,9 @@ impl Drop for DeviceThread {
 /// Whether a device records or plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
-    /// A microphone.
+    /// Records: a microphone or another capture device.
     Input,
-    /// A speaker.
+    /// Plays: speakers, headphones or another playback device.
     Output,
 }
 

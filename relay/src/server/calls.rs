@@ -20,9 +20,9 @@ use super::online::ConnectionId;
 pub(super) enum CallAction {
     /// Push `event` (ephemeral) to every connection of `user`.
     Notify {
-        /// Who.
+        /// The side of the call to tell: the caller or the callee.
         user: UserName,
-        /// What.
+        /// The ephemeral call event to push: `CallIncoming`, `CallAccepted` or `CallEnded`.
         event: PushEvent,
     },
     /// Queue a durable `MissedCall` for `callee`.
@@ -31,7 +31,7 @@ pub(super) enum CallAction {
         callee: UserName,
         /// Who called.
         caller: UserName,
-        /// The call.
+        /// The missed call, as the caller's invitation named it.
         call: CallId,
         /// Why it was missed.
         reason: CallEndReason,

@@ -48,12 +48,14 @@ pub fn chunk_boundary(offset: u64) -> u64 {
 pub enum FileAccess {
     /// These users (each a friend of the uploader, or in a group with them).
     Users {
-        /// Who.
+        /// Who may fetch it besides the uploader: each a friend or group co-member of
+        /// theirs, fewer in all than the relay's limit on group members.
         users: Vec<UserName>,
     },
     /// The members of this group when the upload starts (the uploader must be one).
     Group {
-        /// Which group.
+        /// The group whose members may fetch it, as they stand when the upload first
+        /// starts: later joiners may not.
         group: GroupId,
     },
 }

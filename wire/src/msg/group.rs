@@ -31,7 +31,7 @@ pub enum GroupNameError {
     TooLong {
         /// Its length in characters.
         chars: usize,
-        /// The limit.
+        /// The most characters allowed ([`MAX_GROUP_NAME_CHARS`]).
         max: usize,
     },
     /// Contains a control character or starts with `#` (which names groups on the
@@ -72,7 +72,7 @@ pub fn check_group_name(name: &str) -> Result<(), GroupNameError> {
 /// One member of a group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupMember {
-    /// The member.
+    /// The member's username; the owner is a member too and has an entry like anyone else.
     pub user: UserName,
     /// When they joined, by the relay's clock, ms since the Unix epoch.
     pub joined_ms: u64,
@@ -81,7 +81,7 @@ pub struct GroupMember {
 /// A group's state after some change: what every member's view is built from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupInfo {
-    /// The group.
+    /// The group's id, chosen at random by the relay when the group was made.
     pub id: GroupId,
     /// Its name (not unique).
     pub name: String,
@@ -119,7 +119,7 @@ impl GroupInfo {
 /// to members who already know the list and only need the change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupSummary {
-    /// The group.
+    /// The group's id, chosen at random by the relay when the group was made.
     pub id: GroupId,
     /// Its name.
     pub name: String,
@@ -161,7 +161,7 @@ impl GroupChange {
 pub enum GroupChange {
     /// The group was made by `by` (its owner) with the members in the snapshot.
     Created {
-        /// The owner.
+        /// Who made the group: its first owner and first member.
         by: UserName,
     },
     /// `user` was added by `by` (the owner).

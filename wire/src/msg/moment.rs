@@ -45,7 +45,7 @@ pub const MAX_MOMENT_ITEM_BYTES: usize = 1024 * 1024 - 16 * 1024;
 /// One post as a viewer may see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MomentItem {
-    /// The post.
+    /// The post's id, chosen by its author when posting.
     pub id: PostId,
     /// Who posted it.
     pub author: UserName,
@@ -80,7 +80,8 @@ pub struct MomentLike {
 /// One comment on a post.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MomentComment {
-    /// The comment.
+    /// The comment's id, chosen by its author; `MomentDeleteComment` names a comment by it
+    /// alone.
     pub id: CommentId,
     /// The post it is on.
     pub post: PostId,

@@ -38,7 +38,7 @@ pub enum PushEvent {
     },
     /// A friend came online or went offline (ephemeral).
     Presence {
-        /// Who.
+        /// The friend whose presence changed.
         user: UserName,
         /// Whether they are online now.
         online: bool,
@@ -65,7 +65,7 @@ pub enum PushEvent {
     },
     /// A friend changed their profile (ephemeral).
     Profile {
-        /// Who.
+        /// The friend whose profile changed.
         user: UserName,
         /// Their profile now.
         profile: ProfileSummary,
@@ -73,13 +73,13 @@ pub enum PushEvent {
     /// A friend published new identity keys (a new device); compare safety numbers
     /// (ephemeral).
     IdentityChanged {
-        /// Who.
+        /// The friend who published the new identity keys.
         user: UserName,
     },
     /// An end-to-end encrypted group message (durable): one Megolm ciphertext, the same
     /// for every member.
     GroupMessage {
-        /// The group.
+        /// The group the message was sent to, as the sender's `GroupSend` named it.
         group: GroupId,
         /// The authenticated sender, a member when it was sent.
         from: UserName,
@@ -92,7 +92,7 @@ pub enum PushEvent {
     /// A member's Megolm session key for this user, inside an Olm message (durable);
     /// always queued before the first group message that needs it.
     GroupKey {
-        /// The group.
+        /// The group whose messages from `from` the shared session decrypts.
         group: GroupId,
         /// The member who shares their session.
         from: UserName,
@@ -117,7 +117,7 @@ pub enum PushEvent {
     /// A friend calls (ephemeral; pushed again to a connection that comes up while it
     /// still rings).
     CallIncoming {
-        /// The call.
+        /// The call's id, chosen by the caller; a `CallAnswer` or `CallReject` names it.
         call: CallId,
         /// The caller (authenticated by the relay).
         from: UserName,
@@ -129,7 +129,7 @@ pub enum PushEvent {
     },
     /// The callee took the call (ephemeral, to the caller's connection).
     CallAccepted {
-        /// The call.
+        /// The call that was taken, as the caller's `CallInvite` named it.
         call: CallId,
         /// The callee's Olm envelope with its ephemeral call key.
         #[serde(with = "crate::bytes")]
@@ -137,23 +137,24 @@ pub enum PushEvent {
     },
     /// The call ended or will not happen (ephemeral, to whoever was in or rung by it).
     CallEnded {
-        /// The call.
+        /// The call that ended, as the caller's `CallInvite` named it.
         call: CallId,
-        /// Why.
+        /// Why: `Rejected`, `Cancelled`, `HungUp`, `Timeout` or `ConnectionLost` (`Busy`
+        /// and `Offline` come back in the answer to `CallInvite` instead).
         reason: CallEndReason,
     },
     /// A call rang while this user could not or did not take it (durable).
     MissedCall {
-        /// The call.
+        /// The missed call, as the caller's `CallInvite` named it.
         call: CallId,
-        /// The caller.
+        /// Who called (authenticated by the relay).
         from: UserName,
         /// Why it was missed (`Offline`, `Timeout`, `Cancelled`, `ConnectionLost`).
         reason: CallEndReason,
     },
     /// A friend posted a moment for this user: its key inside an Olm message (durable).
     MomentShared {
-        /// The post.
+        /// The shared post's id; `Request::MomentGet` fetches it.
         post: PostId,
         /// Who posted it (authenticated by the relay).
         author: UserName,
@@ -163,7 +164,7 @@ pub enum PushEvent {
     },
     /// Someone liked this user's post (durable).
     MomentLiked {
-        /// The post.
+        /// The liked post, one of this user's own.
         post: PostId,
         /// Who liked it.
         by: UserName,
@@ -173,7 +174,7 @@ pub enum PushEvent {
     },
     /// Someone commented on this user's post, or replied to this user there (durable).
     MomentCommented {
-        /// The comment.
+        /// The new comment, naming its post and whom it replies to, if anyone.
         comment: MomentComment,
     },
     /// The place of a durable event withdrawn before it was delivered (a friend request

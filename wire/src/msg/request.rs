@@ -37,16 +37,16 @@ pub enum Request {
     },
     /// Logs in with a password; the reply carries a session token for [`Request::Resume`].
     Login {
-        /// The account.
+        /// The account to log in to; failed attempts on it are counted and rate-limited.
         username: UserName,
         /// Its password.
         password: Password,
     },
     /// Logs in with a session token from an earlier `Login` or `Register`.
     Resume {
-        /// The account.
+        /// The account the token was issued to: a token is valid only with its own account.
         username: UserName,
-        /// The token.
+        /// A token an earlier `Session` reply gave; the relay keeps only its SHA-256 hash.
         token: SessionToken,
     },
     /// Revokes the current session token.
@@ -63,18 +63,19 @@ pub enum Request {
     /// Claims one of `user`'s one-time keys (each is handed out once) or, if the stock is
     /// empty, their fallback key; used to open an Olm session to them.
     ClaimKey {
-        /// Whose key.
+        /// Whose key: a friend or group co-member of the asker (else `NotFriends`).
         user: UserName,
     },
     /// Fetches `user`'s public identity keys without claiming anything.
     Identity {
-        /// Whose keys.
+        /// Whose keys to fetch: any registered user (else `UnknownUser`).
         user: UserName,
     },
     /// Sends an end-to-end encrypted message. The relay answers only once the message is
     /// committed to the recipient's durable queue. Re-sending the same `id` is idempotent.
     Send {
-        /// The recipient.
+        /// The recipient, a friend of the sender; if they blocked the sender, the message
+        /// is answered as sent and dropped.
         to: UserName,
         /// Sender-chosen unique id (also inside the ciphertext).
         id: MessageId,
@@ -114,7 +115,7 @@ pub enum Request {
     },
     /// Ends the friendship with `user` on both sides.
     RemoveFriend {
-        /// The friend.
+        /// The friend to remove, who gets a `FriendRemoved` event (else `NotFriends`).
         user: UserName,
     },
     /// Blocks `user`: their requests and messages are dropped without telling them, and
@@ -178,19 +179,19 @@ pub enum Request {
     Groups,
     /// One group's state, for its members only; answered with `Group`.
     GroupInfo {
-        /// Which group.
+        /// The group; a non-member is told `NoSuchGroup`, as if it did not exist.
         group: GroupId,
     },
     /// Adds `user` (a friend of the owner) to the group; owner only. Answered with `Group`.
     InviteToGroup {
-        /// Which group.
+        /// The group to add to, one the asker owns.
         group: GroupId,
         /// Whom to add.
         user: UserName,
     },
     /// Removes `user` from the group; owner only. Answered with `Group`.
     KickFromGroup {
-        /// Which group.
+        /// The group to remove from, one the asker owns.
         group: GroupId,
         /// Whom to remove.
         user: UserName,
@@ -198,7 +199,7 @@ pub enum Request {
     /// Leaves the group. An owner who leaves hands it to the longest-standing member; the
     /// last member leaving deletes it. Answered with `Done`.
     LeaveGroup {
-        /// Which group.
+        /// The group to leave; a non-member is told `NoSuchGroup`.
         group: GroupId,
     },
     /// Asks the relay to queue, for the asker alone, the group's whole member list as a
@@ -206,7 +207,7 @@ pub enum Request {
     /// device that has no membership view to apply changes to (a new device). Answered
     /// with `Done`; members only.
     SyncGroup {
-        /// Which group.
+        /// The group whose member list to queue; a non-member is told `NoSuchGroup`.
         group: GroupId,
     },
     /// Sends one Megolm-encrypted message to every other member. The relay commits, in one
@@ -214,7 +215,7 @@ pub enum Request {
     /// member's queue, and only then answers `Sent`. Refused with `GroupChanged` if the
     /// group's epoch is no longer `epoch`. Re-sending the same `id` is idempotent.
     GroupSend {
-        /// Which group.
+        /// The group to send to; a non-member is told `NoSuchGroup`.
         group: GroupId,
         /// The membership epoch the sender's session keys were shared for.
         epoch: u64,
@@ -242,7 +243,8 @@ pub enum Request {
     /// Downloads a complete file, for those allowed to. The relay answers `DownloadReady`
     /// and writes the ciphertext from `offset` (a chunk boundary) to the end on this stream.
     DownloadFile {
-        /// The file.
+        /// The file to fetch, uploaded by the asker or shared with them by its
+        /// [`FileAccess`].
         file: FileId,
         /// Where to start, in bytes of ciphertext.
         offset: u64,
@@ -252,7 +254,8 @@ pub enum Request {
     CallInvite {
         /// The call, chosen by the caller.
         call: CallId,
-        /// The callee.
+        /// Whom to ring, a friend; if they blocked the caller, the answer is `CallEnded`
+        /// with `Offline` and they are not told.
         to: UserName,
         /// Opaque to the relay: an Olm envelope with the caller's ephemeral call key.
         #[serde(with = "crate::bytes")]
@@ -261,7 +264,7 @@ pub enum Request {
     /// Takes a call ringing for the asker: answered with `CallConnected` (the callee's voice
     /// leg); `NoSuchCall` if no such call rings for the asker.
     CallAnswer {
-        /// The call.
+        /// The ringing call to take, as its `CallIncoming` named it.
         call: CallId,
         /// Opaque to the relay: an Olm envelope with the callee's ephemeral call key.
         #[serde(with = "crate::bytes")]
@@ -269,13 +272,13 @@ pub enum Request {
     },
     /// Refuses a call ringing for the asker; answered with `Done`, or `NoSuchCall`.
     CallReject {
-        /// The call.
+        /// The ringing call to refuse, as its `CallIncoming` named it.
         call: CallId,
     },
     /// Ends a call the asker is in (the caller cancels one still ringing); answered with
     /// `Done`, or `NoSuchCall`.
     CallHangup {
-        /// The call.
+        /// The call to end: one the asker placed or took.
         call: CallId,
     },
     /// Posts a moment: its sealed text and pictures, and its key for each viewer (each a
@@ -303,13 +306,13 @@ pub enum Request {
     },
     /// One post, if the asker may see it; answered with `Moment`, or `NoSuchPost`.
     MomentGet {
-        /// The post.
+        /// The post wanted; one the asker may not see is answered `NoSuchPost`.
         post: PostId,
     },
     /// Likes a post the asker may see; the author is told. Answered with `Done`; liking
     /// again changes nothing.
     MomentLike {
-        /// The post.
+        /// The post to like; one the asker may not see is answered `NoSuchPost`.
         post: PostId,
         /// Opaque to the relay: the like sealed under the post's key.
         #[serde(with = "crate::bytes")]
@@ -317,14 +320,14 @@ pub enum Request {
     },
     /// Takes back the asker's like; answered with `Done`.
     MomentUnlike {
-        /// The post.
+        /// The post whose like by the asker to take back.
         post: PostId,
     },
     /// Comments on a post the asker may see, or replies to someone's comment there; the
     /// author (and the one replied to) are told. Answered with `MomentCommented`;
     /// re-sending the same `id` is idempotent.
     MomentComment {
-        /// The post.
+        /// The post to comment on; one the asker may not see is answered `NoSuchPost`.
         post: PostId,
         /// The comment, chosen by its author.
         id: CommentId,
@@ -337,12 +340,13 @@ pub enum Request {
     },
     /// Deletes one of the asker's posts with its likes and comments; answered with `Done`.
     MomentDelete {
-        /// The post.
+        /// The post to delete, one of the asker's own (another's is answered `NotAllowed`).
         post: PostId,
     },
     /// Deletes a comment the asker wrote, or one on the asker's post; answered with `Done`.
     MomentDeleteComment {
-        /// The comment.
+        /// The comment to delete: one the asker wrote or one on the asker's post, else
+        /// `NotAllowed` (or `NoSuchComment` if the asker cannot see it).
         comment: CommentId,
     },
     /// A page of the asker's friends, in name order, with presence, identity keys and

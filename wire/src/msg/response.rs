@@ -76,7 +76,7 @@ pub enum Reply {
     },
     /// Answer to `ClaimKey`.
     ClaimedKey {
-        /// Whose key.
+        /// The user whose key was claimed, as the request named them.
         user: UserName,
         /// Their identity keys.
         identity: IdentityKeys,
@@ -87,7 +87,7 @@ pub enum Reply {
     },
     /// Answer to `Identity`.
     Identity {
-        /// Whose keys.
+        /// The user whose keys these are, as the request named them.
         user: UserName,
         /// Their identity keys.
         identity: IdentityKeys,
@@ -129,9 +129,9 @@ pub enum Reply {
     },
     /// Answer to `GetProfile` and `SetProfile`.
     Profile {
-        /// Whose profile.
+        /// The user the profile belongs to: the asker or one of their friends.
         user: UserName,
-        /// The profile.
+        /// Their profile as the relay keeps it now (the image itself is in `avatar`).
         profile: ProfileSummary,
         /// The avatar PNG, if the user has one and the asker's known version differs.
         #[serde(default, with = "crate::bytes")]
@@ -140,7 +140,7 @@ pub enum Reply {
     /// Answer to `CreateGroup`, `GroupInfo`, `InviteToGroup` and `KickFromGroup`: the
     /// group's state now.
     Group {
-        /// The group.
+        /// The group's state after the request, with its whole member list.
         group: GroupInfo,
     },
     /// Answer to `Groups`.
@@ -205,7 +205,7 @@ pub enum Reply {
     },
     /// Answer to `MomentGet`.
     Moment {
-        /// The post.
+        /// The post as the asker may see it: only the likes and comments shown to them.
         post: MomentItem,
     },
     /// Answer to `MomentComment`.
@@ -245,7 +245,7 @@ pub enum Reply {
 /// Whether one user is online.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PresenceEntry {
-    /// The user.
+    /// One of the asked users: the asker or a friend (the relay leaves anyone else out).
     pub user: UserName,
     /// True while at least one of their peers is connected.
     pub online: bool,

@@ -27,7 +27,7 @@ pub enum TextRuleError {
         what: &'static str,
         /// Its length in characters.
         chars: usize,
-        /// The limit.
+        /// The most characters allowed ([`MAX_NOTE_CHARS`] or [`MAX_SIGNATURE_CHARS`]).
         max: usize,
     },
     /// Contains a control character (a line break, a tab, an escape…).
@@ -104,7 +104,7 @@ impl std::fmt::Display for AvatarChange {
 /// One friend, as [`crate::Reply::Friends`] lists them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FriendEntry {
-    /// The friend.
+    /// The friend's username; [`crate::Reply::Friends`] is in order of it.
     pub user: UserName,
     /// When the friendship began, ms since the Unix epoch.
     pub since_ms: u64,

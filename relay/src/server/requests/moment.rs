@@ -130,7 +130,7 @@ pub(super) async fn unlike(shared: &Arc<RelayState>, me: UserName, post: PostId)
 
 /// One comment, as the request carries it.
 pub(crate) struct NewComment {
-    /// The post.
+    /// The post commented on, as the request named it.
     pub post: PostId,
     /// The comment's id.
     pub id: CommentId,

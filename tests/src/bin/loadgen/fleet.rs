@@ -62,7 +62,7 @@ pub(crate) struct Fleet {
 /// How to come back as a user after closing it.
 #[derive(Debug, Clone)]
 pub(crate) struct Account {
-    /// The name.
+    /// The registered name, `lg<run id><role><n>`, so that no two runs share one.
     pub(crate) name: UserName,
     token: SessionToken,
     home: Option<PathBuf>,

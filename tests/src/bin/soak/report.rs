@@ -15,7 +15,7 @@ pub(crate) struct Summary {
     pub(crate) r#type: &'static str,
     /// Minutes of traffic.
     pub(crate) minutes: f64,
-    /// Clients.
+    /// How many clients ran (`--clients`), each with its own profile and netsim path.
     pub(crate) clients: usize,
     /// Operations started per second.
     pub(crate) rate_per_s: f64,
