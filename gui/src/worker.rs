@@ -765,9 +765,8 @@ impl Session {
         result.map(|_| ())
     }
 
-    /// Sends this user's own message `id` as the history holds it now (after its status
-    /// changed), if it is shown.
-    /// Sends the window message `id` of `from` as the store holds it, if it has it.
+    /// Sends the window message `id` of `from` as the store holds it now (a new message,
+    /// or one of this user's own after its status changed), if the store has it.
     fn send_entry(&self, from: &UserName, id: uchat_wire::MessageId) {
         match self.client.history_entry(from, id) {
             Ok(Some(entry)) => self.out.send(Update::Entry(entry)),

@@ -314,8 +314,8 @@ impl Server {
             announce::start(store.clone(), online.clone(), metrics.clone());
         let committer =
             committer::Committer::start(store.clone(), metrics.clone()).map_err(|source| {
-                ServerError::DataDir {
-                    path: config.data_dir.clone(),
+                ServerError::Thread {
+                    name: "committer",
                     source,
                 }
             })?;

@@ -48,7 +48,7 @@ impl Client {
     }
 
     /// The conversation's incoming messages not yet seen (those after the last one seen),
-    /// newest first: what a chat list counts as unread.
+    /// oldest first: what a chat list counts as unread.
     pub fn unread(&self, conversation: &ConversationId) -> Result<Vec<MessageId>, ClientError> {
         let unread = self.inner.store.unread(conversation, &self.inner.me)?;
         Ok(unread.into_iter().map(|m| m.id).collect())

@@ -149,7 +149,7 @@ pub enum PushEvent {
         call: CallId,
         /// Who called (authenticated by the relay).
         from: UserName,
-        /// Why it was missed (`Offline`, `Timeout`, `Cancelled`, `ConnectionLost`).
+        /// Why it was missed (`Offline`, `Busy`, `Timeout`, `Cancelled`, `ConnectionLost`).
         reason: CallEndReason,
     },
     /// A friend posted a moment for this user: its key inside an Olm message (durable).

@@ -107,7 +107,8 @@ pub enum Reply {
     },
     /// Answer to `Presence`.
     Presence {
-        /// One entry per asked user that exists.
+        /// One entry per asked user who is the asker or one of their friends; anyone else
+        /// asked about is left out.
         users: Vec<PresenceEntry>,
     },
     /// Answer to `FriendRequest`.
