@@ -229,7 +229,7 @@ impl Dialer {
         pinned: Option<CertFingerprint>,
         known_relays_path: &str,
     ) -> Result<Self, ConnectionError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(tls_provider());
         let verifier = Arc::new(PinningVerifier {
             pinned,
             seen: Mutex::new(None),
@@ -333,6 +333,19 @@ impl Dialer {
     pub async fn wait_idle(&self, limit: Duration) {
         let _ = tokio::time::timeout(limit, self.endpoint.wait_idle()).await;
     }
+}
+
+/// The TLS provider a peer dials with: ring's, offering TLS_AES_128_GCM_SHA256 first
+/// (the relay follows the client's order). It is QUIC's own default suite; its SHA-256
+/// key schedule runs on the CPU's SHA extensions where SHA-384 has none (4 % of a relay's
+/// time in a profile of resume logins went to SHA-384), and AES-128 takes 10 rounds per
+/// block to AES-256's 14.
+fn tls_provider() -> rustls::crypto::CryptoProvider {
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider
+        .cipher_suites
+        .sort_by_key(|suite| suite.suite() != rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+    provider
 }
 
 /// The fingerprint of the certificate the relay presented on `conn`.
