@@ -2,14 +2,13 @@
 //!
 //! A durable commit costs an `fsync`, which dwarfs the work of queueing one message. The
 //! relay gathers the sends, group sends, acknowledgements and last-seen times that arrive
-//! while a commit is
-//! under way and hands them here together: [`RelayStore::commit_batch`] runs each in turn
-//! inside one write transaction and commits once. Each write keeps its own outcome, as if
-//! it had been the store's single method (`enqueue_message`, `send_group_message`,
-//! `ack_through`, `set_last_seen`), because every refusal of those comes before their first write: a
-//! refused write leaves the transaction as it found it and the others go on. A storage
-//! failure is different: the transaction is dropped, nothing of the batch is written,
-//! and every write in it gets the failure.
+//! while a commit is under way and hands them here together: [`RelayStore::commit_batch`]
+//! runs each in turn inside one write transaction and commits once. Each write keeps its
+//! own outcome, as if it had been the store's single method (`enqueue_message`,
+//! `send_group_message`, `ack_through`, `set_last_seen`), because every refusal of those
+//! comes before their first write: a refused write leaves the transaction as it found it
+//! and the others go on. A storage failure is different: the transaction is dropped,
+//! nothing of the batch is written, and every write in it gets the failure.
 
 use uchat_wire::{GroupId, KeyShare, MessageId, PushEvent, Seq, UserName};
 

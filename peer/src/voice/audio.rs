@@ -297,7 +297,9 @@ pub fn sound_devices(direction: Direction) -> Vec<SoundDevice> {
             Some(SoundDevice { id, name })
         })
         .collect();
-    found.dedup_by(|a, b| a.id == b.id);
+    // A device listed twice keeps its first place (dedup_by alone drops only neighbours).
+    let mut seen = std::collections::HashSet::new();
+    found.retain(|device| seen.insert(device.id.clone()));
     found
 }
 
