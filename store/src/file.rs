@@ -370,7 +370,6 @@ mod tests {
     use crate::group::GroupLimits;
     use crate::relay::QueueLimit;
     use crate::relay::tests::{account, user};
-    use crate::social::SocialLimits;
 
     const LIMITS: FileLimits = FileLimits {
         max_file_bytes: 1000,
@@ -385,15 +384,7 @@ mod tests {
         for name in ["alice", "bob", "carol", "dave"] {
             store.create_account(&account(name)).expect("creates");
         }
-        let social = SocialLimits {
-            max_friends: 10,
-            max_pending_incoming: 10,
-            max_pending_outgoing: 10,
-            queue: QueueLimit {
-                max_events: 100,
-                max_bytes: u64::MAX,
-            },
-        };
+        let social = crate::social::tests::LIMITS;
         for friend in ["bob", "carol"] {
             store
                 .request_friend(&user("alice"), &user(friend), "", 1, &social)

@@ -26,13 +26,13 @@ use uchat_wire::{
 };
 
 use crate::error::StoreError;
-use crate::reach::{Reach, Relations, relations_in};
+use crate::reach::{Reach, ReadRelations, Relations, relations_in, relations_read};
 use crate::records::{MomentCommentRecord, MomentLikeRecord, MomentPostRecord};
 use crate::relay::{QueueLimit, QueueWriter, RelayStore, enqueue_in, require_account};
 use crate::tables::{
-    BLOCKS, COUNTERS, FRIENDS, MOMENT_COMMENT_IDS, MOMENT_COMMENTS, MOMENT_FEED, MOMENT_LIKES,
-    MOMENT_POSTS, MOMENT_POSTS_BY_TIME, MOMENT_USAGE, MOMENT_VIEWERS, decode, encode, next_counter,
-    read, stored_name, write,
+    COUNTERS, MOMENT_COMMENT_IDS, MOMENT_COMMENTS, MOMENT_FEED, MOMENT_LIKES, MOMENT_POSTS,
+    MOMENT_POSTS_BY_TIME, MOMENT_USAGE, MOMENT_VIEWERS, Pair, decode, encode, next_counter, read,
+    stored_name, write,
 };
 
 /// The counter that orders posts (a post's cursor).
@@ -166,9 +166,6 @@ pub struct FeedPage {
     /// Where the next page starts (ask for posts before it); `None` at the end.
     pub next: Option<u64>,
 }
-
-/// The key of the tables about a pair of users: (owner, other).
-type Pair = (&'static str, &'static str);
 
 /// The moments' visibility rules, on top of [`crate::reach`]'s tables.
 impl<F, B> Relations<F, B>
@@ -350,8 +347,6 @@ fn likes_that_fit(item: &MomentItem, mut likes: Vec<MomentLike>) -> Vec<MomentLi
     likes
 }
 
-/// The friendship, block and post tables as read in one read transaction.
-type ReadRelations = Relations<ReadOnlyTable<Pair, u64>, ReadOnlyTable<Pair, u64>>;
 /// The post tables as read in one read transaction.
 type ReadPosts = PostTables<
     ReadOnlyTable<&'static [u8], &'static [u8]>,
@@ -362,10 +357,7 @@ type ReadPosts = PostTables<
 
 /// Opens what deciding and building a viewer's view of posts reads.
 fn read_views(tx: &redb::ReadTransaction) -> Result<(ReadRelations, ReadPosts), StoreError> {
-    let relations = Relations {
-        friends: tx.open_table(FRIENDS)?,
-        blocks: tx.open_table(BLOCKS)?,
-    };
+    let relations = relations_read(tx)?;
     let tables = PostTables {
         posts: tx.open_table(MOMENT_POSTS)?,
         viewers: tx.open_table(MOMENT_VIEWERS)?,

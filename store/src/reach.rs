@@ -6,15 +6,12 @@
 //! ([`StoreError::BlockedByYou`]: unblock first). If `to` blocked `from`, the attempt is
 //! accepted and goes nowhere ([`Reach::Silenced`]), so that `from` cannot tell.
 
-use redb::ReadableTable;
+use redb::{ReadOnlyTable, ReadableTable};
 use uchat_wire::UserName;
 
 use crate::error::StoreError;
 use crate::relay::RelayStore;
-use crate::tables::{ACCOUNTS, BLOCKS, FRIENDS, read};
-
-/// The key of the friendship and block tables: (owner, other).
-type Pair = (&'static str, &'static str);
+use crate::tables::{ACCOUNTS, BLOCKS, FRIENDS, Pair, read};
 
 /// Where an attempt of one user to reach another goes, when the rule allows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +82,17 @@ pub(crate) fn relations_in(tx: &redb::WriteTransaction) -> Result<WriteRelations
     })
 }
 
+/// The friendship and block tables as a read transaction holds them.
+pub(crate) type ReadRelations = Relations<ReadOnlyTable<Pair, u64>, ReadOnlyTable<Pair, u64>>;
+
+/// The friendship and block tables opened in read transaction `tx`.
+pub(crate) fn relations_read(tx: &redb::ReadTransaction) -> Result<ReadRelations, StoreError> {
+    Ok(Relations {
+        friends: tx.open_table(FRIENDS)?,
+        blocks: tx.open_table(BLOCKS)?,
+    })
+}
+
 /// [`Relations::reach`] inside write transaction `tx`, for one pair.
 pub(crate) fn reach_in(
     tx: &redb::WriteTransaction,
@@ -107,11 +115,7 @@ impl RelayStore {
                     username: callee.clone(),
                 });
             }
-            Relations {
-                friends: tx.open_table(FRIENDS)?,
-                blocks: tx.open_table(BLOCKS)?,
-            }
-            .reach(caller, callee)
+            relations_read(tx)?.reach(caller, callee)
         })
     }
 }
@@ -120,18 +124,9 @@ impl RelayStore {
 mod tests {
     use super::*;
     use crate::relay::tests::{limit, store_with, user};
-    use crate::{GroupLimits, MessageOutcome, MomentLimits, QueueLimit, SocialLimits};
+    use crate::social::tests::LIMITS as SOCIAL;
+    use crate::{GroupLimits, MessageOutcome, MomentLimits};
     use uchat_wire::{GroupId, KeyShare, MessageId, PostId, PushEvent};
-
-    const SOCIAL: SocialLimits = SocialLimits {
-        max_friends: 10,
-        max_pending_incoming: 10,
-        max_pending_outgoing: 10,
-        queue: QueueLimit {
-            max_events: 100,
-            max_bytes: u64::MAX,
-        },
-    };
 
     /// How alice stands to bob before she tries to reach him.
     #[derive(Clone, Copy, Debug)]

@@ -27,12 +27,9 @@ use crate::relay::{
     Enqueued, QueueLimit, QueueWriter, RelayStore, Rows, enqueue_in, require_account,
 };
 use crate::tables::{
-    ACCOUNTS, AVATARS, BLOCKS, FRIEND_REQUESTS, FRIEND_REQUESTS_SENT, FRIENDS, PROFILES, decode,
-    encode, read, stored_name, write,
+    ACCOUNTS, AVATARS, BLOCKS, FRIEND_REQUESTS, FRIEND_REQUESTS_SENT, FRIENDS, PROFILES, Pair,
+    decode, encode, read, stored_name, write,
 };
-
-/// The key of the tables about a pair of users: (owner, other).
-type Pair = (&'static str, &'static str);
 
 /// Per-user limits for the social layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -739,12 +736,13 @@ pub(crate) fn enqueue_message_in(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::relay::tests::{account, limit, store_with, user};
     use uchat_wire::Seq;
 
-    const LIMITS: SocialLimits = SocialLimits {
+    /// Social limits for tests: ten of everything, which no test here reaches by accident.
+    pub(crate) const LIMITS: SocialLimits = SocialLimits {
         max_friends: 10,
         max_pending_incoming: 10,
         max_pending_outgoing: 10,

@@ -54,6 +54,9 @@ pub(crate) const LAST_SEEN: TableDefinition<&str, u64> = TableDefinition::new("l
 // Relay tables of the social layer (see `social.rs`). A pair of users is keyed
 // (owner, other), so one user's friends, requests or blocks are one ordered range.
 
+/// The key of the tables about a pair of users: (owner, other).
+pub(crate) type Pair = (&'static str, &'static str);
+
 /// (user, friend) → since_ms. Always stored in both directions, in one transaction.
 pub(crate) const FRIENDS: TableDefinition<(&str, &str), u64> = TableDefinition::new("friends");
 /// (to, from) → [`crate::records::FriendRequestRecord`]: the pending requests a user
