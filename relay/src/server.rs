@@ -525,16 +525,16 @@ mod tests {
     #[tokio::test]
     async fn the_transport_bounds_streams_and_buffers() {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let cert = rcgen::generate_simple_self_signed(vec!["uchat-relay".into()]).expect("cert");
-        let key = rustls::pki_types::PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der());
-        let mut server_config =
-            quinn::ServerConfig::with_single_cert(vec![cert.cert.der().clone()], key.into())
-                .expect("server config");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let identity = tls::load_or_generate(dir.path(), None).expect("the relay's certificate");
+        let leaf = identity.chain[0].clone();
+        let mut server_config = quinn::ServerConfig::with_single_cert(identity.chain, identity.key)
+            .expect("server config");
         server_config.transport_config(Arc::new(transport_config(&Limits::default())));
         let loopback: SocketAddr = "127.0.0.1:0".parse().expect("address");
         let server = quinn::Endpoint::server(server_config, loopback).expect("binds");
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(cert.cert.der().clone()).expect("root");
+        roots.add(leaf).expect("root");
         let mut client = quinn::Endpoint::client(loopback).expect("binds");
         client.set_default_client_config(
             quinn::ClientConfig::with_root_certificates(Arc::new(roots)).expect("client config"),
