@@ -839,14 +839,18 @@ async fn start_session(
     let hash = token_hash(&token);
     let store = shared.store.clone();
     let name = username.clone();
-    blocking(move || store.add_session(&name, hash, now_ms())).await?;
+    // The queue's span rides the same trip to a blocking thread, as in `resume`.
+    let (acked_through, queue_head) = blocking(move || {
+        store.add_session(&name, hash, now_ms())?;
+        store.queue_span(&name)
+    })
+    .await?;
     if let Err(refused) = bind_user(connection, shared, &username, hash, password_login) {
         let store = shared.store.clone();
         let name = username.clone();
         blocking(move || store.remove_session(&name, hash)).await?;
         return Err(refused);
     }
-    let (queue_head, acked_through) = head(shared, &username).await?;
     Ok(Reply::Session {
         username,
         token: SessionToken(token),
@@ -913,18 +917,6 @@ fn bind_user(
             Ok(())
         }
     }
-}
-
-/// The user's queue head and the point up to which everything was acknowledged (the
-/// queue is the contiguous run after it, see `RelayStore`).
-async fn head(shared: &Arc<RelayState>, username: &UserName) -> Result<(Seq, Seq), ErrorReply> {
-    let store = shared.store.clone();
-    let name = username.clone();
-    blocking(move || {
-        let (acked_through, head) = store.queue_span(&name)?;
-        Ok((head, acked_through))
-    })
-    .await
 }
 
 /// Revokes this connection's session token and ends its login: later requests get
