@@ -114,6 +114,29 @@ pub fn allow_many_users(limits: &mut uchat_relay::Limits) {
     limits.max_connections_per_address = usize::MAX;
 }
 
+/// A UDP port on 127.0.0.1 that is free now and lies below the range the kernel hands
+/// out to sockets bound to port 0 (`/proc/sys/net/ipv4/ip_local_port_range`). A relay a
+/// test kills and restarts on the same address is down for a moment; were its port an
+/// ephemeral one, a client socket of another test could be given it meanwhile, and the
+/// restart would fail with "Address already in use" (it did, in CI).
+fn restartable_udp_port() -> Result<u16> {
+    let ephemeral_start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let low = 10_000.min(ephemeral_start / 2);
+    let span = ephemeral_start - low;
+    for _ in 0..100 {
+        let bytes = wire_client::random_bytes(2);
+        let draw = u16::from_le_bytes([bytes[0], bytes[1]]);
+        let port = low + draw % span;
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free UDP port on 127.0.0.1 below {ephemeral_start}")
+}
+
 /// A real relay process on 127.0.0.1 with its own data directory.
 pub struct TestRelay {
     data: tempfile::TempDir,
@@ -154,17 +177,35 @@ impl TestRelay {
         Self::start_logging("127.0.0.1:0", extra, "warn")
     }
 
+    /// Starts a relay on `addr`. For "127.0.0.1:0" it takes a port below the kernel's
+    /// ephemeral range instead (see [`restartable_udp_port`]), trying another if that one
+    /// was taken meanwhile.
     fn start_logging(addr: &str, extra: &[&str], rust_log: &str) -> Result<Self> {
-        let mut relay = TestRelay {
-            data: tempfile::tempdir()?,
-            addr: addr.into(),
-            fingerprint: String::new(),
-            child: None,
-            log: Arc::new(Mutex::new(String::new())),
-            rust_log: rust_log.into(),
-        };
-        relay.spawn(extra)?;
-        Ok(relay)
+        let any_port = addr == "127.0.0.1:0";
+        let mut tries = 0;
+        loop {
+            let mut relay = TestRelay {
+                data: tempfile::tempdir()?,
+                addr: if any_port {
+                    format!("127.0.0.1:{}", restartable_udp_port()?)
+                } else {
+                    addr.into()
+                },
+                fingerprint: String::new(),
+                child: None,
+                log: Arc::new(Mutex::new(String::new())),
+                rust_log: rust_log.into(),
+            };
+            match relay.spawn(extra) {
+                Ok(()) => return Ok(relay),
+                Err(_)
+                    if any_port && tries < 5 && relay.log().contains("Address already in use") =>
+                {
+                    tries += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// The relay process's id, while it runs.
