@@ -137,9 +137,26 @@ fn two_people_register_befriend_talk_make_a_group_share_a_moment_and_take_a_call
     bob.wait_for_part(zh.tr(Tr::CallEnded), WAIT)?;
     alice.wait_for_part(en.tr(Tr::CallEnded), WAIT)?;
     let heard = uchat_peer::voice::audio::read_wav_mono_48k(&heard).context("bob's recording")?;
+    // Each half second is aligned on its own: on a loaded machine the media loop may
+    // stall and the jitter buffer then shifts the delay mid-call, which moves the whole
+    // recording off one lag though every word is heard (call.rs holds the delay to
+    // account on a quiet path; this test is about the app's wiring).
     let fit = uchat_peer::voice::analysis::align(&voice, &heard, 48_000 * 3);
-    eprintln!("bob heard alice at correlation {:.3}", fit.correlation);
-    assert!(fit.correlation >= 0.8, "bob hears alice's voice: {fit:?}");
+    let windowed = uchat_peer::voice::analysis::windowed_correlation(
+        &voice,
+        &heard,
+        fit.lag,
+        48_000 / 2,
+        48 * 120,
+    );
+    eprintln!(
+        "bob heard alice at correlation {:.3} overall, {windowed:.3} in half-second windows",
+        fit.correlation
+    );
+    assert!(
+        windowed >= 0.8,
+        "bob hears alice's voice: {windowed:.3}, {fit:?}"
+    );
     Ok(())
 }
 
