@@ -18,6 +18,7 @@ mod group;
 mod moment;
 mod page;
 mod receipt;
+mod sealing;
 mod social;
 
 pub use call::{
@@ -49,12 +50,12 @@ use uchat_wire::{
 use crate::backoff::Backoff;
 use crate::body::Body;
 use crate::connection::{self, ConnectionError, RelayLink};
-use crate::crypto::olm::{self, Identity, OlmError, SealedSession, SessionSet};
+use crate::crypto::olm::{Identity, OlmError, SealedSession, SessionSet};
 use crate::crypto::password::{KeyDerivationError, LocalKey};
 use crate::crypto::safety;
-use crate::envelope::{Content, Envelope, Payload, ReceiptKind};
+use crate::envelope::{Content, Payload, ReceiptKind};
 use crate::event::{ClientEvent, ReceivedMessage};
-use crate::trust::{IdentityCheck, KNOWN_RELAYS_FILE, KnownRelays, TrustError, check_identity};
+use crate::trust::{KNOWN_RELAYS_FILE, KnownRelays, TrustError};
 
 /// One-time keys published at registration and whenever the relay's stock runs low.
 const ONE_TIME_KEY_BATCH: usize = 50;
@@ -283,8 +284,9 @@ struct ClientState {
     store: Arc<PeerStore>,
     me: UserName,
     key: LocalKey,
-    /// Serializes every use of the Olm account and sessions.
-    identity: Mutex<Identity>,
+    /// Serializes every use of the Olm account and sessions. A `std` mutex, taken only
+    /// for work without an `.await` (see `sealing.rs`): never across a round trip.
+    identity: std::sync::Mutex<Identity>,
     /// Serializes sending from the outbox, so the relay gets messages in writing order.
     outbox_lock: Mutex<()>,
     /// Asks the outbox task to try the outbox again (after membership events a waiting
@@ -727,7 +729,7 @@ impl Client {
             store,
             me,
             key,
-            identity: Mutex::new(identity),
+            identity: std::sync::Mutex::new(identity),
             outbox_lock: Mutex::new(()),
             outbox_wake: tokio::sync::Notify::new(),
             calls: std::sync::Mutex::default(),
@@ -896,7 +898,7 @@ impl Client {
     pub async fn safety_numbers(&self, user: &UserName) -> Result<SafetyNumbers, ClientError> {
         let pinned = self.inner.contact_identity(user).await?;
         let current = self.inner.published_identity(user).await?;
-        let mine = self.inner.identity.lock().await.public_keys();
+        let mine = self.inner.identity().public_keys();
         let number =
             |theirs: &IdentityKeys| safety::safety_number((&self.inner.me, &mine), (user, theirs));
         Ok(SafetyNumbers {
@@ -910,7 +912,7 @@ impl Client {
     /// relay cannot swap the key between the comparison and the acceptance.
     pub async fn trust(&self, user: &UserName, digits: &str) -> Result<String, ClientError> {
         let current = self.inner.published_identity(user).await?;
-        let mine = self.inner.identity.lock().await.public_keys();
+        let mine = self.inner.identity().public_keys();
         let number = safety::safety_number((&self.inner.me, &mine), (user, &current));
         let wanted: String = digits.chars().filter(|c| !c.is_whitespace()).collect();
         if wanted != number.replace(' ', "") {
@@ -1095,6 +1097,12 @@ fn from_records(records: Vec<SessionRecord>) -> Vec<SealedSession> {
 }
 
 impl ClientState {
+    /// The Olm account and sessions, locked: hold the guard for work without an
+    /// `.await` only.
+    fn identity(&self) -> std::sync::MutexGuard<'_, Identity> {
+        self.identity.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The live connection, or an `Unreachable` error while offline.
     fn link(&self) -> Result<RelayLink, ConnectionError> {
         self.link
@@ -1132,7 +1140,7 @@ impl ClientState {
             return Ok(());
         }
         let keys = {
-            let mut identity = self.identity.lock().await;
+            let mut identity = self.identity();
             let keys = identity.new_one_time_keys(ONE_TIME_KEY_BATCH);
             self.save_account(&identity)?;
             keys
@@ -1175,76 +1183,6 @@ impl ClientState {
         Ok(identity)
     }
 
-    /// Encrypts `plaintext` for `to` in one Olm message, on the preferred session made
-    /// with `to`'s pinned identity key; without one, a key is claimed and checked against
-    /// the pin first (a different key refuses it). Returns the envelope and the state to
-    /// commit with it. The caller holds the identity lock (`identity`).
-    async fn olm_encrypt(
-        &self,
-        identity: &Identity,
-        to: &UserName,
-        plaintext: &[u8],
-        now: u64,
-    ) -> Result<OlmSealed, ClientError> {
-        let mut sessions = self.sessions(to)?;
-        let pinned = self.store.pinned_identity(to)?;
-        let mut pin = None;
-        let mut peer_key = pinned.as_ref().map(|p| p.identity.curve25519.clone());
-        if !peer_key.as_ref().is_some_and(|k| sessions.can_send_to(k)) {
-            let (theirs, key) = match self
-                .link()?
-                .request(&Request::ClaimKey { user: to.clone() })
-                .await?
-            {
-                Reply::ClaimedKey { identity, key, .. } => (identity, key),
-                _ => {
-                    return Err(ClientError::Unexpected {
-                        request: "claim key",
-                    });
-                }
-            };
-            match check_identity(pinned.as_ref().map(|p| &p.identity), &theirs) {
-                IdentityCheck::Changed => {
-                    return Err(ClientError::IdentityChanged { user: to.clone() });
-                }
-                IdentityCheck::FirstSeen => {
-                    pin = Some(PinnedIdentity {
-                        identity: theirs.clone(),
-                        pinned_ms: now,
-                    })
-                }
-                IdentityCheck::Known => {}
-            }
-            let session =
-                identity
-                    .open_outbound(&theirs, &key)
-                    .map_err(|source| ClientError::Session {
-                        user: to.clone(),
-                        source,
-                    })?;
-            sessions.add(session, &theirs.curve25519, now);
-            peer_key = Some(theirs.curve25519);
-        }
-        let peer_key = peer_key.unwrap_or_default();
-        let message = sessions
-            .encrypt(plaintext, &peer_key, now)
-            .map_err(|source| ClientError::Session {
-                user: to.clone(),
-                source,
-            })?;
-        let (message_type, body) = olm::message_to_parts(&message);
-        let envelope = Envelope {
-            sender_key: identity.public_keys().curve25519,
-            message_type,
-            body,
-        };
-        Ok(OlmSealed {
-            envelope: envelope.to_bytes(),
-            sessions: to_records(sessions.seal(&self.key)),
-            pin,
-        })
-    }
-
     /// Encrypts `body` for `to` and commits it (history, outbox, session state), ending
     /// the pending upload `done_upload` in the same transaction if given.
     async fn encrypt_for(
@@ -1283,35 +1221,38 @@ impl ClientState {
         entry: Option<&(dyn Fn(MessageId, u64) -> HistoryEntry + Sync)>,
         done_upload: Option<String>,
     ) -> Result<OutboxEntry, ClientError> {
-        let identity = self.identity.lock().await;
-        let now = now_ms();
         let id = random_id()?;
-        let payload = Payload {
-            id,
-            sent_ms: now,
-            content,
-            group: None,
-            sender: None,
-        };
-        let sealed = self
-            .olm_encrypt(&identity, to, &payload.to_bytes(), now)
-            .await?;
-        let outbox = OutboxEntry {
-            id,
-            to: to.clone(),
-            ciphertext: sealed.envelope,
-            created_ms: now,
-            group: None,
-        };
-        self.store.commit_outbound(&OutboundCommit {
-            sessions: sealed.sessions,
-            pin: sealed.pin,
-            from: self.me.clone(),
-            entry: entry.map(|make| make(id, now)),
-            outbox: outbox.clone(),
-            done_upload,
-        })?;
-        Ok(outbox)
+        self.sealed(to, |identity, claimed| {
+            let now = now_ms();
+            let payload = Payload {
+                id,
+                sent_ms: now,
+                content: content.clone(),
+                group: None,
+                sender: None,
+            };
+            let Some(sealed) = self.olm_seal(identity, to, &payload.to_bytes(), now, claimed)?
+            else {
+                return Ok(None);
+            };
+            let outbox = OutboxEntry {
+                id,
+                to: to.clone(),
+                ciphertext: sealed.envelope,
+                created_ms: now,
+                group: None,
+            };
+            self.store.commit_outbound(&OutboundCommit {
+                sessions: sealed.sessions,
+                pin: sealed.pin,
+                from: self.me.clone(),
+                entry: entry.map(|make| make(id, now)),
+                outbox: outbox.clone(),
+                done_upload: done_upload.clone(),
+            })?;
+            Ok(Some(outbox))
+        })
+        .await
     }
 
     /// Hands one outbox entry to the relay.
@@ -1545,77 +1486,6 @@ impl ClientState {
         Ok(())
     }
 
-    /// Opens an Olm envelope from `from`. Checks the sender key against the pin (or, on
-    /// first contact, the relay's record of the sender's account) and decrypts with the
-    /// sessions made with that key, creating an inbound session from a pre-key message.
-    /// A failure to decrypt is a `problem`, not an error: errors are only failures to
-    /// reach the relay or the store, after which the event is taken in again later.
-    /// The caller holds the identity lock (`identity`).
-    async fn olm_decrypt(
-        &self,
-        identity: &mut Identity,
-        from: &UserName,
-        ciphertext: &[u8],
-        now: u64,
-    ) -> Result<OlmOpened, ClientError> {
-        let mut opened = OlmOpened {
-            plaintext: Err(String::new()),
-            flag: IdentityFlag::Known,
-            pin: None,
-            sessions: None,
-        };
-        let envelope = match Envelope::from_bytes(ciphertext) {
-            Ok(envelope) => envelope,
-            Err(e) => {
-                opened.plaintext = Err(e.to_string());
-                return Ok(opened);
-            }
-        };
-        // Whose key is this? Compare with the pin, or on first contact with the relay's
-        // record of the sender's account.
-        let pinned = self.store.pinned_identity(from)?;
-        let seen_curve = envelope.sender_key.clone();
-        match &pinned {
-            Some(p) if p.identity.curve25519 == seen_curve => {}
-            Some(_) => opened.flag = IdentityFlag::Changed,
-            None => {
-                let published = match self
-                    .link()?
-                    .request(&Request::Identity { user: from.clone() })
-                    .await
-                {
-                    Ok(Reply::Identity { identity, .. }) => Some(identity),
-                    // The relay has no such account: the key is nobody's.
-                    Ok(_) | Err(ConnectionError::Refused(_)) => None,
-                    // A network failure proves nothing: leave the event queued
-                    // (unacknowledged) and try again on the next connection.
-                    Err(e) => return Err(e.into()),
-                };
-                match published {
-                    Some(keys) if keys.curve25519 == seen_curve => {
-                        opened.flag = IdentityFlag::New;
-                        opened.pin = Some(PinnedIdentity {
-                            identity: keys,
-                            pinned_ms: now,
-                        });
-                    }
-                    _ => opened.flag = IdentityFlag::Changed,
-                }
-            }
-        }
-        let mut sessions = self.sessions(from)?;
-        let decrypted = olm::message_from_parts(envelope.message_type, &envelope.body)
-            .and_then(|m| sessions.decrypt(identity, &seen_curve, &m, now));
-        match decrypted {
-            Err(e) => opened.plaintext = Err(e.to_string()),
-            Ok(plain) => {
-                opened.plaintext = Ok(plain);
-                opened.sessions = Some(to_records(sessions.seal(&self.key)));
-            }
-        }
-        Ok(opened)
-    }
-
     /// Commits what an Olm decryption changed. Decrypting a pre-key message used up a
     /// one-time key in the account held in memory: if the commit fails, the event will be
     /// pushed again and then needs that key, so the account goes back to its last saved
@@ -1673,11 +1543,10 @@ impl ClientState {
         if self.store.has_message(from, id)? {
             return Ok(None); // a redelivery: its Olm message was opened already
         }
-        let mut identity = self.identity.lock().await;
         let now = now_ms();
-        let opened = self
-            .olm_decrypt(&mut identity, from, ciphertext, now)
-            .await?;
+        let checked = self.check_sender(from, ciphertext, now).await?;
+        let mut identity = self.identity();
+        let opened = self.olm_open(&mut identity, from, checked, now)?;
         let verdict = match &opened.plaintext {
             Err(problem) => Err(problem.clone()),
             Ok(plain) => match Payload::from_bytes(plain) {
@@ -1720,11 +1589,10 @@ impl ClientState {
         relay_ts_ms: u64,
         seq: Seq,
     ) -> Result<Opened, ClientError> {
-        let mut identity = self.identity.lock().await;
         let now = now_ms();
-        let opened = self
-            .olm_decrypt(&mut identity, &from, ciphertext, now)
-            .await?;
+        let checked = self.check_sender(&from, ciphertext, now).await?;
+        let mut identity = self.identity();
+        let opened = self.olm_open(&mut identity, &from, checked, now)?;
         let mut body = None;
         let mut receipt = None;
         let mut sent_ms = relay_ts_ms;
@@ -1803,28 +1671,6 @@ enum Opened {
         kind: ReceiptKind,
         ids: Vec<MessageId>,
     },
-}
-
-/// One Olm message for a contact, with the state to commit alongside it.
-struct OlmSealed {
-    /// The envelope for the relay.
-    envelope: Vec<u8>,
-    /// The contact's full new set of sessions.
-    sessions: Vec<SessionRecord>,
-    /// The contact's identity to pin, on first contact.
-    pin: Option<PinnedIdentity>,
-}
-
-/// What opening an Olm envelope found.
-struct OlmOpened {
-    /// The plaintext, or why there is none.
-    plaintext: Result<Vec<u8>, String>,
-    /// What the sender's key was: known, new (pinned now) or changed.
-    flag: IdentityFlag,
-    /// The sender's identity to pin, on first contact.
-    pin: Option<PinnedIdentity>,
-    /// The sender's sessions to save, if decrypting changed them.
-    sessions: Option<Vec<SessionRecord>>,
 }
 
 /// Takes in pushed events one at a time until the stream ends.

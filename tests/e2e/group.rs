@@ -541,18 +541,89 @@ async fn a_message_to_a_group_of_200_reaches_and_opens_for_every_member() -> Res
     let group = owner.create_group("两百人", &names).await?;
     assert_eq!(group.members.len(), LARGE_GROUP);
 
-    let id = owner
-        .send_group_text(group.id, "一条消息，两百个人")
+    // The owner comes back over a path with 150 ms each way, so that claiming a key for
+    // each of the 199 members (the first message to the group shares its key with each)
+    // takes a while; a 1:1 message that arrives meanwhile is taken in while those keys
+    // are fetched, before the group message is encrypted: no lock is held across those
+    // round trips. (Holding the identity lock through them, the 1:1 message waited 41 s.)
+    let owner_name = owner.me().clone();
+    let mut clients = clients;
+    clients.remove(0).close().await;
+    let mut net = uchat_netsim::Topology::new(200);
+    let slow = uchat_netsim::model::link::LinkConfig {
+        latency: Duration::from_millis(150),
+        ..Default::default()
+    };
+    let path = net
+        .path_with(
+            relay.addr.parse()?,
+            uchat_netsim::proxy::PathConfig {
+                up: slow.clone(),
+                down: slow,
+                ..Default::default()
+            },
+        )
         .await?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let owner = Client::open(
+        ClientOptions {
+            relay: Some(path.to_string()),
+            ..options(0)?
+        },
+        PASSWORD,
+    )
+    .await?;
+    let members = &clients[..];
+    let mut owner_events = owner.subscribe();
+    let began = tokio::time::Instant::now();
+    const TEXT: &str = "一条消息，两百个人";
     let conversation = uchat_store::ConversationId::group(group.id);
+    let id = {
+        let sending = owner.send_group_text(group.id, TEXT);
+        tokio::pin!(sending);
+        let asker = &members[0];
+        let meanwhile = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let asked = asker.send_text(&owner_name, "在吗？").await?;
+            loop {
+                match owner_events.recv().await? {
+                    uchat_peer::ClientEvent::Message(m) if m.id == asked => {
+                        assert_eq!(m.text.as_deref(), Some("在吗？"));
+                        // Still fetching keys: the group message is not committed yet.
+                        let so_far = owner.history(&conversation, 10)?;
+                        let committed = so_far.iter().any(|e| e.text.as_deref() == Some(TEXT));
+                        return Ok::<_, anyhow::Error>(committed);
+                    }
+                    _ => {}
+                }
+            }
+        };
+        tokio::select! {
+            sent = &mut sending => bail!(
+                "the group send ended ({sent:?}) before a 1:1 message sent as it began was taken in"
+            ),
+            taken = tokio::time::timeout(Duration::from_secs(60), meanwhile) => {
+                let committed = taken.context("the 1:1 message was not taken in within 60 s")??;
+                eprintln!(
+                    "the 1:1 message was taken in {:?} after the group send began",
+                    began.elapsed()
+                );
+                if committed {
+                    bail!("the 1:1 message was taken in only after the group message was encrypted");
+                }
+            }
+        }
+        let id = sending.await?;
+        eprintln!("the group send to 199 members took {:?}", began.elapsed());
+        id
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     for member in members {
         loop {
             let history = member.history(&conversation, 10)?;
             if let Some(entry) = history.iter().find(|e| e.id == id) {
                 assert_eq!(
                     entry.text.as_deref(),
-                    Some("一条消息，两百个人"),
+                    Some(TEXT),
                     "{} could not read it: {:?}",
                     member.me(),
                     entry.flags.note
@@ -567,10 +638,11 @@ async fn a_message_to_a_group_of_200_reaches_and_opens_for_every_member() -> Res
     }
     // Closing waits for each connection to drain: all at once.
     let mut closing = tokio::task::JoinSet::new();
-    for client in clients {
+    for client in clients.into_iter().chain([owner]) {
         closing.spawn(client.close());
     }
     while closing.join_next().await.is_some() {}
+    net.shutdown().await;
     Ok(())
 }
 

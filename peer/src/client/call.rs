@@ -240,25 +240,28 @@ impl ClientState {
         offer: bool,
         key: [u8; 32],
     ) -> Result<Vec<u8>, ClientError> {
-        let identity = self.identity.lock().await;
-        let now = now_ms();
-        let payload = Payload {
-            id: random_id()?,
-            sent_ms: now,
-            content: Content::CallKey {
-                call,
-                offer,
-                key: key.to_vec(),
-            },
-            group: None,
-            sender: None,
-        };
-        let sealed = self
-            .olm_encrypt(&identity, to, &payload.to_bytes(), now)
-            .await?;
-        self.store
-            .commit_olm_state(to, &sealed.sessions, sealed.pin.as_ref())?;
-        Ok(sealed.envelope)
+        self.sealed(to, |identity, claimed| {
+            let now = now_ms();
+            let payload = Payload {
+                id: random_id()?,
+                sent_ms: now,
+                content: Content::CallKey {
+                    call,
+                    offer,
+                    key: key.to_vec(),
+                },
+                group: None,
+                sender: None,
+            };
+            let Some(sealed) = self.olm_seal(identity, to, &payload.to_bytes(), now, claimed)?
+            else {
+                return Ok(None);
+            };
+            self.store
+                .commit_olm_state(to, &sealed.sessions, sealed.pin.as_ref())?;
+            Ok(Some(sealed.envelope))
+        })
+        .await
     }
 
     /// Opens `from`'s call key for `call` from an Olm envelope, saving the Olm state.
@@ -269,11 +272,10 @@ impl ClientState {
         ciphertext: &[u8],
         want_offer: bool,
     ) -> Result<Result<Vec<u8>, String>, ClientError> {
-        let mut identity = self.identity.lock().await;
         let now = now_ms();
-        let opened = self
-            .olm_decrypt(&mut identity, from, ciphertext, now)
-            .await?;
+        let checked = self.check_sender(from, ciphertext, now).await?;
+        let mut identity = self.identity();
+        let opened = self.olm_open(&mut identity, from, checked, now)?;
         let verdict = match &opened.plaintext {
             Err(problem) => Err(format!("it does not open: {problem}")),
             Ok(plain) => match Payload::from_bytes(plain) {

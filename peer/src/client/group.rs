@@ -476,14 +476,22 @@ impl ClientState {
         draft: &Draft,
         done_upload: Option<String>,
     ) -> Result<OutboxEntry, ClientError> {
-        let identity = self.identity.lock().await;
-        let now = now_ms();
         let members = self
             .store
             .group(group)?
             .and_then(|g| g.seen)
             .filter(|seen| seen.has_member(&self.me))
             .ok_or_else(|| not_a_member(group))?;
+        let others: Vec<&UserName> = members
+            .members
+            .iter()
+            .map(|m| &m.user)
+            .filter(|user| *user != &self.me)
+            .collect();
+        // Round trips first, with no lock held: a key for every member without a session.
+        let mut claims = self.claim_keys(others.iter().copied()).await?;
+        let identity = self.identity();
+        let now = now_ms();
         let epoch = members.epoch;
         let (mut session, source, mut record) = self.outbound_session(group, epoch, now)?;
         let share = Payload {
@@ -502,12 +510,28 @@ impl ClientState {
         let mut contacts = Vec::new();
         let mut key_shares = Vec::new();
         let mut incomplete = false;
-        for member in members.members.iter().map(|m| &m.user) {
-            if member == &self.me || record.shared_with.contains(member) {
+        for member in others {
+            if record.shared_with.contains(member) {
                 continue;
             }
-            match self.olm_encrypt(&identity, member, &share_bytes, now).await {
-                Ok(sealed) => {
+            let claimed = match claims.remove(member) {
+                None => None,
+                Some(Ok(claimed)) => Some(claimed),
+                Some(Err(ClientError::Connection(ConnectionError::Refused(e)))) => {
+                    tracing::warn!(%group, %member, error = %e, "cannot share the group key with a member");
+                    continue;
+                }
+                // Offline with no Olm session to this member yet: the message still goes
+                // into the outbox, and is encrypted again (sharing the key) before it goes.
+                Some(Err(ClientError::Connection(e))) => {
+                    tracing::debug!(%group, %member, error = %e, "key share waits for the relay");
+                    incomplete = true;
+                    continue;
+                }
+                Some(Err(e)) => return Err(e),
+            };
+            match self.olm_seal(&identity, member, &share_bytes, now, claimed.as_ref()) {
+                Ok(Some(sealed)) => {
                     key_shares.push(KeyShare {
                         to: member.clone(),
                         ciphertext: sealed.envelope,
@@ -518,19 +542,13 @@ impl ClientState {
                         pin: sealed.pin,
                     });
                 }
+                // The session to this member went away after the keys were claimed: the
+                // message is encrypted again, sharing the key, before it goes.
+                Ok(None) => incomplete = true,
                 // Without a session to them this member cannot read this message; the key
                 // goes to them with the next message instead.
                 Err(e @ (ClientError::IdentityChanged { .. } | ClientError::Session { .. })) => {
                     tracing::warn!(%group, %member, error = %e, "cannot share the group key with a member");
-                }
-                Err(ClientError::Connection(ConnectionError::Refused(e))) => {
-                    tracing::warn!(%group, %member, error = %e, "cannot share the group key with a member");
-                }
-                // Offline with no Olm session to this member yet: the message still goes
-                // into the outbox, and is encrypted again (sharing the key) before it goes.
-                Err(ClientError::Connection(e)) => {
-                    tracing::debug!(%group, %member, error = %e, "key share waits for the relay");
-                    incomplete = true;
                 }
                 Err(e) => return Err(e),
             }

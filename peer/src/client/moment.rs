@@ -326,7 +326,8 @@ impl ClientState {
         key: &PostKey,
         viewers: &[UserName],
     ) -> Result<(Vec<KeyShare>, Vec<(UserName, String)>), ClientError> {
-        let identity = self.identity.lock().await;
+        let mut claims = self.claim_keys(viewers).await?;
+        let identity = self.identity();
         let now = now_ms();
         let share = Payload {
             id: share_id(post),
@@ -341,8 +342,9 @@ impl ClientState {
         .to_bytes();
         let (mut shares, mut contacts, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
         for viewer in viewers {
-            match self.olm_encrypt(&identity, viewer, &share, now).await {
-                Ok(sealed) => {
+            let claimed = claims.remove(viewer).transpose()?;
+            match self.olm_seal(&identity, viewer, &share, now, claimed.as_ref()) {
+                Ok(Some(sealed)) => {
                     shares.push(KeyShare {
                         to: viewer.clone(),
                         ciphertext: sealed.envelope,
@@ -356,6 +358,10 @@ impl ClientState {
                 Err(e @ (ClientError::IdentityChanged { .. } | ClientError::Session { .. })) => {
                     tracing::warn!(%viewer, error = %e, "cannot share a post's key");
                     skipped.push((viewer.clone(), e.to_string()));
+                }
+                // The session to this viewer went away after the keys were claimed.
+                Ok(None) => {
+                    skipped.push((viewer.clone(), "no session; try again".into()));
                 }
                 Err(e) => return Err(e),
             }

@@ -15,7 +15,8 @@ use std::time::Duration;
 use uchat_store::{ConversationId, EntryStatus, InboundCommit};
 use uchat_wire::{MessageId, Seq, UserName};
 
-use super::{Client, ClientError, ClientState, OlmOpened};
+use super::sealing::OlmOpened;
+use super::{Client, ClientError, ClientState};
 use crate::crypto::olm::Identity;
 use crate::envelope::{Content, MAX_RECEIPT_IDS, ReceiptKind};
 
