@@ -50,6 +50,7 @@ use uchat_wire::{
 use crate::backoff::Backoff;
 use crate::body::Body;
 use crate::connection::{self, ConnectionError, RelayLink};
+use crate::core::outbox::{self, Delivery, OutboxRun};
 use crate::crypto::olm::{Identity, OlmError, SealedSession, SessionSet};
 use crate::crypto::password::{KeyDerivationError, LocalKey};
 use crate::crypto::safety;
@@ -245,37 +246,6 @@ pub struct ClientOptions {
     pub relay: Option<String>,
     /// Pin the relay to this fingerprint instead of trusting on first use.
     pub relay_fingerprint: Option<CertFingerprint>,
-}
-
-/// What became of one outbox entry.
-enum Delivery {
-    /// The relay queued it.
-    Sent,
-    /// The relay will never take it; it is marked failed.
-    Refused(uchat_wire::ErrorReply),
-    /// It stays in the outbox for the next attempt.
-    Later(ConnectionError),
-}
-
-/// Refusals that retrying cannot fix. Everything else (a full queue, rate limiting, an
-/// expired session, a relay error) leaves the message in the outbox.
-fn is_permanent(code: ErrorCode) -> bool {
-    matches!(
-        code,
-        ErrorCode::UnknownUser
-            | ErrorCode::NotFriends
-            | ErrorCode::BlockedByYou
-            | ErrorCode::InvalidUsername
-            | ErrorCode::TooLarge
-            | ErrorCode::FrameTooLarge
-            | ErrorCode::Malformed
-            | ErrorCode::BadKeys
-            | ErrorCode::ProtocolViolation
-            | ErrorCode::NoSuchGroup
-            | ErrorCode::NotGroupMember
-            // A code this build does not know: retrying would meet it again forever.
-            | ErrorCode::Unknown
-    )
 }
 
 /// State shared between the client handle and its background tasks.
@@ -843,7 +813,7 @@ impl Client {
     /// `id`: sent, refused, or waiting for the next run.
     async fn finish_send(&self, id: MessageId) -> Result<MessageId, ClientError> {
         match self.inner.flush_outbox(Some(id)).await? {
-            Some(Delivery::Sent) => Ok(id),
+            Some(Delivery::Sent { .. }) => Ok(id),
             Some(Delivery::Refused(error)) => Err(ConnectionError::Refused(error).into()),
             Some(Delivery::Later(source)) => Err(ClientError::Queued {
                 id,
@@ -1278,29 +1248,18 @@ impl ClientState {
         entry: &OutboxEntry,
         sent: Result<Reply, ConnectionError>,
     ) -> Result<Delivery, ClientError> {
-        match sent {
-            Ok(Reply::Sent { relay_ts_ms, .. }) => {
-                self.store.mark_sent(entry.id, relay_ts_ms)?;
-                let _ = self
-                    .events
-                    .send(ClientEvent::OutboxSettled { id: entry.id });
-                Ok(Delivery::Sent)
-            }
-            Ok(_) => Ok(Delivery::Later(ConnectionError::Unreachable {
-                relay: self.relay.clone(),
-                reason: "unexpected answer to a send".into(),
-            })),
-            Err(ConnectionError::Refused(error)) if is_permanent(error.code) => {
-                // The relay will never take this message (no such user, too large, …):
-                // keep it in history as failed rather than retrying forever.
-                self.store.mark_failed(entry.id, &error.message)?;
-                let _ = self
-                    .events
-                    .send(ClientEvent::OutboxSettled { id: entry.id });
-                Ok(Delivery::Refused(error))
-            }
-            Err(other) => Ok(Delivery::Later(other)),
+        let delivery = outbox::judge(sent, &self.relay);
+        match &delivery {
+            Delivery::Sent { relay_ts_ms } => self.store.mark_sent(entry.id, *relay_ts_ms)?,
+            // The relay will never take this message (no such user, too large, …): keep
+            // it in history as failed rather than retrying forever.
+            Delivery::Refused(error) => self.store.mark_failed(entry.id, &error.message)?,
+            Delivery::Later(_) => return Ok(delivery),
         }
+        let _ = self
+            .events
+            .send(ClientEvent::OutboxSettled { id: entry.id });
+        Ok(delivery)
     }
 
     /// Sends the outbox in order, oldest first, under the outbox lock (so messages reach the
@@ -1312,12 +1271,11 @@ impl ClientState {
         watch: Option<MessageId>,
     ) -> Result<Option<Delivery>, ClientError> {
         let _order = self.outbox_lock.lock().await;
-        let mut outcome = None;
-        for entry in self.store.outbox()? {
+        let mut run = OutboxRun::new(self.store.outbox()?, watch);
+        while let Some(entry) = run.next_entry() {
             let delivery = self.deliver(&entry).await?;
-            let stop = matches!(delivery, Delivery::Later(_));
             match &delivery {
-                Delivery::Sent => tracing::debug!(id = %entry.id, "sent"),
+                Delivery::Sent { .. } => tracing::debug!(id = %entry.id, "sent"),
                 Delivery::Refused(e) => {
                     tracing::warn!(id = %entry.id, error = %e, "message refused")
                 }
@@ -1325,14 +1283,9 @@ impl ClientState {
                     tracing::debug!(id = %entry.id, error = %e, "message waits in the outbox")
                 }
             }
-            if Some(entry.id) == watch {
-                outcome = Some(delivery);
-            }
-            if stop {
-                break;
-            }
+            run.settled(entry.id, delivery);
         }
-        Ok(outcome)
+        Ok(run.outcome())
     }
 
     async fn ack(&self, through: Seq) {

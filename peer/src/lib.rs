@@ -14,6 +14,7 @@
 //! - [`envelope`]: the peer-to-peer format inside the relay's opaque bytes.
 //! - [`moment`]: what posts and comments say inside their encryption, and their rules.
 //! - [`avatar`]: turns a picture into the small square PNG a profile carries.
+//! - `core`: the protocol's rules without I/O (so far the outbox's), which `Client` drives.
 //! - [`backoff`], [`trust`]: small pure pieces.
 //!
 //! Architecture invariant: plaintext, passwords and keys never reach logs or `Debug`
@@ -24,6 +25,7 @@ pub mod backoff;
 pub mod body;
 pub mod client;
 pub mod connection;
+mod core;
 pub mod crypto;
 pub mod envelope;
 pub mod event;

@@ -40,10 +40,9 @@ use uchat_wire::{
 };
 
 use super::page::fetch_pages;
-use super::{
-    Client, ClientError, ClientState, ConnectionError, Delivery, now_ms, random_id, unexpected,
-};
+use super::{Client, ClientError, ClientState, ConnectionError, now_ms, random_id, unexpected};
 use crate::body::Body;
+use crate::core::outbox::{self, Delivery};
 use crate::crypto::megolm::{
     self, InboundGroupSession, MegolmError, OutboundGroupSession, SealedInbound,
 };
@@ -676,31 +675,13 @@ impl ClientState {
                     }
                 }
                 other => {
-                    // A duplicate carried nothing anywhere: its shares count for nobody, nor
-                    // do those the relay did not queue.
-                    let unshared = match &other {
-                        Ok(Reply::Sent { unshared, .. }) => unshared.clone(),
-                        _ => Vec::new(),
-                    };
-                    let delivered = matches!(
-                        other,
-                        Ok(Reply::Sent {
-                            duplicate: false,
-                            ..
-                        })
-                    );
+                    let given = outbox::shares_given(&part.key_shares, &other);
                     let delivery = self.settle_delivery(&entry, other)?;
-                    if delivered {
-                        let to: Vec<UserName> = part
-                            .key_shares
-                            .iter()
-                            .map(|s| s.to.clone())
-                            .filter(|to| !unshared.contains(to))
-                            .collect();
+                    if !given.is_empty() {
                         self.store.record_key_shares_delivered(
                             part.group,
                             &part.session_id,
-                            &to,
+                            &given,
                         )?;
                     }
                     return Ok(delivery);
