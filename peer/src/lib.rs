@@ -26,7 +26,6 @@ pub mod body;
 pub mod client;
 pub mod connection;
 mod core;
-pub mod crypto;
 pub mod envelope;
 pub mod event;
 pub mod filename;
@@ -35,6 +34,10 @@ pub mod thumbnail;
 pub mod transfer;
 pub mod trust;
 pub mod voice;
+
+/// The end-to-end cryptography, from its own crate (`uchat-crypto`), under the name the
+/// peer's modules and the fuzz targets use.
+pub use uchat_crypto as crypto;
 
 pub use client::{
     CallEnd, CallProgress, Client, ClientError, ClientOptions, ConnectedCall, FileTarget, Friend,

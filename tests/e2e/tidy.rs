@@ -29,8 +29,8 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// Every crate's source, the fuzz targets' too.
-const CRATES: [&str; 8] = [
-    "wire", "store", "relay", "peer", "gui", "netsim", "tests", "fuzz",
+const CRATES: [&str; 9] = [
+    "wire", "store", "crypto", "relay", "peer", "gui", "netsim", "tests", "fuzz",
 ];
 
 #[test]
@@ -110,6 +110,7 @@ fn crate_dependencies_point_the_way_design_md_says() {
         "uchat-relay",
         &[
             "uchat-peer",
+            "uchat-crypto",
             "vodozemac",
             "aes",
             "cbc",
@@ -119,6 +120,18 @@ fn crate_dependencies_point_the_way_design_md_says() {
             "hmac",
         ],
         "the relay must not link the end-to-end layer",
+    );
+    assert_links_none(
+        "uchat-crypto",
+        &[
+            "tokio",
+            "quinn",
+            "redb",
+            "uchat-store",
+            "uchat-relay",
+            "uchat-peer",
+        ],
+        "the end-to-end cryptography is pure: no network, no disk",
     );
     assert_links_none(
         "uchat-peer",

@@ -730,12 +730,12 @@ impl ClientState {
     /// epoch, so a redelivered event is stored once, and keyed with this profile's local
     /// key, so nobody else can send a message under that id to hide the notice.
     fn notice_id(&self, group: GroupId, epoch: u64) -> MessageId {
-        derived_id(&[
-            b"uchat-group-notice-v2",
-            self.key.bytes(),
-            &group.0,
-            &epoch.to_be_bytes(),
-        ])
+        let digest = self
+            .key
+            .keyed_digest(b"uchat-group-notice-v2", &[&group.0, &epoch.to_be_bytes()]);
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&digest[..16]);
+        MessageId(id)
     }
 
     /// A group membership event: update the group, store a notice in its history, tell

@@ -67,6 +67,19 @@ impl LocalKey {
         Self(bytes)
     }
 
+    /// SHA-256 of `label`, this key and `parts`, in that order: values only this profile
+    /// can make (the ids of its group notices), without the key leaving this crate.
+    pub fn keyed_digest(&self, label: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        hash.update(label);
+        hash.update(self.0);
+        for part in parts {
+            hash.update(part);
+        }
+        hash.finalize().into()
+    }
+
     pub(crate) fn bytes(&self) -> &[u8; 32] {
         &self.0
     }
@@ -87,5 +100,20 @@ mod tests {
         assert_ne!(a.bytes(), c.bytes());
         assert_ne!(a.bytes(), d.bytes());
         assert_eq!(format!("{a:?}"), "LocalKey(<32 bytes>)");
+    }
+
+    #[test]
+    fn a_keyed_digest_is_pinned_since_stored_notice_ids_are_made_from_it() {
+        let key = LocalKey::from_bytes([7; 32]);
+        let digest = key.keyed_digest(b"uchat-group-notice-v2", &[&[1; 16], &5u64.to_be_bytes()]);
+        assert_eq!(
+            hex::encode(digest),
+            "704c2211208bf65eafba409037e9b4fdcb23565c3459d48b147e8d4cf215962c"
+        );
+        let other = LocalKey::from_bytes([8; 32]);
+        assert_ne!(
+            other.keyed_digest(b"uchat-group-notice-v2", &[&[1; 16], &5u64.to_be_bytes()]),
+            digest
+        );
     }
 }
