@@ -7,9 +7,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use uchat_peer::moment::Moment;
+use uchat_peer::store::{ConversationId, EntryStatus, HistoryEntry};
 use uchat_peer::voice::stats::CallStats;
 use uchat_peer::{ClientEvent, Friend, FriendRequests, Group, SafetyNumbers};
-use uchat_store::{ConversationId, EntryStatus, HistoryEntry};
 use uchat_wire::{CallId, GroupId, MessageId, PostId, UserName};
 
 use crate::worker::Update;
@@ -534,7 +534,7 @@ pub fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use uchat_store::EntryFlags;
+    use uchat_peer::store::EntryFlags;
 
     fn entry(n: u8, status: EntryStatus) -> HistoryEntry {
         let bob = UserName::parse("bob").expect("valid");
@@ -644,7 +644,7 @@ mod tests {
             to: UserName::parse("alice").expect("valid"),
             text: Some("你好".into()),
             sent_ms: 1,
-            identity: uchat_store::IdentityFlag::Known,
+            identity: uchat_peer::store::IdentityFlag::Known,
             problem: None,
             group: None,
             file: None,

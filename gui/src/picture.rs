@@ -17,8 +17,8 @@
 use std::collections::HashMap;
 
 use eframe::egui;
+use uchat_peer::store::FileRef;
 use uchat_peer::thumbnail::THUMBNAIL_SIDE;
-use uchat_store::FileRef;
 use uchat_wire::FileId;
 
 /// Longest side of a preview, in pixels: that of the thumbnails peers make, more than the

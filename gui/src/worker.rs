@@ -10,6 +10,7 @@ use std::time::Duration;
 use eframe::egui;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use uchat_peer::moment::Moment;
+use uchat_peer::store::HistoryEntry;
 use uchat_peer::voice::audio::{
     AudioInput, AudioOutput, Direction, PcmInput, SoundDevice, WavOutput, input_or_silence,
     output_or_silence, sound_devices,
@@ -20,7 +21,6 @@ use uchat_peer::{
     Friend, FriendRequests, Group, IncomingCall, NewAvatar, Placed, Repeat, SafetyNumbers,
     TalkOptions,
 };
-use uchat_store::HistoryEntry;
 use uchat_wire::{CallId, CertFingerprint, FileId, GroupId, PostId, UserName};
 
 use crate::model::Chat;

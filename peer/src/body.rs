@@ -3,7 +3,7 @@
 //! fields before anything uses them, and leaves out a thumbnail unlike those peers make
 //! (one claiming 20000×1 pixels would otherwise be stored and shown).
 
-use uchat_store::{FileRef, HistoryEntry};
+use crate::store::{FileRef, HistoryEntry};
 
 use crate::crypto::chunk::FileKey;
 use crate::envelope::{Content, FileContent};

@@ -36,12 +36,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{Mutex, broadcast, watch};
-use uchat_store::{
+use crate::store::{
     ConversationId, EntryFlags, EntryStatus, HistoryEntry, IdentityFlag, InboundCommit,
     OutboundCommit, OutboxEntry, PeerStore, PinnedIdentity, ProfileRecord, SessionRecord,
     StoreError,
 };
+use tokio::sync::{Mutex, broadcast, watch};
 use uchat_wire::{
     CertFingerprint, ErrorCode, IdentityKeys, MAX_TEXT_BYTES, MessageId, PROTOCOL_VERSION,
     Password, Push, PushEvent, Reply, Request, Seq, SessionToken, UserName,
@@ -1461,7 +1461,7 @@ impl ClientState {
         &self,
         identity: &mut Identity,
         sessions_changed: bool,
-        commit: impl FnOnce() -> Result<(), uchat_store::StoreError>,
+        commit: impl FnOnce() -> Result<(), crate::store::StoreError>,
     ) -> Result<(), ClientError> {
         if let Err(e) = commit() {
             if sessions_changed
@@ -1491,7 +1491,7 @@ impl ClientState {
         ciphertext: &[u8],
         seq: Seq,
         accept: impl FnOnce(Payload, IdentityFlag, u64) -> Result<T, String>,
-        commit: impl FnOnce(InboundCommit, Option<&T>) -> Result<(), uchat_store::StoreError>,
+        commit: impl FnOnce(InboundCommit, Option<&T>) -> Result<(), crate::store::StoreError>,
     ) -> Result<Option<T>, ClientError> {
         if self.store.has_message(from, id)? {
             return Ok(None); // a redelivery: its Olm message was opened already

@@ -1,6 +1,6 @@
 //! Events a [`Client`](crate::Client) reports to its user.
 
-use uchat_store::{ConversationId, EntryFlags, EntryStatus, FileRef, HistoryEntry, IdentityFlag};
+use crate::store::{ConversationId, EntryFlags, EntryStatus, FileRef, HistoryEntry, IdentityFlag};
 use uchat_wire::{
     CallEndReason, CallId, GroupChange, GroupId, GroupInfo, MessageId, PostId, ProfileSummary,
     UserName,

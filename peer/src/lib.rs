@@ -5,8 +5,10 @@
 //! - [`Client`] (in `client.rs`, friends and profiles in `client/social.rs`, groups in
 //!   `client/group.rs`): register, log in, friends, profiles, groups, send, receive,
 //!   history. It keeps local
-//!   data in its own redb file ([`uchat_store::PeerStore`]) in a profile directory, and
+//!   data in its own redb file ([`store::PeerStore`]) in a profile directory, and
 //!   reports what happens as [`ClientEvent`]s.
+//! - [`store`]: the local store ([`store::PeerStore`], one redb file per profile) and the
+//!   records the app and the CLI show ([`store::HistoryEntry`] and the rest).
 //! - [`connection`]: the QUIC connection to the relay, with the relay's certificate
 //!   fingerprint pinned on first use ([`trust::KnownRelays`]).
 //! - [`crypto`]: Olm and Megolm sessions (vodozemac), the file chunk cipher, the password-derived
@@ -30,6 +32,7 @@ pub mod envelope;
 pub mod event;
 pub mod filename;
 pub mod moment;
+pub mod store;
 pub mod thumbnail;
 pub mod transfer;
 pub mod trust;

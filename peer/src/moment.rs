@@ -2,8 +2,8 @@
 //! the rules a new one must keep, and the opening of a post the relay served into a
 //! [`Moment`]. Pure: the client fetches, this module checks and decrypts.
 
+use crate::store::FileRef;
 use serde::{Deserialize, Serialize};
-use uchat_store::FileRef;
 use uchat_wire::msg::moment::{MAX_COMMENT_CHARS, MAX_POST_CHARS, MAX_POST_IMAGES};
 use uchat_wire::{CommentId, MomentItem, PostId, UserName};
 

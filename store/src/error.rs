@@ -75,9 +75,6 @@ pub enum StoreError {
         /// Events waiting in it.
         len: u64,
     },
-    /// The peer store holds no profile yet, so there is nothing to update.
-    #[error("this profile holds no account yet")]
-    NoProfile,
     /// A user tried to befriend or block themselves.
     #[error("you cannot befriend or block yourself; name another user")]
     SelfRelation,
@@ -261,33 +258,22 @@ pub enum StoreError {
     },
 }
 
-/// Keeps i/o failures as such and turns everything else into text.
-fn from_redb(e: redb::Error) -> StoreError {
-    match e {
-        redb::Error::Io(source) => StoreError::Io { source },
-        other => StoreError::Database {
-            reason: other.to_string(),
-        },
+impl uchat_db::DbError for StoreError {
+    fn in_use(path: PathBuf) -> Self {
+        StoreError::InUse { path }
+    }
+    fn open(path: PathBuf, reason: String) -> Self {
+        StoreError::Open { path, reason }
+    }
+    fn corrupt(what: &'static str, reason: String) -> Self {
+        StoreError::Corrupt { what, reason }
+    }
+    fn encode(what: &'static str, reason: String) -> Self {
+        StoreError::Encode { what, reason }
     }
 }
 
-macro_rules! from_redb_errors {
-    ($($ty:ty),*) => {$(
-        impl From<$ty> for StoreError {
-            fn from(e: $ty) -> Self {
-                from_redb(e.into())
-            }
-        }
-    )*};
-}
-
-from_redb_errors!(
-    redb::Error,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
+uchat_db::redb_errors!(StoreError);
 
 impl StoreError {
     /// Whether this failure means the transaction it happened in may hold half a write

@@ -1,5 +1,5 @@
-//! Uchat storage: redb tables behind typed, domain-level transactions, for the relay and
-//! for the peer.
+//! Uchat's relay storage: redb tables behind typed, domain-level transactions. (The peer's
+//! local store is the peer's own module, `uchat_peer::store`.)
 //!
 //! A tour of the main types:
 //! - [`RelayStore`]: the relay's accounts ([`AccountRecord`]), session token hashes,
@@ -21,14 +21,6 @@
 //!   progress, who may download it and when it expires ([`RelayStore::begin_upload`],
 //!   [`RelayStore::file_for_download`], [`RelayStore::expired_files`]); the ciphertext
 //!   itself the relay keeps in files beside the database.
-//! - [`PeerStore`]: a peer's local data: its profile ([`ProfileRecord`]), pinned contact
-//!   identities ([`PinnedIdentity`]), sealed Olm sessions ([`SessionRecord`]), history
-//!   ([`HistoryEntry`]), outbox ([`OutboxEntry`]), event cursor and a cache of each
-//!   contact's last seen profile and avatar ([`ContactRecord`]). What one message
-//!   changes is committed at once ([`InboundCommit`], [`OutboundCommit`]). Its groups
-//!   (`peer_group.rs`) keep each group's state ([`LocalGroup`]) and the Megolm sessions
-//!   ([`OutboundGroupRecord`], [`InboundGroupRecord`]); a group message about to be sent
-//!   commits with [`GroupOutboundCommit`]. History is kept per [`ConversationId`].
 //! - [`BatchWrite`]: group commit. [`RelayStore::commit_batch`] runs many senders'
 //!   messages, group messages and acknowledgements in one durable transaction, each with
 //!   its own outcome ([`BatchOutcome`]), so one `fsync` serves them all.
@@ -48,18 +40,13 @@
 //! - A relay queue's seqs are strictly increasing per user, from 1, and never reused.
 //!
 //! This crate does no cryptography and no async: callers seal secrets before storing them
-//! and call the stores from blocking threads (both stores are `Send + Sync`).
+//! and call the store from blocking threads (`RelayStore` is `Send + Sync`).
 
 mod batch;
 mod error;
 mod file;
 mod group;
 mod moment;
-mod peer;
-mod peer_call;
-mod peer_file;
-mod peer_group;
-mod peer_moment;
 mod reach;
 mod records;
 mod relay;
@@ -71,15 +58,8 @@ pub use error::StoreError;
 pub use file::{FileLimits, STALLED_UPLOAD_MS};
 pub use group::{CEILING_FACTOR, GroupLimits, GroupSent, KeyShareRow, LeaveOutcome};
 pub use moment::{Commented, FeedPage, MomentLimits, Posted};
-pub use peer::{InboundCommit, OutboundCommit, PeerStore, UnreadMessage};
-pub use peer_group::{ContactSessions, GroupOutboundCommit};
 pub use reach::Reach;
-pub use records::{
-    AccountRecord, CallOfferRecord, ContactRecord, ConversationId, EntryFlags, EntryStatus,
-    FileRecord, FileRef, GroupOutbox, HistoryEntry, IdentityFlag, InboundGroupRecord, LocalGroup,
-    MomentImageRecord, MomentKeyRecord, OutboundGroupRecord, OutboxEntry, PendingDownload,
-    PendingUpload, PinnedIdentity, ProfileRecord, QueuedEvent, SessionRecord,
-};
+pub use records::{AccountRecord, FileRecord, QueuedEvent};
 pub use relay::{ClaimedKey, Enqueued, QueueLimit, RelayStore, Rows};
 pub use social::{
     AvatarUpdate, FriendRequestOutcome, FriendRow, MessageOutcome, PendingRequest, PendingRequests,

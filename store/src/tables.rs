@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use redb::{ReadableTable, TableDefinition};
+use redb::TableDefinition;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -140,106 +140,12 @@ pub(crate) const MOMENT_COMMENTS: TableDefinition<(&[u8], u64), &[u8]> =
 pub(crate) const MOMENT_COMMENT_IDS: TableDefinition<&[u8], (&[u8], u64)> =
     TableDefinition::new("moment_comment_ids");
 
-// Peer tables.
-
-/// [`PROFILE_KEY`] → [`crate::ProfileRecord`].
-pub(crate) const PROFILE: TableDefinition<&str, &[u8]> = TableDefinition::new("profile");
-/// The only key of [`PROFILE`].
-pub(crate) const PROFILE_KEY: &str = "profile";
-/// contact → [`crate::PinnedIdentity`].
-pub(crate) const PINS: TableDefinition<&str, &[u8]> = TableDefinition::new("pins");
-/// contact → `Vec<SessionRecord>`, always replaced as a whole.
-pub(crate) const OLM_SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("olm_sessions");
-/// (conversation, global insertion counter) → [`crate::HistoryEntry`].
-pub(crate) const HISTORY: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("history");
-/// Where a history entry is: its [`HISTORY`] key.
-pub(crate) type HistoryKey = (&'static str, u64);
-/// (from, message id) → where its history entry is, or `None` if the message was seen
-/// without one. Answers `has_message` and finds entries for `mark_sent`.
-pub(crate) const MESSAGES: TableDefinition<(&str, &[u8]), Option<HistoryKey>> =
-    TableDefinition::new("messages");
-
-/// Where the history entry of message (`from`, `id`) is, from an open [`MESSAGES`] table:
-/// its conversation and index, or `None` if it has none (or was never taken in).
-pub(crate) fn entry_location(
-    messages: &impl redb::ReadableTable<(&'static str, &'static [u8]), Option<HistoryKey>>,
-    from: &str,
-    id: &[u8],
-) -> Result<Option<(String, u64)>, redb::StorageError> {
-    Ok(messages
-        .get((from, id))?
-        .and_then(|v| v.value().map(|(c, index)| (c.to_string(), index))))
-}
-
-/// The history entry at `key` of an open [`HISTORY`] table, if there is one.
-pub(crate) fn entry_at(
-    history: &impl redb::ReadableTable<(&'static str, u64), &'static [u8]>,
-    key: (&str, u64),
-) -> Result<Option<crate::HistoryEntry>, StoreError> {
-    history
-        .get(key)?
-        .map(|v| decode_entry(key.1, v.value()))
-        .transpose()
-}
-
-/// Decodes the history entry stored at index `index` of [`HISTORY`], with its position.
-pub(crate) fn decode_entry(index: u64, bytes: &[u8]) -> Result<crate::HistoryEntry, StoreError> {
-    let mut entry: crate::HistoryEntry = decode(bytes, "history entry")?;
-    entry.position = index;
-    Ok(entry)
-}
-
-/// global insertion counter → [`crate::OutboxEntry`]; iteration order is oldest first.
-pub(crate) const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
-/// message id → (its [`OUTBOX`] key, the `from` of its history entry).
-pub(crate) const OUTBOX_IDS: TableDefinition<&[u8], (u64, &str)> =
-    TableDefinition::new("outbox_ids");
-
-/// contact → [`crate::ContactRecord`]: the last profile and avatar seen of each contact.
-pub(crate) const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contacts");
-
-/// group id → [`crate::LocalGroup`]: the groups this peer is or was in.
-pub(crate) const PEER_GROUPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("peer_groups");
-/// group id → [`crate::OutboundGroupRecord`]: this peer's current Megolm session per group.
-pub(crate) const OUTBOUND_GROUP_SESSIONS: TableDefinition<&[u8], &[u8]> =
-    TableDefinition::new("outbound_group_sessions");
-/// (group id, sender, session id) → [`crate::InboundGroupRecord`].
-pub(crate) const INBOUND_GROUP_SESSIONS: TableDefinition<(&[u8], &str, &str), &[u8]> =
-    TableDefinition::new("inbound_group_sessions");
-
-/// file id → (from, message id): the history entry of the message that carries a file.
-pub(crate) const FILE_MESSAGES: TableDefinition<&[u8], (&str, &[u8])> =
-    TableDefinition::new("file_messages");
-/// upload key (conversation, path, size and modification time) → [`crate::PendingUpload`].
-pub(crate) const PENDING_UPLOADS: TableDefinition<&str, &[u8]> =
-    TableDefinition::new("pending_uploads");
-/// file id → [`crate::PendingDownload`].
-pub(crate) const PENDING_DOWNLOADS: TableDefinition<&[u8], &[u8]> =
-    TableDefinition::new("pending_downloads");
-
-/// call id → [`crate::CallOfferRecord`].
-pub(crate) const CALL_OFFERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("call_offers");
-
-/// post id → [`crate::MomentKeyRecord`]: the key of each post this peer wrote or was
-/// shared.
-pub(crate) const MOMENT_KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("moment_keys");
-/// file id → [`crate::MomentImageRecord`]: the pictures of the posts this peer has opened.
-pub(crate) const MOMENT_IMAGES: TableDefinition<&[u8], &[u8]> =
-    TableDefinition::new("moment_images");
-
-// Both.
-
 /// Named counters: see the `*_COUNTER` and `*_KEY` constants of each store.
 pub(crate) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
-/// The user's choices that stay on this device, by name: 1 for on, 0 for off.
-pub(crate) const SETTINGS: TableDefinition<&str, u64> = TableDefinition::new("settings");
 
 /// Encodes a record for storage.
 pub(crate) fn encode<T: Serialize>(value: &T, what: &'static str) -> Result<Vec<u8>, StoreError> {
-    rmp_serde::to_vec_named(value).map_err(|e| StoreError::Encode {
-        what,
-        reason: e.to_string(),
-    })
+    uchat_db::encode(value, what)
 }
 
 /// Decodes a stored record.
@@ -247,10 +153,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
     bytes: &[u8],
     what: &'static str,
 ) -> Result<T, StoreError> {
-    rmp_serde::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-        what,
-        reason: e.to_string(),
-    })
+    uchat_db::decode(bytes, what)
 }
 
 /// A user name read back from a key; stored names were valid, so a bad one is corruption.
@@ -266,13 +169,7 @@ pub(crate) fn next_counter(
     counters: &mut redb::Table<'_, &str, u64>,
     name: &str,
 ) -> Result<u64, StoreError> {
-    let current = counters.get(name)?.map(|v| v.value()).unwrap_or(0);
-    let next = current.checked_add(1).ok_or_else(|| StoreError::Corrupt {
-        what: "counter",
-        reason: format!("{name} is exhausted"),
-    })?;
-    counters.insert(name, next)?;
-    Ok(next)
+    uchat_db::next_counter(counters, name)
 }
 
 /// Opens (creating if needed) the database at `path` and creates `tables` in it, so that
@@ -282,24 +179,7 @@ pub(crate) fn open_database(
     cache_bytes: usize,
     create_tables: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::TableError>,
 ) -> Result<redb::Database, StoreError> {
-    let db = redb::Database::builder()
-        .set_cache_size(cache_bytes)
-        .create(path)
-        .map_err(|e| match e {
-            // Both mean another handle holds the file's lock.
-            redb::DatabaseError::DatabaseAlreadyOpen
-            | redb::DatabaseError::LockProtocolMismatch => StoreError::InUse {
-                path: path.to_path_buf(),
-            },
-            other => StoreError::Open {
-                path: path.to_path_buf(),
-                reason: other.to_string(),
-            },
-        })?;
-    let tx = db.begin_write()?;
-    create_tables(&tx)?;
-    tx.commit()?;
-    Ok(db)
+    uchat_db::open_database(path, cache_bytes, create_tables)
 }
 
 /// Runs `f` in one write transaction and commits it durably; if `f` fails, nothing it
@@ -308,10 +188,7 @@ pub(crate) fn write<T>(
     db: &redb::Database,
     f: impl FnOnce(&redb::WriteTransaction) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let tx = db.begin_write()?;
-    let out = f(&tx)?;
-    tx.commit()?;
-    Ok(out)
+    uchat_db::write(db, f)
 }
 
 /// Runs `f` in one read transaction (a consistent snapshot).
@@ -319,7 +196,5 @@ pub(crate) fn read<T>(
     db: &redb::Database,
     f: impl FnOnce(&redb::ReadTransaction) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    use redb::ReadableDatabase;
-    let tx = db.begin_read()?;
-    f(&tx)
+    uchat_db::read(db, f)
 }

@@ -239,7 +239,7 @@ fn every_send_racing_the_receipts_that_come_back_reports_sent() -> Result<()> {
                     let delivered = ids
                         .iter()
                         .filter_map(|id| sender.history_entry(sender.me(), *id).ok().flatten())
-                        .filter(|e| e.status == uchat_store::EntryStatus::Delivered)
+                        .filter(|e| e.status == uchat_peer::store::EntryStatus::Delivered)
                         .count();
                     if delivered == ids.len() {
                         break;

@@ -205,7 +205,7 @@ fn a_registration_whose_answer_was_lost_is_finished_by_running_it_again() -> Res
     // Make it look as if the relay's answer had been lost: the account exists on the
     // relay and its sealed keys are in the profile, but the profile got no token. (No uchat
     // process runs for alice, so the store is free.)
-    uchat_store::PeerStore::open(&alice.home().join("uchat.redb"))?.clear_token()?;
+    uchat_peer::store::PeerStore::open(&alice.home().join("uchat.redb"))?.clear_token()?;
     alice.ok(&["register", "alice"])?;
     let err = alice.fails(&["register", "alice"])?;
     assert!(err.contains("already registered"), "{err}");

@@ -576,7 +576,7 @@ async fn a_message_to_a_group_of_200_reaches_and_opens_for_every_member() -> Res
     let mut owner_events = owner.subscribe();
     let began = tokio::time::Instant::now();
     const TEXT: &str = "一条消息，两百个人";
-    let conversation = uchat_store::ConversationId::group(group.id);
+    let conversation = uchat_peer::store::ConversationId::group(group.id);
     let id = {
         let sending = owner.send_group_text(group.id, TEXT);
         tokio::pin!(sending);

@@ -70,7 +70,8 @@ fn two_people_register_befriend_talk_make_a_group_share_a_moment_and_take_a_call
     alice.type_into(en.tr(Tr::MessagePlaceholder), "hello bob, dinner tonight?")?;
     alice.click(en.tr(Tr::Send))?;
     alice.until("alice's message being sent", WAIT, |h| {
-        status_of(h, "hello bob, dinner tonight?").is_some_and(uchat_store::EntryStatus::is_sent)
+        status_of(h, "hello bob, dinner tonight?")
+            .is_some_and(uchat_peer::store::EntryStatus::is_sent)
     })?;
     bob.click(zh.tr(Tr::Chats))?;
     bob.wait_for(&uchat_gui::i18n::unread(zh, 1), WAIT)?;
@@ -82,7 +83,7 @@ fn two_people_register_befriend_talk_make_a_group_share_a_moment_and_take_a_call
     );
     // Bob has seen it: alice's open chat shows her message as read.
     alice.until("bob's read mark on alice's message", WAIT, |h| {
-        status_of(h, "hello bob, dinner tonight?") == Some(uchat_store::EntryStatus::Read)
+        status_of(h, "hello bob, dinner tonight?") == Some(uchat_peer::store::EntryStatus::Read)
     })?;
     alice.wait_for("✓✓", WAIT)?;
     bob.type_into(zh.tr(Tr::MessagePlaceholder), "好啊，七点见！")?;
@@ -171,7 +172,7 @@ fn losing_the_relay_shows_a_banner_and_what_was_typed_meanwhile_is_sent_when_it_
     alice.type_into(en.tr(Tr::MessagePlaceholder), "before the outage")?;
     alice.click(en.tr(Tr::Send))?;
     alice.until("the first message being sent", WAIT, |h| {
-        status_of(h, "before the outage").is_some_and(uchat_store::EntryStatus::is_sent)
+        status_of(h, "before the outage").is_some_and(uchat_peer::store::EntryStatus::is_sent)
     })?;
     assert!(
         !alice.shows(en.tr(Tr::Reconnecting)),
@@ -186,7 +187,8 @@ fn losing_the_relay_shows_a_banner_and_what_was_typed_meanwhile_is_sent_when_it_
     )?;
     alice.click(en.tr(Tr::Send))?;
     alice.until("the message waiting in the outbox", WAIT, |h| {
-        status_of(h, "written while the relay was down") == Some(uchat_store::EntryStatus::Pending)
+        status_of(h, "written while the relay was down")
+            == Some(uchat_peer::store::EntryStatus::Pending)
     })?;
     alice.wait_for("written while the relay was down", WAIT)?;
     // Typed but not sent: stays in the composer across the outage.
@@ -202,7 +204,7 @@ fn losing_the_relay_shows_a_banner_and_what_was_typed_meanwhile_is_sent_when_it_
     );
     alice.until("the queued message being sent", WAIT, |h| {
         status_of(h, "written while the relay was down")
-            .is_some_and(uchat_store::EntryStatus::is_sent)
+            .is_some_and(uchat_peer::store::EntryStatus::is_sent)
     })?;
     let history = bob.history("alice")?;
     let texts: Vec<&str> = history.iter().filter_map(|e| e["text"].as_str()).collect();
@@ -238,7 +240,7 @@ fn file_sent(
 fn status_of(
     harness: &egui_kittest::Harness<'static, uchat_gui::UchatApp>,
     text: &str,
-) -> Option<uchat_store::EntryStatus> {
+) -> Option<uchat_peer::store::EntryStatus> {
     harness
         .state()
         .model
@@ -491,11 +493,11 @@ fn with_read_receipts_off_neither_side_sees_read_only_delivered() -> Result<()> 
     alice.type_into(en.tr(Tr::MessagePlaceholder), "hello bob")?;
     alice.click(en.tr(Tr::Send))?;
     alice.until("alice's message sent", WAIT, |h| {
-        status_of(h, "hello bob").is_some_and(uchat_store::EntryStatus::is_sent)
+        status_of(h, "hello bob").is_some_and(uchat_peer::store::EntryStatus::is_sent)
     })?;
     bob.history("alice")?;
     alice.until("alice's message delivered", WAIT, |h| {
-        status_of(h, "hello bob") == Some(uchat_store::EntryStatus::Delivered)
+        status_of(h, "hello bob") == Some(uchat_peer::store::EntryStatus::Delivered)
     })?;
     let shown_until = std::time::Instant::now() + Duration::from_secs(2);
     alice.until(
@@ -504,7 +506,7 @@ fn with_read_receipts_off_neither_side_sees_read_only_delivered() -> Result<()> 
         |h| {
             assert_ne!(
                 status_of(h, "hello bob"),
-                Some(uchat_store::EntryStatus::Read),
+                Some(uchat_peer::store::EntryStatus::Read),
                 "alice sees no read receipts while she sends none"
             );
             std::time::Instant::now() > shown_until
@@ -801,7 +803,7 @@ fn in_the_app_safety_numbers_match_and_a_changed_key_is_trusted_only_with_its_di
         ))
         .and_then(|c| c.last().cloned())
         .context("the laptop's message")?;
-    assert_eq!(entry.flags.identity, uchat_store::IdentityFlag::Known);
+    assert_eq!(entry.flags.identity, uchat_peer::store::IdentityFlag::Known);
     Ok(())
 }
 
@@ -935,7 +937,7 @@ fn plant_thumbnail(
     let modified_ms = meta.modified()?.duration_since(std::time::UNIX_EPOCH)?;
     let modified_ms = u64::try_from(modified_ms.as_millis())?;
     let canonical = std::fs::canonicalize(path)?;
-    let conversation = uchat_store::ConversationId::direct(&uchat_wire::UserName::parse(to)?);
+    let conversation = uchat_peer::store::ConversationId::direct(&uchat_wire::UserName::parse(to)?);
     let name = path
         .file_name()
         .context("a file name")?
@@ -948,11 +950,12 @@ fn plant_thumbnail(
         modified_ms,
         &name,
     );
-    let store = uchat_store::PeerStore::open(&sender.home().join(uchat_peer::client::STORE_FILE))?;
+    let store =
+        uchat_peer::store::PeerStore::open(&sender.home().join(uchat_peer::client::STORE_FILE))?;
     store.put_pending_upload(
         &key,
-        &uchat_store::PendingUpload {
-            file: uchat_store::FileRef {
+        &uchat_peer::store::PendingUpload {
+            file: uchat_peer::store::FileRef {
                 file: uchat_wire::FileId([0x5a; 16]),
                 name,
                 size: meta.len(),
@@ -1093,7 +1096,7 @@ fn pictures_with_absurd_sides_already_stored_or_in_the_feed_show_without_a_previ
     let bob = uchat_wire::UserName::parse("bob")?;
     let me = uchat_wire::UserName::parse("alice")?;
     let wide = black_png(20_000, 1)?;
-    let picture = |n: u8, name: &str, thumbnail: &[u8]| uchat_store::FileRef {
+    let picture = |n: u8, name: &str, thumbnail: &[u8]| uchat_peer::store::FileRef {
         file: uchat_wire::FileId([n; 16]),
         name: name.into(),
         size: 1234,
@@ -1105,29 +1108,30 @@ fn pictures_with_absurd_sides_already_stored_or_in_the_feed_show_without_a_previ
         saved_to: None,
     };
     let now = uchat_gui::model::now_ms();
-    let entry =
-        |n: u8, text: Option<&str>, file: Option<uchat_store::FileRef>| uchat_store::HistoryEntry {
+    let entry = |n: u8, text: Option<&str>, file: Option<uchat_peer::store::FileRef>| {
+        uchat_peer::store::HistoryEntry {
             id: uchat_wire::MessageId([n; 16]),
-            conversation: uchat_store::ConversationId::direct(&bob),
+            conversation: uchat_peer::store::ConversationId::direct(&bob),
             from: bob.clone(),
             to: me.clone(),
             sent_ms: now,
             received_ms: now,
             text: text.map(str::to_string),
-            status: uchat_store::EntryStatus::Received,
-            flags: uchat_store::EntryFlags::default(),
+            status: uchat_peer::store::EntryStatus::Received,
+            flags: uchat_peer::store::EntryFlags::default(),
             group: None,
             group_change: None,
             file,
             position: 0,
-        };
+        }
+    };
     {
-        let store = uchat_store::PeerStore::open(&home.join(uchat_peer::client::STORE_FILE))?;
+        let store = uchat_peer::store::PeerStore::open(&home.join(uchat_peer::client::STORE_FILE))?;
         for stored in [
             entry(1, None, Some(picture(1, "wide.png", &wide))),
             entry(2, Some("stored after it"), None),
         ] {
-            store.commit_inbound(&uchat_store::InboundCommit {
+            store.commit_inbound(&uchat_peer::store::InboundCommit {
                 sessions: Vec::new(),
                 pin: None,
                 from: bob.clone(),

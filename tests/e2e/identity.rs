@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use uchat_store::{PeerStore, PinnedIdentity};
+use uchat_peer::store::{PeerStore, PinnedIdentity};
 use uchat_tests::{JsonListener, Peer, TestRelay, befriend, json_lines};
 use uchat_wire::{IdentityKeys, UserName};
 

@@ -29,8 +29,8 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// Every crate's source, the fuzz targets' too.
-const CRATES: [&str; 9] = [
-    "wire", "store", "crypto", "relay", "peer", "gui", "netsim", "tests", "fuzz",
+const CRATES: [&str; 10] = [
+    "wire", "db", "store", "crypto", "relay", "peer", "gui", "netsim", "tests", "fuzz",
 ];
 
 #[test]
@@ -102,6 +102,11 @@ fn crate_dependencies_point_the_way_design_md_says() {
         "the protocol stays pure",
     );
     assert_links_none(
+        "uchat-db",
+        &["tokio", "quinn", "uchat-"],
+        "the redb plumbing serves both stores and knows neither",
+    );
+    assert_links_none(
         "uchat-store",
         &["tokio", "quinn", "uchat-relay", "uchat-peer"],
         "the store does no I/O beyond its database and serves both sides",
@@ -135,13 +140,17 @@ fn crate_dependencies_point_the_way_design_md_says() {
     );
     assert_links_none(
         "uchat-peer",
-        &["uchat-relay"],
-        "a peer talks to a relay, never runs one",
+        &["uchat-relay", "uchat-store"],
+        "a peer talks to a relay, never runs one, and keeps its own local store",
     );
     assert_links_none(
         "uchat-netsim",
         &["uchat-"],
         "the network simulator stands alone, so it can test anything",
     );
-    assert_links_none("uchat-gui", &["uchat-relay"], "the app is a peer");
+    assert_links_none(
+        "uchat-gui",
+        &["uchat-relay", "uchat-store"],
+        "the app is a peer, and sees history through the peer's types only",
+    );
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use eframe::egui::{self, Color32, RichText};
-use uchat_store::{ConversationId, EntryStatus, HistoryEntry};
+use uchat_peer::store::{ConversationId, EntryStatus, HistoryEntry};
 use uchat_wire::MessageId;
 
 use crate::app::{UchatApp, clock, date, day_of};

@@ -13,9 +13,9 @@ use std::collections::HashMap;
 use std::sync::PoisonError;
 use std::time::Duration;
 
+use crate::store::CallOfferRecord;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use uchat_store::CallOfferRecord;
 use uchat_wire::{CallEndReason, CallId, Reply, Request, UserName};
 
 use super::{Client, ClientError, ClientState, now_ms, random_id};

@@ -15,8 +15,8 @@
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
+use crate::store::{ConversationId, EntryStatus, FileRef, PendingDownload, PendingUpload};
 use tokio::io::AsyncReadExt;
-use uchat_store::{ConversationId, EntryStatus, FileRef, PendingDownload, PendingUpload};
 use uchat_wire::{FileAccess, FileId, GroupId, MessageId, UserName};
 
 use super::group::Draft;

@@ -26,12 +26,12 @@
 
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-use uchat_store::{
+use crate::store::{
     ContactSessions, ConversationId, EntryFlags, EntryStatus, GroupOutboundCommit, GroupOutbox,
     HistoryEntry, IdentityFlag, InboundCommit, InboundGroupRecord, LocalGroup, OutboundGroupRecord,
     OutboxEntry,
 };
+use sha2::{Digest, Sha256};
 use uchat_wire::msg::group::check_group_name;
 use uchat_wire::msg::page::MAX_PAGE_ENTRIES;
 use uchat_wire::{

@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 
-use uchat_store::{ContactSessions, MomentImageRecord, MomentKeyRecord};
+use crate::store::{ContactSessions, MomentImageRecord, MomentKeyRecord};
 use uchat_wire::frame::MAX_CONTROL_FRAME_BYTES;
 use uchat_wire::msg::moment::MAX_POST_CIPHERTEXT_BYTES;
 use uchat_wire::{
@@ -27,8 +27,8 @@ use crate::event::ClientEvent;
 use crate::moment::{
     CommentBody, Moment, PostBody, check_comment, check_post, encode, open_moment,
 };
+use crate::store::FileRef;
 use crate::transfer::TransferError;
-use uchat_store::FileRef;
 
 /// A posted moment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -393,7 +393,7 @@ impl ClientState {
                 seq,
                 |payload, flag, now| match payload.content {
                     Content::MomentKey { post: named, key } if named == post => {
-                        if flag == uchat_store::IdentityFlag::Changed {
+                        if flag == crate::store::IdentityFlag::Changed {
                             Err(format!(
                                 "{author}'s identity key changed; compare safety numbers"
                             ))

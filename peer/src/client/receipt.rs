@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
-use uchat_store::{ConversationId, EntryStatus, InboundCommit};
+use crate::store::{ConversationId, EntryStatus, InboundCommit};
 use uchat_wire::{MessageId, Seq, UserName};
 
 use super::sealing::OlmOpened;

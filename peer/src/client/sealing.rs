@@ -9,8 +9,8 @@
 
 use std::collections::HashMap;
 
+use crate::store::{IdentityFlag, PinnedIdentity, SessionRecord};
 use futures_util::{StreamExt, stream};
-use uchat_store::{IdentityFlag, PinnedIdentity, SessionRecord};
 use uchat_wire::{IdentityKeys, Reply, Request, SignedKey, UserName};
 
 use super::{ClientError, ClientState, to_records, unexpected};

@@ -3,7 +3,7 @@
 //! contacts cache and identity pins in step with the relay.
 //!
 //! The relay is the truth for the friend graph and profiles; the peer keeps a cache
-//! (`uchat_store::ContactRecord`) so that the app can show contacts offline and download an
+//! (`crate::store::ContactRecord`) so that the app can show contacts offline and download an
 //! avatar only when its version changed. Each friend's identity keys are pinned the first
 //! time the peer sees them; a friend whose keys on the relay differ from the pin is
 //! reported with [`ClientEvent::IdentityChanged`] on every connect until the user compares
@@ -11,7 +11,7 @@
 
 use std::collections::HashSet;
 
-use uchat_store::{ContactRecord, PinnedIdentity};
+use crate::store::{ContactRecord, PinnedIdentity};
 use uchat_wire::msg::page::MAX_PAGE_ENTRIES;
 use uchat_wire::msg::social::{TextRuleError, check_note, check_signature};
 use uchat_wire::{

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use uchat_store::OutboxEntry;
+use crate::store::OutboxEntry;
 use uchat_wire::{ErrorCode, ErrorReply, KeyShare, MessageId, Reply, UserName};
 
 use crate::connection::ConnectionError;

@@ -19,7 +19,7 @@ use uchat_gui::worker::AudioSettings;
 use uchat_gui::{AppOptions, Screen, UchatApp};
 use uchat_peer::Friend;
 use uchat_peer::moment::{Moment, MomentCommentView, MomentLikeView};
-use uchat_store::{ConversationId, EntryFlags, EntryStatus, FileRef, HistoryEntry};
+use uchat_peer::store::{ConversationId, EntryFlags, EntryStatus, FileRef, HistoryEntry};
 use uchat_wire::{CommentId, FileId, MessageId, PostId, ProfileSummary, UserName};
 
 /// Frame time of the desktop app with a long chat and a long feed.

@@ -21,7 +21,7 @@ use uchat_peer::{Client, ClientError, ClientEvent, ClientOptions, ReceiptKind};
 use uchat_wire::{CertFingerprint, UserName};
 
 use output::{JsonLine, entry_line, human_change, human_entry};
-use uchat_store::{ConversationId, HistoryEntry};
+use uchat_peer::store::{ConversationId, HistoryEntry};
 
 /// Uchat: end-to-end encrypted chat through your own relay.
 #[derive(Parser, Debug)]

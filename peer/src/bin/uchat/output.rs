@@ -2,7 +2,7 @@
 //! by accident when library types do) and the human forms.
 
 use serde::Serialize;
-use uchat_store::{EntryStatus, HistoryEntry, IdentityFlag};
+use uchat_peer::store::{EntryStatus, HistoryEntry, IdentityFlag};
 use uchat_wire::{GroupChange, GroupInfo};
 
 /// A call's figures at hang-up.

@@ -6,10 +6,10 @@
 use redb::ReadableTable;
 use uchat_wire::{FileId, MessageId, UserName};
 
-use crate::error::StoreError;
-use crate::peer::PeerStore;
-use crate::records::{HistoryEntry, PendingDownload, PendingUpload};
-use crate::tables::{
+use crate::store::error::StoreError;
+use crate::store::local::PeerStore;
+use crate::store::records::{HistoryEntry, PendingDownload, PendingUpload};
+use crate::store::tables::{
     FILE_MESSAGES, HISTORY, MESSAGES, PENDING_DOWNLOADS, PENDING_UPLOADS, decode, encode, entry_at,
     entry_location, read, write,
 };
@@ -185,8 +185,8 @@ impl PeerStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::InboundCommit;
-    use crate::records::{ConversationId, EntryFlags, EntryStatus, FileRef};
+    use crate::store::InboundCommit;
+    use crate::store::records::{ConversationId, EntryFlags, EntryStatus, FileRef};
     use uchat_wire::Seq;
 
     fn user(name: &str) -> UserName {

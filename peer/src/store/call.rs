@@ -6,10 +6,10 @@
 use redb::ReadableTable;
 use uchat_wire::{CallId, UserName};
 
-use crate::error::StoreError;
-use crate::peer::PeerStore;
-use crate::records::{CallOfferRecord, PinnedIdentity, SessionRecord};
-use crate::tables::{CALL_OFFERS, decode, encode, read, write};
+use crate::store::error::StoreError;
+use crate::store::local::PeerStore;
+use crate::store::records::{CallOfferRecord, PinnedIdentity, SessionRecord};
+use crate::store::tables::{CALL_OFFERS, decode, encode, read, write};
 
 /// How long an opened offer is kept: far beyond any ring timeout.
 const OFFER_KEPT_MS: u64 = 24 * 60 * 60 * 1000;
@@ -44,8 +44,8 @@ impl PeerStore {
         pin: Option<&PinnedIdentity>,
     ) -> Result<(), StoreError> {
         write(self.db(), |tx| {
-            crate::peer::put_sessions(tx, contact, sessions)?;
-            crate::peer::put_pin(tx, contact, pin)
+            crate::store::local::put_sessions(tx, contact, sessions)?;
+            crate::store::local::put_pin(tx, contact, pin)
         })
     }
 

@@ -15,12 +15,12 @@ use std::path::{Path, PathBuf};
 use redb::ReadableTable;
 use uchat_wire::{MessageId, Seq, UserName};
 
-use crate::error::StoreError;
-use crate::records::{
+use crate::store::error::StoreError;
+use crate::store::records::{
     ContactRecord, ConversationId, EntryStatus, HistoryEntry, InboundGroupRecord, LocalGroup,
     OutboxEntry, PinnedIdentity, ProfileRecord, SessionRecord,
 };
-use crate::tables::{
+use crate::store::tables::{
     CALL_OFFERS, CONTACTS, COUNTERS, FILE_MESSAGES, HISTORY, INBOUND_GROUP_SESSIONS, MESSAGES,
     MOMENT_IMAGES, MOMENT_KEYS, OLM_SESSIONS, OUTBOUND_GROUP_SESSIONS, OUTBOX, OUTBOX_IDS,
     PEER_GROUPS, PENDING_DOWNLOADS, PENDING_UPLOADS, PINS, PROFILE, PROFILE_KEY, SETTINGS, decode,
@@ -94,10 +94,10 @@ pub(crate) fn commit_inbound_in(
         append_history(tx, entry)?;
     }
     if let Some(session) = &c.group_session {
-        crate::peer_group::put_inbound_group_session_in(tx, session)?;
+        crate::store::group::put_inbound_group_session_in(tx, session)?;
     }
     if let Some(group) = &c.group {
-        crate::peer_group::put_group_in(tx, group)?;
+        crate::store::group::put_group_in(tx, group)?;
     }
     mark_seen(tx, &c.from, c.id)?;
     raise_cursor(tx, c.seq)
@@ -495,7 +495,7 @@ impl PeerStore {
                 append_history(tx, entry)?;
             }
             if let Some(upload) = &c.done_upload {
-                crate::peer_file::upload_sent_as_in(tx, upload, c.outbox.id)?;
+                crate::store::file::upload_sent_as_in(tx, upload, c.outbox.id)?;
             }
             put_outbox_in(tx, &c.outbox, &c.from)
         })
@@ -729,7 +729,7 @@ impl PeerStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{EntryFlags, IdentityFlag};
+    use crate::store::records::{EntryFlags, IdentityFlag};
     use uchat_wire::IdentityKeys;
 
     fn user(name: &str) -> UserName {
@@ -1053,8 +1053,8 @@ mod tests {
     fn an_upload_stays_known_as_its_message_until_its_record_is_old() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = open(&dir);
-        let upload = crate::records::PendingUpload {
-            file: crate::records::FileRef {
+        let upload = crate::store::records::PendingUpload {
+            file: crate::store::records::FileRef {
                 file: uchat_wire::FileId([4; 16]),
                 name: "a.bin".into(),
                 size: 1,

@@ -10,13 +10,13 @@
 use redb::ReadableTable;
 use uchat_wire::{GroupId, UserName};
 
-use crate::error::StoreError;
-use crate::peer::{PeerStore, append_history, put_outbox_in, put_pin, put_sessions};
-use crate::records::{
+use crate::store::error::StoreError;
+use crate::store::local::{PeerStore, append_history, put_outbox_in, put_pin, put_sessions};
+use crate::store::records::{
     HistoryEntry, InboundGroupRecord, LocalGroup, OutboundGroupRecord, OutboxEntry, PinnedIdentity,
     SessionRecord,
 };
-use crate::tables::{
+use crate::store::tables::{
     INBOUND_GROUP_SESSIONS, OUTBOUND_GROUP_SESSIONS, PEER_GROUPS, decode, encode, read, write,
 };
 
@@ -45,7 +45,7 @@ pub struct GroupOutboundCommit {
     /// The message for the relay (replacing an outbox entry with the same id in place).
     pub outbox: OutboxEntry,
     /// The pending upload this message carries, if any (marked sent as it, as for
-    /// [`crate::OutboundCommit::done_upload`]).
+    /// [`crate::store::OutboundCommit::done_upload`]).
     pub done_upload: Option<String>,
 }
 
@@ -225,7 +225,7 @@ impl PeerStore {
             )?;
             append_history(tx, &c.entry)?;
             if let Some(upload) = &c.done_upload {
-                crate::peer_file::upload_sent_as_in(tx, upload, c.outbox.id)?;
+                crate::store::file::upload_sent_as_in(tx, upload, c.outbox.id)?;
             }
             put_outbox_in(tx, &c.outbox, &c.entry.from)
         })
@@ -235,7 +235,7 @@ impl PeerStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{ConversationId, EntryFlags, EntryStatus, GroupOutbox};
+    use crate::store::records::{ConversationId, EntryFlags, EntryStatus, GroupOutbox};
     use uchat_wire::{GroupInfo, GroupMember, MessageId};
 
     fn user(name: &str) -> UserName {

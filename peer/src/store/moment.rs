@@ -6,12 +6,12 @@
 use redb::ReadableTable;
 use uchat_wire::{FileId, PostId};
 
-use crate::InboundCommit;
-use crate::error::StoreError;
-use crate::peer::{PeerStore, commit_inbound_in, put_pin, put_sessions};
-use crate::peer_group::ContactSessions;
-use crate::records::{MomentImageRecord, MomentKeyRecord};
-use crate::tables::{MOMENT_IMAGES, MOMENT_KEYS, decode, encode, read, write};
+use crate::store::InboundCommit;
+use crate::store::error::StoreError;
+use crate::store::group::ContactSessions;
+use crate::store::local::{PeerStore, commit_inbound_in, put_pin, put_sessions};
+use crate::store::records::{MomentImageRecord, MomentKeyRecord};
+use crate::store::tables::{MOMENT_IMAGES, MOMENT_KEYS, decode, encode, read, write};
 
 fn put_key_in(
     tx: &redb::WriteTransaction,
