@@ -50,6 +50,7 @@ use uchat_wire::{
 use crate::backoff::Backoff;
 use crate::body::Body;
 use crate::connection::{self, ConnectionError, RelayLink};
+use crate::core::intake::{self, Intake};
 use crate::core::outbox::{self, Delivery, OutboxRun};
 use crate::crypto::olm::{Identity, OlmError, SealedSession, SessionSet};
 use crate::crypto::password::{KeyDerivationError, LocalKey};
@@ -1546,44 +1547,25 @@ impl ClientState {
         let checked = self.check_sender(&from, ciphertext, now).await?;
         let mut identity = self.identity();
         let opened = self.olm_open(&mut identity, &from, checked, now)?;
-        let mut body = None;
-        let mut receipt = None;
-        let mut sent_ms = relay_ts_ms;
-        let problem = match &opened.plaintext {
-            Err(problem) => Some(problem.clone()),
-            Ok(plain) => match Payload::from_bytes(plain) {
-                Err(e) => Some(e.to_string()),
-                Ok(payload) if payload.id != id => {
-                    Some("message id inside the encryption does not match the relay's".into())
+        let (body, sent_ms, problem) =
+            match intake::judge_opened(&opened.plaintext, id, opened.flag) {
+                Intake::Receipt { kind, ids } => {
+                    let ids = self.take_in_receipt(
+                        &mut identity,
+                        opened,
+                        from.clone(),
+                        id,
+                        seq,
+                        kind,
+                        &ids,
+                    )?;
+                    return Ok(Opened::Receipt { from, kind, ids });
                 }
-                Ok(payload) if payload.group.is_some() => {
-                    Some("a group message delivered as a 1:1 message".into())
+                Intake::Show { body, sent_ms } => (Some(body), sent_ms, None),
+                Intake::Undecryptable { problem, sent_ms } => {
+                    (None, sent_ms.unwrap_or(relay_ts_ms), Some(problem))
                 }
-                Ok(Payload {
-                    content: Content::Receipt { kind, ids },
-                    ..
-                }) if opened.flag != IdentityFlag::Changed => {
-                    receipt = Some((kind, ids));
-                    None
-                }
-                Ok(payload) => {
-                    sent_ms = payload.sent_ms;
-                    match Body::from_content(payload.content) {
-                        Ok(Some(b)) => {
-                            body = Some(b);
-                            None
-                        }
-                        Ok(None) => Some("content this version of Uchat cannot show".into()),
-                        Err(problem) => Some(problem),
-                    }
-                }
-            },
-        };
-        if let Some((kind, ids)) = receipt {
-            let ids =
-                self.take_in_receipt(&mut identity, opened, from.clone(), id, seq, kind, &ids)?;
-            return Ok(Opened::Receipt { from, kind, ids });
-        }
+            };
         if problem.is_some() {
             tracing::warn!(%from, %id, "message could not be decrypted; kept as undecryptable");
         }

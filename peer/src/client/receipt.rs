@@ -163,12 +163,8 @@ impl ClientState {
         ids: &[MessageId],
     ) -> Result<Vec<MessageId>, ClientError> {
         // Someone who sends no read receipts sees none either.
-        let hidden = kind == ReceiptKind::Read && !self.read_receipts()?;
-        let ids = if hidden {
-            &[]
-        } else {
-            &ids[..ids.len().min(MAX_RECEIPT_IDS)]
-        };
+        let read_receipts_on = kind == ReceiptKind::Delivered || self.read_receipts()?;
+        let ids = crate::core::intake::receipt_ids(kind, ids, read_receipts_on);
         let sessions_changed = opened.sessions.is_some();
         let commit = InboundCommit {
             sessions: opened.sessions.unwrap_or_default(),
