@@ -2,9 +2,12 @@
 //! prints the result (one JSON object per line with `--json`). On failure it prints one
 //! line on stderr (and an `{"type":"error"}` line with `--json`) and exits non-zero.
 
+mod account;
 mod call;
 mod file;
 mod group;
+mod identity;
+mod message;
 mod moments;
 mod output;
 mod social;
@@ -475,98 +478,14 @@ async fn run(cli: Cli) -> Result<()> {
         password_stdin: cli.password_stdin,
     };
     match cli.command {
-        Command::Register { user } => {
-            let user = parse_user(&user)?;
-            let password = ctx.password("Choose a password: ")?;
-            let client = Client::register(ctx.options.clone(), user.clone(), &password).await?;
-            let relay = ctx.options.relay.clone().unwrap_or_default();
-            ctx.print(
-                JsonLine::Registered {
-                    user: user.as_str(),
-                    relay: &relay,
-                },
-                || format!("registered and logged in as {user} on {relay}"),
-            );
-            client.close().await;
-        }
+        Command::Register { user } => account::register(&ctx, &user).await?,
         Command::Login {
             user,
             new_device: new_device_allowed,
-        } => {
-            let user = parse_user(&user)?;
-            let password = ctx.password("Password: ")?;
-            let client = Client::login(
-                ctx.options.clone(),
-                user.clone(),
-                &password,
-                new_device_allowed,
-            )
-            .await?;
-            let new_device = client.is_new_device();
-            if new_device {
-                eprintln!(
-                    "uchat: this profile directory had no keys for {user}, so new identity keys were made for it; \
-                     your contacts will see that your identity changed and should compare safety numbers with you"
-                );
-            }
-            client.catch_up(CATCH_UP_TIMEOUT).await?;
-            let relay = Client::whoami(&ctx.options.home)
-                .ok()
-                .flatten()
-                .map(|(_, relay)| relay)
-                .unwrap_or_default();
-            client.close().await;
-            ctx.print(
-                JsonLine::LoggedIn {
-                    user: user.as_str(),
-                    relay: &relay,
-                    new_device,
-                },
-                || format!("logged in as {user} on {relay}"),
-            );
-        }
-        Command::Logout => {
-            let client = ctx.open().await?;
-            client.logout().await?;
-            ctx.print(JsonLine::LoggedOut {}, || "logged out".to_string());
-        }
-        Command::Whoami => {
-            let who = Client::whoami(&ctx.options.home)?;
-            let (user, relay) = match &who {
-                Some((user, relay)) => (Some(user.as_str()), Some(relay.as_str())),
-                None => (None, None),
-            };
-            ctx.print(JsonLine::Whoami { user, relay }, || match (user, relay) {
-                (Some(user), Some(relay)) => format!("{user} on {relay}"),
-                _ => "not logged in".to_string(),
-            });
-        }
-        Command::Send { user, text } => {
-            let to = parse_user(&user)?;
-            let text = read_text(&ctx, &text)?;
-            let client = ctx.open().await?;
-            let result = client.send_text(&to, &text).await;
-            if let Ok(id) = &result {
-                // Printed the moment the relay has it, so a script never resends a message
-                // that was in fact sent.
-                ctx.print(
-                    JsonLine::Sent {
-                        id: id.to_string(),
-                        to: to.as_str().to_string(),
-                        group: None,
-                    },
-                    || id.to_string(),
-                );
-                if client.is_online()
-                    && let Err(e) = client.catch_up(CATCH_UP_TIMEOUT).await
-                {
-                    let warning = format!("the message was sent, but {e}");
-                    eprintln!("uchat: warning: {}", terminal::shown(&warning));
-                }
-            }
-            client.close().await;
-            result?;
-        }
+        } => account::login(&ctx, &user, new_device_allowed).await?,
+        Command::Logout => account::logout(&ctx).await?,
+        Command::Whoami => account::whoami(&ctx)?,
+        Command::Send { user, text } => message::send(&ctx, &user, &text).await?,
         Command::History { user, limit } => {
             let client = ctx.open().await?;
             let listed = history(&client, &user, limit).await;
@@ -612,71 +531,9 @@ async fn run(cli: Cli) -> Result<()> {
             from,
         } => call::answer(&ctx, audio, wait_secs, from).await?,
         Command::Reject { wait_secs, from } => call::reject(&ctx, wait_secs, from).await?,
-        Command::SafetyNumber { user } => {
-            let with = parse_user(&user)?;
-            let client = ctx.open().await?;
-            let numbers = client.safety_numbers(&with).await?;
-            client.close().await;
-            ctx.print(
-                JsonLine::SafetyNumber {
-                    user: with.as_str(),
-                    digits: &numbers.pinned,
-                    changed_digits: numbers.changed.as_deref(),
-                },
-                || match &numbers.changed {
-                    None => numbers.pinned.clone(),
-                    Some(changed) => format!(
-                        "{}\nWARNING: {with}'s identity key on the relay has changed since you pinned it.\n\
-                         The new key's safety number is {changed}\n\
-                         Compare it with {with} in person or on a call, and only if it matches run:\n  \
-                         uchat trust {with} '{changed}'",
-                        numbers.pinned
-                    ),
-                },
-            );
-        }
-        Command::Trust { user, digits } => {
-            let with = parse_user(&user)?;
-            let client = ctx.open().await?;
-            let result = client.trust(&with, &digits).await;
-            client.close().await;
-            let number = result?;
-            ctx.print(
-                JsonLine::SafetyNumber {
-                    user: with.as_str(),
-                    digits: &number,
-                    changed_digits: None,
-                },
-                || format!("now trusting {with}'s current identity key (safety number {number})"),
-            );
-        }
-        Command::Presence { users } => {
-            let users = users
-                .iter()
-                .map(|u| parse_user(u))
-                .collect::<Result<Vec<_>>>()?;
-            let client = ctx.open().await?;
-            let entries = client.presence(users).await?;
-            client.close().await;
-            for e in &entries {
-                ctx.print(
-                    JsonLine::Presence {
-                        user: e.user.as_str(),
-                        online: e.online,
-                        last_seen_ms: e.last_seen_ms,
-                    },
-                    || match (e.online, e.last_seen_ms) {
-                        (true, _) => format!("{} is online", e.user),
-                        (false, Some(ms)) => format!(
-                            "{} is offline (last seen {} UTC)",
-                            e.user,
-                            output::format_time(ms)
-                        ),
-                        (false, None) => format!("{} is offline", e.user),
-                    },
-                );
-            }
-        }
+        Command::SafetyNumber { user } => identity::safety_number(&ctx, &user).await?,
+        Command::Trust { user, digits } => identity::trust(&ctx, &user, &digits).await?,
+        Command::Presence { users } => message::presence(&ctx, &users).await?,
     }
     Ok(())
 }
