@@ -1311,60 +1311,15 @@ impl ClientState {
                 id,
                 ciphertext,
             } => {
-                // A redelivery after a lost acknowledgement is already stored and shown;
-                // it only needs acknowledging again, which the sequence number below does.
-                if !self.store.has_message(&from, id)? {
-                    match self
-                        .open_message(from, id, &ciphertext, push.relay_ts_ms, seq)
-                        .await?
-                    {
-                        Opened::Message(received) => {
-                            if received.problem.is_none() {
-                                self.note_delivered(&received.from, received.id);
-                            }
-                            let _ = self.events.send(ClientEvent::Message(*received));
-                        }
-                        Opened::Receipt { from, kind, ids } => {
-                            if !ids.is_empty() {
-                                let _ = self.events.send(ClientEvent::Receipt {
-                                    user: from,
-                                    kind,
-                                    ids,
-                                });
-                            }
-                        }
-                    }
-                }
+                self.take_in_message(from, id, &ciphertext, push.relay_ts_ms, seq)
+                    .await?
             }
-            PushEvent::Presence {
-                user,
-                online,
-                last_seen_ms,
-            } => {
-                let _ = self.events.send(ClientEvent::Presence {
-                    user,
-                    online,
-                    last_seen_ms,
-                });
-            }
-            PushEvent::FriendRequest { from, note } => {
-                let _ = self.events.send(ClientEvent::FriendRequest { from, note });
-            }
-            PushEvent::FriendAccepted { by } => {
-                self.befriended(&by).await;
-                let _ = self.events.send(ClientEvent::FriendAccepted { user: by });
-            }
-            PushEvent::FriendRemoved { by } => {
-                self.store.remove_contact(&by)?;
-                let _ = self.events.send(ClientEvent::FriendRemoved { user: by });
-            }
-            PushEvent::Profile { user, profile } => {
-                self.profile_changed(&user, &profile)?;
-                let _ = self
-                    .events
-                    .send(ClientEvent::ProfileChanged { user, profile });
-            }
-            PushEvent::IdentityChanged { user } => self.identity_changed(&user).await,
+            event @ (PushEvent::Presence { .. }
+            | PushEvent::FriendRequest { .. }
+            | PushEvent::FriendAccepted { .. }
+            | PushEvent::FriendRemoved { .. }
+            | PushEvent::Profile { .. }
+            | PushEvent::IdentityChanged { .. }) => self.take_in_social(event).await?,
             PushEvent::GroupMessage {
                 group,
                 from,
@@ -1404,12 +1359,7 @@ impl ClientState {
             }
             PushEvent::CallEnded { call, reason } => self.take_in_call_ended(call, reason),
             PushEvent::MissedCall { call, from, reason } => {
-                let _ = self.events.send(ClientEvent::MissedCall {
-                    call,
-                    from,
-                    reason,
-                    at_ms: push.relay_ts_ms,
-                });
+                self.take_in_missed_call(call, from, reason, push.relay_ts_ms)
             }
             PushEvent::MomentShared {
                 post,
@@ -1428,6 +1378,12 @@ impl ClientState {
             // Nothing to take in: acknowledged like any other event.
             PushEvent::Withdrawn | PushEvent::Unknown => {}
         }
+        self.mark_processed(seq);
+        Ok(())
+    }
+
+    /// Records that the events up to `seq` are taken in, for the acknowledgements.
+    fn mark_processed(&self, seq: Seq) {
         if seq.0 > 0 {
             self.processed.send_if_modified(|current| {
                 let raise = seq > *current;
@@ -1436,6 +1392,42 @@ impl ClientState {
                 }
                 raise
             });
+        }
+    }
+
+    /// Takes in one 1:1 message (or receipt) and reports it. A redelivery after a lost
+    /// acknowledgement is already stored and shown: it only needs acknowledging again,
+    /// which the caller's sequence number does.
+    async fn take_in_message(
+        &self,
+        from: UserName,
+        id: MessageId,
+        ciphertext: &[u8],
+        relay_ts_ms: u64,
+        seq: Seq,
+    ) -> Result<(), ClientError> {
+        if self.store.has_message(&from, id)? {
+            return Ok(());
+        }
+        match self
+            .open_message(from, id, ciphertext, relay_ts_ms, seq)
+            .await?
+        {
+            Opened::Message(received) => {
+                if received.problem.is_none() {
+                    self.note_delivered(&received.from, received.id);
+                }
+                let _ = self.events.send(ClientEvent::Message(*received));
+            }
+            Opened::Receipt { from, kind, ids } => {
+                if !ids.is_empty() {
+                    let _ = self.events.send(ClientEvent::Receipt {
+                        user: from,
+                        kind,
+                        ids,
+                    });
+                }
+            }
         }
         Ok(())
     }

@@ -389,6 +389,23 @@ impl ClientState {
         Ok(())
     }
 
+    /// A call this user missed (the relay queued it while they were away, busy or did not
+    /// answer), at `at_ms` by the relay's clock: reported.
+    pub(super) fn take_in_missed_call(
+        &self,
+        call: CallId,
+        from: UserName,
+        reason: CallEndReason,
+        at_ms: u64,
+    ) {
+        let _ = self.events.send(ClientEvent::MissedCall {
+            call,
+            from,
+            reason,
+            at_ms,
+        });
+    }
+
     /// A call ended: reported only for a call this user is in.
     pub(super) fn take_in_call_ended(&self, call: CallId, reason: CallEndReason) {
         if self.calls().ended(call, reason) {

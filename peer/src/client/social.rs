@@ -15,7 +15,8 @@ use crate::store::{ContactRecord, PinnedIdentity};
 use uchat_wire::msg::page::MAX_PAGE_ENTRIES;
 use uchat_wire::msg::social::{TextRuleError, check_note, check_signature};
 use uchat_wire::{
-    AvatarChange, FriendEntry, FriendRequestEntry, ProfileSummary, Reply, Request, UserName,
+    AvatarChange, FriendEntry, FriendRequestEntry, ProfileSummary, PushEvent, Reply, Request,
+    UserName,
 };
 
 use super::page::fetch_pages;
@@ -323,6 +324,45 @@ impl ClientState {
             .store
             .contact(user)?
             .unwrap_or_else(|| empty_contact(user)))
+    }
+
+    /// Takes in a social event (presence, a friend request, acceptance or removal, a
+    /// profile or identity change) and reports it.
+    pub(super) async fn take_in_social(&self, event: PushEvent) -> Result<(), ClientError> {
+        match event {
+            PushEvent::Presence {
+                user,
+                online,
+                last_seen_ms,
+            } => {
+                let _ = self.events.send(ClientEvent::Presence {
+                    user,
+                    online,
+                    last_seen_ms,
+                });
+            }
+            PushEvent::FriendRequest { from, note } => {
+                let _ = self.events.send(ClientEvent::FriendRequest { from, note });
+            }
+            PushEvent::FriendAccepted { by } => {
+                self.befriended(&by).await;
+                let _ = self.events.send(ClientEvent::FriendAccepted { user: by });
+            }
+            PushEvent::FriendRemoved { by } => {
+                self.store.remove_contact(&by)?;
+                let _ = self.events.send(ClientEvent::FriendRemoved { user: by });
+            }
+            PushEvent::Profile { user, profile } => {
+                self.profile_changed(&user, &profile)?;
+                let _ = self
+                    .events
+                    .send(ClientEvent::ProfileChanged { user, profile });
+            }
+            PushEvent::IdentityChanged { user } => self.identity_changed(&user).await,
+            // Not social: taken in by `take_in`'s other arms.
+            _ => {}
+        }
+        Ok(())
     }
 
     /// A new friendship: pin the friend's identity keys now (fetched once, kept locally)
