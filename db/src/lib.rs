@@ -3,12 +3,15 @@
 //! type; this crate gives them the same way to open a database ([`open_database`]), run one
 //! transaction ([`read`], [`write`]), encode and decode MessagePack records ([`encode`],
 //! [`decode`]) and take named counters ([`next_counter`]), generic over the store's error
-//! through [`DbError`]. [`redb_errors!`] writes the conversions from redb's errors.
+//! through [`DbError`]. [`redb_errors!`] writes the conversions from redb's errors, and
+//! [`store_helpers!`] each store's copies of the helpers with its error type fixed.
 
 use std::path::{Path, PathBuf};
 
-/// redb itself, for [`redb_errors!`].
+/// redb itself, for [`redb_errors!`] and [`store_helpers!`].
 pub use redb;
+/// serde, for [`store_helpers!`].
+pub use serde;
 
 use redb::ReadableTable;
 use serde::Serialize;
@@ -61,6 +64,68 @@ macro_rules! redb_errors {
             }
         }
     )*};
+}
+
+/// Writes a store's own `encode`, `decode`, `next_counter`, `open_database`, `write` and
+/// `read`: this crate's helpers with the store's error type fixed, so that `?` at their
+/// call sites needs no type annotation. Invoke it once, in the store's tables module.
+#[macro_export]
+macro_rules! store_helpers {
+    ($error:ty) => {
+        /// Encodes a record for storage.
+        pub(crate) fn encode<T: $crate::serde::Serialize>(
+            value: &T,
+            what: &'static str,
+        ) -> Result<Vec<u8>, $error> {
+            $crate::encode(value, what)
+        }
+
+        /// Decodes a stored record.
+        pub(crate) fn decode<T: $crate::serde::de::DeserializeOwned>(
+            bytes: &[u8],
+            what: &'static str,
+        ) -> Result<T, $error> {
+            $crate::decode(bytes, what)
+        }
+
+        /// Takes the next value (starting at 1) of a named counter inside a write
+        /// transaction.
+        pub(crate) fn next_counter(
+            counters: &mut $crate::redb::Table<'_, &str, u64>,
+            name: &str,
+        ) -> Result<u64, $error> {
+            $crate::next_counter(counters, name)
+        }
+
+        /// Opens (creating if needed) the database at `path` and creates `tables` in it,
+        /// so that read transactions can open every table.
+        pub(crate) fn open_database(
+            path: &std::path::Path,
+            cache_bytes: usize,
+            create_tables: impl FnOnce(
+                &$crate::redb::WriteTransaction,
+            ) -> Result<(), $crate::redb::TableError>,
+        ) -> Result<$crate::redb::Database, $error> {
+            $crate::open_database(path, cache_bytes, create_tables)
+        }
+
+        /// Runs `f` in one write transaction and commits it durably; if `f` fails,
+        /// nothing it wrote is kept.
+        pub(crate) fn write<T>(
+            db: &$crate::redb::Database,
+            f: impl FnOnce(&$crate::redb::WriteTransaction) -> Result<T, $error>,
+        ) -> Result<T, $error> {
+            $crate::write(db, f)
+        }
+
+        /// Runs `f` in one read transaction (a consistent snapshot).
+        pub(crate) fn read<T>(
+            db: &$crate::redb::Database,
+            f: impl FnOnce(&$crate::redb::ReadTransaction) -> Result<T, $error>,
+        ) -> Result<T, $error> {
+            $crate::read(db, f)
+        }
+    };
 }
 
 /// Encodes a record for storage (MessagePack with named fields).

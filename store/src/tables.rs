@@ -6,11 +6,7 @@
 //! (see [`crate::records`]) or plain numbers. A table whose key or value type changes gets
 //! a new name; redb refuses to open a table with a different type.
 
-use std::path::Path;
-
 use redb::TableDefinition;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::error::StoreError;
 
@@ -143,19 +139,6 @@ pub(crate) const MOMENT_COMMENT_IDS: TableDefinition<&[u8], (&[u8], u64)> =
 /// Named counters: see the `*_COUNTER` and `*_KEY` constants of each store.
 pub(crate) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 
-/// Encodes a record for storage.
-pub(crate) fn encode<T: Serialize>(value: &T, what: &'static str) -> Result<Vec<u8>, StoreError> {
-    uchat_db::encode(value, what)
-}
-
-/// Decodes a stored record.
-pub(crate) fn decode<T: DeserializeOwned>(
-    bytes: &[u8],
-    what: &'static str,
-) -> Result<T, StoreError> {
-    uchat_db::decode(bytes, what)
-}
-
 /// A user name read back from a key; stored names were valid, so a bad one is corruption.
 pub(crate) fn stored_name(name: &str) -> Result<uchat_wire::UserName, StoreError> {
     uchat_wire::UserName::parse(name).map_err(|e| StoreError::Corrupt {
@@ -164,37 +147,4 @@ pub(crate) fn stored_name(name: &str) -> Result<uchat_wire::UserName, StoreError
     })
 }
 
-/// Takes the next value (starting at 1) of a named counter inside a write transaction.
-pub(crate) fn next_counter(
-    counters: &mut redb::Table<'_, &str, u64>,
-    name: &str,
-) -> Result<u64, StoreError> {
-    uchat_db::next_counter(counters, name)
-}
-
-/// Opens (creating if needed) the database at `path` and creates `tables` in it, so that
-/// read transactions can open every table.
-pub(crate) fn open_database(
-    path: &Path,
-    cache_bytes: usize,
-    create_tables: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::TableError>,
-) -> Result<redb::Database, StoreError> {
-    uchat_db::open_database(path, cache_bytes, create_tables)
-}
-
-/// Runs `f` in one write transaction and commits it durably; if `f` fails, nothing it
-/// wrote is kept.
-pub(crate) fn write<T>(
-    db: &redb::Database,
-    f: impl FnOnce(&redb::WriteTransaction) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    uchat_db::write(db, f)
-}
-
-/// Runs `f` in one read transaction (a consistent snapshot).
-pub(crate) fn read<T>(
-    db: &redb::Database,
-    f: impl FnOnce(&redb::ReadTransaction) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    uchat_db::read(db, f)
-}
+uchat_db::store_helpers!(StoreError);

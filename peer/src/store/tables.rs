@@ -6,11 +6,7 @@
 //! plain numbers. A table whose key or value type changes gets a new name; redb refuses to
 //! open a table with a different type.
 
-use std::path::Path;
-
 use redb::TableDefinition;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use super::error::StoreError;
 
@@ -104,50 +100,4 @@ pub(crate) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("co
 /// The user's choices that stay on this device, by name: 1 for on, 0 for off.
 pub(crate) const SETTINGS: TableDefinition<&str, u64> = TableDefinition::new("settings");
 
-/// Encodes a record for storage.
-pub(crate) fn encode<T: Serialize>(value: &T, what: &'static str) -> Result<Vec<u8>, StoreError> {
-    uchat_db::encode(value, what)
-}
-
-/// Decodes a stored record.
-pub(crate) fn decode<T: DeserializeOwned>(
-    bytes: &[u8],
-    what: &'static str,
-) -> Result<T, StoreError> {
-    uchat_db::decode(bytes, what)
-}
-
-/// Takes the next value (starting at 1) of a named counter inside a write transaction.
-pub(crate) fn next_counter(
-    counters: &mut redb::Table<'_, &str, u64>,
-    name: &str,
-) -> Result<u64, StoreError> {
-    uchat_db::next_counter(counters, name)
-}
-
-/// Opens (creating if needed) the database at `path` and creates `tables` in it, so that
-/// read transactions can open every table.
-pub(crate) fn open_database(
-    path: &Path,
-    cache_bytes: usize,
-    create_tables: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::TableError>,
-) -> Result<redb::Database, StoreError> {
-    uchat_db::open_database(path, cache_bytes, create_tables)
-}
-
-/// Runs `f` in one write transaction and commits it durably; if `f` fails, nothing it
-/// wrote is kept.
-pub(crate) fn write<T>(
-    db: &redb::Database,
-    f: impl FnOnce(&redb::WriteTransaction) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    uchat_db::write(db, f)
-}
-
-/// Runs `f` in one read transaction (a consistent snapshot).
-pub(crate) fn read<T>(
-    db: &redb::Database,
-    f: impl FnOnce(&redb::ReadTransaction) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    uchat_db::read(db, f)
-}
+uchat_db::store_helpers!(StoreError);
