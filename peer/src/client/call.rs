@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::sync::PoisonError;
 use std::time::Duration;
 
-use crate::store::CallOfferRecord;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use uchat_wire::{CallEndReason, CallId, Reply, Request, UserName};
@@ -22,6 +21,7 @@ use super::{Client, ClientError, ClientState, now_ms, random_id};
 use crate::crypto::voice::{CallKeyPair, CallKeys, CallRole};
 use crate::envelope::{Content, Payload};
 use crate::event::ClientEvent;
+use crate::store::CallOfferRecord;
 use crate::voice::VoiceError;
 use crate::voice::audio::{AudioInput, AudioOutput};
 use crate::voice::engine::{DatagramLink, MediaEnd, MediaSettings, run_media};

@@ -15,7 +15,6 @@
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use crate::store::{ConversationId, EntryStatus, FileRef, PendingDownload, PendingUpload};
 use tokio::io::AsyncReadExt;
 use uchat_wire::{FileAccess, FileId, GroupId, MessageId, UserName};
 
@@ -24,6 +23,7 @@ use super::{Client, ClientError, now_ms};
 use crate::body::{Body, MAX_FILE_NAME_BYTES};
 use crate::crypto::chunk::FileKey;
 use crate::filename::{free_name_in, safe_file_name};
+use crate::store::{ConversationId, EntryStatus, FileRef, PendingDownload, PendingUpload};
 use crate::thumbnail::{image_mime, thumbnail_of};
 use crate::transfer::{self, FileSpec, Moved, TransferError};
 

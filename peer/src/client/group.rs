@@ -26,11 +26,6 @@
 
 use std::time::Duration;
 
-use crate::store::{
-    ContactSessions, ConversationId, EntryFlags, EntryStatus, GroupOutboundCommit, GroupOutbox,
-    HistoryEntry, IdentityFlag, InboundCommit, InboundGroupRecord, LocalGroup, OutboundGroupRecord,
-    OutboxEntry,
-};
 use sha2::{Digest, Sha256};
 use uchat_wire::msg::group::check_group_name;
 use uchat_wire::msg::page::MAX_PAGE_ENTRIES;
@@ -48,6 +43,11 @@ use crate::crypto::megolm::{
 };
 use crate::envelope::{Content, GroupEnvelope, Payload};
 use crate::event::{ClientEvent, ReceivedMessage};
+use crate::store::{
+    ContactSessions, ConversationId, EntryFlags, EntryStatus, GroupOutboundCommit, GroupOutbox,
+    HistoryEntry, IdentityFlag, InboundCommit, InboundGroupRecord, LocalGroup, OutboundGroupRecord,
+    OutboxEntry,
+};
 
 /// How long a new message waits for membership events the relay has already committed
 /// (they are on their way down the event stream) before it is encrypted for the members

@@ -10,7 +10,6 @@
 
 use std::path::PathBuf;
 
-use crate::store::{ContactSessions, MomentImageRecord, MomentKeyRecord};
 use uchat_wire::frame::MAX_CONTROL_FRAME_BYTES;
 use uchat_wire::msg::moment::MAX_POST_CIPHERTEXT_BYTES;
 use uchat_wire::{
@@ -27,7 +26,7 @@ use crate::event::ClientEvent;
 use crate::moment::{
     CommentBody, Moment, PostBody, check_comment, check_post, encode, open_moment,
 };
-use crate::store::FileRef;
+use crate::store::{ContactSessions, FileRef, MomentImageRecord, MomentKeyRecord};
 use crate::transfer::TransferError;
 
 /// A posted moment.

@@ -12,13 +12,13 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
-use crate::store::{ConversationId, EntryStatus, InboundCommit};
 use uchat_wire::{MessageId, Seq, UserName};
 
 use super::sealing::OlmOpened;
 use super::{Client, ClientError, ClientState};
 use crate::crypto::olm::Identity;
 use crate::envelope::{Content, MAX_RECEIPT_IDS, ReceiptKind};
+use crate::store::{ConversationId, EntryStatus, InboundCommit};
 
 /// How long delivery receipts gather before they are queued.
 const GATHER: Duration = Duration::from_millis(50);

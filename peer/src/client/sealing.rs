@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 
-use crate::store::{IdentityFlag, PinnedIdentity, SessionRecord};
 use futures_util::{StreamExt, stream};
 use uchat_wire::{IdentityKeys, Reply, Request, SignedKey, UserName};
 
@@ -17,6 +16,7 @@ use super::{ClientError, ClientState, to_records, unexpected};
 use crate::connection::ConnectionError;
 use crate::crypto::olm::{self, Identity};
 use crate::envelope::Envelope;
+use crate::store::{IdentityFlag, PinnedIdentity, SessionRecord};
 use crate::trust::{IdentityCheck, check_identity};
 
 /// Key claims in flight at once when many contacts need one (a group's or a post's first

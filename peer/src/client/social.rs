@@ -11,7 +11,6 @@
 
 use std::collections::HashSet;
 
-use crate::store::{ContactRecord, PinnedIdentity};
 use uchat_wire::msg::page::MAX_PAGE_ENTRIES;
 use uchat_wire::msg::social::{TextRuleError, check_note, check_signature};
 use uchat_wire::{
@@ -22,6 +21,7 @@ use uchat_wire::{
 use super::page::fetch_pages;
 use super::{Client, ClientError, ClientState, now_ms, unexpected};
 use crate::event::ClientEvent;
+use crate::store::{ContactRecord, PinnedIdentity};
 use crate::trust::{IdentityCheck, check_identity};
 
 /// One friend, as [`Client::friends`] lists them.
