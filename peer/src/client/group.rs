@@ -24,6 +24,7 @@
 //! (which the ordering above should make impossible) is kept as undecryptable, as 1:1
 //! messages are.
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -35,12 +36,16 @@ use uchat_wire::{
 };
 
 use super::page::fetch_pages;
+use super::sealing::Claims;
 use super::{Client, ClientError, ClientState, ConnectionError, now_ms, random_id, unexpected};
 use crate::body::Body;
+use crate::core::group_intake::{self, GroupIntake, GroupOpened, ViewStep};
+use crate::core::group_send::{self, ShareStep};
 use crate::core::outbox::{self, Delivery};
 use crate::crypto::megolm::{
     self, InboundGroupSession, MegolmError, OutboundGroupSession, SealedInbound,
 };
+use crate::crypto::olm::Identity;
 use crate::envelope::{Content, GroupEnvelope, Payload};
 use crate::event::{ClientEvent, ReceivedMessage};
 use crate::store::{
@@ -347,6 +352,33 @@ impl Client {
     }
 }
 
+/// A group session's key sealed for the members who still need it.
+#[derive(Default)]
+struct KeyShares {
+    /// One Olm message per member, for the relay to queue before the group message.
+    key_shares: Vec<KeyShare>,
+    /// The Olm state the shares moved, committed with the message.
+    contacts: Vec<ContactSessions>,
+    /// Some member's share waits for the relay: the message is encrypted again first.
+    incomplete: bool,
+}
+
+impl KeyShares {
+    /// Notes a member whose share was not made this time, and why.
+    fn missed<T>(&mut self, group: GroupId, member: &UserName, step: ShareStep<T>) {
+        match step {
+            ShareStep::Go(_) => {}
+            ShareStep::CannotGo(why) => {
+                tracing::warn!(%group, %member, error = %why, "cannot share the group key with a member");
+            }
+            ShareStep::Waits(why) => {
+                tracing::debug!(%group, %member, reason = %why, "key share waits for the relay");
+                self.incomplete = true;
+            }
+        }
+    }
+}
+
 impl ClientState {
     /// Sends a request answered with `Group`, records the group and returns it.
     async fn group_request(
@@ -475,23 +507,14 @@ impl ClientState {
         draft: &Draft,
         done_upload: Option<String>,
     ) -> Result<OutboxEntry, ClientError> {
-        let members = self
-            .store
-            .group(group)?
-            .and_then(|g| g.seen)
-            .filter(|seen| seen.has_member(&self.me))
+        let view = group_send::sending_view(self.store.group(group)?, &self.me)
             .ok_or_else(|| not_a_member(group))?;
-        let others: Vec<&UserName> = members
-            .members
-            .iter()
-            .map(|m| &m.user)
-            .filter(|user| *user != &self.me)
-            .collect();
+        let recipients = group_send::recipients(&view, &self.me);
         // Round trips first, with no lock held: a key for every member without a session.
-        let mut claims = self.claim_keys(others.iter().copied()).await?;
+        let claims = self.claim_keys(recipients.iter().copied()).await?;
         let identity = self.identity();
         let now = now_ms();
-        let epoch = members.epoch;
+        let epoch = view.epoch;
         let (mut session, source, mut record) = self.outbound_session(group, epoch, now)?;
         let share = Payload {
             id: random_id()?,
@@ -505,53 +528,8 @@ impl ClientState {
             group: None,
             sender: None,
         };
-        let share_bytes = share.to_bytes();
-        let mut contacts = Vec::new();
-        let mut key_shares = Vec::new();
-        let mut incomplete = false;
-        for member in others {
-            if record.shared_with.contains(member) {
-                continue;
-            }
-            let claimed = match claims.remove(member) {
-                None => None,
-                Some(Ok(claimed)) => Some(claimed),
-                Some(Err(ClientError::Connection(ConnectionError::Refused(e)))) => {
-                    tracing::warn!(%group, %member, error = %e, "cannot share the group key with a member");
-                    continue;
-                }
-                // Offline with no Olm session to this member yet: the message still goes
-                // into the outbox, and is encrypted again (sharing the key) before it goes.
-                Some(Err(ClientError::Connection(e))) => {
-                    tracing::debug!(%group, %member, error = %e, "key share waits for the relay");
-                    incomplete = true;
-                    continue;
-                }
-                Some(Err(e)) => return Err(e),
-            };
-            match self.olm_seal(&identity, member, &share_bytes, now, claimed.as_ref()) {
-                Ok(Some(sealed)) => {
-                    key_shares.push(KeyShare {
-                        to: member.clone(),
-                        ciphertext: sealed.envelope,
-                    });
-                    contacts.push(ContactSessions {
-                        contact: member.clone(),
-                        sessions: sealed.sessions,
-                        pin: sealed.pin,
-                    });
-                }
-                // The session to this member went away after the keys were claimed: the
-                // message is encrypted again, sharing the key, before it goes.
-                Ok(None) => incomplete = true,
-                // Without a session to them this member cannot read this message; the key
-                // goes to them with the next message instead.
-                Err(e @ (ClientError::IdentityChanged { .. } | ClientError::Session { .. })) => {
-                    tracing::warn!(%group, %member, error = %e, "cannot share the group key with a member");
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let to = group_send::still_to_share(&recipients, &record.shared_with);
+        let shares = self.seal_key_shares(&identity, group, &to, claims, &share.to_bytes(), now)?;
         let payload = Payload {
             id: draft.id,
             sent_ms: draft.sent_ms,
@@ -574,12 +552,12 @@ impl ClientState {
                 group,
                 epoch,
                 session_id: session.id(),
-                key_shares,
-                incomplete,
+                key_shares: shares.key_shares,
+                incomplete: shares.incomplete,
             }),
         };
         self.store.commit_group_outbound(&GroupOutboundCommit {
-            contacts,
+            contacts: shares.contacts,
             outbound: (group, record),
             entry: HistoryEntry {
                 id: draft.id,
@@ -602,6 +580,46 @@ impl ClientState {
         Ok(outbox)
     }
 
+    /// Seals the group session's key (`share`, a payload's bytes) for each member in `to`
+    /// over Olm, with the keys claimed for them before the lock (`claims`): the shares
+    /// made, the Olm state to commit with them, and whether some share waits for the relay.
+    fn seal_key_shares(
+        &self,
+        identity: &Identity,
+        group: GroupId,
+        to: &[&UserName],
+        mut claims: Claims,
+        share: &[u8],
+        now: u64,
+    ) -> Result<KeyShares, ClientError> {
+        let mut shares = KeyShares::default();
+        for &member in to {
+            let claimed = match group_send::after_claim(claims.remove(member))? {
+                ShareStep::Go(claimed) => claimed,
+                missed => {
+                    shares.missed(group, member, missed);
+                    continue;
+                }
+            };
+            let sealed = self.olm_seal(identity, member, share, now, claimed.as_ref());
+            match group_send::after_seal(sealed)? {
+                ShareStep::Go(sealed) => {
+                    shares.key_shares.push(KeyShare {
+                        to: member.clone(),
+                        ciphertext: sealed.envelope,
+                    });
+                    shares.contacts.push(ContactSessions {
+                        contact: member.clone(),
+                        sessions: sealed.sessions,
+                        pin: sealed.pin,
+                    });
+                }
+                missed => shares.missed(group, member, missed),
+            }
+        }
+        Ok(shares)
+    }
+
     /// Hands one group message to the relay. If the group's members changed since it was
     /// encrypted, it is encrypted again for the members now (same id, same place in the
     /// outbox) and handed over once more.
@@ -616,10 +634,10 @@ impl ClientState {
             .group(part.group)?
             .and_then(|g| g.seen)
             .map(|g| g.epoch);
-        if part.incomplete || seen_epoch.is_some_and(|e| e != part.epoch) {
-            match self.reencrypt(&entry, part.group).await? {
-                Some(fresh) => entry = fresh,
-                None => return Ok(Delivery::Later(self.unreachable("the group is unknown"))),
+        if group_send::needs_reencryption(part, seen_epoch) {
+            match self.encrypt_again(&entry, part.group).await? {
+                ControlFlow::Continue(fresh) => entry = fresh,
+                ControlFlow::Break(later) => return Ok(later),
             }
         }
         for attempt in 0..2 {
@@ -641,37 +659,9 @@ impl ClientState {
                 Err(ConnectionError::Refused(error))
                     if error.code == ErrorCode::GroupChanged && attempt == 0 =>
                 {
-                    // The relay's membership moved on: wait for its events, then encrypt
-                    // again for the members they name.
-                    let epoch = match self
-                        .link()?
-                        .request(&Request::GroupInfo { group: part.group })
-                        .await
-                    {
-                        Ok(Reply::Group { group }) => {
-                            let epoch = group.epoch;
-                            self.learn_group(&group)?;
-                            epoch
-                        }
-                        Ok(_) => return Err(unexpected("group info")),
-                        Err(e @ ConnectionError::Refused(_)) => {
-                            return self.settle_delivery(&entry, Err(e));
-                        }
-                        Err(e) => return Ok(Delivery::Later(e)),
-                    };
-                    let seen = self
-                        .wait_for_membership(part.group, epoch, REFUSED_MEMBERSHIP_WAIT)
-                        .await?;
-                    if seen.is_none_or(|s| s.epoch < epoch) {
-                        return Ok(Delivery::Later(self.unreachable(
-                            "the group's membership events have not arrived yet; the message waits",
-                        )));
-                    }
-                    match self.reencrypt(&entry, part.group).await? {
-                        Some(fresh) => entry = fresh,
-                        None => {
-                            return Ok(Delivery::Later(self.unreachable("the group is unknown")));
-                        }
+                    match self.catch_up_with_relay(&entry, part.group).await? {
+                        ControlFlow::Continue(fresh) => entry = fresh,
+                        ControlFlow::Break(delivery) => return Ok(delivery),
                     }
                 }
                 other => {
@@ -693,6 +683,38 @@ impl ClientState {
         )))
     }
 
+    /// After the relay refused `entry` for an old epoch: learns the relay's epoch, waits
+    /// for the membership events that bring it, and encrypts the message again for the
+    /// members they name (`Continue`); or what becomes of the message if that cannot be
+    /// done now (`Break`: it waits, or fails if the relay refuses the group for good).
+    async fn catch_up_with_relay(
+        &self,
+        entry: &OutboxEntry,
+        group: GroupId,
+    ) -> Result<ControlFlow<Delivery, OutboxEntry>, ClientError> {
+        let epoch = match self.link()?.request(&Request::GroupInfo { group }).await {
+            Ok(Reply::Group { group }) => {
+                let epoch = group.epoch;
+                self.learn_group(&group)?;
+                epoch
+            }
+            Ok(_) => return Err(unexpected("group info")),
+            Err(e @ ConnectionError::Refused(_)) => {
+                return self.settle_delivery(entry, Err(e)).map(ControlFlow::Break);
+            }
+            Err(e) => return Ok(ControlFlow::Break(Delivery::Later(e))),
+        };
+        let seen = self
+            .wait_for_membership(group, epoch, REFUSED_MEMBERSHIP_WAIT)
+            .await?;
+        if seen.is_none_or(|s| s.epoch < epoch) {
+            return Ok(ControlFlow::Break(Delivery::Later(self.unreachable(
+                "the group's membership events have not arrived yet; the message waits",
+            ))));
+        }
+        self.encrypt_again(entry, group).await
+    }
+
     fn unreachable(&self, reason: &str) -> ConnectionError {
         ConnectionError::Unreachable {
             relay: self.relay.clone(),
@@ -701,17 +723,19 @@ impl ClientState {
     }
 
     /// Encrypts a waiting group message again, from its history entry, for the group's
-    /// members now; `None` if it has no history entry to take the text from.
-    async fn reencrypt(
+    /// members now, under the same id (`Continue` with the fresh entry); `Break` with the
+    /// message waiting if it has no history entry to take the text from.
+    async fn encrypt_again(
         &self,
         entry: &OutboxEntry,
         group: GroupId,
-    ) -> Result<Option<OutboxEntry>, ClientError> {
-        let Some(history) = self.store.history_entry(&self.me, entry.id)? else {
-            return Ok(None);
-        };
-        let Some(body) = Body::of_entry(&history) else {
-            return Ok(None);
+    ) -> Result<ControlFlow<Delivery, OutboxEntry>, ClientError> {
+        let history = self.store.history_entry(&self.me, entry.id)?;
+        let Some((history, body)) = history.and_then(|h| Body::of_entry(&h).map(|body| (h, body)))
+        else {
+            return Ok(ControlFlow::Break(Delivery::Later(
+                self.unreachable("the group is unknown"),
+            )));
         };
         let draft = Draft {
             id: entry.id,
@@ -719,9 +743,11 @@ impl ClientState {
             sent_ms: history.sent_ms,
         };
         match self.encrypt_for_group(group, &draft, None).await {
-            Ok(fresh) => Ok(Some(fresh)),
+            Ok(fresh) => Ok(ControlFlow::Continue(fresh)),
             // No longer a member: the relay will refuse it for good, which marks it failed.
-            Err(ClientError::Connection(ConnectionError::Refused(_))) => Ok(Some(entry.clone())),
+            Err(ClientError::Connection(ConnectionError::Refused(_))) => {
+                Ok(ControlFlow::Continue(entry.clone()))
+            }
             Err(e) => Err(e),
         }
     }
@@ -738,11 +764,9 @@ impl ClientState {
         MessageId(id)
     }
 
-    /// A group membership event: update the group, store a notice in its history, tell
-    /// the user. A member list is taken only where there is no view to apply the change to
-    /// (a new member, a new device) or on an explicit `Synced`; otherwise the change is
-    /// applied, so an event cannot slip in a member its notice does not name. A change that
-    /// does not follow on from the view (an epoch skipped) asks the relay for the list.
+    /// A group membership event: move the view as [`group_intake::next_view`] rules (or
+    /// ask the relay for the list when the event does not follow on), store a notice in
+    /// the group's history, tell the user.
     pub(super) async fn take_in_group_changed(
         &self,
         summary: GroupSummary,
@@ -753,42 +777,22 @@ impl ClientState {
     ) -> Result<(), ClientError> {
         let stored = self.store.group(summary.id)?;
         let view = stored.as_ref().and_then(|g| g.seen.clone());
-        let synced = change == GroupChange::Synced;
-        if let Some(seen) = &view
-            && (seen.epoch > summary.epoch || (seen.epoch == summary.epoch && !synced))
-        {
-            return Ok(()); // taken in before
-        }
-        let full = |members: Vec<GroupMember>| GroupInfo {
-            id: summary.id,
-            name: summary.name.clone(),
-            owner: summary.owner.clone(),
-            epoch: summary.epoch,
-            created_ms: summary.created_ms,
-            members,
-        };
-        let seen = match (view, members) {
-            (None, Some(members)) => Some(full(members)),
-            (Some(_), Some(members)) if synced => Some(full(members)),
-            (Some(mut group), _) if group.epoch + 1 == summary.epoch => {
-                change.apply(&mut group, &summary, relay_ts_ms);
-                Some(group)
-            }
-            (view, _) => {
+        let seen = match group_intake::next_view(view, &summary, &change, members, relay_ts_ms) {
+            ViewStep::Stale => return Ok(()),
+            ViewStep::Moved(seen) => seen,
+            ViewStep::AskForList(view) => {
                 tracing::warn!(group = %summary.id, to = summary.epoch, "membership view out of step; asking for the list");
                 if let Err(e) = self.request_sync(summary.id).await {
                     tracing::warn!(group = %summary.id, error = %e, "cannot ask for the member list");
                 }
+                // Nothing to build a view from yet: the list is on its way.
+                let Some(view) = view else {
+                    return Ok(());
+                };
                 view
             }
         };
-        let Some(seen) = seen else {
-            return Ok(()); // nothing to build a view from yet; the list is on its way
-        };
-        let latest = match stored {
-            Some(local) if local.latest.epoch > seen.epoch => local.latest,
-            _ => seen.clone(),
-        };
+        let latest = group_intake::latest_of(stored, &seen);
         let from = actor(&change, &summary);
         let id = self.notice_id(summary.id, summary.epoch);
         let entry = HistoryEntry {
@@ -937,12 +941,8 @@ impl ClientState {
             });
             Ok(())
         };
-        let member = self
-            .store
-            .group(group)?
-            .and_then(|g| g.seen)
-            .is_some_and(|g| g.has_member(&from) && from != self.me);
-        if !member {
+        let local = self.store.group(group)?;
+        if !group_intake::may_write(local.as_ref(), &from, &self.me) {
             return reject(format!("{from} is not a member of the group"));
         }
         let envelope = match GroupEnvelope::from_bytes(ciphertext) {
@@ -950,62 +950,16 @@ impl ClientState {
             Err(e) => return reject(e.to_string()),
         };
         let now = now_ms();
-        let record = self
-            .store
-            .inbound_group_session(group, &from, &envelope.session_id)?;
-        let mut body: Option<Body> = None;
-        let mut sent_ms = relay_ts_ms;
-        let mut problem = None;
-        let mut updated = None;
-        match record {
-            None => {
-                problem = Some(format!(
-                    "{from} never shared the key to this message with you"
-                ));
-            }
-            Some(record) => {
-                let mut session = self.unseal_inbound(&record)?;
-                match session.decrypt(&envelope.body) {
-                    Err(
-                        e @ (MegolmError::Forged
-                        | MegolmError::Replayed { .. }
-                        | MegolmError::MalformedMessage),
-                    ) => {
-                        return reject(e.to_string());
-                    }
-                    Err(e) => problem = Some(e.to_string()),
-                    Ok(decrypted) => {
-                        let payload = match Payload::from_bytes(&decrypted.plaintext) {
-                            Ok(payload) => payload,
-                            Err(e) => return reject(e.to_string()),
-                        };
-                        if payload.group != Some(group)
-                            || payload.id != id
-                            || payload.sender.as_ref() != Some(&from)
-                        {
-                            return reject(
-                                "the message names another group, id or sender than the relay says"
-                                    .into(),
-                            );
-                        }
-                        sent_ms = payload.sent_ms;
-                        match Body::from_content(payload.content) {
-                            Ok(Some(b)) => body = Some(b),
-                            Ok(None) => {
-                                problem = Some("content this version of Uchat cannot show".into())
-                            }
-                            Err(p) => problem = Some(p),
-                        }
-                        let sealed = session.seal(&self.key);
-                        updated = Some(InboundGroupRecord {
-                            pickle: sealed.pickle,
-                            seen: sealed.seen,
-                            ..record
-                        });
-                    }
-                }
-            }
-        }
+        let (opened, updated) = self.open_group_message(group, &from, &envelope)?;
+        let (body, problem, sent_ms) =
+            match group_intake::judge_group_message(opened, group, id, &from, relay_ts_ms) {
+                GroupIntake::Refused(reason) => return reject(reason),
+                GroupIntake::Kept {
+                    body,
+                    problem,
+                    sent_ms,
+                } => (body, problem, sent_ms),
+            };
         if problem.is_some() {
             tracing::warn!(%group, %from, %id, "group message could not be decrypted; kept as undecryptable");
         }
@@ -1032,5 +986,33 @@ impl ClientState {
         })?;
         let _ = self.events.send(ClientEvent::Message(received));
         Ok(())
+    }
+
+    /// Decrypts a group message with the session `from` shared for it, if any: what Megolm
+    /// made of it, and the session record advanced past it (to commit with the message) if
+    /// it opened.
+    fn open_group_message(
+        &self,
+        group: GroupId,
+        from: &UserName,
+        envelope: &GroupEnvelope,
+    ) -> Result<(GroupOpened, Option<InboundGroupRecord>), ClientError> {
+        let Some(record) = self
+            .store
+            .inbound_group_session(group, from, &envelope.session_id)?
+        else {
+            return Ok((GroupOpened::NoKey, None));
+        };
+        let mut session = self.unseal_inbound(&record)?;
+        let decrypted = session.decrypt(&envelope.body).map(|d| d.plaintext);
+        let updated = decrypted.is_ok().then(|| {
+            let sealed = session.seal(&self.key);
+            InboundGroupRecord {
+                pickle: sealed.pickle,
+                seen: sealed.seen,
+                ..record
+            }
+        });
+        Ok((GroupOpened::Decrypted(decrypted), updated))
     }
 }
