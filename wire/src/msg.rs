@@ -1114,6 +1114,116 @@ mod tests {
         assert_eq!(codes, (0..ERROR_CODES.len()).collect::<Vec<_>>());
     }
 
+    /// Where the encodings of two samples of every request, reply and push kind are kept,
+    /// one `kind index, hex` line each.
+    const EVERY_KIND_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/every_kind.hex");
+
+    /// Two samples of each kind from `strategy` (a deterministic run), encoded, as lines
+    /// `"{prefix} {variant} {hex}"`.
+    fn every_kind_lines<T: Serialize>(
+        prefix: &str,
+        strategy: impl Strategy<Value = T>,
+        variant: impl Fn(&T) -> usize,
+        count: usize,
+    ) -> Vec<String> {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+        let mut runner = TestRunner::deterministic();
+        let mut taken = vec![0; count];
+        let mut lines = Vec::new();
+        for _ in 0..4000 {
+            let value = strategy.new_tree(&mut runner).expect("generates").current();
+            let kind = variant(&value);
+            if taken[kind] < 2 {
+                taken[kind] += 1;
+                let bytes = rmp_serde::to_vec_named(&value).expect("encodes");
+                lines.push(format!("{prefix} {kind} {}", hex::encode(bytes)));
+            }
+        }
+        lines
+    }
+
+    /// Decodes `hex` as a `T` and encodes it again: the bytes must not change.
+    fn same_after_round_trip<T: Serialize + DeserializeOwned>(hex: &str) -> bool {
+        let bytes = hex::decode(hex).expect("hex");
+        let value: T = rmp_serde::from_slice(&bytes).expect("decodes");
+        rmp_serde::to_vec_named(&value).expect("encodes") == bytes
+    }
+
+    /// Every kind of request, reply and push, as encoded when the file was written (two
+    /// samples each), still decodes to a value that encodes to the same bytes, and every
+    /// kind is there: a change of a message type's shape that changes its bytes fails here.
+    /// `UCHAT_WRITE_EVERY_KIND=1` writes the file afresh (only for a deliberate new kind).
+    #[test]
+    fn every_message_kind_keeps_its_bytes() {
+        if std::env::var_os("UCHAT_WRITE_EVERY_KIND").is_some() {
+            let mut lines =
+                every_kind_lines("request", request(), request_variant, REQUEST_VARIANTS);
+            lines.extend(every_kind_lines(
+                "reply",
+                reply(),
+                reply_variant,
+                REPLY_VARIANTS,
+            ));
+            lines.extend(every_kind_lines(
+                "push",
+                push_event(),
+                push_event_variant,
+                PUSH_EVENT_VARIANTS,
+            ));
+            std::fs::write(EVERY_KIND_FILE, lines.join("\n") + "\n").expect("writes");
+        }
+        let file = std::fs::read_to_string(EVERY_KIND_FILE).expect("the samples file");
+        let mut kinds = std::collections::BTreeSet::new();
+        for line in file.lines() {
+            let mut words = line.split(' ');
+            let (Some(prefix), Some(kind), Some(hex)) = (words.next(), words.next(), words.next())
+            else {
+                panic!("a bad line: {line}");
+            };
+            let kind: usize = kind.parse().expect("a kind index");
+            let (same, decoded_kind) = match prefix {
+                "request" => {
+                    let bytes = hex::decode(hex).expect("hex");
+                    let value: Request = rmp_serde::from_slice(&bytes).expect("decodes");
+                    (
+                        same_after_round_trip::<Request>(hex),
+                        request_variant(&value),
+                    )
+                }
+                "reply" => {
+                    let bytes = hex::decode(hex).expect("hex");
+                    let value: Reply = rmp_serde::from_slice(&bytes).expect("decodes");
+                    (same_after_round_trip::<Reply>(hex), reply_variant(&value))
+                }
+                "push" => {
+                    let bytes = hex::decode(hex).expect("hex");
+                    let value: PushEvent = rmp_serde::from_slice(&bytes).expect("decodes");
+                    (
+                        same_after_round_trip::<PushEvent>(hex),
+                        push_event_variant(&value),
+                    )
+                }
+                other => panic!("a bad kind of line: {other}"),
+            };
+            assert!(same, "{prefix} kind {kind} encodes differently now: {hex}");
+            assert_eq!(decoded_kind, kind, "{prefix} {hex} decodes as another kind");
+            kinds.insert((prefix.to_owned(), kind));
+        }
+        for (prefix, count) in [
+            ("request", REQUEST_VARIANTS),
+            ("reply", REPLY_VARIANTS),
+            ("push", PUSH_EVENT_VARIANTS),
+        ] {
+            for kind in 0..count {
+                assert!(
+                    kinds.contains(&(prefix.to_owned(), kind)),
+                    "no sample of {prefix} kind {kind}"
+                );
+            }
+        }
+    }
+
     // ---- byte snapshots ---------------------------------------------------------------
     //
     // These pin the exact bytes on the wire. If one fails, the format changed: that breaks
