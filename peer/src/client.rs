@@ -35,6 +35,7 @@ pub use social::{Friend, FriendRequests, NewAvatar, Profile};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use uchat_wire::{reply, request};
 
 use crate::store::{
     ConversationId, EntryFlags, EntryStatus, HistoryEntry, IdentityFlag, InboundCommit,
@@ -361,12 +362,12 @@ async fn dial(options: &ClientOptions, relay: &str) -> Result<RelayLink, ClientE
         }
         known.pin(&options.home, relay, link.fingerprint())?;
     }
-    let hello = Request::Hello {
+    let hello = Request::Hello(request::Hello {
         protocol: PROTOCOL_VERSION,
         client: format!("uchat-peer/{}", env!("CARGO_PKG_VERSION")),
-    };
+    });
     match link.request(&hello).await? {
-        Reply::Welcome { .. } => Ok(link),
+        Reply::Welcome(_) => Ok(link),
         _ => Err(ClientError::Unexpected { request: "hello" }),
     }
 }
@@ -389,12 +390,12 @@ impl Backlog {
 
 fn session_of(reply: Reply, request: &'static str) -> Result<(SessionToken, Backlog), ClientError> {
     match reply {
-        Reply::Session {
+        Reply::Session(reply::Session {
             token,
             queue_head,
             acked_through,
             ..
-        } => Ok((
+        }) => Ok((
             token,
             Backlog {
                 head: queue_head,
@@ -460,13 +461,13 @@ impl Client {
         };
         store.put_profile(&profile)?;
         let reply = link
-            .request(&Request::Register {
+            .request(&Request::Register(request::Register {
                 username: username.clone(),
                 password: Password::new(password),
                 identity: identity.public_keys(),
                 one_time_keys,
                 fallback_key,
-            })
+            }))
             .await;
         let (token, backlog) = match reply {
             Ok(reply) => session_of(reply, "register")?,
@@ -535,10 +536,10 @@ impl Client {
             .ok_or(ClientError::NoRelay)?;
         let link = dial(&options, &relay).await?;
         let reply = link
-            .request(&Request::Login {
+            .request(&Request::Login(request::Login {
                 username: username.clone(),
                 password: Password::new(password),
-            })
+            }))
             .await?;
         let (token, backlog) = session_of(reply, "login")?;
         let mut new_device = false;
@@ -582,11 +583,11 @@ impl Client {
                 // if the relay does not take them, so that the login can simply be retried.
                 store.put_profile(&profile)?;
                 let published = link
-                    .request(&Request::ReplaceIdentity {
+                    .request(&Request::ReplaceIdentity(request::ReplaceIdentity {
                         identity: identity.public_keys(),
                         one_time_keys,
                         fallback_key,
-                    })
+                    }))
                     .await;
                 if let Err(e) = published {
                     store.delete_profile()?;
@@ -641,10 +642,10 @@ impl Client {
         let (link, backlog) = match dial(&options, &relay).await {
             Ok(link) => {
                 let reply = link
-                    .request(&Request::Resume {
+                    .request(&Request::Resume(request::Resume {
                         username: profile.username.clone(),
                         token: SessionToken(profile.token.clone()),
-                    })
+                    }))
                     .await?;
                 let (_, backlog) = session_of(reply, "resume")?;
                 (Some(link), backlog)
@@ -916,10 +917,10 @@ impl Client {
         match self
             .inner
             .link()?
-            .request(&Request::Presence { users })
+            .request(&Request::Presence(request::Presence { users }))
             .await?
         {
-            Reply::Presence { users } => Ok(users),
+            Reply::Presence(reply::Presence { users }) => Ok(users),
             _ => Err(ClientError::Unexpected {
                 request: "presence",
             }),
@@ -1002,10 +1003,10 @@ impl Client {
             .unwrap_or_else(|| profile.relay.clone());
         let link = dial(&self.options, &relay).await?;
         let reply = link
-            .request(&Request::Resume {
+            .request(&Request::Resume(request::Resume {
                 username: profile.username.clone(),
                 token: SessionToken(profile.token.clone()),
-            })
+            }))
             .await?;
         let (_, backlog) = session_of(reply, "resume")?;
         *self.backlog.lock().unwrap_or_else(PoisonError::into_inner) = backlog;
@@ -1100,7 +1101,7 @@ impl ClientState {
     async fn top_up_keys(&self) -> Result<(), ClientError> {
         let link = self.link()?;
         let count = match link.request(&Request::KeyCount).await? {
-            Reply::KeyCount { one_time_keys } => one_time_keys,
+            Reply::KeyCount(reply::KeyCount { one_time_keys }) => one_time_keys,
             _ => {
                 return Err(ClientError::Unexpected {
                     request: "key count",
@@ -1116,10 +1117,10 @@ impl ClientState {
             self.save_account(&identity)?;
             keys
         };
-        link.request(&Request::UploadKeys {
+        link.request(&Request::UploadKeys(request::UploadKeys {
             one_time_keys: keys,
             fallback_key: None,
-        })
+        }))
         .await?;
         Ok(())
     }
@@ -1128,10 +1129,10 @@ impl ClientState {
     async fn published_identity(&self, user: &UserName) -> Result<IdentityKeys, ClientError> {
         match self
             .link()?
-            .request(&Request::Identity { user: user.clone() })
+            .request(&Request::Identity(request::Identity { user: user.clone() }))
             .await?
         {
-            Reply::Identity { identity, .. } => Ok(identity),
+            Reply::Identity(reply::Identity { identity, .. }) => Ok(identity),
             _ => Err(ClientError::Unexpected {
                 request: "identity",
             }),
@@ -1231,11 +1232,11 @@ impl ClientState {
         if let Some(part) = &entry.group {
             return self.deliver_group(entry, part).await;
         }
-        let request = Request::Send {
+        let request = Request::Send(request::Send {
             to: entry.to.clone(),
             id: entry.id,
             ciphertext: entry.ciphertext.clone(),
-        };
+        });
         let sent = match self.link() {
             Ok(link) => link.request(&request).await,
             Err(e) => Err(e),
@@ -1294,7 +1295,7 @@ impl ClientState {
             return;
         }
         let result = match self.link() {
-            Ok(link) => link.request(&Request::Ack { through }).await,
+            Ok(link) => link.request(&Request::Ack(request::Ack { through })).await,
             Err(e) => Err(e),
         };
         if let Err(e) = result {

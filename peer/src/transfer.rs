@@ -11,6 +11,7 @@
 //! Nothing here knows where the key travels or what the file is called.
 
 use std::path::Path;
+use uchat_wire::{reply, request};
 
 use uchat_wire::msg::file::{
     FILE_CHUNK_PLAINTEXT_BYTES, FILE_CHUNK_SEALED_BYTES, file_chunks, sealed_file_bytes,
@@ -156,13 +157,13 @@ pub async fn upload(
         ..
     } = spec;
     let total = sealed_file_bytes(plain_size);
-    let request = Request::UploadFile {
+    let request = Request::UploadFile(request::UploadFile {
         file,
         size: total,
         access,
-    };
+    });
     let (mut send, mut recv, reply) = link.open_transfer(&request).await?;
-    let Reply::UploadReady { offset } = reply else {
+    let Reply::UploadReady(reply::UploadReady { offset }) = reply else {
         return Err(TransferError::Unexpected("an upload"));
     };
     progress(offset, total);
@@ -195,7 +196,7 @@ pub async fn upload(
     }
     send.finish().map_err(stream_error)?;
     match link.read_reply(&mut recv).await? {
-        Reply::Uploaded { .. } => Ok((
+        Reply::Uploaded(_) => Ok((
             Moved {
                 bytes: sent,
                 resumed_at: offset,
@@ -289,9 +290,9 @@ pub async fn download(
     };
     let mut stream = None;
     if verified < chunks {
-        let request = Request::DownloadFile { file, offset };
+        let request = Request::DownloadFile(request::DownloadFile { file, offset });
         let (send, recv, reply) = link.open_transfer(&request).await?;
-        let Reply::DownloadReady { size, owner } = reply else {
+        let Reply::DownloadReady(reply::DownloadReady { size, owner }) = reply else {
             return Err(TransferError::Unexpected("a download"));
         };
         if size != total {

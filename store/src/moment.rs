@@ -951,6 +951,7 @@ mod tests {
     use crate::relay::tests::{limit, store_with, user};
     use crate::social::SocialLimits;
     use uchat_wire::Seq;
+    use uchat_wire::reply;
 
     const LIMITS: MomentLimits = MomentLimits {
         queue: QueueLimit {
@@ -1018,7 +1019,8 @@ mod tests {
         let mut whole = item.clone();
         whole.likes = likes.clone();
         assert!(
-            encoded_len(&Response::Ok(Reply::Moment { post: whole })) > MAX_CONTROL_FRAME_BYTES
+            encoded_len(&Response::Ok(Reply::Moment(reply::Moment { post: whole })))
+                > MAX_CONTROL_FRAME_BYTES
         );
 
         item.likes = likes_that_fit(&item, likes.clone());
@@ -1029,12 +1031,12 @@ mod tests {
         );
         assert_eq!(item.likes, likes[..shown], "the oldest are shown");
         assert!(encoded_len(&item) <= MAX_MOMENT_ITEM_BYTES);
-        let alone = Response::Ok(Reply::Moment { post: item.clone() });
+        let alone = Response::Ok(Reply::Moment(reply::Moment { post: item.clone() }));
         assert!(frame::encode(&alone, MAX_CONTROL_FRAME_BYTES).is_ok());
-        let page = Response::Ok(Reply::MomentFeed {
+        let page = Response::Ok(Reply::MomentFeed(reply::MomentFeed {
             posts: vec![item],
             next: Some(u64::MAX),
-        });
+        }));
         assert!(frame::encode(&page, MAX_CONTROL_FRAME_BYTES).is_ok());
     }
 

@@ -3,6 +3,7 @@
 //! client would send it, with raw requests.
 
 use std::time::{Duration, Instant};
+use uchat_wire::{reply, request};
 
 use anyhow::{Context, Result};
 use uchat_peer::connection::{self, RelayLink};
@@ -92,10 +93,10 @@ fn one_address_registers_twenty_accounts_an_hour_and_is_then_told_to_wait() -> R
 /// A raw connection that said Hello and nothing else.
 async fn hello_only(relay: &TestRelay) -> Result<RelayLink> {
     let link = connection::dial(&relay.addr, Some(relay.fingerprint.parse()?), "known").await?;
-    link.request(&Request::Hello {
+    link.request(&Request::Hello(request::Hello {
         protocol: PROTOCOL_VERSION,
         client: "idle stranger".into(),
-    })
+    }))
     .await?;
     Ok(link)
 }
@@ -177,10 +178,10 @@ async fn a_request_that_never_arrives_is_given_up_on_its_own_stream() -> Result<
     );
     assert!(started.elapsed() < Duration::from_secs(15));
     // The connection itself goes on.
-    link.request(&Request::Hello {
+    link.request(&Request::Hello(request::Hello {
         protocol: PROTOCOL_VERSION,
         client: "still here".into(),
-    })
+    }))
     .await?;
     Ok(())
 }
@@ -203,11 +204,11 @@ async fn readers_that_never_read_cost_the_relay_little_memory_and_an_account_few
         let mut id = [0u8; 16];
         id[..4].copy_from_slice(&i.to_be_bytes());
         alice
-            .request(&Request::Send {
+            .request(&Request::Send(request::Send {
                 to: bob.clone(),
                 id: MessageId(id),
                 ciphertext: vec![(i % 251) as u8; 400 * 1024],
-            })
+            }))
             .await?;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -238,10 +239,10 @@ async fn readers_that_never_read_cost_the_relay_little_memory_and_an_account_few
     );
     // Everyone else is still served.
     alice
-        .request(&Request::Hello {
+        .request(&Request::Hello(request::Hello {
             protocol: PROTOCOL_VERSION,
             client: "still here".into(),
-        })
+        }))
         .await?;
     Ok(())
 }
@@ -444,11 +445,11 @@ async fn an_owner_adding_and_removing_a_member_in_a_loop_is_slowed() -> Result<(
     let owner = raw_login(&relay, "owner").await?;
     let victim = UserName::parse("victim")?;
     let carol = UserName::parse("carol")?;
-    let uchat_wire::Reply::Group { group } = owner
-        .request(&Request::CreateGroup {
+    let uchat_wire::Reply::Group(reply::Group { group }) = owner
+        .request(&Request::CreateGroup(request::CreateGroup {
             name: "loop".into(),
             members: vec![carol.clone()],
-        })
+        }))
         .await?
     else {
         anyhow::bail!("no group");
@@ -456,15 +457,15 @@ async fn an_owner_adding_and_removing_a_member_in_a_loop_is_slowed() -> Result<(
     let mut changes = 0;
     let refusal = loop {
         let request = if changes % 2 == 0 {
-            Request::InviteToGroup {
+            Request::InviteToGroup(request::InviteToGroup {
                 group: group.id,
                 user: victim.clone(),
-            }
+            })
         } else {
-            Request::KickFromGroup {
+            Request::KickFromGroup(request::KickFromGroup {
                 group: group.id,
                 user: victim.clone(),
-            }
+            })
         };
         match owner.request(&request).await {
             Ok(_) => changes += 1,

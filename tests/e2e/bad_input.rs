@@ -11,6 +11,7 @@
 //! requests each user may make is the matrix's business, not this file's.
 
 use std::time::Duration;
+use uchat_wire::request;
 
 use anyhow::{Context, Result, bail};
 use uchat_peer::connection::{ConnectionError, EventStream, RelayLink};
@@ -40,14 +41,14 @@ impl Bystanders {
         let (alice, _) = raw_register(relay, "alice").await?;
         let (bob, _) = raw_register(relay, "bob").await?;
         alice
-            .request(&Request::FriendRequest {
+            .request(&Request::FriendRequest(request::FriendRequest {
                 to: user("bob"),
                 note: "hi".into(),
-            })
+            }))
             .await?;
-        bob.request(&Request::AcceptFriend {
+        bob.request(&Request::AcceptFriend(request::AcceptFriend {
             from: user("alice"),
-        })
+        }))
         .await?;
         Self::listening(alice, bob).await
     }
@@ -93,15 +94,15 @@ impl Bystanders {
         ];
         for (sender, events, to, from, id) in round {
             let reply = sender
-                .request(&Request::Send {
+                .request(&Request::Send(request::Send {
                     to: user(to),
                     id,
                     ciphertext: format!("still here after {after}").into_bytes(),
-                })
+                }))
                 .await
                 .with_context(|| format!("{from} sending to {to} after {after}"))?;
             anyhow::ensure!(
-                matches!(reply, Reply::Sent { .. }),
+                matches!(reply, Reply::Sent(_)),
                 "{from}'s message after {after} got {reply:?}"
             );
             receive(events, from, id)
@@ -422,7 +423,7 @@ async fn every_kind_of_bad_request_gets_a_clear_error_and_the_relay_keeps_servin
         "Hello of exactly 64 KiB before login",
         &stranger,
         &got,
-        |r| matches!(r, Reply::Welcome { .. }),
+        |r| matches!(r, Reply::Welcome(_)),
     );
     for request in &samples {
         hello_only(&relay, &mut stranger).await?;
@@ -436,7 +437,7 @@ async fn every_kind_of_bad_request_gets_a_clear_error_and_the_relay_keeps_servin
         .request_raw(&framed(&padded_to(&key_count, PRELOGIN_LIMIT_BYTES + 1)))
         .await;
     findings.answered("KeyCount of 64 KiB + 1 after login", &tess, &got, |r| {
-        matches!(r, Reply::KeyCount { .. })
+        matches!(r, Reply::KeyCount(_))
     });
     for request in &samples {
         logged_in(&relay, &mut tess, "tess").await?;
@@ -452,20 +453,20 @@ async fn every_kind_of_bad_request_gets_a_clear_error_and_the_relay_keeps_servin
     // (c) Wrong types: valid MessagePack of the right shape with one part of another
     // type. First, the same re-encoding without a change is understood (bytes written back
     // as bytes), so what is refused below is the change.
-    let presence = Request::Presence {
+    let presence = Request::Presence(request::Presence {
         users: vec![user("alice")],
-    };
+    });
     let json = serde_json::to_value(&presence)?;
     let got = tess.request_raw(&framed(&wire_bytes(&json))).await;
     findings.answered(
         "Presence re-encoded from JSON unchanged",
         &tess,
         &got,
-        |r| matches!(r, Reply::Presence { .. }),
+        |r| matches!(r, Reply::Presence(_)),
     );
-    let group_info = Request::GroupInfo {
+    let group_info = Request::GroupInfo(request::GroupInfo {
         group: uchat_wire::GroupId([1; 16]),
-    };
+    });
     let json = serde_json::to_value(&group_info)?;
     let got = tess.request_raw(&framed(&wire_bytes(&json))).await;
     findings.refused(
@@ -486,19 +487,16 @@ async fn every_kind_of_bad_request_gets_a_clear_error_and_the_relay_keeps_servin
 
     // (d) Out of order. Anything before Hello…
     let early = raw_connect(&relay).await?;
-    for request in samples
-        .iter()
-        .filter(|r| !matches!(r, Request::Hello { .. }))
-    {
+    for request in samples.iter().filter(|r| !matches!(r, Request::Hello(_))) {
         let got = early.request_raw(&framed(&body_of(request))).await;
         let case = format!("{} before Hello", name_of(request));
         findings.refused(&case, &early, &got, ErrorCode::ProtocolViolation);
     }
     let got = bystanders
         .alice
-        .request(&Request::Identity {
+        .request(&Request::Identity(request::Identity {
             user: user("someone"),
-        })
+        }))
         .await;
     findings.refused(
         "the account a Register before Hello named",
@@ -508,7 +506,7 @@ async fn every_kind_of_bad_request_gets_a_clear_error_and_the_relay_keeps_servin
     );
     let got = early.request(&samples[0]).await;
     findings.answered("Hello after all that", &early, &got, |r| {
-        matches!(r, Reply::Welcome { .. })
+        matches!(r, Reply::Welcome(_))
     });
     let got = early.request(&Request::KeyCount).await;
     findings.refused(
@@ -519,19 +517,23 @@ async fn every_kind_of_bad_request_gets_a_clear_error_and_the_relay_keeps_servin
     );
     // …logging in twice on one connection, in every combination…
     let (twice, token) = raw_register(&relay, "twice").await?;
-    let again = |name: &str| Request::Register {
-        username: user(name),
-        password: uchat_wire::Password::new(uchat_tests::PASSWORD),
-        identity: uchat_wire::IdentityKeys {
-            curve25519: vec![1; 32],
-            ed25519: vec![2; 32],
-        },
-        one_time_keys: Vec::new(),
-        fallback_key: None,
+    let again = |name: &str| {
+        Request::Register(request::Register {
+            username: user(name),
+            password: uchat_wire::Password::new(uchat_tests::PASSWORD),
+            identity: uchat_wire::IdentityKeys {
+                curve25519: vec![1; 32],
+                ed25519: vec![2; 32],
+            },
+            one_time_keys: Vec::new(),
+            fallback_key: None,
+        })
     };
-    let login = |name: &str| Request::Login {
-        username: user(name),
-        password: uchat_wire::Password::new(uchat_tests::PASSWORD),
+    let login = |name: &str| {
+        Request::Login(request::Login {
+            username: user(name),
+            password: uchat_wire::Password::new(uchat_tests::PASSWORD),
+        })
     };
     let logged_twice = [
         ("Register after Register", again("second")),
@@ -539,10 +541,10 @@ async fn every_kind_of_bad_request_gets_a_clear_error_and_the_relay_keeps_servin
         ("Login as another after Register", login("tess")),
         (
             "Resume after Register",
-            Request::Resume {
+            Request::Resume(request::Resume {
                 username: user("twice"),
                 token: token.clone(),
-            },
+            }),
         ),
     ];
     for (case, request) in &logged_twice {
@@ -551,9 +553,9 @@ async fn every_kind_of_bad_request_gets_a_clear_error_and_the_relay_keeps_servin
     }
     let got = bystanders
         .alice
-        .request(&Request::Identity {
+        .request(&Request::Identity(request::Identity {
             user: user("second"),
-        })
+        }))
         .await;
     findings.refused(
         "the account a refused second Register named",
@@ -567,10 +569,10 @@ async fn every_kind_of_bad_request_gets_a_clear_error_and_the_relay_keeps_servin
         ("Register after Login", again("third")),
         (
             "Resume after Login",
-            Request::Resume {
+            Request::Resume(request::Resume {
                 username: user("twice"),
                 token,
-            },
+            }),
         ),
     ] {
         let got = once.request(&request).await;
@@ -582,10 +584,9 @@ async fn every_kind_of_bad_request_gets_a_clear_error_and_the_relay_keeps_servin
     findings.answered("Logout", &gone, &got, |r| *r == Reply::Done);
     for request in &samples {
         let code = match request {
-            Request::Hello { .. }
-            | Request::Register { .. }
-            | Request::Login { .. }
-            | Request::Resume { .. } => continue,
+            Request::Hello(_) | Request::Register(_) | Request::Login(_) | Request::Resume(_) => {
+                continue;
+            }
             Request::Unknown => ErrorCode::ProtocolViolation,
             _ => ErrorCode::NotAuthenticated,
         };
@@ -602,8 +603,8 @@ async fn every_kind_of_bad_request_gets_a_clear_error_and_the_relay_keeps_servin
     let mut anonymous = raw_hello(&relay).await?;
     for request in &samples {
         let code = match request {
-            Request::Register { .. } | Request::Login { .. } | Request::Resume { .. } => continue,
-            Request::Hello { .. } => None,
+            Request::Register(_) | Request::Login(_) | Request::Resume(_) => continue,
+            Request::Hello(_) => None,
             Request::Unknown => Some(ErrorCode::ProtocolViolation),
             _ => Some(ErrorCode::NotAuthenticated),
         };
@@ -612,9 +613,7 @@ async fn every_kind_of_bad_request_gets_a_clear_error_and_the_relay_keeps_servin
         let case = format!("{} before login", name_of(request));
         match code {
             Some(code) => findings.refused(&case, &anonymous, &got, code),
-            None => findings.answered(&case, &anonymous, &got, |r| {
-                matches!(r, Reply::Welcome { .. })
-            }),
+            None => findings.answered(&case, &anonymous, &got, |r| matches!(r, Reply::Welcome(_))),
         }
     }
     bystanders
@@ -779,7 +778,7 @@ async fn a_deeply_nested_frame_is_refused_and_the_relay_lives_on() -> Result<()>
         let got = answer_or_death(&mut relay, &link, &framed(&body)).await;
         match code {
             Some(code) => findings.refused(case, &link, &got, code),
-            None => findings.answered(case, &link, &got, |r| matches!(r, Reply::KeyCount { .. })),
+            None => findings.answered(case, &link, &got, |r| matches!(r, Reply::KeyCount(_))),
         }
         if !relay.is_running() {
             findings.0.push(format!(

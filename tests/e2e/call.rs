@@ -3,6 +3,7 @@
 //! forged signalling, and what the relay forwards.
 
 use std::time::{Duration, Instant};
+use uchat_wire::request;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -457,19 +458,19 @@ async fn forged_signalling_is_refused_and_ignored_and_the_relay_forwards_only_ci
     // answers a call that never was: the relay refuses each.
     let call = placed.call;
     for request in [
-        Request::CallAnswer {
+        Request::CallAnswer(request::CallAnswer {
             call,
             answer: b"forged answer".to_vec(),
-        },
-        Request::CallReject { call },
-        Request::CallHangup { call },
-        Request::CallAnswer {
+        }),
+        Request::CallReject(request::CallReject { call }),
+        Request::CallHangup(request::CallHangup { call }),
+        Request::CallAnswer(request::CallAnswer {
             call: CallId([9; 16]),
             answer: b"forged answer".to_vec(),
-        },
-        Request::CallHangup {
+        }),
+        Request::CallHangup(request::CallHangup {
             call: CallId([9; 16]),
-        },
+        }),
     ] {
         assert_eq!(
             uchat_tests::refused(mallory.request(&request).await).code,
@@ -519,7 +520,12 @@ async fn forged_signalling_is_refused_and_ignored_and_the_relay_forwards_only_ci
     );
     let forger = async {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        uchat_tests::refused(mallory.request(&Request::CallHangup { call }).await).code
+        uchat_tests::refused(
+            mallory
+                .request(&Request::CallHangup(request::CallHangup { call }))
+                .await,
+        )
+        .code
     };
     let (alice_end, bob_end, forged) = tokio::join!(alice_talks, bob_talks, forger);
     let (alice_end, bob_end) = (alice_end?, bob_end?);
@@ -556,13 +562,13 @@ async fn forged_signalling_is_refused_and_ignored_and_the_relay_forwards_only_ci
     // (and rejects the call), so nothing rings and nothing can be answered.
     let forged_call = CallId([7; 16]);
     let reply = mallory
-        .request(&Request::CallInvite {
+        .request(&Request::CallInvite(request::CallInvite {
             call: forged_call,
             to: bob.me().clone(),
             offer: b"not an olm message".to_vec(),
-        })
+        }))
         .await?;
-    assert!(matches!(reply, Reply::CallRinging { .. }), "{reply:?}");
+    assert!(matches!(reply, Reply::CallRinging(_)), "{reply:?}");
     assert_eq!(bob.wait_for_call(None, Duration::from_secs(2)).await?, None);
     let mut ignored = false;
     while let Ok(event) = bob_events.try_recv() {

@@ -4,6 +4,7 @@ use anyhow::Result;
 use uchat_peer::connection::{self, ConnectionError};
 use uchat_tests::{Peer, TestRelay, befriend, texts};
 use uchat_wire::frame::{self, MAX_CONTROL_FRAME_BYTES};
+use uchat_wire::request;
 use uchat_wire::{ErrorCode, PROTOCOL_VERSION, Reply, Request};
 
 /// alice and bob still talk both ways: the relay is serving.
@@ -141,10 +142,10 @@ async fn oversized_and_malformed_frames_are_refused_and_the_relay_keeps_serving(
         Err(ConnectionError::Refused(e)) if e.code == ErrorCode::Malformed
     ));
     let hello = frame::encode(
-        &Request::Hello {
+        &Request::Hello(request::Hello {
             protocol: PROTOCOL_VERSION,
             client: "test".into(),
-        },
+        }),
         MAX_CONTROL_FRAME_BYTES,
     )?;
     assert!(matches!(
@@ -157,13 +158,13 @@ async fn oversized_and_malformed_frames_are_refused_and_the_relay_keeps_serving(
         link.request(&Request::KeyCount).await,
         Err(ConnectionError::Refused(e)) if e.code == ErrorCode::ProtocolViolation
     ));
-    let future = Request::Hello {
+    let future = Request::Hello(request::Hello {
         protocol: uchat_wire::ProtocolVersion {
             major: 99,
             minor: 0,
         },
         client: "from the future".into(),
-    };
+    });
     match link.request(&future).await {
         Err(ConnectionError::Refused(e)) => {
             assert_eq!(e.code, ErrorCode::UnsupportedProtocol);
@@ -177,11 +178,11 @@ async fn oversized_and_malformed_frames_are_refused_and_the_relay_keeps_serving(
     }
 
     // The same connection still works after all that…
-    let hello = Request::Hello {
+    let hello = Request::Hello(request::Hello {
         protocol: PROTOCOL_VERSION,
         client: "test".into(),
-    };
-    assert!(matches!(link.request(&hello).await?, Reply::Welcome { .. }));
+    });
+    assert!(matches!(link.request(&hello).await?, Reply::Welcome(_)));
     assert!(matches!(
         link.request(&Request::KeyCount).await,
         Err(ConnectionError::Refused(e)) if e.code == ErrorCode::NotAuthenticated

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+use uchat_wire::{reply, request};
 
 use anyhow::{Context, Result, bail};
 use uchat_tests::{Peer, TestRelay, befriend, contains_bytes, files_under, json_lines};
@@ -432,15 +433,15 @@ async fn raw_login(relay: &TestRelay, user: &str) -> Result<uchat_peer::connecti
     use uchat_wire::{PROTOCOL_VERSION, Password, Request, UserName};
     let link = uchat_peer::connection::dial(&relay.addr, Some(relay.fingerprint.parse()?), "known")
         .await?;
-    link.request(&Request::Hello {
+    link.request(&Request::Hello(request::Hello {
         protocol: PROTOCOL_VERSION,
         client: "file-test".into(),
-    })
+    }))
     .await?;
-    link.request(&Request::Login {
+    link.request(&Request::Login(request::Login {
         username: UserName::parse(user)?,
         password: Password::new(uchat_tests::PASSWORD),
-    })
+    }))
     .await?;
     Ok(link)
 }
@@ -459,16 +460,18 @@ async fn the_relay_refuses_overlong_uploads_and_a_newer_stream_takes_over_a_stal
     let access = FileAccess::Users {
         users: vec![UserName::parse("bob")?],
     };
-    let upload = |file: FileId, size: u64| Request::UploadFile {
-        file,
-        size,
-        access: access.clone(),
+    let upload = |file: FileId, size: u64| {
+        Request::UploadFile(request::UploadFile {
+            file,
+            size,
+            access: access.clone(),
+        })
     };
 
     // More bytes than announced: refused, and nothing is stored as complete.
     let alice = raw_login(&relay, "alice").await?;
     let (mut send, mut recv, reply) = alice.open_transfer(&upload(FileId([1; 16]), 1000)).await?;
-    assert_eq!(reply, Reply::UploadReady { offset: 0 });
+    assert_eq!(reply, Reply::UploadReady(reply::UploadReady { offset: 0 }));
     let _ = send.write_all(&[0u8; 5000]).await;
     let _ = send.finish();
     match alice.read_reply(&mut recv).await {
@@ -491,7 +494,7 @@ async fn the_relay_refuses_overlong_uploads_and_a_newer_stream_takes_over_a_stal
     tokio::time::sleep(Duration::from_millis(300)).await;
     let second = raw_login(&relay, "alice").await?;
     let (mut send, mut recv, reply) = second.open_transfer(&upload(file, size)).await?;
-    let Reply::UploadReady { offset } = reply else {
+    let Reply::UploadReady(reply::UploadReady { offset }) = reply else {
         panic!("{reply:?}")
     };
     assert_eq!(
@@ -503,7 +506,7 @@ async fn the_relay_refuses_overlong_uploads_and_a_newer_stream_takes_over_a_stal
     send.finish()?;
     assert_eq!(
         second.read_reply(&mut recv).await?,
-        Reply::Uploaded { size }
+        Reply::Uploaded(reply::Uploaded { size })
     );
 
     // Another user cannot take over (or learn anything about) alice's upload.
@@ -516,7 +519,10 @@ async fn the_relay_refuses_overlong_uploads_and_a_newer_stream_takes_over_a_stal
     }
     // bob may download it; an offset that is not a chunk boundary is refused.
     match bob
-        .open_transfer(&Request::DownloadFile { file, offset: 5 })
+        .open_transfer(&Request::DownloadFile(request::DownloadFile {
+            file,
+            offset: 5,
+        }))
         .await
     {
         Err(uchat_peer::connection::ConnectionError::Refused(e)) => {
@@ -525,14 +531,17 @@ async fn the_relay_refuses_overlong_uploads_and_a_newer_stream_takes_over_a_stal
         other => panic!("expected a refusal, got {:?}", other.map(|(_, _, r)| r)),
     }
     let (_, _, reply) = bob
-        .open_transfer(&Request::DownloadFile { file, offset: 0 })
+        .open_transfer(&Request::DownloadFile(request::DownloadFile {
+            file,
+            offset: 0,
+        }))
         .await?;
     assert_eq!(
         reply,
-        Reply::DownloadReady {
+        Reply::DownloadReady(reply::DownloadReady {
             size,
             owner: Some(UserName::parse("alice")?)
-        }
+        })
     );
     Ok(())
 }

@@ -11,6 +11,7 @@
 //! friend who moves to a new device are real.
 
 use std::time::{Duration, Instant};
+use uchat_wire::{reply, request};
 
 use anyhow::{Context, Result, bail, ensure};
 use tokio::sync::broadcast::error::RecvError;
@@ -142,7 +143,7 @@ async fn old_and_paged_requests_on_the_wire(relay: &TestRelay) -> Result<()> {
         );
     }
     // The pending requests still fit in one answer, so the old request still works.
-    let Reply::FriendRequests { incoming, outgoing } =
+    let Reply::FriendRequests(reply::FriendRequests { incoming, outgoing }) =
         link.request(&Request::FriendRequests).await?
     else {
         bail!("FriendRequests got another answer");
@@ -155,12 +156,12 @@ async fn old_and_paged_requests_on_the_wire(relay: &TestRelay) -> Result<()> {
     );
     // A full page of friends is cut short by its byte budget, well before a thousand.
     let reply = link
-        .request(&Request::FriendsPage {
+        .request(&Request::FriendsPage(request::FriendsPage {
             after: None,
             limit: 1000,
-        })
+        }))
         .await?;
-    let Reply::FriendsPage { friends, next } = reply else {
+    let Reply::FriendsPage(reply::FriendsPage { friends, next }) = reply else {
         bail!("FriendsPage got another answer");
     };
     ensure!(
@@ -173,9 +174,11 @@ async fn old_and_paged_requests_on_the_wire(relay: &TestRelay) -> Result<()> {
     let mut pages = Vec::new();
     loop {
         let reply = link
-            .request(&Request::IncomingFriendRequestsPage { after, limit: 2 })
+            .request(&Request::IncomingFriendRequestsPage(
+                request::IncomingFriendRequestsPage { after, limit: 2 },
+            ))
             .await?;
-        let Reply::FriendRequestsPage { requests, next } = reply else {
+        let Reply::FriendRequestsPage(reply::FriendRequestsPage { requests, next }) = reply else {
             bail!("IncomingFriendRequestsPage got another answer");
         };
         pages.push(

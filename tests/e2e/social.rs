@@ -2,6 +2,7 @@
 //! `profile …`, `listen --json`), plus forged requests at the protocol level.
 
 use std::time::{Duration, Instant};
+use uchat_wire::{reply, request};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -474,11 +475,11 @@ async fn nobody_reads_or_writes_another_users_social_data() -> Result<()> {
         );
     }
     match mallory.request(&Request::Friends).await? {
-        Reply::Friends { friends } => assert!(friends.is_empty(), "{friends:?}"),
+        Reply::Friends(reply::Friends { friends }) => assert!(friends.is_empty(), "{friends:?}"),
         other => panic!("{other:?}"),
     }
     match mallory.request(&Request::FriendRequests).await? {
-        Reply::FriendRequests { incoming, outgoing } => {
+        Reply::FriendRequests(reply::FriendRequests { incoming, outgoing }) => {
             assert!(outgoing.is_empty());
             assert_eq!(incoming.len(), 1, "only mallory's own: {incoming:?}");
             assert_eq!(incoming[0].user.as_str(), "alice");
@@ -488,10 +489,10 @@ async fn nobody_reads_or_writes_another_users_social_data() -> Result<()> {
     // Profiles and presence are for friends only.
     let err = refused(
         mallory
-            .request(&Request::GetProfile {
+            .request(&Request::GetProfile(request::GetProfile {
                 user: UserName::parse("bob")?,
                 known_avatar_version: None,
-            })
+            }))
             .await,
     );
     assert_eq!(err.code, ErrorCode::NotFriends);
@@ -501,20 +502,20 @@ async fn nobody_reads_or_writes_another_users_social_data() -> Result<()> {
         err.message
     );
     match mallory
-        .request(&Request::Presence {
+        .request(&Request::Presence(request::Presence {
             users: vec![UserName::parse("bob")?, UserName::parse("alice")?],
-        })
+        }))
         .await?
     {
-        Reply::Presence { users } => assert!(users.is_empty(), "{users:?}"),
+        Reply::Presence(reply::Presence { users }) => assert!(users.is_empty(), "{users:?}"),
         other => panic!("{other:?}"),
     }
     // Nor can anyone start a session with a stranger (claiming their one-time keys).
     let err = refused(
         mallory
-            .request(&Request::ClaimKey {
+            .request(&Request::ClaimKey(request::ClaimKey {
                 user: UserName::parse("bob")?,
-            })
+            }))
             .await,
     );
     assert_eq!(err.code, ErrorCode::NotFriends);
@@ -529,29 +530,29 @@ async fn nobody_reads_or_writes_another_users_social_data() -> Result<()> {
     )
     .await?;
     assert!(
-        matches!(&reply, Reply::Profile { user, .. } if user.as_str() == "mallory"),
+        matches!(&reply, Reply::Profile(reply::Profile { user, .. }) if user.as_str() == "mallory"),
         "{reply:?}"
     );
     // A hand-made oversized or non-image avatar is refused by the relay too.
     let err = refused(
         mallory
-            .request(&Request::SetProfile {
+            .request(&Request::SetProfile(request::SetProfile {
                 signature: None,
                 avatar: Some(AvatarChange::Set {
                     png: vec![0x89; 600 * 1024],
                 }),
-            })
+            }))
             .await,
     );
     assert_eq!(err.code, ErrorCode::InvalidInput);
     let err = refused(
         mallory
-            .request(&Request::SetProfile {
+            .request(&Request::SetProfile(request::SetProfile {
                 signature: Some("x".repeat(2000)),
                 avatar: Some(AvatarChange::Set {
                     png: b"GIF89a not a png".to_vec(),
                 }),
-            })
+            }))
             .await,
     );
     assert_eq!(err.code, ErrorCode::InvalidInput);
@@ -565,10 +566,10 @@ async fn nobody_reads_or_writes_another_users_social_data() -> Result<()> {
     )
     .await?;
     anonymous
-        .request(&Request::Hello {
+        .request(&Request::Hello(request::Hello {
             protocol: PROTOCOL_VERSION,
             client: "anonymous".into(),
-        })
+        }))
         .await?;
     for request in [Request::Friends, Request::FriendRequests] {
         assert_eq!(

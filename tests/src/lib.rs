@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use uchat_wire::{reply, request};
 
 use anyhow::{Context, Result, bail};
 
@@ -651,15 +652,15 @@ pub async fn raw_login(relay: &TestRelay, user: &str) -> Result<uchat_peer::conn
         "known_relays",
     )
     .await?;
-    link.request(&Request::Hello {
+    link.request(&Request::Hello(request::Hello {
         protocol: PROTOCOL_VERSION,
         client: "forger".into(),
-    })
+    }))
     .await?;
-    link.request(&Request::Login {
+    link.request(&Request::Login(request::Login {
         username: UserName::parse(user)?,
         password: Password::new(PASSWORD),
-    })
+    }))
     .await?;
     Ok(link)
 }
@@ -680,15 +681,12 @@ pub async fn raw_hello(relay: &TestRelay) -> Result<uchat_peer::connection::Rela
     use uchat_wire::{PROTOCOL_VERSION, Reply, Request};
     let link = raw_connect(relay).await?;
     let reply = link
-        .request(&Request::Hello {
+        .request(&Request::Hello(request::Hello {
             protocol: PROTOCOL_VERSION,
             client: "forger".into(),
-        })
+        }))
         .await?;
-    anyhow::ensure!(
-        matches!(reply, Reply::Welcome { .. }),
-        "Hello got {reply:?}"
-    );
+    anyhow::ensure!(matches!(reply, Reply::Welcome(_)), "Hello got {reply:?}");
     Ok(link)
 }
 
@@ -710,7 +708,7 @@ pub async fn raw_register(
         .await
         .with_context(|| format!("registering {user}"))?;
     match reply {
-        Reply::Session { token, .. } => Ok((link, token)),
+        Reply::Session(reply::Session { token, .. }) => Ok((link, token)),
         other => bail!("Register of {user} got {other:?}"),
     }
 }
@@ -740,152 +738,152 @@ pub fn one_request_of_each_kind() -> Vec<uchat_wire::Request> {
     };
     let (group, call, post) = (GroupId([6; 16]), CallId([7; 16]), PostId([8; 16]));
     vec![
-        Request::Hello {
+        Request::Hello(request::Hello {
             protocol: PROTOCOL_VERSION,
             client: "sample".into(),
-        },
-        Request::Register {
+        }),
+        Request::Register(request::Register {
             username: user(),
             password: Password::new(PASSWORD),
             identity: identity.clone(),
             one_time_keys: vec![key.clone()],
             fallback_key: Some(key.clone()),
-        },
-        Request::Login {
+        }),
+        Request::Login(request::Login {
             username: user(),
             password: Password::new(PASSWORD),
-        },
-        Request::Resume {
+        }),
+        Request::Resume(request::Resume {
             username: user(),
             token: SessionToken(vec![9; 32]),
-        },
+        }),
         Request::Logout,
-        Request::UploadKeys {
+        Request::UploadKeys(request::UploadKeys {
             one_time_keys: vec![key.clone()],
             fallback_key: Some(key.clone()),
-        },
+        }),
         Request::KeyCount,
-        Request::ClaimKey { user: user() },
-        Request::Identity { user: user() },
-        Request::Send {
+        Request::ClaimKey(request::ClaimKey { user: user() }),
+        Request::Identity(request::Identity { user: user() }),
+        Request::Send(request::Send {
             to: user(),
             id: MessageId([10; 16]),
             ciphertext: b"sample".to_vec(),
-        },
-        Request::Ack { through: Seq(1) },
-        Request::Presence {
+        }),
+        Request::Ack(request::Ack { through: Seq(1) }),
+        Request::Presence(request::Presence {
             users: vec![user()],
-        },
-        Request::FriendRequest {
+        }),
+        Request::FriendRequest(request::FriendRequest {
             to: user(),
             note: "sample".into(),
-        },
-        Request::AcceptFriend { from: user() },
-        Request::RejectFriend { from: user() },
-        Request::RemoveFriend { user: user() },
-        Request::Block { user: user() },
-        Request::Unblock { user: user() },
+        }),
+        Request::AcceptFriend(request::AcceptFriend { from: user() }),
+        Request::RejectFriend(request::RejectFriend { from: user() }),
+        Request::RemoveFriend(request::RemoveFriend { user: user() }),
+        Request::Block(request::Block { user: user() }),
+        Request::Unblock(request::Unblock { user: user() }),
         Request::Friends,
         Request::FriendRequests,
-        Request::SetProfile {
+        Request::SetProfile(request::SetProfile {
             signature: Some("sample".into()),
             avatar: Some(AvatarChange::Remove),
-        },
-        Request::GetProfile {
+        }),
+        Request::GetProfile(request::GetProfile {
             user: user(),
             known_avatar_version: Some("0123456789abcdef".into()),
-        },
-        Request::ReplaceIdentity {
+        }),
+        Request::ReplaceIdentity(request::ReplaceIdentity {
             identity,
             one_time_keys: vec![key.clone()],
             fallback_key: Some(key),
-        },
-        Request::CreateGroup {
+        }),
+        Request::CreateGroup(request::CreateGroup {
             name: "sample".into(),
             members: vec![user()],
-        },
+        }),
         Request::Groups,
-        Request::GroupInfo { group },
-        Request::InviteToGroup {
+        Request::GroupInfo(request::GroupInfo { group }),
+        Request::InviteToGroup(request::InviteToGroup {
             group,
             user: user(),
-        },
-        Request::KickFromGroup {
+        }),
+        Request::KickFromGroup(request::KickFromGroup {
             group,
             user: user(),
-        },
-        Request::LeaveGroup { group },
-        Request::SyncGroup { group },
-        Request::GroupSend {
+        }),
+        Request::LeaveGroup(request::LeaveGroup { group }),
+        Request::SyncGroup(request::SyncGroup { group }),
+        Request::GroupSend(request::GroupSend {
             group,
             epoch: 1,
             id: MessageId([11; 16]),
             ciphertext: b"sample".to_vec(),
             key_shares: vec![share.clone()],
-        },
-        Request::UploadFile {
+        }),
+        Request::UploadFile(request::UploadFile {
             file: FileId([12; 16]),
             size: 64,
             access: FileAccess::Users {
                 users: vec![user()],
             },
-        },
-        Request::DownloadFile {
+        }),
+        Request::DownloadFile(request::DownloadFile {
             file: FileId([12; 16]),
             offset: 0,
-        },
-        Request::CallInvite {
+        }),
+        Request::CallInvite(request::CallInvite {
             call,
             to: user(),
             offer: b"sample".to_vec(),
-        },
-        Request::CallAnswer {
+        }),
+        Request::CallAnswer(request::CallAnswer {
             call,
             answer: b"sample".to_vec(),
-        },
-        Request::CallReject { call },
-        Request::CallHangup { call },
-        Request::MomentPost {
+        }),
+        Request::CallReject(request::CallReject { call }),
+        Request::CallHangup(request::CallHangup { call }),
+        Request::MomentPost(request::MomentPost {
             id: post,
             ciphertext: b"sample".to_vec(),
             shares: vec![share],
-        },
-        Request::MomentFeed {
+        }),
+        Request::MomentFeed(request::MomentFeed {
             before: Some(10),
             limit: 5,
-        },
-        Request::MomentGet { post },
-        Request::MomentLike {
+        }),
+        Request::MomentGet(request::MomentGet { post }),
+        Request::MomentLike(request::MomentLike {
             post,
             ciphertext: b"sample".to_vec(),
-        },
-        Request::MomentUnlike { post },
-        Request::MomentComment {
+        }),
+        Request::MomentUnlike(request::MomentUnlike { post }),
+        Request::MomentComment(request::MomentComment {
             post,
             id: CommentId([13; 16]),
             reply_to: Some(user()),
             ciphertext: b"sample".to_vec(),
-        },
-        Request::MomentDelete { post },
-        Request::MomentDeleteComment {
+        }),
+        Request::MomentDelete(request::MomentDelete { post }),
+        Request::MomentDeleteComment(request::MomentDeleteComment {
             comment: CommentId([13; 16]),
-        },
-        Request::FriendsPage {
+        }),
+        Request::FriendsPage(request::FriendsPage {
             after: Some(user()),
             limit: 50,
-        },
-        Request::GroupsPage {
+        }),
+        Request::GroupsPage(request::GroupsPage {
             after: Some(group),
             limit: 50,
-        },
-        Request::IncomingFriendRequestsPage {
+        }),
+        Request::IncomingFriendRequestsPage(request::IncomingFriendRequestsPage {
             after: Some(user()),
             limit: 50,
-        },
-        Request::OutgoingFriendRequestsPage {
+        }),
+        Request::OutgoingFriendRequestsPage(request::OutgoingFriendRequestsPage {
             after: Some(user()),
             limit: 50,
-        },
+        }),
         Request::Unknown,
     ]
 }

@@ -14,6 +14,7 @@
 //! callers that test those decide themselves what a failure means.
 
 use std::time::Duration;
+use uchat_wire::{reply, request};
 
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -115,10 +116,10 @@ impl WireClient {
         name: UserName,
         password: &str,
     ) -> Result<Self, RequestError> {
-        let request = Request::Login {
+        let request = Request::Login(request::Login {
             username: name,
             password: Password::new(password),
-        };
+        });
         Self::log_in(dialer, request).await
     }
 
@@ -130,10 +131,10 @@ impl WireClient {
     ) -> Result<Self, RequestError> {
         Self::log_in(
             dialer,
-            Request::Resume {
+            Request::Resume(request::Resume {
                 username: name,
                 token,
-            },
+            }),
         )
         .await
     }
@@ -143,18 +144,18 @@ impl WireClient {
         let link = dialer.dial().await?;
         let kind = request.kind();
         let outcome = async {
-            let hello = Request::Hello {
+            let hello = Request::Hello(request::Hello {
                 protocol: PROTOCOL_VERSION,
                 client: "uchat-tests wire client".into(),
-            };
+            });
             match request_on(&link, &hello).await? {
-                Reply::Welcome { .. } => {}
+                Reply::Welcome(_) => {}
                 other => return Err(unexpected("hello", other)),
             }
             match request_on(&link, &request).await? {
-                Reply::Session {
+                Reply::Session(reply::Session {
                     username, token, ..
-                } => Ok((username, token)),
+                }) => Ok((username, token)),
                 other => Err(unexpected(kind, other)),
             }
         }
@@ -198,17 +199,17 @@ impl WireClient {
         id: MessageId,
         ciphertext: Vec<u8>,
     ) -> Result<Sent, RequestError> {
-        let request = Request::Send {
+        let request = Request::Send(request::Send {
             to: to.clone(),
             id,
             ciphertext,
-        };
+        });
         match self.request(&request).await? {
-            Reply::Sent {
+            Reply::Sent(reply::Sent {
                 relay_ts_ms,
                 duplicate,
                 ..
-            } => Ok(Sent {
+            }) => Ok(Sent {
                 relay_ts_ms,
                 duplicate,
             }),
@@ -219,18 +220,18 @@ impl WireClient {
     /// Makes this user and `other` friends: this one asks, `other` accepts (unless the
     /// two requests met and they already are).
     pub async fn befriend(&self, other: &WireClient) -> Result<(), RequestError> {
-        let ask = Request::FriendRequest {
+        let ask = Request::FriendRequest(request::FriendRequest {
             to: other.name.clone(),
             note: "wire client".into(),
-        };
+        });
         match self.request(&ask).await? {
-            Reply::FriendRequestSent {
+            Reply::FriendRequestSent(reply::FriendRequestSent {
                 became_friends: true,
-            } => Ok(()),
-            Reply::FriendRequestSent { .. } => {
-                let accept = Request::AcceptFriend {
+            }) => Ok(()),
+            Reply::FriendRequestSent(_) => {
+                let accept = Request::AcceptFriend(request::AcceptFriend {
                     from: self.name.clone(),
-                };
+                });
                 match other.request(&accept).await? {
                     Reply::Done => Ok(()),
                     reply => Err(unexpected("accept_friend", reply)),
@@ -412,7 +413,7 @@ async fn ack_actor(
     // Ends when the reader is dropped (the channel closes) or an `Ack` fails.
     while wanted.changed().await.is_ok() {
         let through = *wanted.borrow_and_update();
-        match request_on(&link, &Request::Ack { through }).await {
+        match request_on(&link, &Request::Ack(request::Ack { through })).await {
             Ok(_) => {
                 done.send_modify(|state| state.through = state.through.max(through));
             }
@@ -517,7 +518,7 @@ pub fn register_request(name: UserName, password: &str, one_time_keys: usize) ->
         key: random_bytes(32),
         signature: random_bytes(64),
     };
-    Request::Register {
+    Request::Register(request::Register {
         username: name,
         password: Password::new(password),
         identity: IdentityKeys {
@@ -526,7 +527,7 @@ pub fn register_request(name: UserName, password: &str, one_time_keys: usize) ->
         },
         one_time_keys: (0..one_time_keys).map(|_| key()).collect(),
         fallback_key: Some(key()),
-    }
+    })
 }
 
 /// A fresh random message id.

@@ -212,10 +212,10 @@ mod tests {
     use crate::{PROTOCOL_VERSION, Password, UserName};
 
     fn hello() -> Request {
-        Request::Hello {
+        Request::Hello(crate::request::Hello {
             protocol: PROTOCOL_VERSION,
             client: "test 你好".into(),
-        }
+        })
     }
 
     #[test]
@@ -317,10 +317,10 @@ mod tests {
 
     #[test]
     fn encoding_an_oversized_message_fails_before_sending() {
-        let req = Request::Login {
+        let req = Request::Login(crate::request::Login {
             username: UserName::parse("alice").expect("valid"),
             password: Password::new("x".repeat(2000)),
-        };
+        });
         assert!(matches!(
             encode(&req, 1000),
             Err(FrameError::TooLarge { max: 1000, .. })

@@ -44,7 +44,11 @@ pub use msg::file::FileAccess;
 pub use msg::group::{GroupChange, GroupInfo, GroupMember, GroupSummary, KeyShare};
 pub use msg::moment::{MomentComment, MomentItem, MomentLike};
 pub use msg::push::{Push, PushEvent};
+/// The body of each [`Request`] kind, by the variant's name (`request::ClaimKey`).
+pub use msg::request;
 pub use msg::request::{IdentityKeys, Password, Request, SessionToken, SignedKey};
+/// The body of each [`Reply`] kind, by the variant's name (`reply::ClaimedKey`).
+pub use msg::response as reply;
 pub use msg::response::{ErrorReply, PresenceEntry, Reply, Response};
 pub use msg::social::{AvatarChange, FriendEntry, FriendRequestEntry, ProfileSummary};
 

@@ -136,16 +136,19 @@ mod tests {
     /// Requests added with groups (protocol 1.2).
     fn group_request() -> impl Strategy<Value = Request> {
         prop_oneof![
-            (text(), proptest::collection::vec(user_name(), 0..4))
-                .prop_map(|(name, members)| Request::CreateGroup { name, members }),
+            (text(), proptest::collection::vec(user_name(), 0..4)).prop_map(|(name, members)| {
+                Request::CreateGroup(crate::request::CreateGroup { name, members })
+            }),
             Just(Request::Groups),
-            group_id().prop_map(|group| Request::GroupInfo { group }),
-            (group_id(), user_name())
-                .prop_map(|(group, user)| Request::InviteToGroup { group, user }),
-            (group_id(), user_name())
-                .prop_map(|(group, user)| Request::KickFromGroup { group, user }),
-            group_id().prop_map(|group| Request::LeaveGroup { group }),
-            group_id().prop_map(|group| Request::SyncGroup { group }),
+            group_id().prop_map(|group| Request::GroupInfo(crate::request::GroupInfo { group })),
+            (group_id(), user_name()).prop_map(|(group, user)| Request::InviteToGroup(
+                crate::request::InviteToGroup { group, user }
+            )),
+            (group_id(), user_name()).prop_map(|(group, user)| Request::KickFromGroup(
+                crate::request::KickFromGroup { group, user }
+            )),
+            group_id().prop_map(|group| Request::LeaveGroup(crate::request::LeaveGroup { group })),
+            group_id().prop_map(|group| Request::SyncGroup(crate::request::SyncGroup { group })),
             (
                 any::<[u8; 16]>(),
                 any::<u64>(),
@@ -155,15 +158,19 @@ mod tests {
                     group_id().prop_map(|group| crate::msg::file::FileAccess::Group { group }),
                 ]
             )
-                .prop_map(|(file, size, access)| Request::UploadFile {
+                .prop_map(|(file, size, access)| Request::UploadFile(
+                    crate::request::UploadFile {
+                        file: crate::FileId(file),
+                        size,
+                        access
+                    }
+                )),
+            (any::<[u8; 16]>(), any::<u64>()).prop_map(|(file, offset)| Request::DownloadFile(
+                crate::request::DownloadFile {
                     file: crate::FileId(file),
-                    size,
-                    access
-                }),
-            (any::<[u8; 16]>(), any::<u64>()).prop_map(|(file, offset)| Request::DownloadFile {
-                file: crate::FileId(file),
-                offset
-            }),
+                    offset
+                }
+            )),
             (
                 group_id(),
                 any::<u64>(),
@@ -172,13 +179,13 @@ mod tests {
                 key_shares()
             )
                 .prop_map(|(group, epoch, id, ciphertext, key_shares)| {
-                    Request::GroupSend {
+                    Request::GroupSend(crate::request::GroupSend {
                         group,
                         epoch,
                         id,
                         ciphertext,
                         key_shares,
-                    }
+                    })
                 }),
         ]
     }
@@ -237,24 +244,31 @@ mod tests {
     /// `prop_oneof!` stays within its arity.
     fn social_request() -> impl Strategy<Value = Request> {
         prop_oneof![
-            (user_name(), text()).prop_map(|(to, note)| Request::FriendRequest { to, note }),
-            user_name().prop_map(|from| Request::AcceptFriend { from }),
-            user_name().prop_map(|from| Request::RejectFriend { from }),
-            user_name().prop_map(|user| Request::RemoveFriend { user }),
-            user_name().prop_map(|user| Request::Block { user }),
-            user_name().prop_map(|user| Request::Unblock { user }),
+            (user_name(), text()).prop_map(|(to, note)| Request::FriendRequest(
+                crate::request::FriendRequest { to, note }
+            )),
+            user_name()
+                .prop_map(|from| Request::AcceptFriend(crate::request::AcceptFriend { from })),
+            user_name()
+                .prop_map(|from| Request::RejectFriend(crate::request::RejectFriend { from })),
+            user_name()
+                .prop_map(|user| Request::RemoveFriend(crate::request::RemoveFriend { user })),
+            user_name().prop_map(|user| Request::Block(crate::request::Block { user })),
+            user_name().prop_map(|user| Request::Unblock(crate::request::Unblock { user })),
             Just(Request::Friends),
             Just(Request::FriendRequests),
             (
                 proptest::option::of(text()),
                 proptest::option::of(avatar_change())
             )
-                .prop_map(|(signature, avatar)| Request::SetProfile { signature, avatar }),
+                .prop_map(|(signature, avatar)| Request::SetProfile(
+                    crate::request::SetProfile { signature, avatar }
+                )),
             (user_name(), proptest::option::of("[0-9a-f]{16}")).prop_map(
-                |(user, known_avatar_version)| Request::GetProfile {
+                |(user, known_avatar_version)| Request::GetProfile(crate::request::GetProfile {
                     user,
                     known_avatar_version,
-                }
+                })
             ),
         ]
     }
@@ -277,25 +291,28 @@ mod tests {
 
     fn call_request() -> impl Strategy<Value = Request> {
         prop_oneof![
-            (call_id(), user_name(), bytes()).prop_map(|(call, to, offer)| Request::CallInvite {
-                call,
-                to,
-                offer
-            }),
-            (call_id(), bytes()).prop_map(|(call, answer)| Request::CallAnswer { call, answer }),
-            call_id().prop_map(|call| Request::CallReject { call }),
-            call_id().prop_map(|call| Request::CallHangup { call }),
+            (call_id(), user_name(), bytes()).prop_map(|(call, to, offer)| Request::CallInvite(
+                crate::request::CallInvite { call, to, offer }
+            )),
+            (call_id(), bytes()).prop_map(|(call, answer)| Request::CallAnswer(
+                crate::request::CallAnswer { call, answer }
+            )),
+            call_id().prop_map(|call| Request::CallReject(crate::request::CallReject { call })),
+            call_id().prop_map(|call| Request::CallHangup(crate::request::CallHangup { call })),
         ]
     }
 
     fn call_reply() -> impl Strategy<Value = Reply> {
         prop_oneof![
-            (any::<u32>(), any::<u64>()).prop_map(|(leg, ring_timeout_ms)| Reply::CallRinging {
-                leg,
-                ring_timeout_ms
-            }),
-            call_end_reason().prop_map(|reason| Reply::CallEnded { reason }),
-            any::<u32>().prop_map(|leg| Reply::CallConnected { leg }),
+            (any::<u32>(), any::<u64>()).prop_map(|(leg, ring_timeout_ms)| Reply::CallRinging(
+                crate::reply::CallRinging {
+                    leg,
+                    ring_timeout_ms
+                }
+            )),
+            call_end_reason()
+                .prop_map(|reason| Reply::CallEnded(crate::reply::CallEnded { reason })),
+            any::<u32>().prop_map(|leg| Reply::CallConnected(crate::reply::CallConnected { leg })),
         ]
     }
 
@@ -378,28 +395,32 @@ mod tests {
     fn moment_request() -> impl Strategy<Value = Request> {
         prop_oneof![
             (post_id(), bytes(), key_shares()).prop_map(|(id, ciphertext, shares)| {
-                Request::MomentPost {
+                Request::MomentPost(crate::request::MomentPost {
                     id,
                     ciphertext,
                     shares,
-                }
+                })
             }),
-            (proptest::option::of(any::<u64>()), any::<u32>())
-                .prop_map(|(before, limit)| Request::MomentFeed { before, limit }),
-            post_id().prop_map(|post| Request::MomentGet { post }),
-            (post_id(), bytes())
-                .prop_map(|(post, ciphertext)| Request::MomentLike { post, ciphertext }),
-            post_id().prop_map(|post| Request::MomentUnlike { post }),
-            moment_comment().prop_map(|c| Request::MomentComment {
+            (proptest::option::of(any::<u64>()), any::<u32>()).prop_map(|(before, limit)| {
+                Request::MomentFeed(crate::request::MomentFeed { before, limit })
+            }),
+            post_id().prop_map(|post| Request::MomentGet(crate::request::MomentGet { post })),
+            (post_id(), bytes()).prop_map(|(post, ciphertext)| Request::MomentLike(
+                crate::request::MomentLike { post, ciphertext }
+            )),
+            post_id().prop_map(|post| Request::MomentUnlike(crate::request::MomentUnlike { post })),
+            moment_comment().prop_map(|c| Request::MomentComment(crate::request::MomentComment {
                 post: c.post,
                 id: c.id,
                 reply_to: c.reply_to,
                 ciphertext: c.ciphertext,
-            }),
-            post_id().prop_map(|post| Request::MomentDelete { post }),
-            any::<[u8; 16]>().prop_map(|id| Request::MomentDeleteComment {
-                comment: CommentId(id)
-            }),
+            })),
+            post_id().prop_map(|post| Request::MomentDelete(crate::request::MomentDelete { post })),
+            any::<[u8; 16]>().prop_map(|id| Request::MomentDeleteComment(
+                crate::request::MomentDeleteComment {
+                    comment: CommentId(id)
+                }
+            )),
         ]
     }
 
@@ -410,18 +431,24 @@ mod tests {
                 any::<bool>(),
                 proptest::collection::vec(user_name(), 0..2)
             )
-                .prop_map(|(posted_ms, duplicate, unshared)| Reply::MomentPosted {
-                    posted_ms,
-                    duplicate,
-                    unshared
-                }),
+                .prop_map(|(posted_ms, duplicate, unshared)| Reply::MomentPosted(
+                    crate::reply::MomentPosted {
+                        posted_ms,
+                        duplicate,
+                        unshared
+                    }
+                )),
             (
                 proptest::collection::vec(moment_item(), 0..3),
                 proptest::option::of(any::<u64>())
             )
-                .prop_map(|(posts, next)| Reply::MomentFeed { posts, next }),
-            moment_item().prop_map(|post| Reply::Moment { post }),
-            any::<u64>().prop_map(|commented_ms| Reply::MomentCommented { commented_ms }),
+                .prop_map(|(posts, next)| Reply::MomentFeed(
+                    crate::reply::MomentFeed { posts, next }
+                )),
+            moment_item().prop_map(|post| Reply::Moment(crate::reply::Moment { post })),
+            any::<u64>().prop_map(|commented_ms| Reply::MomentCommented(
+                crate::reply::MomentCommented { commented_ms }
+            )),
         ]
     }
 
@@ -448,15 +475,23 @@ mod tests {
     /// The paged list requests (protocol 1.6).
     fn page_request() -> impl Strategy<Value = Request> {
         prop_oneof![
-            (proptest::option::of(user_name()), any::<u32>())
-                .prop_map(|(after, limit)| Request::FriendsPage { after, limit }),
-            (proptest::option::of(group_id()), any::<u32>())
-                .prop_map(|(after, limit)| Request::GroupsPage { after, limit }),
             (proptest::option::of(user_name()), any::<u32>()).prop_map(|(after, limit)| {
-                Request::IncomingFriendRequestsPage { after, limit }
+                Request::FriendsPage(crate::request::FriendsPage { after, limit })
+            }),
+            (proptest::option::of(group_id()), any::<u32>()).prop_map(|(after, limit)| {
+                Request::GroupsPage(crate::request::GroupsPage { after, limit })
             }),
             (proptest::option::of(user_name()), any::<u32>()).prop_map(|(after, limit)| {
-                Request::OutgoingFriendRequestsPage { after, limit }
+                Request::IncomingFriendRequestsPage(crate::request::IncomingFriendRequestsPage {
+                    after,
+                    limit,
+                })
+            }),
+            (proptest::option::of(user_name()), any::<u32>()).prop_map(|(after, limit)| {
+                Request::OutgoingFriendRequestsPage(crate::request::OutgoingFriendRequestsPage {
+                    after,
+                    limit,
+                })
             }),
         ]
     }
@@ -468,17 +503,23 @@ mod tests {
                 proptest::collection::vec(friend_entry(), 0..3),
                 proptest::option::of(user_name())
             )
-                .prop_map(|(friends, next)| Reply::FriendsPage { friends, next }),
+                .prop_map(|(friends, next)| Reply::FriendsPage(
+                    crate::reply::FriendsPage { friends, next }
+                )),
             (
                 proptest::collection::vec(group_info(), 0..3),
                 proptest::option::of(group_id())
             )
-                .prop_map(|(groups, next)| Reply::GroupsPage { groups, next }),
+                .prop_map(|(groups, next)| Reply::GroupsPage(
+                    crate::reply::GroupsPage { groups, next }
+                )),
             (
                 proptest::collection::vec(friend_request_entry(), 0..3),
                 proptest::option::of(user_name())
             )
-                .prop_map(|(requests, next)| Reply::FriendRequestsPage { requests, next }),
+                .prop_map(|(requests, next)| Reply::FriendRequestsPage(
+                    crate::reply::FriendRequestsPage { requests, next }
+                )),
         ]
     }
 
@@ -489,7 +530,9 @@ mod tests {
             moment_request(),
             call_request(),
             group_request(),
-            (protocol(), text()).prop_map(|(protocol, client)| Request::Hello { protocol, client }),
+            (protocol(), text()).prop_map(|(protocol, client)| Request::Hello(
+                crate::request::Hello { protocol, client }
+            )),
             (
                 user_name(),
                 text(),
@@ -499,52 +542,54 @@ mod tests {
             )
                 .prop_map(
                     |(username, password, identity, one_time_keys, fallback_key)| {
-                        Request::Register {
+                        Request::Register(crate::request::Register {
                             username,
                             password: Password::new(password),
                             identity,
                             one_time_keys,
                             fallback_key,
-                        }
+                        })
                     }
                 ),
-            (user_name(), text()).prop_map(|(username, password)| Request::Login {
-                username,
-                password: Password::new(password),
-            }),
-            (user_name(), bytes()).prop_map(|(username, token)| Request::Resume {
-                username,
-                token: SessionToken(token),
-            }),
+            (user_name(), text()).prop_map(|(username, password)| Request::Login(
+                crate::request::Login {
+                    username,
+                    password: Password::new(password),
+                }
+            )),
+            (user_name(), bytes()).prop_map(|(username, token)| Request::Resume(
+                crate::request::Resume {
+                    username,
+                    token: SessionToken(token),
+                }
+            )),
             Just(Request::Logout),
             (signed_keys(), proptest::option::of(signed_key())).prop_map(
-                |(one_time_keys, fallback_key)| Request::UploadKeys {
+                |(one_time_keys, fallback_key)| Request::UploadKeys(crate::request::UploadKeys {
                     one_time_keys,
                     fallback_key,
-                }
+                })
             ),
             Just(Request::KeyCount),
-            user_name().prop_map(|user| Request::ClaimKey { user }),
-            user_name().prop_map(|user| Request::Identity { user }),
-            (user_name(), message_id(), bytes()).prop_map(|(to, id, ciphertext)| Request::Send {
-                to,
-                id,
-                ciphertext,
-            }),
-            seq().prop_map(|through| Request::Ack { through }),
+            user_name().prop_map(|user| Request::ClaimKey(crate::request::ClaimKey { user })),
+            user_name().prop_map(|user| Request::Identity(crate::request::Identity { user })),
+            (user_name(), message_id(), bytes()).prop_map(|(to, id, ciphertext)| Request::Send(
+                crate::request::Send { to, id, ciphertext }
+            )),
+            seq().prop_map(|through| Request::Ack(crate::request::Ack { through })),
             proptest::collection::vec(user_name(), 0..5)
-                .prop_map(|users| Request::Presence { users }),
+                .prop_map(|users| Request::Presence(crate::request::Presence { users })),
             (
                 identity_keys(),
                 signed_keys(),
                 proptest::option::of(signed_key())
             )
                 .prop_map(|(identity, one_time_keys, fallback_key)| {
-                    Request::ReplaceIdentity {
+                    Request::ReplaceIdentity(crate::request::ReplaceIdentity {
                         identity,
                         one_time_keys,
                         fallback_key,
-                    }
+                    })
                 }),
             Just(Request::Unknown),
         ]
@@ -554,56 +599,56 @@ mod tests {
     /// fails to compile here until the generator above covers it too.
     fn request_variant(r: &Request) -> usize {
         match r {
-            Request::Hello { .. } => 0,
-            Request::Register { .. } => 1,
-            Request::Login { .. } => 2,
-            Request::Resume { .. } => 3,
+            Request::Hello(_) => 0,
+            Request::Register(_) => 1,
+            Request::Login(_) => 2,
+            Request::Resume(_) => 3,
             Request::Logout => 4,
-            Request::UploadKeys { .. } => 5,
+            Request::UploadKeys(_) => 5,
             Request::KeyCount => 6,
-            Request::ClaimKey { .. } => 7,
-            Request::Identity { .. } => 8,
-            Request::Send { .. } => 9,
-            Request::Ack { .. } => 10,
-            Request::Presence { .. } => 11,
+            Request::ClaimKey(_) => 7,
+            Request::Identity(_) => 8,
+            Request::Send(_) => 9,
+            Request::Ack(_) => 10,
+            Request::Presence(_) => 11,
             Request::Unknown => 12,
-            Request::ReplaceIdentity { .. } => 13,
-            Request::FriendRequest { .. } => 14,
-            Request::AcceptFriend { .. } => 15,
-            Request::RejectFriend { .. } => 16,
-            Request::RemoveFriend { .. } => 17,
-            Request::Block { .. } => 18,
-            Request::Unblock { .. } => 19,
+            Request::ReplaceIdentity(_) => 13,
+            Request::FriendRequest(_) => 14,
+            Request::AcceptFriend(_) => 15,
+            Request::RejectFriend(_) => 16,
+            Request::RemoveFriend(_) => 17,
+            Request::Block(_) => 18,
+            Request::Unblock(_) => 19,
             Request::Friends => 20,
             Request::FriendRequests => 21,
-            Request::SetProfile { .. } => 22,
-            Request::GetProfile { .. } => 23,
-            Request::CreateGroup { .. } => 24,
+            Request::SetProfile(_) => 22,
+            Request::GetProfile(_) => 23,
+            Request::CreateGroup(_) => 24,
             Request::Groups => 25,
-            Request::GroupInfo { .. } => 26,
-            Request::InviteToGroup { .. } => 27,
-            Request::KickFromGroup { .. } => 28,
-            Request::LeaveGroup { .. } => 29,
-            Request::GroupSend { .. } => 30,
-            Request::SyncGroup { .. } => 31,
-            Request::UploadFile { .. } => 32,
-            Request::DownloadFile { .. } => 33,
-            Request::CallInvite { .. } => 34,
-            Request::CallAnswer { .. } => 35,
-            Request::CallReject { .. } => 36,
-            Request::CallHangup { .. } => 37,
-            Request::MomentPost { .. } => 38,
-            Request::MomentFeed { .. } => 39,
-            Request::MomentGet { .. } => 40,
-            Request::MomentLike { .. } => 41,
-            Request::MomentUnlike { .. } => 42,
-            Request::MomentComment { .. } => 43,
-            Request::MomentDelete { .. } => 44,
-            Request::MomentDeleteComment { .. } => 45,
-            Request::FriendsPage { .. } => 46,
-            Request::GroupsPage { .. } => 47,
-            Request::IncomingFriendRequestsPage { .. } => 48,
-            Request::OutgoingFriendRequestsPage { .. } => 49,
+            Request::GroupInfo(_) => 26,
+            Request::InviteToGroup(_) => 27,
+            Request::KickFromGroup(_) => 28,
+            Request::LeaveGroup(_) => 29,
+            Request::GroupSend(_) => 30,
+            Request::SyncGroup(_) => 31,
+            Request::UploadFile(_) => 32,
+            Request::DownloadFile(_) => 33,
+            Request::CallInvite(_) => 34,
+            Request::CallAnswer(_) => 35,
+            Request::CallReject(_) => 36,
+            Request::CallHangup(_) => 37,
+            Request::MomentPost(_) => 38,
+            Request::MomentFeed(_) => 39,
+            Request::MomentGet(_) => 40,
+            Request::MomentLike(_) => 41,
+            Request::MomentUnlike(_) => 42,
+            Request::MomentComment(_) => 43,
+            Request::MomentDelete(_) => 44,
+            Request::MomentDeleteComment(_) => 45,
+            Request::FriendsPage(_) => 46,
+            Request::GroupsPage(_) => 47,
+            Request::IncomingFriendRequestsPage(_) => 48,
+            Request::OutgoingFriendRequestsPage(_) => 49,
         }
     }
     const REQUEST_VARIANTS: usize = 50;
@@ -696,24 +741,30 @@ mod tests {
     /// Replies added with the social layer (protocol 1.1).
     fn social_reply() -> impl Strategy<Value = Reply> {
         prop_oneof![
-            any::<bool>().prop_map(|became_friends| Reply::FriendRequestSent { became_friends }),
+            any::<bool>().prop_map(|became_friends| Reply::FriendRequestSent(
+                crate::reply::FriendRequestSent { became_friends }
+            )),
             proptest::collection::vec(friend_entry(), 0..3)
-                .prop_map(|friends| Reply::Friends { friends }),
+                .prop_map(|friends| Reply::Friends(crate::reply::Friends { friends })),
             (
                 proptest::collection::vec(friend_request_entry(), 0..3),
                 proptest::collection::vec(friend_request_entry(), 0..3)
             )
-                .prop_map(|(incoming, outgoing)| Reply::FriendRequests { incoming, outgoing }),
+                .prop_map(|(incoming, outgoing)| Reply::FriendRequests(
+                    crate::reply::FriendRequests { incoming, outgoing }
+                )),
             (
                 user_name(),
                 profile_summary(),
                 proptest::option::of(bytes())
             )
-                .prop_map(|(user, profile, avatar)| Reply::Profile {
-                    user,
-                    profile,
-                    avatar
-                }),
+                .prop_map(|(user, profile, avatar)| Reply::Profile(
+                    crate::reply::Profile {
+                        user,
+                        profile,
+                        avatar
+                    }
+                )),
         ]
     }
 
@@ -723,46 +774,57 @@ mod tests {
             social_reply(),
             moment_reply(),
             call_reply(),
-            group_info().prop_map(|group| Reply::Group { group }),
+            group_info().prop_map(|group| Reply::Group(crate::reply::Group { group })),
             proptest::collection::vec(group_info(), 0..3)
-                .prop_map(|groups| Reply::Groups { groups }),
+                .prop_map(|groups| Reply::Groups(crate::reply::Groups { groups })),
             prop_oneof![
-                any::<u64>().prop_map(|offset| Reply::UploadReady { offset }),
-                any::<u64>().prop_map(|size| Reply::Uploaded { size }),
-                (any::<u64>(), proptest::option::of(user_name()))
-                    .prop_map(|(size, owner)| Reply::DownloadReady { size, owner }),
+                any::<u64>()
+                    .prop_map(|offset| Reply::UploadReady(crate::reply::UploadReady { offset })),
+                any::<u64>().prop_map(|size| Reply::Uploaded(crate::reply::Uploaded { size })),
+                (any::<u64>(), proptest::option::of(user_name())).prop_map(|(size, owner)| {
+                    Reply::DownloadReady(crate::reply::DownloadReady { size, owner })
+                }),
             ],
-            (protocol(), text()).prop_map(|(protocol, relay)| Reply::Welcome { protocol, relay }),
+            (protocol(), text()).prop_map(|(protocol, relay)| Reply::Welcome(
+                crate::reply::Welcome { protocol, relay }
+            )),
             (user_name(), bytes(), seq(), seq()).prop_map(
-                |(username, token, queue_head, acked_through)| Reply::Session {
-                    username,
-                    token: SessionToken(token),
-                    queue_head,
-                    acked_through,
-                }
+                |(username, token, queue_head, acked_through)| Reply::Session(
+                    crate::reply::Session {
+                        username,
+                        token: SessionToken(token),
+                        queue_head,
+                        acked_through,
+                    }
+                )
             ),
             Just(Reply::Done),
-            any::<u64>().prop_map(|one_time_keys| Reply::KeyCount { one_time_keys }),
+            any::<u64>().prop_map(|one_time_keys| Reply::KeyCount(crate::reply::KeyCount {
+                one_time_keys
+            })),
             (user_name(), identity_keys(), signed_key(), any::<bool>()).prop_map(
-                |(user, identity, key, fallback)| Reply::ClaimedKey {
+                |(user, identity, key, fallback)| Reply::ClaimedKey(crate::reply::ClaimedKey {
                     user,
                     identity,
                     key,
                     fallback,
-                }
+                })
             ),
-            (user_name(), identity_keys())
-                .prop_map(|(user, identity)| Reply::Identity { user, identity }),
+            (user_name(), identity_keys()).prop_map(|(user, identity)| Reply::Identity(
+                crate::reply::Identity { user, identity }
+            )),
             (
                 any::<u64>(),
                 any::<bool>(),
                 proptest::collection::vec(user_name(), 0..2)
             )
-                .prop_map(|(relay_ts_ms, duplicate, unshared)| Reply::Sent {
-                    relay_ts_ms,
-                    duplicate,
-                    unshared
-                }),
+                .prop_map(|(relay_ts_ms, duplicate, unshared)| Reply::Sent(
+                    crate::reply::Sent {
+                        relay_ts_ms,
+                        duplicate,
+                        unshared
+                    }
+                )),
             proptest::collection::vec(
                 (
                     user_name(),
@@ -776,7 +838,7 @@ mod tests {
                     }),
                 0..4
             )
-            .prop_map(|users| Reply::Presence { users }),
+            .prop_map(|users| Reply::Presence(crate::reply::Presence { users })),
             Just(Reply::Unknown),
         ]
     }
@@ -784,34 +846,34 @@ mod tests {
     /// Numbers every `Reply` variant; see [`request_variant`].
     fn reply_variant(r: &Reply) -> usize {
         match r {
-            Reply::Welcome { .. } => 0,
-            Reply::Session { .. } => 1,
+            Reply::Welcome(_) => 0,
+            Reply::Session(_) => 1,
             Reply::Done => 2,
-            Reply::KeyCount { .. } => 3,
-            Reply::ClaimedKey { .. } => 4,
-            Reply::Identity { .. } => 5,
-            Reply::Sent { .. } => 6,
-            Reply::Presence { .. } => 7,
+            Reply::KeyCount(_) => 3,
+            Reply::ClaimedKey(_) => 4,
+            Reply::Identity(_) => 5,
+            Reply::Sent(_) => 6,
+            Reply::Presence(_) => 7,
             Reply::Unknown => 8,
-            Reply::FriendRequestSent { .. } => 9,
-            Reply::Friends { .. } => 10,
-            Reply::FriendRequests { .. } => 11,
-            Reply::Profile { .. } => 12,
-            Reply::Group { .. } => 13,
-            Reply::Groups { .. } => 14,
-            Reply::UploadReady { .. } => 15,
-            Reply::Uploaded { .. } => 16,
-            Reply::DownloadReady { .. } => 17,
-            Reply::CallRinging { .. } => 18,
-            Reply::CallEnded { .. } => 19,
-            Reply::CallConnected { .. } => 20,
-            Reply::MomentPosted { .. } => 21,
-            Reply::MomentFeed { .. } => 22,
-            Reply::Moment { .. } => 23,
-            Reply::MomentCommented { .. } => 24,
-            Reply::FriendsPage { .. } => 25,
-            Reply::GroupsPage { .. } => 26,
-            Reply::FriendRequestsPage { .. } => 27,
+            Reply::FriendRequestSent(_) => 9,
+            Reply::Friends(_) => 10,
+            Reply::FriendRequests(_) => 11,
+            Reply::Profile(_) => 12,
+            Reply::Group(_) => 13,
+            Reply::Groups(_) => 14,
+            Reply::UploadReady(_) => 15,
+            Reply::Uploaded(_) => 16,
+            Reply::DownloadReady(_) => 17,
+            Reply::CallRinging(_) => 18,
+            Reply::CallEnded(_) => 19,
+            Reply::CallConnected(_) => 20,
+            Reply::MomentPosted(_) => 21,
+            Reply::MomentFeed(_) => 22,
+            Reply::Moment(_) => 23,
+            Reply::MomentCommented(_) => 24,
+            Reply::FriendsPage(_) => 25,
+            Reply::GroupsPage(_) => 26,
+            Reply::FriendRequestsPage(_) => 27,
         }
     }
     const REPLY_VARIANTS: usize = 28;
@@ -1235,10 +1297,10 @@ mod tests {
     #[test]
     fn hello_bytes_are_pinned() {
         // A fixed version rather than PROTOCOL_VERSION, so the pin survives minor bumps.
-        let hello = Request::Hello {
+        let hello = Request::Hello(crate::request::Hello {
             protocol: ProtocolVersion { major: 1, minor: 1 },
             client: "uchat/test".into(),
-        };
+        });
         // length 0x3c; {"type": "Hello", "body": {"protocol": {"major": 1, "minor": 1},
         // "client": "uchat/test"}}
         let expected = concat!(
@@ -1308,10 +1370,10 @@ mod tests {
 
     #[test]
     fn friends_page_request_bytes_are_pinned() {
-        let request = Request::FriendsPage {
+        let request = Request::FriendsPage(crate::request::FriendsPage {
             after: Some(alice()),
             limit: 1000,
-        };
+        });
         // length 0x2d; {"type": "FriendsPage", "body": {"after": "alice", "limit": 1000
         // (uint16)}}
         let expected = concat!(
@@ -1342,19 +1404,19 @@ mod tests {
         let bytes = hex::decode(bytes).expect("hex");
         assert_eq!(
             frame::decode_frame::<Request>(&bytes, MAX_CONTROL_FRAME_BYTES),
-            Ok(Request::GroupsPage {
+            Ok(Request::GroupsPage(crate::request::GroupsPage {
                 after: None,
                 limit: 50
-            })
+            }))
         );
     }
 
     #[test]
     fn groups_page_reply_bytes_are_pinned() {
-        let response = Response::Ok(Reply::GroupsPage {
+        let response = Response::Ok(Reply::GroupsPage(crate::reply::GroupsPage {
             groups: Vec::new(),
             next: Some(GroupId([0x11; 16])),
-        });
+        }));
         // length 0x44; {"type": "Ok", "body": {"type": "GroupsPage", "body": {"groups": [],
         // "next": 16 bytes (bin8)}}}
         let expected = concat!(
@@ -1377,14 +1439,16 @@ mod tests {
 
     #[test]
     fn friend_requests_page_reply_bytes_are_pinned() {
-        let response = Response::Ok(Reply::FriendRequestsPage {
-            requests: vec![FriendRequestEntry {
-                user: alice(),
-                note: "你好".into(),
-                created_ms: 1_767_225_600_000,
-            }],
-            next: None,
-        });
+        let response = Response::Ok(Reply::FriendRequestsPage(
+            crate::reply::FriendRequestsPage {
+                requests: vec![FriendRequestEntry {
+                    user: alice(),
+                    note: "你好".into(),
+                    created_ms: 1_767_225_600_000,
+                }],
+                next: None,
+            },
+        ));
         // length 0x69; {"type": "Ok", "body": {"type": "FriendRequestsPage", "body":
         // {"requests": [{"user": "alice", "note": "你好", "created_ms": 1767225600000
         // (uint64)}], "next": nil}}}: the last page.
@@ -1489,10 +1553,10 @@ mod tests {
         };
         assert_eq!(
             decode_newer::<Request>(&hello),
-            Ok(Request::Hello {
+            Ok(Request::Hello(crate::request::Hello {
                 protocol: PROTOCOL_VERSION,
                 client: "uchat/9".into(),
-            })
+            }))
         );
 
         let sent = NewerResponse::Ok(NewerReply::Sent {
@@ -1501,11 +1565,11 @@ mod tests {
         });
         assert_eq!(
             decode_newer::<Response>(&sent),
-            Ok(Response::Ok(Reply::Sent {
+            Ok(Response::Ok(Reply::Sent(crate::reply::Sent {
                 relay_ts_ms: 5,
                 duplicate: false,
                 unshared: Vec::new(),
-            }))
+            })))
         );
 
         let push = NewerPush {

@@ -8,6 +8,7 @@
 //! seed`). Olm and Megolm keys are random, so running it again replaces the fixtures and
 //! the messages together; the corpora that grew from the old seeds then open less.
 
+use uchat_wire::{request, reply};
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
@@ -156,151 +157,151 @@ fn requests() -> Vec<Request> {
         PostId([4; 16]),
     );
     vec![
-        Request::Hello {
+        Request::Hello(request::Hello {
             protocol: PROTOCOL_VERSION,
             client: "uchat 0.1.0".into(),
-        },
-        Request::Register {
+        }),
+        Request::Register(request::Register {
             username: user("alice"),
             password: Password::new("correct horse"),
             identity: identity_keys(),
             one_time_keys: vec![signed_key(1), signed_key(2)],
             fallback_key: Some(signed_key(3)),
-        },
-        Request::Login {
+        }),
+        Request::Login(request::Login {
             username: user("alice"),
             password: Password::new("密码"),
-        },
-        Request::Resume {
+        }),
+        Request::Resume(request::Resume {
             username: user("alice"),
             token: SessionToken(vec![4; 32]),
-        },
+        }),
         Request::Logout,
-        Request::UploadKeys {
+        Request::UploadKeys(request::UploadKeys {
             one_time_keys: vec![signed_key(4)],
             fallback_key: None,
-        },
+        }),
         Request::KeyCount,
-        Request::ClaimKey { user: user("bob") },
-        Request::Identity { user: user("bob") },
-        Request::Send {
+        Request::ClaimKey(request::ClaimKey { user: user("bob") }),
+        Request::Identity(request::Identity { user: user("bob") }),
+        Request::Send(request::Send {
             to: user("bob"),
             id: MessageId([1; 16]),
             ciphertext: vec![0xab; 48],
-        },
-        Request::Ack { through: Seq(41) },
-        Request::Presence {
+        }),
+        Request::Ack(request::Ack { through: Seq(41) }),
+        Request::Presence(request::Presence {
             users: vec![user("bob"), user("carol")],
-        },
-        Request::FriendRequest {
+        }),
+        Request::FriendRequest(request::FriendRequest {
             to: user("bob"),
             note: "我是 alice".into(),
-        },
-        Request::AcceptFriend { from: user("bob") },
-        Request::RejectFriend { from: user("bob") },
-        Request::RemoveFriend { user: user("bob") },
-        Request::Block {
+        }),
+        Request::AcceptFriend(request::AcceptFriend { from: user("bob") }),
+        Request::RejectFriend(request::RejectFriend { from: user("bob") }),
+        Request::RemoveFriend(request::RemoveFriend { user: user("bob") }),
+        Request::Block(request::Block {
             user: user("mallory"),
-        },
-        Request::Unblock {
+        }),
+        Request::Unblock(request::Unblock {
             user: user("mallory"),
-        },
+        }),
         Request::Friends,
         Request::FriendRequests,
-        Request::SetProfile {
+        Request::SetProfile(request::SetProfile {
             signature: Some("hi".into()),
             avatar: Some(AvatarChange::Set {
                 png: vec![0x89, b'P', b'N', b'G'],
             }),
-        },
-        Request::SetProfile {
+        }),
+        Request::SetProfile(request::SetProfile {
             signature: None,
             avatar: Some(AvatarChange::Remove),
-        },
-        Request::GetProfile {
+        }),
+        Request::GetProfile(request::GetProfile {
             user: user("bob"),
             known_avatar_version: Some("0011".into()),
-        },
-        Request::ReplaceIdentity {
+        }),
+        Request::ReplaceIdentity(request::ReplaceIdentity {
             identity: identity_keys(),
             one_time_keys: vec![signed_key(5)],
             fallback_key: Some(signed_key(6)),
-        },
-        Request::CreateGroup {
+        }),
+        Request::CreateGroup(request::CreateGroup {
             name: "家人".into(),
             members: vec![user("bob")],
-        },
+        }),
         Request::Groups,
-        Request::GroupInfo { group: g },
-        Request::InviteToGroup {
+        Request::GroupInfo(request::GroupInfo { group: g }),
+        Request::InviteToGroup(request::InviteToGroup {
             group: g,
             user: user("carol"),
-        },
-        Request::KickFromGroup {
+        }),
+        Request::KickFromGroup(request::KickFromGroup {
             group: g,
             user: user("carol"),
-        },
-        Request::LeaveGroup { group: g },
-        Request::SyncGroup { group: g },
-        Request::GroupSend {
+        }),
+        Request::LeaveGroup(request::LeaveGroup { group: g }),
+        Request::SyncGroup(request::SyncGroup { group: g }),
+        Request::GroupSend(request::GroupSend {
             group: g,
             epoch: 2,
             id: MessageId([2; 16]),
             ciphertext: vec![0xcd; 64],
             key_shares: vec![share()],
-        },
-        Request::UploadFile {
+        }),
+        Request::UploadFile(request::UploadFile {
             file: f,
             size: 70_000,
             access: FileAccess::Users {
                 users: vec![user("bob")],
             },
-        },
-        Request::UploadFile {
+        }),
+        Request::UploadFile(request::UploadFile {
             file: f,
             size: 1,
             access: FileAccess::Group { group: g },
-        },
-        Request::DownloadFile {
+        }),
+        Request::DownloadFile(request::DownloadFile {
             file: f,
             offset: 65_600,
-        },
-        Request::CallInvite {
+        }),
+        Request::CallInvite(request::CallInvite {
             call: c,
             to: user("bob"),
             offer: vec![3; 90],
-        },
-        Request::CallAnswer {
+        }),
+        Request::CallAnswer(request::CallAnswer {
             call: c,
             answer: vec![4; 90],
-        },
-        Request::CallReject { call: c },
-        Request::CallHangup { call: c },
-        Request::MomentPost {
+        }),
+        Request::CallReject(request::CallReject { call: c }),
+        Request::CallHangup(request::CallHangup { call: c }),
+        Request::MomentPost(request::MomentPost {
             id: p,
             ciphertext: vec![5; 100],
             shares: vec![share()],
-        },
-        Request::MomentFeed {
+        }),
+        Request::MomentFeed(request::MomentFeed {
             before: Some(10),
             limit: 20,
-        },
-        Request::MomentGet { post: p },
-        Request::MomentLike {
+        }),
+        Request::MomentGet(request::MomentGet { post: p }),
+        Request::MomentLike(request::MomentLike {
             post: p,
             ciphertext: vec![6; 64],
-        },
-        Request::MomentUnlike { post: p },
-        Request::MomentComment {
+        }),
+        Request::MomentUnlike(request::MomentUnlike { post: p }),
+        Request::MomentComment(request::MomentComment {
             post: p,
             id: CommentId([5; 16]),
             reply_to: Some(user("bob")),
             ciphertext: vec![7; 64],
-        },
-        Request::MomentDelete { post: p },
-        Request::MomentDeleteComment {
+        }),
+        Request::MomentDelete(request::MomentDelete { post: p }),
+        Request::MomentDeleteComment(request::MomentDeleteComment {
             comment: CommentId([5; 16]),
-        },
+        }),
         Request::Unknown,
     ]
 }
@@ -313,44 +314,44 @@ fn replies() -> Vec<Response> {
         created_ms: 3,
     };
     vec![
-        ok(Reply::Welcome {
+        ok(Reply::Welcome(reply::Welcome {
             protocol: PROTOCOL_VERSION,
             relay: "uchat-relay 0.1.0".into(),
-        }),
-        ok(Reply::Session {
+        })),
+        ok(Reply::Session(reply::Session {
             username: user("alice"),
             token: SessionToken(vec![4; 32]),
             queue_head: Seq(7),
             acked_through: Seq(5),
-        }),
+        })),
         ok(Reply::Done),
-        ok(Reply::KeyCount { one_time_keys: 50 }),
-        ok(Reply::ClaimedKey {
+        ok(Reply::KeyCount(reply::KeyCount { one_time_keys: 50 })),
+        ok(Reply::ClaimedKey(reply::ClaimedKey {
             user: user("bob"),
             identity: identity_keys(),
             key: signed_key(1),
             fallback: false,
-        }),
-        ok(Reply::Identity {
+        })),
+        ok(Reply::Identity(reply::Identity {
             user: user("bob"),
             identity: identity_keys(),
-        }),
-        ok(Reply::Sent {
+        })),
+        ok(Reply::Sent(reply::Sent {
             relay_ts_ms: 99,
             duplicate: false,
             unshared: vec![user("carol")],
-        }),
-        ok(Reply::Presence {
+        })),
+        ok(Reply::Presence(reply::Presence {
             users: vec![PresenceEntry {
                 user: user("bob"),
                 online: false,
                 last_seen_ms: Some(4),
             }],
-        }),
-        ok(Reply::FriendRequestSent {
+        })),
+        ok(Reply::FriendRequestSent(reply::FriendRequestSent {
             became_friends: true,
-        }),
-        ok(Reply::Friends {
+        })),
+        ok(Reply::Friends(reply::Friends {
             friends: vec![FriendEntry {
                 user: user("bob"),
                 since_ms: 1,
@@ -360,49 +361,49 @@ fn replies() -> Vec<Response> {
                 identity: identity_keys(),
                 profile: profile(),
             }],
-        }),
-        ok(Reply::FriendRequests {
+        })),
+        ok(Reply::FriendRequests(reply::FriendRequests {
             incoming: vec![entry.clone()],
             outgoing: vec![entry],
-        }),
-        ok(Reply::Profile {
+        })),
+        ok(Reply::Profile(reply::Profile {
             user: user("bob"),
             profile: profile(),
             avatar: Some(vec![0x89; 20]),
-        }),
-        ok(Reply::Group {
+        })),
+        ok(Reply::Group(reply::Group {
             group: group_info(),
-        }),
-        ok(Reply::Groups {
+        })),
+        ok(Reply::Groups(reply::Groups {
             groups: vec![group_info()],
-        }),
-        ok(Reply::UploadReady { offset: 65_600 }),
-        ok(Reply::Uploaded { size: 70_000 }),
-        ok(Reply::DownloadReady {
+        })),
+        ok(Reply::UploadReady(reply::UploadReady { offset: 65_600 })),
+        ok(Reply::Uploaded(reply::Uploaded { size: 70_000 })),
+        ok(Reply::DownloadReady(reply::DownloadReady {
             size: 70_000,
             owner: Some(user("alice")),
-        }),
-        ok(Reply::CallRinging {
+        })),
+        ok(Reply::CallRinging(reply::CallRinging {
             leg: 1,
             ring_timeout_ms: 45_000,
-        }),
-        ok(Reply::CallEnded {
+        })),
+        ok(Reply::CallEnded(reply::CallEnded {
             reason: CallEndReason::Busy,
-        }),
-        ok(Reply::CallConnected { leg: 2 }),
-        ok(Reply::MomentPosted {
+        })),
+        ok(Reply::CallConnected(reply::CallConnected { leg: 2 })),
+        ok(Reply::MomentPosted(reply::MomentPosted {
             posted_ms: 11,
             duplicate: false,
             unshared: Vec::new(),
-        }),
-        ok(Reply::MomentFeed {
+        })),
+        ok(Reply::MomentFeed(reply::MomentFeed {
             posts: vec![moment_item()],
             next: Some(2),
-        }),
-        ok(Reply::Moment {
+        })),
+        ok(Reply::Moment(reply::Moment {
             post: moment_item(),
-        }),
-        ok(Reply::MomentCommented { commented_ms: 13 }),
+        })),
+        ok(Reply::MomentCommented(reply::MomentCommented { commented_ms: 13 })),
         ok(Reply::Unknown),
         Response::error(ErrorCode::NotFriends, "bob is not your friend"),
         Response::error(ErrorCode::RateLimited, "try again in 30 s"),

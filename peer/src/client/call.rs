@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::sync::PoisonError;
 use std::time::Duration;
+use uchat_wire::{reply, request};
 
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -326,7 +327,9 @@ impl ClientState {
                     // Tell the caller at once rather than let it ring.
                     if let Ok(link) = self.link() {
                         tokio::spawn(async move {
-                            let _ = link.request(&Request::CallReject { call }).await;
+                            let _ = link
+                                .request(&Request::CallReject(request::CallReject { call }))
+                                .await;
                         });
                     }
                     return Ok(());
@@ -441,21 +444,21 @@ impl Client {
                 ended: None,
             },
         );
-        let request = Request::CallInvite {
+        let request = Request::CallInvite(request::CallInvite {
             call,
             to: to.clone(),
             offer,
-        };
+        });
         let reply = self.inner.link().map_err(ClientError::from);
         let reply = match reply {
             Ok(link) => link.request(&request).await.map_err(ClientError::from),
             Err(e) => Err(e),
         };
         match reply {
-            Ok(Reply::CallRinging {
+            Ok(Reply::CallRinging(reply::CallRinging {
                 leg,
                 ring_timeout_ms,
-            }) => {
+            })) => {
                 if let Some(outgoing) = self.inner.calls().outgoing.get_mut(&call) {
                     outgoing.leg = Some(leg);
                 }
@@ -465,7 +468,7 @@ impl Client {
                     ring_timeout: Duration::from_millis(ring_timeout_ms),
                 }))
             }
-            Ok(Reply::CallEnded { reason }) => {
+            Ok(Reply::CallEnded(reply::CallEnded { reason })) => {
                 self.inner.calls().outgoing.remove(&call);
                 Ok(Placed::Ended { call, reason })
             }
@@ -581,11 +584,11 @@ impl Client {
         let reply = self
             .inner
             .link()?
-            .request(&Request::CallAnswer { call, answer })
+            .request(&Request::CallAnswer(request::CallAnswer { call, answer }))
             .await;
         self.inner.calls().incoming.remove(&call);
         match reply? {
-            Reply::CallConnected { leg } => {
+            Reply::CallConnected(reply::CallConnected { leg }) => {
                 self.inner.calls().active.insert(call, None);
                 Ok(ConnectedCall {
                     call,
@@ -606,7 +609,7 @@ impl Client {
         self.inner.calls().incoming.remove(&call);
         self.inner
             .link()?
-            .request(&Request::CallReject { call })
+            .request(&Request::CallReject(request::CallReject { call }))
             .await?;
         Ok(())
     }
@@ -615,7 +618,7 @@ impl Client {
     pub async fn hang_up(&self, call: CallId) -> Result<(), ClientError> {
         self.inner
             .link()?
-            .request(&Request::CallHangup { call })
+            .request(&Request::CallHangup(request::CallHangup { call }))
             .await?;
         Ok(())
     }

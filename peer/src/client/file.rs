@@ -14,6 +14,7 @@
 
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
+use uchat_wire::request;
 
 use tokio::io::AsyncReadExt;
 use uchat_wire::{FileAccess, FileId, GroupId, MessageId, UserName};
@@ -444,7 +445,10 @@ impl Client {
                     // Without the message there is no key; the relay still says whether
                     // the id is one this user may fetch at all, the clearer answer.
                     let link = self.inner.link()?;
-                    let probe = uchat_wire::Request::DownloadFile { file, offset: 0 };
+                    let probe = uchat_wire::Request::DownloadFile(request::DownloadFile {
+                        file,
+                        offset: 0,
+                    });
                     if let Err(e @ crate::connection::ConnectionError::Refused(_)) =
                         link.open_transfer(&probe).await
                     {

@@ -26,6 +26,7 @@
 
 use std::ops::ControlFlow;
 use std::time::Duration;
+use uchat_wire::{reply, request};
 
 use sha2::{Digest, Sha256};
 use uchat_wire::msg::group::check_group_name;
@@ -123,10 +124,10 @@ impl Client {
                 "you are in every group you make; list only the other members".into(),
             ));
         }
-        let request = Request::CreateGroup {
+        let request = Request::CreateGroup(request::CreateGroup {
             name: name.to_string(),
             members: members.to_vec(),
-        };
+        });
         self.inner.group_request(request, "create group").await
     }
 
@@ -137,12 +138,14 @@ impl Client {
         let paged = fetch_pages(
             &link,
             "groups",
-            |after| Request::GroupsPage {
-                after,
-                limit: MAX_PAGE_ENTRIES,
+            |after| {
+                Request::GroupsPage(request::GroupsPage {
+                    after,
+                    limit: MAX_PAGE_ENTRIES,
+                })
             },
             |reply| match reply {
-                Reply::GroupsPage { groups, next } => Some((groups, next)),
+                Reply::GroupsPage(reply::GroupsPage { groups, next }) => Some((groups, next)),
                 _ => None,
             },
         )
@@ -150,7 +153,7 @@ impl Client {
         let mut groups = match paged {
             Some(groups) => groups,
             None => match link.request(&Request::Groups).await? {
-                Reply::Groups { groups } => groups,
+                Reply::Groups(reply::Groups { groups }) => groups,
                 _ => return Err(unexpected("groups")),
             },
         };
@@ -180,7 +183,10 @@ impl Client {
     /// One group's state (members, owner), for its members.
     pub async fn group(&self, group: GroupId) -> Result<Group, ClientError> {
         self.inner
-            .group_request(Request::GroupInfo { group }, "group info")
+            .group_request(
+                Request::GroupInfo(request::GroupInfo { group }),
+                "group info",
+            )
             .await
     }
 
@@ -190,10 +196,10 @@ impl Client {
         group: GroupId,
         user: &UserName,
     ) -> Result<Group, ClientError> {
-        let request = Request::InviteToGroup {
+        let request = Request::InviteToGroup(request::InviteToGroup {
             group,
             user: user.clone(),
-        };
+        });
         self.inner.group_request(request, "invite").await
     }
 
@@ -203,10 +209,10 @@ impl Client {
         group: GroupId,
         user: &UserName,
     ) -> Result<Group, ClientError> {
-        let request = Request::KickFromGroup {
+        let request = Request::KickFromGroup(request::KickFromGroup {
             group,
             user: user.clone(),
-        };
+        });
         self.inner.group_request(request, "kick").await
     }
 
@@ -215,7 +221,7 @@ impl Client {
         match self
             .inner
             .link()?
-            .request(&Request::LeaveGroup { group })
+            .request(&Request::LeaveGroup(request::LeaveGroup { group }))
             .await?
         {
             Reply::Done => {
@@ -387,7 +393,7 @@ impl ClientState {
         what: &'static str,
     ) -> Result<GroupInfo, ClientError> {
         match self.link()?.request(&request).await? {
-            Reply::Group { group } => {
+            Reply::Group(reply::Group { group }) => {
                 self.learn_group(&group)?;
                 Ok(group)
             }
@@ -408,7 +414,11 @@ impl ClientState {
 
     /// Asks the relay to queue this group's whole member list for this user.
     async fn request_sync(&self, group: GroupId) -> Result<(), ClientError> {
-        match self.link()?.request(&Request::SyncGroup { group }).await? {
+        match self
+            .link()?
+            .request(&Request::SyncGroup(request::SyncGroup { group }))
+            .await?
+        {
             Reply::Done => Ok(()),
             _ => Err(unexpected("sync group")),
         }
@@ -644,13 +654,13 @@ impl ClientState {
             let Some(part) = entry.group.clone() else {
                 break;
             };
-            let request = Request::GroupSend {
+            let request = Request::GroupSend(request::GroupSend {
                 group: part.group,
                 epoch: part.epoch,
                 id: entry.id,
                 ciphertext: entry.ciphertext.clone(),
                 key_shares: part.key_shares.clone(),
-            };
+            });
             let sent = match self.link() {
                 Ok(link) => link.request(&request).await,
                 Err(e) => Err(e),
@@ -692,8 +702,12 @@ impl ClientState {
         entry: &OutboxEntry,
         group: GroupId,
     ) -> Result<ControlFlow<Delivery, OutboxEntry>, ClientError> {
-        let epoch = match self.link()?.request(&Request::GroupInfo { group }).await {
-            Ok(Reply::Group { group }) => {
+        let epoch = match self
+            .link()?
+            .request(&Request::GroupInfo(request::GroupInfo { group }))
+            .await
+        {
+            Ok(Reply::Group(reply::Group { group })) => {
                 let epoch = group.epoch;
                 self.learn_group(&group)?;
                 epoch

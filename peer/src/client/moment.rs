@@ -9,6 +9,7 @@
 //! shown to anyone.
 
 use std::path::PathBuf;
+use uchat_wire::{reply, request};
 
 use uchat_wire::frame::MAX_CONTROL_FRAME_BYTES;
 use uchat_wire::msg::moment::MAX_POST_CIPHERTEXT_BYTES;
@@ -133,16 +134,16 @@ impl Client {
             )));
         }
         let link = self.inner.link()?;
-        let request = Request::MomentPost {
+        let request = Request::MomentPost(request::MomentPost {
             id,
             ciphertext,
             shares,
-        };
-        let Reply::MomentPosted {
+        });
+        let Reply::MomentPosted(reply::MomentPosted {
             posted_ms,
             unshared,
             ..
-        } = link.request(&request).await?
+        }) = link.request(&request).await?
         else {
             return Err(unexpected("post a moment"));
         };
@@ -198,8 +199,10 @@ impl Client {
         before: Option<u64>,
         limit: u32,
     ) -> Result<MomentPage, ClientError> {
-        let request = Request::MomentFeed { before, limit };
-        let Reply::MomentFeed { posts, next } = self.inner.link()?.request(&request).await? else {
+        let request = Request::MomentFeed(request::MomentFeed { before, limit });
+        let Reply::MomentFeed(reply::MomentFeed { posts, next }) =
+            self.inner.link()?.request(&request).await?
+        else {
             return Err(unexpected("moments feed"));
         };
         let posts = posts
@@ -211,10 +214,10 @@ impl Client {
 
     /// One post, if this user may see it (`NoSuchPost` otherwise).
     pub async fn moment(&self, post: PostId) -> Result<Moment, ClientError> {
-        let Reply::Moment { post: item } = self
+        let Reply::Moment(reply::Moment { post: item }) = self
             .inner
             .link()?
-            .request(&Request::MomentGet { post })
+            .request(&Request::MomentGet(request::MomentGet { post }))
             .await?
         else {
             return Err(unexpected("moment"));
@@ -227,13 +230,20 @@ impl Client {
         let key = self.inner.post_key(post)?;
         let ciphertext =
             cipher::seal_like(&key, post, &self.inner.me).map_err(TransferError::Chunk)?;
-        self.done(Request::MomentLike { post, ciphertext }, "like")
-            .await
+        self.done(
+            Request::MomentLike(request::MomentLike { post, ciphertext }),
+            "like",
+        )
+        .await
     }
 
     /// Takes back this user's like of `post`.
     pub async fn unlike_moment(&self, post: PostId) -> Result<(), ClientError> {
-        self.done(Request::MomentUnlike { post }, "unlike").await
+        self.done(
+            Request::MomentUnlike(request::MomentUnlike { post }),
+            "unlike",
+        )
+        .await
     }
 
     /// Comments `text` on `post`, answering `reply_to` if given (the author, or someone
@@ -254,28 +264,34 @@ impl Client {
         };
         let ciphertext =
             cipher::seal_comment(&key, post, id, &encode(&body)).map_err(TransferError::Chunk)?;
-        let request = Request::MomentComment {
+        let request = Request::MomentComment(request::MomentComment {
             post,
             id,
             reply_to: reply_to.cloned(),
             ciphertext,
-        };
+        });
         match self.inner.link()?.request(&request).await? {
-            Reply::MomentCommented { .. } => Ok(id),
+            Reply::MomentCommented(_) => Ok(id),
             _ => Err(unexpected("comment")),
         }
     }
 
     /// Deletes this user's post `post`, with its likes and comments.
     pub async fn delete_moment(&self, post: PostId) -> Result<(), ClientError> {
-        self.done(Request::MomentDelete { post }, "delete a moment")
-            .await
+        self.done(
+            Request::MomentDelete(request::MomentDelete { post }),
+            "delete a moment",
+        )
+        .await
     }
 
     /// Deletes comment `comment` (this user's, or one on this user's post).
     pub async fn delete_moment_comment(&self, comment: CommentId) -> Result<(), ClientError> {
-        self.done(Request::MomentDeleteComment { comment }, "delete a comment")
-            .await
+        self.done(
+            Request::MomentDeleteComment(request::MomentDeleteComment { comment }),
+            "delete a comment",
+        )
+        .await
     }
 
     async fn done(&self, request: Request, what: &'static str) -> Result<(), ClientError> {

@@ -8,6 +8,7 @@
 //! every spawned task): a slow relay never keeps the inbox waiting behind a send.
 
 use std::collections::HashMap;
+use uchat_wire::{reply, request};
 
 use futures_util::{StreamExt, stream};
 use uchat_wire::{IdentityKeys, Reply, Request, SignedKey, UserName};
@@ -73,10 +74,12 @@ impl ClientState {
     async fn claim_key(&self, to: &UserName) -> Result<ClaimedKey, ClientError> {
         match self
             .link()?
-            .request(&Request::ClaimKey { user: to.clone() })
+            .request(&Request::ClaimKey(request::ClaimKey { user: to.clone() }))
             .await?
         {
-            Reply::ClaimedKey { identity, key, .. } => Ok(ClaimedKey { identity, key }),
+            Reply::ClaimedKey(reply::ClaimedKey { identity, key, .. }) => {
+                Ok(ClaimedKey { identity, key })
+            }
             _ => Err(unexpected("claim key")),
         }
     }
@@ -210,10 +213,10 @@ impl ClientState {
             None => {
                 let published = match self
                     .link()?
-                    .request(&Request::Identity { user: from.clone() })
+                    .request(&Request::Identity(request::Identity { user: from.clone() }))
                     .await
                 {
-                    Ok(Reply::Identity { identity, .. }) => Some(identity),
+                    Ok(Reply::Identity(reply::Identity { identity, .. })) => Some(identity),
                     // The relay has no such account: the key is nobody's.
                     Ok(_) | Err(ConnectionError::Refused(_)) => None,
                     // A network failure proves nothing: leave the event queued

@@ -10,6 +10,7 @@
 //! safety numbers and trusts the new keys.
 
 use std::collections::HashSet;
+use uchat_wire::{reply, request};
 
 use uchat_wire::msg::page::MAX_PAGE_ENTRIES;
 use uchat_wire::msg::social::{TextRuleError, check_note, check_signature};
@@ -114,7 +115,9 @@ impl From<TextRuleError> for ClientError {
 /// A page of friend requests from a `FriendRequestsPage` answer.
 fn requests_page(reply: Reply) -> Option<(Vec<FriendRequestEntry>, Option<UserName>)> {
     match reply {
-        Reply::FriendRequestsPage { requests, next } => Some((requests, next)),
+        Reply::FriendRequestsPage(reply::FriendRequestsPage { requests, next }) => {
+            Some((requests, next))
+        }
         _ => None,
     }
 }
@@ -129,12 +132,12 @@ impl Client {
             ));
         }
         check_note(note)?;
-        let request = Request::FriendRequest {
+        let request = Request::FriendRequest(request::FriendRequest {
             to: user.clone(),
             note: note.to_string(),
-        };
+        });
         match self.inner.link()?.request(&request).await? {
-            Reply::FriendRequestSent { became_friends } => {
+            Reply::FriendRequestSent(reply::FriendRequestSent { became_friends }) => {
                 if became_friends {
                     self.inner.befriended(user).await;
                 }
@@ -147,7 +150,10 @@ impl Client {
     /// Accepts `user`'s pending friend request and pins their identity keys.
     pub async fn accept_friend(&self, user: &UserName) -> Result<(), ClientError> {
         self.inner
-            .done(Request::AcceptFriend { from: user.clone() }, "accept")
+            .done(
+                Request::AcceptFriend(request::AcceptFriend { from: user.clone() }),
+                "accept",
+            )
             .await?;
         self.inner.befriended(user).await;
         Ok(())
@@ -156,14 +162,20 @@ impl Client {
     /// Declines `user`'s pending friend request (they are not told).
     pub async fn reject_friend(&self, user: &UserName) -> Result<(), ClientError> {
         self.inner
-            .done(Request::RejectFriend { from: user.clone() }, "reject")
+            .done(
+                Request::RejectFriend(request::RejectFriend { from: user.clone() }),
+                "reject",
+            )
             .await
     }
 
     /// Ends the friendship with `user` on both sides.
     pub async fn remove_friend(&self, user: &UserName) -> Result<(), ClientError> {
         self.inner
-            .done(Request::RemoveFriend { user: user.clone() }, "remove")
+            .done(
+                Request::RemoveFriend(request::RemoveFriend { user: user.clone() }),
+                "remove",
+            )
             .await?;
         self.inner.store.remove_contact(user)?;
         Ok(())
@@ -177,14 +189,20 @@ impl Client {
             ));
         }
         self.inner
-            .done(Request::Block { user: user.clone() }, "block")
+            .done(
+                Request::Block(request::Block { user: user.clone() }),
+                "block",
+            )
             .await
     }
 
     /// Lifts a block on `user`.
     pub async fn unblock(&self, user: &UserName) -> Result<(), ClientError> {
         self.inner
-            .done(Request::Unblock { user: user.clone() }, "unblock")
+            .done(
+                Request::Unblock(request::Unblock { user: user.clone() }),
+                "unblock",
+            )
             .await
     }
 
@@ -201,9 +219,11 @@ impl Client {
         let incoming = fetch_pages(
             &link,
             "incoming friend requests",
-            |after| Request::IncomingFriendRequestsPage {
-                after,
-                limit: MAX_PAGE_ENTRIES,
+            |after| {
+                Request::IncomingFriendRequestsPage(request::IncomingFriendRequestsPage {
+                    after,
+                    limit: MAX_PAGE_ENTRIES,
+                })
             },
             requests_page,
         )
@@ -213,9 +233,11 @@ impl Client {
                 fetch_pages(
                     &link,
                     "outgoing friend requests",
-                    |after| Request::OutgoingFriendRequestsPage {
-                        after,
-                        limit: MAX_PAGE_ENTRIES,
+                    |after| {
+                        Request::OutgoingFriendRequestsPage(request::OutgoingFriendRequestsPage {
+                            after,
+                            limit: MAX_PAGE_ENTRIES,
+                        })
                     },
                     requests_page,
                 )
@@ -226,7 +248,7 @@ impl Client {
         let mut requests = match (incoming, outgoing) {
             (Some(incoming), Some(outgoing)) => FriendRequests { incoming, outgoing },
             _ => match link.request(&Request::FriendRequests).await? {
-                Reply::FriendRequests { incoming, outgoing } => {
+                Reply::FriendRequests(reply::FriendRequests { incoming, outgoing }) => {
                     FriendRequests { incoming, outgoing }
                 }
                 _ => return Err(unexpected("friend requests")),
@@ -248,15 +270,15 @@ impl Client {
         if let Some(signature) = signature {
             check_signature(signature)?;
         }
-        let request = Request::SetProfile {
+        let request = Request::SetProfile(request::SetProfile {
             signature: signature.map(str::to_string),
             avatar: avatar.clone().map(|a| match a {
                 NewAvatar::Remove => AvatarChange::Remove,
                 NewAvatar::Png(png) => AvatarChange::Set { png },
             }),
-        };
+        });
         match self.inner.link()?.request(&request).await? {
-            Reply::Profile { profile, .. } => {
+            Reply::Profile(reply::Profile { profile, .. }) => {
                 // Keep our own avatar in the cache too, so `profile show` needs no download.
                 let mut own = self.inner.cached_contact(&self.inner.me)?;
                 own.avatar = match (avatar, &own.avatar) {
@@ -280,14 +302,14 @@ impl Client {
             .avatar
             .as_ref()
             .and(cached.profile.avatar_version.clone());
-        let request = Request::GetProfile {
+        let request = Request::GetProfile(request::GetProfile {
             user: user.clone(),
             known_avatar_version: known.clone(),
-        };
+        });
         let (profile, downloaded) = match self.inner.link()?.request(&request).await? {
-            Reply::Profile {
+            Reply::Profile(reply::Profile {
                 profile, avatar, ..
-            } => (profile, avatar),
+            }) => (profile, avatar),
             _ => return Err(unexpected("get profile")),
         };
         let avatar_from_cache = downloaded.is_none()
@@ -392,12 +414,14 @@ impl ClientState {
         let paged = fetch_pages(
             &link,
             "friends",
-            |after| Request::FriendsPage {
-                after,
-                limit: MAX_PAGE_ENTRIES,
+            |after| {
+                Request::FriendsPage(request::FriendsPage {
+                    after,
+                    limit: MAX_PAGE_ENTRIES,
+                })
             },
             |reply| match reply {
-                Reply::FriendsPage { friends, next } => Some((friends, next)),
+                Reply::FriendsPage(reply::FriendsPage { friends, next }) => Some((friends, next)),
                 _ => None,
             },
         )
@@ -405,7 +429,7 @@ impl ClientState {
         match paged {
             Some(friends) => Ok(friends),
             None => match link.request(&Request::Friends).await? {
-                Reply::Friends { friends } => Ok(friends),
+                Reply::Friends(reply::Friends { friends }) => Ok(friends),
                 _ => Err(unexpected("friends")),
             },
         }

@@ -4,6 +4,7 @@
 //! and carry the answers out against the relay and the store.
 
 use std::collections::VecDeque;
+use uchat_wire::reply;
 
 use crate::store::OutboxEntry;
 use uchat_wire::{ErrorCode, ErrorReply, KeyShare, MessageId, Reply, UserName};
@@ -51,7 +52,7 @@ pub(crate) fn is_permanent(code: ErrorCode) -> bool {
 /// for the entry; `relay` names the relay in the reason an odd answer waits for.
 pub(crate) fn judge(answer: Result<Reply, ConnectionError>, relay: &str) -> Delivery {
     match answer {
-        Ok(Reply::Sent { relay_ts_ms, .. }) => Delivery::Sent { relay_ts_ms },
+        Ok(Reply::Sent(reply::Sent { relay_ts_ms, .. })) => Delivery::Sent { relay_ts_ms },
         Ok(_) => Delivery::Later(ConnectionError::Unreachable {
             relay: relay.to_owned(),
             reason: "unexpected answer to a send".into(),
@@ -71,11 +72,11 @@ pub(crate) fn shares_given(
     answer: &Result<Reply, ConnectionError>,
 ) -> Vec<UserName> {
     match answer {
-        Ok(Reply::Sent {
+        Ok(Reply::Sent(reply::Sent {
             duplicate: false,
             unshared,
             ..
-        }) => shares
+        })) => shares
             .iter()
             .map(|share| &share.to)
             .filter(|to| !unshared.contains(to))
@@ -154,14 +155,14 @@ mod tests {
     }
 
     fn sent(duplicate: bool, unshared: &[&str]) -> Result<Reply, ConnectionError> {
-        Ok(Reply::Sent {
+        Ok(Reply::Sent(reply::Sent {
             relay_ts_ms: 7,
             duplicate,
             unshared: unshared
                 .iter()
                 .map(|u| UserName::parse(u).expect("a valid name"))
                 .collect(),
-        })
+        }))
     }
 
     fn offline() -> ConnectionError {

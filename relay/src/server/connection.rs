@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
+use uchat_wire::request;
 
 use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinSet;
@@ -315,7 +316,7 @@ async fn serve_stream(
     let answer = match body {
         Ok(body) => match frame::decode_body::<Request>(&body) {
             // A transfer keeps the stream: raw ciphertext follows its request or answer.
-            Ok(Request::UploadFile { .. } | Request::DownloadFile { .. })
+            Ok(Request::UploadFile(_) | Request::DownloadFile(_))
                 if !connection.state().said_hello =>
             {
                 error_frame(Response::error(
@@ -323,11 +324,11 @@ async fn serve_stream(
                     "send Hello before any other request",
                 ))
             }
-            Ok(Request::UploadFile { file, size, access }) => {
+            Ok(Request::UploadFile(request::UploadFile { file, size, access })) => {
                 let request = files::UploadRequest { file, size, access };
                 return files::upload(connection, shared, request, send, recv).await;
             }
-            Ok(Request::DownloadFile { file, offset }) => {
+            Ok(Request::DownloadFile(request::DownloadFile { file, offset })) => {
                 return files::download(connection, shared, file, offset, send, recv).await;
             }
             Ok(request) => requests::handle(&connection, &shared, request).await,
@@ -394,7 +395,7 @@ mod tests {
             key: vec![0xff; 32],
             signature: vec![0xff; 64],
         };
-        let register = Request::Register {
+        let register = Request::Register(request::Register {
             username: UserName::parse(&"a".repeat(UserName::MAX_LEN)).expect("valid"),
             password: Password::new("p".repeat(1024)),
             identity: IdentityKeys {
@@ -403,7 +404,7 @@ mod tests {
             },
             one_time_keys: vec![key.clone(); MAX_KEYS_PER_REQUEST],
             fallback_key: Some(key),
-        };
+        });
         let bytes = frame::encode(&register, MAX_CONTROL_FRAME_BYTES).expect("encodes");
         assert!(
             bytes.len() < MAX_PRELOGIN_FRAME_BYTES,

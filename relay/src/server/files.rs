@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+use uchat_wire::reply;
 
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use uchat_store::FileLimits;
@@ -261,10 +262,13 @@ async fn receive(
         let store = shared.store.clone();
         let limits = file_limits(shared);
         blocking(move || store.complete_upload(file, &limits)).await?;
-        answer(send, Ok(Reply::UploadReady { offset: size }))
-            .await
-            .map_err(|_| fail(ErrorCode::Internal, "the stream closed"))?;
-        return Ok(Reply::Uploaded { size });
+        answer(
+            send,
+            Ok(Reply::UploadReady(reply::UploadReady { offset: size })),
+        )
+        .await
+        .map_err(|_| fail(ErrorCode::Internal, "the stream closed"))?;
+        return Ok(Reply::Uploaded(reply::Uploaded { size }));
     }
     let offset = chunk_boundary(held.min(size));
     let partial = shared.files.partial_path(file);
@@ -290,7 +294,7 @@ async fn receive(
     out.seek(SeekFrom::Start(offset))
         .await
         .map_err(|e| io_failure("cannot seek in an upload file", &e))?;
-    answer(send, Ok(Reply::UploadReady { offset }))
+    answer(send, Ok(Reply::UploadReady(reply::UploadReady { offset })))
         .await
         .map_err(|_| fail(ErrorCode::Internal, "the stream closed"))?;
 
@@ -353,7 +357,7 @@ async fn receive(
     blocking(move || store.complete_upload(file, &limits)).await?;
     shared.metrics.files_uploaded.inc();
     tracing::debug!(%user, %file, size, resumed_at = offset, "file uploaded");
-    Ok(Reply::Uploaded { size })
+    Ok(Reply::Uploaded(reply::Uploaded { size }))
 }
 
 /// Syncs what was written and records it; returns the new committed length.
@@ -389,10 +393,10 @@ pub(super) async fn download(
         Ok((mut input, size, owner)) => {
             if answer(
                 &mut send,
-                Ok(Reply::DownloadReady {
+                Ok(Reply::DownloadReady(reply::DownloadReady {
                     size,
                     owner: Some(owner),
-                }),
+                })),
             )
             .await
             .is_err()

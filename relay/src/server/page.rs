@@ -100,6 +100,7 @@ where
 #[cfg(test)]
 mod tests {
     use std::convert::Infallible;
+    use uchat_wire::reply;
 
     use uchat_wire::msg::group::{MAX_GROUP_MEMBERS, MAX_GROUP_NAME_CHARS};
     use uchat_wire::msg::page::{MAX_PAGE_ENTRIES, PAGE_BYTE_BUDGET};
@@ -308,27 +309,33 @@ mod tests {
         };
         let friends = first_page_fits(
             (0..5000).map(largest_friend).collect(),
-            |friends| Reply::FriendsPage {
-                friends,
-                next: Some(longest_name(0)),
+            |friends| {
+                Reply::FriendsPage(reply::FriendsPage {
+                    friends,
+                    next: Some(longest_name(0)),
+                })
             },
             page,
         );
         assert!(friends > 500, "only {friends} friends in a page");
         let groups = first_page_fits(
             (0..40).map(largest_group).collect(),
-            |groups| Reply::GroupsPage {
-                groups,
-                next: Some(GroupId([0xff; 16])),
+            |groups| {
+                Reply::GroupsPage(reply::GroupsPage {
+                    groups,
+                    next: Some(GroupId([0xff; 16])),
+                })
             },
             page,
         );
         assert!(groups > 10, "only {groups} groups in a page");
         let requests = first_page_fits(
             (0..2000).map(largest_request).collect(),
-            |requests| Reply::FriendRequestsPage {
-                requests,
-                next: Some(longest_name(0)),
+            |requests| {
+                Reply::FriendRequestsPage(reply::FriendRequestsPage {
+                    requests,
+                    next: Some(longest_name(0)),
+                })
             },
             page,
         );
@@ -342,9 +349,9 @@ mod tests {
             let entries: Vec<FriendEntry> = (0..count).map(largest_friend).collect();
             let listed = whole(entries.clone(), |e| Ok::<_, Infallible>(Some(e)))
                 .unwrap_or_else(|never| match never {});
-            let answer = Response::Ok(Reply::Friends {
+            let answer = Response::Ok(Reply::Friends(reply::Friends {
                 friends: entries.clone(),
-            });
+            }));
             let fits = frame::encode(&answer, MAX_CONTROL_FRAME_BYTES).is_ok();
             assert_eq!(listed.is_some(), fits, "{count} of the largest friends");
             if let Some(listed) = listed {

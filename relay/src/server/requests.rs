@@ -13,6 +13,7 @@ mod social;
 use std::net::IpAddr;
 use std::sync::{Arc, PoisonError};
 use std::time::Instant;
+use uchat_wire::{reply, request};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -251,7 +252,7 @@ async fn dispatch(
     shared: &Arc<RelayState>,
     request: Request,
 ) -> Answer {
-    if let Request::Hello { protocol, client } = &request {
+    if let Request::Hello(request::Hello { protocol, client }) = &request {
         if protocol.major != PROTOCOL_VERSION.major {
             return Err(fail(
                 ErrorCode::UnsupportedProtocol,
@@ -262,10 +263,10 @@ async fn dispatch(
         }
         connection.state().said_hello = true;
         tracing::debug!(remote = %connection.remote, client = %client.chars().take(64).collect::<String>(), "hello");
-        return Ok(Reply::Welcome {
+        return Ok(Reply::Welcome(reply::Welcome {
             protocol: PROTOCOL_VERSION,
             relay: format!("uchat-relay/{}", env!("CARGO_PKG_VERSION")),
-        });
+        }));
     }
     if !connection.state().said_hello {
         return Err(fail(
@@ -275,7 +276,7 @@ async fn dispatch(
     }
     if matches!(
         request,
-        Request::Register { .. } | Request::Login { .. } | Request::Resume { .. }
+        Request::Register(_) | Request::Login(_) | Request::Resume(_)
     ) && let Some(user) = connection.user()
     {
         // Refused before anything is checked or stored: a second login would otherwise
@@ -286,24 +287,26 @@ async fn dispatch(
         ));
     }
     match request {
-        Request::Hello { .. } => out_of_order(),
-        Request::Register {
+        Request::Hello(_) => out_of_order(),
+        Request::Register(request::Register {
             username,
             password,
             identity,
             one_time_keys,
             fallback_key,
-        } => {
+        }) => {
             let keys = KeyUpload {
                 one_time_keys,
                 fallback_key,
             };
             register(connection, shared, username, password, identity, keys).await
         }
-        Request::Login { username, password } => {
+        Request::Login(request::Login { username, password }) => {
             login(connection, shared, username, password).await
         }
-        Request::Resume { username, token } => resume(connection, shared, username, token).await,
+        Request::Resume(request::Resume { username, token }) => {
+            resume(connection, shared, username, token).await
+        }
         Request::Unknown => Err(fail(
             ErrorCode::ProtocolViolation,
             "unknown request; this relay may be older than the client",
@@ -314,10 +317,10 @@ async fn dispatch(
             };
             match authenticated {
                 Request::Logout => logout(connection, shared, user).await,
-                Request::UploadKeys {
+                Request::UploadKeys(request::UploadKeys {
                     one_time_keys,
                     fallback_key,
-                } => {
+                }) => {
                     let keys = KeyUpload {
                         one_time_keys,
                         fallback_key,
@@ -325,72 +328,90 @@ async fn dispatch(
                     upload_keys(shared, user, keys).await
                 }
                 Request::KeyCount => key_count(shared, user).await,
-                Request::ReplaceIdentity {
+                Request::ReplaceIdentity(request::ReplaceIdentity {
                     identity,
                     one_time_keys,
                     fallback_key,
-                } => {
+                }) => {
                     let keys = KeyUpload {
                         one_time_keys,
                         fallback_key,
                     };
                     replace_identity(connection, shared, user, identity, keys).await
                 }
-                Request::ClaimKey { user: whose } => claim_key(shared, user, whose).await,
-                Request::Identity { user: whose } => identity(shared, whose).await,
-                Request::Send { to, id, ciphertext } => {
+                Request::ClaimKey(request::ClaimKey { user: whose }) => {
+                    claim_key(shared, user, whose).await
+                }
+                Request::Identity(request::Identity { user: whose }) => {
+                    identity(shared, whose).await
+                }
+                Request::Send(request::Send { to, id, ciphertext }) => {
                     send(shared, user, to, id, ciphertext).await
                 }
-                Request::Ack { through } => ack(shared, user, through).await,
-                Request::Presence { users } => social::presence(shared, user, users).await,
-                Request::FriendRequest { to, note } => {
+                Request::Ack(request::Ack { through }) => ack(shared, user, through).await,
+                Request::Presence(request::Presence { users }) => {
+                    social::presence(shared, user, users).await
+                }
+                Request::FriendRequest(request::FriendRequest { to, note }) => {
                     social::request(shared, user, to, note).await
                 }
-                Request::AcceptFriend { from } => social::accept(shared, user, from).await,
-                Request::RejectFriend { from } => social::reject(shared, user, from).await,
-                Request::RemoveFriend { user: other } => social::remove(shared, user, other).await,
-                Request::Block { user: other } => {
+                Request::AcceptFriend(request::AcceptFriend { from }) => {
+                    social::accept(shared, user, from).await
+                }
+                Request::RejectFriend(request::RejectFriend { from }) => {
+                    social::reject(shared, user, from).await
+                }
+                Request::RemoveFriend(request::RemoveFriend { user: other }) => {
+                    social::remove(shared, user, other).await
+                }
+                Request::Block(request::Block { user: other }) => {
                     social::set_blocked(shared, user, other, true).await
                 }
-                Request::Unblock { user: other } => {
+                Request::Unblock(request::Unblock { user: other }) => {
                     social::set_blocked(shared, user, other, false).await
                 }
                 Request::Friends => social::list(shared, user).await,
                 Request::FriendRequests => social::requests(shared, user).await,
-                Request::SetProfile { signature, avatar } => {
+                Request::SetProfile(request::SetProfile { signature, avatar }) => {
                     profile::set(shared, user, signature, avatar).await
                 }
-                Request::GetProfile {
+                Request::GetProfile(request::GetProfile {
                     user: whose,
                     known_avatar_version,
-                } => profile::get(shared, user, whose, known_avatar_version).await,
-                Request::CreateGroup { name, members } => {
+                }) => profile::get(shared, user, whose, known_avatar_version).await,
+                Request::CreateGroup(request::CreateGroup { name, members }) => {
                     group::create(shared, user, name, members).await
                 }
                 Request::Groups => group::list(shared, user).await,
-                Request::GroupInfo { group: id } => group::info(shared, user, id).await,
-                Request::InviteToGroup {
+                Request::GroupInfo(request::GroupInfo { group: id }) => {
+                    group::info(shared, user, id).await
+                }
+                Request::InviteToGroup(request::InviteToGroup {
                     group: id,
                     user: who,
-                } => group::invite(shared, user, id, who).await,
-                Request::KickFromGroup {
+                }) => group::invite(shared, user, id, who).await,
+                Request::KickFromGroup(request::KickFromGroup {
                     group: id,
                     user: who,
-                } => group::kick(shared, user, id, who).await,
-                Request::LeaveGroup { group: id } => group::leave(shared, user, id).await,
-                Request::SyncGroup { group: id } => group::sync(shared, user, id).await,
+                }) => group::kick(shared, user, id, who).await,
+                Request::LeaveGroup(request::LeaveGroup { group: id }) => {
+                    group::leave(shared, user, id).await
+                }
+                Request::SyncGroup(request::SyncGroup { group: id }) => {
+                    group::sync(shared, user, id).await
+                }
                 // Transfers are served on their stream before dispatch (connection.rs).
-                Request::UploadFile { .. } | Request::DownloadFile { .. } => Err(fail(
+                Request::UploadFile(_) | Request::DownloadFile(_) => Err(fail(
                     ErrorCode::ProtocolViolation,
                     "a transfer needs a stream of its own",
                 )),
-                Request::GroupSend {
+                Request::GroupSend(request::GroupSend {
                     group: id,
                     epoch,
                     id: message_id,
                     ciphertext,
                     key_shares,
-                } => {
+                }) => {
                     let message = group::GroupMessage {
                         group: id,
                         epoch,
@@ -400,35 +421,43 @@ async fn dispatch(
                     };
                     group::send(shared, user, message).await
                 }
-                Request::CallInvite {
+                Request::CallInvite(request::CallInvite {
                     call: id,
                     to,
                     offer,
-                } => call::invite(connection, shared, user, id, to, offer).await,
-                Request::CallAnswer { call: id, answer } => {
+                }) => call::invite(connection, shared, user, id, to, offer).await,
+                Request::CallAnswer(request::CallAnswer { call: id, answer }) => {
                     call::answer(connection, shared, user, id, answer).await
                 }
-                Request::CallReject { call: id } => call::reject(shared, user, id).await,
-                Request::CallHangup { call: id } => call::hang_up(shared, user, id).await,
-                Request::MomentPost {
+                Request::CallReject(request::CallReject { call: id }) => {
+                    call::reject(shared, user, id).await
+                }
+                Request::CallHangup(request::CallHangup { call: id }) => {
+                    call::hang_up(shared, user, id).await
+                }
+                Request::MomentPost(request::MomentPost {
                     id,
                     ciphertext,
                     shares,
-                } => moment::post(shared, user, id, ciphertext, shares).await,
-                Request::MomentFeed { before, limit } => {
+                }) => moment::post(shared, user, id, ciphertext, shares).await,
+                Request::MomentFeed(request::MomentFeed { before, limit }) => {
                     moment::feed(shared, user, before, limit).await
                 }
-                Request::MomentGet { post } => moment::get(shared, user, post).await,
-                Request::MomentLike { post, ciphertext } => {
+                Request::MomentGet(request::MomentGet { post }) => {
+                    moment::get(shared, user, post).await
+                }
+                Request::MomentLike(request::MomentLike { post, ciphertext }) => {
                     moment::like(shared, user, post, ciphertext).await
                 }
-                Request::MomentUnlike { post } => moment::unlike(shared, user, post).await,
-                Request::MomentComment {
+                Request::MomentUnlike(request::MomentUnlike { post }) => {
+                    moment::unlike(shared, user, post).await
+                }
+                Request::MomentComment(request::MomentComment {
                     post,
                     id,
                     reply_to,
                     ciphertext,
-                } => {
+                }) => {
                     let new = moment::NewComment {
                         post,
                         id,
@@ -437,21 +466,29 @@ async fn dispatch(
                     };
                     moment::comment(shared, user, new).await
                 }
-                Request::MomentDelete { post } => moment::delete(shared, user, post).await,
-                Request::MomentDeleteComment { comment } => {
+                Request::MomentDelete(request::MomentDelete { post }) => {
+                    moment::delete(shared, user, post).await
+                }
+                Request::MomentDeleteComment(request::MomentDeleteComment { comment }) => {
                     moment::delete_comment(shared, user, comment).await
                 }
-                Request::FriendsPage { after, limit } => {
+                Request::FriendsPage(request::FriendsPage { after, limit }) => {
                     social::list_page(shared, user, after, limit).await
                 }
-                Request::GroupsPage { after, limit } => {
+                Request::GroupsPage(request::GroupsPage { after, limit }) => {
                     group::list_page(shared, user, after, limit).await
                 }
-                Request::IncomingFriendRequestsPage { after, limit } => {
+                Request::IncomingFriendRequestsPage(request::IncomingFriendRequestsPage {
+                    after,
+                    limit,
+                }) => {
                     let direction = RequestDirection::Incoming;
                     social::requests_page(shared, user, direction, after, limit).await
                 }
-                Request::OutgoingFriendRequestsPage { after, limit } => {
+                Request::OutgoingFriendRequestsPage(request::OutgoingFriendRequestsPage {
+                    after,
+                    limit,
+                }) => {
                     let direction = RequestDirection::Outgoing;
                     social::requests_page(shared, user, direction, after, limit).await
                 }
@@ -801,12 +838,12 @@ async fn resume(
         ));
     };
     bind_user(connection, shared, &username, hash, false)?;
-    Ok(Reply::Session {
+    Ok(Reply::Session(reply::Session {
         username,
         token,
         queue_head,
         acked_through,
-    })
+    }))
 }
 
 /// What a login beyond the account's connection limit is told.
@@ -851,12 +888,12 @@ async fn start_session(
         blocking(move || store.remove_session(&name, hash)).await?;
         return Err(refused);
     }
-    Ok(Reply::Session {
+    Ok(Reply::Session(reply::Session {
         username,
         token: SessionToken(token),
         queue_head,
         acked_through,
-    })
+    }))
 }
 
 /// Logs this connection in as `username` (or refreshes its login as the same user) and
@@ -945,9 +982,9 @@ async fn logout(connection: &Arc<Connection>, shared: &Arc<RelayState>, user: Us
 async fn upload_keys(shared: &Arc<RelayState>, user: UserName, keys: KeyUpload) -> Answer {
     keys.check()?;
     let count = store_keys(shared, &user, keys).await?;
-    Ok(Reply::KeyCount {
+    Ok(Reply::KeyCount(reply::KeyCount {
         one_time_keys: count,
-    })
+    }))
 }
 
 /// The token hash of `login` if its password was checked on this connection; replacing
@@ -995,9 +1032,9 @@ async fn replace_identity(
         .announcer
         .announce(&user, PushEvent::IdentityChanged { user: user.clone() });
     tracing::info!(%user, closed, "identity keys replaced (new device)");
-    Ok(Reply::KeyCount {
+    Ok(Reply::KeyCount(reply::KeyCount {
         one_time_keys: count,
-    })
+    }))
 }
 
 /// Closes every connection of `user` except `keep`; returns how many.
@@ -1015,9 +1052,9 @@ fn close_other_connections(shared: &RelayState, user: &UserName, keep: Connectio
 async fn key_count(shared: &Arc<RelayState>, user: UserName) -> Answer {
     let store = shared.store.clone();
     let count = blocking(move || store.one_time_key_count(&user)).await?;
-    Ok(Reply::KeyCount {
+    Ok(Reply::KeyCount(reply::KeyCount {
         one_time_keys: count,
-    })
+    }))
 }
 
 /// The account named `whose`, if any.
@@ -1084,20 +1121,20 @@ async fn claim_key(shared: &Arc<RelayState>, me: UserName, whose: UserName) -> A
             ),
         )
     })?;
-    Ok(Reply::ClaimedKey {
+    Ok(Reply::ClaimedKey(reply::ClaimedKey {
         user: whose,
         identity: account.identity,
         key: claimed.key,
         fallback: claimed.fallback,
-    })
+    }))
 }
 
 async fn identity(shared: &Arc<RelayState>, whose: UserName) -> Answer {
     let account = account_of(shared, &whose).await?;
-    Ok(Reply::Identity {
+    Ok(Reply::Identity(reply::Identity {
         user: whose,
         identity: account.identity,
-    })
+    }))
 }
 
 async fn send(
@@ -1138,11 +1175,11 @@ async fn send(
         // The recipient blocked the sender: answered like a delivery, so they cannot tell.
         MessageOutcome::Dropped { relay_ts_ms } => {
             tracing::debug!(%from, %to, "message from a blocked sender dropped");
-            return Ok(Reply::Sent {
+            return Ok(Reply::Sent(reply::Sent {
                 relay_ts_ms,
                 duplicate: false,
                 unshared: Vec::new(),
-            });
+            }));
         }
     };
     if !enqueued.duplicate {
@@ -1151,11 +1188,11 @@ async fn send(
         shared.online.wake(&to);
     }
     tracing::debug!(%from, %to, bytes = size, seq = %enqueued.seq, duplicate = enqueued.duplicate, "message queued");
-    Ok(Reply::Sent {
+    Ok(Reply::Sent(reply::Sent {
         relay_ts_ms: enqueued.relay_ts_ms,
         duplicate: enqueued.duplicate,
         unshared: Vec::new(),
-    })
+    }))
 }
 
 async fn ack(shared: &Arc<RelayState>, user: UserName, through: Seq) -> Answer {
@@ -1259,17 +1296,17 @@ mod tests {
                 updated_ms: 1,
             },
         };
-        let few = Reply::Friends {
+        let few = Reply::Friends(reply::Friends {
             friends: (0..3).map(friend).collect(),
-        };
+        });
         let frame = encode_reply("friends", few.clone()).expect("fits");
         assert_eq!(
             frame::decode_frame::<Response>(&frame, MAX_CONTROL_FRAME_BYTES),
             Ok(Response::Ok(few))
         );
-        let many = Reply::Friends {
+        let many = Reply::Friends(reply::Friends {
             friends: (0..5000).map(friend).collect(),
-        };
+        });
         let err = encode_reply("friends", many).expect_err("too large");
         assert_eq!(err.code, ErrorCode::TooLarge);
         assert!(

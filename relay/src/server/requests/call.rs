@@ -3,6 +3,7 @@
 //! carries out what it says (`server::voice::carry_out`).
 
 use std::sync::Arc;
+use uchat_wire::reply;
 
 use uchat_store::Reach;
 use uchat_wire::msg::call::MAX_CALL_SIGNAL_BYTES;
@@ -85,11 +86,11 @@ pub(super) async fn invite(
     }
     tracing::debug!(from = %me, %to, ?invited, "call invite");
     Ok(match invited {
-        Invited::Ringing { leg } => Reply::CallRinging {
+        Invited::Ringing { leg } => Reply::CallRinging(reply::CallRinging {
             leg,
             ring_timeout_ms: shared.calls().ring_timeout_ms(),
-        },
-        Invited::Ended(reason) => Reply::CallEnded { reason },
+        }),
+        Invited::Ended(reason) => Reply::CallEnded(reply::CallEnded { reason }),
     })
 }
 
@@ -108,7 +109,7 @@ pub(super) async fn answer(
         .map_err(refused)?;
     voice::carry_out(shared, actions).await;
     tracing::debug!(user = %me, "call answered");
-    Ok(Reply::CallConnected { leg })
+    Ok(Reply::CallConnected(reply::CallConnected { leg }))
 }
 
 /// `me` refuses `call`.

@@ -7,6 +7,7 @@
 //! relay never sees what a group says: messages and key shares are opaque bytes.
 
 use std::sync::Arc;
+use uchat_wire::reply;
 
 use uchat_store::{BatchOutcome, BatchWrite, GroupLimits, LeaveOutcome, StoreError};
 use uchat_wire::msg::group::{MAX_KEY_SHARE_BYTES, check_group_name};
@@ -66,7 +67,7 @@ pub(super) async fn create(
             .await?;
     wake_members(shared, &info, None);
     tracing::debug!(%me, %group, members = info.members.len(), "group created");
-    Ok(Reply::Group { group: info })
+    Ok(Reply::Group(reply::Group { group: info }))
 }
 
 /// The groups `me` is in, oldest first, all in one answer: refused with `TooLarge` once
@@ -75,7 +76,7 @@ pub(super) async fn list(shared: &Arc<RelayState>, me: UserName) -> Answer {
     let store = shared.store.clone();
     let groups = blocking(move || store.groups_of(&me)).await?;
     match page::whole(groups, |g| Ok::<_, ErrorReply>(Some(g)))? {
-        Some(groups) => Ok(Reply::Groups { groups }),
+        Some(groups) => Ok(Reply::Groups(reply::Groups { groups })),
         None => Err(too_long_for_one_answer("the list of your groups is")),
     }
 }
@@ -105,17 +106,17 @@ pub(super) async fn list_page(
         )
     })
     .await?;
-    Ok(Reply::GroupsPage {
+    Ok(Reply::GroupsPage(reply::GroupsPage {
         groups: page.entries,
         next: page.next,
-    })
+    }))
 }
 
 /// One group, for its members.
 pub(super) async fn info(shared: &Arc<RelayState>, me: UserName, group: GroupId) -> Answer {
     let store = shared.store.clone();
     let info = blocking(move || store.group(&me, group)).await?;
-    Ok(Reply::Group { group: info })
+    Ok(Reply::Group(reply::Group { group: info }))
 }
 
 /// The owner `me` adds `user`.
@@ -136,7 +137,7 @@ pub(super) async fn invite(
         blocking(move || store.invite_to_group(&owner, group, &invitee, now_ms(), &limits)).await?;
     wake_members(shared, &info, None);
     tracing::debug!(%me, %group, %user, "group invite");
-    Ok(Reply::Group { group: info })
+    Ok(Reply::Group(reply::Group { group: info }))
 }
 
 /// The owner `me` removes `user`.
@@ -155,7 +156,7 @@ pub(super) async fn kick(
     let info = blocking(move || store.kick_from_group(&owner, group, &removed, now_ms())).await?;
     wake_members(shared, &info, Some(&user));
     tracing::debug!(%me, %group, %user, "group kick");
-    Ok(Reply::Group { group: info })
+    Ok(Reply::Group(reply::Group { group: info }))
 }
 
 /// `me` leaves.
@@ -263,9 +264,9 @@ pub(super) async fn send(shared: &Arc<RelayState>, me: UserName, message: GroupM
         }
     }
     tracing::debug!(from = %me, %group, bytes = size, recipients = sent.recipients.len(), duplicate = sent.duplicate, "group message queued");
-    Ok(Reply::Sent {
+    Ok(Reply::Sent(reply::Sent {
         relay_ts_ms: sent.relay_ts_ms,
         duplicate: sent.duplicate,
         unshared: sent.unshared,
-    })
+    }))
 }

@@ -6,6 +6,7 @@
 //! and shapes the answers. Posts, likes and comments are opaque bytes here.
 
 use std::sync::Arc;
+use uchat_wire::reply;
 
 use uchat_store::MomentLimits;
 use uchat_wire::msg::group::MAX_KEY_SHARE_BYTES;
@@ -72,11 +73,11 @@ pub(super) async fn post(
         shared.online.wake(viewer);
     }
     tracing::debug!(%me, post = %id, viewers = posted.shared.len(), "moment posted");
-    Ok(Reply::MomentPosted {
+    Ok(Reply::MomentPosted(reply::MomentPosted {
         posted_ms: posted.posted_ms,
         duplicate: posted.duplicate,
         unshared: posted.unshared,
-    })
+    }))
 }
 
 /// A page of `me`'s feed.
@@ -90,17 +91,17 @@ pub(super) async fn feed(
     let store = shared.store.clone();
     let page =
         blocking(move || store.moment_feed(&me, before, limit, FEED_PAGE_BYTE_BUDGET)).await?;
-    Ok(Reply::MomentFeed {
+    Ok(Reply::MomentFeed(reply::MomentFeed {
         posts: page.posts,
         next: page.next,
-    })
+    }))
 }
 
 /// One post, if `me` may see it.
 pub(super) async fn get(shared: &Arc<RelayState>, me: UserName, post: PostId) -> Answer {
     let store = shared.store.clone();
     let item = blocking(move || store.moment(&me, post)).await?;
-    Ok(Reply::Moment { post: item })
+    Ok(Reply::Moment(reply::Moment { post: item }))
 }
 
 /// `me` likes `post`.
@@ -160,9 +161,9 @@ pub(super) async fn comment(shared: &Arc<RelayState>, me: UserName, new: NewComm
     for user in &commented.notified {
         shared.online.wake(user);
     }
-    Ok(Reply::MomentCommented {
+    Ok(Reply::MomentCommented(reply::MomentCommented {
         commented_ms: commented.commented_ms,
-    })
+    }))
 }
 
 /// `me` deletes their post.

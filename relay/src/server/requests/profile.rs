@@ -7,6 +7,7 @@
 //! the announcer; offline friends see them in their next `Friends` answer.
 
 use std::sync::Arc;
+use uchat_wire::reply;
 
 use uchat_store::AvatarUpdate;
 use uchat_wire::msg::social::{check_avatar, check_signature};
@@ -52,11 +53,11 @@ pub(super) async fn set(
         },
     );
     tracing::debug!(user = %me, "profile changed");
-    Ok(Reply::Profile {
+    Ok(Reply::Profile(reply::Profile {
         user: me,
         profile,
         avatar: None,
-    })
+    }))
 }
 
 /// Whether `me` may read `user`'s profile: their own, a friend's, or that of someone whose
@@ -113,11 +114,11 @@ pub(super) async fn get(
     })
     .await?;
     let (profile, avatar) = found.ok_or_else(|| not_allowed(&user))?;
-    Ok(Reply::Profile {
+    Ok(Reply::Profile(reply::Profile {
         user,
         profile,
         avatar,
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! validates input, wakes the recipient's pushers and shapes the answers.
 
 use std::sync::Arc;
+use uchat_wire::reply;
 
 use uchat_store::{
     FriendRequestOutcome, FriendRow, PendingRequest, RelayStore, RequestDirection, SocialLimits,
@@ -58,7 +59,9 @@ pub(super) async fn request(
         FriendRequestOutcome::Dropped => false,
     };
     tracing::debug!(from = %me, %to, became_friends, "friend request");
-    Ok(Reply::FriendRequestSent { became_friends })
+    Ok(Reply::FriendRequestSent(reply::FriendRequestSent {
+        became_friends,
+    }))
 }
 
 /// Accepts `from`'s pending request to `me`.
@@ -123,7 +126,7 @@ pub(super) async fn list(shared: &Arc<RelayState>, me: UserName) -> Answer {
     })
     .await?;
     match friends {
-        Some(friends) => Ok(Reply::Friends { friends }),
+        Some(friends) => Ok(Reply::Friends(reply::Friends { friends })),
         None => Err(too_long_for_one_answer("your friend list is")),
     }
 }
@@ -149,10 +152,10 @@ pub(super) async fn list_page(
         )
     })
     .await?;
-    Ok(Reply::FriendsPage {
+    Ok(Reply::FriendsPage(reply::FriendsPage {
         friends: page.entries,
         next: page.next,
-    })
+    }))
 }
 
 /// `row`, one of `me`'s friends, with presence, identity keys and profile; `None` if the
@@ -197,7 +200,10 @@ pub(super) async fn requests(shared: &Arc<RelayState>, me: UserName) -> Answer {
     match page::whole(all, |r| Ok::<_, ErrorReply>(Some(request_entry(r))))? {
         Some(mut incoming) => {
             let outgoing = incoming.split_off(incoming_count);
-            Ok(Reply::FriendRequests { incoming, outgoing })
+            Ok(Reply::FriendRequests(reply::FriendRequests {
+                incoming,
+                outgoing,
+            }))
         }
         None => Err(too_long_for_one_answer("your pending friend requests are")),
     }
@@ -225,10 +231,10 @@ pub(super) async fn requests_page(
         |r| Ok::<_, ErrorReply>(Some(request_entry(r))),
         limits,
     )?;
-    Ok(Reply::FriendRequestsPage {
+    Ok(Reply::FriendRequestsPage(reply::FriendRequestsPage {
         requests: page.entries,
         next: page.next,
-    })
+    }))
 }
 
 /// A pending request as the wire shows it.
@@ -277,5 +283,5 @@ pub(super) async fn presence(
         Ok(entries)
     })
     .await?;
-    Ok(Reply::Presence { users: entries })
+    Ok(Reply::Presence(reply::Presence { users: entries }))
 }
