@@ -1232,13 +1232,13 @@ impl ClientState {
         if let Some(part) = &entry.group {
             return self.deliver_group(entry, part).await;
         }
-        let request = Request::Send(request::Send {
+        let request = request::Send {
             to: entry.to.clone(),
             id: entry.id,
             ciphertext: entry.ciphertext.clone(),
-        });
+        };
         let sent = match self.link() {
-            Ok(link) => link.request(&request).await,
+            Ok(link) => link.call(request).await,
             Err(e) => Err(e),
         };
         self.settle_delivery(entry, sent)
@@ -1248,9 +1248,9 @@ impl ClientState {
     fn settle_delivery(
         &self,
         entry: &OutboxEntry,
-        sent: Result<Reply, ConnectionError>,
+        sent: Result<reply::Sent, ConnectionError>,
     ) -> Result<Delivery, ClientError> {
-        let delivery = outbox::judge(sent, &self.relay);
+        let delivery = outbox::judge(sent);
         match &delivery {
             Delivery::Sent { relay_ts_ms } => self.store.mark_sent(entry.id, *relay_ts_ms)?,
             // The relay will never take this message (no such user, too large, …): keep

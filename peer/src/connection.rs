@@ -10,7 +10,9 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use sha2::{Digest, Sha256};
 use uchat_wire::frame::{self, FrameDecoder, MAX_CONTROL_FRAME_BYTES};
-use uchat_wire::{ALPN, CertFingerprint, ErrorReply, FrameError, Push, Reply, Request, Response};
+use uchat_wire::{
+    ALPN, Call, CertFingerprint, ErrorReply, FrameError, FromReply, Push, Reply, Request, Response,
+};
 
 /// How long a QUIC handshake may take. QUIC ignores ICMP "port unreachable", so a relay
 /// that is down shows up only as silence; 5 s is many round trips even on a satellite link.
@@ -65,6 +67,13 @@ pub enum ConnectionError {
     /// The TLS setup failed locally.
     #[error("TLS setup failed: {0}")]
     Tls(String),
+    /// The relay answered a request with a kind of reply that request is not answered
+    /// with: a relay speaking another protocol, or a bug.
+    #[error("unexpected answer from the relay to {request}")]
+    UnexpectedReply {
+        /// Which request ([`Request::kind`]).
+        request: &'static str,
+    },
 }
 
 /// Accepts the relay's certificate if it matches the pinned fingerprint (or if nothing is
@@ -411,6 +420,16 @@ impl RelayLink {
         let bytes =
             frame::encode(request, MAX_CONTROL_FRAME_BYTES).map_err(ConnectionError::TooLarge)?;
         self.request_raw(&bytes).await
+    }
+
+    /// Sends one typed request and waits for the reply its kind is answered with; a
+    /// refusal is [`ConnectionError::Refused`], another kind of reply
+    /// [`ConnectionError::UnexpectedReply`].
+    pub async fn call<C: Call>(&self, call: C) -> Result<C::Reply, ConnectionError> {
+        let request: Request = call.into();
+        let kind = request.kind();
+        let reply = self.request(&request).await?;
+        C::Reply::from_reply(reply).ok_or(ConnectionError::UnexpectedReply { request: kind })
     }
 
     /// Sends raw bytes as a request (tests use this to send malformed frames) and decodes

@@ -51,6 +51,7 @@ pub use msg::request::{IdentityKeys, Password, Request, SessionToken, SignedKey}
 pub use msg::response as reply;
 pub use msg::response::{ErrorReply, PresenceEntry, Reply, Response};
 pub use msg::social::{AvatarChange, FriendEntry, FriendRequestEntry, ProfileSummary};
+pub use msg::typed::{Call, FromReply, InviteAnswer};
 
 /// A protocol version: peers and relays with the same `major` interoperate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -10,6 +10,7 @@ pub mod push;
 pub mod request;
 pub mod response;
 pub mod social;
+pub mod typed;
 
 /// Reads and discards the body of a variant this build does not know, for the `Unknown`
 /// catch-alls of the adjacently tagged enums.

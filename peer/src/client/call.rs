@@ -16,7 +16,7 @@ use uchat_wire::{reply, request};
 
 use tokio::sync::watch;
 use tokio::time::Instant;
-use uchat_wire::{CallEndReason, CallId, Reply, Request, UserName};
+use uchat_wire::{CallEndReason, CallId, InviteAnswer, UserName};
 
 use super::{Client, ClientError, ClientState, now_ms, random_id};
 use crate::crypto::voice::{CallKeyPair, CallKeys, CallRole};
@@ -327,9 +327,7 @@ impl ClientState {
                     // Tell the caller at once rather than let it ring.
                     if let Ok(link) = self.link() {
                         tokio::spawn(async move {
-                            let _ = link
-                                .request(&Request::CallReject(request::CallReject { call }))
-                                .await;
+                            let _ = link.call(request::CallReject { call }).await;
                         });
                     }
                     return Ok(());
@@ -444,18 +442,17 @@ impl Client {
                 ended: None,
             },
         );
-        let request = Request::CallInvite(request::CallInvite {
+        let request = request::CallInvite {
             call,
             to: to.clone(),
             offer,
-        });
-        let reply = self.inner.link().map_err(ClientError::from);
-        let reply = match reply {
-            Ok(link) => link.request(&request).await.map_err(ClientError::from),
+        };
+        let reply = match self.inner.link() {
+            Ok(link) => link.call(request).await,
             Err(e) => Err(e),
         };
         match reply {
-            Ok(Reply::CallRinging(reply::CallRinging {
+            Ok(InviteAnswer::Ringing(reply::CallRinging {
                 leg,
                 ring_timeout_ms,
             })) => {
@@ -468,19 +465,13 @@ impl Client {
                     ring_timeout: Duration::from_millis(ring_timeout_ms),
                 }))
             }
-            Ok(Reply::CallEnded(reply::CallEnded { reason })) => {
+            Ok(InviteAnswer::Ended(reply::CallEnded { reason })) => {
                 self.inner.calls().outgoing.remove(&call);
                 Ok(Placed::Ended { call, reason })
             }
-            Ok(_) => {
-                self.inner.calls().outgoing.remove(&call);
-                Err(ClientError::Unexpected {
-                    request: "call invite",
-                })
-            }
             Err(e) => {
                 self.inner.calls().outgoing.remove(&call);
-                Err(e)
+                Err(e.into())
             }
         }
     }
@@ -584,24 +575,18 @@ impl Client {
         let reply = self
             .inner
             .link()?
-            .request(&Request::CallAnswer(request::CallAnswer { call, answer }))
+            .call(request::CallAnswer { call, answer })
             .await;
         self.inner.calls().incoming.remove(&call);
-        match reply? {
-            Reply::CallConnected(reply::CallConnected { leg }) => {
-                self.inner.calls().active.insert(call, None);
-                Ok(ConnectedCall {
-                    call,
-                    peer: ringing.from,
-                    role: CallRole::Callee,
-                    keys,
-                    leg,
-                })
-            }
-            _ => Err(ClientError::Unexpected {
-                request: "call answer",
-            }),
-        }
+        let leg = reply?.leg;
+        self.inner.calls().active.insert(call, None);
+        Ok(ConnectedCall {
+            call,
+            peer: ringing.from,
+            role: CallRole::Callee,
+            keys,
+            leg,
+        })
     }
 
     /// Refuses a ringing call.
@@ -609,7 +594,7 @@ impl Client {
         self.inner.calls().incoming.remove(&call);
         self.inner
             .link()?
-            .request(&Request::CallReject(request::CallReject { call }))
+            .call(request::CallReject { call })
             .await?;
         Ok(())
     }
@@ -618,7 +603,7 @@ impl Client {
     pub async fn hang_up(&self, call: CallId) -> Result<(), ClientError> {
         self.inner
             .link()?
-            .request(&Request::CallHangup(request::CallHangup { call }))
+            .call(request::CallHangup { call })
             .await?;
         Ok(())
     }

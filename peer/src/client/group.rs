@@ -32,13 +32,13 @@ use sha2::{Digest, Sha256};
 use uchat_wire::msg::group::check_group_name;
 use uchat_wire::msg::page::MAX_PAGE_ENTRIES;
 use uchat_wire::{
-    ErrorCode, ErrorReply, GroupChange, GroupId, GroupInfo, GroupMember, GroupSummary, KeyShare,
-    MAX_TEXT_BYTES, MessageId, Reply, Request, Seq, UserName,
+    Call, ErrorCode, ErrorReply, GroupChange, GroupId, GroupInfo, GroupMember, GroupSummary,
+    KeyShare, MAX_TEXT_BYTES, MessageId, Seq, UserName,
 };
 
 use super::page::fetch_pages;
 use super::sealing::Claims;
-use super::{Client, ClientError, ClientState, ConnectionError, now_ms, random_id, unexpected};
+use super::{Client, ClientError, ClientState, ConnectionError, now_ms, random_id};
 use crate::body::Body;
 use crate::core::group_intake::{self, GroupIntake, GroupOpened, ViewStep};
 use crate::core::group_send::{self, ShareStep};
@@ -124,11 +124,11 @@ impl Client {
                 "you are in every group you make; list only the other members".into(),
             ));
         }
-        let request = Request::CreateGroup(request::CreateGroup {
+        let request = request::CreateGroup {
             name: name.to_string(),
             members: members.to_vec(),
-        });
-        self.inner.group_request(request, "create group").await
+        };
+        self.inner.group_request(request).await
     }
 
     /// The groups this user is in, from the relay, oldest first: page by page, or in one
@@ -138,24 +138,16 @@ impl Client {
         let paged = fetch_pages(
             &link,
             "groups",
-            |after| {
-                Request::GroupsPage(request::GroupsPage {
-                    after,
-                    limit: MAX_PAGE_ENTRIES,
-                })
+            |after| request::GroupsPage {
+                after,
+                limit: MAX_PAGE_ENTRIES,
             },
-            |reply| match reply {
-                Reply::GroupsPage(reply::GroupsPage { groups, next }) => Some((groups, next)),
-                _ => None,
-            },
+            |page| (page.groups, page.next),
         )
         .await?;
         let mut groups = match paged {
             Some(groups) => groups,
-            None => match link.request(&Request::Groups).await? {
-                Reply::Groups(reply::Groups { groups }) => groups,
-                _ => return Err(unexpected("groups")),
-            },
+            None => link.call(request::Groups).await?.groups,
         };
         // Pages come in id order; the list reads oldest first.
         groups.sort_by_key(|g| (g.created_ms, g.id));
@@ -182,12 +174,7 @@ impl Client {
 
     /// One group's state (members, owner), for its members.
     pub async fn group(&self, group: GroupId) -> Result<Group, ClientError> {
-        self.inner
-            .group_request(
-                Request::GroupInfo(request::GroupInfo { group }),
-                "group info",
-            )
-            .await
+        self.inner.group_request(request::GroupInfo { group }).await
     }
 
     /// Adds `user` (a friend of this user's) to `group`; owner only.
@@ -196,11 +183,11 @@ impl Client {
         group: GroupId,
         user: &UserName,
     ) -> Result<Group, ClientError> {
-        let request = Request::InviteToGroup(request::InviteToGroup {
+        let request = request::InviteToGroup {
             group,
             user: user.clone(),
-        });
-        self.inner.group_request(request, "invite").await
+        };
+        self.inner.group_request(request).await
     }
 
     /// Removes `user` from `group`; owner only.
@@ -209,35 +196,29 @@ impl Client {
         group: GroupId,
         user: &UserName,
     ) -> Result<Group, ClientError> {
-        let request = Request::KickFromGroup(request::KickFromGroup {
+        let request = request::KickFromGroup {
             group,
             user: user.clone(),
-        });
-        self.inner.group_request(request, "kick").await
+        };
+        self.inner.group_request(request).await
     }
 
     /// Leaves `group` (handing it to the longest-standing member if this user owns it).
     pub async fn leave_group(&self, group: GroupId) -> Result<(), ClientError> {
-        match self
-            .inner
+        self.inner
             .link()?
-            .request(&Request::LeaveGroup(request::LeaveGroup { group }))
-            .await?
-        {
-            Reply::Done => {
-                // Recorded at once: the relay tells nobody when the last member leaves.
-                if let Some(mut local) = self.inner.store.group(group)? {
-                    let me = &self.inner.me;
-                    local.latest.members.retain(|m| &m.user != me);
-                    if let Some(seen) = local.seen.as_mut() {
-                        seen.members.retain(|m| &m.user != me);
-                    }
-                    self.inner.store.put_group(&local)?;
-                }
-                Ok(())
+            .call(request::LeaveGroup { group })
+            .await?;
+        // Recorded at once: the relay tells nobody when the last member leaves.
+        if let Some(mut local) = self.inner.store.group(group)? {
+            let me = &self.inner.me;
+            local.latest.members.retain(|m| &m.user != me);
+            if let Some(seen) = local.seen.as_mut() {
+                seen.members.retain(|m| &m.user != me);
             }
-            _ => Err(unexpected("leave group")),
+            self.inner.store.put_group(&local)?;
         }
+        Ok(())
     }
 
     /// Finds a group by `#NAME` (unique among this user's groups), by its id, or by `#ID`:
@@ -387,18 +368,13 @@ impl KeyShares {
 
 impl ClientState {
     /// Sends a request answered with `Group`, records the group and returns it.
-    async fn group_request(
-        &self,
-        request: Request,
-        what: &'static str,
-    ) -> Result<GroupInfo, ClientError> {
-        match self.link()?.request(&request).await? {
-            Reply::Group(reply::Group { group }) => {
-                self.learn_group(&group)?;
-                Ok(group)
-            }
-            _ => Err(unexpected(what)),
-        }
+    async fn group_request<C>(&self, request: C) -> Result<GroupInfo, ClientError>
+    where
+        C: Call<Reply = reply::Group>,
+    {
+        let group = self.link()?.call(request).await?.group;
+        self.learn_group(&group)?;
+        Ok(group)
     }
 
     /// Records a group's state as the relay reported it outside the event stream: for
@@ -414,14 +390,8 @@ impl ClientState {
 
     /// Asks the relay to queue this group's whole member list for this user.
     async fn request_sync(&self, group: GroupId) -> Result<(), ClientError> {
-        match self
-            .link()?
-            .request(&Request::SyncGroup(request::SyncGroup { group }))
-            .await?
-        {
-            Reply::Done => Ok(()),
-            _ => Err(unexpected("sync group")),
-        }
+        self.link()?.call(request::SyncGroup { group }).await?;
+        Ok(())
     }
 
     /// Waits (up to `limit`) until the membership events up to `epoch` have been taken in;
@@ -654,15 +624,15 @@ impl ClientState {
             let Some(part) = entry.group.clone() else {
                 break;
             };
-            let request = Request::GroupSend(request::GroupSend {
+            let request = request::GroupSend {
                 group: part.group,
                 epoch: part.epoch,
                 id: entry.id,
                 ciphertext: entry.ciphertext.clone(),
                 key_shares: part.key_shares.clone(),
-            });
+            };
             let sent = match self.link() {
-                Ok(link) => link.request(&request).await,
+                Ok(link) => link.call(request).await,
                 Err(e) => Err(e),
             };
             match sent {
@@ -702,17 +672,12 @@ impl ClientState {
         entry: &OutboxEntry,
         group: GroupId,
     ) -> Result<ControlFlow<Delivery, OutboxEntry>, ClientError> {
-        let epoch = match self
-            .link()?
-            .request(&Request::GroupInfo(request::GroupInfo { group }))
-            .await
-        {
-            Ok(Reply::Group(reply::Group { group })) => {
+        let epoch = match self.link()?.call(request::GroupInfo { group }).await {
+            Ok(reply::Group { group }) => {
                 let epoch = group.epoch;
                 self.learn_group(&group)?;
                 epoch
             }
-            Ok(_) => return Err(unexpected("group info")),
             Err(e @ ConnectionError::Refused(_)) => {
                 return self.settle_delivery(entry, Err(e)).map(ControlFlow::Break);
             }

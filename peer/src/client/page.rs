@@ -2,7 +2,7 @@
 //! page after page until the relay names no next cursor, falling back to the single
 //! whole-list request for a relay older than paging.
 
-use uchat_wire::{ErrorCode, Reply, Request};
+use uchat_wire::{Call, ErrorCode};
 
 use super::{ClientError, unexpected};
 use crate::connection::{ConnectionError, RelayLink};
@@ -11,19 +11,18 @@ use crate::connection::{ConnectionError, RelayLink};
 /// first page as a request it does not know): then ask for the whole list at once.
 ///
 /// `ask(after)` makes the request for the page after a cursor (`None`: the first page);
-/// `open(reply)` takes a reply apart into its entries and the next cursor, or `None` if it
-/// is not the page asked for. Each cursor must come after the one before, so a relay
+/// `open(page)` takes its reply apart into the entries and the next cursor. Each cursor must come after the one before, so a relay
 /// cannot keep a peer asking forever.
-pub(super) async fn fetch_pages<T, K: Ord + Clone>(
+pub(super) async fn fetch_pages<C: Call, T, K: Ord + Clone>(
     link: &RelayLink,
     what: &'static str,
-    ask: impl Fn(Option<K>) -> Request,
-    open: impl Fn(Reply) -> Option<(Vec<T>, Option<K>)>,
+    ask: impl Fn(Option<K>) -> C,
+    open: impl Fn(C::Reply) -> (Vec<T>, Option<K>),
 ) -> Result<Option<Vec<T>>, ClientError> {
     let mut entries = Vec::new();
     let mut after: Option<K> = None;
     loop {
-        let reply = match link.request(&ask(after.clone())).await {
+        let reply = match link.call(ask(after.clone())).await {
             Ok(reply) => reply,
             Err(ConnectionError::Refused(e))
                 if after.is_none() && e.code == ErrorCode::ProtocolViolation =>
@@ -32,7 +31,7 @@ pub(super) async fn fetch_pages<T, K: Ord + Clone>(
             }
             Err(e) => return Err(e.into()),
         };
-        let (page, next) = open(reply).ok_or_else(|| unexpected(what))?;
+        let (page, next) = open(reply);
         entries.extend(page);
         match advance(after.as_ref(), next) {
             Advance::End => return Ok(Some(entries)),

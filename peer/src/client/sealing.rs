@@ -8,10 +8,10 @@
 //! every spawned task): a slow relay never keeps the inbox waiting behind a send.
 
 use std::collections::HashMap;
-use uchat_wire::{reply, request};
+use uchat_wire::request;
 
 use futures_util::{StreamExt, stream};
-use uchat_wire::{IdentityKeys, Reply, Request, SignedKey, UserName};
+use uchat_wire::{IdentityKeys, SignedKey, UserName};
 
 use super::{ClientError, ClientState, to_records, unexpected};
 use crate::connection::ConnectionError;
@@ -72,16 +72,14 @@ impl ClientState {
 
     /// Claims one of `to`'s keys from the relay (a round trip; call it with no lock held).
     async fn claim_key(&self, to: &UserName) -> Result<ClaimedKey, ClientError> {
-        match self
+        let claimed = self
             .link()?
-            .request(&Request::ClaimKey(request::ClaimKey { user: to.clone() }))
-            .await?
-        {
-            Reply::ClaimedKey(reply::ClaimedKey { identity, key, .. }) => {
-                Ok(ClaimedKey { identity, key })
-            }
-            _ => Err(unexpected("claim key")),
-        }
+            .call(request::ClaimKey { user: to.clone() })
+            .await?;
+        Ok(ClaimedKey {
+            identity: claimed.identity,
+            key: claimed.key,
+        })
     }
 
     /// Claims a key for each of `contacts` there is no session with, [`CLAIMS_IN_FLIGHT`]
@@ -213,12 +211,14 @@ impl ClientState {
             None => {
                 let published = match self
                     .link()?
-                    .request(&Request::Identity(request::Identity { user: from.clone() }))
+                    .call(request::Identity { user: from.clone() })
                     .await
                 {
-                    Ok(Reply::Identity(reply::Identity { identity, .. })) => Some(identity),
+                    Ok(published) => Some(published.identity),
                     // The relay has no such account: the key is nobody's.
-                    Ok(_) | Err(ConnectionError::Refused(_)) => None,
+                    Err(ConnectionError::Refused(_) | ConnectionError::UnexpectedReply { .. }) => {
+                        None
+                    }
                     // A network failure proves nothing: leave the event queued
                     // (unacknowledged) and try again on the next connection.
                     Err(e) => return Err(e.into()),

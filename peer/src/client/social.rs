@@ -15,12 +15,11 @@ use uchat_wire::{reply, request};
 use uchat_wire::msg::page::MAX_PAGE_ENTRIES;
 use uchat_wire::msg::social::{TextRuleError, check_note, check_signature};
 use uchat_wire::{
-    AvatarChange, FriendEntry, FriendRequestEntry, ProfileSummary, PushEvent, Reply, Request,
-    UserName,
+    AvatarChange, FriendEntry, FriendRequestEntry, ProfileSummary, PushEvent, UserName,
 };
 
 use super::page::fetch_pages;
-use super::{Client, ClientError, ClientState, now_ms, unexpected};
+use super::{Client, ClientError, ClientState, now_ms};
 use crate::event::ClientEvent;
 use crate::store::{ContactRecord, PinnedIdentity};
 use crate::trust::{IdentityCheck, check_identity};
@@ -113,13 +112,8 @@ impl From<TextRuleError> for ClientError {
 }
 
 /// A page of friend requests from a `FriendRequestsPage` answer.
-fn requests_page(reply: Reply) -> Option<(Vec<FriendRequestEntry>, Option<UserName>)> {
-    match reply {
-        Reply::FriendRequestsPage(reply::FriendRequestsPage { requests, next }) => {
-            Some((requests, next))
-        }
-        _ => None,
-    }
+fn requests_page(page: reply::FriendRequestsPage) -> (Vec<FriendRequestEntry>, Option<UserName>) {
+    (page.requests, page.next)
 }
 
 impl Client {
@@ -132,28 +126,22 @@ impl Client {
             ));
         }
         check_note(note)?;
-        let request = Request::FriendRequest(request::FriendRequest {
+        let request = request::FriendRequest {
             to: user.clone(),
             note: note.to_string(),
-        });
-        match self.inner.link()?.request(&request).await? {
-            Reply::FriendRequestSent(reply::FriendRequestSent { became_friends }) => {
-                if became_friends {
-                    self.inner.befriended(user).await;
-                }
-                Ok(became_friends)
-            }
-            _ => Err(unexpected("friend request")),
+        };
+        let sent = self.inner.link()?.call(request).await?;
+        if sent.became_friends {
+            self.inner.befriended(user).await;
         }
+        Ok(sent.became_friends)
     }
 
     /// Accepts `user`'s pending friend request and pins their identity keys.
     pub async fn accept_friend(&self, user: &UserName) -> Result<(), ClientError> {
         self.inner
-            .done(
-                Request::AcceptFriend(request::AcceptFriend { from: user.clone() }),
-                "accept",
-            )
+            .link()?
+            .call(request::AcceptFriend { from: user.clone() })
             .await?;
         self.inner.befriended(user).await;
         Ok(())
@@ -162,20 +150,17 @@ impl Client {
     /// Declines `user`'s pending friend request (they are not told).
     pub async fn reject_friend(&self, user: &UserName) -> Result<(), ClientError> {
         self.inner
-            .done(
-                Request::RejectFriend(request::RejectFriend { from: user.clone() }),
-                "reject",
-            )
-            .await
+            .link()?
+            .call(request::RejectFriend { from: user.clone() })
+            .await?;
+        Ok(())
     }
 
     /// Ends the friendship with `user` on both sides.
     pub async fn remove_friend(&self, user: &UserName) -> Result<(), ClientError> {
         self.inner
-            .done(
-                Request::RemoveFriend(request::RemoveFriend { user: user.clone() }),
-                "remove",
-            )
+            .link()?
+            .call(request::RemoveFriend { user: user.clone() })
             .await?;
         self.inner.store.remove_contact(user)?;
         Ok(())
@@ -189,21 +174,19 @@ impl Client {
             ));
         }
         self.inner
-            .done(
-                Request::Block(request::Block { user: user.clone() }),
-                "block",
-            )
-            .await
+            .link()?
+            .call(request::Block { user: user.clone() })
+            .await?;
+        Ok(())
     }
 
     /// Lifts a block on `user`.
     pub async fn unblock(&self, user: &UserName) -> Result<(), ClientError> {
         self.inner
-            .done(
-                Request::Unblock(request::Unblock { user: user.clone() }),
-                "unblock",
-            )
-            .await
+            .link()?
+            .call(request::Unblock { user: user.clone() })
+            .await?;
+        Ok(())
     }
 
     /// The friend list with presence and profiles, from the relay; brings the local cache
@@ -219,11 +202,9 @@ impl Client {
         let incoming = fetch_pages(
             &link,
             "incoming friend requests",
-            |after| {
-                Request::IncomingFriendRequestsPage(request::IncomingFriendRequestsPage {
-                    after,
-                    limit: MAX_PAGE_ENTRIES,
-                })
+            |after| request::IncomingFriendRequestsPage {
+                after,
+                limit: MAX_PAGE_ENTRIES,
             },
             requests_page,
         )
@@ -233,11 +214,9 @@ impl Client {
                 fetch_pages(
                     &link,
                     "outgoing friend requests",
-                    |after| {
-                        Request::OutgoingFriendRequestsPage(request::OutgoingFriendRequestsPage {
-                            after,
-                            limit: MAX_PAGE_ENTRIES,
-                        })
+                    |after| request::OutgoingFriendRequestsPage {
+                        after,
+                        limit: MAX_PAGE_ENTRIES,
                     },
                     requests_page,
                 )
@@ -247,12 +226,13 @@ impl Client {
         };
         let mut requests = match (incoming, outgoing) {
             (Some(incoming), Some(outgoing)) => FriendRequests { incoming, outgoing },
-            _ => match link.request(&Request::FriendRequests).await? {
-                Reply::FriendRequests(reply::FriendRequests { incoming, outgoing }) => {
-                    FriendRequests { incoming, outgoing }
+            _ => {
+                let whole = link.call(request::FriendRequests).await?;
+                FriendRequests {
+                    incoming: whole.incoming,
+                    outgoing: whole.outgoing,
                 }
-                _ => return Err(unexpected("friend requests")),
-            },
+            }
         };
         // Pages come in name order; people read requests oldest first.
         for list in [&mut requests.incoming, &mut requests.outgoing] {
@@ -270,28 +250,24 @@ impl Client {
         if let Some(signature) = signature {
             check_signature(signature)?;
         }
-        let request = Request::SetProfile(request::SetProfile {
+        let request = request::SetProfile {
             signature: signature.map(str::to_string),
             avatar: avatar.clone().map(|a| match a {
                 NewAvatar::Remove => AvatarChange::Remove,
                 NewAvatar::Png(png) => AvatarChange::Set { png },
             }),
-        });
-        match self.inner.link()?.request(&request).await? {
-            Reply::Profile(reply::Profile { profile, .. }) => {
-                // Keep our own avatar in the cache too, so `profile show` needs no download.
-                let mut own = self.inner.cached_contact(&self.inner.me)?;
-                own.avatar = match (avatar, &own.avatar) {
-                    (Some(NewAvatar::Png(png)), _) => Some(png),
-                    (Some(NewAvatar::Remove), _) => None,
-                    (None, cached) => cached.clone(),
-                };
-                own.profile = profile.clone();
-                self.inner.store.put_contact(&own)?;
-                Ok(profile)
-            }
-            _ => Err(unexpected("set profile")),
-        }
+        };
+        let profile = self.inner.link()?.call(request).await?.profile;
+        // Keep our own avatar in the cache too, so `profile show` needs no download.
+        let mut own = self.inner.cached_contact(&self.inner.me)?;
+        own.avatar = match (avatar, &own.avatar) {
+            (Some(NewAvatar::Png(png)), _) => Some(png),
+            (Some(NewAvatar::Remove), _) => None,
+            (None, cached) => cached.clone(),
+        };
+        own.profile = profile.clone();
+        self.inner.store.put_contact(&own)?;
+        Ok(profile)
     }
 
     /// `user`'s profile (this user's own, or a friend's). The avatar is downloaded only if
@@ -302,16 +278,15 @@ impl Client {
             .avatar
             .as_ref()
             .and(cached.profile.avatar_version.clone());
-        let request = Request::GetProfile(request::GetProfile {
+        let request = request::GetProfile {
             user: user.clone(),
             known_avatar_version: known.clone(),
-        });
-        let (profile, downloaded) = match self.inner.link()?.request(&request).await? {
-            Reply::Profile(reply::Profile {
-                profile, avatar, ..
-            }) => (profile, avatar),
-            _ => return Err(unexpected("get profile")),
         };
+        let reply::Profile {
+            profile,
+            avatar: downloaded,
+            ..
+        } = self.inner.link()?.call(request).await?;
         let avatar_from_cache = downloaded.is_none()
             && profile.avatar_version.is_some()
             && profile.avatar_version == known;
@@ -332,14 +307,6 @@ impl Client {
 }
 
 impl ClientState {
-    /// Sends a request whose answer is `Done`.
-    async fn done(&self, request: Request, what: &'static str) -> Result<(), ClientError> {
-        match self.link()?.request(&request).await? {
-            Reply::Done => Ok(()),
-            _ => Err(unexpected(what)),
-        }
-    }
-
     /// The cached record of `user`, or an empty one.
     fn cached_contact(&self, user: &UserName) -> Result<ContactRecord, ClientError> {
         Ok(self
@@ -414,24 +381,16 @@ impl ClientState {
         let paged = fetch_pages(
             &link,
             "friends",
-            |after| {
-                Request::FriendsPage(request::FriendsPage {
-                    after,
-                    limit: MAX_PAGE_ENTRIES,
-                })
+            |after| request::FriendsPage {
+                after,
+                limit: MAX_PAGE_ENTRIES,
             },
-            |reply| match reply {
-                Reply::FriendsPage(reply::FriendsPage { friends, next }) => Some((friends, next)),
-                _ => None,
-            },
+            |page| (page.friends, page.next),
         )
         .await?;
         match paged {
             Some(friends) => Ok(friends),
-            None => match link.request(&Request::Friends).await? {
-                Reply::Friends(reply::Friends { friends }) => Ok(friends),
-                _ => Err(unexpected("friends")),
-            },
+            None => Ok(link.call(request::Friends).await?.friends),
         }
     }
 

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use uchat_wire::reply;
 
 use crate::store::OutboxEntry;
-use uchat_wire::{ErrorCode, ErrorReply, KeyShare, MessageId, Reply, UserName};
+use uchat_wire::{ErrorCode, ErrorReply, KeyShare, MessageId, UserName};
 
 use crate::connection::ConnectionError;
 
@@ -49,14 +49,12 @@ pub(crate) fn is_permanent(code: ErrorCode) -> bool {
 }
 
 /// What the relay's answer to a `Send` or `GroupSend` (or the failure to get one) means
-/// for the entry; `relay` names the relay in the reason an odd answer waits for.
-pub(crate) fn judge(answer: Result<Reply, ConnectionError>, relay: &str) -> Delivery {
+/// for the entry. Another kind of answer than `Sent` proves nothing: the entry waits.
+pub(crate) fn judge(answer: Result<reply::Sent, ConnectionError>) -> Delivery {
     match answer {
-        Ok(Reply::Sent(reply::Sent { relay_ts_ms, .. })) => Delivery::Sent { relay_ts_ms },
-        Ok(_) => Delivery::Later(ConnectionError::Unreachable {
-            relay: relay.to_owned(),
-            reason: "unexpected answer to a send".into(),
-        }),
+        Ok(sent) => Delivery::Sent {
+            relay_ts_ms: sent.relay_ts_ms,
+        },
         Err(ConnectionError::Refused(error)) if is_permanent(error.code) => {
             Delivery::Refused(error)
         }
@@ -69,14 +67,14 @@ pub(crate) fn judge(answer: Result<Reply, ConnectionError>, relay: &str) -> Deli
 /// only when the relay took the message for the first time (a duplicate carried nothing).
 pub(crate) fn shares_given(
     shares: &[KeyShare],
-    answer: &Result<Reply, ConnectionError>,
+    answer: &Result<reply::Sent, ConnectionError>,
 ) -> Vec<UserName> {
     match answer {
-        Ok(Reply::Sent(reply::Sent {
+        Ok(reply::Sent {
             duplicate: false,
             unshared,
             ..
-        })) => shares
+        }) => shares
             .iter()
             .map(|share| &share.to)
             .filter(|to| !unshared.contains(to))
@@ -154,15 +152,15 @@ mod tests {
         })
     }
 
-    fn sent(duplicate: bool, unshared: &[&str]) -> Result<Reply, ConnectionError> {
-        Ok(Reply::Sent(reply::Sent {
+    fn sent(duplicate: bool, unshared: &[&str]) -> Result<reply::Sent, ConnectionError> {
+        Ok(reply::Sent {
             relay_ts_ms: 7,
             duplicate,
             unshared: unshared
                 .iter()
                 .map(|u| UserName::parse(u).expect("a valid name"))
                 .collect(),
-        }))
+        })
     }
 
     fn offline() -> ConnectionError {
@@ -177,7 +175,7 @@ mod tests {
     fn run(
         entries: &[u8],
         watch: u8,
-        answer: impl Fn(u8) -> Result<Reply, ConnectionError>,
+        answer: impl Fn(u8) -> Result<reply::Sent, ConnectionError>,
     ) -> (Vec<u8>, Option<Delivery>) {
         let mut run = OutboxRun::new(
             entries.iter().map(|&n| entry(n)).collect(),
@@ -187,7 +185,7 @@ mod tests {
         while let Some(next) = run.next_entry() {
             let n = next.id.0[0];
             handed.push(n);
-            run.settled(next.id, judge(answer(n), "relay"));
+            run.settled(next.id, judge(answer(n)));
         }
         (handed, run.outcome())
     }
@@ -244,7 +242,7 @@ mod tests {
             ErrorCode::Unknown,
         ] {
             assert!(
-                matches!(judge(Err(refused(code)), "relay"), Delivery::Refused(_)),
+                matches!(judge(Err(refused(code))), Delivery::Refused(_)),
                 "{code:?}"
             );
         }
@@ -255,15 +253,13 @@ mod tests {
             ErrorCode::GroupChanged,
         ] {
             assert!(
-                matches!(judge(Err(refused(code)), "relay"), Delivery::Later(_)),
+                matches!(judge(Err(refused(code))), Delivery::Later(_)),
                 "{code:?}"
             );
         }
         // An answer that is not to a send proves nothing: the message waits.
-        assert!(matches!(
-            judge(Ok(Reply::Done), "relay"),
-            Delivery::Later(_)
-        ));
+        let odd = ConnectionError::UnexpectedReply { request: "send" };
+        assert!(matches!(judge(Err(odd)), Delivery::Later(_)));
     }
 
     #[test]

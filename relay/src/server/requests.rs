@@ -286,222 +286,119 @@ async fn dispatch(
             format!("this connection is already logged in as '{user}'; log out first"),
         ));
     }
+    // Every kind by name, no catch-all: a new kind does not compile until it is answered.
+    let me = || signed_in(connection);
     match request {
-        Request::Hello(_) => out_of_order(),
-        Request::Register(request::Register {
-            username,
-            password,
-            identity,
-            one_time_keys,
-            fallback_key,
-        }) => {
-            let keys = KeyUpload {
-                one_time_keys,
-                fallback_key,
-            };
-            register(connection, shared, username, password, identity, keys).await
-        }
-        Request::Login(request::Login { username, password }) => {
-            login(connection, shared, username, password).await
-        }
-        Request::Resume(request::Resume { username, token }) => {
-            resume(connection, shared, username, token).await
-        }
+        // Answered above, before the check that one came first.
+        Request::Hello(_) => Err(fail(ErrorCode::ProtocolViolation, "hello twice")),
+        Request::Register(ask) => answer(register(connection, shared, ask).await),
+        Request::Login(ask) => answer(login(connection, shared, ask.username, ask.password).await),
+        Request::Resume(ask) => answer(resume(connection, shared, ask.username, ask.token).await),
         Request::Unknown => Err(fail(
             ErrorCode::ProtocolViolation,
             "unknown request; this relay may be older than the client",
         )),
-        authenticated => {
-            let Some(user) = connection.user() else {
-                return Err(fail(ErrorCode::NotAuthenticated, "log in first"));
-            };
-            match authenticated {
-                Request::Logout => logout(connection, shared, user).await,
-                Request::UploadKeys(request::UploadKeys {
-                    one_time_keys,
-                    fallback_key,
-                }) => {
-                    let keys = KeyUpload {
-                        one_time_keys,
-                        fallback_key,
-                    };
-                    upload_keys(shared, user, keys).await
-                }
-                Request::KeyCount => key_count(shared, user).await,
-                Request::ReplaceIdentity(request::ReplaceIdentity {
-                    identity,
-                    one_time_keys,
-                    fallback_key,
-                }) => {
-                    let keys = KeyUpload {
-                        one_time_keys,
-                        fallback_key,
-                    };
-                    replace_identity(connection, shared, user, identity, keys).await
-                }
-                Request::ClaimKey(request::ClaimKey { user: whose }) => {
-                    claim_key(shared, user, whose).await
-                }
-                Request::Identity(request::Identity { user: whose }) => {
-                    identity(shared, whose).await
-                }
-                Request::Send(request::Send { to, id, ciphertext }) => {
-                    send(shared, user, to, id, ciphertext).await
-                }
-                Request::Ack(request::Ack { through }) => ack(shared, user, through).await,
-                Request::Presence(request::Presence { users }) => {
-                    social::presence(shared, user, users).await
-                }
-                Request::FriendRequest(request::FriendRequest { to, note }) => {
-                    social::request(shared, user, to, note).await
-                }
-                Request::AcceptFriend(request::AcceptFriend { from }) => {
-                    social::accept(shared, user, from).await
-                }
-                Request::RejectFriend(request::RejectFriend { from }) => {
-                    social::reject(shared, user, from).await
-                }
-                Request::RemoveFriend(request::RemoveFriend { user: other }) => {
-                    social::remove(shared, user, other).await
-                }
-                Request::Block(request::Block { user: other }) => {
-                    social::set_blocked(shared, user, other, true).await
-                }
-                Request::Unblock(request::Unblock { user: other }) => {
-                    social::set_blocked(shared, user, other, false).await
-                }
-                Request::Friends => social::list(shared, user).await,
-                Request::FriendRequests => social::requests(shared, user).await,
-                Request::SetProfile(request::SetProfile { signature, avatar }) => {
-                    profile::set(shared, user, signature, avatar).await
-                }
-                Request::GetProfile(request::GetProfile {
-                    user: whose,
-                    known_avatar_version,
-                }) => profile::get(shared, user, whose, known_avatar_version).await,
-                Request::CreateGroup(request::CreateGroup { name, members }) => {
-                    group::create(shared, user, name, members).await
-                }
-                Request::Groups => group::list(shared, user).await,
-                Request::GroupInfo(request::GroupInfo { group: id }) => {
-                    group::info(shared, user, id).await
-                }
-                Request::InviteToGroup(request::InviteToGroup {
-                    group: id,
-                    user: who,
-                }) => group::invite(shared, user, id, who).await,
-                Request::KickFromGroup(request::KickFromGroup {
-                    group: id,
-                    user: who,
-                }) => group::kick(shared, user, id, who).await,
-                Request::LeaveGroup(request::LeaveGroup { group: id }) => {
-                    group::leave(shared, user, id).await
-                }
-                Request::SyncGroup(request::SyncGroup { group: id }) => {
-                    group::sync(shared, user, id).await
-                }
-                // Transfers are served on their stream before dispatch (connection.rs).
-                Request::UploadFile(_) | Request::DownloadFile(_) => Err(fail(
-                    ErrorCode::ProtocolViolation,
-                    "a transfer needs a stream of its own",
-                )),
-                Request::GroupSend(request::GroupSend {
-                    group: id,
-                    epoch,
-                    id: message_id,
-                    ciphertext,
-                    key_shares,
-                }) => {
-                    let message = group::GroupMessage {
-                        group: id,
-                        epoch,
-                        id: message_id,
-                        ciphertext,
-                        key_shares,
-                    };
-                    group::send(shared, user, message).await
-                }
-                Request::CallInvite(request::CallInvite {
-                    call: id,
-                    to,
-                    offer,
-                }) => call::invite(connection, shared, user, id, to, offer).await,
-                Request::CallAnswer(request::CallAnswer { call: id, answer }) => {
-                    call::answer(connection, shared, user, id, answer).await
-                }
-                Request::CallReject(request::CallReject { call: id }) => {
-                    call::reject(shared, user, id).await
-                }
-                Request::CallHangup(request::CallHangup { call: id }) => {
-                    call::hang_up(shared, user, id).await
-                }
-                Request::MomentPost(request::MomentPost {
-                    id,
-                    ciphertext,
-                    shares,
-                }) => moment::post(shared, user, id, ciphertext, shares).await,
-                Request::MomentFeed(request::MomentFeed { before, limit }) => {
-                    moment::feed(shared, user, before, limit).await
-                }
-                Request::MomentGet(request::MomentGet { post }) => {
-                    moment::get(shared, user, post).await
-                }
-                Request::MomentLike(request::MomentLike { post, ciphertext }) => {
-                    moment::like(shared, user, post, ciphertext).await
-                }
-                Request::MomentUnlike(request::MomentUnlike { post }) => {
-                    moment::unlike(shared, user, post).await
-                }
-                Request::MomentComment(request::MomentComment {
-                    post,
-                    id,
-                    reply_to,
-                    ciphertext,
-                }) => {
-                    let new = moment::NewComment {
-                        post,
-                        id,
-                        reply_to,
-                        ciphertext,
-                    };
-                    moment::comment(shared, user, new).await
-                }
-                Request::MomentDelete(request::MomentDelete { post }) => {
-                    moment::delete(shared, user, post).await
-                }
-                Request::MomentDeleteComment(request::MomentDeleteComment { comment }) => {
-                    moment::delete_comment(shared, user, comment).await
-                }
-                Request::FriendsPage(request::FriendsPage { after, limit }) => {
-                    social::list_page(shared, user, after, limit).await
-                }
-                Request::GroupsPage(request::GroupsPage { after, limit }) => {
-                    group::list_page(shared, user, after, limit).await
-                }
-                Request::IncomingFriendRequestsPage(request::IncomingFriendRequestsPage {
-                    after,
-                    limit,
-                }) => {
-                    let direction = RequestDirection::Incoming;
-                    social::requests_page(shared, user, direction, after, limit).await
-                }
-                Request::OutgoingFriendRequestsPage(request::OutgoingFriendRequestsPage {
-                    after,
-                    limit,
-                }) => {
-                    let direction = RequestDirection::Outgoing;
-                    social::requests_page(shared, user, direction, after, limit).await
-                }
-                _ => out_of_order(),
-            }
+        Request::Logout => answer(logout(connection, shared, me()?).await),
+        Request::UploadKeys(ask) => answer(upload_keys(shared, me()?, ask.into()).await),
+        Request::KeyCount => answer(key_count(shared, me()?).await),
+        Request::ReplaceIdentity(ask) => {
+            answer(replace_identity(connection, shared, me()?, ask).await)
+        }
+        Request::ClaimKey(ask) => answer(claim_key(shared, me()?, ask.user).await),
+        Request::Identity(ask) => {
+            me()?;
+            answer(identity(shared, ask.user).await)
+        }
+        Request::Send(ask) => answer(send(shared, me()?, ask.to, ask.id, ask.ciphertext).await),
+        Request::Ack(ask) => answer(ack(shared, me()?, ask.through).await),
+        Request::Presence(ask) => answer(social::presence(shared, me()?, ask.users).await),
+        Request::FriendRequest(ask) => {
+            answer(social::request(shared, me()?, ask.to, ask.note).await)
+        }
+        Request::AcceptFriend(ask) => answer(social::accept(shared, me()?, ask.from).await),
+        Request::RejectFriend(ask) => answer(social::reject(shared, me()?, ask.from).await),
+        Request::RemoveFriend(ask) => answer(social::remove(shared, me()?, ask.user).await),
+        Request::Block(ask) => answer(social::set_blocked(shared, me()?, ask.user, true).await),
+        Request::Unblock(ask) => answer(social::set_blocked(shared, me()?, ask.user, false).await),
+        Request::Friends => answer(social::list(shared, me()?).await),
+        Request::FriendRequests => answer(social::requests(shared, me()?).await),
+        Request::SetProfile(ask) => {
+            answer(profile::set(shared, me()?, ask.signature, ask.avatar).await)
+        }
+        Request::GetProfile(ask) => {
+            let known = ask.known_avatar_version;
+            answer(profile::get(shared, me()?, ask.user, known).await)
+        }
+        Request::CreateGroup(ask) => {
+            answer(group::create(shared, me()?, ask.name, ask.members).await)
+        }
+        Request::Groups => answer(group::list(shared, me()?).await),
+        Request::GroupInfo(ask) => answer(group::info(shared, me()?, ask.group).await),
+        Request::InviteToGroup(ask) => {
+            answer(group::invite(shared, me()?, ask.group, ask.user).await)
+        }
+        Request::KickFromGroup(ask) => {
+            answer(group::kick(shared, me()?, ask.group, ask.user).await)
+        }
+        Request::LeaveGroup(ask) => answer(group::leave(shared, me()?, ask.group).await),
+        Request::SyncGroup(ask) => answer(group::sync(shared, me()?, ask.group).await),
+        Request::GroupSend(ask) => answer(group::send(shared, me()?, ask).await),
+        // Transfers are served on their stream before dispatch (connection.rs).
+        Request::UploadFile(_) | Request::DownloadFile(_) => Err(fail(
+            ErrorCode::ProtocolViolation,
+            "a transfer needs a stream of its own",
+        )),
+        Request::CallInvite(ask) => {
+            answer(call::invite(connection, shared, me()?, ask.call, ask.to, ask.offer).await)
+        }
+        Request::CallAnswer(ask) => {
+            answer(call::answer(connection, shared, me()?, ask.call, ask.answer).await)
+        }
+        Request::CallReject(ask) => answer(call::reject(shared, me()?, ask.call).await),
+        Request::CallHangup(ask) => answer(call::hang_up(shared, me()?, ask.call).await),
+        Request::MomentPost(ask) => {
+            answer(moment::post(shared, me()?, ask.id, ask.ciphertext, ask.shares).await)
+        }
+        Request::MomentFeed(ask) => {
+            answer(moment::feed(shared, me()?, ask.before, ask.limit).await)
+        }
+        Request::MomentGet(ask) => answer(moment::get(shared, me()?, ask.post).await),
+        Request::MomentLike(ask) => {
+            answer(moment::like(shared, me()?, ask.post, ask.ciphertext).await)
+        }
+        Request::MomentUnlike(ask) => answer(moment::unlike(shared, me()?, ask.post).await),
+        Request::MomentComment(ask) => answer(moment::comment(shared, me()?, ask).await),
+        Request::MomentDelete(ask) => answer(moment::delete(shared, me()?, ask.post).await),
+        Request::MomentDeleteComment(ask) => {
+            answer(moment::delete_comment(shared, me()?, ask.comment).await)
+        }
+        Request::FriendsPage(ask) => {
+            answer(social::list_page(shared, me()?, ask.after, ask.limit).await)
+        }
+        Request::GroupsPage(ask) => {
+            answer(group::list_page(shared, me()?, ask.after, ask.limit).await)
+        }
+        Request::IncomingFriendRequestsPage(ask) => {
+            let direction = RequestDirection::Incoming;
+            answer(social::requests_page(shared, me()?, direction, ask.after, ask.limit).await)
+        }
+        Request::OutgoingFriendRequestsPage(ask) => {
+            let direction = RequestDirection::Outgoing;
+            answer(social::requests_page(shared, me()?, direction, ask.after, ask.limit).await)
         }
     }
 }
 
-/// Requests handled before authentication never reach the authenticated branch; answer
-/// rather than panic if that ever changes.
-fn out_of_order() -> Answer {
-    Err(fail(ErrorCode::ProtocolViolation, "request out of order"))
+/// A handler's typed reply as the [`Reply`] it is sent as.
+fn answer<R: Into<Reply>>(result: Result<R, ErrorReply>) -> Answer {
+    result.map(Into::into)
+}
+
+/// The user this connection is logged in as, or the refusal of a request that needs one.
+fn signed_in(connection: &Connection) -> Result<UserName, ErrorReply> {
+    connection
+        .user()
+        .ok_or_else(|| fail(ErrorCode::NotAuthenticated, "log in first"))
 }
 
 fn check_password_policy(password: &Password) -> Result<(), ErrorReply> {
@@ -557,6 +454,15 @@ struct KeyUpload {
     fallback_key: Option<SignedKey>,
 }
 
+impl From<request::UploadKeys> for KeyUpload {
+    fn from(upload: request::UploadKeys) -> Self {
+        KeyUpload {
+            one_time_keys: upload.one_time_keys,
+            fallback_key: upload.fallback_key,
+        }
+    }
+}
+
 impl KeyUpload {
     /// [`ErrorCode::TooLarge`] or [`ErrorCode::BadKeys`] unless the keys are acceptable.
     fn check(&self) -> Result<(), ErrorReply> {
@@ -584,11 +490,19 @@ enum Registered {
 async fn register(
     connection: &Arc<Connection>,
     shared: &Arc<RelayState>,
-    username: UserName,
-    password: Password,
-    identity: IdentityKeys,
-    keys: KeyUpload,
-) -> Answer {
+    ask: request::Register,
+) -> Result<reply::Session, ErrorReply> {
+    let request::Register {
+        username,
+        password,
+        identity,
+        one_time_keys,
+        fallback_key,
+    } = ask;
+    let keys = KeyUpload {
+        one_time_keys,
+        fallback_key,
+    };
     let ip = connection.remote.ip();
     match admit_register(shared, ip, &username, password, identity, keys).await? {
         Registered::New => tracing::info!(user = %username, "registered"),
@@ -738,7 +652,7 @@ async fn login(
     shared: &Arc<RelayState>,
     username: UserName,
     password: Password,
-) -> Answer {
+) -> Result<reply::Session, ErrorReply> {
     check_login(shared, connection.remote.ip(), &username, password).await?;
     start_session(connection, shared, username, true).await
 }
@@ -816,7 +730,7 @@ async fn resume(
     shared: &Arc<RelayState>,
     username: UserName,
     token: SessionToken,
-) -> Answer {
+) -> Result<reply::Session, ErrorReply> {
     let store = shared.store.clone();
     let name = username.clone();
     let hash = token_hash(&token.0);
@@ -838,12 +752,12 @@ async fn resume(
         ));
     };
     bind_user(connection, shared, &username, hash, false)?;
-    Ok(Reply::Session(reply::Session {
+    Ok(reply::Session {
         username,
         token,
         queue_head,
         acked_through,
-    }))
+    })
 }
 
 /// What a login beyond the account's connection limit is told.
@@ -863,7 +777,7 @@ async fn start_session(
     shared: &Arc<RelayState>,
     username: UserName,
     password_login: bool,
-) -> Answer {
+) -> Result<reply::Session, ErrorReply> {
     // Checked before a session is stored, so a refused login leaves no token behind (the
     // join in `bind_user` checks again, for logins racing this one).
     let max = shared.limits.max_connections_per_user;
@@ -888,12 +802,12 @@ async fn start_session(
         blocking(move || store.remove_session(&name, hash)).await?;
         return Err(refused);
     }
-    Ok(Reply::Session(reply::Session {
+    Ok(reply::Session {
         username,
         token: SessionToken(token),
         queue_head,
         acked_through,
-    }))
+    })
 }
 
 /// Logs this connection in as `username` (or refreshes its login as the same user) and
@@ -959,7 +873,11 @@ fn bind_user(
 /// Revokes this connection's session token and ends its login: later requests get
 /// `NotAuthenticated`, the pusher stops, and the user goes offline if this was their last
 /// connection. Other devices stay logged in.
-async fn logout(connection: &Arc<Connection>, shared: &Arc<RelayState>, user: UserName) -> Answer {
+async fn logout(
+    connection: &Arc<Connection>,
+    shared: &Arc<RelayState>,
+    user: UserName,
+) -> Result<(), ErrorReply> {
     let token = connection
         .state()
         .login
@@ -976,15 +894,19 @@ async fn logout(connection: &Arc<Connection>, shared: &Arc<RelayState>, user: Us
         went_offline(shared, connection.id, login).await;
     }
     tracing::info!(%user, remote = %connection.remote, "logged out");
-    Ok(Reply::Done)
+    Ok(())
 }
 
-async fn upload_keys(shared: &Arc<RelayState>, user: UserName, keys: KeyUpload) -> Answer {
+async fn upload_keys(
+    shared: &Arc<RelayState>,
+    user: UserName,
+    keys: KeyUpload,
+) -> Result<reply::KeyCount, ErrorReply> {
     keys.check()?;
     let count = store_keys(shared, &user, keys).await?;
-    Ok(Reply::KeyCount(reply::KeyCount {
+    Ok(reply::KeyCount {
         one_time_keys: count,
-    }))
+    })
 }
 
 /// The token hash of `login` if its password was checked on this connection; replacing
@@ -1007,9 +929,17 @@ async fn replace_identity(
     connection: &Arc<Connection>,
     shared: &Arc<RelayState>,
     user: UserName,
-    identity: IdentityKeys,
-    keys: KeyUpload,
-) -> Answer {
+    ask: request::ReplaceIdentity,
+) -> Result<reply::KeyCount, ErrorReply> {
+    let request::ReplaceIdentity {
+        identity,
+        one_time_keys,
+        fallback_key,
+    } = ask;
+    let keys = KeyUpload {
+        one_time_keys,
+        fallback_key,
+    };
     let keep_token_hash = require_password_login(connection.state().login.as_ref())?;
     check_identity_keys(&identity)?;
     keys.check()?;
@@ -1032,9 +962,9 @@ async fn replace_identity(
         .announcer
         .announce(&user, PushEvent::IdentityChanged { user: user.clone() });
     tracing::info!(%user, closed, "identity keys replaced (new device)");
-    Ok(Reply::KeyCount(reply::KeyCount {
+    Ok(reply::KeyCount {
         one_time_keys: count,
-    }))
+    })
 }
 
 /// Closes every connection of `user` except `keep`; returns how many.
@@ -1049,12 +979,15 @@ fn close_other_connections(shared: &RelayState, user: &UserName, keep: Connectio
     others.len()
 }
 
-async fn key_count(shared: &Arc<RelayState>, user: UserName) -> Answer {
+async fn key_count(
+    shared: &Arc<RelayState>,
+    user: UserName,
+) -> Result<reply::KeyCount, ErrorReply> {
     let store = shared.store.clone();
     let count = blocking(move || store.one_time_key_count(&user)).await?;
-    Ok(Reply::KeyCount(reply::KeyCount {
+    Ok(reply::KeyCount {
         one_time_keys: count,
-    }))
+    })
 }
 
 /// The account named `whose`, if any.
@@ -1085,7 +1018,11 @@ async fn account_of(
 /// drain anyone's one-time keys. A friend on either side of a block gets only the reusable
 /// fallback key: a block is silent (answered like any claim), and a blocked friend drains
 /// nothing.
-async fn claim_key(shared: &Arc<RelayState>, me: UserName, whose: UserName) -> Answer {
+async fn claim_key(
+    shared: &Arc<RelayState>,
+    me: UserName,
+    whose: UserName,
+) -> Result<reply::ClaimedKey, ErrorReply> {
     let account = account_of(shared, &whose).await?;
     let store = shared.store.clone();
     let (asker, owner) = (me.clone(), whose.clone());
@@ -1121,20 +1058,23 @@ async fn claim_key(shared: &Arc<RelayState>, me: UserName, whose: UserName) -> A
             ),
         )
     })?;
-    Ok(Reply::ClaimedKey(reply::ClaimedKey {
+    Ok(reply::ClaimedKey {
         user: whose,
         identity: account.identity,
         key: claimed.key,
         fallback: claimed.fallback,
-    }))
+    })
 }
 
-async fn identity(shared: &Arc<RelayState>, whose: UserName) -> Answer {
+async fn identity(
+    shared: &Arc<RelayState>,
+    whose: UserName,
+) -> Result<reply::Identity, ErrorReply> {
     let account = account_of(shared, &whose).await?;
-    Ok(Reply::Identity(reply::Identity {
+    Ok(reply::Identity {
         user: whose,
         identity: account.identity,
-    }))
+    })
 }
 
 async fn send(
@@ -1143,7 +1083,7 @@ async fn send(
     to: UserName,
     id: MessageId,
     ciphertext: Vec<u8>,
-) -> Answer {
+) -> Result<reply::Sent, ErrorReply> {
     if ciphertext.len() > MAX_CIPHERTEXT_BYTES {
         return Err(fail(
             ErrorCode::TooLarge,
@@ -1175,11 +1115,11 @@ async fn send(
         // The recipient blocked the sender: answered like a delivery, so they cannot tell.
         MessageOutcome::Dropped { relay_ts_ms } => {
             tracing::debug!(%from, %to, "message from a blocked sender dropped");
-            return Ok(Reply::Sent(reply::Sent {
+            return Ok(reply::Sent {
                 relay_ts_ms,
                 duplicate: false,
                 unshared: Vec::new(),
-            }));
+            });
         }
     };
     if !enqueued.duplicate {
@@ -1188,19 +1128,19 @@ async fn send(
         shared.online.wake(&to);
     }
     tracing::debug!(%from, %to, bytes = size, seq = %enqueued.seq, duplicate = enqueued.duplicate, "message queued");
-    Ok(Reply::Sent(reply::Sent {
+    Ok(reply::Sent {
         relay_ts_ms: enqueued.relay_ts_ms,
         duplicate: enqueued.duplicate,
         unshared: Vec::new(),
-    }))
+    })
 }
 
-async fn ack(shared: &Arc<RelayState>, user: UserName, through: Seq) -> Answer {
+async fn ack(shared: &Arc<RelayState>, user: UserName, through: Seq) -> Result<(), ErrorReply> {
     shared
         .committer
         .commit(BatchWrite::Ack { user, through })
         .await?;
-    Ok(Reply::Done)
+    Ok(())
 }
 
 /// The committer answered a write with another kind's outcome: a bug, reported as one.

@@ -570,6 +570,26 @@ pub struct OutgoingFriendRequestsPage {
     pub limit: u32,
 }
 
+/// Revokes the current session token; answered with `Done`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Logout;
+
+/// Asks how many one-time keys of mine the relay still holds; answered with `KeyCount`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyCount;
+
+/// Lists the asker's friends in one answer (older peers; newer ones ask for `FriendsPage`s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Friends;
+
+/// Lists the asker's pending friend requests in one answer (older peers; newer ones ask page by page).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FriendRequests;
+
+/// Lists the asker's groups in one answer (older peers; newer ones ask for `GroupsPage`s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Groups;
+
 impl Request {
     /// A short name for logs and metrics (never the content).
     pub fn kind(&self) -> &'static str {

@@ -3,13 +3,13 @@
 //! carries out what it says (`server::voice::carry_out`).
 
 use std::sync::Arc;
-use uchat_wire::reply;
+use uchat_wire::{InviteAnswer, reply};
 
 use uchat_store::Reach;
 use uchat_wire::msg::call::MAX_CALL_SIGNAL_BYTES;
-use uchat_wire::{CallEndReason, CallId, ErrorCode, ErrorReply, Reply, UserName};
+use uchat_wire::{CallEndReason, CallId, ErrorCode, ErrorReply, UserName};
 
-use super::{Answer, fail};
+use super::fail;
 use crate::server::calls::{CallError, Invited};
 use crate::server::connection::Connection;
 use crate::server::{RelayState, blocking, voice};
@@ -53,7 +53,7 @@ pub(super) async fn invite(
     call: CallId,
     to: UserName,
     offer: Vec<u8>,
-) -> Answer {
+) -> Result<InviteAnswer, ErrorReply> {
     check_signal("offer", &offer)?;
     if to == me {
         return Err(fail(ErrorCode::InvalidInput, "you cannot call yourself"));
@@ -86,11 +86,11 @@ pub(super) async fn invite(
     }
     tracing::debug!(from = %me, %to, ?invited, "call invite");
     Ok(match invited {
-        Invited::Ringing { leg } => Reply::CallRinging(reply::CallRinging {
+        Invited::Ringing { leg } => InviteAnswer::Ringing(reply::CallRinging {
             leg,
             ring_timeout_ms: shared.calls().ring_timeout_ms(),
         }),
-        Invited::Ended(reason) => Reply::CallEnded(reply::CallEnded { reason }),
+        Invited::Ended(reason) => InviteAnswer::Ended(reply::CallEnded { reason }),
     })
 }
 
@@ -101,7 +101,7 @@ pub(super) async fn answer(
     me: UserName,
     call: CallId,
     answer: Vec<u8>,
-) -> Answer {
+) -> Result<reply::CallConnected, ErrorReply> {
     check_signal("answer", &answer)?;
     let (leg, actions) = shared
         .calls()
@@ -109,21 +109,29 @@ pub(super) async fn answer(
         .map_err(refused)?;
     voice::carry_out(shared, actions).await;
     tracing::debug!(user = %me, "call answered");
-    Ok(Reply::CallConnected(reply::CallConnected { leg }))
+    Ok(reply::CallConnected { leg })
 }
 
 /// `me` refuses `call`.
-pub(super) async fn reject(shared: &Arc<RelayState>, me: UserName, call: CallId) -> Answer {
+pub(super) async fn reject(
+    shared: &Arc<RelayState>,
+    me: UserName,
+    call: CallId,
+) -> Result<(), ErrorReply> {
     let actions = shared.calls().reject(call, &me).map_err(refused)?;
     voice::carry_out(shared, actions).await;
     tracing::debug!(user = %me, reason = %CallEndReason::Rejected, "call ended");
-    Ok(Reply::Done)
+    Ok(())
 }
 
 /// `me` ends `call`.
-pub(super) async fn hang_up(shared: &Arc<RelayState>, me: UserName, call: CallId) -> Answer {
+pub(super) async fn hang_up(
+    shared: &Arc<RelayState>,
+    me: UserName,
+    call: CallId,
+) -> Result<(), ErrorReply> {
     let actions = shared.calls().hang_up(call, &me).map_err(refused)?;
     voice::carry_out(shared, actions).await;
     tracing::debug!(user = %me, "call hung up");
-    Ok(Reply::Done)
+    Ok(())
 }

@@ -7,16 +7,13 @@
 //! relay never sees what a group says: messages and key shares are opaque bytes.
 
 use std::sync::Arc;
-use uchat_wire::reply;
+use uchat_wire::{reply, request};
 
 use uchat_store::{BatchOutcome, BatchWrite, GroupLimits, LeaveOutcome, StoreError};
 use uchat_wire::msg::group::{MAX_KEY_SHARE_BYTES, check_group_name};
-use uchat_wire::{
-    ErrorCode, ErrorReply, GroupId, GroupInfo, KeyShare, MAX_CIPHERTEXT_BYTES, MessageId, Reply,
-    UserName,
-};
+use uchat_wire::{ErrorCode, ErrorReply, GroupId, GroupInfo, MAX_CIPHERTEXT_BYTES, UserName};
 
-use super::{Answer, fail, page_limits, throttled, too_long_for_one_answer};
+use super::{fail, page_limits, throttled, too_long_for_one_answer};
 use crate::server::page;
 use crate::server::{RelayState, blocking, now_ms};
 
@@ -43,7 +40,7 @@ pub(super) async fn create(
     me: UserName,
     name: String,
     members: Vec<UserName>,
-) -> Answer {
+) -> Result<reply::Group, ErrorReply> {
     check_group_name(&name).map_err(|e| fail(ErrorCode::InvalidInput, e.to_string()))?;
     let most = shared.limits.max_group_members;
     if members.len() >= most {
@@ -67,16 +64,19 @@ pub(super) async fn create(
             .await?;
     wake_members(shared, &info, None);
     tracing::debug!(%me, %group, members = info.members.len(), "group created");
-    Ok(Reply::Group(reply::Group { group: info }))
+    Ok(reply::Group { group: info })
 }
 
 /// The groups `me` is in, oldest first, all in one answer: refused with `TooLarge` once
 /// they outgrow a frame (for older peers; newer ones ask for pages).
-pub(super) async fn list(shared: &Arc<RelayState>, me: UserName) -> Answer {
+pub(super) async fn list(
+    shared: &Arc<RelayState>,
+    me: UserName,
+) -> Result<reply::Groups, ErrorReply> {
     let store = shared.store.clone();
     let groups = blocking(move || store.groups_of(&me)).await?;
     match page::whole(groups, |g| Ok::<_, ErrorReply>(Some(g)))? {
-        Some(groups) => Ok(Reply::Groups(reply::Groups { groups })),
+        Some(groups) => Ok(reply::Groups { groups }),
         None => Err(too_long_for_one_answer("the list of your groups is")),
     }
 }
@@ -87,7 +87,7 @@ pub(super) async fn list_page(
     me: UserName,
     after: Option<GroupId>,
     limit: u32,
-) -> Answer {
+) -> Result<reply::GroupsPage, ErrorReply> {
     let store = shared.store.clone();
     let limits = page_limits(limit);
     let page = blocking(move || {
@@ -106,17 +106,21 @@ pub(super) async fn list_page(
         )
     })
     .await?;
-    Ok(Reply::GroupsPage(reply::GroupsPage {
+    Ok(reply::GroupsPage {
         groups: page.entries,
         next: page.next,
-    }))
+    })
 }
 
 /// One group, for its members.
-pub(super) async fn info(shared: &Arc<RelayState>, me: UserName, group: GroupId) -> Answer {
+pub(super) async fn info(
+    shared: &Arc<RelayState>,
+    me: UserName,
+    group: GroupId,
+) -> Result<reply::Group, ErrorReply> {
     let store = shared.store.clone();
     let info = blocking(move || store.group(&me, group)).await?;
-    Ok(Reply::Group(reply::Group { group: info }))
+    Ok(reply::Group { group: info })
 }
 
 /// The owner `me` adds `user`.
@@ -125,7 +129,7 @@ pub(super) async fn invite(
     me: UserName,
     group: GroupId,
     user: UserName,
-) -> Answer {
+) -> Result<reply::Group, ErrorReply> {
     shared
         .throttles
         .group_change(&me, &user)
@@ -137,7 +141,7 @@ pub(super) async fn invite(
         blocking(move || store.invite_to_group(&owner, group, &invitee, now_ms(), &limits)).await?;
     wake_members(shared, &info, None);
     tracing::debug!(%me, %group, %user, "group invite");
-    Ok(Reply::Group(reply::Group { group: info }))
+    Ok(reply::Group { group: info })
 }
 
 /// The owner `me` removes `user`.
@@ -146,7 +150,7 @@ pub(super) async fn kick(
     me: UserName,
     group: GroupId,
     user: UserName,
-) -> Answer {
+) -> Result<reply::Group, ErrorReply> {
     shared
         .throttles
         .group_change(&me, &user)
@@ -156,44 +160,47 @@ pub(super) async fn kick(
     let info = blocking(move || store.kick_from_group(&owner, group, &removed, now_ms())).await?;
     wake_members(shared, &info, Some(&user));
     tracing::debug!(%me, %group, %user, "group kick");
-    Ok(Reply::Group(reply::Group { group: info }))
+    Ok(reply::Group { group: info })
 }
 
 /// `me` leaves.
-pub(super) async fn leave(shared: &Arc<RelayState>, me: UserName, group: GroupId) -> Answer {
+pub(super) async fn leave(
+    shared: &Arc<RelayState>,
+    me: UserName,
+    group: GroupId,
+) -> Result<(), ErrorReply> {
     let store = shared.store.clone();
     let leaver = me.clone();
     match blocking(move || store.leave_group(&leaver, group, now_ms())).await? {
         LeaveOutcome::Left(info) => wake_members(shared, &info, Some(&me)),
         LeaveOutcome::Deleted => tracing::debug!(%group, "last member left; group deleted"),
     }
-    Ok(Reply::Done)
+    Ok(())
 }
 
 /// Queues the group's whole member list for `me` alone (a device without a view of it),
 /// within the rate a new device needs and the room in `me`'s queue.
-pub(super) async fn sync(shared: &Arc<RelayState>, me: UserName, group: GroupId) -> Answer {
+pub(super) async fn sync(
+    shared: &Arc<RelayState>,
+    me: UserName,
+    group: GroupId,
+) -> Result<(), ErrorReply> {
     shared.throttles.group_sync(&me).map_err(throttled)?;
     let store = shared.store.clone();
     let asker = me.clone();
     let queue_limit = shared.limits.queue();
     blocking(move || store.sync_group(&asker, group, now_ms(), queue_limit)).await?;
     shared.online.wake(&me);
-    Ok(Reply::Done)
-}
-
-/// What a `GroupSend` carries.
-pub(super) struct GroupMessage {
-    pub(super) group: GroupId,
-    pub(super) epoch: u64,
-    pub(super) id: MessageId,
-    pub(super) ciphertext: Vec<u8>,
-    pub(super) key_shares: Vec<KeyShare>,
+    Ok(())
 }
 
 /// Fans `me`'s message out to the group, after its key shares.
-pub(super) async fn send(shared: &Arc<RelayState>, me: UserName, message: GroupMessage) -> Answer {
-    let GroupMessage {
+pub(super) async fn send(
+    shared: &Arc<RelayState>,
+    me: UserName,
+    message: request::GroupSend,
+) -> Result<reply::Sent, ErrorReply> {
+    let request::GroupSend {
         group,
         epoch,
         id,
@@ -264,9 +271,9 @@ pub(super) async fn send(shared: &Arc<RelayState>, me: UserName, message: GroupM
         }
     }
     tracing::debug!(from = %me, %group, bytes = size, recipients = sent.recipients.len(), duplicate = sent.duplicate, "group message queued");
-    Ok(Reply::Sent(reply::Sent {
+    Ok(reply::Sent {
         relay_ts_ms: sent.relay_ts_ms,
         duplicate: sent.duplicate,
         unshared: sent.unshared,
-    }))
+    })
 }

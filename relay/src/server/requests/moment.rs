@@ -6,7 +6,7 @@
 //! and shapes the answers. Posts, likes and comments are opaque bytes here.
 
 use std::sync::Arc;
-use uchat_wire::reply;
+use uchat_wire::{ErrorReply, reply, request};
 
 use uchat_store::MomentLimits;
 use uchat_wire::msg::group::MAX_KEY_SHARE_BYTES;
@@ -14,9 +14,9 @@ use uchat_wire::msg::moment::{
     FEED_PAGE_BYTE_BUDGET, MAX_COMMENT_CIPHERTEXT_BYTES, MAX_COMMENTS_PER_POST, MAX_FEED_PAGE,
     MAX_LIKE_CIPHERTEXT_BYTES, MAX_POST_CIPHERTEXT_BYTES,
 };
-use uchat_wire::{CommentId, ErrorCode, KeyShare, PostId, Reply, UserName};
+use uchat_wire::{CommentId, ErrorCode, KeyShare, PostId, UserName};
 
-use super::{Answer, fail};
+use super::fail;
 use crate::server::{RelayState, blocking, now_ms};
 
 fn moment_limits(shared: &RelayState) -> MomentLimits {
@@ -51,7 +51,7 @@ pub(super) async fn post(
     id: PostId,
     ciphertext: Vec<u8>,
     shares: Vec<KeyShare>,
-) -> Answer {
+) -> Result<reply::MomentPosted, ErrorReply> {
     check_size("a post", &ciphertext, MAX_POST_CIPHERTEXT_BYTES)?;
     let most = shared.limits.max_friends as usize;
     if shares.len() > most {
@@ -73,11 +73,11 @@ pub(super) async fn post(
         shared.online.wake(viewer);
     }
     tracing::debug!(%me, post = %id, viewers = posted.shared.len(), "moment posted");
-    Ok(Reply::MomentPosted(reply::MomentPosted {
+    Ok(reply::MomentPosted {
         posted_ms: posted.posted_ms,
         duplicate: posted.duplicate,
         unshared: posted.unshared,
-    }))
+    })
 }
 
 /// A page of `me`'s feed.
@@ -86,22 +86,26 @@ pub(super) async fn feed(
     me: UserName,
     before: Option<u64>,
     limit: u32,
-) -> Answer {
+) -> Result<reply::MomentFeed, ErrorReply> {
     let limit = limit.clamp(1, MAX_FEED_PAGE) as usize;
     let store = shared.store.clone();
     let page =
         blocking(move || store.moment_feed(&me, before, limit, FEED_PAGE_BYTE_BUDGET)).await?;
-    Ok(Reply::MomentFeed(reply::MomentFeed {
+    Ok(reply::MomentFeed {
         posts: page.posts,
         next: page.next,
-    }))
+    })
 }
 
 /// One post, if `me` may see it.
-pub(super) async fn get(shared: &Arc<RelayState>, me: UserName, post: PostId) -> Answer {
+pub(super) async fn get(
+    shared: &Arc<RelayState>,
+    me: UserName,
+    post: PostId,
+) -> Result<reply::Moment, ErrorReply> {
     let store = shared.store.clone();
     let item = blocking(move || store.moment(&me, post)).await?;
-    Ok(Reply::Moment(reply::Moment { post: item }))
+    Ok(reply::Moment { post: item })
 }
 
 /// `me` likes `post`.
@@ -110,7 +114,7 @@ pub(super) async fn like(
     me: UserName,
     post: PostId,
     ciphertext: Vec<u8>,
-) -> Answer {
+) -> Result<(), ErrorReply> {
     check_size("a like", &ciphertext, MAX_LIKE_CIPHERTEXT_BYTES)?;
     let store = shared.store.clone();
     let limits = moment_limits(shared);
@@ -119,30 +123,26 @@ pub(super) async fn like(
     if let Some(author) = told {
         shared.online.wake(&author);
     }
-    Ok(Reply::Done)
+    Ok(())
 }
 
 /// `me` takes back their like of `post`.
-pub(super) async fn unlike(shared: &Arc<RelayState>, me: UserName, post: PostId) -> Answer {
+pub(super) async fn unlike(
+    shared: &Arc<RelayState>,
+    me: UserName,
+    post: PostId,
+) -> Result<(), ErrorReply> {
     let store = shared.store.clone();
     blocking(move || store.unlike_moment(&me, post)).await?;
-    Ok(Reply::Done)
-}
-
-/// One comment, as the request carries it.
-pub(crate) struct NewComment {
-    /// The post commented on, as the request named it.
-    pub post: PostId,
-    /// The comment's id.
-    pub id: CommentId,
-    /// Whom it answers.
-    pub reply_to: Option<UserName>,
-    /// The sealed comment.
-    pub ciphertext: Vec<u8>,
+    Ok(())
 }
 
 /// `me` comments on a post.
-pub(super) async fn comment(shared: &Arc<RelayState>, me: UserName, new: NewComment) -> Answer {
+pub(super) async fn comment(
+    shared: &Arc<RelayState>,
+    me: UserName,
+    new: request::MomentComment,
+) -> Result<reply::MomentCommented, ErrorReply> {
     check_size("a comment", &new.ciphertext, MAX_COMMENT_CIPHERTEXT_BYTES)?;
     let store = shared.store.clone();
     let limits = moment_limits(shared);
@@ -161,16 +161,20 @@ pub(super) async fn comment(shared: &Arc<RelayState>, me: UserName, new: NewComm
     for user in &commented.notified {
         shared.online.wake(user);
     }
-    Ok(Reply::MomentCommented(reply::MomentCommented {
+    Ok(reply::MomentCommented {
         commented_ms: commented.commented_ms,
-    }))
+    })
 }
 
 /// `me` deletes their post.
-pub(super) async fn delete(shared: &Arc<RelayState>, me: UserName, post: PostId) -> Answer {
+pub(super) async fn delete(
+    shared: &Arc<RelayState>,
+    me: UserName,
+    post: PostId,
+) -> Result<(), ErrorReply> {
     let store = shared.store.clone();
     blocking(move || store.delete_moment(&me, post)).await?;
-    Ok(Reply::Done)
+    Ok(())
 }
 
 /// `me` deletes a comment.
@@ -178,8 +182,8 @@ pub(super) async fn delete_comment(
     shared: &Arc<RelayState>,
     me: UserName,
     comment: CommentId,
-) -> Answer {
+) -> Result<(), ErrorReply> {
     let store = shared.store.clone();
     blocking(move || store.delete_moment_comment(&me, comment)).await?;
-    Ok(Reply::Done)
+    Ok(())
 }

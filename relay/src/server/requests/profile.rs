@@ -11,9 +11,9 @@ use uchat_wire::reply;
 
 use uchat_store::AvatarUpdate;
 use uchat_wire::msg::social::{check_avatar, check_signature};
-use uchat_wire::{AvatarChange, ErrorCode, ErrorReply, PushEvent, Reply, UserName};
+use uchat_wire::{AvatarChange, ErrorCode, ErrorReply, PushEvent, UserName};
 
-use super::{Answer, fail};
+use super::fail;
 use crate::server::{RelayState, blocking, now_ms};
 
 /// Changes `me`'s signature and/or avatar, then tells their online friends.
@@ -22,7 +22,7 @@ pub(super) async fn set(
     me: UserName,
     signature: Option<String>,
     avatar: Option<AvatarChange>,
-) -> Answer {
+) -> Result<reply::Profile, ErrorReply> {
     if let Some(signature) = &signature {
         check_signature(signature).map_err(|e| fail(ErrorCode::InvalidInput, e.to_string()))?;
     }
@@ -53,11 +53,11 @@ pub(super) async fn set(
         },
     );
     tracing::debug!(user = %me, "profile changed");
-    Ok(Reply::Profile(reply::Profile {
+    Ok(reply::Profile {
         user: me,
         profile,
         avatar: None,
-    }))
+    })
 }
 
 /// Whether `me` may read `user`'s profile: their own, a friend's, or that of someone whose
@@ -93,7 +93,7 @@ pub(super) async fn get(
     me: UserName,
     user: UserName,
     known_avatar_version: Option<String>,
-) -> Answer {
+) -> Result<reply::Profile, ErrorReply> {
     let shared_for_read = shared.clone();
     let whose = user.clone();
     let found = blocking(move || {
@@ -114,11 +114,11 @@ pub(super) async fn get(
     })
     .await?;
     let (profile, avatar) = found.ok_or_else(|| not_allowed(&user))?;
-    Ok(Reply::Profile(reply::Profile {
+    Ok(reply::Profile {
         user,
         profile,
         avatar,
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -13,11 +13,9 @@ use uchat_store::{
     StoreError,
 };
 use uchat_wire::msg::social::check_note;
-use uchat_wire::{
-    ErrorCode, ErrorReply, FriendEntry, FriendRequestEntry, PresenceEntry, Reply, UserName,
-};
+use uchat_wire::{ErrorCode, ErrorReply, FriendEntry, FriendRequestEntry, PresenceEntry, UserName};
 
-use super::{Answer, fail, page_limits, throttled, too_long_for_one_answer};
+use super::{fail, page_limits, throttled, too_long_for_one_answer};
 use crate::server::online::Online;
 use crate::server::page;
 use crate::server::{RelayState, blocking, now_ms};
@@ -35,7 +33,7 @@ pub(super) async fn request(
     me: UserName,
     to: UserName,
     note: String,
-) -> Answer {
+) -> Result<reply::FriendRequestSent, ErrorReply> {
     check_note(&note).map_err(|e| fail(ErrorCode::InvalidInput, e.to_string()))?;
     shared
         .throttles
@@ -59,31 +57,41 @@ pub(super) async fn request(
         FriendRequestOutcome::Dropped => false,
     };
     tracing::debug!(from = %me, %to, became_friends, "friend request");
-    Ok(Reply::FriendRequestSent(reply::FriendRequestSent {
-        became_friends,
-    }))
+    Ok(reply::FriendRequestSent { became_friends })
 }
 
 /// Accepts `from`'s pending request to `me`.
-pub(super) async fn accept(shared: &Arc<RelayState>, me: UserName, from: UserName) -> Answer {
+pub(super) async fn accept(
+    shared: &Arc<RelayState>,
+    me: UserName,
+    from: UserName,
+) -> Result<(), ErrorReply> {
     let store = shared.store.clone();
     let limits = social_limits(shared);
     let (acceptor, requester) = (me.clone(), from.clone());
     blocking(move || store.accept_friend(&acceptor, &requester, now_ms(), &limits)).await?;
     shared.online.wake(&from);
     tracing::debug!(%me, %from, "friend request accepted");
-    Ok(Reply::Done)
+    Ok(())
 }
 
 /// Declines `from`'s pending request to `me`, without telling them.
-pub(super) async fn reject(shared: &Arc<RelayState>, me: UserName, from: UserName) -> Answer {
+pub(super) async fn reject(
+    shared: &Arc<RelayState>,
+    me: UserName,
+    from: UserName,
+) -> Result<(), ErrorReply> {
     let store = shared.store.clone();
     blocking(move || store.reject_friend(&me, &from)).await?;
-    Ok(Reply::Done)
+    Ok(())
 }
 
 /// Ends the friendship of `me` and `other` on both sides.
-pub(super) async fn remove(shared: &Arc<RelayState>, me: UserName, other: UserName) -> Answer {
+pub(super) async fn remove(
+    shared: &Arc<RelayState>,
+    me: UserName,
+    other: UserName,
+) -> Result<(), ErrorReply> {
     let store = shared.store.clone();
     let queue_limit = shared.limits.queue();
     let (remover, removed) = (me.clone(), other.clone());
@@ -93,7 +101,7 @@ pub(super) async fn remove(shared: &Arc<RelayState>, me: UserName, other: UserNa
         shared.online.wake(&other);
     }
     tracing::debug!(%me, %other, "friend removed");
-    Ok(Reply::Done)
+    Ok(())
 }
 
 /// Blocks (`block = true`) or unblocks `other` for `me`.
@@ -102,7 +110,7 @@ pub(super) async fn set_blocked(
     me: UserName,
     other: UserName,
     block: bool,
-) -> Answer {
+) -> Result<(), ErrorReply> {
     let store = shared.store.clone();
     blocking(move || {
         if block {
@@ -112,12 +120,15 @@ pub(super) async fn set_blocked(
         }
     })
     .await?;
-    Ok(Reply::Done)
+    Ok(())
 }
 
 /// `me`'s friends with presence, identity keys and profiles, all in one answer: refused
 /// with `TooLarge` once they outgrow a frame (for older peers; newer ones ask for pages).
-pub(super) async fn list(shared: &Arc<RelayState>, me: UserName) -> Answer {
+pub(super) async fn list(
+    shared: &Arc<RelayState>,
+    me: UserName,
+) -> Result<reply::Friends, ErrorReply> {
     let store = shared.store.clone();
     let online = shared.online.clone();
     let friends = blocking(move || {
@@ -126,7 +137,7 @@ pub(super) async fn list(shared: &Arc<RelayState>, me: UserName) -> Answer {
     })
     .await?;
     match friends {
-        Some(friends) => Ok(Reply::Friends(reply::Friends { friends })),
+        Some(friends) => Ok(reply::Friends { friends }),
         None => Err(too_long_for_one_answer("your friend list is")),
     }
 }
@@ -137,7 +148,7 @@ pub(super) async fn list_page(
     me: UserName,
     after: Option<UserName>,
     limit: u32,
-) -> Answer {
+) -> Result<reply::FriendsPage, ErrorReply> {
     let store = shared.store.clone();
     let online = shared.online.clone();
     let limits = page_limits(limit);
@@ -152,10 +163,10 @@ pub(super) async fn list_page(
         )
     })
     .await?;
-    Ok(Reply::FriendsPage(reply::FriendsPage {
+    Ok(reply::FriendsPage {
         friends: page.entries,
         next: page.next,
-    }))
+    })
 }
 
 /// `row`, one of `me`'s friends, with presence, identity keys and profile; `None` if the
@@ -191,7 +202,10 @@ fn friend_entry(
 
 /// `me`'s pending requests, both directions, all in one answer: refused with `TooLarge`
 /// once they outgrow a frame (for older peers; newer ones ask for pages).
-pub(super) async fn requests(shared: &Arc<RelayState>, me: UserName) -> Answer {
+pub(super) async fn requests(
+    shared: &Arc<RelayState>,
+    me: UserName,
+) -> Result<reply::FriendRequests, ErrorReply> {
     let store = shared.store.clone();
     let pending = blocking(move || store.friend_requests(&me)).await?;
     // One list for the size check, both directions sharing the answer's bytes.
@@ -200,10 +214,7 @@ pub(super) async fn requests(shared: &Arc<RelayState>, me: UserName) -> Answer {
     match page::whole(all, |r| Ok::<_, ErrorReply>(Some(request_entry(r))))? {
         Some(mut incoming) => {
             let outgoing = incoming.split_off(incoming_count);
-            Ok(Reply::FriendRequests(reply::FriendRequests {
-                incoming,
-                outgoing,
-            }))
+            Ok(reply::FriendRequests { incoming, outgoing })
         }
         None => Err(too_long_for_one_answer("your pending friend requests are")),
     }
@@ -217,7 +228,7 @@ pub(super) async fn requests_page(
     direction: RequestDirection,
     after: Option<UserName>,
     limit: u32,
-) -> Answer {
+) -> Result<reply::FriendRequestsPage, ErrorReply> {
     let store = shared.store.clone();
     let limits = page_limits(limit);
     let rows = blocking(move || {
@@ -231,10 +242,10 @@ pub(super) async fn requests_page(
         |r| Ok::<_, ErrorReply>(Some(request_entry(r))),
         limits,
     )?;
-    Ok(Reply::FriendRequestsPage(reply::FriendRequestsPage {
+    Ok(reply::FriendRequestsPage {
         requests: page.entries,
         next: page.next,
-    }))
+    })
 }
 
 /// A pending request as the wire shows it.
@@ -252,7 +263,7 @@ pub(super) async fn presence(
     shared: &Arc<RelayState>,
     me: UserName,
     users: Vec<UserName>,
-) -> Answer {
+) -> Result<reply::Presence, ErrorReply> {
     if users.len() > MAX_PRESENCE_QUERY {
         return Err(fail(
             ErrorCode::TooLarge,
@@ -283,5 +294,5 @@ pub(super) async fn presence(
         Ok(entries)
     })
     .await?;
-    Ok(Reply::Presence(reply::Presence { users: entries }))
+    Ok(reply::Presence { users: entries })
 }
