@@ -103,6 +103,40 @@ impl SentFile {
     }
 }
 
+/// What [`Client::send_file`] does after looking for an earlier run of the same send.
+enum Earlier {
+    /// The earlier run's message went out, before or just now: this is the answer.
+    Done(SentFile),
+    /// Upload the file: resuming this pending upload, or (`None`) as a new one.
+    Upload(Option<PendingUpload>),
+}
+
+/// The name a file at `path` is sent as: `name` if given, else the file's own name;
+/// refused if empty or too long for a file message.
+fn name_to_send(path: &Path, name: Option<&str>) -> Result<String, ClientError> {
+    let name = match name {
+        Some(name) => name.to_string(),
+        None => path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "file".into()),
+    };
+    if name.is_empty() || name.len() > MAX_FILE_NAME_BYTES {
+        return Err(ClientError::InvalidInput(format!(
+            "a file name must be 1 to {MAX_FILE_NAME_BYTES} bytes"
+        )));
+    }
+    Ok(name)
+}
+
+/// A file's modification time in ms since the Unix epoch (0 where the system has none).
+fn modified_ms(meta: &std::fs::Metadata) -> u64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// A saved file.
 #[derive(Clone, Debug)]
 pub struct SavedFile {
@@ -261,41 +295,10 @@ impl Client {
     ) -> Result<SentFile, ClientError> {
         let meta = file_metadata(path).await?;
         let name_override = name;
-        let name = match name {
-            Some(name) => name.to_string(),
-            None => path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "file".into()),
-        };
-        if name.is_empty() || name.len() > MAX_FILE_NAME_BYTES {
-            return Err(ClientError::InvalidInput(format!(
-                "a file name must be 1 to {MAX_FILE_NAME_BYTES} bytes"
-            )));
-        }
-        let (conversation, access) = match target {
-            FileTarget::User(user) => {
-                if user == &self.inner.me {
-                    return Err(ClientError::SelfMessage);
-                }
-                (
-                    ConversationId::direct(user),
-                    FileAccess::Users {
-                        users: vec![user.clone()],
-                    },
-                )
-            }
-            FileTarget::Group(group) => (
-                ConversationId::group(*group),
-                FileAccess::Group { group: *group },
-            ),
-        };
+        let name = name_to_send(path, name)?;
+        let (conversation, access) = self.destination(target)?;
         let size = meta.len();
-        let modified_ms = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_millis() as u64);
+        let modified_ms = modified_ms(&meta);
         let canonical = tokio::fs::canonicalize(path)
             .await
             .map_err(io_error("cannot read", path))?;
@@ -303,46 +306,9 @@ impl Client {
         self.inner
             .store
             .forget_sent_uploads_before(now_ms().saturating_sub(REMEMBER_SENT_FILES_MS))?;
-        let earlier = match (self.inner.store.pending_upload(&upload_key)?, repeat) {
-            // An earlier run got as far as the message. If it still waits in the outbox,
-            // this run sends it; if it went out, this run says so. Either way the file is
-            // not uploaded again under a new id, nor delivered twice.
-            (
-                Some(PendingUpload {
-                    sent_as: Some(id),
-                    file,
-                    ..
-                }),
-                Repeat::Finish,
-            ) => {
-                if self.inner.store.in_outbox(id)? {
-                    let message = self.finish_send(id).await?;
-                    return Ok(SentFile::of_earlier_run(message, file, false));
-                }
-                let went_out = self
-                    .inner
-                    .store
-                    .history_entry(&self.inner.me, id)?
-                    .is_some_and(|entry| {
-                        matches!(
-                            entry.status,
-                            EntryStatus::Sent | EntryStatus::Delivered | EntryStatus::Read
-                        )
-                    });
-                if went_out {
-                    return Ok(SentFile::of_earlier_run(id, file, true));
-                }
-                // Given up (refused by the relay): a new attempt.
-                None
-            }
-            // A new message of a file sent before.
-            (
-                Some(PendingUpload {
-                    sent_as: Some(_), ..
-                }),
-                Repeat::SendAgain,
-            ) => None,
-            (earlier, _) => earlier,
+        let earlier = match self.earlier_upload(&upload_key, repeat).await? {
+            Earlier::Done(sent) => return Ok(sent),
+            Earlier::Upload(earlier) => earlier,
         };
         let pending = match earlier {
             Some(pending) => pending,
@@ -366,13 +332,109 @@ impl Client {
         }
         let moved = self.upload(path, &mut file, access, progress).await?;
         let body = Body::File(file.clone());
-        let message = match target {
+        let message = self.send_file_message(target, body, upload_key).await?;
+        Ok(SentFile {
+            message,
+            file,
+            moved,
+            earlier: false,
+        })
+    }
+
+    /// The chat a file for `target` goes into, and who may fetch it from the relay; a file
+    /// to this user themselves is refused.
+    fn destination(
+        &self,
+        target: &FileTarget,
+    ) -> Result<(ConversationId, FileAccess), ClientError> {
+        Ok(match target {
+            FileTarget::User(user) => {
+                if user == &self.inner.me {
+                    return Err(ClientError::SelfMessage);
+                }
+                (
+                    ConversationId::direct(user),
+                    FileAccess::Users {
+                        users: vec![user.clone()],
+                    },
+                )
+            }
+            FileTarget::Group(group) => (
+                ConversationId::group(*group),
+                FileAccess::Group { group: *group },
+            ),
+        })
+    }
+
+    /// What an earlier run of the same send left under `upload_key`, as `repeat` wants it
+    /// used: with [`Repeat::Finish`], a message it made is sent now if it still waits in
+    /// the outbox, or reported if it went out; otherwise its upload, if any, is resumed.
+    async fn earlier_upload(
+        &self,
+        upload_key: &str,
+        repeat: Repeat,
+    ) -> Result<Earlier, ClientError> {
+        let earlier = match (self.inner.store.pending_upload(upload_key)?, repeat) {
+            // An earlier run got as far as the message. If it still waits in the outbox,
+            // this run sends it; if it went out, this run says so. Either way the file is
+            // not uploaded again under a new id, nor delivered twice.
+            (
+                Some(PendingUpload {
+                    sent_as: Some(id),
+                    file,
+                    ..
+                }),
+                Repeat::Finish,
+            ) => {
+                if self.inner.store.in_outbox(id)? {
+                    let message = self.finish_send(id).await?;
+                    return Ok(Earlier::Done(SentFile::of_earlier_run(
+                        message, file, false,
+                    )));
+                }
+                let went_out = self
+                    .inner
+                    .store
+                    .history_entry(&self.inner.me, id)?
+                    .is_some_and(|entry| {
+                        matches!(
+                            entry.status,
+                            EntryStatus::Sent | EntryStatus::Delivered | EntryStatus::Read
+                        )
+                    });
+                if went_out {
+                    return Ok(Earlier::Done(SentFile::of_earlier_run(id, file, true)));
+                }
+                // Given up (refused by the relay): a new attempt.
+                None
+            }
+            // A new message of a file sent before.
+            (
+                Some(PendingUpload {
+                    sent_as: Some(_), ..
+                }),
+                Repeat::SendAgain,
+            ) => None,
+            (earlier, _) => earlier,
+        };
+        Ok(Earlier::Upload(earlier))
+    }
+
+    /// Seals the file message `body` for `target` into the outbox, marking the pending
+    /// upload `upload_key` as sent as it in the same transaction, and sends it.
+    async fn send_file_message(
+        &self,
+        target: &FileTarget,
+        body: Body,
+        upload_key: String,
+    ) -> Result<MessageId, ClientError> {
+        match target {
             FileTarget::User(user) => {
                 let outbox = self
                     .inner
                     .encrypt_for(user, &body, Some(upload_key))
                     .await?;
-                self.finish_send(outbox.id).await?
+                self.finish_send(outbox.id).await
             }
             FileTarget::Group(group) => {
                 let draft = Draft {
@@ -384,15 +446,9 @@ impl Client {
                     .inner
                     .encrypt_for_group(*group, &draft, Some(upload_key))
                     .await?;
-                self.finish_send(outbox.id).await?
+                self.finish_send(outbox.id).await
             }
-        };
-        Ok(SentFile {
-            message,
-            file,
-            moved,
-            earlier: false,
-        })
+        }
     }
 
     /// Uploads the file at `path` as `file` (its id and key) for `access`, resuming where
