@@ -137,6 +137,22 @@ fn modified_ms(meta: &std::fs::Metadata) -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The folder `dest`, made if needed, as a canonical path; refused if it is a file.
+async fn folder_to_save_into(dest: &Path) -> Result<PathBuf, ClientError> {
+    if dest.exists() && !dest.is_dir() {
+        return Err(ClientError::InvalidInput(format!(
+            "{} is a file; name a folder to save into",
+            dest.display()
+        )));
+    }
+    tokio::fs::create_dir_all(dest)
+        .await
+        .map_err(io_error("cannot make the folder", dest))?;
+    tokio::fs::canonicalize(dest)
+        .await
+        .map_err(io_error("cannot open the folder", dest))
+}
+
 /// A saved file.
 #[derive(Clone, Debug)]
 pub struct SavedFile {
@@ -488,112 +504,19 @@ impl Client {
         dest: &Path,
         progress: ProgressFn<'_>,
     ) -> Result<SavedFile, ClientError> {
-        let (from, reference) = match self.inner.store.file_message(file)? {
-            Some(entry) => match entry.file {
-                Some(reference) => (entry.from, reference),
-                None => return Err(ClientError::InvalidInput(format!("{file} is not a file"))),
-            },
-            // A picture of a moment this user opened downloads the same way.
-            None => match self.inner.store.moment_image(file)? {
-                Some(image) => (image.author, image.file),
-                None => {
-                    // Without the message there is no key; the relay still says whether
-                    // the id is one this user may fetch at all, the clearer answer.
-                    let link = self.inner.link()?;
-                    let probe = uchat_wire::Request::DownloadFile { file, offset: 0 };
-                    if let Err(e @ crate::connection::ConnectionError::Refused(_)) =
-                        link.open_transfer(&probe).await
-                    {
-                        return Err(e.into());
-                    }
-                    return Err(ClientError::InvalidInput(format!(
-                        "no file {file} in your messages or moments (file ids are in `uchat history`, `uchat moments feed` and `uchat listen --json`)"
-                    )));
-                }
-            },
-        };
-        if dest.exists() && !dest.is_dir() {
-            return Err(ClientError::InvalidInput(format!(
-                "{} is a file; name a folder to save into",
-                dest.display()
-            )));
-        }
-        tokio::fs::create_dir_all(dest)
-            .await
-            .map_err(io_error("cannot make the folder", dest))?;
-        let dest = tokio::fs::canonicalize(dest)
-            .await
-            .map_err(io_error("cannot open the folder", dest))?;
+        let (from, reference) = self.received_file(file).await?;
+        let dest = folder_to_save_into(dest).await?;
         let key = FileKey::from_bytes(&reference.key).map_err(TransferError::Chunk)?;
         let safe = safe_file_name(&reference.name);
-        let pending = match self.inner.store.pending_download(file)? {
-            Some(p) if Path::new(&p.part_path).parent() == Some(dest.as_path()) => Some(p),
-            // Started into another folder: that partial file is given up.
-            Some(p) => {
-                let _ = tokio::fs::remove_file(&p.part_path).await;
-                None
-            }
-            None => None,
-        };
-        let pending = match pending {
-            Some(pending) => pending,
-            None => {
-                let final_path = free_name_in(&dest, &safe);
-                let part_path = dest.join(format!(".{safe}.{file}.uchat-part"));
-                let pending = PendingDownload {
-                    file,
-                    part_path: part_path.display().to_string(),
-                    final_path: final_path.display().to_string(),
-                    chunks: 0,
-                };
-                self.inner.store.put_pending_download(&pending)?;
-                pending
-            }
-        };
+        let pending = self.pending_download_into(file, &dest, &safe).await?;
         let part = PathBuf::from(&pending.part_path);
-        let link = self.inner.link()?;
-        let store = self.inner.store.clone();
-        let mut record = pending.clone();
-        let checkpoint = Box::new(move |chunks: u64| {
-            record.chunks = chunks;
-            if let Err(e) = store.put_pending_download(&record) {
-                tracing::warn!(error = %e, "cannot record download progress");
-            }
-        });
         let spec = FileSpec {
             id: file,
             key: &key,
             plain_size: reference.size,
             uploader: Some(&from),
         };
-        let (moved, md5) = match transfer::download(
-            &link,
-            spec,
-            &part,
-            pending.chunks,
-            checkpoint,
-            progress,
-        )
-        .await
-        {
-            Ok(moved) => moved,
-            Err(e @ TransferError::Integrity { .. }) => {
-                self.inner.store.remove_pending_download(file)?;
-                return Err(e.into());
-            }
-            // Refused for good (not allowed, expired, not the sender's file): nothing is
-            // kept to resume.
-            Err(
-                e @ (TransferError::Connection(crate::connection::ConnectionError::Refused(_))
-                | TransferError::NotTheSender { .. }
-                | TransferError::WrongLength { .. }),
-            ) => {
-                let _ = tokio::fs::remove_file(&part).await;
-                self.inner.store.remove_pending_download(file)?;
-                return Err(e.into());
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let (moved, md5) = self.download_part(spec, &pending, progress).await?;
         if md5 != reference.md5 {
             let _ = tokio::fs::remove_file(&part).await;
             self.inner.store.remove_pending_download(file)?;
@@ -613,5 +536,113 @@ impl Client {
             file: reference,
             moved,
         })
+    }
+
+    /// Who sent received file `file`, and the file as their message (or the moment that
+    /// showed it) describes it. An id found in neither is asked of the relay, whose
+    /// refusal is the clearer answer; else it is reported as unknown here.
+    async fn received_file(&self, file: FileId) -> Result<(UserName, FileRef), ClientError> {
+        match self.inner.store.file_message(file)? {
+            Some(entry) => match entry.file {
+                Some(reference) => Ok((entry.from, reference)),
+                None => Err(ClientError::InvalidInput(format!("{file} is not a file"))),
+            },
+            // A picture of a moment this user opened downloads the same way.
+            None => match self.inner.store.moment_image(file)? {
+                Some(image) => Ok((image.author, image.file)),
+                None => {
+                    // Without the message there is no key; the relay still says whether
+                    // the id is one this user may fetch at all, the clearer answer.
+                    let link = self.inner.link()?;
+                    let probe = uchat_wire::Request::DownloadFile { file, offset: 0 };
+                    if let Err(e @ crate::connection::ConnectionError::Refused(_)) =
+                        link.open_transfer(&probe).await
+                    {
+                        return Err(e.into());
+                    }
+                    Err(ClientError::InvalidInput(format!(
+                        "no file {file} in your messages or moments (file ids are in `uchat history`, `uchat moments feed` and `uchat listen --json`)"
+                    )))
+                }
+            },
+        }
+    }
+
+    /// The download of `file` into the folder `dest` that a previous run started, or a new
+    /// one (recorded), its partial file hidden in `dest` beside a free name made of `safe`.
+    /// A partial file a run started into another folder is given up.
+    async fn pending_download_into(
+        &self,
+        file: FileId,
+        dest: &Path,
+        safe: &str,
+    ) -> Result<PendingDownload, ClientError> {
+        let pending = match self.inner.store.pending_download(file)? {
+            Some(p) if Path::new(&p.part_path).parent() == Some(dest) => Some(p),
+            // Started into another folder: that partial file is given up.
+            Some(p) => {
+                let _ = tokio::fs::remove_file(&p.part_path).await;
+                None
+            }
+            None => None,
+        };
+        Ok(match pending {
+            Some(pending) => pending,
+            None => {
+                let final_path = free_name_in(dest, safe);
+                let part_path = dest.join(format!(".{safe}.{file}.uchat-part"));
+                let pending = PendingDownload {
+                    file,
+                    part_path: part_path.display().to_string(),
+                    final_path: final_path.display().to_string(),
+                    chunks: 0,
+                };
+                self.inner.store.put_pending_download(&pending)?;
+                pending
+            }
+        })
+    }
+
+    /// Downloads `spec` into `pending`'s partial file after the chunks it holds, recording
+    /// progress as it goes; returns what moved and the partial file's MD5. A failure that
+    /// a rerun cannot mend forgets the pending download: a damaged chunk (whose partial
+    /// file the transfer deleted), or a refusal, the wrong uploader or the wrong length
+    /// (whose partial file is deleted here).
+    async fn download_part(
+        &self,
+        spec: FileSpec<'_>,
+        pending: &PendingDownload,
+        progress: ProgressFn<'_>,
+    ) -> Result<(Moved, Vec<u8>), ClientError> {
+        let file = spec.id;
+        let part = PathBuf::from(&pending.part_path);
+        let link = self.inner.link()?;
+        let store = self.inner.store.clone();
+        let mut record = pending.clone();
+        let checkpoint = Box::new(move |chunks: u64| {
+            record.chunks = chunks;
+            if let Err(e) = store.put_pending_download(&record) {
+                tracing::warn!(error = %e, "cannot record download progress");
+            }
+        });
+        match transfer::download(&link, spec, &part, pending.chunks, checkpoint, progress).await {
+            Ok(moved) => Ok(moved),
+            Err(e @ TransferError::Integrity { .. }) => {
+                self.inner.store.remove_pending_download(file)?;
+                Err(e.into())
+            }
+            // Refused for good (not allowed, expired, not the sender's file): nothing is
+            // kept to resume.
+            Err(
+                e @ (TransferError::Connection(crate::connection::ConnectionError::Refused(_))
+                | TransferError::NotTheSender { .. }
+                | TransferError::WrongLength { .. }),
+            ) => {
+                let _ = tokio::fs::remove_file(&part).await;
+                self.inner.store.remove_pending_download(file)?;
+                Err(e.into())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
