@@ -406,6 +406,145 @@ fn session_of(reply: Reply, request: &'static str) -> Result<(SessionToken, Back
     }
 }
 
+/// Derives the password key for `profile` and unseals its identity keys with it; keys that
+/// do not open mean the wrong password for the profile directory `home`.
+async fn unlock(
+    profile: &ProfileRecord,
+    password: &str,
+    home: &Path,
+) -> Result<(LocalKey, Identity), ClientError> {
+    let key = derive(password, &profile.kdf_salt).await?;
+    let identity = Identity::unseal(&profile.account_pickle, &key).map_err(|_| {
+        ClientError::WrongPassword {
+            home: home.to_path_buf(),
+        }
+    })?;
+    Ok((key, identity))
+}
+
+/// The identity keys, password salt and key to register `username` with, given the
+/// profile directory `home`'s `profile`: fresh ones in an empty directory, or those of an
+/// unfinished registration of the same name. A directory holding an account is refused.
+async fn keys_to_register(
+    profile: Option<ProfileRecord>,
+    home: &Path,
+    username: &UserName,
+    password: &str,
+) -> Result<(Identity, Vec<u8>, LocalKey), ClientError> {
+    match profile {
+        None => {
+            let salt = LocalKey::new_salt()?;
+            let key = derive(password, &salt).await?;
+            Ok((Identity::generate(), salt, key))
+        }
+        // A registration whose answer never arrived (the profile was saved, no token):
+        // register again with the same identity, which the relay accepts as a retry.
+        Some(profile) if &profile.username == username && profile.token.is_empty() => {
+            let (key, identity) = unlock(&profile, password, home).await?;
+            Ok((identity, profile.kdf_salt, key))
+        }
+        Some(profile) if &profile.username == username => Err(ClientError::AlreadyRegistered {
+            home: home.to_path_buf(),
+            user: username.clone(),
+        }),
+        Some(profile) => Err(ClientError::OtherAccount {
+            home: home.to_path_buf(),
+            owner: profile.username,
+            wanted: username.clone(),
+        }),
+    }
+}
+
+/// The session the relay's `reply` to a registration opened. A refusal for good deletes
+/// the saved profile; any other failure leaves it, for a retry of the registration.
+fn registered_session(
+    reply: Result<Reply, ConnectionError>,
+    store: &PeerStore,
+    username: &UserName,
+) -> Result<(SessionToken, Backlog), ClientError> {
+    match reply {
+        Ok(reply) => session_of(reply, "register"),
+        // The relay says the name can never be ours with these keys (taken by someone
+        // else, or not acceptable): leave the directory clean.
+        Err(ConnectionError::Refused(e))
+            if matches!(
+                e.code,
+                ErrorCode::UsernameTaken
+                    | ErrorCode::InvalidUsername
+                    | ErrorCode::InvalidPassword
+                    | ErrorCode::BadKeys
+            ) =>
+        {
+            store.delete_profile()?;
+            Err(ConnectionError::Refused(e).into())
+        }
+        Err(source) => Err(ClientError::RegistrationUnfinished {
+            user: username.clone(),
+            source: Box::new(source),
+        }),
+    }
+}
+
+/// Dials `relay` and logs `username` in with `password`: the link, and the session's
+/// token and backlog. The relay checks the password before any local key is unlocked.
+async fn password_login(
+    options: &ClientOptions,
+    relay: &str,
+    username: &UserName,
+    password: &str,
+) -> Result<(RelayLink, SessionToken, Backlog), ClientError> {
+    let link = dial(options, relay).await?;
+    let reply = link
+        .request(&Request::Login(request::Login {
+            username: username.clone(),
+            password: Password::new(password),
+        }))
+        .await?;
+    let (token, backlog) = session_of(reply, "login")?;
+    Ok((link, token, backlog))
+}
+
+/// Makes new identity keys for `username`, logged in on `link` with `token` from a
+/// profile directory that never held the account (a new device): saves them sealed under
+/// a key from `password`, and publishes them, replacing the account's old keys.
+async fn new_device_keys(
+    store: &PeerStore,
+    link: &RelayLink,
+    username: &UserName,
+    password: &str,
+    relay: &str,
+    token: SessionToken,
+) -> Result<(LocalKey, Identity, ProfileRecord), ClientError> {
+    let mut identity = Identity::generate();
+    let one_time_keys = identity.new_one_time_keys(ONE_TIME_KEY_BATCH);
+    let fallback_key = identity.new_fallback_key();
+    let salt = LocalKey::new_salt()?;
+    let key = derive(password, &salt).await?;
+    let profile = ProfileRecord {
+        username: username.clone(),
+        relay: relay.to_string(),
+        token: token.0,
+        account_pickle: identity.seal(&key),
+        kdf_salt: salt,
+    };
+    // Saved before publishing, so the relay never serves keys we lost; undone if the
+    // relay does not take them, so that the login can simply be retried.
+    store.put_profile(&profile)?;
+    let published = link
+        .request(&Request::ReplaceIdentity(request::ReplaceIdentity {
+            identity: identity.public_keys(),
+            one_time_keys,
+            fallback_key,
+        }))
+        .await;
+    if let Err(e) = published {
+        store.delete_profile()?;
+        return Err(e.into());
+    }
+    tracing::info!(user = %username, "new identity keys published for this device");
+    Ok((key, identity, profile))
+}
+
 impl Client {
     /// Creates the account on the relay with fresh identity keys, stores the keys sealed
     /// under the password in `options.home`, and logs in.
@@ -416,37 +555,8 @@ impl Client {
     ) -> Result<Client, ClientError> {
         let store = open_store(&options.home)?;
         let relay = options.relay.clone().ok_or(ClientError::NoRelay)?;
-        let (mut identity, salt, key) = match store.profile()? {
-            None => {
-                let salt = LocalKey::new_salt()?;
-                let key = derive(password, &salt).await?;
-                (Identity::generate(), salt, key)
-            }
-            // A registration whose answer never arrived (the profile was saved, no token):
-            // register again with the same identity, which the relay accepts as a retry.
-            Some(profile) if profile.username == username && profile.token.is_empty() => {
-                let key = derive(password, &profile.kdf_salt).await?;
-                let identity = Identity::unseal(&profile.account_pickle, &key).map_err(|_| {
-                    ClientError::WrongPassword {
-                        home: options.home.clone(),
-                    }
-                })?;
-                (identity, profile.kdf_salt, key)
-            }
-            Some(profile) if profile.username == username => {
-                return Err(ClientError::AlreadyRegistered {
-                    home: options.home.clone(),
-                    user: username,
-                });
-            }
-            Some(profile) => {
-                return Err(ClientError::OtherAccount {
-                    home: options.home.clone(),
-                    owner: profile.username,
-                    wanted: username,
-                });
-            }
-        };
+        let (mut identity, salt, key) =
+            keys_to_register(store.profile()?, &options.home, &username, password).await?;
         let link = dial(&options, &relay).await?;
         let one_time_keys = identity.new_one_time_keys(ONE_TIME_KEY_BATCH);
         let fallback_key = identity.new_fallback_key();
@@ -469,29 +579,7 @@ impl Client {
                 fallback_key,
             }))
             .await;
-        let (token, backlog) = match reply {
-            Ok(reply) => session_of(reply, "register")?,
-            // The relay says the name can never be ours with these keys (taken by someone
-            // else, or not acceptable): leave the directory clean.
-            Err(ConnectionError::Refused(e))
-                if matches!(
-                    e.code,
-                    ErrorCode::UsernameTaken
-                        | ErrorCode::InvalidUsername
-                        | ErrorCode::InvalidPassword
-                        | ErrorCode::BadKeys
-                ) =>
-            {
-                store.delete_profile()?;
-                return Err(ConnectionError::Refused(e).into());
-            }
-            Err(source) => {
-                return Err(ClientError::RegistrationUnfinished {
-                    user: username,
-                    source: Box::new(source),
-                });
-            }
-        };
+        let (token, backlog) = registered_session(reply, &store, &username)?;
         profile.token = token.0;
         store.put_profile(&profile)?;
         Self::start(Unlocked {
@@ -534,29 +622,16 @@ impl Client {
             .clone()
             .or_else(|| profile.as_ref().map(|p| p.relay.clone()))
             .ok_or(ClientError::NoRelay)?;
-        let link = dial(&options, &relay).await?;
-        let reply = link
-            .request(&Request::Login(request::Login {
-                username: username.clone(),
-                password: Password::new(password),
-            }))
-            .await?;
-        let (token, backlog) = session_of(reply, "login")?;
-        let mut new_device = false;
-        let (key, identity, profile) = match profile {
+        let (link, token, backlog) = password_login(&options, &relay, &username, password).await?;
+        let (key, identity, profile, new_device) = match profile {
             Some(profile) => {
-                let key = derive(password, &profile.kdf_salt).await?;
-                let identity = Identity::unseal(&profile.account_pickle, &key).map_err(|_| {
-                    ClientError::WrongPassword {
-                        home: options.home.clone(),
-                    }
-                })?;
+                let (key, identity) = unlock(&profile, password, &options.home).await?;
                 let profile = ProfileRecord {
                     relay: relay.clone(),
                     token: token.0,
                     ..profile
                 };
-                (key, identity, profile)
+                (key, identity, profile, false)
             }
             None if !new_device_allowed => {
                 return Err(ClientError::NoKeysHere {
@@ -567,39 +642,13 @@ impl Client {
             // This profile directory has never held the account: a new device. Make new
             // identity keys and publish them; contacts will see that the identity changed.
             None => {
-                let mut identity = Identity::generate();
-                let one_time_keys = identity.new_one_time_keys(ONE_TIME_KEY_BATCH);
-                let fallback_key = identity.new_fallback_key();
-                let salt = LocalKey::new_salt()?;
-                let key = derive(password, &salt).await?;
-                let profile = ProfileRecord {
-                    username: username.clone(),
-                    relay: relay.clone(),
-                    token: token.0,
-                    account_pickle: identity.seal(&key),
-                    kdf_salt: salt,
-                };
-                // Saved before publishing, so the relay never serves keys we lost; undone
-                // if the relay does not take them, so that the login can simply be retried.
-                store.put_profile(&profile)?;
-                let published = link
-                    .request(&Request::ReplaceIdentity(request::ReplaceIdentity {
-                        identity: identity.public_keys(),
-                        one_time_keys,
-                        fallback_key,
-                    }))
-                    .await;
-                if let Err(e) = published {
-                    store.delete_profile()?;
-                    return Err(e.into());
-                }
-                tracing::info!(user = %username, "new identity keys published for this device");
-                new_device = true;
-                (key, identity, profile)
+                let (key, identity, profile) =
+                    new_device_keys(&store, &link, &username, password, &relay, token).await?;
+                (key, identity, profile, true)
             }
         };
         store.put_profile(&profile)?;
-        let mut client = Self::start(Unlocked {
+        let unlocked = Unlocked {
             options,
             store,
             me: username,
@@ -608,8 +657,14 @@ impl Client {
             link: Some(link),
             backlog,
             relay,
-        })
-        .await?;
+        };
+        Self::start_logged_in(unlocked, new_device).await
+    }
+
+    /// Starts a client that has just logged in, and on a new device asks the relay for the
+    /// groups the account is in.
+    async fn start_logged_in(unlocked: Unlocked, new_device: bool) -> Result<Client, ClientError> {
+        let mut client = Self::start(unlocked).await?;
         client.new_device = new_device;
         if new_device {
             // This device has no view of the groups the account is in: ask for each.

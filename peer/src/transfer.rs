@@ -184,13 +184,9 @@ pub async fn upload(
         progress(offset + sent, total);
     }
     drop(rx);
-    let md5 = producer.await.map_err(|e| {
-        TransferError::Unexpected(if e.is_panic() {
-            "a panic"
-        } else {
-            "a cancelled read"
-        })
-    })??;
+    let md5 = producer
+        .await
+        .map_err(|e| join_error(e, "a cancelled read"))??;
     if let Some(e) = stream_failure {
         return Err(stream_error(e));
     }
@@ -288,64 +284,26 @@ pub async fn download(
         plain_size,
         verified,
     };
-    let mut stream = None;
-    if verified < chunks {
-        let request = Request::DownloadFile(request::DownloadFile { file, offset });
-        let (send, recv, reply) = link.open_transfer(&request).await?;
-        let Reply::DownloadReady(reply::DownloadReady { size, owner }) = reply else {
-            return Err(TransferError::Unexpected("a download"));
-        };
-        if size != total {
-            return Err(TransferError::WrongLength {
-                expected: total,
-                got: size,
-            });
-        }
-        if let (Some(expected), Some(owner)) = (uploader, owner)
-            && expected != &owner
-        {
-            return Err(TransferError::NotTheSender {
-                uploader: owner,
-                sender: expected.clone(),
-            });
-        }
-        stream = Some((send, recv));
-    }
+    let stream = if verified < chunks {
+        Some(open_download(link, file, offset, total, uploader).await?)
+    } else {
+        None
+    };
     let writer = {
         let (part, key) = (part.to_path_buf(), key.clone());
         tokio::task::spawn_blocking(move || open_chunks(&part, &key, job, rx, checkpoint))
     };
     let received = async {
-        let Some((_send, mut recv)) = stream else {
+        let Some((_send, recv)) = stream else {
             return Ok(0);
         };
-        progress(offset, total);
-        let mut fetched = 0u64;
-        for index in verified..chunks {
-            let mut sealed = vec![0u8; sealed_chunk_len(index, chunks, total) as usize];
-            if recv.read_exact(&mut sealed).await.is_err() {
-                return Err(TransferError::Truncated {
-                    expected: total,
-                    got: offset + fetched,
-                });
-            }
-            fetched += sealed.len() as u64;
-            if tx.send(sealed).await.is_err() {
-                break; // the writer stopped: its error says why
-            }
-            progress(offset + fetched, total);
-        }
-        Ok(fetched)
+        receive_chunks(recv, plain_size, verified, &tx, progress).await
     }
     .await;
     drop(tx);
-    let written = writer.await.map_err(|e| {
-        TransferError::Unexpected(if e.is_panic() {
-            "a panic"
-        } else {
-            "a cancelled write"
-        })
-    })?;
+    let written = writer
+        .await
+        .map_err(|e| join_error(e, "a cancelled write"))?;
     match (written, received) {
         // An integrity failure is the answer, whatever the stream did after.
         (Err(e @ TransferError::Integrity { .. }), _) => Err(e),
@@ -360,6 +318,77 @@ pub async fn download(
             md5,
         )),
     }
+}
+
+/// Asks the relay for `file`'s ciphertext from `offset` on; its answer must give the
+/// `total` length the message implies and, if the relay names one, the `uploader`
+/// expected. Returns the transfer's streams.
+async fn open_download(
+    link: &RelayLink,
+    file: FileId,
+    offset: u64,
+    total: u64,
+    uploader: Option<&UserName>,
+) -> Result<(quinn::SendStream, quinn::RecvStream), TransferError> {
+    let request = Request::DownloadFile(request::DownloadFile { file, offset });
+    let (send, recv, reply) = link.open_transfer(&request).await?;
+    let Reply::DownloadReady(reply::DownloadReady { size, owner }) = reply else {
+        return Err(TransferError::Unexpected("a download"));
+    };
+    if size != total {
+        return Err(TransferError::WrongLength {
+            expected: total,
+            got: size,
+        });
+    }
+    if let (Some(expected), Some(owner)) = (uploader, owner)
+        && expected != &owner
+    {
+        return Err(TransferError::NotTheSender {
+            uploader: owner,
+            sender: expected.clone(),
+        });
+    }
+    Ok((send, recv))
+}
+
+/// Reads the sealed chunks after the first `verified` of a file of `plain_size` bytes from
+/// `recv` (which starts right after them) and hands each to the writer through `tx`,
+/// reporting `progress`; returns the bytes fetched. Stops early if the writer stopped
+/// (its error says why); a stream that ends early is [`TransferError::Truncated`].
+async fn receive_chunks(
+    mut recv: quinn::RecvStream,
+    plain_size: u64,
+    verified: u64,
+    tx: &tokio::sync::mpsc::Sender<Vec<u8>>,
+    progress: &(dyn Fn(u64, u64) + Send + Sync),
+) -> Result<u64, TransferError> {
+    let total = sealed_file_bytes(plain_size);
+    let chunks = file_chunks(plain_size);
+    let offset = verified * FILE_CHUNK_SEALED_BYTES;
+    progress(offset, total);
+    let mut fetched = 0u64;
+    for index in verified..chunks {
+        let mut sealed = vec![0u8; sealed_chunk_len(index, chunks, total) as usize];
+        if recv.read_exact(&mut sealed).await.is_err() {
+            return Err(TransferError::Truncated {
+                expected: total,
+                got: offset + fetched,
+            });
+        }
+        fetched += sealed.len() as u64;
+        if tx.send(sealed).await.is_err() {
+            break; // the writer stopped: its error says why
+        }
+        progress(offset + fetched, total);
+    }
+    Ok(fetched)
+}
+
+/// A blocking half of a transfer that did not finish: it panicked, or it was cancelled
+/// (`cancelled` says while doing what).
+fn join_error(e: tokio::task::JoinError, cancelled: &'static str) -> TransferError {
+    TransferError::Unexpected(if e.is_panic() { "a panic" } else { cancelled })
 }
 
 /// How many whole chunks the partial file at `part` holds (0 if there is none).

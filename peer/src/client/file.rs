@@ -104,6 +104,56 @@ impl SentFile {
     }
 }
 
+/// What [`Client::send_file`] does after looking for an earlier run of the same send.
+enum Earlier {
+    /// The earlier run's message went out, before or just now: this is the answer.
+    Done(SentFile),
+    /// Upload the file: resuming this pending upload, or (`None`) as a new one.
+    Upload(Option<PendingUpload>),
+}
+
+/// The name a file at `path` is sent as: `name` if given, else the file's own name;
+/// refused if empty or too long for a file message.
+fn name_to_send(path: &Path, name: Option<&str>) -> Result<String, ClientError> {
+    let name = match name {
+        Some(name) => name.to_string(),
+        None => path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "file".into()),
+    };
+    if name.is_empty() || name.len() > MAX_FILE_NAME_BYTES {
+        return Err(ClientError::InvalidInput(format!(
+            "a file name must be 1 to {MAX_FILE_NAME_BYTES} bytes"
+        )));
+    }
+    Ok(name)
+}
+
+/// A file's modification time in ms since the Unix epoch (0 where the system has none).
+fn modified_ms(meta: &std::fs::Metadata) -> u64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The folder `dest`, made if needed, as a canonical path; refused if it is a file.
+async fn folder_to_save_into(dest: &Path) -> Result<PathBuf, ClientError> {
+    if dest.exists() && !dest.is_dir() {
+        return Err(ClientError::InvalidInput(format!(
+            "{} is a file; name a folder to save into",
+            dest.display()
+        )));
+    }
+    tokio::fs::create_dir_all(dest)
+        .await
+        .map_err(io_error("cannot make the folder", dest))?;
+    tokio::fs::canonicalize(dest)
+        .await
+        .map_err(io_error("cannot open the folder", dest))
+}
+
 /// A saved file.
 #[derive(Clone, Debug)]
 pub struct SavedFile {
@@ -262,41 +312,10 @@ impl Client {
     ) -> Result<SentFile, ClientError> {
         let meta = file_metadata(path).await?;
         let name_override = name;
-        let name = match name {
-            Some(name) => name.to_string(),
-            None => path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "file".into()),
-        };
-        if name.is_empty() || name.len() > MAX_FILE_NAME_BYTES {
-            return Err(ClientError::InvalidInput(format!(
-                "a file name must be 1 to {MAX_FILE_NAME_BYTES} bytes"
-            )));
-        }
-        let (conversation, access) = match target {
-            FileTarget::User(user) => {
-                if user == &self.inner.me {
-                    return Err(ClientError::SelfMessage);
-                }
-                (
-                    ConversationId::direct(user),
-                    FileAccess::Users {
-                        users: vec![user.clone()],
-                    },
-                )
-            }
-            FileTarget::Group(group) => (
-                ConversationId::group(*group),
-                FileAccess::Group { group: *group },
-            ),
-        };
+        let name = name_to_send(path, name)?;
+        let (conversation, access) = self.destination(target)?;
         let size = meta.len();
-        let modified_ms = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_millis() as u64);
+        let modified_ms = modified_ms(&meta);
         let canonical = tokio::fs::canonicalize(path)
             .await
             .map_err(io_error("cannot read", path))?;
@@ -304,46 +323,9 @@ impl Client {
         self.inner
             .store
             .forget_sent_uploads_before(now_ms().saturating_sub(REMEMBER_SENT_FILES_MS))?;
-        let earlier = match (self.inner.store.pending_upload(&upload_key)?, repeat) {
-            // An earlier run got as far as the message. If it still waits in the outbox,
-            // this run sends it; if it went out, this run says so. Either way the file is
-            // not uploaded again under a new id, nor delivered twice.
-            (
-                Some(PendingUpload {
-                    sent_as: Some(id),
-                    file,
-                    ..
-                }),
-                Repeat::Finish,
-            ) => {
-                if self.inner.store.in_outbox(id)? {
-                    let message = self.finish_send(id).await?;
-                    return Ok(SentFile::of_earlier_run(message, file, false));
-                }
-                let went_out = self
-                    .inner
-                    .store
-                    .history_entry(&self.inner.me, id)?
-                    .is_some_and(|entry| {
-                        matches!(
-                            entry.status,
-                            EntryStatus::Sent | EntryStatus::Delivered | EntryStatus::Read
-                        )
-                    });
-                if went_out {
-                    return Ok(SentFile::of_earlier_run(id, file, true));
-                }
-                // Given up (refused by the relay): a new attempt.
-                None
-            }
-            // A new message of a file sent before.
-            (
-                Some(PendingUpload {
-                    sent_as: Some(_), ..
-                }),
-                Repeat::SendAgain,
-            ) => None,
-            (earlier, _) => earlier,
+        let earlier = match self.earlier_upload(&upload_key, repeat).await? {
+            Earlier::Done(sent) => return Ok(sent),
+            Earlier::Upload(earlier) => earlier,
         };
         let pending = match earlier {
             Some(pending) => pending,
@@ -367,13 +349,109 @@ impl Client {
         }
         let moved = self.upload(path, &mut file, access, progress).await?;
         let body = Body::File(file.clone());
-        let message = match target {
+        let message = self.send_file_message(target, body, upload_key).await?;
+        Ok(SentFile {
+            message,
+            file,
+            moved,
+            earlier: false,
+        })
+    }
+
+    /// The chat a file for `target` goes into, and who may fetch it from the relay; a file
+    /// to this user themselves is refused.
+    fn destination(
+        &self,
+        target: &FileTarget,
+    ) -> Result<(ConversationId, FileAccess), ClientError> {
+        Ok(match target {
+            FileTarget::User(user) => {
+                if user == &self.inner.me {
+                    return Err(ClientError::SelfMessage);
+                }
+                (
+                    ConversationId::direct(user),
+                    FileAccess::Users {
+                        users: vec![user.clone()],
+                    },
+                )
+            }
+            FileTarget::Group(group) => (
+                ConversationId::group(*group),
+                FileAccess::Group { group: *group },
+            ),
+        })
+    }
+
+    /// What an earlier run of the same send left under `upload_key`, as `repeat` wants it
+    /// used: with [`Repeat::Finish`], a message it made is sent now if it still waits in
+    /// the outbox, or reported if it went out; otherwise its upload, if any, is resumed.
+    async fn earlier_upload(
+        &self,
+        upload_key: &str,
+        repeat: Repeat,
+    ) -> Result<Earlier, ClientError> {
+        let earlier = match (self.inner.store.pending_upload(upload_key)?, repeat) {
+            // An earlier run got as far as the message. If it still waits in the outbox,
+            // this run sends it; if it went out, this run says so. Either way the file is
+            // not uploaded again under a new id, nor delivered twice.
+            (
+                Some(PendingUpload {
+                    sent_as: Some(id),
+                    file,
+                    ..
+                }),
+                Repeat::Finish,
+            ) => {
+                if self.inner.store.in_outbox(id)? {
+                    let message = self.finish_send(id).await?;
+                    return Ok(Earlier::Done(SentFile::of_earlier_run(
+                        message, file, false,
+                    )));
+                }
+                let went_out = self
+                    .inner
+                    .store
+                    .history_entry(&self.inner.me, id)?
+                    .is_some_and(|entry| {
+                        matches!(
+                            entry.status,
+                            EntryStatus::Sent | EntryStatus::Delivered | EntryStatus::Read
+                        )
+                    });
+                if went_out {
+                    return Ok(Earlier::Done(SentFile::of_earlier_run(id, file, true)));
+                }
+                // Given up (refused by the relay): a new attempt.
+                None
+            }
+            // A new message of a file sent before.
+            (
+                Some(PendingUpload {
+                    sent_as: Some(_), ..
+                }),
+                Repeat::SendAgain,
+            ) => None,
+            (earlier, _) => earlier,
+        };
+        Ok(Earlier::Upload(earlier))
+    }
+
+    /// Seals the file message `body` for `target` into the outbox, marking the pending
+    /// upload `upload_key` as sent as it in the same transaction, and sends it.
+    async fn send_file_message(
+        &self,
+        target: &FileTarget,
+        body: Body,
+        upload_key: String,
+    ) -> Result<MessageId, ClientError> {
+        match target {
             FileTarget::User(user) => {
                 let outbox = self
                     .inner
                     .encrypt_for(user, &body, Some(upload_key))
                     .await?;
-                self.finish_send(outbox.id).await?
+                self.finish_send(outbox.id).await
             }
             FileTarget::Group(group) => {
                 let draft = Draft {
@@ -385,15 +463,9 @@ impl Client {
                     .inner
                     .encrypt_for_group(*group, &draft, Some(upload_key))
                     .await?;
-                self.finish_send(outbox.id).await?
+                self.finish_send(outbox.id).await
             }
-        };
-        Ok(SentFile {
-            message,
-            file,
-            moved,
-            earlier: false,
-        })
+        }
     }
 
     /// Uploads the file at `path` as `file` (its id and key) for `access`, resuming where
@@ -433,115 +505,19 @@ impl Client {
         dest: &Path,
         progress: ProgressFn<'_>,
     ) -> Result<SavedFile, ClientError> {
-        let (from, reference) = match self.inner.store.file_message(file)? {
-            Some(entry) => match entry.file {
-                Some(reference) => (entry.from, reference),
-                None => return Err(ClientError::InvalidInput(format!("{file} is not a file"))),
-            },
-            // A picture of a moment this user opened downloads the same way.
-            None => match self.inner.store.moment_image(file)? {
-                Some(image) => (image.author, image.file),
-                None => {
-                    // Without the message there is no key; the relay still says whether
-                    // the id is one this user may fetch at all, the clearer answer.
-                    let link = self.inner.link()?;
-                    let probe = uchat_wire::Request::DownloadFile(request::DownloadFile {
-                        file,
-                        offset: 0,
-                    });
-                    if let Err(e @ crate::connection::ConnectionError::Refused(_)) =
-                        link.open_transfer(&probe).await
-                    {
-                        return Err(e.into());
-                    }
-                    return Err(ClientError::InvalidInput(format!(
-                        "no file {file} in your messages or moments (file ids are in `uchat history`, `uchat moments feed` and `uchat listen --json`)"
-                    )));
-                }
-            },
-        };
-        if dest.exists() && !dest.is_dir() {
-            return Err(ClientError::InvalidInput(format!(
-                "{} is a file; name a folder to save into",
-                dest.display()
-            )));
-        }
-        tokio::fs::create_dir_all(dest)
-            .await
-            .map_err(io_error("cannot make the folder", dest))?;
-        let dest = tokio::fs::canonicalize(dest)
-            .await
-            .map_err(io_error("cannot open the folder", dest))?;
+        let (from, reference) = self.received_file(file).await?;
+        let dest = folder_to_save_into(dest).await?;
         let key = FileKey::from_bytes(&reference.key).map_err(TransferError::Chunk)?;
         let safe = safe_file_name(&reference.name);
-        let pending = match self.inner.store.pending_download(file)? {
-            Some(p) if Path::new(&p.part_path).parent() == Some(dest.as_path()) => Some(p),
-            // Started into another folder: that partial file is given up.
-            Some(p) => {
-                let _ = tokio::fs::remove_file(&p.part_path).await;
-                None
-            }
-            None => None,
-        };
-        let pending = match pending {
-            Some(pending) => pending,
-            None => {
-                let final_path = free_name_in(&dest, &safe);
-                let part_path = dest.join(format!(".{safe}.{file}.uchat-part"));
-                let pending = PendingDownload {
-                    file,
-                    part_path: part_path.display().to_string(),
-                    final_path: final_path.display().to_string(),
-                    chunks: 0,
-                };
-                self.inner.store.put_pending_download(&pending)?;
-                pending
-            }
-        };
+        let pending = self.pending_download_into(file, &dest, &safe).await?;
         let part = PathBuf::from(&pending.part_path);
-        let link = self.inner.link()?;
-        let store = self.inner.store.clone();
-        let mut record = pending.clone();
-        let checkpoint = Box::new(move |chunks: u64| {
-            record.chunks = chunks;
-            if let Err(e) = store.put_pending_download(&record) {
-                tracing::warn!(error = %e, "cannot record download progress");
-            }
-        });
         let spec = FileSpec {
             id: file,
             key: &key,
             plain_size: reference.size,
             uploader: Some(&from),
         };
-        let (moved, md5) = match transfer::download(
-            &link,
-            spec,
-            &part,
-            pending.chunks,
-            checkpoint,
-            progress,
-        )
-        .await
-        {
-            Ok(moved) => moved,
-            Err(e @ TransferError::Integrity { .. }) => {
-                self.inner.store.remove_pending_download(file)?;
-                return Err(e.into());
-            }
-            // Refused for good (not allowed, expired, not the sender's file): nothing is
-            // kept to resume.
-            Err(
-                e @ (TransferError::Connection(crate::connection::ConnectionError::Refused(_))
-                | TransferError::NotTheSender { .. }
-                | TransferError::WrongLength { .. }),
-            ) => {
-                let _ = tokio::fs::remove_file(&part).await;
-                self.inner.store.remove_pending_download(file)?;
-                return Err(e.into());
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let (moved, md5) = self.download_part(spec, &pending, progress).await?;
         if md5 != reference.md5 {
             let _ = tokio::fs::remove_file(&part).await;
             self.inner.store.remove_pending_download(file)?;
@@ -561,5 +537,116 @@ impl Client {
             file: reference,
             moved,
         })
+    }
+
+    /// Who sent received file `file`, and the file as their message (or the moment that
+    /// showed it) describes it. An id found in neither is asked of the relay, whose
+    /// refusal is the clearer answer; else it is reported as unknown here.
+    async fn received_file(&self, file: FileId) -> Result<(UserName, FileRef), ClientError> {
+        match self.inner.store.file_message(file)? {
+            Some(entry) => match entry.file {
+                Some(reference) => Ok((entry.from, reference)),
+                None => Err(ClientError::InvalidInput(format!("{file} is not a file"))),
+            },
+            // A picture of a moment this user opened downloads the same way.
+            None => match self.inner.store.moment_image(file)? {
+                Some(image) => Ok((image.author, image.file)),
+                None => {
+                    // Without the message there is no key; the relay still says whether
+                    // the id is one this user may fetch at all, the clearer answer.
+                    let link = self.inner.link()?;
+                    let probe = uchat_wire::Request::DownloadFile(request::DownloadFile {
+                        file,
+                        offset: 0,
+                    });
+                    if let Err(e @ crate::connection::ConnectionError::Refused(_)) =
+                        link.open_transfer(&probe).await
+                    {
+                        return Err(e.into());
+                    }
+                    Err(ClientError::InvalidInput(format!(
+                        "no file {file} in your messages or moments (file ids are in `uchat history`, `uchat moments feed` and `uchat listen --json`)"
+                    )))
+                }
+            },
+        }
+    }
+
+    /// The download of `file` into the folder `dest` that a previous run started, or a new
+    /// one (recorded), its partial file hidden in `dest` beside a free name made of `safe`.
+    /// A partial file a run started into another folder is given up.
+    async fn pending_download_into(
+        &self,
+        file: FileId,
+        dest: &Path,
+        safe: &str,
+    ) -> Result<PendingDownload, ClientError> {
+        let pending = match self.inner.store.pending_download(file)? {
+            Some(p) if Path::new(&p.part_path).parent() == Some(dest) => Some(p),
+            // Started into another folder: that partial file is given up.
+            Some(p) => {
+                let _ = tokio::fs::remove_file(&p.part_path).await;
+                None
+            }
+            None => None,
+        };
+        Ok(match pending {
+            Some(pending) => pending,
+            None => {
+                let final_path = free_name_in(dest, safe);
+                let part_path = dest.join(format!(".{safe}.{file}.uchat-part"));
+                let pending = PendingDownload {
+                    file,
+                    part_path: part_path.display().to_string(),
+                    final_path: final_path.display().to_string(),
+                    chunks: 0,
+                };
+                self.inner.store.put_pending_download(&pending)?;
+                pending
+            }
+        })
+    }
+
+    /// Downloads `spec` into `pending`'s partial file after the chunks it holds, recording
+    /// progress as it goes; returns what moved and the partial file's MD5. A failure that
+    /// a rerun cannot mend forgets the pending download: a damaged chunk (whose partial
+    /// file the transfer deleted), or a refusal, the wrong uploader or the wrong length
+    /// (whose partial file is deleted here).
+    async fn download_part(
+        &self,
+        spec: FileSpec<'_>,
+        pending: &PendingDownload,
+        progress: ProgressFn<'_>,
+    ) -> Result<(Moved, Vec<u8>), ClientError> {
+        let file = spec.id;
+        let part = PathBuf::from(&pending.part_path);
+        let link = self.inner.link()?;
+        let store = self.inner.store.clone();
+        let mut record = pending.clone();
+        let checkpoint = Box::new(move |chunks: u64| {
+            record.chunks = chunks;
+            if let Err(e) = store.put_pending_download(&record) {
+                tracing::warn!(error = %e, "cannot record download progress");
+            }
+        });
+        match transfer::download(&link, spec, &part, pending.chunks, checkpoint, progress).await {
+            Ok(moved) => Ok(moved),
+            Err(e @ TransferError::Integrity { .. }) => {
+                self.inner.store.remove_pending_download(file)?;
+                Err(e.into())
+            }
+            // Refused for good (not allowed, expired, not the sender's file): nothing is
+            // kept to resume.
+            Err(
+                e @ (TransferError::Connection(crate::connection::ConnectionError::Refused(_))
+                | TransferError::NotTheSender { .. }
+                | TransferError::WrongLength { .. }),
+            ) => {
+                let _ = tokio::fs::remove_file(&part).await;
+                self.inner.store.remove_pending_download(file)?;
+                Err(e.into())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }

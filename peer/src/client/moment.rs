@@ -19,7 +19,7 @@ use uchat_wire::{
 };
 
 use super::file::{ProgressFn, file_metadata, new_file_ref};
-use super::{Client, ClientError, ClientState, now_ms, random_id, unexpected};
+use super::{Client, ClientError, ClientState, Friend, now_ms, random_id, unexpected};
 use crate::body::Body;
 use crate::crypto::moment::{self as cipher, PostKey};
 use crate::envelope::{Content, Payload};
@@ -57,6 +57,23 @@ fn share_id(post: PostId) -> MessageId {
     MessageId(post.0)
 }
 
+/// Refuses a post whose `ciphertext` and key `shares` together would not fit in one
+/// request to the relay.
+fn check_post_request_size(ciphertext: &[u8], shares: &[KeyShare]) -> Result<(), ClientError> {
+    let request_bytes = ciphertext.len()
+        + shares
+            .iter()
+            .map(|s| s.ciphertext.len() + 48)
+            .sum::<usize>();
+    if request_bytes > MAX_CONTROL_FRAME_BYTES - 16 * 1024 {
+        return Err(ClientError::InvalidInput(format!(
+            "the post and its keys for {} friends take {request_bytes} bytes, over what one request carries; use fewer pictures or share it with fewer friends (--to)",
+            shares.len()
+        )));
+    }
+    Ok(())
+}
+
 impl Client {
     /// Posts `text` with the pictures at `images` to `audience` (default: every friend not
     /// blocked, as the relay lists them now). Each picture is uploaded for the audience
@@ -70,69 +87,16 @@ impl Client {
     ) -> Result<PostedMoment, ClientError> {
         check_post(text, images.len()).map_err(|e| ClientError::InvalidInput(e.to_string()))?;
         let friends = self.friends().await?;
-        let viewers: Vec<UserName> = match audience {
-            None => friends
-                .iter()
-                .filter(|f| !f.blocked)
-                .map(|f| f.user.clone())
-                .collect(),
-            Some(chosen) => {
-                let mut chosen = chosen.to_vec();
-                chosen.sort();
-                chosen.dedup();
-                for user in &chosen {
-                    if user == &self.inner.me {
-                        return Err(ClientError::InvalidInput(
-                            "your own posts are always yours to see; name friends in --to".into(),
-                        ));
-                    }
-                    if !friends.iter().any(|f| &f.user == user) {
-                        return Err(ClientError::InvalidInput(format!(
-                            "{user} is not your friend: a moment is only for friends"
-                        )));
-                    }
-                }
-                chosen
-            }
-        };
+        let viewers = self.viewers(&friends, audience)?;
         let mut pictures = Vec::new();
         for path in images {
             pictures.push(self.upload_picture(path, &viewers, progress).await?);
         }
         let id = PostId(random_id()?.0);
         let key = PostKey::generate().map_err(TransferError::Chunk)?;
-        let body = PostBody {
-            author: self.inner.me.clone(),
-            text: text.to_string(),
-            images: pictures
-                .iter()
-                .filter_map(|f| match Body::File(f.clone()).content() {
-                    Content::File(file) => Some(file),
-                    _ => None,
-                })
-                .collect(),
-            written_ms: now_ms(),
-        };
-        let ciphertext =
-            cipher::seal_post(&key, id, &encode(&body)).map_err(TransferError::Chunk)?;
-        if ciphertext.len() > MAX_POST_CIPHERTEXT_BYTES {
-            return Err(ClientError::InvalidInput(format!(
-                "the post with its thumbnails is {} bytes, over the limit of {MAX_POST_CIPHERTEXT_BYTES}; use fewer pictures",
-                ciphertext.len()
-            )));
-        }
+        let ciphertext = self.seal_post(id, &key, text, &pictures)?;
         let (shares, not_shared) = self.inner.share_post_key(id, &key, &viewers).await?;
-        let request_bytes = ciphertext.len()
-            + shares
-                .iter()
-                .map(|s| s.ciphertext.len() + 48)
-                .sum::<usize>();
-        if request_bytes > MAX_CONTROL_FRAME_BYTES - 16 * 1024 {
-            return Err(ClientError::InvalidInput(format!(
-                "the post and its keys for {} friends take {request_bytes} bytes, over what one request carries; use fewer pictures or share it with fewer friends (--to)",
-                shares.len()
-            )));
-        }
+        check_post_request_size(&ciphertext, &shares)?;
         let link = self.inner.link()?;
         let request = Request::MomentPost(request::MomentPost {
             id,
@@ -163,6 +127,70 @@ impl Client {
             shared_with,
             not_shared,
         })
+    }
+
+    /// Who a post for `audience` is shared with: the `friends` not blocked by default, or
+    /// the chosen users (each once), all of whom must be friends and none this user.
+    fn viewers(
+        &self,
+        friends: &[Friend],
+        audience: Option<&[UserName]>,
+    ) -> Result<Vec<UserName>, ClientError> {
+        let Some(chosen) = audience else {
+            return Ok(friends
+                .iter()
+                .filter(|f| !f.blocked)
+                .map(|f| f.user.clone())
+                .collect());
+        };
+        let mut chosen = chosen.to_vec();
+        chosen.sort();
+        chosen.dedup();
+        for user in &chosen {
+            if user == &self.inner.me {
+                return Err(ClientError::InvalidInput(
+                    "your own posts are always yours to see; name friends in --to".into(),
+                ));
+            }
+            if !friends.iter().any(|f| &f.user == user) {
+                return Err(ClientError::InvalidInput(format!(
+                    "{user} is not your friend: a moment is only for friends"
+                )));
+            }
+        }
+        Ok(chosen)
+    }
+
+    /// Post `id`'s body (`text`, and the uploaded `pictures` with their thumbnails) sealed
+    /// under `key`; refused if it is too big for a post.
+    fn seal_post(
+        &self,
+        id: PostId,
+        key: &PostKey,
+        text: &str,
+        pictures: &[FileRef],
+    ) -> Result<Vec<u8>, ClientError> {
+        let body = PostBody {
+            author: self.inner.me.clone(),
+            text: text.to_string(),
+            images: pictures
+                .iter()
+                .filter_map(|f| match Body::File(f.clone()).content() {
+                    Content::File(file) => Some(file),
+                    _ => None,
+                })
+                .collect(),
+            written_ms: now_ms(),
+        };
+        let ciphertext =
+            cipher::seal_post(key, id, &encode(&body)).map_err(TransferError::Chunk)?;
+        if ciphertext.len() > MAX_POST_CIPHERTEXT_BYTES {
+            return Err(ClientError::InvalidInput(format!(
+                "the post with its thumbnails is {} bytes, over the limit of {MAX_POST_CIPHERTEXT_BYTES}; use fewer pictures",
+                ciphertext.len()
+            )));
+        }
+        Ok(ciphertext)
     }
 
     /// Uploads the picture at `path` for `viewers`, for a post.

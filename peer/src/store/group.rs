@@ -352,12 +352,12 @@ mod tests {
         store.put_groups(&[]).expect("nothing to do");
     }
 
-    #[test]
-    fn a_group_message_commit_saves_everything_and_a_reencryption_keeps_its_place() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = PeerStore::open(&dir.path().join("peer.redb")).expect("opens");
+    /// A group message from alice to group G with one Olm session to bob, its outbound
+    /// session at `messages` messages and `ciphertext` in the outbox: what a send commits,
+    /// and with another ciphertext what a re-encryption of the same message commits.
+    fn group_commit(messages: u32, ciphertext: &[u8]) -> GroupOutboundCommit {
         let id = MessageId([1; 16]);
-        let commit = |messages: u32, ciphertext: &[u8]| GroupOutboundCommit {
+        GroupOutboundCommit {
             contacts: vec![ContactSessions {
                 contact: user("bob"),
                 sessions: vec![SessionRecord {
@@ -398,12 +398,28 @@ mod tests {
                 }),
             },
             done_upload: None,
-        };
+        }
+    }
+
+    /// A new store (in the temporary folder returned with it, which must outlive it) into
+    /// which the group message of [`group_commit`] was committed.
+    fn store_with_group_message(
+        messages: u32,
+        ciphertext: &[u8],
+    ) -> (tempfile::TempDir, PeerStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = PeerStore::open(&dir.path().join("peer.redb")).expect("opens");
         store
-            .commit_group_outbound(&commit(1, b"first"))
+            .commit_group_outbound(&group_commit(messages, ciphertext))
             .expect("commits");
+        (dir, store)
+    }
+
+    #[test]
+    fn a_group_message_commit_saves_everything_and_a_reencryption_keeps_its_place() {
+        let (_dir, store) = store_with_group_message(1, b"first");
         store
-            .commit_group_outbound(&commit(2, b"again"))
+            .commit_group_outbound(&group_commit(2, b"again"))
             .expect("commits");
         let outbox = store.outbox().expect("reads");
         assert_eq!(outbox.len(), 1, "replaced in place");
@@ -420,6 +436,11 @@ mod tests {
             Some(outbound(2))
         );
         assert_eq!(store.olm_sessions(&user("bob")).expect("reads").len(), 1);
+    }
+
+    #[test]
+    fn key_shares_are_recorded_for_the_current_outbound_session_only_until_it_is_dropped() {
+        let (_dir, store) = store_with_group_message(2, b"first");
         store
             .record_key_shares_delivered(G, "another session", &[user("carol")])
             .expect("ignored");
@@ -437,6 +458,10 @@ mod tests {
         assert_eq!(shared.shared_with, [user("bob"), user("carol")]);
         store.drop_outbound_group_session(G).expect("drops");
         assert_eq!(store.outbound_group_session(G).expect("reads"), None);
+    }
+
+    #[test]
+    fn a_conversation_id_names_its_group_and_a_direct_one_none() {
         assert_eq!(ConversationId::group(G).group_id(), Some(G));
         assert_eq!(ConversationId::direct(&user("bob")).group_id(), None);
     }

@@ -129,6 +129,24 @@ struct Media {
 }
 
 impl Media {
+    /// A call's media state before its first frame, with a fresh encoder and decoder.
+    fn new(keys: CallKeys, settings: MediaSettings) -> Result<Self, super::VoiceError> {
+        Ok(Media {
+            keys,
+            settings,
+            encoder: VoiceEncoder::new()?,
+            decoder: VoiceDecoder::new()?,
+            jitter: JitterBuffer::new(),
+            replay: ReplayWindow::default(),
+            receiver: Receiver::default(),
+            started: Instant::now(),
+            seq: 0,
+            frame: 0,
+            frames_sent: 0,
+            rejected: 0,
+        })
+    }
+
     fn clock_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
@@ -137,6 +155,43 @@ impl Media {
         let sealed = self.keys.seal(self.seq, &packet.to_bytes());
         self.seq = self.seq.wrapping_add(1);
         voice_datagram(self.settings.leg, &sealed)
+    }
+
+    /// Seals `packet` and sends it through `send`; false if it could not be sent.
+    fn send(&mut self, packet: &VoicePacket, send: &dyn Fn(Vec<u8>) -> bool) -> bool {
+        let sealed = self.seal(packet);
+        send(sealed)
+    }
+
+    /// Encodes the captured frame `pcm` and sends it as the next audio packet, counting it
+    /// as sent if it went out.
+    fn send_frame(
+        &mut self,
+        pcm: &[i16],
+        send: &dyn Fn(Vec<u8>) -> bool,
+    ) -> Result<(), super::VoiceError> {
+        let opus = self.encoder.encode(pcm)?;
+        let packet = VoicePacket::Audio {
+            frame: self.frame,
+            sent_ms: self.clock_ms() as u32,
+            opus,
+        };
+        self.frame = self.frame.wrapping_add(1);
+        if self.send(&packet, send) {
+            self.frames_sent += 1;
+        }
+        Ok(())
+    }
+
+    /// The once-a-second report: publishes the interval's statistics through `on_stats`,
+    /// then sends the other side this side's loss report and an RTT probe.
+    fn report(&mut self, on_stats: &mut impl FnMut(CallStats), send: &dyn Fn(Vec<u8>) -> bool) {
+        let (stats, report_packet) = self.stats();
+        on_stats(stats);
+        let now = self.clock_ms() as u32;
+        for packet in [report_packet, VoicePacket::Ping { sent_ms: now }] {
+            self.send(&packet, send);
+        }
     }
 
     /// Opens one arrived datagram; answers probes through `reply`.
@@ -247,6 +302,17 @@ impl Media {
     }
 }
 
+/// The media loop's clocks: a turn every frame (missed turns are made up in a burst, so
+/// the audio keeps its pace) and a report every [`REPORT_INTERVAL`], the first one
+/// interval from now (missed reports are not made up).
+fn media_clocks() -> (tokio::time::Interval, tokio::time::Interval) {
+    let mut turn = tokio::time::interval(Duration::from_millis(u64::from(FRAME_MS)));
+    turn.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let mut report = tokio::time::interval_at(Instant::now() + REPORT_INTERVAL, REPORT_INTERVAL);
+    report.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    (turn, report)
+}
+
 /// Runs one call's media until `stop` turns true, the input ends (if so configured) or
 /// the other side falls silent. Publishes statistics through `on_stats` once a second;
 /// returns why it stopped and the call's summary.
@@ -259,34 +325,19 @@ pub async fn run_media(
     mut on_stats: impl FnMut(CallStats) + Send,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(MediaEnd, CallSummary), super::VoiceError> {
-    let mut media = Media {
-        keys,
-        settings,
-        encoder: VoiceEncoder::new()?,
-        decoder: VoiceDecoder::new()?,
-        jitter: JitterBuffer::new(),
-        replay: ReplayWindow::default(),
-        receiver: Receiver::default(),
-        started: Instant::now(),
-        seq: 0,
-        frame: 0,
-        frames_sent: 0,
-        rejected: 0,
-    };
-    let mut turn = tokio::time::interval(Duration::from_millis(u64::from(FRAME_MS)));
-    turn.set_missed_tick_behavior(MissedTickBehavior::Burst);
-    let mut report = tokio::time::interval_at(Instant::now() + REPORT_INTERVAL, REPORT_INTERVAL);
-    report.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut media = Media::new(keys, settings)?;
+    let send = &*link.send;
+    let (mut turn, mut report) = media_clocks();
     let mut captured = vec![0i16; FRAME_SAMPLES];
     let mut played = vec![0i16; FRAME_SAMPLES];
     let mut last_heard = Instant::now();
     let mut input_ended_at: Option<Instant> = None;
     let mut replies = Vec::new();
     // A first probe at once, so the RTT and clock offset are known within a round trip.
-    let probe = media.seal(&VoicePacket::Ping {
+    let probe = VoicePacket::Ping {
         sent_ms: media.clock_ms() as u32,
-    });
-    (link.send)(probe);
+    };
+    media.send(&probe, send);
     let end = loop {
         tokio::select! {
             biased;
@@ -296,25 +347,14 @@ pub async fn run_media(
                 last_heard = Instant::now();
                 media.take(&datagram, &mut replies);
                 for packet in replies.drain(..) {
-                    let sealed = media.seal(&packet);
-                    (link.send)(sealed);
+                    media.send(&packet, send);
                 }
             }
             _ = turn.tick() => {
                 if !input.read_frame(&mut captured) && input_ended_at.is_none() {
                     input_ended_at = Some(Instant::now());
                 }
-                let opus = media.encoder.encode(&captured)?;
-                let packet = VoicePacket::Audio {
-                    frame: media.frame,
-                    sent_ms: media.clock_ms() as u32,
-                    opus,
-                };
-                media.frame = media.frame.wrapping_add(1);
-                let sealed = media.seal(&packet);
-                if (link.send)(sealed) {
-                    media.frames_sent += 1;
-                }
+                media.send_frame(&captured, send)?;
                 media.play_turn(&mut played);
                 output.write_frame(&played)?;
                 if let (Some(at), Some(drain)) = (input_ended_at, settings.end_after_input)
@@ -326,15 +366,7 @@ pub async fn run_media(
                     break MediaEnd::PeerSilent;
                 }
             }
-            _ = report.tick() => {
-                let (stats, report_packet) = media.stats();
-                on_stats(stats);
-                let now = media.clock_ms() as u32;
-                for packet in [report_packet, VoicePacket::Ping { sent_ms: now }] {
-                    let sealed = media.seal(&packet);
-                    (link.send)(sealed);
-                }
-            }
+            _ = report.tick() => media.report(&mut on_stats, send),
         }
     };
     if media.rejected > 0 {

@@ -75,6 +75,8 @@ fn parse_members(raw: &[String]) -> Result<Vec<UserName>> {
         .collect()
 }
 
+/// Runs one `uchat group` command on the open, caught-up `client`; `text` is what `send`
+/// read before connecting.
 async fn run(
     ctx: &Invocation,
     client: &Client,
@@ -82,72 +84,21 @@ async fn run(
     text: Option<String>,
 ) -> Result<()> {
     match command {
-        GroupCommand::Create { name, members } => {
-            let members = parse_members(&members)?;
-            let group = client.create_group(&name, &members).await?;
-            let missing: Vec<&UserName> = members.iter().filter(|m| !group.has_member(m)).collect();
-            if !missing.is_empty() {
-                let names: Vec<&str> = missing.iter().map(|m| m.as_str()).collect();
-                eprintln!(
-                    "uchat: note: {} could not be added to the group",
-                    names.join(", ")
-                );
-            }
-            ctx.print(group_line(&group), || human_group(&group));
-        }
+        GroupCommand::Create { name, members } => create(ctx, client, &name, &members).await?,
         GroupCommand::List => {
             for group in client.groups().await? {
                 ctx.print(group_line(&group), || human_group(&group));
             }
         }
-        GroupCommand::Members { group } => {
-            let id = resolve(client, &group).await?;
-            let info = client.group(id).await?;
-            for member in &info.members {
-                ctx.print(
-                    JsonLine::GroupMember {
-                        group: info.id.to_string(),
-                        user: member.user.as_str(),
-                        owner: member.user == info.owner,
-                        joined_ms: member.joined_ms,
-                    },
-                    || {
-                        let owner = if member.user == info.owner {
-                            " (owner)"
-                        } else {
-                            ""
-                        };
-                        format!("{}{owner}", member.user)
-                    },
-                );
-            }
-        }
-        GroupCommand::Invite { group, user } => {
-            let user = parse_user(&user)?;
-            let id = resolve(client, &group).await?;
-            let info = client.invite_to_group(id, &user).await?;
-            if !info.has_member(&user) {
-                eprintln!("uchat: note: {user} could not be added to the group");
-            }
-            ctx.print(group_line(&info), || human_group(&info));
-        }
+        GroupCommand::Members { group } => list_members(ctx, client, &group).await?,
+        GroupCommand::Invite { group, user } => invite(ctx, client, &group, &user).await?,
         GroupCommand::Kick { group, user } => {
             let user = parse_user(&user)?;
             let id = resolve(client, &group).await?;
             let info = client.kick_from_group(id, &user).await?;
             ctx.print(group_line(&info), || human_group(&info));
         }
-        GroupCommand::Leave { group } => {
-            let id = resolve(client, &group).await?;
-            client.leave_group(id).await?;
-            ctx.print(
-                JsonLine::Done {
-                    action: "leave_group",
-                    user: client.me().as_str(),
-                },
-                || format!("you left the group {id}"),
-            );
-        }
+        GroupCommand::Leave { group } => leave(ctx, client, &group).await?,
         GroupCommand::SendFile {
             group,
             path,
@@ -165,20 +116,98 @@ async fn run(
             )
             .await?;
         }
-        GroupCommand::Send { group, .. } => {
-            let id = resolve(client, &group).await?;
-            let text = text.context("the message text")?;
-            let message = client.send_group_text(id, &text).await?;
-            ctx.print(
-                JsonLine::Sent {
-                    id: message.to_string(),
-                    to: id.to_string(),
-                    group: Some(id.to_string()),
-                },
-                || message.to_string(),
-            );
-        }
+        GroupCommand::Send { group, .. } => send_text(ctx, client, &group, text).await?,
     }
+    Ok(())
+}
+
+/// `uchat group create`: makes the group, with a note naming the friends who could not
+/// be added.
+async fn create(ctx: &Invocation, client: &Client, name: &str, members: &[String]) -> Result<()> {
+    let members = parse_members(members)?;
+    let group = client.create_group(name, &members).await?;
+    let missing: Vec<&UserName> = members.iter().filter(|m| !group.has_member(m)).collect();
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|m| m.as_str()).collect();
+        eprintln!(
+            "uchat: note: {} could not be added to the group",
+            names.join(", ")
+        );
+    }
+    ctx.print(group_line(&group), || human_group(&group));
+    Ok(())
+}
+
+/// `uchat group members`: one line per member, the owner marked.
+async fn list_members(ctx: &Invocation, client: &Client, group: &str) -> Result<()> {
+    let id = resolve(client, group).await?;
+    let info = client.group(id).await?;
+    for member in &info.members {
+        ctx.print(
+            JsonLine::GroupMember {
+                group: info.id.to_string(),
+                user: member.user.as_str(),
+                owner: member.user == info.owner,
+                joined_ms: member.joined_ms,
+            },
+            || {
+                let owner = if member.user == info.owner {
+                    " (owner)"
+                } else {
+                    ""
+                };
+                format!("{}{owner}", member.user)
+            },
+        );
+    }
+    Ok(())
+}
+
+/// `uchat group invite`: adds `user`, with a note if the relay did not take them in.
+async fn invite(ctx: &Invocation, client: &Client, group: &str, user: &str) -> Result<()> {
+    let user = parse_user(user)?;
+    let id = resolve(client, group).await?;
+    let info = client.invite_to_group(id, &user).await?;
+    if !info.has_member(&user) {
+        eprintln!("uchat: note: {user} could not be added to the group");
+    }
+    ctx.print(group_line(&info), || human_group(&info));
+    Ok(())
+}
+
+/// `uchat group leave`: leaves the group (an owner's group passes to the longest-standing
+/// member).
+async fn leave(ctx: &Invocation, client: &Client, group: &str) -> Result<()> {
+    let id = resolve(client, group).await?;
+    client.leave_group(id).await?;
+    ctx.print(
+        JsonLine::Done {
+            action: "leave_group",
+            user: client.me().as_str(),
+        },
+        || format!("you left the group {id}"),
+    );
+    Ok(())
+}
+
+/// `uchat group send`: sends `text` (read before connecting) and prints the message id.
+async fn send_text(
+    ctx: &Invocation,
+    client: &Client,
+    group: &str,
+    text: Option<String>,
+) -> Result<()> {
+    let id = resolve(client, group).await?;
+    let text = text.context("the message text")?;
+    let message = client.send_group_text(id, &text).await?;
+    ctx.print(
+        JsonLine::Sent {
+            id: message.to_string(),
+            to: id.to_string(),
+            group: Some(id.to_string()),
+        },
+        || message.to_string(),
+    );
     Ok(())
 }
 

@@ -82,6 +82,8 @@ pub(crate) async fn moments(ctx: &Invocation, command: MomentsCommand) -> Result
     result
 }
 
+/// Runs one `uchat moments` command on the open, caught-up `client`; `text` is the post's
+/// or comment's text, read before connecting.
 async fn run(
     ctx: &Invocation,
     client: &Client,
@@ -89,49 +91,8 @@ async fn run(
     text: String,
 ) -> Result<()> {
     match command {
-        MomentsCommand::Post { images, to, .. } => {
-            let to = to
-                .iter()
-                .map(|u| parse_user(u))
-                .collect::<Result<Vec<_>>>()?;
-            let audience = (!to.is_empty()).then_some(to.as_slice());
-            let posted = client
-                .post_moment(&text, &images, audience, &|_, _| {})
-                .await?;
-            for (user, why) in &posted.not_shared {
-                let warning = format!("the post was not shared with {user}: {why}");
-                eprintln!("uchat: warning: {}", crate::terminal::shown(&warning));
-            }
-            ctx.print(
-                JsonLine::MomentPosted {
-                    id: posted.id.to_string(),
-                    ts: posted.posted_ms,
-                    shared_with: posted.shared_with.iter().map(|u| u.as_str()).collect(),
-                    not_shared: posted.not_shared.iter().map(|(u, _)| u.as_str()).collect(),
-                },
-                || match posted.shared_with.len() {
-                    0 => format!("{} (only you can see it)", posted.id),
-                    1 => format!("{} (shared with 1 friend)", posted.id),
-                    n => format!("{} (shared with {n} friends)", posted.id),
-                },
-            );
-        }
-        MomentsCommand::Feed { limit, before } => {
-            let page = client.moments_feed(before, limit).await?;
-            for moment in &page.posts {
-                print_moment(ctx, moment);
-            }
-            ctx.print(
-                JsonLine::MomentPage {
-                    count: page.posts.len(),
-                    next: page.next,
-                },
-                || match page.next {
-                    Some(next) => format!("-- more: uchat moments feed --before {next}"),
-                    None => "-- end of feed".to_string(),
-                },
-            );
-        }
+        MomentsCommand::Post { images, to, .. } => post(ctx, client, &text, &images, &to).await?,
+        MomentsCommand::Feed { limit, before } => print_feed(ctx, client, limit, before).await?,
         MomentsCommand::Show { id } => print_moment(ctx, &client.moment(post_id(&id)?).await?),
         MomentsCommand::Like { id } => {
             client.like_moment(post_id(&id)?).await?;
@@ -142,30 +103,110 @@ async fn run(
             done(ctx, client, "unlike", "like taken back");
         }
         MomentsCommand::Comment { id, reply_to, .. } => {
-            let reply_to = reply_to.as_deref().map(parse_user).transpose()?;
-            let comment = client
-                .comment_moment(post_id(&id)?, &text, reply_to.as_ref())
-                .await?;
-            ctx.print(
-                JsonLine::Done {
-                    action: "comment",
-                    user: client.me().as_str(),
-                },
-                || comment.to_string(),
-            );
+            comment(ctx, client, &id, &text, reply_to.as_deref()).await?;
         }
-        MomentsCommand::Delete { id } => {
-            // Post and comment ids look alike: a post first, then a comment.
-            let post = post_id(&id)?;
-            match client.delete_moment(post).await {
-                Ok(()) => done(ctx, client, "delete_moment", "post deleted"),
-                Err(e) if e.code() == Some(ErrorCode::NoSuchPost) => {
-                    client.delete_moment_comment(CommentId(post.0)).await?;
-                    done(ctx, client, "delete_comment", "comment deleted");
-                }
-                Err(e) => return Err(e.into()),
-            }
+        MomentsCommand::Delete { id } => delete(ctx, client, &id).await?,
+    }
+    Ok(())
+}
+
+/// `uchat moments post`: posts `text` with `images` to the friends in `to` (all of them
+/// if empty), warning about each friend it could not be shared with.
+async fn post(
+    ctx: &Invocation,
+    client: &Client,
+    text: &str,
+    images: &[PathBuf],
+    to: &[String],
+) -> Result<()> {
+    let to = to
+        .iter()
+        .map(|u| parse_user(u))
+        .collect::<Result<Vec<_>>>()?;
+    let audience = (!to.is_empty()).then_some(to.as_slice());
+    let posted = client
+        .post_moment(text, images, audience, &|_, _| {})
+        .await?;
+    for (user, why) in &posted.not_shared {
+        let warning = format!("the post was not shared with {user}: {why}");
+        eprintln!("uchat: warning: {}", crate::terminal::shown(&warning));
+    }
+    ctx.print(
+        JsonLine::MomentPosted {
+            id: posted.id.to_string(),
+            ts: posted.posted_ms,
+            shared_with: posted.shared_with.iter().map(|u| u.as_str()).collect(),
+            not_shared: posted.not_shared.iter().map(|(u, _)| u.as_str()).collect(),
+        },
+        || match posted.shared_with.len() {
+            0 => format!("{} (only you can see it)", posted.id),
+            1 => format!("{} (shared with 1 friend)", posted.id),
+            n => format!("{} (shared with {n} friends)", posted.id),
+        },
+    );
+    Ok(())
+}
+
+/// `uchat moments feed`: a page of up to `limit` posts before the cursor `before`, then
+/// how to ask for the next page.
+async fn print_feed(
+    ctx: &Invocation,
+    client: &Client,
+    limit: u32,
+    before: Option<u64>,
+) -> Result<()> {
+    let page = client.moments_feed(before, limit).await?;
+    for moment in &page.posts {
+        print_moment(ctx, moment);
+    }
+    ctx.print(
+        JsonLine::MomentPage {
+            count: page.posts.len(),
+            next: page.next,
+        },
+        || match page.next {
+            Some(next) => format!("-- more: uchat moments feed --before {next}"),
+            None => "-- end of feed".to_string(),
+        },
+    );
+    Ok(())
+}
+
+/// `uchat moments comment`: comments `text` on post `id`, as a reply to `reply_to` if
+/// given, and prints the comment's id.
+async fn comment(
+    ctx: &Invocation,
+    client: &Client,
+    id: &str,
+    text: &str,
+    reply_to: Option<&str>,
+) -> Result<()> {
+    let reply_to = reply_to.map(parse_user).transpose()?;
+    let comment = client
+        .comment_moment(post_id(id)?, text, reply_to.as_ref())
+        .await?;
+    ctx.print(
+        JsonLine::Done {
+            action: "comment",
+            user: client.me().as_str(),
+        },
+        || comment.to_string(),
+    );
+    Ok(())
+}
+
+/// `uchat moments delete`: deletes the post `id`, or, if there is no such post, the
+/// comment `id` (their ids look alike).
+async fn delete(ctx: &Invocation, client: &Client, id: &str) -> Result<()> {
+    // Post and comment ids look alike: a post first, then a comment.
+    let post = post_id(id)?;
+    match client.delete_moment(post).await {
+        Ok(()) => done(ctx, client, "delete_moment", "post deleted"),
+        Err(e) if e.code() == Some(ErrorCode::NoSuchPost) => {
+            client.delete_moment_comment(CommentId(post.0)).await?;
+            done(ctx, client, "delete_comment", "comment deleted");
         }
+        Err(e) => return Err(e.into()),
     }
     Ok(())
 }
