@@ -45,7 +45,7 @@ use crate::store::{
 use tokio::sync::{Mutex, broadcast, watch};
 use uchat_wire::{
     CertFingerprint, ErrorCode, IdentityKeys, MAX_TEXT_BYTES, MessageId, PROTOCOL_VERSION,
-    Password, Push, PushEvent, Reply, Request, Seq, SessionToken, UserName,
+    Password, Push, PushEvent, Seq, SessionToken, UserName,
 };
 
 use crate::backoff::Backoff;
@@ -362,14 +362,12 @@ async fn dial(options: &ClientOptions, relay: &str) -> Result<RelayLink, ClientE
         }
         known.pin(&options.home, relay, link.fingerprint())?;
     }
-    let hello = Request::Hello(request::Hello {
+    let hello = request::Hello {
         protocol: PROTOCOL_VERSION,
         client: format!("uchat-peer/{}", env!("CARGO_PKG_VERSION")),
-    });
-    match link.request(&hello).await? {
-        Reply::Welcome(_) => Ok(link),
-        _ => Err(ClientError::Unexpected { request: "hello" }),
-    }
+    };
+    link.call(hello).await?;
+    Ok(link)
 }
 
 /// Where the user's relay queue stood when this connection logged in.
@@ -388,22 +386,13 @@ impl Backlog {
     }
 }
 
-fn session_of(reply: Reply, request: &'static str) -> Result<(SessionToken, Backlog), ClientError> {
-    match reply {
-        Reply::Session(reply::Session {
-            token,
-            queue_head,
-            acked_through,
-            ..
-        }) => Ok((
-            token,
-            Backlog {
-                head: queue_head,
-                acked_through,
-            },
-        )),
-        _ => Err(ClientError::Unexpected { request }),
-    }
+/// The token of a new session and where the user's queue stood when it began.
+fn session_of(session: reply::Session) -> (SessionToken, Backlog) {
+    let backlog = Backlog {
+        head: session.queue_head,
+        acked_through: session.acked_through,
+    };
+    (session.token, backlog)
 }
 
 /// Derives the password key for `profile` and unseals its identity keys with it; keys that
@@ -458,12 +447,12 @@ async fn keys_to_register(
 /// The session the relay's `reply` to a registration opened. A refusal for good deletes
 /// the saved profile; any other failure leaves it, for a retry of the registration.
 fn registered_session(
-    reply: Result<Reply, ConnectionError>,
+    reply: Result<reply::Session, ConnectionError>,
     store: &PeerStore,
     username: &UserName,
 ) -> Result<(SessionToken, Backlog), ClientError> {
     match reply {
-        Ok(reply) => session_of(reply, "register"),
+        Ok(session) => Ok(session_of(session)),
         // The relay says the name can never be ours with these keys (taken by someone
         // else, or not acceptable): leave the directory clean.
         Err(ConnectionError::Refused(e))
@@ -495,12 +484,12 @@ async fn password_login(
 ) -> Result<(RelayLink, SessionToken, Backlog), ClientError> {
     let link = dial(options, relay).await?;
     let reply = link
-        .request(&Request::Login(request::Login {
+        .call(request::Login {
             username: username.clone(),
             password: Password::new(password),
-        }))
+        })
         .await?;
-    let (token, backlog) = session_of(reply, "login")?;
+    let (token, backlog) = session_of(reply);
     Ok((link, token, backlog))
 }
 
@@ -531,11 +520,11 @@ async fn new_device_keys(
     // relay does not take them, so that the login can simply be retried.
     store.put_profile(&profile)?;
     let published = link
-        .request(&Request::ReplaceIdentity(request::ReplaceIdentity {
+        .call(request::ReplaceIdentity {
             identity: identity.public_keys(),
             one_time_keys,
             fallback_key,
-        }))
+        })
         .await;
     if let Err(e) = published {
         store.delete_profile()?;
@@ -571,13 +560,13 @@ impl Client {
         };
         store.put_profile(&profile)?;
         let reply = link
-            .request(&Request::Register(request::Register {
+            .call(request::Register {
                 username: username.clone(),
                 password: Password::new(password),
                 identity: identity.public_keys(),
                 one_time_keys,
                 fallback_key,
-            }))
+            })
             .await;
         let (token, backlog) = registered_session(reply, &store, &username)?;
         profile.token = token.0;
@@ -697,12 +686,12 @@ impl Client {
         let (link, backlog) = match dial(&options, &relay).await {
             Ok(link) => {
                 let reply = link
-                    .request(&Request::Resume(request::Resume {
+                    .call(request::Resume {
                         username: profile.username.clone(),
                         token: SessionToken(profile.token.clone()),
-                    }))
+                    })
                     .await?;
-                let (_, backlog) = session_of(reply, "resume")?;
+                let (_, backlog) = session_of(reply);
                 (Some(link), backlog)
             }
             // Unreachable is a normal state: the client works offline (messages wait in the
@@ -969,28 +958,19 @@ impl Client {
         &self,
         users: Vec<UserName>,
     ) -> Result<Vec<uchat_wire::PresenceEntry>, ClientError> {
-        match self
-            .inner
-            .link()?
-            .request(&Request::Presence(request::Presence { users }))
-            .await?
-        {
-            Reply::Presence(reply::Presence { users }) => Ok(users),
-            _ => Err(ClientError::Unexpected {
-                request: "presence",
-            }),
-        }
+        let presence = self.inner.link()?.call(request::Presence { users }).await?;
+        Ok(presence.users)
     }
 
     /// Revokes the session on the relay and forgets the token locally (keys stay).
     pub async fn logout(self) -> Result<(), ClientError> {
         let result = match self.inner.link() {
-            Ok(link) => link.request(&Request::Logout).await,
+            Ok(link) => link.call(request::Logout).await,
             Err(e) => Err(e),
         };
         self.inner.store.clear_token()?;
         self.close().await;
-        result.map(|_| ()).map_err(ClientError::from)
+        Ok(result?)
     }
 
     /// Waits until the connection drops; returns why.
@@ -1058,12 +1038,12 @@ impl Client {
             .unwrap_or_else(|| profile.relay.clone());
         let link = dial(&self.options, &relay).await?;
         let reply = link
-            .request(&Request::Resume(request::Resume {
+            .call(request::Resume {
                 username: profile.username.clone(),
                 token: SessionToken(profile.token.clone()),
-            }))
+            })
             .await?;
-        let (_, backlog) = session_of(reply, "resume")?;
+        let (_, backlog) = session_of(reply);
         *self.backlog.lock().unwrap_or_else(PoisonError::into_inner) = backlog;
         *self
             .inner
@@ -1155,14 +1135,7 @@ impl ClientState {
     /// before the keys are published, so the relay never hands out a key we lost.
     async fn top_up_keys(&self) -> Result<(), ClientError> {
         let link = self.link()?;
-        let count = match link.request(&Request::KeyCount).await? {
-            Reply::KeyCount(reply::KeyCount { one_time_keys }) => one_time_keys,
-            _ => {
-                return Err(ClientError::Unexpected {
-                    request: "key count",
-                });
-            }
-        };
+        let count = link.call(request::KeyCount).await?.one_time_keys;
         if count >= ONE_TIME_KEY_LOW_WATER {
             return Ok(());
         }
@@ -1172,26 +1145,21 @@ impl ClientState {
             self.save_account(&identity)?;
             keys
         };
-        link.request(&Request::UploadKeys(request::UploadKeys {
+        link.call(request::UploadKeys {
             one_time_keys: keys,
             fallback_key: None,
-        }))
+        })
         .await?;
         Ok(())
     }
 
     /// The identity keys the relay serves for `user` now.
     async fn published_identity(&self, user: &UserName) -> Result<IdentityKeys, ClientError> {
-        match self
+        let published = self
             .link()?
-            .request(&Request::Identity(request::Identity { user: user.clone() }))
-            .await?
-        {
-            Reply::Identity(reply::Identity { identity, .. }) => Ok(identity),
-            _ => Err(ClientError::Unexpected {
-                request: "identity",
-            }),
-        }
+            .call(request::Identity { user: user.clone() })
+            .await?;
+        Ok(published.identity)
     }
 
     /// The contact's identity keys: the pinned ones, or fetched from the relay and pinned.
@@ -1350,7 +1318,7 @@ impl ClientState {
             return;
         }
         let result = match self.link() {
-            Ok(link) => link.request(&Request::Ack(request::Ack { through })).await,
+            Ok(link) => link.call(request::Ack { through }).await,
             Err(e) => Err(e),
         };
         if let Err(e) = result {

@@ -451,8 +451,33 @@ impl RelayLink {
     }
 
     /// Opens a stream of its own for a transfer (`UploadFile`, `DownloadFile`): sends the
-    /// request and returns the stream with the relay's first answer. Raw ciphertext then
-    /// follows on the stream, and an upload gets a second answer ([`read_reply`]).
+    /// request and returns the stream with the relay's first answer, of the kind the
+    /// request is answered with. Raw ciphertext then follows on the stream, and an upload
+    /// gets a second answer ([`Self::read_final`]).
+    pub async fn transfer<C: Call>(
+        &self,
+        call: C,
+    ) -> Result<(quinn::SendStream, quinn::RecvStream, C::Reply), ConnectionError> {
+        let request: Request = call.into();
+        let kind = request.kind();
+        let (send, recv, reply) = self.open_transfer(&request).await?;
+        let reply = C::Reply::from_reply(reply)
+            .ok_or(ConnectionError::UnexpectedReply { request: kind })?;
+        Ok((send, recv, reply))
+    }
+
+    /// Reads the last answer on a transfer stream, of kind `R`, to a `request` kind.
+    pub async fn read_final<R: FromReply>(
+        &self,
+        recv: &mut quinn::RecvStream,
+        request: &'static str,
+    ) -> Result<R, ConnectionError> {
+        let reply = self.read_reply(recv).await?;
+        R::from_reply(reply).ok_or(ConnectionError::UnexpectedReply { request })
+    }
+
+    /// [`Self::transfer`] with any request and any first answer (tests send requests of
+    /// every kind this way).
     pub async fn open_transfer(
         &self,
         request: &Request,
@@ -467,7 +492,7 @@ impl RelayLink {
         Ok((send, recv, reply))
     }
 
-    /// Reads one answer frame from a transfer stream.
+    /// Reads one answer frame, of any kind, from a transfer stream.
     pub async fn read_reply(&self, recv: &mut quinn::RecvStream) -> Result<Reply, ConnectionError> {
         let response: Response = read_one_frame(recv).await.map_err(|e| match e {
             ReadError::Frame(f) => ConnectionError::BadFrame(f),

@@ -1,5 +1,5 @@
 //! Moving a file's ciphertext to and from the relay, chunk by chunk, on a stream of its
-//! own ([`RelayLink::open_transfer`]).
+//! own ([`RelayLink::transfer`]).
 //!
 //! Upload: the file is read and sealed one 64 KiB chunk at a time (each its own random IV
 //! and tag, see [`crate::crypto::chunk`]) from the chunk the relay asks for, so a broken
@@ -16,7 +16,7 @@ use uchat_wire::{reply, request};
 use uchat_wire::msg::file::{
     FILE_CHUNK_PLAINTEXT_BYTES, FILE_CHUNK_SEALED_BYTES, file_chunks, sealed_file_bytes,
 };
-use uchat_wire::{FileAccess, FileId, Reply, Request, UserName};
+use uchat_wire::{FileAccess, FileId, UserName};
 
 use crate::connection::{ConnectionError, RelayLink};
 use crate::crypto::chunk::{self, ChunkError, FileKey};
@@ -157,15 +157,13 @@ pub async fn upload(
         ..
     } = spec;
     let total = sealed_file_bytes(plain_size);
-    let request = Request::UploadFile(request::UploadFile {
+    let request = request::UploadFile {
         file,
         size: total,
         access,
-    });
-    let (mut send, mut recv, reply) = link.open_transfer(&request).await?;
-    let Reply::UploadReady(reply::UploadReady { offset }) = reply else {
-        return Err(TransferError::Unexpected("an upload"));
     };
+    let (mut send, mut recv, ready) = link.transfer(request).await?;
+    let offset = ready.offset;
     progress(offset, total);
     let first = offset.min(total) / FILE_CHUNK_SEALED_BYTES;
     let (tx, mut rx) = tokio::sync::mpsc::channel(PIPELINE_CHUNKS);
@@ -191,17 +189,16 @@ pub async fn upload(
         return Err(stream_error(e));
     }
     send.finish().map_err(stream_error)?;
-    match link.read_reply(&mut recv).await? {
-        Reply::Uploaded(_) => Ok((
-            Moved {
-                bytes: sent,
-                resumed_at: offset,
-                total,
-            },
-            md5,
-        )),
-        _ => Err(TransferError::Unexpected("an upload")),
-    }
+    link.read_final::<reply::Uploaded>(&mut recv, "upload_file")
+        .await?;
+    Ok((
+        Moved {
+            bytes: sent,
+            resumed_at: offset,
+            total,
+        },
+        md5,
+    ))
 }
 
 /// The blocking half of an upload: hashes the chunks before `first`, then reads, hashes
@@ -330,11 +327,9 @@ async fn open_download(
     total: u64,
     uploader: Option<&UserName>,
 ) -> Result<(quinn::SendStream, quinn::RecvStream), TransferError> {
-    let request = Request::DownloadFile(request::DownloadFile { file, offset });
-    let (send, recv, reply) = link.open_transfer(&request).await?;
-    let Reply::DownloadReady(reply::DownloadReady { size, owner }) = reply else {
-        return Err(TransferError::Unexpected("a download"));
-    };
+    let request = request::DownloadFile { file, offset };
+    let (send, recv, ready) = link.transfer(request).await?;
+    let reply::DownloadReady { size, owner } = ready;
     if size != total {
         return Err(TransferError::WrongLength {
             expected: total,

@@ -555,12 +555,9 @@ impl Client {
                     // Without the message there is no key; the relay still says whether
                     // the id is one this user may fetch at all, the clearer answer.
                     let link = self.inner.link()?;
-                    let probe = uchat_wire::Request::DownloadFile(request::DownloadFile {
-                        file,
-                        offset: 0,
-                    });
+                    let probe = request::DownloadFile { file, offset: 0 };
                     if let Err(e @ crate::connection::ConnectionError::Refused(_)) =
-                        link.open_transfer(&probe).await
+                        link.transfer(probe).await
                     {
                         return Err(e.into());
                     }

@@ -14,12 +14,12 @@ use uchat_wire::{reply, request};
 use uchat_wire::frame::MAX_CONTROL_FRAME_BYTES;
 use uchat_wire::msg::moment::MAX_POST_CIPHERTEXT_BYTES;
 use uchat_wire::{
-    CommentId, FileAccess, KeyShare, MessageId, MomentComment, MomentItem, PostId, Reply, Request,
-    Seq, UserName,
+    Call, CommentId, FileAccess, KeyShare, MessageId, MomentComment, MomentItem, PostId, Seq,
+    UserName,
 };
 
 use super::file::{ProgressFn, file_metadata, new_file_ref};
-use super::{Client, ClientError, ClientState, Friend, now_ms, random_id, unexpected};
+use super::{Client, ClientError, ClientState, Friend, now_ms, random_id};
 use crate::body::Body;
 use crate::crypto::moment::{self as cipher, PostKey};
 use crate::envelope::{Content, Payload};
@@ -98,19 +98,16 @@ impl Client {
         let (shares, not_shared) = self.inner.share_post_key(id, &key, &viewers).await?;
         check_post_request_size(&ciphertext, &shares)?;
         let link = self.inner.link()?;
-        let request = Request::MomentPost(request::MomentPost {
+        let request = request::MomentPost {
             id,
             ciphertext,
             shares,
-        });
-        let Reply::MomentPosted(reply::MomentPosted {
+        };
+        let reply::MomentPosted {
             posted_ms,
             unshared,
             ..
-        }) = link.request(&request).await?
-        else {
-            return Err(unexpected("post a moment"));
-        };
+        } = link.call(request).await?;
         let mut not_shared = not_shared;
         not_shared.extend(
             unshared
@@ -227,12 +224,8 @@ impl Client {
         before: Option<u64>,
         limit: u32,
     ) -> Result<MomentPage, ClientError> {
-        let request = Request::MomentFeed(request::MomentFeed { before, limit });
-        let Reply::MomentFeed(reply::MomentFeed { posts, next }) =
-            self.inner.link()?.request(&request).await?
-        else {
-            return Err(unexpected("moments feed"));
-        };
+        let request = request::MomentFeed { before, limit };
+        let reply::MomentFeed { posts, next } = self.inner.link()?.call(request).await?;
         let posts = posts
             .iter()
             .map(|item| self.inner.open_item(item))
@@ -242,14 +235,12 @@ impl Client {
 
     /// One post, if this user may see it (`NoSuchPost` otherwise).
     pub async fn moment(&self, post: PostId) -> Result<Moment, ClientError> {
-        let Reply::Moment(reply::Moment { post: item }) = self
+        let item = self
             .inner
             .link()?
-            .request(&Request::MomentGet(request::MomentGet { post }))
+            .call(request::MomentGet { post })
             .await?
-        else {
-            return Err(unexpected("moment"));
-        };
+            .post;
         self.inner.open_item(&item)
     }
 
@@ -258,20 +249,12 @@ impl Client {
         let key = self.inner.post_key(post)?;
         let ciphertext =
             cipher::seal_like(&key, post, &self.inner.me).map_err(TransferError::Chunk)?;
-        self.done(
-            Request::MomentLike(request::MomentLike { post, ciphertext }),
-            "like",
-        )
-        .await
+        self.done(request::MomentLike { post, ciphertext }).await
     }
 
     /// Takes back this user's like of `post`.
     pub async fn unlike_moment(&self, post: PostId) -> Result<(), ClientError> {
-        self.done(
-            Request::MomentUnlike(request::MomentUnlike { post }),
-            "unlike",
-        )
-        .await
+        self.done(request::MomentUnlike { post }).await
     }
 
     /// Comments `text` on `post`, answering `reply_to` if given (the author, or someone
@@ -292,41 +275,29 @@ impl Client {
         };
         let ciphertext =
             cipher::seal_comment(&key, post, id, &encode(&body)).map_err(TransferError::Chunk)?;
-        let request = Request::MomentComment(request::MomentComment {
+        let request = request::MomentComment {
             post,
             id,
             reply_to: reply_to.cloned(),
             ciphertext,
-        });
-        match self.inner.link()?.request(&request).await? {
-            Reply::MomentCommented(_) => Ok(id),
-            _ => Err(unexpected("comment")),
-        }
+        };
+        self.inner.link()?.call(request).await?;
+        Ok(id)
     }
 
     /// Deletes this user's post `post`, with its likes and comments.
     pub async fn delete_moment(&self, post: PostId) -> Result<(), ClientError> {
-        self.done(
-            Request::MomentDelete(request::MomentDelete { post }),
-            "delete a moment",
-        )
-        .await
+        self.done(request::MomentDelete { post }).await
     }
 
     /// Deletes comment `comment` (this user's, or one on this user's post).
     pub async fn delete_moment_comment(&self, comment: CommentId) -> Result<(), ClientError> {
-        self.done(
-            Request::MomentDeleteComment(request::MomentDeleteComment { comment }),
-            "delete a comment",
-        )
-        .await
+        self.done(request::MomentDeleteComment { comment }).await
     }
 
-    async fn done(&self, request: Request, what: &'static str) -> Result<(), ClientError> {
-        match self.inner.link()?.request(&request).await? {
-            Reply::Done => Ok(()),
-            _ => Err(unexpected(what)),
-        }
+    /// Sends a request answered with nothing but success.
+    async fn done(&self, request: impl Call<Reply = ()>) -> Result<(), ClientError> {
+        Ok(self.inner.link()?.call(request).await?)
     }
 }
 
