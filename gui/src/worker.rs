@@ -705,8 +705,8 @@ impl Session {
         self.refresh_contacts().await;
         self.refresh_groups().await;
         let chats: Vec<Chat> = {
-            let friends = self.client.friends().await.unwrap_or_default();
-            let groups = self.client.groups().await.unwrap_or_default();
+            let friends = self.client.social().friends().await.unwrap_or_default();
+            let groups = self.client.groups().list().await.unwrap_or_default();
             friends
                 .into_iter()
                 .map(|f| Chat::Direct(f.user))
@@ -754,7 +754,8 @@ impl Session {
         // Choosing or dropping a file again means sending it again.
         let result = self
             .client
-            .send_file(&target, path, None, Repeat::SendAgain, &progress)
+            .files()
+            .send(&target, path, None, Repeat::SendAgain, &progress)
             .await;
         self.out.send(Update::Transfer {
             label,
@@ -776,18 +777,18 @@ impl Session {
     }
 
     async fn refresh_contacts(&self) {
-        match self.client.friends().await {
+        match self.client.social().friends().await {
             Ok(friends) => self.out.send(Update::Friends(friends)),
             Err(e) => self.out.error("friends", e),
         }
-        match self.client.friend_requests().await {
+        match self.client.social().friend_requests().await {
             Ok(requests) => self.out.send(Update::Requests(requests)),
             Err(e) => self.out.error("friend requests", e),
         }
     }
 
     async fn refresh_groups(&self) {
-        match self.client.groups().await {
+        match self.client.groups().list().await {
             Ok(groups) => self.out.send(Update::Groups(groups)),
             Err(e) => self.out.error("groups", e),
         }
@@ -817,7 +818,7 @@ impl Session {
     }
 
     async fn load_feed(&self, before: Option<u64>) {
-        match self.client.moments_feed(before, FEED_PAGE as u32).await {
+        match self.client.moments().feed(before, FEED_PAGE as u32).await {
             Ok(page) => self.out.send(Update::Feed {
                 posts: page.posts,
                 next: page.next,
@@ -828,7 +829,7 @@ impl Session {
     }
 
     async fn refresh_moment(&self, post: PostId) {
-        match self.client.moment(post).await {
+        match self.client.moments().get(post).await {
             Ok(moment) => self.out.send(Update::Moment(moment)),
             Err(e) if e.code() == Some(uchat_wire::ErrorCode::NoSuchPost) => {
                 self.out.send(Update::MomentGone(post));
@@ -920,7 +921,7 @@ impl Session {
             Command::Send { chat, text } => {
                 let result = match &chat {
                     Chat::Direct(user) => client.send_text(user, &text).await,
-                    Chat::Group(group) => client.send_group_text(*group, &text).await,
+                    Chat::Group(group) => client.groups().send_text(*group, &text).await,
                 };
                 self.refresh_tail(chat);
                 match result {
@@ -956,7 +957,7 @@ impl Session {
             Command::Download { file, dir } => {
                 let label = file.to_string();
                 let progress = self.progress(&label);
-                let result = client.download(file, &dir, &progress).await;
+                let result = client.files().download(file, &dir, &progress).await;
                 self.out.send(Update::Transfer {
                     label,
                     done: 1,
@@ -989,46 +990,46 @@ impl Session {
             Command::RefreshContacts => self.refresh_contacts().await,
             Command::AddFriend { user, note } => {
                 let user = parse_user(&user)?;
-                client.add_friend(&user, &note).await?;
+                client.social().add_friend(&user, &note).await?;
                 self.refresh_contacts().await;
             }
             Command::AcceptFriend(user) => {
-                client.accept_friend(&user).await?;
+                client.social().accept_friend(&user).await?;
                 self.refresh_contacts().await;
                 self.load_history(Chat::Direct(user), FIRST_PAGE);
             }
             Command::RejectFriend(user) => {
-                client.reject_friend(&user).await?;
+                client.social().reject_friend(&user).await?;
                 self.refresh_contacts().await;
             }
             Command::RemoveFriend(user) => {
-                client.remove_friend(&user).await?;
+                client.social().remove_friend(&user).await?;
                 self.refresh_contacts().await;
             }
             Command::Block(user) => {
-                client.block(&user).await?;
+                client.social().block(&user).await?;
                 self.refresh_contacts().await;
             }
             Command::Unblock(user) => {
-                client.unblock(&user).await?;
+                client.social().unblock(&user).await?;
                 self.refresh_contacts().await;
             }
             Command::RefreshGroups => self.refresh_groups().await,
             Command::CreateGroup { name, members } => {
-                client.create_group(name.trim(), &members).await?;
+                client.groups().create(name.trim(), &members).await?;
                 self.refresh_groups().await;
             }
             Command::Invite { group, user } => {
                 let user = parse_user(&user)?;
-                client.invite_to_group(group, &user).await?;
+                client.groups().invite(group, &user).await?;
                 self.refresh_groups().await;
             }
             Command::Kick { group, user } => {
-                client.kick_from_group(group, &user).await?;
+                client.groups().kick(group, &user).await?;
                 self.refresh_groups().await;
             }
             Command::Leave(group) => {
-                client.leave_group(group).await?;
+                client.groups().leave(group).await?;
                 self.refresh_groups().await;
             }
             Command::LoadFeed { before } => self.load_feed(before).await,
@@ -1042,7 +1043,8 @@ impl Session {
                     });
                 };
                 let result = client
-                    .post_moment(text.trim(), &images, None, &progress)
+                    .moments()
+                    .post(text.trim(), &images, None, &progress)
                     .await;
                 self.out.send(Update::Transfer {
                     label: "moment".into(),
@@ -1053,11 +1055,11 @@ impl Session {
                 self.refresh_moment(posted.id).await;
             }
             Command::Like(post) => {
-                client.like_moment(post).await?;
+                client.moments().like(post).await?;
                 self.refresh_moment(post).await;
             }
             Command::Unlike(post) => {
-                client.unlike_moment(post).await?;
+                client.moments().unlike(post).await?;
                 self.refresh_moment(post).await;
             }
             Command::Comment {
@@ -1066,21 +1068,22 @@ impl Session {
                 reply_to,
             } => {
                 client
-                    .comment_moment(post, text.trim(), reply_to.as_ref())
+                    .moments()
+                    .comment(post, text.trim(), reply_to.as_ref())
                     .await?;
                 self.refresh_moment(post).await;
             }
             Command::DeleteMoment(post) => {
-                client.delete_moment(post).await?;
+                client.moments().delete(post).await?;
                 self.out.send(Update::MomentGone(post));
             }
             Command::PlaceCall { to, audio } => self.place_call(to, audio).await?,
             Command::Answer { call, from, audio } => {
-                let connected = client.answer_call(&IncomingCall { call, from }).await?;
+                let connected = client.calls().answer(&IncomingCall { call, from }).await?;
                 self.talk(connected, &audio).await?;
             }
-            Command::Decline(call) => client.reject_call(call).await?,
-            Command::HangUp(call) => client.hang_up(call).await?,
+            Command::Decline(call) => client.calls().reject(call).await?,
+            Command::HangUp(call) => client.calls().hang_up(call).await?,
             Command::SetMuted(muted) => {
                 self.muted.store(muted, Ordering::Relaxed);
                 self.out.send(Update::Call(CallUpdate::Muted(muted)));
@@ -1093,7 +1096,10 @@ impl Session {
                     )),
                     None => None,
                 };
-                client.set_profile(signature.as_deref(), avatar).await?;
+                client
+                    .social()
+                    .set_profile(signature.as_deref(), avatar)
+                    .await?;
                 self.out.send(Update::Notice("profile saved".into()));
             }
             Command::SafetyNumbers(user) => {
@@ -1113,7 +1119,7 @@ impl Session {
             call: None,
             peer: to.clone(),
         }));
-        let placed = match self.client.place_call(&to).await {
+        let placed = match self.client.calls().place(&to).await {
             Ok(Placed::Ringing(placed)) => placed,
             Ok(Placed::Ended { reason, .. }) => {
                 self.ended(reason.as_str());
@@ -1128,7 +1134,7 @@ impl Session {
             call: Some(placed.call),
             peer: to,
         }));
-        match self.client.wait_for_answer(&placed, None).await? {
+        match self.client.calls().wait_for_answer(&placed, None).await? {
             CallProgress::Connected(connected) => self.talk(*connected, &audio).await,
             CallProgress::Ended(reason) => {
                 self.ended(reason.as_str());
@@ -1159,6 +1165,7 @@ impl Session {
         let out = self.out.clone();
         let result = self
             .client
+            .calls()
             .talk(
                 connected,
                 Box::new(input),

@@ -22,15 +22,16 @@ mod sealing;
 mod social;
 
 pub use call::{
-    CallEnd, CallProgress, ConnectedCall, DEFAULT_SILENCE_TIMEOUT, IncomingCall, Placed,
+    CallEnd, CallProgress, Calls, ConnectedCall, DEFAULT_SILENCE_TIMEOUT, IncomingCall, Placed,
     PlacedCall, TalkOptions,
 };
 pub use file::{
-    FileTarget, ProgressFn, REMEMBER_SENT_FILES_MS, Repeat, SavedFile, SentFile, pending_upload_key,
+    FileTarget, Files, ProgressFn, REMEMBER_SENT_FILES_MS, Repeat, SavedFile, SentFile,
+    pending_upload_key,
 };
-pub use group::Group;
-pub use moment::{MomentPage, PostedMoment};
-pub use social::{Friend, FriendRequests, NewAvatar, Profile};
+pub use group::{Group, Groups};
+pub use moment::{MomentPage, Moments, PostedMoment};
+pub use social::{Friend, FriendRequests, NewAvatar, Profile, Social};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -657,7 +658,7 @@ impl Client {
         client.new_device = new_device;
         if new_device {
             // This device has no view of the groups the account is in: ask for each.
-            if let Err(e) = client.sync_groups().await {
+            if let Err(e) = client.groups().sync().await {
                 tracing::warn!(error = %e, "cannot ask for the groups' member lists");
             }
         }

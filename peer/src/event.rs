@@ -84,15 +84,15 @@ pub enum ClientEvent {
     /// The friend list could not be brought up to date (on connect, or after a new
     /// friendship), so friends' identity key and profile changes while this peer was away
     /// are not known: any [`ClientEvent::IdentityChanged`] it would have raised is missing.
-    /// `Client::friends` checks again.
+    /// `Social::friends` checks again.
     FriendSyncFailed {
         /// Why, for people.
         reason: String,
     },
-    /// A friend calls: answer with `Client::answer_call` or refuse with
-    /// `Client::reject_call`. Its offer opened, so it is genuinely from `from`.
+    /// A friend calls: answer with `Calls::answer` or refuse with
+    /// `Calls::reject`. Its offer opened, so it is genuinely from `from`.
     CallIncoming {
-        /// The call's id, chosen by the caller; `Client::reject_call` takes it.
+        /// The call's id, chosen by the caller; `Calls::reject` takes it.
         call: CallId,
         /// Who calls.
         from: UserName,
@@ -133,7 +133,7 @@ pub enum ClientEvent {
     },
     /// A friend posted a moment for this user (its key arrived).
     MomentPosted {
-        /// The new post's id; its key is stored, so `Client::moment` can open it.
+        /// The new post's id; its key is stored, so `Moments::get` can open it.
         post: PostId,
         /// Who posted it.
         author: UserName,

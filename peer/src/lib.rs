@@ -43,9 +43,10 @@ pub mod voice;
 pub use uchat_crypto as crypto;
 
 pub use client::{
-    CallEnd, CallProgress, Client, ClientError, ClientOptions, ConnectedCall, FileTarget, Friend,
-    FriendRequests, Group, IncomingCall, MomentPage, NewAvatar, Placed, PlacedCall, PostedMoment,
-    Profile, Repeat, SafetyNumbers, SavedFile, SentFile, TalkOptions,
+    CallEnd, CallProgress, Calls, Client, ClientError, ClientOptions, ConnectedCall, FileTarget,
+    Files, Friend, FriendRequests, Group, Groups, IncomingCall, MomentPage, Moments, NewAvatar,
+    Placed, PlacedCall, PostedMoment, Profile, Repeat, SafetyNumbers, SavedFile, SentFile, Social,
+    TalkOptions,
 };
 pub use envelope::ReceiptKind;
 pub use event::{ClientEvent, ReceivedMessage};

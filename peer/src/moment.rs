@@ -120,7 +120,7 @@ pub struct MomentLikeView {
 /// A comment as people see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MomentCommentView {
-    /// The comment's id, which `Client::delete_moment_comment` takes.
+    /// The comment's id, which `Moments::delete_comment` takes.
     pub id: CommentId,
     /// Who wrote it.
     pub author: UserName,
@@ -141,7 +141,7 @@ pub struct Moment {
     pub author: UserName,
     /// When, by the relay's clock, ms since the Unix epoch.
     pub posted_ms: u64,
-    /// Its place in the feed (see `Client::moments_feed`).
+    /// Its place in the feed (see `Moments::feed`).
     pub cursor: u64,
     /// Its text, if it opened.
     pub text: Option<String>,

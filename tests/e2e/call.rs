@@ -445,10 +445,11 @@ async fn forged_signalling_is_refused_and_ignored_and_the_relay_forwards_only_ci
     let mut bob_events = bob.subscribe();
     let mallory = uchat_tests::raw_login(&relay, "mallory").await?;
 
-    let Placed::Ringing(placed) = alice.place_call(bob.me()).await? else {
+    let Placed::Ringing(placed) = alice.calls().place(bob.me()).await? else {
         bail!("bob is online: the call should ring");
     };
     let incoming = bob
+        .calls()
         .wait_for_call(None, Duration::from_secs(10))
         .await?
         .context("the call rings for bob")?;
@@ -492,15 +493,16 @@ async fn forged_signalling_is_refused_and_ignored_and_the_relay_forwards_only_ci
 
     // bob answers for real; alice speaks for 3 s, and bob's link keeps what the relay
     // forwarded to him. mallory's hang-up mid-call is refused and changes nothing.
-    let bob_call = bob.answer_call(&incoming).await?;
-    let CallProgress::Connected(alice_call) = alice.wait_for_answer(&placed, None).await? else {
+    let bob_call = bob.calls().answer(&incoming).await?;
+    let CallProgress::Connected(alice_call) = alice.calls().wait_for_answer(&placed, None).await?
+    else {
         bail!("alice's call should connect");
     };
     let voice = speech_like(3.0, 5);
     let captured = Arc::new(Mutex::new(Vec::new()));
-    let bob_link = tapped(bob.datagram_link()?, captured.clone());
+    let bob_link = tapped(bob.calls().datagram_link()?, captured.clone());
     let heard = PcmOutput::default();
-    let alice_talks = alice.talk(
+    let alice_talks = alice.calls().talk(
         *alice_call,
         Box::new(PcmInput::new(voice.clone())),
         Box::new(Silence),
@@ -510,7 +512,7 @@ async fn forged_signalling_is_refused_and_ignored_and_the_relay_forwards_only_ci
         },
         |_| {},
     );
-    let bob_talks = bob.talk_over(
+    let bob_talks = bob.calls().talk_over(
         bob_call,
         bob_link,
         Box::new(Silence),
@@ -569,7 +571,12 @@ async fn forged_signalling_is_refused_and_ignored_and_the_relay_forwards_only_ci
         }))
         .await?;
     assert!(matches!(reply, Reply::CallRinging(_)), "{reply:?}");
-    assert_eq!(bob.wait_for_call(None, Duration::from_secs(2)).await?, None);
+    assert_eq!(
+        bob.calls()
+            .wait_for_call(None, Duration::from_secs(2))
+            .await?,
+        None
+    );
     let mut ignored = false;
     while let Ok(event) = bob_events.try_recv() {
         if let ClientEvent::CallSignalIgnored { call, .. } = &event {

@@ -213,8 +213,8 @@ fn every_send_racing_the_receipts_that_come_back_reports_sent() -> Result<()> {
             };
             let alice = client("alice").await?;
             let bob = client("bob").await?;
-            alice.add_friend(bob.me(), "").await?;
-            bob.accept_friend(alice.me()).await?;
+            alice.social().add_friend(bob.me(), "").await?;
+            bob.social().accept_friend(alice.me()).await?;
             let (mut alice_events, mut bob_events) = (alice.subscribe(), bob.subscribe());
             // Both write to each other at once, so each takes in messages (and queues
             // receipts for them, which its outbox task sends) while it sends its own: the

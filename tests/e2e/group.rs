@@ -287,10 +287,12 @@ fn a_kicked_member_cannot_decrypt_what_is_sent_after_even_with_the_raw_ciphertex
         client.catch_up(Duration::from_secs(30)).await?;
         let alice_name = UserName::parse("alice")?;
         let before = client
-            .try_decrypt_group_message(group, &alice_name, &before_ct)
+            .groups()
+            .try_decrypt(group, &alice_name, &before_ct)
             .await;
         let after = client
-            .try_decrypt_group_message(group, &alice_name, &after_ct)
+            .groups()
+            .try_decrypt(group, &alice_name, &after_ct)
             .await;
         client.close().await;
         Ok::<_, anyhow::Error>((before, after))
@@ -535,10 +537,10 @@ async fn a_message_to_a_group_of_200_reaches_and_opens_for_every_member() -> Res
     let (owner, members) = clients.split_first().context("an owner")?;
     let names: Vec<UserName> = members.iter().map(|c| c.me().clone()).collect();
     for member in members {
-        owner.add_friend(member.me(), "").await?;
-        member.accept_friend(owner.me()).await?;
+        owner.social().add_friend(member.me(), "").await?;
+        member.social().accept_friend(owner.me()).await?;
     }
-    let group = owner.create_group("两百人", &names).await?;
+    let group = owner.groups().create("两百人", &names).await?;
     assert_eq!(group.members.len(), LARGE_GROUP);
 
     // The owner comes back over a path with 150 ms each way, so that claiming a key for
@@ -578,7 +580,7 @@ async fn a_message_to_a_group_of_200_reaches_and_opens_for_every_member() -> Res
     const TEXT: &str = "一条消息，两百个人";
     let conversation = uchat_peer::store::ConversationId::group(group.id);
     let id = {
-        let sending = owner.send_group_text(group.id, TEXT);
+        let sending = owner.groups().send_text(group.id, TEXT);
         tokio::pin!(sending);
         let asker = &members[0];
         let meanwhile = async {

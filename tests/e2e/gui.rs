@@ -926,7 +926,7 @@ fn black_png(width: u32, height: u32) -> Result<Vec<u8>> {
 /// Has `sender`'s next `uchat send-file TO PATH` carry `thumbnail` instead of the one its
 /// client would make: what a hostile sender's own client can do. The client resumes the
 /// upload recorded in its store for that conversation, path, size and modification time
-/// (the key `Client::send_file` writes) with whatever the record says.
+/// (the key `Files::send` writes) with whatever the record says.
 fn plant_thumbnail(
     sender: &Peer,
     to: &str,

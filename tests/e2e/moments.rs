@@ -376,7 +376,7 @@ fn the_feed_pages_through_a_thousand_posts_from_twenty_friends() -> Result<()> {
         let mut before = None;
         let mut pages = 0;
         loop {
-            let page = fixture.viewer.moments_feed(before, 30).await?;
+            let page = fixture.viewer.moments().feed(before, 30).await?;
             pages += 1;
             assert!(
                 page.posts.len() <= 30 && !page.posts.is_empty(),

@@ -67,15 +67,15 @@ impl FeedFixture {
         let mut posters = Vec::new();
         for i in 0..friends {
             let friend = register(format!("{tag}f{i}")).await?;
-            friend.add_friend(viewer.me(), "feed").await?;
-            viewer.accept_friend(friend.me()).await?;
+            friend.social().add_friend(viewer.me(), "feed").await?;
+            viewer.social().accept_friend(friend.me()).await?;
             posters.push(friend);
         }
         let mut posted = Vec::new();
         for round in 0..posts_per_friend {
             for friend in &posters {
                 let text = format!("{} 的第 {round} 条朋友圈", friend.me());
-                let post = friend.post_moment(&text, &[], None, &|_, _| {}).await?;
+                let post = friend.moments().post(&text, &[], None, &|_, _| {}).await?;
                 ensure!(
                     post.shared_with == [viewer.me().clone()],
                     "the post was shared with {:?}",

@@ -5,9 +5,9 @@
 //! (`Content::CallKey`), so the relay can neither read nor swap it. What the relay says
 //! is checked against what this peer did: an answer or an end for a call this user did
 //! not place or take is ignored, and an offer or answer that does not open is refused.
-//! Audio is captured only inside [`Client::talk`], which needs a [`ConnectedCall`], and
-//! only [`Client::wait_for_answer`] (for a call this user placed) and
-//! [`Client::answer_call`] (for one they chose to take) make one.
+//! Audio is captured only inside [`Calls::talk`], which needs a [`ConnectedCall`], and
+//! only [`Calls::wait_for_answer`] (for a call this user placed) and
+//! [`Calls::answer`] (for one they chose to take) make one.
 
 use std::collections::HashMap;
 use std::sync::PoisonError;
@@ -64,13 +64,13 @@ pub enum Placed {
 /// A friend's call ringing for this user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncomingCall {
-    /// The call's id, chosen by the caller; [`Client::reject_call`] takes it.
+    /// The call's id, chosen by the caller; [`Calls::reject`] takes it.
     pub call: CallId,
     /// Who calls.
     pub from: UserName,
 }
 
-/// A call both sides are in: what [`Client::talk`] needs.
+/// A call both sides are in: what [`Calls::talk`] needs.
 #[derive(Debug)]
 pub struct ConnectedCall {
     /// The call's id, chosen by the caller; both sides bind it into the voice keys.
@@ -100,7 +100,7 @@ pub enum CallProgress {
     Ended(CallEndReason),
 }
 
-/// How [`Client::talk`] runs a call.
+/// How [`Calls::talk`] runs a call.
 #[derive(Debug, Clone, Copy)]
 pub struct TalkOptions {
     /// Hang up after this long.
@@ -420,19 +420,33 @@ impl ClientState {
     }
 }
 
+/// Voice calls: placing, answering and ending them, and talking (`client.calls()`).
+#[derive(Clone, Copy)]
+pub struct Calls<'a> {
+    client: &'a Client,
+}
+
 impl Client {
+    /// Voice calls: placing, answering and ending them, and talking.
+    pub fn calls(&self) -> Calls<'_> {
+        Calls { client: self }
+    }
+}
+
+impl Calls<'_> {
     /// Rings `to`, a friend. The offer carries a fresh call key, encrypted for them.
-    pub async fn place_call(&self, to: &UserName) -> Result<Placed, ClientError> {
-        if to == &self.inner.me {
+    pub async fn place(self, to: &UserName) -> Result<Placed, ClientError> {
+        if to == &self.client.inner.me {
             return Err(ClientError::InvalidInput("you cannot call yourself".into()));
         }
         let call = CallId(random_id()?.0);
         let keypair = CallKeyPair::generate();
         let offer = self
+            .client
             .inner
             .seal_call_key(to, call, true, keypair.public_bytes())
             .await?;
-        self.inner.calls().outgoing.insert(
+        self.client.inner.calls().outgoing.insert(
             call,
             Outgoing {
                 peer: to.clone(),
@@ -447,7 +461,7 @@ impl Client {
             to: to.clone(),
             offer,
         };
-        let reply = match self.inner.link() {
+        let reply = match self.client.inner.link() {
             Ok(link) => link.call(request).await,
             Err(e) => Err(e),
         };
@@ -456,7 +470,7 @@ impl Client {
                 leg,
                 ring_timeout_ms,
             })) => {
-                if let Some(outgoing) = self.inner.calls().outgoing.get_mut(&call) {
+                if let Some(outgoing) = self.client.inner.calls().outgoing.get_mut(&call) {
                     outgoing.leg = Some(leg);
                 }
                 Ok(Placed::Ringing(PlacedCall {
@@ -466,11 +480,11 @@ impl Client {
                 }))
             }
             Ok(InviteAnswer::Ended(reply::CallEnded { reason })) => {
-                self.inner.calls().outgoing.remove(&call);
+                self.client.inner.calls().outgoing.remove(&call);
                 Ok(Placed::Ended { call, reason })
             }
             Err(e) => {
-                self.inner.calls().outgoing.remove(&call);
+                self.client.inner.calls().outgoing.remove(&call);
                 Err(e.into())
             }
         }
@@ -479,11 +493,11 @@ impl Client {
     /// Waits until the callee answers or the call ends; after `give_up_after` (if given)
     /// the call is cancelled.
     pub async fn wait_for_answer(
-        &self,
+        self,
         placed: &PlacedCall,
         give_up_after: Option<Duration>,
     ) -> Result<CallProgress, ClientError> {
-        let mut events = self.inner.events.subscribe();
+        let mut events = self.client.inner.events.subscribe();
         let relay_deadline = Instant::now() + placed.ring_timeout + RING_GRACE;
         let give_up = give_up_after.map(|d| Instant::now() + d);
         loop {
@@ -502,7 +516,7 @@ impl Client {
                         CallEndReason::Timeout
                     };
                     let _ = self.hang_up(placed.call).await;
-                    self.inner.calls().outgoing.remove(&placed.call);
+                    self.client.inner.calls().outgoing.remove(&placed.call);
                     return Ok(CallProgress::Ended(reason));
                 }
             }
@@ -510,8 +524,8 @@ impl Client {
     }
 
     /// The call's state once it connected or ended (and forgets the outgoing entry).
-    fn answer_progress(&self, call: CallId) -> Option<CallProgress> {
-        let mut calls = self.inner.calls();
+    fn answer_progress(self, call: CallId) -> Option<CallProgress> {
+        let mut calls = self.client.inner.calls();
         let outgoing = calls.outgoing.get(&call)?;
         if let Some(reason) = outgoing.ended {
             calls.outgoing.remove(&call);
@@ -535,14 +549,19 @@ impl Client {
     /// Waits up to `wait` for a call to ring for this user, from `from` if given (one that
     /// rings already counts; calls from others are left ringing).
     pub async fn wait_for_call(
-        &self,
+        self,
         from: Option<&UserName>,
         wait: Duration,
     ) -> Result<Option<IncomingCall>, ClientError> {
-        let mut events = self.inner.events.subscribe();
+        let mut events = self.client.inner.events.subscribe();
         let deadline = Instant::now() + wait;
         loop {
-            if let Some(incoming) = self.inner.calls().first_ringing(from, Instant::now()) {
+            if let Some(incoming) = self
+                .client
+                .inner
+                .calls()
+                .first_ringing(from, Instant::now())
+            {
                 return Ok(Some(incoming));
             }
             tokio::select! {
@@ -554,9 +573,9 @@ impl Client {
 
     /// Takes a ringing call: makes this side's call key, sends it encrypted to the caller
     /// and derives the call's voice keys.
-    pub async fn answer_call(&self, incoming: &IncomingCall) -> Result<ConnectedCall, ClientError> {
+    pub async fn answer(self, incoming: &IncomingCall) -> Result<ConnectedCall, ClientError> {
         let call = incoming.call;
-        let ringing = self.inner.calls().incoming.get(&call).cloned();
+        let ringing = self.client.inner.calls().incoming.get(&call).cloned();
         let Some(ringing) = ringing.filter(|r| r.from == incoming.from) else {
             return Err(ClientError::InvalidInput(format!(
                 "no call from {} rings any more",
@@ -569,17 +588,19 @@ impl Client {
             .agree(&ringing.key, call, CallRole::Callee)
             .map_err(|e| ClientError::InvalidInput(e.to_string()))?;
         let answer = self
+            .client
             .inner
             .seal_call_key(&ringing.from, call, false, public)
             .await?;
         let reply = self
+            .client
             .inner
             .link()?
             .call(request::CallAnswer { call, answer })
             .await;
-        self.inner.calls().incoming.remove(&call);
+        self.client.inner.calls().incoming.remove(&call);
         let leg = reply?.leg;
-        self.inner.calls().active.insert(call, None);
+        self.client.inner.calls().active.insert(call, None);
         Ok(ConnectedCall {
             call,
             peer: ringing.from,
@@ -590,9 +611,10 @@ impl Client {
     }
 
     /// Refuses a ringing call.
-    pub async fn reject_call(&self, call: CallId) -> Result<(), ClientError> {
-        self.inner.calls().incoming.remove(&call);
-        self.inner
+    pub async fn reject(self, call: CallId) -> Result<(), ClientError> {
+        self.client.inner.calls().incoming.remove(&call);
+        self.client
+            .inner
             .link()?
             .call(request::CallReject { call })
             .await?;
@@ -600,8 +622,9 @@ impl Client {
     }
 
     /// Ends a call this user is in (cancels one still ringing).
-    pub async fn hang_up(&self, call: CallId) -> Result<(), ClientError> {
-        self.inner
+    pub async fn hang_up(self, call: CallId) -> Result<(), ClientError> {
+        self.client
+            .inner
             .link()?
             .call(request::CallHangup { call })
             .await?;
@@ -609,15 +632,15 @@ impl Client {
     }
 
     /// The datagrams of the connection to the relay, where a connected call's voice goes.
-    pub fn datagram_link(&self) -> Result<DatagramLink, ClientError> {
-        Ok(DatagramLink::over_quic(self.inner.link()?.quic()))
+    pub fn datagram_link(self) -> Result<DatagramLink, ClientError> {
+        Ok(DatagramLink::over_quic(self.client.inner.link()?.quic()))
     }
 
     /// Talks: runs the voice engine over the relay connection until either side hangs
     /// up, the options end the call, or the other side falls silent. `on_stats` gets the
     /// statistics once a second. Capture starts here and nowhere else.
     pub async fn talk(
-        &self,
+        self,
         connected: ConnectedCall,
         input: Box<dyn AudioInput>,
         output: Box<dyn AudioOutput>,
@@ -629,10 +652,10 @@ impl Client {
             .await
     }
 
-    /// [`Client::talk`] over a given datagram link (one that taps or shapes the
+    /// [`Calls::talk`] over a given datagram link (one that taps or shapes the
     /// connection's datagrams, in tests and benchmarks).
     pub async fn talk_over(
-        &self,
+        self,
         connected: ConnectedCall,
         link: DatagramLink,
         input: Box<dyn AudioInput>,
@@ -643,7 +666,7 @@ impl Client {
         let ConnectedCall {
             call, keys, leg, ..
         } = connected;
-        let mut events = self.inner.events.subscribe();
+        let mut events = self.client.inner.events.subscribe();
         let settings = MediaSettings {
             leg,
             path: CallPath::Relay,
@@ -658,7 +681,7 @@ impl Client {
         let ended_elsewhere = |calls: &CallRegistry| calls.active.get(&call).copied().flatten();
         // (why, by me, the engine's result if it ended on its own)
         let (reason, by_me, finished) = loop {
-            if let Some(reason) = ended_elsewhere(&self.inner.calls()) {
+            if let Some(reason) = ended_elsewhere(&self.client.inner.calls()) {
                 break (reason, false, None);
             }
             tokio::select! {
@@ -676,7 +699,7 @@ impl Client {
                 }
             }
         };
-        self.inner.calls().active.remove(&call);
+        self.client.inner.calls().active.remove(&call);
         if by_me || reason == CallEndReason::ConnectionLost {
             // NoSuchCall is fine: the relay may have ended it already.
             let _ = self.hang_up(call).await;

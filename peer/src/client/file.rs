@@ -40,7 +40,7 @@ pub enum FileTarget {
     Group(GroupId),
 }
 
-/// What [`Client::send_file`] does when an earlier run already made a message of the same
+/// What [`Files::send`] does when an earlier run already made a message of the same
 /// file (the same path, size and modification time, under the same name) for the same
 /// chat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,7 +104,7 @@ impl SentFile {
     }
 }
 
-/// What [`Client::send_file`] does after looking for an earlier run of the same send.
+/// What [`Files::send`] does after looking for an earlier run of the same send.
 enum Earlier {
     /// The earlier run's message went out, before or just now: this is the answer.
     Done(SentFile),
@@ -298,12 +298,25 @@ async fn save_without_replacing(
     )))
 }
 
+/// Files: sending, finding and downloading them (`client.files()`).
+#[derive(Clone, Copy)]
+pub struct Files<'a> {
+    client: &'a Client,
+}
+
 impl Client {
+    /// Files: sending, finding and downloading them.
+    pub fn files(&self) -> Files<'_> {
+        Files { client: self }
+    }
+}
+
+impl Files<'_> {
     /// Sends the file at `path` to `target` as `name` (the file's own name by default):
     /// uploads it (resuming an upload a previous run started), then sends the file message.
     /// `repeat` says what to do if a previous run made the message already.
-    pub async fn send_file(
-        &self,
+    pub async fn send(
+        self,
         target: &FileTarget,
         path: &Path,
         name: Option<&str>,
@@ -320,7 +333,8 @@ impl Client {
             .await
             .map_err(io_error("cannot read", path))?;
         let upload_key = pending_upload_key(&conversation, &canonical, size, modified_ms, &name);
-        self.inner
+        self.client
+            .inner
             .store
             .forget_sent_uploads_before(now_ms().saturating_sub(REMEMBER_SENT_FILES_MS))?;
         let earlier = match self.earlier_upload(&upload_key, repeat).await? {
@@ -338,7 +352,10 @@ impl Client {
                     created_ms: now_ms(),
                     sent_as: None,
                 };
-                self.inner.store.put_pending_upload(&upload_key, &pending)?;
+                self.client
+                    .inner
+                    .store
+                    .put_pending_upload(&upload_key, &pending)?;
                 pending
             }
         };
@@ -360,13 +377,10 @@ impl Client {
 
     /// The chat a file for `target` goes into, and who may fetch it from the relay; a file
     /// to this user themselves is refused.
-    fn destination(
-        &self,
-        target: &FileTarget,
-    ) -> Result<(ConversationId, FileAccess), ClientError> {
+    fn destination(self, target: &FileTarget) -> Result<(ConversationId, FileAccess), ClientError> {
         Ok(match target {
             FileTarget::User(user) => {
-                if user == &self.inner.me {
+                if user == &self.client.inner.me {
                     return Err(ClientError::SelfMessage);
                 }
                 (
@@ -387,11 +401,11 @@ impl Client {
     /// used: with [`Repeat::Finish`], a message it made is sent now if it still waits in
     /// the outbox, or reported if it went out; otherwise its upload, if any, is resumed.
     async fn earlier_upload(
-        &self,
+        self,
         upload_key: &str,
         repeat: Repeat,
     ) -> Result<Earlier, ClientError> {
-        let earlier = match (self.inner.store.pending_upload(upload_key)?, repeat) {
+        let earlier = match (self.client.inner.store.pending_upload(upload_key)?, repeat) {
             // An earlier run got as far as the message. If it still waits in the outbox,
             // this run sends it; if it went out, this run says so. Either way the file is
             // not uploaded again under a new id, nor delivered twice.
@@ -403,16 +417,17 @@ impl Client {
                 }),
                 Repeat::Finish,
             ) => {
-                if self.inner.store.in_outbox(id)? {
-                    let message = self.finish_send(id).await?;
+                if self.client.inner.store.in_outbox(id)? {
+                    let message = self.client.finish_send(id).await?;
                     return Ok(Earlier::Done(SentFile::of_earlier_run(
                         message, file, false,
                     )));
                 }
                 let went_out = self
+                    .client
                     .inner
                     .store
-                    .history_entry(&self.inner.me, id)?
+                    .history_entry(&self.client.inner.me, id)?
                     .is_some_and(|entry| {
                         matches!(
                             entry.status,
@@ -440,7 +455,7 @@ impl Client {
     /// Seals the file message `body` for `target` into the outbox, marking the pending
     /// upload `upload_key` as sent as it in the same transaction, and sends it.
     async fn send_file_message(
-        &self,
+        self,
         target: &FileTarget,
         body: Body,
         upload_key: String,
@@ -448,10 +463,11 @@ impl Client {
         match target {
             FileTarget::User(user) => {
                 let outbox = self
+                    .client
                     .inner
                     .encrypt_for(user, &body, Some(upload_key))
                     .await?;
-                self.finish_send(outbox.id).await
+                self.client.finish_send(outbox.id).await
             }
             FileTarget::Group(group) => {
                 let draft = Draft {
@@ -460,10 +476,11 @@ impl Client {
                     sent_ms: now_ms(),
                 };
                 let outbox = self
+                    .client
                     .inner
                     .encrypt_for_group(*group, &draft, Some(upload_key))
                     .await?;
-                self.finish_send(outbox.id).await
+                self.client.finish_send(outbox.id).await
             }
         }
     }
@@ -471,14 +488,14 @@ impl Client {
     /// Uploads the file at `path` as `file` (its id and key) for `access`, resuming where
     /// the relay's copy stops, and records its MD5 in `file`.
     pub(super) async fn upload(
-        &self,
+        self,
         path: &Path,
         file: &mut FileRef,
         access: FileAccess,
         progress: ProgressFn<'_>,
     ) -> Result<Moved, ClientError> {
         let key = FileKey::from_bytes(&file.key).map_err(TransferError::Chunk)?;
-        let link = self.inner.link()?;
+        let link = self.client.inner.link()?;
         let spec = FileSpec {
             id: file.file,
             key: &key,
@@ -491,8 +508,13 @@ impl Client {
     }
 
     /// The file message carrying `file`, if this peer has one.
-    pub fn local_file(&self, file: FileId) -> Result<Option<FileRef>, ClientError> {
-        Ok(self.inner.store.file_message(file)?.and_then(|e| e.file))
+    pub fn local(self, file: FileId) -> Result<Option<FileRef>, ClientError> {
+        Ok(self
+            .client
+            .inner
+            .store
+            .file_message(file)?
+            .and_then(|e| e.file))
     }
 
     /// Downloads received file `file` into the folder `dest` (made if needed), under its
@@ -500,7 +522,7 @@ impl Client {
     /// started there. Every chunk's MAC and then the whole file's MD5 are checked; on a
     /// failure nothing is left in `dest`.
     pub async fn download(
-        &self,
+        self,
         file: FileId,
         dest: &Path,
         progress: ProgressFn<'_>,
@@ -520,7 +542,7 @@ impl Client {
         let (moved, md5) = self.download_part(spec, &pending, progress).await?;
         if md5 != reference.md5 {
             let _ = tokio::fs::remove_file(&part).await;
-            self.inner.store.remove_pending_download(file)?;
+            self.client.inner.store.remove_pending_download(file)?;
             return Err(ClientError::InvalidInput(
                 "the downloaded file's MD5 differs from the sender's: it was not kept".into(),
             ));
@@ -528,10 +550,11 @@ impl Client {
         let final_path = save_without_replacing(&part, &dest, &safe, &pending.final_path).await?;
         let mut pending = pending;
         pending.final_path = final_path.display().to_string();
-        self.inner
+        self.client
+            .inner
             .store
             .mark_file_saved(file, &pending.final_path)?;
-        self.inner.store.remove_pending_download(file)?;
+        self.client.inner.store.remove_pending_download(file)?;
         Ok(SavedFile {
             path: final_path,
             file: reference,
@@ -542,19 +565,19 @@ impl Client {
     /// Who sent received file `file`, and the file as their message (or the moment that
     /// showed it) describes it. An id found in neither is asked of the relay, whose
     /// refusal is the clearer answer; else it is reported as unknown here.
-    async fn received_file(&self, file: FileId) -> Result<(UserName, FileRef), ClientError> {
-        match self.inner.store.file_message(file)? {
+    async fn received_file(self, file: FileId) -> Result<(UserName, FileRef), ClientError> {
+        match self.client.inner.store.file_message(file)? {
             Some(entry) => match entry.file {
                 Some(reference) => Ok((entry.from, reference)),
                 None => Err(ClientError::InvalidInput(format!("{file} is not a file"))),
             },
             // A picture of a moment this user opened downloads the same way.
-            None => match self.inner.store.moment_image(file)? {
+            None => match self.client.inner.store.moment_image(file)? {
                 Some(image) => Ok((image.author, image.file)),
                 None => {
                     // Without the message there is no key; the relay still says whether
                     // the id is one this user may fetch at all, the clearer answer.
-                    let link = self.inner.link()?;
+                    let link = self.client.inner.link()?;
                     let probe = request::DownloadFile { file, offset: 0 };
                     if let Err(e @ crate::connection::ConnectionError::Refused(_)) =
                         link.transfer(probe).await
@@ -573,12 +596,12 @@ impl Client {
     /// one (recorded), its partial file hidden in `dest` beside a free name made of `safe`.
     /// A partial file a run started into another folder is given up.
     async fn pending_download_into(
-        &self,
+        self,
         file: FileId,
         dest: &Path,
         safe: &str,
     ) -> Result<PendingDownload, ClientError> {
-        let pending = match self.inner.store.pending_download(file)? {
+        let pending = match self.client.inner.store.pending_download(file)? {
             Some(p) if Path::new(&p.part_path).parent() == Some(dest) => Some(p),
             // Started into another folder: that partial file is given up.
             Some(p) => {
@@ -598,7 +621,7 @@ impl Client {
                     final_path: final_path.display().to_string(),
                     chunks: 0,
                 };
-                self.inner.store.put_pending_download(&pending)?;
+                self.client.inner.store.put_pending_download(&pending)?;
                 pending
             }
         })
@@ -610,15 +633,15 @@ impl Client {
     /// file the transfer deleted), or a refusal, the wrong uploader or the wrong length
     /// (whose partial file is deleted here).
     async fn download_part(
-        &self,
+        self,
         spec: FileSpec<'_>,
         pending: &PendingDownload,
         progress: ProgressFn<'_>,
     ) -> Result<(Moved, Vec<u8>), ClientError> {
         let file = spec.id;
         let part = PathBuf::from(&pending.part_path);
-        let link = self.inner.link()?;
-        let store = self.inner.store.clone();
+        let link = self.client.inner.link()?;
+        let store = self.client.inner.store.clone();
         let mut record = pending.clone();
         let checkpoint = Box::new(move |chunks: u64| {
             record.chunks = chunks;
@@ -629,7 +652,7 @@ impl Client {
         match transfer::download(&link, spec, &part, pending.chunks, checkpoint, progress).await {
             Ok(moved) => Ok(moved),
             Err(e @ TransferError::Integrity { .. }) => {
-                self.inner.store.remove_pending_download(file)?;
+                self.client.inner.store.remove_pending_download(file)?;
                 Err(e.into())
             }
             // Refused for good (not allowed, expired, not the sender's file): nothing is
@@ -640,7 +663,7 @@ impl Client {
                 | TransferError::WrongLength { .. }),
             ) => {
                 let _ = tokio::fs::remove_file(&part).await;
-                self.inner.store.remove_pending_download(file)?;
+                self.client.inner.store.remove_pending_download(file)?;
                 Err(e.into())
             }
             Err(e) => Err(e.into()),

@@ -100,7 +100,7 @@ fn actor(change: &GroupChange, group: &GroupSummary) -> UserName {
     }
 }
 
-/// A group this user is in, as [`Client::groups`] lists it.
+/// A group this user is in, as [`Groups::list`] lists it.
 pub type Group = GroupInfo;
 
 /// What a waiting group message needs to be encrypted again.
@@ -110,16 +110,25 @@ pub(super) struct Draft {
     pub(super) sent_ms: u64,
 }
 
+/// Groups: making and managing them and sending to them (`client.groups()`).
+#[derive(Clone, Copy)]
+pub struct Groups<'a> {
+    client: &'a Client,
+}
+
 impl Client {
+    /// Groups: making and managing them and sending to them.
+    pub fn groups(&self) -> Groups<'_> {
+        Groups { client: self }
+    }
+}
+
+impl Groups<'_> {
     /// Makes a group named `name` with `members` (each a friend of this user's), owned by
     /// this user. Members who blocked this user are left out.
-    pub async fn create_group(
-        &self,
-        name: &str,
-        members: &[UserName],
-    ) -> Result<GroupInfo, ClientError> {
+    pub async fn create(self, name: &str, members: &[UserName]) -> Result<GroupInfo, ClientError> {
         check_group_name(name).map_err(|e| ClientError::InvalidInput(e.to_string()))?;
-        if members.contains(&self.inner.me) {
+        if members.contains(&self.client.inner.me) {
             return Err(ClientError::InvalidInput(
                 "you are in every group you make; list only the other members".into(),
             ));
@@ -128,13 +137,13 @@ impl Client {
             name: name.to_string(),
             members: members.to_vec(),
         };
-        self.inner.group_request(request).await
+        self.client.inner.group_request(request).await
     }
 
     /// The groups this user is in, from the relay, oldest first: page by page, or in one
     /// answer from a relay older than paging.
-    pub async fn groups(&self) -> Result<Vec<Group>, ClientError> {
-        let link = self.inner.link()?;
+    pub async fn list(self) -> Result<Vec<Group>, ClientError> {
+        let link = self.client.inner.link()?;
         let paged = fetch_pages(
             &link,
             "groups",
@@ -158,65 +167,61 @@ impl Client {
                 latest: info.clone(),
             })
             .collect();
-        self.inner.store.put_groups(&learned)?;
+        self.client.inner.store.put_groups(&learned)?;
         Ok(groups)
     }
 
     /// Asks the relay for the whole member list of every group this user is in, for a
     /// device that has no view of them (it arrives as a `Synced` event, in order with
     /// everything else).
-    pub async fn sync_groups(&self) -> Result<(), ClientError> {
-        for group in self.groups().await? {
-            self.inner.request_sync(group.id).await?;
+    pub async fn sync(self) -> Result<(), ClientError> {
+        for group in self.list().await? {
+            self.client.inner.request_sync(group.id).await?;
         }
         Ok(())
     }
 
     /// One group's state (members, owner), for its members.
-    pub async fn group(&self, group: GroupId) -> Result<Group, ClientError> {
-        self.inner.group_request(request::GroupInfo { group }).await
+    pub async fn get(self, group: GroupId) -> Result<Group, ClientError> {
+        self.client
+            .inner
+            .group_request(request::GroupInfo { group })
+            .await
     }
 
     /// Adds `user` (a friend of this user's) to `group`; owner only.
-    pub async fn invite_to_group(
-        &self,
-        group: GroupId,
-        user: &UserName,
-    ) -> Result<Group, ClientError> {
+    pub async fn invite(self, group: GroupId, user: &UserName) -> Result<Group, ClientError> {
         let request = request::InviteToGroup {
             group,
             user: user.clone(),
         };
-        self.inner.group_request(request).await
+        self.client.inner.group_request(request).await
     }
 
     /// Removes `user` from `group`; owner only.
-    pub async fn kick_from_group(
-        &self,
-        group: GroupId,
-        user: &UserName,
-    ) -> Result<Group, ClientError> {
+    pub async fn kick(self, group: GroupId, user: &UserName) -> Result<Group, ClientError> {
         let request = request::KickFromGroup {
             group,
             user: user.clone(),
         };
-        self.inner.group_request(request).await
+        self.client.inner.group_request(request).await
     }
 
     /// Leaves `group` (handing it to the longest-standing member if this user owns it).
-    pub async fn leave_group(&self, group: GroupId) -> Result<(), ClientError> {
-        self.inner
+    pub async fn leave(self, group: GroupId) -> Result<(), ClientError> {
+        self.client
+            .inner
             .link()?
             .call(request::LeaveGroup { group })
             .await?;
         // Recorded at once: the relay tells nobody when the last member leaves.
-        if let Some(mut local) = self.inner.store.group(group)? {
-            let me = &self.inner.me;
+        if let Some(mut local) = self.client.inner.store.group(group)? {
+            let me = &self.client.inner.me;
             local.latest.members.retain(|m| &m.user != me);
             if let Some(seen) = local.seen.as_mut() {
                 seen.members.retain(|m| &m.user != me);
             }
-            self.inner.store.put_group(&local)?;
+            self.client.inner.store.put_group(&local)?;
         }
         Ok(())
     }
@@ -224,13 +229,13 @@ impl Client {
     /// Finds a group by `#NAME` (unique among this user's groups), by its id, or by `#ID`:
     /// first among the groups this user is in, then among those they were in (whose
     /// history stays readable).
-    pub fn resolve_group(&self, name: &str) -> Result<GroupId, ClientError> {
+    pub fn resolve(self, name: &str) -> Result<GroupId, ClientError> {
         let wanted = name.strip_prefix('#').unwrap_or(name);
         if let Ok(id) = GroupId::from_hex(wanted) {
             return Ok(id);
         }
-        let groups = self.inner.store.groups()?;
-        let me = &self.inner.me;
+        let groups = self.client.inner.store.groups()?;
+        let me = &self.client.inner.me;
         for current in [true, false] {
             let matching: Vec<&LocalGroup> = groups
                 .iter()
@@ -255,17 +260,13 @@ impl Client {
     }
 
     /// What this peer knows of `group` (also after leaving it), without asking the relay.
-    pub fn local_group(&self, group: GroupId) -> Result<Option<LocalGroup>, ClientError> {
-        Ok(self.inner.store.group(group)?)
+    pub fn local(self, group: GroupId) -> Result<Option<LocalGroup>, ClientError> {
+        Ok(self.client.inner.store.group(group)?)
     }
 
     /// Sends a text message to `group`; returns its id once the relay has durably queued
     /// it for every other member.
-    pub async fn send_group_text(
-        &self,
-        group: GroupId,
-        text: &str,
-    ) -> Result<MessageId, ClientError> {
+    pub async fn send_text(self, group: GroupId, text: &str) -> Result<MessageId, ClientError> {
         if text.is_empty() {
             return Err(ClientError::EmptyMessage);
         }
@@ -277,17 +278,19 @@ impl Client {
         }
         // Membership events the relay reported already (by answering a create or invite)
         // are on their way: keys follow them, not the reply.
-        if self.is_online()
-            && let Some(local) = self.inner.store.group(group)?
+        if self.client.is_online()
+            && let Some(local) = self.client.inner.store.group(group)?
         {
             let seen = self
+                .client
                 .inner
                 .wait_for_membership(group, local.latest.epoch, MEMBERSHIP_WAIT)
                 .await?;
             // No view of the group (a new device): ask for the member list, then wait.
-            if seen.is_none() && local.latest.has_member(&self.inner.me) {
-                self.inner.request_sync(group).await?;
-                self.inner
+            if seen.is_none() && local.latest.has_member(&self.client.inner.me) {
+                self.client.inner.request_sync(group).await?;
+                self.client
+                    .inner
                     .wait_for_membership(group, local.latest.epoch, MEMBERSHIP_WAIT)
                     .await?;
             }
@@ -297,15 +300,19 @@ impl Client {
             body: Body::Text(text.to_string()),
             sent_ms: now_ms(),
         };
-        let outbox = self.inner.encrypt_for_group(group, &draft, None).await?;
-        self.finish_send(outbox.id).await
+        let outbox = self
+            .client
+            .inner
+            .encrypt_for_group(group, &draft, None)
+            .await?;
+        self.client.finish_send(outbox.id).await
     }
 
     /// Tries to decrypt a group message as the relay would deliver it, without storing
     /// anything or marking it seen: what this user's keys can read of it. For checking that
     /// a removed member cannot read what was sent after their removal.
-    pub async fn try_decrypt_group_message(
-        &self,
+    pub async fn try_decrypt(
+        self,
         group: GroupId,
         from: &UserName,
         ciphertext: &[u8],
@@ -313,6 +320,7 @@ impl Client {
         let envelope = GroupEnvelope::from_bytes(ciphertext)
             .map_err(|e| ClientError::InvalidInput(e.to_string()))?;
         let record = self
+            .client
             .inner
             .store
             .inbound_group_session(group, from, &envelope.session_id)?
@@ -326,7 +334,7 @@ impl Client {
             seen: Vec::new(),
             ..record
         };
-        let mut session = self.inner.unseal_inbound(&record)?;
+        let mut session = self.client.inner.unseal_inbound(&record)?;
         let decrypted = session
             .decrypt(&envelope.body)
             .map_err(|e| ClientError::InvalidInput(e.to_string()))?;

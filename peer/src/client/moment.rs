@@ -74,19 +74,32 @@ fn check_post_request_size(ciphertext: &[u8], shares: &[KeyShare]) -> Result<(),
     Ok(())
 }
 
+/// Moments: posting, reading, liking and commenting (`client.moments()`).
+#[derive(Clone, Copy)]
+pub struct Moments<'a> {
+    client: &'a Client,
+}
+
 impl Client {
+    /// Moments: posting, reading, liking and commenting.
+    pub fn moments(&self) -> Moments<'_> {
+        Moments { client: self }
+    }
+}
+
+impl Moments<'_> {
     /// Posts `text` with the pictures at `images` to `audience` (default: every friend not
     /// blocked, as the relay lists them now). Each picture is uploaded for the audience
     /// with a thumbnail inline in the post.
-    pub async fn post_moment(
-        &self,
+    pub async fn post(
+        self,
         text: &str,
         images: &[PathBuf],
         audience: Option<&[UserName]>,
         progress: ProgressFn<'_>,
     ) -> Result<PostedMoment, ClientError> {
         check_post(text, images.len()).map_err(|e| ClientError::InvalidInput(e.to_string()))?;
-        let friends = self.friends().await?;
+        let friends = self.client.social().friends().await?;
         let viewers = self.viewers(&friends, audience)?;
         let mut pictures = Vec::new();
         for path in images {
@@ -95,9 +108,9 @@ impl Client {
         let id = PostId(random_id()?.0);
         let key = PostKey::generate().map_err(TransferError::Chunk)?;
         let ciphertext = self.seal_post(id, &key, text, &pictures)?;
-        let (shares, not_shared) = self.inner.share_post_key(id, &key, &viewers).await?;
+        let (shares, not_shared) = self.client.inner.share_post_key(id, &key, &viewers).await?;
         check_post_request_size(&ciphertext, &shares)?;
-        let link = self.inner.link()?;
+        let link = self.client.inner.link()?;
         let request = request::MomentPost {
             id,
             ciphertext,
@@ -129,7 +142,7 @@ impl Client {
     /// Who a post for `audience` is shared with: the `friends` not blocked by default, or
     /// the chosen users (each once), all of whom must be friends and none this user.
     fn viewers(
-        &self,
+        self,
         friends: &[Friend],
         audience: Option<&[UserName]>,
     ) -> Result<Vec<UserName>, ClientError> {
@@ -144,7 +157,7 @@ impl Client {
         chosen.sort();
         chosen.dedup();
         for user in &chosen {
-            if user == &self.inner.me {
+            if user == &self.client.inner.me {
                 return Err(ClientError::InvalidInput(
                     "your own posts are always yours to see; name friends in --to".into(),
                 ));
@@ -161,14 +174,14 @@ impl Client {
     /// Post `id`'s body (`text`, and the uploaded `pictures` with their thumbnails) sealed
     /// under `key`; refused if it is too big for a post.
     fn seal_post(
-        &self,
+        self,
         id: PostId,
         key: &PostKey,
         text: &str,
         pictures: &[FileRef],
     ) -> Result<Vec<u8>, ClientError> {
         let body = PostBody {
-            author: self.inner.me.clone(),
+            author: self.client.inner.me.clone(),
             text: text.to_string(),
             images: pictures
                 .iter()
@@ -192,7 +205,7 @@ impl Client {
 
     /// Uploads the picture at `path` for `viewers`, for a post.
     async fn upload_picture(
-        &self,
+        self,
         path: &std::path::Path,
         viewers: &[UserName],
         progress: ProgressFn<'_>,
@@ -212,64 +225,64 @@ impl Client {
         let access = FileAccess::Users {
             users: viewers.to_vec(),
         };
-        self.upload(path, &mut file, access, progress).await?;
+        self.client
+            .files()
+            .upload(path, &mut file, access, progress)
+            .await?;
         Ok(file)
     }
 
     /// A page of the feed, newest first: this user's posts and those friends shared with
     /// them, each with the likes and comments this user may see. Take in pending events
     /// first (`catch_up`), so that the keys of new posts are here.
-    pub async fn moments_feed(
-        &self,
-        before: Option<u64>,
-        limit: u32,
-    ) -> Result<MomentPage, ClientError> {
+    pub async fn feed(self, before: Option<u64>, limit: u32) -> Result<MomentPage, ClientError> {
         let request = request::MomentFeed { before, limit };
-        let reply::MomentFeed { posts, next } = self.inner.link()?.call(request).await?;
+        let reply::MomentFeed { posts, next } = self.client.inner.link()?.call(request).await?;
         let posts = posts
             .iter()
-            .map(|item| self.inner.open_item(item))
+            .map(|item| self.client.inner.open_item(item))
             .collect::<Result<_, _>>()?;
         Ok(MomentPage { posts, next })
     }
 
     /// One post, if this user may see it (`NoSuchPost` otherwise).
-    pub async fn moment(&self, post: PostId) -> Result<Moment, ClientError> {
+    pub async fn get(self, post: PostId) -> Result<Moment, ClientError> {
         let item = self
+            .client
             .inner
             .link()?
             .call(request::MomentGet { post })
             .await?
             .post;
-        self.inner.open_item(&item)
+        self.client.inner.open_item(&item)
     }
 
     /// Likes `post`.
-    pub async fn like_moment(&self, post: PostId) -> Result<(), ClientError> {
-        let key = self.inner.post_key(post)?;
+    pub async fn like(self, post: PostId) -> Result<(), ClientError> {
+        let key = self.client.inner.post_key(post)?;
         let ciphertext =
-            cipher::seal_like(&key, post, &self.inner.me).map_err(TransferError::Chunk)?;
+            cipher::seal_like(&key, post, &self.client.inner.me).map_err(TransferError::Chunk)?;
         self.done(request::MomentLike { post, ciphertext }).await
     }
 
     /// Takes back this user's like of `post`.
-    pub async fn unlike_moment(&self, post: PostId) -> Result<(), ClientError> {
+    pub async fn unlike(self, post: PostId) -> Result<(), ClientError> {
         self.done(request::MomentUnlike { post }).await
     }
 
     /// Comments `text` on `post`, answering `reply_to` if given (the author, or someone
     /// whose comment there this user sees).
-    pub async fn comment_moment(
-        &self,
+    pub async fn comment(
+        self,
         post: PostId,
         text: &str,
         reply_to: Option<&UserName>,
     ) -> Result<CommentId, ClientError> {
         check_comment(text).map_err(|e| ClientError::InvalidInput(e.to_string()))?;
-        let key = self.inner.post_key(post)?;
+        let key = self.client.inner.post_key(post)?;
         let id = CommentId(random_id()?.0);
         let body = CommentBody {
-            author: self.inner.me.clone(),
+            author: self.client.inner.me.clone(),
             reply_to: reply_to.cloned(),
             text: text.to_string(),
         };
@@ -281,23 +294,23 @@ impl Client {
             reply_to: reply_to.cloned(),
             ciphertext,
         };
-        self.inner.link()?.call(request).await?;
+        self.client.inner.link()?.call(request).await?;
         Ok(id)
     }
 
     /// Deletes this user's post `post`, with its likes and comments.
-    pub async fn delete_moment(&self, post: PostId) -> Result<(), ClientError> {
+    pub async fn delete(self, post: PostId) -> Result<(), ClientError> {
         self.done(request::MomentDelete { post }).await
     }
 
     /// Deletes comment `comment` (this user's, or one on this user's post).
-    pub async fn delete_moment_comment(&self, comment: CommentId) -> Result<(), ClientError> {
+    pub async fn delete_comment(self, comment: CommentId) -> Result<(), ClientError> {
         self.done(request::MomentDeleteComment { comment }).await
     }
 
     /// Sends a request answered with nothing but success.
-    async fn done(&self, request: impl Call<Reply = ()>) -> Result<(), ClientError> {
-        Ok(self.inner.link()?.call(request).await?)
+    async fn done(self, request: impl Call<Reply = ()>) -> Result<(), ClientError> {
+        Ok(self.client.inner.link()?.call(request).await?)
     }
 }
 

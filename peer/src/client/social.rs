@@ -24,10 +24,10 @@ use crate::event::ClientEvent;
 use crate::store::{ContactRecord, PinnedIdentity};
 use crate::trust::{IdentityCheck, check_identity};
 
-/// One friend, as [`Client::friends`] lists them.
+/// One friend, as [`Social::friends`] lists them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Friend {
-    /// The friend; [`Client::friends`] lists them in name order, as the relay does.
+    /// The friend; [`Social::friends`] lists them in name order, as the relay does.
     pub user: UserName,
     /// When the friendship began, ms since the Unix epoch.
     pub since_ms: u64,
@@ -43,7 +43,7 @@ pub struct Friend {
     pub identity_changed: bool,
 }
 
-/// Pending friend requests, as [`Client::friend_requests`] lists them.
+/// Pending friend requests, as [`Social::friend_requests`] lists them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FriendRequests {
     /// Requests to this user, oldest first.
@@ -52,7 +52,7 @@ pub struct FriendRequests {
     pub outgoing: Vec<FriendRequestEntry>,
 }
 
-/// A user's profile with the avatar image, as [`Client::profile`] returns it.
+/// A user's profile with the avatar image, as [`Social::profile`] returns it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Profile {
     /// Whose profile.
@@ -76,7 +76,7 @@ impl std::fmt::Debug for Profile {
     }
 }
 
-/// A change to this user's own avatar, for [`Client::set_profile`].
+/// A change to this user's own avatar, for [`Social::set_profile`].
 #[derive(Clone, PartialEq, Eq)]
 pub enum NewAvatar {
     /// Remove the avatar.
@@ -116,11 +116,24 @@ fn requests_page(page: reply::FriendRequestsPage) -> (Vec<FriendRequestEntry>, O
     (page.requests, page.next)
 }
 
+/// Friends, friend requests, blocks and profiles (`client.social()`).
+#[derive(Clone, Copy)]
+pub struct Social<'a> {
+    client: &'a Client,
+}
+
 impl Client {
+    /// Friends, friend requests, blocks and profiles.
+    pub fn social(&self) -> Social<'_> {
+        Social { client: self }
+    }
+}
+
+impl Social<'_> {
     /// Asks `user` to be friends, with `note`; returns true if they had asked first, so the
     /// two are friends now.
-    pub async fn add_friend(&self, user: &UserName, note: &str) -> Result<bool, ClientError> {
-        if user == &self.inner.me {
+    pub async fn add_friend(self, user: &UserName, note: &str) -> Result<bool, ClientError> {
+        if user == &self.client.inner.me {
             return Err(ClientError::InvalidInput(
                 "you cannot send a friend request to yourself".into(),
             ));
@@ -130,26 +143,28 @@ impl Client {
             to: user.clone(),
             note: note.to_string(),
         };
-        let sent = self.inner.link()?.call(request).await?;
+        let sent = self.client.inner.link()?.call(request).await?;
         if sent.became_friends {
-            self.inner.befriended(user).await;
+            self.client.inner.befriended(user).await;
         }
         Ok(sent.became_friends)
     }
 
     /// Accepts `user`'s pending friend request and pins their identity keys.
-    pub async fn accept_friend(&self, user: &UserName) -> Result<(), ClientError> {
-        self.inner
+    pub async fn accept_friend(self, user: &UserName) -> Result<(), ClientError> {
+        self.client
+            .inner
             .link()?
             .call(request::AcceptFriend { from: user.clone() })
             .await?;
-        self.inner.befriended(user).await;
+        self.client.inner.befriended(user).await;
         Ok(())
     }
 
     /// Declines `user`'s pending friend request (they are not told).
-    pub async fn reject_friend(&self, user: &UserName) -> Result<(), ClientError> {
-        self.inner
+    pub async fn reject_friend(self, user: &UserName) -> Result<(), ClientError> {
+        self.client
+            .inner
             .link()?
             .call(request::RejectFriend { from: user.clone() })
             .await?;
@@ -157,23 +172,25 @@ impl Client {
     }
 
     /// Ends the friendship with `user` on both sides.
-    pub async fn remove_friend(&self, user: &UserName) -> Result<(), ClientError> {
-        self.inner
+    pub async fn remove_friend(self, user: &UserName) -> Result<(), ClientError> {
+        self.client
+            .inner
             .link()?
             .call(request::RemoveFriend { user: user.clone() })
             .await?;
-        self.inner.store.remove_contact(user)?;
+        self.client.inner.store.remove_contact(user)?;
         Ok(())
     }
 
     /// Blocks `user`: their requests and messages are dropped without telling them.
-    pub async fn block(&self, user: &UserName) -> Result<(), ClientError> {
-        if user == &self.inner.me {
+    pub async fn block(self, user: &UserName) -> Result<(), ClientError> {
+        if user == &self.client.inner.me {
             return Err(ClientError::InvalidInput(
                 "you cannot block yourself".into(),
             ));
         }
-        self.inner
+        self.client
+            .inner
             .link()?
             .call(request::Block { user: user.clone() })
             .await?;
@@ -181,8 +198,9 @@ impl Client {
     }
 
     /// Lifts a block on `user`.
-    pub async fn unblock(&self, user: &UserName) -> Result<(), ClientError> {
-        self.inner
+    pub async fn unblock(self, user: &UserName) -> Result<(), ClientError> {
+        self.client
+            .inner
             .link()?
             .call(request::Unblock { user: user.clone() })
             .await?;
@@ -191,14 +209,14 @@ impl Client {
 
     /// The friend list with presence and profiles, from the relay; brings the local cache
     /// and identity pins up to date on the way.
-    pub async fn friends(&self) -> Result<Vec<Friend>, ClientError> {
-        self.inner.sync_friends().await
+    pub async fn friends(self) -> Result<Vec<Friend>, ClientError> {
+        self.client.inner.sync_friends().await
     }
 
     /// Pending friend requests, both directions, each oldest first: page by page, or in
     /// one answer from a relay older than paging.
-    pub async fn friend_requests(&self) -> Result<FriendRequests, ClientError> {
-        let link = self.inner.link()?;
+    pub async fn friend_requests(self) -> Result<FriendRequests, ClientError> {
+        let link = self.client.inner.link()?;
         let incoming = fetch_pages(
             &link,
             "incoming friend requests",
@@ -243,7 +261,7 @@ impl Client {
 
     /// Changes this user's signature and/or avatar; friends online see it at once.
     pub async fn set_profile(
-        &self,
+        self,
         signature: Option<&str>,
         avatar: Option<NewAvatar>,
     ) -> Result<ProfileSummary, ClientError> {
@@ -257,23 +275,23 @@ impl Client {
                 NewAvatar::Png(png) => AvatarChange::Set { png },
             }),
         };
-        let profile = self.inner.link()?.call(request).await?.profile;
+        let profile = self.client.inner.link()?.call(request).await?.profile;
         // Keep our own avatar in the cache too, so `profile show` needs no download.
-        let mut own = self.inner.cached_contact(&self.inner.me)?;
+        let mut own = self.client.inner.cached_contact(&self.client.inner.me)?;
         own.avatar = match (avatar, &own.avatar) {
             (Some(NewAvatar::Png(png)), _) => Some(png),
             (Some(NewAvatar::Remove), _) => None,
             (None, cached) => cached.clone(),
         };
         own.profile = profile.clone();
-        self.inner.store.put_contact(&own)?;
+        self.client.inner.store.put_contact(&own)?;
         Ok(profile)
     }
 
     /// `user`'s profile (this user's own, or a friend's). The avatar is downloaded only if
     /// its version differs from the cached one.
-    pub async fn profile(&self, user: &UserName) -> Result<Profile, ClientError> {
-        let mut cached = self.inner.cached_contact(user)?;
+    pub async fn profile(self, user: &UserName) -> Result<Profile, ClientError> {
+        let mut cached = self.client.inner.cached_contact(user)?;
         let known = cached
             .avatar
             .as_ref()
@@ -286,7 +304,7 @@ impl Client {
             profile,
             avatar: downloaded,
             ..
-        } = self.inner.link()?.call(request).await?;
+        } = self.client.inner.link()?.call(request).await?;
         let avatar_from_cache = downloaded.is_none()
             && profile.avatar_version.is_some()
             && profile.avatar_version == known;
@@ -296,7 +314,7 @@ impl Client {
             None => None,
         };
         cached.profile = profile.clone();
-        self.inner.store.put_contact(&cached)?;
+        self.client.inner.store.put_contact(&cached)?;
         Ok(Profile {
             user: user.clone(),
             profile,

@@ -102,18 +102,21 @@ async fn connect_pair(
 ) -> Result<(Pair, ConnectedCall, ConnectedCall)> {
     let caller = register(relay, home, &format!("caller{i}")).await?;
     let callee = register(relay, home, &format!("callee{i}")).await?;
-    if !caller.add_friend(callee.me(), "callbench").await? {
-        callee.accept_friend(caller.me()).await?;
+    if !caller.social().add_friend(callee.me(), "callbench").await? {
+        callee.social().accept_friend(caller.me()).await?;
     }
-    let Placed::Ringing(placed) = caller.place_call(callee.me()).await? else {
+    let Placed::Ringing(placed) = caller.calls().place(callee.me()).await? else {
         bail!("call {i} did not ring");
     };
     let incoming = callee
+        .calls()
         .wait_for_call(None, Duration::from_secs(20))
         .await?
         .with_context(|| format!("call {i} never rang"))?;
-    let answered = callee.answer_call(&incoming).await?;
-    let CallProgress::Connected(placed_side) = caller.wait_for_answer(&placed, None).await? else {
+    let answered = callee.calls().answer(&incoming).await?;
+    let CallProgress::Connected(placed_side) =
+        caller.calls().wait_for_answer(&placed, None).await?
+    else {
         bail!("call {i} did not connect");
     };
     let pair = Pair {
@@ -217,7 +220,7 @@ async fn relay_mode(calls: Vec<usize>, seconds: u64, payload: usize) -> Result<(
             .into_iter()
             .enumerate()
             {
-                let DatagramLink { send, receive } = client.datagram_link()?;
+                let DatagramLink { send, receive } = client.calls().datagram_link()?;
                 let sent = sent.clone();
                 // Real calls do not tick together: spread the legs over the 20 ms.
                 let offset = FRAME_INTERVAL * (2 * i + side) as u32 / (2 * n) as u32;
@@ -262,7 +265,7 @@ async fn relay_mode(calls: Vec<usize>, seconds: u64, payload: usize) -> Result<(
         );
     }
     for (pair, caller_side, _) in &set_up {
-        let _ = pair.caller.hang_up(caller_side.call).await;
+        let _ = pair.caller.calls().hang_up(caller_side.call).await;
     }
     Ok(())
 }

@@ -76,8 +76,8 @@ async fn run(args: Args) -> Result<()> {
     let setup = started.elapsed();
     // Every tenth post gets a like and a comment from the viewer.
     for (id, _) in fixture.posted.iter().step_by(10) {
-        fixture.viewer.like_moment(*id).await?;
-        fixture.viewer.comment_moment(*id, "赞 👍", None).await?;
+        fixture.viewer.moments().like(*id).await?;
+        fixture.viewer.moments().comment(*id, "赞 👍", None).await?;
     }
     let mut pages = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).context("bounds")?;
     let mut first_pages = pages.clone();
@@ -89,7 +89,7 @@ async fn run(args: Args) -> Result<()> {
                 bail!("the time limit of {} s ran out", args.time_limit);
             }
             let asked = Instant::now();
-            let page = fixture.viewer.moments_feed(before, args.page).await?;
+            let page = fixture.viewer.moments().feed(before, args.page).await?;
             let us = asked.elapsed().as_micros() as u64;
             pages.record(us.max(1))?;
             if before.is_none() {

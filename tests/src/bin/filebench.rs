@@ -165,8 +165,8 @@ async fn two_users(dir: &Path, relay: &str, fingerprint: &str) -> Result<(Client
     };
     let alice = Client::register(options("alice")?, UserName::parse("alice")?, PASSWORD).await?;
     let bob = Client::register(options("bob")?, UserName::parse("bob")?, PASSWORD).await?;
-    alice.add_friend(bob.me(), "").await?;
-    bob.accept_friend(alice.me()).await?;
+    alice.social().add_friend(bob.me(), "").await?;
+    bob.social().accept_friend(alice.me()).await?;
     Ok((alice, bob))
 }
 
@@ -197,7 +197,8 @@ async fn uchat_transfer(
     let quiet = |_: u64, _: u64| {};
     let started = Instant::now();
     let sent = alice
-        .send_file(
+        .files()
+        .send(
             &FileTarget::User(bob.me().clone()),
             &path,
             None,
@@ -208,7 +209,7 @@ async fn uchat_transfer(
     let upload = started.elapsed();
     // Wait for the message to reach bob's history.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while bob.local_file(sent.file.file)?.is_none() {
+    while bob.files().local(sent.file.file)?.is_none() {
         if Instant::now() > deadline {
             bail!("bob did not get the file message");
         }
@@ -216,7 +217,7 @@ async fn uchat_transfer(
     }
     let dest = dir.join(format!("dest-{len}"));
     let started = Instant::now();
-    let saved = bob.download(sent.file.file, &dest, &quiet).await?;
+    let saved = bob.files().download(sent.file.file, &dest, &quiet).await?;
     let download = started.elapsed();
     tokio::fs::remove_file(&saved.path).await?;
     Ok((upload, download))

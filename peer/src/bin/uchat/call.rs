@@ -186,7 +186,9 @@ async fn talk(
     // Capture starts only now, on a call this user placed or took.
     let input = open_input(ctx, audio)?;
     let output = open_output(ctx, audio)?;
-    let talk = client.talk(connected, input, output, options, stats_printer(ctx.json));
+    let talk = client
+        .calls()
+        .talk(connected, input, output, options, stats_printer(ctx.json));
     let CallEnd {
         reason,
         by_me,
@@ -195,7 +197,7 @@ async fn talk(
         ended = talk => ended?,
         _ = tokio::signal::ctrl_c() => {
             // Dropping the talk future stops the engine; tell the relay too.
-            let _ = client.hang_up(call).await;
+            let _ = client.calls().hang_up(call).await;
             anyhow::bail!("interrupted: hung up the call with {peer}");
         }
     };
@@ -239,7 +241,7 @@ pub(crate) async fn call(
     let give_up = ring_secs.map(|s| parse_seconds("--ring", s)).transpose()?;
     let client = ctx.open().await?;
     let result = async {
-        let placed = match client.place_call(&to).await? {
+        let placed = match client.calls().place(&to).await? {
             Placed::Ringing(placed) => placed,
             Placed::Ended { call, reason } => {
                 print_ended(ctx, call, &to, reason);
@@ -251,9 +253,9 @@ pub(crate) async fn call(
             || format!("ringing {to}…"),
         );
         let progress = tokio::select! {
-            progress = client.wait_for_answer(&placed, give_up) => progress?,
+            progress = client.calls().wait_for_answer(&placed, give_up) => progress?,
             _ = tokio::signal::ctrl_c() => {
-                let _ = client.hang_up(placed.call).await;
+                let _ = client.calls().hang_up(placed.call).await;
                 anyhow::bail!("interrupted: cancelled the call to {to}");
             }
         };
@@ -286,6 +288,7 @@ async fn wait_for_ring(
         || "waiting for a call…".to_owned(),
     );
     client
+        .calls()
         .wait_for_call(from, wait)
         .await?
         .with_context(|| format!("no call rang within {} s", wait.as_secs_f64()))
@@ -313,7 +316,8 @@ pub(crate) async fn answer(
             || format!("{} is calling; answering", incoming.from),
         );
         let connected = client
-            .answer_call(&incoming)
+            .calls()
+            .answer(&incoming)
             .await
             .with_context(|| format!("could not answer {}'s call", incoming.from))?;
         talk(ctx, &client, connected, &audio).await
@@ -330,7 +334,7 @@ pub(crate) async fn reject(ctx: &Invocation, wait_secs: f64, from: Option<String
     let client = ctx.open().await?;
     let result = async {
         let incoming = wait_for_ring(ctx, &client, wait, from.as_ref()).await?;
-        client.reject_call(incoming.call).await?;
+        client.calls().reject(incoming.call).await?;
         ctx.print(
             call_line(
                 "rejected",

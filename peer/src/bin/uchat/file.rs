@@ -50,7 +50,8 @@ pub(crate) async fn send(
         Repeat::Finish
     };
     let sent = client
-        .send_file(&target, path, name, repeat, &on_progress)
+        .files()
+        .send(&target, path, name, repeat, &on_progress)
         .await;
     progress.finish_and_clear();
     let sent = sent?;
@@ -104,7 +105,7 @@ pub(crate) async fn download(ctx: &Invocation, file: &str, dest: &Path) -> Resul
                 progress.set_position(done);
             }
         };
-        let saved = client.download(file, dest, &on_progress).await;
+        let saved = client.files().download(file, dest, &on_progress).await;
         progress.finish_and_clear();
         anyhow::Ok(saved?)
     }

@@ -86,7 +86,7 @@ async fn run(
     match command {
         GroupCommand::Create { name, members } => create(ctx, client, &name, &members).await?,
         GroupCommand::List => {
-            for group in client.groups().await? {
+            for group in client.groups().list().await? {
                 ctx.print(group_line(&group), || human_group(&group));
             }
         }
@@ -95,7 +95,7 @@ async fn run(
         GroupCommand::Kick { group, user } => {
             let user = parse_user(&user)?;
             let id = resolve(client, &group).await?;
-            let info = client.kick_from_group(id, &user).await?;
+            let info = client.groups().kick(id, &user).await?;
             ctx.print(group_line(&info), || human_group(&info));
         }
         GroupCommand::Leave { group } => leave(ctx, client, &group).await?,
@@ -125,7 +125,7 @@ async fn run(
 /// be added.
 async fn create(ctx: &Invocation, client: &Client, name: &str, members: &[String]) -> Result<()> {
     let members = parse_members(members)?;
-    let group = client.create_group(name, &members).await?;
+    let group = client.groups().create(name, &members).await?;
     let missing: Vec<&UserName> = members.iter().filter(|m| !group.has_member(m)).collect();
     if !missing.is_empty() {
         let names: Vec<&str> = missing.iter().map(|m| m.as_str()).collect();
@@ -141,7 +141,7 @@ async fn create(ctx: &Invocation, client: &Client, name: &str, members: &[String
 /// `uchat group members`: one line per member, the owner marked.
 async fn list_members(ctx: &Invocation, client: &Client, group: &str) -> Result<()> {
     let id = resolve(client, group).await?;
-    let info = client.group(id).await?;
+    let info = client.groups().get(id).await?;
     for member in &info.members {
         ctx.print(
             JsonLine::GroupMember {
@@ -167,7 +167,7 @@ async fn list_members(ctx: &Invocation, client: &Client, group: &str) -> Result<
 async fn invite(ctx: &Invocation, client: &Client, group: &str, user: &str) -> Result<()> {
     let user = parse_user(user)?;
     let id = resolve(client, group).await?;
-    let info = client.invite_to_group(id, &user).await?;
+    let info = client.groups().invite(id, &user).await?;
     if !info.has_member(&user) {
         eprintln!("uchat: note: {user} could not be added to the group");
     }
@@ -179,7 +179,7 @@ async fn invite(ctx: &Invocation, client: &Client, group: &str, user: &str) -> R
 /// member).
 async fn leave(ctx: &Invocation, client: &Client, group: &str) -> Result<()> {
     let id = resolve(client, group).await?;
-    client.leave_group(id).await?;
+    client.groups().leave(id).await?;
     ctx.print(
         JsonLine::Done {
             action: "leave_group",
@@ -199,7 +199,7 @@ async fn send_text(
 ) -> Result<()> {
     let id = resolve(client, group).await?;
     let text = text.context("the message text")?;
-    let message = client.send_group_text(id, &text).await?;
+    let message = client.groups().send_text(id, &text).await?;
     ctx.print(
         JsonLine::Sent {
             id: message.to_string(),
@@ -214,13 +214,13 @@ async fn send_text(
 /// A group named on the command line, looked up among the local groups and, if it is not
 /// there, among the relay's list (a group this peer has not heard of yet).
 pub(crate) async fn resolve(client: &Client, name: &str) -> Result<uchat_wire::GroupId> {
-    match client.resolve_group(name) {
+    match client.groups().resolve(name) {
         Ok(id) => Ok(id),
         // Offline, the local answer is the best there is.
         Err(local) if !client.is_online() => Err(local.into()),
         Err(_) => {
-            client.groups().await?;
-            Ok(client.resolve_group(name)?)
+            client.groups().list().await?;
+            Ok(client.groups().resolve(name)?)
         }
     }
 }

@@ -330,14 +330,14 @@ async fn history(client: &Client, with: &str, limit: usize) -> Result<Vec<Histor
     }
     let user = parse_user(with).or_else(|e| {
         // Not a user name; perhaps a group named without its '#'.
-        match client.resolve_group(with) {
+        match client.groups().resolve(with) {
             Ok(_) => anyhow::bail!("'{with}' is a group: name it as '#{with}'"),
             Err(_) => Err(e),
         }
     })?;
     let conversation = ConversationId::direct(&user);
     let entries = client.history(&conversation, limit)?;
-    if entries.is_empty() && client.resolve_group(with).is_ok() {
+    if entries.is_empty() && client.groups().resolve(with).is_ok() {
         anyhow::bail!(
             "no messages with a user '{with}'; for your group of that name use '#{with}'"
         );

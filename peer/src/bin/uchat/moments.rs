@@ -93,13 +93,15 @@ async fn run(
     match command {
         MomentsCommand::Post { images, to, .. } => post(ctx, client, &text, &images, &to).await?,
         MomentsCommand::Feed { limit, before } => print_feed(ctx, client, limit, before).await?,
-        MomentsCommand::Show { id } => print_moment(ctx, &client.moment(post_id(&id)?).await?),
+        MomentsCommand::Show { id } => {
+            print_moment(ctx, &client.moments().get(post_id(&id)?).await?)
+        }
         MomentsCommand::Like { id } => {
-            client.like_moment(post_id(&id)?).await?;
+            client.moments().like(post_id(&id)?).await?;
             done(ctx, client, "like", "liked");
         }
         MomentsCommand::Unlike { id } => {
-            client.unlike_moment(post_id(&id)?).await?;
+            client.moments().unlike(post_id(&id)?).await?;
             done(ctx, client, "unlike", "like taken back");
         }
         MomentsCommand::Comment { id, reply_to, .. } => {
@@ -125,7 +127,8 @@ async fn post(
         .collect::<Result<Vec<_>>>()?;
     let audience = (!to.is_empty()).then_some(to.as_slice());
     let posted = client
-        .post_moment(text, images, audience, &|_, _| {})
+        .moments()
+        .post(text, images, audience, &|_, _| {})
         .await?;
     for (user, why) in &posted.not_shared {
         let warning = format!("the post was not shared with {user}: {why}");
@@ -155,7 +158,7 @@ async fn print_feed(
     limit: u32,
     before: Option<u64>,
 ) -> Result<()> {
-    let page = client.moments_feed(before, limit).await?;
+    let page = client.moments().feed(before, limit).await?;
     for moment in &page.posts {
         print_moment(ctx, moment);
     }
@@ -183,7 +186,8 @@ async fn comment(
 ) -> Result<()> {
     let reply_to = reply_to.map(parse_user).transpose()?;
     let comment = client
-        .comment_moment(post_id(id)?, text, reply_to.as_ref())
+        .moments()
+        .comment(post_id(id)?, text, reply_to.as_ref())
         .await?;
     ctx.print(
         JsonLine::Done {
@@ -200,10 +204,10 @@ async fn comment(
 async fn delete(ctx: &Invocation, client: &Client, id: &str) -> Result<()> {
     // Post and comment ids look alike: a post first, then a comment.
     let post = post_id(id)?;
-    match client.delete_moment(post).await {
+    match client.moments().delete(post).await {
         Ok(()) => done(ctx, client, "delete_moment", "post deleted"),
         Err(e) if e.code() == Some(ErrorCode::NoSuchPost) => {
-            client.delete_moment_comment(CommentId(post.0)).await?;
+            client.moments().delete_comment(CommentId(post.0)).await?;
             done(ctx, client, "delete_comment", "comment deleted");
         }
         Err(e) => return Err(e.into()),

@@ -84,27 +84,27 @@ async fn run_friends(ctx: &Invocation, client: &Client, command: FriendsCommand)
         FriendsCommand::Add { user, note } => add_friend(ctx, client, &user, &note).await?,
         FriendsCommand::Accept { user } => {
             let user = parse_user(&user)?;
-            client.accept_friend(&user).await?;
+            client.social().accept_friend(&user).await?;
             done("accept", &user, format!("you and {user} are friends now"));
         }
         FriendsCommand::Reject { user } => {
             let user = parse_user(&user)?;
-            client.reject_friend(&user).await?;
+            client.social().reject_friend(&user).await?;
             done("reject", &user, format!("declined {user}'s friend request"));
         }
         FriendsCommand::Remove { user } => {
             let user = parse_user(&user)?;
-            client.remove_friend(&user).await?;
+            client.social().remove_friend(&user).await?;
             done("remove", &user, format!("{user} is no longer your friend"));
         }
         FriendsCommand::Block { user } => {
             let user = parse_user(&user)?;
-            client.block(&user).await?;
+            client.social().block(&user).await?;
             done("block", &user, format!("blocked {user}"));
         }
         FriendsCommand::Unblock { user } => {
             let user = parse_user(&user)?;
-            client.unblock(&user).await?;
+            client.social().unblock(&user).await?;
             done("unblock", &user, format!("unblocked {user}"));
         }
     }
@@ -114,7 +114,7 @@ async fn run_friends(ctx: &Invocation, client: &Client, command: FriendsCommand)
 /// `uchat friends list`: one line per friend, with presence, signature, and a warning
 /// where their identity key changed.
 async fn list_friends(ctx: &Invocation, client: &Client) -> Result<()> {
-    for f in client.friends().await? {
+    for f in client.social().friends().await? {
         ctx.print(
             JsonLine::Friend {
                 user: f.user.as_str(),
@@ -157,7 +157,7 @@ fn human_friend(f: &Friend) -> String {
 
 /// `uchat friends requests`: the requests to this user, then those from them.
 async fn list_requests(ctx: &Invocation, client: &Client) -> Result<()> {
-    let requests = client.friend_requests().await?;
+    let requests = client.social().friend_requests().await?;
     for r in &requests.incoming {
         ctx.print(
             JsonLine::FriendRequest {
@@ -186,7 +186,7 @@ async fn list_requests(ctx: &Invocation, client: &Client) -> Result<()> {
 /// `user` had asked first.
 async fn add_friend(ctx: &Invocation, client: &Client, user: &str, note: &str) -> Result<()> {
     let user = parse_user(user)?;
-    let became_friends = client.add_friend(&user, note).await?;
+    let became_friends = client.social().add_friend(&user, note).await?;
     ctx.print(
         JsonLine::FriendRequestSent {
             to: user.as_str(),
@@ -235,7 +235,7 @@ async fn show_profile(
     let user = user.map(|u| parse_user(&u)).transpose()?;
     let client = ctx.open().await?;
     let whose = user.unwrap_or_else(|| client.me().clone());
-    let result = client.profile(&whose).await;
+    let result = client.social().profile(&whose).await;
     client.close().await;
     let profile = result?;
     if let (Some(path), Some(png)) = (&avatar_out, &profile.avatar) {
@@ -305,7 +305,10 @@ async fn set_profile(
         uchat_wire::msg::social::check_signature(signature)?;
     }
     let client = ctx.open().await?;
-    let result = client.set_profile(signature.as_deref(), new_avatar).await;
+    let result = client
+        .social()
+        .set_profile(signature.as_deref(), new_avatar)
+        .await;
     let me = client.me().clone();
     client.close().await;
     let p = result?;

@@ -257,8 +257,8 @@ impl User {
         match (self, other) {
             (User::Wire(a), User::Wire(b)) => Ok(a.befriend(b).await?),
             (User::Real(a), User::Real(b)) => {
-                if !a.add_friend(b.me(), "loadgen").await? {
-                    b.accept_friend(a.me()).await?;
+                if !a.social().add_friend(b.me(), "loadgen").await? {
+                    b.social().accept_friend(a.me()).await?;
                 }
                 Ok(())
             }

@@ -36,11 +36,11 @@ pub(crate) async fn run(ctx: &Ctx, relay: &Relay) -> Result<Report> {
     }
     let (owner, members) = clients.split_first().context("an owner")?;
     for member in members {
-        owner.add_friend(member.me(), "loadgen").await?;
-        member.accept_friend(owner.me()).await?;
+        owner.social().add_friend(member.me(), "loadgen").await?;
+        member.social().accept_friend(owner.me()).await?;
     }
     let names: Vec<_> = members.iter().map(|m| m.me().clone()).collect();
-    let group = owner.create_group("loadgen", &names).await?;
+    let group = owner.groups().create("loadgen", &names).await?;
     let expected = members.len() as u64 * messages;
     let delivery = Arc::new(Mutex::new(histogram()));
     let mut listeners = JoinSet::new();
@@ -78,7 +78,7 @@ pub(crate) async fn run(ctx: &Ctx, relay: &Relay) -> Result<Report> {
     let cpu = relay.window();
     let started = Instant::now();
     for _ in 0..messages {
-        owner.send_group_text(group.id, &text).await?;
+        owner.groups().send_text(group.id, &text).await?;
     }
     let mut got = 0;
     while let Some(done) = listeners.join_next().await {

@@ -85,7 +85,7 @@ pub(crate) async fn run_job(
                 return;
             };
             let text = text_of(job.seq, 40 + (job.pick % 200) as usize);
-            let result = client.send_group_text(*group, &text).await;
+            let result = client.groups().send_text(*group, &text).await;
             let to = members.iter().copied().filter(|&m| m != who).collect();
             shared.sent(op, result, to);
         }
@@ -97,7 +97,7 @@ pub(crate) async fn run_job(
             let Some(file) = job.file else { return };
             let dest = shared.scratch.join(format!("in{who}"));
             let quiet = |_: u64, _: u64| {};
-            match client.download(file, &dest, &quiet).await {
+            match client.files().download(file, &dest, &quiet).await {
                 Ok(saved) => {
                     let _ = tokio::fs::remove_file(&saved.path).await;
                     shared.done(op);
@@ -109,17 +109,21 @@ pub(crate) async fn run_job(
         Op::Like | Op::Comment => {
             let Some(post) = job.post else { return };
             let result = if op == Op::Like {
-                client.like_moment(post).await
+                client.moments().like(post).await
             } else {
                 let text = text_of(job.seq, 10 + (job.pick % 80) as usize);
-                client.comment_moment(post, &text, None).await.map(|_| ())
+                client
+                    .moments()
+                    .comment(post, &text, None)
+                    .await
+                    .map(|_| ())
             };
             match result {
                 Ok(()) => shared.done(op),
                 Err(e) => shared.fail(op, &e.to_string()),
             }
         }
-        Op::Feed => match client.moments_feed(None, 20).await {
+        Op::Feed => match client.moments().feed(None, 20).await {
             Ok(_) => shared.done(op),
             Err(e) => shared.fail(op, &e.to_string()),
         },
@@ -132,7 +136,11 @@ pub(crate) async fn run_job(
         }
         Op::Profile => {
             let signature = format!("soak {} 签名", job.seq);
-            match client.set_profile(Some(signature.as_str()), None).await {
+            match client
+                .social()
+                .set_profile(Some(signature.as_str()), None)
+                .await
+            {
                 Ok(_) => shared.done(op),
                 Err(e) => shared.fail(op, &e.to_string()),
             }
@@ -154,7 +162,8 @@ async fn send_file(shared: &Shared, client: &Client, job: &Job, partner: usize) 
     tokio::fs::write(&path, &bytes).await?;
     let quiet = |_: u64, _: u64| {};
     let result = client
-        .send_file(
+        .files()
+        .send(
             &FileTarget::User(shared.names[partner].clone()),
             &path,
             None,
@@ -171,7 +180,7 @@ async fn send_file(shared: &Shared, client: &Client, job: &Job, partner: usize) 
 /// Posts a moment to every friend; beyond `LIVE_POSTS_PER_AUTHOR` deletes the oldest.
 async fn post(shared: &Shared, client: &Client, job: &Job) {
     let text = text_of(job.seq, 30 + (job.pick % 300) as usize);
-    let posted = match client.post_moment(&text, &[], None, &|_, _| {}).await {
+    let posted = match client.moments().post(&text, &[], None, &|_, _| {}).await {
         Ok(posted) => posted,
         Err(e) => return shared.fail(Op::Post, &e.to_string()),
     };
@@ -191,7 +200,7 @@ async fn post(shared: &Shared, client: &Client, job: &Job) {
         oldest
     };
     if let Some(gone) = oldest {
-        match client.delete_moment(gone).await {
+        match client.moments().delete(gone).await {
             Ok(()) => shared.done(Op::Delete),
             Err(e) => shared.fail(Op::Delete, &e.to_string()),
         }

@@ -82,8 +82,8 @@ pub(crate) async fn set_up(
         let (ca, cb, permits) = (clients[a].clone(), clients[b].clone(), permits.clone());
         befriending.spawn(async move {
             let _permit = permits.acquire_owned().await?;
-            if !ca.add_friend(cb.me(), "soak").await? {
-                cb.accept_friend(ca.me()).await?;
+            if !ca.social().add_friend(cb.me(), "soak").await? {
+                cb.social().accept_friend(ca.me()).await?;
             }
             Ok::<_, anyhow::Error>(())
         });
@@ -96,7 +96,8 @@ pub(crate) async fn set_up(
         let (owner, rest) = members.split_first().context("an empty group")?;
         let names: Vec<UserName> = rest.iter().map(|&m| clients[m].me().clone()).collect();
         let info = clients[*owner]
-            .create_group(&format!("soak group {g}"), &names)
+            .groups()
+            .create(&format!("soak group {g}"), &names)
             .await?;
         made.push((info.id, members.clone()));
     }
