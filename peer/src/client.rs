@@ -52,6 +52,7 @@ use uchat_wire::{
 use crate::backoff::Backoff;
 use crate::body::Body;
 use crate::connection::{self, ConnectionError, RelayLink};
+use crate::core::inbox::{self, Backlog};
 use crate::core::intake::{self, Intake};
 use crate::core::outbox::{self, Delivery, OutboxRun};
 use crate::crypto::olm::{Identity, OlmError, SealedSession, SessionSet};
@@ -369,22 +370,6 @@ async fn dial(options: &ClientOptions, relay: &str) -> Result<RelayLink, ClientE
     };
     link.call(hello).await?;
     Ok(link)
-}
-
-/// Where the user's relay queue stood when this connection logged in.
-#[derive(Debug, Clone, Copy, Default)]
-struct Backlog {
-    /// The highest sequence number assigned so far.
-    head: Seq,
-    /// Everything up to here was acknowledged already and will not be pushed.
-    acked_through: Seq,
-}
-
-impl Backlog {
-    /// Whether taking in events up to `taken` (on this connection) means caught up.
-    fn caught_up(&self, taken: Seq) -> bool {
-        taken.max(self.acked_through) >= self.head
-    }
 }
 
 /// The token of a new session and where the user's queue stood when it began.
@@ -1409,15 +1394,14 @@ impl ClientState {
 
     /// Records that the events up to `seq` are taken in, for the acknowledgements.
     fn mark_processed(&self, seq: Seq) {
-        if seq.0 > 0 {
-            self.processed.send_if_modified(|current| {
-                let raise = seq > *current;
-                if raise {
-                    *current = seq;
+        self.processed
+            .send_if_modified(|taken| match inbox::raise_taken(*taken, seq) {
+                Some(raised) => {
+                    *taken = raised;
+                    true
                 }
-                raise
+                None => false,
             });
-        }
     }
 
     /// Takes in one 1:1 message (or receipt) and reports it. A redelivery after a lost
@@ -1683,8 +1667,8 @@ async fn run_acks(inner: Arc<ClientState>) {
     let mut acked = *processed.borrow();
     while processed.changed().await.is_ok() {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let through = *processed.borrow_and_update();
-        if through > acked {
+        let taken = *processed.borrow_and_update();
+        if let Some(through) = inbox::ack_due(acked, taken) {
             inner.ack(through).await;
             acked = through;
         }

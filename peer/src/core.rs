@@ -6,11 +6,13 @@
 //! a receipt may move), group sending ([`group_send`]: whom a message is for, whose key
 //! share it still carries, what a member's claim and sealing come to, when a waiting
 //! message is encrypted again) and group intake ([`group_intake`]: how membership events
-//! move the view, who may write, what a group message is once opened). The inbox's
-//! ordering still decides inside `client/`.
+//! move the view, who may write, what a group message is once opened) and the inbox's
+//! bookkeeping ([`inbox`]: how far the queue is taken in, what an acknowledgement names,
+//! when the login backlog is caught up).
 
 pub(crate) mod group_intake;
 pub(crate) mod group_send;
+pub(crate) mod inbox;
 pub(crate) mod intake;
 pub(crate) mod outbox;
 
