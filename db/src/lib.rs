@@ -69,9 +69,15 @@ macro_rules! redb_errors {
 /// Writes a store's own `encode`, `decode`, `next_counter`, `open_database`, `write` and
 /// `read`: this crate's helpers with the store's error type fixed, so that `?` at their
 /// call sites needs no type annotation. Invoke it once, in the store's tables module.
+/// With `commit_on = PATH`, each write transaction (its durable commit waits on the disk)
+/// runs inside `PATH(|| ..)`: a store called from async tasks hands it to a blocking
+/// thread there.
 #[macro_export]
 macro_rules! store_helpers {
     ($error:ty) => {
+        $crate::store_helpers!($error, commit_on = $crate::run_here);
+    };
+    ($error:ty, commit_on = $commit_on:path) => {
         /// Encodes a record for storage.
         pub(crate) fn encode<T: $crate::serde::Serialize>(
             value: &T,
@@ -115,7 +121,7 @@ macro_rules! store_helpers {
             db: &$crate::redb::Database,
             f: impl FnOnce(&$crate::redb::WriteTransaction) -> Result<T, $error>,
         ) -> Result<T, $error> {
-            $crate::write(db, f)
+            $commit_on(|| $crate::write(db, f))
         }
 
         /// Runs `f` in one read transaction (a consistent snapshot).
@@ -171,6 +177,12 @@ pub fn open_database<E: DbError>(
     create_tables(&tx)?;
     tx.commit()?;
     Ok(db)
+}
+
+/// Runs `work` where it is: the write transactions of a store called from blocking threads
+/// only (the relay's).
+pub fn run_here<T>(work: impl FnOnce() -> T) -> T {
+    work()
 }
 
 /// Runs `f` in one write transaction and commits it durably; if `f` fails, nothing it

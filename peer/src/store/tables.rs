@@ -100,4 +100,57 @@ pub(crate) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("co
 /// The user's choices that stay on this device, by name: 1 for on, 0 for off.
 pub(crate) const SETTINGS: TableDefinition<&str, u64> = TableDefinition::new("settings");
 
-uchat_db::store_helpers!(StoreError);
+uchat_db::store_helpers!(StoreError, commit_on = on_disk);
+
+/// Runs a write transaction, whose durable commit waits on the disk, without stalling the
+/// async tasks that share the thread: on a multi-threaded runtime (the CLI's, the app's)
+/// `block_in_place` hands them to other workers first; elsewhere (a blocking thread, a
+/// single-threaded test runtime, no runtime) it simply runs.
+pub(crate) fn on_disk<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
+#[cfg(test)]
+mod on_disk_tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::on_disk;
+
+    #[test]
+    fn a_commit_waiting_on_the_disk_leaves_the_other_tasks_running() {
+        // One worker thread: if `on_disk` held it, the task below could never run.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let (tx, rx) = mpsc::channel();
+        let answered = runtime.block_on(async move {
+            let committing = tokio::spawn(async move {
+                // Stands for a durable commit: blocks until the other task has run.
+                on_disk(|| rx.recv_timeout(Duration::from_secs(10)))
+            });
+            tokio::task::yield_now().await;
+            let other = tokio::spawn(async move { tx.send("took in an event") });
+            let _ = other.await;
+            committing.await.expect("the commit task")
+        });
+        assert_eq!(answered, Ok("took in an event"));
+    }
+
+    #[test]
+    fn outside_a_multi_threaded_runtime_the_work_simply_runs() {
+        assert_eq!(on_disk(|| 7), 7);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        assert_eq!(runtime.block_on(async { on_disk(|| 8) }), 8);
+    }
+}
