@@ -26,8 +26,9 @@ const POLL: Duration = Duration::from_millis(100);
 /// How long, after the senders stopped, every acknowledged message has to arrive.
 const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 
-/// What senders and receivers share.
-pub(crate) struct Shared {
+/// One loadgen run over a mesh of senders and receivers: who they are, the windows of
+/// messages in flight, and the measured window's bounds.
+pub(crate) struct MeshRun {
     /// Receivers' names, in index order.
     pub(crate) receivers: Vec<UserName>,
     /// Senders' names, in index order.
@@ -61,7 +62,7 @@ pub(crate) struct Mesh {
     /// The senders, in index order.
     pub(crate) senders: Vec<Arc<User>>,
     /// What everyone shares.
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<MeshRun>,
     receivers: JoinSet<Result<(usize, Findings, User)>>,
 }
 
@@ -103,7 +104,7 @@ impl Mesh {
         while let Some(done) = friending.join_next().await {
             done.context("a befriending task")??;
         }
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(MeshRun {
             receivers: receivers.iter().map(|r| r.name().clone()).collect(),
             senders: senders.iter().map(|s| s.name().clone()).collect(),
             windows: (0..senders.len())
@@ -223,7 +224,7 @@ async fn register(
 
 /// One receiver's loop: ends once the senders are done and every acknowledged message
 /// arrived, or [`DRAIN_LIMIT`] after the senders are done.
-async fn receive(mut inbox: Inbox, shared: &Shared) -> Result<Findings> {
+async fn receive(mut inbox: Inbox, shared: &MeshRun) -> Result<Findings> {
     let mut findings = Findings {
         checks: vec![PairCheck::default(); shared.senders.len()],
         anomalies: Vec::new(),

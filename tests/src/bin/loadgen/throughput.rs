@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 
 use crate::body::PairSend;
 use crate::fleet::Fleet;
-use crate::mesh::{Mesh, Shared};
+use crate::mesh::{Mesh, MeshRun};
 use crate::relay::Relay;
 use crate::report::Report;
 use crate::{Ctx, Scenario, clock_us};
@@ -67,7 +67,7 @@ async fn send(
     index: usize,
     user: &Arc<crate::fleet::User>,
     fleet: &Arc<Fleet>,
-    shared: &Arc<Shared>,
+    shared: &Arc<MeshRun>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<Vec<PairSend>> {
     let receivers = shared.receivers.len();

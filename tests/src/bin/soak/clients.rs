@@ -10,12 +10,12 @@ use tokio::sync::broadcast::error::RecvError;
 use uchat_peer::{Client, ClientEvent};
 
 use crate::mix::Op;
-use crate::shared::{DOWNLOADS_MAX, LIKEABLE_MAX, PASSWORD, RECONNECT_WITHIN, Shared, lock};
+use crate::shared::{DOWNLOADS_MAX, LIKEABLE_MAX, PASSWORD, RECONNECT_WITHIN, SoakWorld, lock};
 
 /// Takes in one client's events until its client closes (or the run's hard stop):
 /// counts arrivals, notes files to download and posts to like.
 pub(crate) async fn listen(
-    shared: Arc<Shared>,
+    shared: Arc<SoakWorld>,
     who: usize,
     mut events: tokio::sync::broadcast::Receiver<ClientEvent>,
 ) {
@@ -66,7 +66,7 @@ pub(crate) async fn listen(
 }
 
 /// Starts the listener of a client just opened in `who`'s slot.
-pub(crate) fn start_listener(shared: &Arc<Shared>, who: usize, client: &Client) {
+pub(crate) fn start_listener(shared: &Arc<SoakWorld>, who: usize, client: &Client) {
     let handle = tokio::spawn(listen(shared.clone(), who, client.subscribe()));
     if let Some(old) = lock(&shared.slots[who].listener).replace(handle) {
         old.abort();
@@ -74,7 +74,7 @@ pub(crate) fn start_listener(shared: &Arc<Shared>, who: usize, client: &Client) 
 }
 
 /// Closes `client` and waits a little for its listener to take in what was left.
-pub(crate) async fn close_client(shared: &Shared, who: usize, client: Arc<Client>) {
+pub(crate) async fn close_client(shared: &SoakWorld, who: usize, client: Arc<Client>) {
     match Arc::try_unwrap(client) {
         Ok(client) => client.close().await,
         // Another holder is a bug in this program; the client still goes when it drops.
@@ -93,7 +93,7 @@ pub(crate) async fn close_client(shared: &Shared, who: usize, client: Arc<Client
 }
 
 /// Opens `who`'s profile again through its path, reconnecting if the first dial failed.
-pub(crate) async fn open_client(shared: &Arc<Shared>, who: usize) -> Result<Arc<Client>> {
+pub(crate) async fn open_client(shared: &Arc<SoakWorld>, who: usize) -> Result<Arc<Client>> {
     let client = Client::open(shared.options[who].clone(), PASSWORD).await?;
     start_listener(shared, who, &client);
     if !client.is_online() {
@@ -103,7 +103,7 @@ pub(crate) async fn open_client(shared: &Arc<Shared>, who: usize) -> Result<Arc<
 }
 
 /// Closes every client still open and stops every listener (at the end of the run).
-pub(crate) async fn close_all(shared: &Shared) {
+pub(crate) async fn close_all(shared: &SoakWorld) {
     for slot in &shared.slots {
         let client = slot.client.lock().await.take();
         if let Some(client) = client

@@ -11,12 +11,12 @@ use crate::clients::open_client;
 use crate::jobs::{Job, run_job};
 use crate::mix::{Dice, Op};
 use crate::shared::{
-    DRAIN_LIMIT, MAX_IN_FLIGHT, OFFLINE_MAX, OFFLINE_MIN, OP_TIMEOUT, RECONNECT_WITHIN, Shared,
+    DRAIN_LIMIT, MAX_IN_FLIGHT, OFFLINE_MAX, OFFLINE_MIN, OP_TIMEOUT, RECONNECT_WITHIN, SoakWorld,
     lock,
 };
 
 /// Starts an operation every `1 / rate` seconds until `until`.
-pub(crate) async fn drive(shared: Arc<Shared>, rate: f64, seed: u64, until: Instant) {
+pub(crate) async fn drive(shared: Arc<SoakWorld>, rate: f64, seed: u64, until: Instant) {
     let mut dice = Dice(seed ^ 0x5eed);
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     // A stalled machine skips ticks rather than bursting to catch up.
@@ -116,7 +116,7 @@ pub(crate) async fn drive(shared: Arc<Shared>, rate: f64, seed: u64, until: Inst
 
 /// Brings every client online and waits until every acknowledged message has arrived
 /// (or `DRAIN_LIMIT`); returns the seconds it took.
-pub(crate) async fn drain(shared: &Arc<Shared>) -> f64 {
+pub(crate) async fn drain(shared: &Arc<SoakWorld>) -> f64 {
     let started = Instant::now();
     let deadline = started + DRAIN_LIMIT;
     for who in 0..shared.slots.len() {

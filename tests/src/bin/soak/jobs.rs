@@ -11,7 +11,7 @@ use uchat_wire::{FileId, GroupId, PostId};
 
 use crate::clients::{close_client, open_client};
 use crate::mix::Op;
-use crate::shared::{LIVE_POSTS_PER_AUTHOR, RECONNECT_WITHIN, Shared, lock};
+use crate::shared::{LIVE_POSTS_PER_AUTHOR, RECONNECT_WITHIN, SoakWorld, lock};
 
 /// A message text of about `len` bytes, Chinese and ASCII mixed like real chat.
 fn text_of(seq: u64, len: usize) -> String {
@@ -44,7 +44,7 @@ pub(crate) struct Job {
 
 /// Runs one operation with the client's slot locked.
 pub(crate) async fn run_job(
-    shared: Arc<Shared>,
+    shared: Arc<SoakWorld>,
     job: Job,
     mut slot: tokio::sync::OwnedMutexGuard<Option<Arc<Client>>>,
 ) {
@@ -150,7 +150,7 @@ pub(crate) async fn run_job(
 }
 
 /// Writes a small file, sends it to `partner` and removes the local copy.
-async fn send_file(shared: &Shared, client: &Client, job: &Job, partner: usize) -> Result<()> {
+async fn send_file(shared: &SoakWorld, client: &Client, job: &Job, partner: usize) -> Result<()> {
     let dir = shared.scratch.join(format!("out{}", job.who));
     tokio::fs::create_dir_all(&dir).await?;
     let path = dir.join(format!("soak-{}.bin", job.seq));
@@ -178,7 +178,7 @@ async fn send_file(shared: &Shared, client: &Client, job: &Job, partner: usize) 
 }
 
 /// Posts a moment to every friend; beyond `LIVE_POSTS_PER_AUTHOR` deletes the oldest.
-async fn post(shared: &Shared, client: &Client, job: &Job) {
+async fn post(shared: &SoakWorld, client: &Client, job: &Job) {
     let text = text_of(job.seq, 30 + (job.pick % 300) as usize);
     let posted = match client.moments().post(&text, &[], None, &|_, _| {}).await {
         Ok(posted) => posted,
@@ -209,7 +209,7 @@ async fn post(shared: &Shared, client: &Client, job: &Job) {
 
 /// Closes the client, stays away, opens the profile again. On a slot left empty by an
 /// earlier failure, only opens it.
-async fn offline(shared: &Arc<Shared>, job: &Job, slot: &mut Option<Arc<Client>>) {
+async fn offline(shared: &Arc<SoakWorld>, job: &Job, slot: &mut Option<Arc<Client>>) {
     let who = job.who;
     if let Some(client) = slot.take() {
         shared.counters.offline.fetch_add(1, Ordering::Relaxed);

@@ -61,7 +61,7 @@ use crate::clients::close_all;
 use crate::drive::{drain, drive};
 use crate::report::{Summary, report};
 use crate::setup::{Setup, set_up};
-use crate::shared::{DRAIN_LIMIT, OP_TIMEOUT, Shared, add_counters, lock};
+use crate::shared::{DRAIN_LIMIT, OP_TIMEOUT, SoakWorld, add_counters, lock};
 use crate::verdict::{failures, figures, mib};
 
 /// Mixed traffic through a lossy path for a long while; relay memory and descriptors
@@ -162,7 +162,7 @@ async fn run(args: Args) -> Result<()> {
     );
     let start = Instant::now();
     let until = start + Duration::from_secs_f64(args.minutes * 60.0);
-    let shared = Shared::new(
+    let shared = SoakWorld::new(
         clients,
         options,
         partners,

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use uchat_tests::TestRelay;
 
 use crate::samples::Sample;
-use crate::shared::Shared;
+use crate::shared::SoakWorld;
 use uchat_tests::procfs;
 
 /// How often a progress line goes to stderr.
@@ -18,7 +18,7 @@ const PRINT_EVERY: Duration = Duration::from_secs(60);
 /// relay process is gone or its /proc entry cannot be read.
 pub(crate) async fn sample(
     relay: &mut TestRelay,
-    shared: &Shared,
+    shared: &SoakWorld,
     start: Instant,
     until: Instant,
 ) -> (Vec<Sample>, Option<String>) {

@@ -96,8 +96,9 @@ impl Counters {
     }
 }
 
-/// Everything the traffic's tasks share.
-pub(crate) struct Shared {
+/// The soak's world: every client slot, its profile and partners, the groups and the ledger
+/// of messages sent and arrived, shared by the traffic's tasks.
+pub(crate) struct SoakWorld {
     /// One per client, by index.
     pub(crate) slots: Vec<Slot>,
     /// How to open each client's profile again (its home and its netsim path).
@@ -124,7 +125,7 @@ pub(crate) struct Shared {
     pub(crate) hard_stop: Instant,
 }
 
-impl Shared {
+impl SoakWorld {
     /// The shared state of a run whose clients are set up: each client goes in its
     /// slot with a listener started.
     pub(crate) async fn new(
@@ -134,8 +135,8 @@ impl Shared {
         groups: Vec<(GroupId, Vec<usize>)>,
         scratch: PathBuf,
         hard_stop: Instant,
-    ) -> Arc<Shared> {
-        let shared = Arc::new(Shared {
+    ) -> Arc<SoakWorld> {
+        let shared = Arc::new(SoakWorld {
             slots: (0..clients.len())
                 .map(|_| Slot {
                     client: Arc::new(tokio::sync::Mutex::new(None)),
@@ -167,7 +168,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl Shared {
+impl SoakWorld {
     /// Counts a failed operation under its kind and the start of its error.
     pub(crate) fn fail(&self, op: Op, error: &str) {
         self.counters.failed[op.index()].fetch_add(1, Ordering::Relaxed);
@@ -200,7 +201,7 @@ impl Shared {
 }
 
 /// Adds what the traffic's counters say to a summary of the samples.
-pub(crate) fn add_counters(summary: &mut Summary, shared: &Shared) {
+pub(crate) fn add_counters(summary: &mut Summary, shared: &SoakWorld) {
     let c = &shared.counters;
     summary.ops_by_kind = Op::ALL
         .iter()
