@@ -944,7 +944,7 @@ impl Client {
         &self,
         users: Vec<UserName>,
     ) -> Result<Vec<uchat_wire::PresenceEntry>, ClientError> {
-        let presence = self.inner.link()?.call(request::Presence { users }).await?;
+        let presence = self.inner.call(request::Presence { users }).await?;
         Ok(presence.users)
     }
 
@@ -1097,6 +1097,12 @@ impl ClientState {
     }
 
     /// The live connection, or an `Unreachable` error while offline.
+    /// Sends `call` on the current connection and waits for the reply its kind is
+    /// answered with.
+    async fn call<C: uchat_wire::Call>(&self, call: C) -> Result<C::Reply, ConnectionError> {
+        self.link()?.call(call).await
+    }
+
     fn link(&self) -> Result<RelayLink, ConnectionError> {
         self.link
             .read()
@@ -1141,10 +1147,7 @@ impl ClientState {
 
     /// The identity keys the relay serves for `user` now.
     async fn published_identity(&self, user: &UserName) -> Result<IdentityKeys, ClientError> {
-        let published = self
-            .link()?
-            .call(request::Identity { user: user.clone() })
-            .await?;
+        let published = self.call(request::Identity { user: user.clone() }).await?;
         Ok(published.identity)
     }
 

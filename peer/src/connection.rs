@@ -76,6 +76,12 @@ pub enum ConnectionError {
     },
 }
 
+/// `reply` as the kind `R` a `request` kind is answered with, or
+/// [`ConnectionError::UnexpectedReply`].
+fn reply_of<R: FromReply>(reply: Reply, request: &'static str) -> Result<R, ConnectionError> {
+    R::from_reply(reply).ok_or(ConnectionError::UnexpectedReply { request })
+}
+
 /// Accepts the relay's certificate if it matches the pinned fingerprint (or if nothing is
 /// pinned yet, to be recorded after the handshake), and still checks the handshake
 /// signatures so the relay must hold the certificate's private key.
@@ -427,9 +433,8 @@ impl RelayLink {
     /// [`ConnectionError::UnexpectedReply`].
     pub async fn call<C: Call>(&self, call: C) -> Result<C::Reply, ConnectionError> {
         let request: Request = call.into();
-        let kind = request.kind();
         let reply = self.request(&request).await?;
-        C::Reply::from_reply(reply).ok_or(ConnectionError::UnexpectedReply { request: kind })
+        reply_of(reply, request.kind())
     }
 
     /// Sends raw bytes as a request (tests use this to send malformed frames) and decodes
@@ -440,14 +445,7 @@ impl RelayLink {
         // its answer still arrives, so a failed write is not yet an error.
         let _ = send.write_all(bytes).await;
         let _ = send.finish();
-        let response: Response = read_one_frame(&mut recv).await.map_err(|e| match e {
-            ReadError::Frame(f) => ConnectionError::BadFrame(f),
-            ReadError::Stream(s) => self.unreachable(s),
-        })?;
-        match response {
-            Response::Ok(reply) => Ok(reply),
-            Response::Error(error) => Err(ConnectionError::Refused(error)),
-        }
+        self.read_reply(&mut recv).await
     }
 
     /// Opens a stream of its own for a transfer (`UploadFile`, `DownloadFile`): sends the
@@ -459,11 +457,8 @@ impl RelayLink {
         call: C,
     ) -> Result<(quinn::SendStream, quinn::RecvStream, C::Reply), ConnectionError> {
         let request: Request = call.into();
-        let kind = request.kind();
         let (send, recv, reply) = self.open_transfer(&request).await?;
-        let reply = C::Reply::from_reply(reply)
-            .ok_or(ConnectionError::UnexpectedReply { request: kind })?;
-        Ok((send, recv, reply))
+        Ok((send, recv, reply_of(reply, request.kind())?))
     }
 
     /// Reads the last answer on a transfer stream, of kind `R`, to a `request` kind.
@@ -472,8 +467,7 @@ impl RelayLink {
         recv: &mut quinn::RecvStream,
         request: &'static str,
     ) -> Result<R, ConnectionError> {
-        let reply = self.read_reply(recv).await?;
-        R::from_reply(reply).ok_or(ConnectionError::UnexpectedReply { request })
+        reply_of(self.read_reply(recv).await?, request)
     }
 
     /// [`Self::transfer`] with any request and any first answer (tests send requests of
@@ -492,7 +486,7 @@ impl RelayLink {
         Ok((send, recv, reply))
     }
 
-    /// Reads one answer frame, of any kind, from a transfer stream.
+    /// Reads one answer frame, of any kind, from a stream.
     pub async fn read_reply(&self, recv: &mut quinn::RecvStream) -> Result<Reply, ConnectionError> {
         let response: Response = read_one_frame(recv).await.map_err(|e| match e {
             ReadError::Frame(f) => ConnectionError::BadFrame(f),

@@ -595,7 +595,6 @@ impl Calls<'_> {
         let reply = self
             .client
             .inner
-            .link()?
             .call(request::CallAnswer { call, answer })
             .await;
         self.client.inner.calls().incoming.remove(&call);
@@ -613,21 +612,13 @@ impl Calls<'_> {
     /// Refuses a ringing call.
     pub async fn reject(self, call: CallId) -> Result<(), ClientError> {
         self.client.inner.calls().incoming.remove(&call);
-        self.client
-            .inner
-            .link()?
-            .call(request::CallReject { call })
-            .await?;
+        self.client.inner.call(request::CallReject { call }).await?;
         Ok(())
     }
 
     /// Ends a call this user is in (cancels one still ringing).
     pub async fn hang_up(self, call: CallId) -> Result<(), ClientError> {
-        self.client
-            .inner
-            .link()?
-            .call(request::CallHangup { call })
-            .await?;
+        self.client.inner.call(request::CallHangup { call }).await?;
         Ok(())
     }
 

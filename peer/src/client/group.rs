@@ -211,7 +211,6 @@ impl Groups<'_> {
     pub async fn leave(self, group: GroupId) -> Result<(), ClientError> {
         self.client
             .inner
-            .link()?
             .call(request::LeaveGroup { group })
             .await?;
         // Recorded at once: the relay tells nobody when the last member leaves.
@@ -380,7 +379,7 @@ impl ClientState {
     where
         C: Call<Reply = reply::Group>,
     {
-        let group = self.link()?.call(request).await?.group;
+        let group = self.call(request).await?.group;
         self.learn_group(&group)?;
         Ok(group)
     }
@@ -398,7 +397,7 @@ impl ClientState {
 
     /// Asks the relay to queue this group's whole member list for this user.
     async fn request_sync(&self, group: GroupId) -> Result<(), ClientError> {
-        self.link()?.call(request::SyncGroup { group }).await?;
+        self.call(request::SyncGroup { group }).await?;
         Ok(())
     }
 
@@ -680,7 +679,7 @@ impl ClientState {
         entry: &OutboxEntry,
         group: GroupId,
     ) -> Result<ControlFlow<Delivery, OutboxEntry>, ClientError> {
-        let epoch = match self.link()?.call(request::GroupInfo { group }).await {
+        let epoch = match self.call(request::GroupInfo { group }).await {
             Ok(reply::Group { group }) => {
                 let epoch = group.epoch;
                 self.learn_group(&group)?;

@@ -14,8 +14,7 @@ use uchat_wire::{reply, request};
 use uchat_wire::frame::MAX_CONTROL_FRAME_BYTES;
 use uchat_wire::msg::moment::MAX_POST_CIPHERTEXT_BYTES;
 use uchat_wire::{
-    Call, CommentId, FileAccess, KeyShare, MessageId, MomentComment, MomentItem, PostId, Seq,
-    UserName,
+    CommentId, FileAccess, KeyShare, MessageId, MomentComment, MomentItem, PostId, Seq, UserName,
 };
 
 use super::file::{ProgressFn, file_metadata, new_file_ref};
@@ -237,7 +236,7 @@ impl Moments<'_> {
     /// first (`catch_up`), so that the keys of new posts are here.
     pub async fn feed(self, before: Option<u64>, limit: u32) -> Result<MomentPage, ClientError> {
         let request = request::MomentFeed { before, limit };
-        let reply::MomentFeed { posts, next } = self.client.inner.link()?.call(request).await?;
+        let reply::MomentFeed { posts, next } = self.client.inner.call(request).await?;
         let posts = posts
             .iter()
             .map(|item| self.client.inner.open_item(item))
@@ -250,7 +249,6 @@ impl Moments<'_> {
         let item = self
             .client
             .inner
-            .link()?
             .call(request::MomentGet { post })
             .await?
             .post;
@@ -262,12 +260,20 @@ impl Moments<'_> {
         let key = self.client.inner.post_key(post)?;
         let ciphertext =
             cipher::seal_like(&key, post, &self.client.inner.me).map_err(TransferError::Chunk)?;
-        self.done(request::MomentLike { post, ciphertext }).await
+        Ok(self
+            .client
+            .inner
+            .call(request::MomentLike { post, ciphertext })
+            .await?)
     }
 
     /// Takes back this user's like of `post`.
     pub async fn unlike(self, post: PostId) -> Result<(), ClientError> {
-        self.done(request::MomentUnlike { post }).await
+        Ok(self
+            .client
+            .inner
+            .call(request::MomentUnlike { post })
+            .await?)
     }
 
     /// Comments `text` on `post`, answering `reply_to` if given (the author, or someone
@@ -294,23 +300,26 @@ impl Moments<'_> {
             reply_to: reply_to.cloned(),
             ciphertext,
         };
-        self.client.inner.link()?.call(request).await?;
+        self.client.inner.call(request).await?;
         Ok(id)
     }
 
     /// Deletes this user's post `post`, with its likes and comments.
     pub async fn delete(self, post: PostId) -> Result<(), ClientError> {
-        self.done(request::MomentDelete { post }).await
+        Ok(self
+            .client
+            .inner
+            .call(request::MomentDelete { post })
+            .await?)
     }
 
     /// Deletes comment `comment` (this user's, or one on this user's post).
     pub async fn delete_comment(self, comment: CommentId) -> Result<(), ClientError> {
-        self.done(request::MomentDeleteComment { comment }).await
-    }
-
-    /// Sends a request answered with nothing but success.
-    async fn done(self, request: impl Call<Reply = ()>) -> Result<(), ClientError> {
-        Ok(self.client.inner.link()?.call(request).await?)
+        Ok(self
+            .client
+            .inner
+            .call(request::MomentDeleteComment { comment })
+            .await?)
     }
 }
 

@@ -72,10 +72,7 @@ impl ClientState {
 
     /// Claims one of `to`'s keys from the relay (a round trip; call it with no lock held).
     async fn claim_key(&self, to: &UserName) -> Result<ClaimedKey, ClientError> {
-        let claimed = self
-            .link()?
-            .call(request::ClaimKey { user: to.clone() })
-            .await?;
+        let claimed = self.call(request::ClaimKey { user: to.clone() }).await?;
         Ok(ClaimedKey {
             identity: claimed.identity,
             key: claimed.key,
@@ -209,11 +206,7 @@ impl ClientState {
             Some(pinned) if &pinned.identity.curve25519 == seen => (IdentityFlag::Known, None),
             Some(_) => (IdentityFlag::Changed, None),
             None => {
-                let published = match self
-                    .link()?
-                    .call(request::Identity { user: from.clone() })
-                    .await
-                {
+                let published = match self.call(request::Identity { user: from.clone() }).await {
                     Ok(published) => Some(published.identity),
                     // The relay has no such account: the key is nobody's.
                     Err(ConnectionError::Refused(_) | ConnectionError::UnexpectedReply { .. }) => {

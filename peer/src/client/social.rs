@@ -143,7 +143,7 @@ impl Social<'_> {
             to: user.clone(),
             note: note.to_string(),
         };
-        let sent = self.client.inner.link()?.call(request).await?;
+        let sent = self.client.inner.call(request).await?;
         if sent.became_friends {
             self.client.inner.befriended(user).await;
         }
@@ -154,7 +154,6 @@ impl Social<'_> {
     pub async fn accept_friend(self, user: &UserName) -> Result<(), ClientError> {
         self.client
             .inner
-            .link()?
             .call(request::AcceptFriend { from: user.clone() })
             .await?;
         self.client.inner.befriended(user).await;
@@ -165,7 +164,6 @@ impl Social<'_> {
     pub async fn reject_friend(self, user: &UserName) -> Result<(), ClientError> {
         self.client
             .inner
-            .link()?
             .call(request::RejectFriend { from: user.clone() })
             .await?;
         Ok(())
@@ -175,7 +173,6 @@ impl Social<'_> {
     pub async fn remove_friend(self, user: &UserName) -> Result<(), ClientError> {
         self.client
             .inner
-            .link()?
             .call(request::RemoveFriend { user: user.clone() })
             .await?;
         self.client.inner.store.remove_contact(user)?;
@@ -191,7 +188,6 @@ impl Social<'_> {
         }
         self.client
             .inner
-            .link()?
             .call(request::Block { user: user.clone() })
             .await?;
         Ok(())
@@ -201,7 +197,6 @@ impl Social<'_> {
     pub async fn unblock(self, user: &UserName) -> Result<(), ClientError> {
         self.client
             .inner
-            .link()?
             .call(request::Unblock { user: user.clone() })
             .await?;
         Ok(())
@@ -275,7 +270,7 @@ impl Social<'_> {
                 NewAvatar::Png(png) => AvatarChange::Set { png },
             }),
         };
-        let profile = self.client.inner.link()?.call(request).await?.profile;
+        let profile = self.client.inner.call(request).await?.profile;
         // Keep our own avatar in the cache too, so `profile show` needs no download.
         let mut own = self.client.inner.cached_contact(&self.client.inner.me)?;
         own.avatar = match (avatar, &own.avatar) {
@@ -304,7 +299,7 @@ impl Social<'_> {
             profile,
             avatar: downloaded,
             ..
-        } = self.client.inner.link()?.call(request).await?;
+        } = self.client.inner.call(request).await?;
         let avatar_from_cache = downloaded.is_none()
             && profile.avatar_version.is_some()
             && profile.avatar_version == known;
