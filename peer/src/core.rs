@@ -4,17 +4,18 @@
 //! what a relay answer means for one, which key shares it proves given), the judging of an
 //! incoming 1:1 message ([`intake`]: shown, a receipt, or kept as undecryptable; which ids
 //! a receipt may move), group sending ([`group_send`]: whom a message is for, whose key
-//! share it still carries, what a member's claim and sealing come to, when a waiting
-//! message is encrypted again) and group intake ([`group_intake`]: how membership events
-//! move the view, who may write, what a group message is once opened) and the inbox's
-//! bookkeeping ([`inbox`]: how far the queue is taken in, what an acknowledgement names,
-//! when the login backlog is caught up).
+//! share it still carries, when a waiting message is encrypted again), key sharing over
+//! Olm ([`share`]: what a recipient's claim and sealing come to), group intake
+//! ([`group_intake`]: how membership events move the view, who may write, what a group
+//! message is once opened) and the inbox's bookkeeping ([`inbox`]: how far the queue is
+//! taken in, what an acknowledgement names, when the login backlog is caught up).
 
 pub(crate) mod group_intake;
 pub(crate) mod group_send;
 pub(crate) mod inbox;
 pub(crate) mod intake;
 pub(crate) mod outbox;
+pub(crate) mod share;
 
 /// What the core's tests build their cases from.
 #[cfg(test)]

@@ -33,26 +33,24 @@ use uchat_wire::msg::group::check_group_name;
 use uchat_wire::msg::page::MAX_PAGE_ENTRIES;
 use uchat_wire::{
     Call, ErrorCode, ErrorReply, GroupChange, GroupId, GroupInfo, GroupMember, GroupSummary,
-    KeyShare, MAX_TEXT_BYTES, MessageId, Seq, UserName,
+    MAX_TEXT_BYTES, MessageId, Seq, UserName,
 };
 
 use super::page::fetch_pages;
-use super::sealing::Claims;
 use super::{Client, ClientError, ClientState, ConnectionError, now_ms, random_id};
 use crate::body::Body;
 use crate::core::group_intake::{self, GroupIntake, GroupOpened, ViewStep};
-use crate::core::group_send::{self, ShareStep};
+use crate::core::group_send;
 use crate::core::outbox::{self, Delivery};
+use crate::core::share::Missed;
 use crate::crypto::megolm::{
     self, InboundGroupSession, MegolmError, OutboundGroupSession, SealedInbound,
 };
-use crate::crypto::olm::Identity;
 use crate::envelope::{Content, GroupEnvelope, Payload};
 use crate::event::{ClientEvent, ReceivedMessage};
 use crate::store::{
-    ContactSessions, ConversationId, EntryFlags, EntryStatus, GroupOutboundCommit, GroupOutbox,
-    HistoryEntry, IdentityFlag, InboundCommit, InboundGroupRecord, LocalGroup, OutboundGroupRecord,
-    OutboxEntry,
+    ConversationId, EntryFlags, EntryStatus, GroupOutboundCommit, GroupOutbox, HistoryEntry,
+    IdentityFlag, InboundCommit, InboundGroupRecord, LocalGroup, OutboundGroupRecord, OutboxEntry,
 };
 
 /// How long a new message waits for membership events the relay has already committed
@@ -346,33 +344,6 @@ impl Groups<'_> {
     }
 }
 
-/// A group session's key sealed for the members who still need it.
-#[derive(Default)]
-struct KeyShares {
-    /// One Olm message per member, for the relay to queue before the group message.
-    key_shares: Vec<KeyShare>,
-    /// The Olm state the shares moved, committed with the message.
-    contacts: Vec<ContactSessions>,
-    /// Some member's share waits for the relay: the message is encrypted again first.
-    incomplete: bool,
-}
-
-impl KeyShares {
-    /// Notes a member whose share was not made this time, and why.
-    fn missed<T>(&mut self, group: GroupId, member: &UserName, step: ShareStep<T>) {
-        match step {
-            ShareStep::Go(_) => {}
-            ShareStep::CannotGo(why) => {
-                tracing::warn!(%group, %member, error = %why, "cannot share the group key with a member");
-            }
-            ShareStep::Waits(why) => {
-                tracing::debug!(%group, %member, reason = %why, "key share waits for the relay");
-                self.incomplete = true;
-            }
-        }
-    }
-}
-
 impl ClientState {
     /// Sends a request answered with `Group`, records the group and returns it.
     async fn group_request<C>(&self, request: C) -> Result<GroupInfo, ClientError>
@@ -516,7 +487,18 @@ impl ClientState {
             sender: None,
         };
         let to = group_send::still_to_share(&recipients, &record.shared_with);
-        let shares = self.seal_key_shares(&identity, group, &to, claims, &share.to_bytes(), now)?;
+        let shares = self.seal_key_shares(&identity, &to, claims, &share.to_bytes(), now)?;
+        let incomplete = shares.waits();
+        for (member, missed) in &shares.missed {
+            match missed {
+                Missed::CannotGo(why) => {
+                    tracing::warn!(%group, %member, error = %why, "cannot share the group key with a member");
+                }
+                Missed::Waits(why) => {
+                    tracing::debug!(%group, %member, reason = %why, "key share waits for the relay");
+                }
+            }
+        }
         let payload = Payload {
             id: draft.id,
             sent_ms: draft.sent_ms,
@@ -540,7 +522,7 @@ impl ClientState {
                 epoch,
                 session_id: session.id(),
                 key_shares: shares.key_shares,
-                incomplete: shares.incomplete,
+                incomplete,
             }),
         };
         self.store.commit_group_outbound(&GroupOutboundCommit {
@@ -565,46 +547,6 @@ impl ClientState {
             done_upload,
         })?;
         Ok(outbox)
-    }
-
-    /// Seals the group session's key (`share`, a payload's bytes) for each member in `to`
-    /// over Olm, with the keys claimed for them before the lock (`claims`): the shares
-    /// made, the Olm state to commit with them, and whether some share waits for the relay.
-    fn seal_key_shares(
-        &self,
-        identity: &Identity,
-        group: GroupId,
-        to: &[&UserName],
-        mut claims: Claims,
-        share: &[u8],
-        now: u64,
-    ) -> Result<KeyShares, ClientError> {
-        let mut shares = KeyShares::default();
-        for &member in to {
-            let claimed = match group_send::after_claim(claims.remove(member))? {
-                ShareStep::Go(claimed) => claimed,
-                missed => {
-                    shares.missed(group, member, missed);
-                    continue;
-                }
-            };
-            let sealed = self.olm_seal(identity, member, share, now, claimed.as_ref());
-            match group_send::after_seal(sealed)? {
-                ShareStep::Go(sealed) => {
-                    shares.key_shares.push(KeyShare {
-                        to: member.clone(),
-                        ciphertext: sealed.envelope,
-                    });
-                    shares.contacts.push(ContactSessions {
-                        contact: member.clone(),
-                        sessions: sealed.sessions,
-                        pin: sealed.pin,
-                    });
-                }
-                missed => shares.missed(group, member, missed),
-            }
-        }
-        Ok(shares)
     }
 
     /// Hands one group message to the relay. If the group's members changed since it was

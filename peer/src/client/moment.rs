@@ -26,7 +26,7 @@ use crate::event::ClientEvent;
 use crate::moment::{
     CommentBody, Moment, PostBody, check_comment, check_post, encode, open_moment,
 };
-use crate::store::{ContactSessions, FileRef, MomentImageRecord, MomentKeyRecord};
+use crate::store::{FileRef, MomentImageRecord, MomentKeyRecord};
 use crate::transfer::TransferError;
 
 /// A posted moment.
@@ -362,7 +362,7 @@ impl ClientState {
         key: &PostKey,
         viewers: &[UserName],
     ) -> Result<(Vec<KeyShare>, Vec<(UserName, String)>), ClientError> {
-        let mut claims = self.claim_keys(viewers).await?;
+        let claims = self.claim_keys(viewers).await?;
         let identity = self.identity();
         let now = now_ms();
         let share = Payload {
@@ -376,40 +376,24 @@ impl ClientState {
             sender: None,
         }
         .to_bytes();
-        let (mut shares, mut contacts, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
-        for viewer in viewers {
-            let claimed = claims.remove(viewer).transpose()?;
-            match self.olm_seal(&identity, viewer, &share, now, claimed.as_ref()) {
-                Ok(Some(sealed)) => {
-                    shares.push(KeyShare {
-                        to: viewer.clone(),
-                        ciphertext: sealed.envelope,
-                    });
-                    contacts.push(ContactSessions {
-                        contact: viewer.clone(),
-                        sessions: sealed.sessions,
-                        pin: sealed.pin,
-                    });
-                }
-                Err(e @ (ClientError::IdentityChanged { .. } | ClientError::Session { .. })) => {
-                    tracing::warn!(%viewer, error = %e, "cannot share a post's key");
-                    skipped.push((viewer.clone(), e.to_string()));
-                }
-                // The session to this viewer went away after the keys were claimed.
-                Ok(None) => {
-                    skipped.push((viewer.clone(), "no session; try again".into()));
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let viewers: Vec<&UserName> = viewers.iter().collect();
+        let shares = self.seal_key_shares(&identity, &viewers, claims, &share, now)?;
+        let skipped = shares
+            .missed
+            .into_iter()
+            .map(|(viewer, missed)| {
+                tracing::warn!(%viewer, reason = missed.reason(), "cannot share a post's key");
+                (viewer, missed.reason().to_owned())
+            })
+            .collect();
         let record = MomentKeyRecord {
             author: self.me.clone(),
             key: key.to_bytes().to_vec(),
             received_ms: now,
         };
         self.store
-            .commit_moment_outbound(post, &record, &contacts)?;
-        Ok((shares, skipped))
+            .commit_moment_outbound(post, &record, &shares.contacts)?;
+        Ok((shares.key_shares, skipped))
     }
 
     /// Takes in a post's key shared by `author`: opened with Olm from their pinned

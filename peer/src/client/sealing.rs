@@ -11,13 +11,14 @@ use std::collections::HashMap;
 use uchat_wire::request;
 
 use futures_util::{StreamExt, stream};
-use uchat_wire::{IdentityKeys, SignedKey, UserName};
+use uchat_wire::{IdentityKeys, KeyShare, SignedKey, UserName};
 
 use super::{ClientError, ClientState, to_records, unexpected};
 use crate::connection::ConnectionError;
+use crate::core::share::{self, Missed, ShareStep};
 use crate::crypto::olm::{self, Identity};
 use crate::envelope::Envelope;
-use crate::store::{IdentityFlag, PinnedIdentity, SessionRecord};
+use crate::store::{ContactSessions, IdentityFlag, PinnedIdentity, SessionRecord};
 use crate::trust::{IdentityCheck, check_identity};
 
 /// Key claims in flight at once when many contacts need one (a group's or a post's first
@@ -266,5 +267,67 @@ impl ClientState {
             pin,
             sessions,
         })
+    }
+}
+
+/// A key sealed over Olm for each of several recipients.
+#[derive(Default)]
+pub(super) struct KeyShares {
+    /// One Olm message per recipient, for the relay to queue.
+    pub(super) key_shares: Vec<KeyShare>,
+    /// The Olm state the shares moved, to commit with what carries them.
+    pub(super) contacts: Vec<ContactSessions>,
+    /// The recipients who got no share this time, and why.
+    pub(super) missed: Vec<(UserName, Missed)>,
+}
+
+impl KeyShares {
+    /// Whether some share waits for the relay (a group message is encrypted again first).
+    pub(super) fn waits(&self) -> bool {
+        self.missed
+            .iter()
+            .any(|(_, missed)| matches!(missed, Missed::Waits(_)))
+    }
+}
+
+impl ClientState {
+    /// Seals `share` (a payload's bytes: a group session's or a post's key) for each of
+    /// `to` over Olm under the identity lock (`identity`), with the keys claimed for them
+    /// before it (`claims`): the shares made, the Olm state to commit with them, and who
+    /// got none ([`share::after_claim`], [`share::after_seal`]).
+    pub(super) fn seal_key_shares(
+        &self,
+        identity: &Identity,
+        to: &[&UserName],
+        mut claims: Claims,
+        share: &[u8],
+        now: u64,
+    ) -> Result<KeyShares, ClientError> {
+        let mut shares = KeyShares::default();
+        for &recipient in to {
+            let claimed = match share::after_claim(claims.remove(recipient))? {
+                ShareStep::Go(claimed) => claimed,
+                ShareStep::Missed(missed) => {
+                    shares.missed.push((recipient.clone(), missed));
+                    continue;
+                }
+            };
+            let sealed = self.olm_seal(identity, recipient, share, now, claimed.as_ref());
+            match share::after_seal(sealed)? {
+                ShareStep::Go(sealed) => {
+                    shares.key_shares.push(KeyShare {
+                        to: recipient.clone(),
+                        ciphertext: sealed.envelope,
+                    });
+                    shares.contacts.push(ContactSessions {
+                        contact: recipient.clone(),
+                        sessions: sealed.sessions,
+                        pin: sealed.pin,
+                    });
+                }
+                ShareStep::Missed(missed) => shares.missed.push((recipient.clone(), missed)),
+            }
+        }
+        Ok(shares)
     }
 }

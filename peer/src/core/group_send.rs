@@ -1,7 +1,7 @@
 //! Group sending's rules, with no I/O: whom a group message goes to and whose copy of the
-//! session key it still has to carry ([`recipients`], [`still_to_share`]), what one
-//! member's claimed key and sealing come to ([`after_claim`], [`after_seal`]), and when a
-//! waiting message is encrypted again before it goes ([`needs_reencryption`]).
+//! session key it still has to carry ([`recipients`], [`still_to_share`]), and when a
+//! waiting message is encrypted again before it goes ([`needs_reencryption`]); what one
+//! member's claimed key and sealing come to is [`super::share`]'s.
 //! `ClientState::encrypt_for_group` and `deliver_group` ask these.
 //!
 //! Keys go only to the members of the view membership events built (`LocalGroup::seen`),
@@ -10,8 +10,6 @@
 
 use uchat_wire::{GroupInfo, UserName};
 
-use crate::client::ClientError;
-use crate::connection::ConnectionError;
 use crate::store::{GroupOutbox, LocalGroup};
 
 /// The view a message to the group is encrypted for: the membership events built, if this
@@ -44,50 +42,6 @@ pub(crate) fn still_to_share<'a>(
         .collect()
 }
 
-/// What one member's share comes to at a step of making it.
-#[derive(Debug, PartialEq)]
-pub(crate) enum ShareStep<T> {
-    /// On to the next step with this.
-    Go(T),
-    /// This member cannot be given the key now (the relay refuses their keys, their
-    /// identity changed, no session can be made): the message goes without their share,
-    /// and the key goes to them with a later message.
-    CannotGo(String),
-    /// Their share waits for the relay (offline, with no Olm session to them yet): the
-    /// message is marked incomplete and encrypted again, sharing the key, before it goes.
-    Waits(String),
-}
-
-/// What a key claimed for a member (`None`: none was needed, a session exists) allows.
-pub(crate) fn after_claim<K>(
-    claim: Option<Result<K, ClientError>>,
-) -> Result<ShareStep<Option<K>>, ClientError> {
-    match claim {
-        None => Ok(ShareStep::Go(None)),
-        Some(Ok(key)) => Ok(ShareStep::Go(Some(key))),
-        Some(Err(ClientError::Connection(ConnectionError::Refused(e)))) => {
-            Ok(ShareStep::CannotGo(e.to_string()))
-        }
-        Some(Err(ClientError::Connection(e))) => Ok(ShareStep::Waits(e.to_string())),
-        Some(Err(e)) => Err(e),
-    }
-}
-
-/// What sealing the key for a member came to: a share (`Some`), or none because the
-/// session to them went away after the keys were claimed (`None`: it waits), or an error.
-pub(crate) fn after_seal<S>(
-    sealed: Result<Option<S>, ClientError>,
-) -> Result<ShareStep<S>, ClientError> {
-    match sealed {
-        Ok(Some(sealed)) => Ok(ShareStep::Go(sealed)),
-        Ok(None) => Ok(ShareStep::Waits("the session went away meanwhile".into())),
-        Err(e @ (ClientError::IdentityChanged { .. } | ClientError::Session { .. })) => {
-            Ok(ShareStep::CannotGo(e.to_string()))
-        }
-        Err(e) => Err(e),
-    }
-}
-
 /// Whether a message waiting in the outbox (`part`) must be encrypted again before it
 /// goes: some share waited for the relay, or the view has moved to another epoch
 /// (`seen_epoch`) since it was encrypted, so its keys went to other members.
@@ -99,7 +53,6 @@ pub(crate) fn needs_reencryption(part: &GroupOutbox, seen_epoch: Option<u64>) ->
 mod tests {
     use super::*;
     use crate::core::fixtures::{GROUP, group_of, user};
-    use uchat_wire::{ErrorCode, ErrorReply};
 
     fn names(users: &[&UserName]) -> Vec<String> {
         users.iter().map(|u| u.to_string()).collect()
@@ -142,45 +95,6 @@ mod tests {
         let left = still_to_share(&to, &[user("carol")]);
         assert_eq!(names(&left), ["bob", "dave"]);
         assert!(still_to_share(&to, &[user("bob"), user("carol"), user("dave")]).is_empty());
-    }
-
-    fn refused(code: ErrorCode) -> ClientError {
-        ClientError::Connection(ConnectionError::Refused(ErrorReply {
-            code,
-            message: "no".into(),
-        }))
-    }
-
-    fn offline() -> ClientError {
-        ClientError::Connection(ConnectionError::Unreachable {
-            relay: "relay".into(),
-            reason: "offline".into(),
-        })
-    }
-
-    #[test]
-    fn a_refused_claim_skips_the_member_and_an_offline_one_waits() -> Result<(), ClientError> {
-        assert_eq!(after_claim::<u8>(None)?, ShareStep::Go(None));
-        assert_eq!(after_claim(Some(Ok(7u8)))?, ShareStep::Go(Some(7)));
-        let skipped = after_claim::<u8>(Some(Err(refused(ErrorCode::NotFriends))))?;
-        assert!(matches!(skipped, ShareStep::CannotGo(_)), "{skipped:?}");
-        let waits = after_claim::<u8>(Some(Err(offline())))?;
-        assert!(matches!(waits, ShareStep::Waits(_)), "{waits:?}");
-        // Anything else (the store failing, say) stops the send.
-        assert!(after_claim::<u8>(Some(Err(ClientError::EmptyMessage))).is_err());
-        Ok(())
-    }
-
-    #[test]
-    fn a_changed_identity_skips_the_member_and_a_lost_session_waits() -> Result<(), ClientError> {
-        assert_eq!(after_seal(Ok(Some(3u8)))?, ShareStep::Go(3));
-        let waits = after_seal::<u8>(Ok(None))?;
-        assert!(matches!(waits, ShareStep::Waits(_)), "{waits:?}");
-        let changed = ClientError::IdentityChanged { user: user("bob") };
-        let skipped = after_seal::<u8>(Err(changed))?;
-        assert!(matches!(skipped, ShareStep::CannotGo(_)), "{skipped:?}");
-        assert!(after_seal::<u8>(Err(offline())).is_err());
-        Ok(())
     }
 
     #[test]
