@@ -293,7 +293,7 @@ async fn dispatch(
             "unknown request; this relay may be older than the client",
         )),
         Request::Logout => answer(logout(connection, shared, me()?).await),
-        Request::UploadKeys(ask) => answer(upload_keys(shared, me()?, ask.into()).await),
+        Request::UploadKeys(ask) => answer(upload_keys(shared, me()?, ask).await),
         Request::KeyCount => answer(key_count(shared, me()?).await),
         Request::ReplaceIdentity(ask) => {
             answer(replace_identity(connection, shared, me()?, ask).await)
@@ -415,7 +415,6 @@ mod tests {
     use uchat_wire::{IdentityKeys, Password, SignedKey};
 
     use super::account::*;
-    use super::keys::*;
     use super::*;
     use crate::server::connection::Login;
     use crate::server::tests::test_shared;
@@ -444,8 +443,8 @@ mod tests {
         }
     }
 
-    fn keys(one_time: &[u8], fallback: Option<u8>) -> KeyUpload {
-        KeyUpload {
+    fn keys(one_time: &[u8], fallback: Option<u8>) -> request::UploadKeys {
+        request::UploadKeys {
             one_time_keys: one_time.iter().copied().map(key).collect(),
             fallback_key: fallback.map(key),
         }
@@ -455,7 +454,7 @@ mod tests {
         shared: &Arc<RelayState>,
         password: &str,
         identity_byte: u8,
-        upload: KeyUpload,
+        upload: request::UploadKeys,
     ) -> Result<Registered, ErrorReply> {
         let password = Password::new(password);
         admit_register(

@@ -20,7 +20,7 @@ use crate::server::online::ConnectionId;
 use crate::server::rate_limit::AttemptTicket;
 use crate::server::{RelayState, blocking, now_ms};
 
-use super::keys::{KeyUpload, check_identity_keys, store_keys};
+use super::keys::{check_identity_keys, check_upload, store_keys};
 use super::{fail, store_failure, throttled};
 
 /// Passwords shorter than this are refused at registration (NIST SP 800-63B's minimum).
@@ -68,7 +68,10 @@ pub(super) async fn register(
     shared: &Arc<RelayState>,
     ask: request::Register,
 ) -> Result<reply::Session, ErrorReply> {
-    let keys = KeyUpload::new(ask.one_time_keys, ask.fallback_key);
+    let keys = request::UploadKeys {
+        one_time_keys: ask.one_time_keys,
+        fallback_key: ask.fallback_key,
+    };
     let (username, ip) = (ask.username, connection.remote.ip());
     match admit_register(shared, ip, &username, ask.password, ask.identity, keys).await? {
         Registered::New => tracing::info!(user = %username, "registered"),
@@ -87,11 +90,11 @@ pub(super) async fn admit_register(
     username: &UserName,
     password: Password,
     identity: IdentityKeys,
-    keys: KeyUpload,
+    keys: request::UploadKeys,
 ) -> Result<Registered, ErrorReply> {
     check_password_policy(&password)?;
     check_identity_keys(&identity)?;
-    keys.check()?;
+    check_upload(&keys)?;
     if let Some(existing) = account_named(shared, username).await? {
         return retry_register(shared, ip, existing, password, &identity, keys).await;
     }
@@ -136,7 +139,7 @@ pub(super) async fn retry_register(
     existing: AccountRecord,
     password: Password,
     identity: &IdentityKeys,
-    keys: KeyUpload,
+    keys: request::UploadKeys,
 ) -> Result<Registered, ErrorReply> {
     let username = existing.username;
     if existing.identity != *identity {

@@ -46,33 +46,10 @@ pub(super) fn check_keys(
     one_time_keys.iter().chain(fallback).try_for_each(check_key)
 }
 
-/// Signed one-time keys and an optional fallback key, as a request carries them.
-pub(super) struct KeyUpload {
-    /// One-time keys to add to the stock.
-    pub(super) one_time_keys: Vec<SignedKey>,
-    /// A fallback key to set, if any.
-    pub(super) fallback_key: Option<SignedKey>,
-}
-
-impl From<request::UploadKeys> for KeyUpload {
-    fn from(upload: request::UploadKeys) -> Self {
-        KeyUpload::new(upload.one_time_keys, upload.fallback_key)
-    }
-}
-
-impl KeyUpload {
-    /// The keys a `Register`, `UploadKeys` or `ReplaceIdentity` carries.
-    pub(super) fn new(one_time_keys: Vec<SignedKey>, fallback_key: Option<SignedKey>) -> Self {
-        KeyUpload {
-            one_time_keys,
-            fallback_key,
-        }
-    }
-
-    /// [`ErrorCode::TooLarge`] or [`ErrorCode::BadKeys`] unless the keys are acceptable.
-    pub(super) fn check(&self) -> Result<(), ErrorReply> {
-        check_keys(&self.one_time_keys, self.fallback_key.as_ref())
-    }
+/// [`ErrorCode::TooLarge`] or [`ErrorCode::BadKeys`] unless the keys a `Register`,
+/// `UploadKeys` or `ReplaceIdentity` carries are acceptable.
+pub(super) fn check_upload(keys: &request::UploadKeys) -> Result<(), ErrorReply> {
+    check_keys(&keys.one_time_keys, keys.fallback_key.as_ref())
 }
 
 /// Adds one-time keys to `user`'s stock and sets the fallback key if one is given;
@@ -80,7 +57,7 @@ impl KeyUpload {
 pub(super) async fn store_keys(
     shared: &Arc<RelayState>,
     user: &UserName,
-    keys: KeyUpload,
+    keys: request::UploadKeys,
 ) -> Result<u64, ErrorReply> {
     let store = shared.store.clone();
     let max_stock = shared.limits.max_one_time_keys;
@@ -97,9 +74,9 @@ pub(super) async fn store_keys(
 pub(super) async fn upload_keys(
     shared: &Arc<RelayState>,
     user: UserName,
-    keys: KeyUpload,
+    keys: request::UploadKeys,
 ) -> Result<reply::KeyCount, ErrorReply> {
-    keys.check()?;
+    check_upload(&keys)?;
     let count = store_keys(shared, &user, keys).await?;
     Ok(reply::KeyCount {
         one_time_keys: count,
@@ -115,11 +92,14 @@ pub(super) async fn replace_identity(
     user: UserName,
     ask: request::ReplaceIdentity,
 ) -> Result<reply::KeyCount, ErrorReply> {
-    let keys = KeyUpload::new(ask.one_time_keys, ask.fallback_key);
+    let keys = request::UploadKeys {
+        one_time_keys: ask.one_time_keys,
+        fallback_key: ask.fallback_key,
+    };
     let identity = ask.identity;
     let keep_token_hash = require_password_login(connection.state().login.as_ref())?;
     check_identity_keys(&identity)?;
-    keys.check()?;
+    check_upload(&keys)?;
     let store = shared.store.clone();
     let max_stock = shared.limits.max_one_time_keys;
     let name = user.clone();
