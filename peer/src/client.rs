@@ -804,13 +804,23 @@ impl Client {
     /// Waits until every event queued for this user when the client connected has been
     /// taken in and stored.
     pub async fn catch_up(&self, timeout: Duration) -> Result<(), ClientError> {
-        self.inner.link()?;
+        let link = self.inner.link()?;
         let mut processed = self.inner.processed.subscribe();
         let backlog = *self.backlog.lock().unwrap_or_else(PoisonError::into_inner);
-        tokio::time::timeout(timeout, processed.wait_for(|seq| backlog.caught_up(*seq)))
-            .await
-            .map_err(|_| ClientError::CatchUpTimeout(timeout))?
-            .map_err(|_| ClientError::CatchUpTimeout(timeout))?;
+        let caught_up = async {
+            processed
+                .wait_for(|seq| backlog.caught_up(*seq))
+                .await
+                .map(|_| ())
+        };
+        tokio::select! {
+            biased;
+            waited = tokio::time::timeout(timeout, caught_up) => waited
+                .map_err(|_| ClientError::CatchUpTimeout(timeout))?
+                .map_err(|_| ClientError::CatchUpTimeout(timeout))?,
+            // The inbox stops with the connection: waiting longer would only time out.
+            lost = link.lost() => return Err(lost.into()),
+        }
         // Let the acknowledgement and the delivery receipts for what was taken in reach
         // the relay before a short-lived CLI exits. The value is copied out first: a
         // borrow held across the await blocks the inbox's next write to the channel, and
@@ -1039,8 +1049,13 @@ impl Client {
         self.after_connect().await
     }
 
-    /// Acknowledges what was taken in, stops the tasks and closes the connection.
+    /// Takes in what waited at the relay when the client connected (for up to 30 s: the
+    /// CLI contract says every command stores pending events before it exits),
+    /// acknowledges what was taken in, stops the tasks and closes the connection.
     pub async fn close(self) {
+        if let Err(e) = self.catch_up(CLOSE_CATCH_UP).await {
+            tracing::debug!(error = %e, "closing before the backlog was taken in");
+        }
         let processed = *self.inner.processed.borrow();
         self.inner.ack(processed).await;
         self.inner.send_delivered_receipts().await;
@@ -1053,6 +1068,11 @@ impl Client {
         }
     }
 }
+
+/// How long [`Client::close`] waits for the connect-time backlog to be taken in. Taking in
+/// goes at thousands of events a second, so only a huge backlog or a stalled relay meets
+/// it; what is left stays queued at the relay for the next run.
+const CLOSE_CATCH_UP: Duration = Duration::from_secs(30);
 
 async fn derive(password: &str, salt: &[u8]) -> Result<LocalKey, ClientError> {
     let password = password.to_string();

@@ -516,6 +516,12 @@ impl RelayLink {
         self.conn.closed().await.to_string()
     }
 
+    /// Resolves when the connection is closed, with the error a request on it would meet.
+    pub async fn lost(&self) -> ConnectionError {
+        let reason = self.conn.closed().await;
+        self.unreachable(reason)
+    }
+
     /// Closes the connection at once because this side cannot go on (for example local
     /// storage failed); the relay keeps the unacknowledged events for the next connection.
     pub fn abort(&self, reason: &str) {

@@ -191,6 +191,50 @@ fn the_sender_sees_its_messages_delivered_then_read() -> Result<()> {
     Ok(())
 }
 
+/// Opens `peer`'s profile in this process with the client library (online if the relay
+/// runs, offline if not).
+async fn open_in_process(relay: &TestRelay, peer: &Peer) -> Result<uchat_peer::Client> {
+    let options = uchat_peer::ClientOptions {
+        home: peer.home().to_path_buf(),
+        relay: Some(relay.addr.clone()),
+        relay_fingerprint: Some(relay.fingerprint.parse()?),
+    };
+    Ok(uchat_peer::Client::open(options, uchat_tests::PASSWORD).await?)
+}
+
+#[test]
+fn a_command_that_only_lists_friends_still_takes_in_everything_waiting() -> Result<()> {
+    const WAITING: usize = 150;
+    let mut relay = TestRelay::start()?;
+    let alice = Peer::register(&relay, "alice")?;
+    let bob = Peer::register(&relay, "bob")?;
+    befriend(&alice, &bob)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let sender = open_in_process(&relay, &alice).await?;
+        let bob_name = uchat_wire::UserName::parse("bob")?;
+        for i in 0..WAITING {
+            sender.send_text(&bob_name, &format!("waiting {i}")).await?;
+        }
+        sender.close().await;
+        anyhow::Ok(())
+    })?;
+    // The CLI contract: every invocation takes in pending events and stores them before it
+    // exits, whatever its own work was.
+    bob.ok(&["friends", "list"])?;
+    relay.kill_9();
+    let stored = runtime.block_on(async {
+        let reader = open_in_process(&relay, &bob).await?;
+        let conversation =
+            uchat_peer::store::ConversationId::direct(&uchat_wire::UserName::parse("alice")?);
+        let stored = reader.history(&conversation, 10 * WAITING)?.len();
+        reader.close().await;
+        anyhow::Ok(stored)
+    })?;
+    assert_eq!(stored, WAITING, "bob's device stored every waiting message");
+    Ok(())
+}
+
 #[test]
 fn every_send_racing_the_receipts_that_come_back_reports_sent() -> Result<()> {
     let relay = TestRelay::start()?;
