@@ -108,6 +108,43 @@ pub(super) struct Draft {
     pub(super) sent_ms: u64,
 }
 
+impl Draft {
+    /// The draft as `me`'s history shows it once written to `group` at `now`: pending
+    /// until the relay takes it.
+    fn history_entry(&self, group: GroupId, me: &UserName, now: u64) -> HistoryEntry {
+        HistoryEntry {
+            id: self.id,
+            conversation: ConversationId::group(group),
+            from: me.clone(),
+            to: me.clone(),
+            sent_ms: self.sent_ms,
+            received_ms: now,
+            text: self.body.text(),
+            status: EntryStatus::Pending,
+            flags: EntryFlags::default(),
+            group: Some(group),
+            group_change: None,
+            file: self.body.file(),
+            position: 0,
+        }
+    }
+}
+
+/// Logs the members a group key share could not go to: for good (a warning) or until
+/// the relay answers again.
+fn report_missed_shares(group: GroupId, missed: &[(UserName, Missed)]) {
+    for (member, missed) in missed {
+        match missed {
+            Missed::CannotGo(why) => {
+                tracing::warn!(%group, %member, error = %why, "cannot share the group key with a member");
+            }
+            Missed::Waits(why) => {
+                tracing::debug!(%group, %member, reason = %why, "key share waits for the relay");
+            }
+        }
+    }
+}
+
 /// Groups: making and managing them and sending to them (`client.groups()`).
 #[derive(Clone, Copy)]
 pub struct Groups<'a> {
@@ -489,16 +526,7 @@ impl ClientState {
         let to = group_send::still_to_share(&recipients, &record.shared_with);
         let shares = self.seal_key_shares(&identity, &to, claims, &share.to_bytes(), now)?;
         let incomplete = shares.waits();
-        for (member, missed) in &shares.missed {
-            match missed {
-                Missed::CannotGo(why) => {
-                    tracing::warn!(%group, %member, error = %why, "cannot share the group key with a member");
-                }
-                Missed::Waits(why) => {
-                    tracing::debug!(%group, %member, reason = %why, "key share waits for the relay");
-                }
-            }
-        }
+        report_missed_shares(group, &shares.missed);
         let payload = Payload {
             id: draft.id,
             sent_ms: draft.sent_ms,
@@ -528,21 +556,7 @@ impl ClientState {
         self.store.commit_group_outbound(&GroupOutboundCommit {
             contacts: shares.contacts,
             outbound: (group, record),
-            entry: HistoryEntry {
-                id: draft.id,
-                conversation: ConversationId::group(group),
-                from: self.me.clone(),
-                to: self.me.clone(),
-                sent_ms: draft.sent_ms,
-                received_ms: now,
-                text: draft.body.text(),
-                status: EntryStatus::Pending,
-                flags: EntryFlags::default(),
-                group: Some(group),
-                group_change: None,
-                file: draft.body.file(),
-                position: 0,
-            },
+            entry: draft.history_entry(group, &self.me, now),
             outbox: outbox.clone(),
             done_upload,
         })?;
