@@ -13,6 +13,8 @@
 //! transaction before the relay is told to delete them.
 
 mod call;
+mod connector;
+mod courier;
 mod file;
 mod group;
 mod moment;
@@ -43,18 +45,17 @@ use crate::store::{
     OutboundCommit, OutboxEntry, PeerStore, PinnedIdentity, ProfileRecord, SessionRecord,
     StoreError,
 };
-use tokio::sync::{Mutex, broadcast, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use uchat_wire::{
     CertFingerprint, ErrorCode, IdentityKeys, MAX_TEXT_BYTES, MessageId, PROTOCOL_VERSION,
     Password, Push, PushEvent, Seq, SessionToken, UserName,
 };
 
-use crate::backoff::Backoff;
 use crate::body::Body;
 use crate::connection::{self, ConnectionError, RelayLink};
 use crate::core::inbox::{self, Backlog};
 use crate::core::intake::{self, Intake};
-use crate::core::outbox::{self, Delivery, OutboxRun};
+use crate::core::outbox::{self, Delivery};
 use crate::crypto::olm::{Identity, OlmError, SealedSession, SessionSet};
 use crate::crypto::password::{KeyDerivationError, LocalKey};
 use crate::crypto::safety;
@@ -220,6 +221,32 @@ pub enum ClientError {
     /// The event stream did not catch up in time.
     #[error("timed out after {0:?} waiting for pending messages")]
     CatchUpTimeout(Duration),
+    /// The client is closing: its tasks stopped before the work asked of them was done.
+    #[error("the client is closing")]
+    Closing,
+    /// One failure told to several callers that waited for the same work (a reconnect,
+    /// a run of the outbox).
+    #[error(transparent)]
+    Shared(Arc<ClientError>),
+}
+
+/// Tells every one of `answers` that their work failed with `error`: a single caller gets
+/// the error itself, several share it.
+fn tell_all<T>(
+    error: ClientError,
+    answers: impl IntoIterator<Item = oneshot::Sender<Result<T, ClientError>>>,
+) {
+    let mut answers: Vec<_> = answers.into_iter().collect();
+    if answers.len() == 1
+        && let Some(answer) = answers.pop()
+    {
+        let _ = answer.send(Err(error));
+        return;
+    }
+    let shared = Arc::new(error);
+    for answer in answers {
+        let _ = answer.send(Err(ClientError::Shared(shared.clone())));
+    }
 }
 
 impl ClientError {
@@ -261,11 +288,13 @@ struct ClientState {
     /// Serializes every use of the Olm account and sessions. A `std` mutex, taken only
     /// for work without an `.await` (see `sealing.rs`): never across a round trip.
     identity: std::sync::Mutex<Identity>,
-    /// Serializes sending from the outbox, so the relay gets messages in writing order.
-    outbox_lock: Mutex<()>,
-    /// Asks the outbox task to try the outbox again (after membership events a waiting
-    /// group message was waiting for).
+    /// Errands for the courier, the outbox's only sender (see `courier.rs`).
+    courier: mpsc::UnboundedSender<courier::Errand>,
+    /// Asks the courier to send the outbox again (after membership events a waiting
+    /// group message was waiting for, or delivery receipts gathered).
     outbox_wake: tokio::sync::Notify,
+    /// Where the queue stood when the current connection logged in.
+    backlog: std::sync::Mutex<Backlog>,
     /// The relay this client talks to ("HOST:PORT").
     relay: String,
     /// The live connection; `None` while offline.
@@ -276,10 +305,8 @@ struct ClientState {
     calls: std::sync::Mutex<call::CallRegistry>,
     /// Messages taken in whose delivery receipts have not been queued yet.
     delivered: std::sync::Mutex<Vec<(UserName, MessageId)>>,
-    /// Asks the receipt task to queue the delivery receipts waiting in `delivered`.
+    /// Asks the receipt task to have the delivery receipts waiting in `delivered` queued.
     receipts_wake: tokio::sync::Notify,
-    /// Serializes queueing receipts, so one caller can wait for another's to be queued.
-    receipts_lock: Mutex<()>,
 }
 
 /// Everything a client needs once the keys are unlocked.
@@ -297,13 +324,11 @@ struct Unlocked {
 /// A logged-in user connected to a relay.
 pub struct Client {
     inner: Arc<ClientState>,
-    /// Where the queue stood when the current connection logged in.
-    backlog: std::sync::Mutex<Backlog>,
-    /// The event intake, acknowledgement and outbox tasks of the current connection.
-    tasks: std::sync::Mutex<tokio::task::JoinSet<()>>,
-    /// Held while reconnecting, so two callers never dial at once.
-    reconnecting: Mutex<()>,
-    options: ClientOptions,
+    /// The tasks that live as long as the client: the connector (which owns the current
+    /// connection's tasks), the courier and the receipt gatherer. Dropped, they stop.
+    life: tokio::task::JoinSet<()>,
+    /// Asks for the connector (see `connector.rs`).
+    connector: mpsc::UnboundedSender<connector::Ask>,
     /// The receiver made with the channel, so the first subscriber misses nothing taken
     /// in while connecting.
     first_events: std::sync::Mutex<Option<broadcast::Receiver<ClientEvent>>>,
@@ -726,58 +751,38 @@ impl Client {
         } = unlocked;
         let (events, first_events) = broadcast::channel(4096);
         let (processed, _) = watch::channel(Seq(0));
+        let (courier, errands) = mpsc::unbounded_channel();
         let inner = Arc::new(ClientState {
             home: options.home.clone(),
             store,
             me,
             key,
             identity: std::sync::Mutex::new(identity),
-            outbox_lock: Mutex::new(()),
+            courier,
             outbox_wake: tokio::sync::Notify::new(),
+            backlog: std::sync::Mutex::new(backlog),
             calls: std::sync::Mutex::default(),
             delivered: std::sync::Mutex::default(),
             receipts_wake: tokio::sync::Notify::new(),
-            receipts_lock: Mutex::new(()),
             relay,
             link: RwLock::new(link),
             events,
             processed,
         });
-        let client = Client {
+        let mut life = tokio::task::JoinSet::new();
+        life.spawn(courier::run_courier(inner.clone(), errands));
+        life.spawn(receipt::run_receipts(inner.clone()));
+        let (connector, asks) = mpsc::unbounded_channel();
+        let (started, first_start) = oneshot::channel();
+        life.spawn(connector::Connector::new(inner.clone(), options).run(started, asks));
+        first_start.await.map_err(|_| ClientError::Closing)??;
+        Ok(Client {
             inner,
-            backlog: std::sync::Mutex::new(backlog),
-            tasks: std::sync::Mutex::default(),
-            reconnecting: Mutex::new(()),
-            options,
+            life,
+            connector,
             first_events: std::sync::Mutex::new(Some(first_events)),
             new_device: false,
-        };
-        if client.is_online() {
-            client.after_connect().await?;
-        }
-        Ok(client)
-    }
-
-    /// Starts the event tasks, tops up one-time keys and flushes the outbox.
-    async fn after_connect(&self) -> Result<(), ClientError> {
-        {
-            let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
-            tasks.abort_all();
-            // Acknowledgements name only sequence numbers taken in on this connection: a
-            // relay restored from a backup may number events below what we saw before.
-            self.inner.processed.send_replace(Seq(0));
-            tasks.spawn(run_inbox(self.inner.clone()));
-            tasks.spawn(run_acks(self.inner.clone()));
-            tasks.spawn(run_outbox_retries(self.inner.clone()));
-            tasks.spawn(receipt::run_receipts(self.inner.clone()));
-        }
-        self.inner.top_up_keys().await?;
-        if let Err(e) = self.inner.flush_outbox(None).await {
-            tracing::warn!(error = %e, "cannot send the outbox");
-        }
-        // Profile and identity changes of friends while this peer was away.
-        self.inner.sync_friends_or_report().await;
-        Ok(())
+        })
     }
 
     /// Whether this login made new identity keys because the profile directory never held
@@ -806,7 +811,11 @@ impl Client {
     pub async fn catch_up(&self, timeout: Duration) -> Result<(), ClientError> {
         let link = self.inner.link()?;
         let mut processed = self.inner.processed.subscribe();
-        let backlog = *self.backlog.lock().unwrap_or_else(PoisonError::into_inner);
+        let backlog = *self
+            .inner
+            .backlog
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let caught_up = async {
             processed
                 .wait_for(|seq| backlog.caught_up(*seq))
@@ -854,15 +863,15 @@ impl Client {
     /// Sends the outbox up to message `id` (just committed to it) and says what became of
     /// `id`: sent, refused, or waiting for the next run.
     async fn finish_send(&self, id: MessageId) -> Result<MessageId, ClientError> {
-        match self.inner.flush_outbox(Some(id)).await? {
+        match self.inner.send_outbox(Some(id)).await? {
             Some(Delivery::Sent { .. }) => Ok(id),
             Some(Delivery::Refused(error)) => Err(ConnectionError::Refused(error).into()),
             Some(Delivery::Later(source)) => Err(ClientError::Queued {
                 id,
                 source: Box::new(source),
             }),
-            // Another run of the outbox (the retry task, woken by a receipt or a
-            // membership event) took it before this one got the lock: see what became of it.
+            // An earlier run of the courier (nudged by a receipt or a membership event)
+            // sent it before this errand came: see what became of it.
             None if !self.inner.store.in_outbox(id)? => {
                 match self.inner.store.history_entry(&self.inner.me, id)? {
                     Some(entry) if entry.status == EntryStatus::Failed => {
@@ -979,90 +988,21 @@ impl Client {
 
     /// Whether the client is connected to the relay (and the connection has not dropped).
     pub fn is_online(&self) -> bool {
-        self.inner
-            .link()
-            .is_ok_and(|link| link.quic().close_reason().is_none())
-    }
-
-    /// Dials again with backoff until it works (or `give_up_after` passes), resumes the
-    /// session and restarts event intake. Other methods keep working meanwhile (a message
-    /// sent while offline waits in the outbox); a second caller waits for the first.
-    pub async fn reconnect(&self, give_up_after: Duration) -> Result<(), ClientError> {
-        let _one_at_a_time = self.reconnecting.lock().await;
-        if self.is_online() {
-            return Ok(());
-        }
-        // An unrepresentable deadline (Duration::MAX) means never give up.
-        let deadline = tokio::time::Instant::now().checked_add(give_up_after);
-        let mut backoff = Backoff::default();
-        loop {
-            match self.try_reconnect().await {
-                Ok(()) => {
-                    let _ = self.inner.events.send(ClientEvent::Reconnected);
-                    return Ok(());
-                }
-                Err(e @ ClientError::Connection(ConnectionError::Refused(_))) => return Err(e),
-                Err(e @ ClientError::Connection(ConnectionError::FingerprintMismatch { .. })) => {
-                    return Err(e);
-                }
-                Err(e) => {
-                    let mut jitter = [0u8; 1];
-                    let _ = getrandom::fill(&mut jitter);
-                    let delay = backoff.next_delay(f64::from(jitter[0]) / 256.0);
-                    if deadline.is_some_and(|d| tokio::time::Instant::now() + delay > d) {
-                        return Err(e);
-                    }
-                    tracing::info!(error = %e, ?delay, "reconnecting");
-                    tokio::time::sleep(delay).await;
-                }
-            }
-        }
-    }
-
-    async fn try_reconnect(&self) -> Result<(), ClientError> {
-        let profile = self
-            .inner
-            .store
-            .profile()?
-            .ok_or_else(|| ClientError::NotLoggedIn {
-                home: self.inner.home.clone(),
-            })?;
-        let relay = self
-            .options
-            .relay
-            .clone()
-            .unwrap_or_else(|| profile.relay.clone());
-        let link = dial(&self.options, &relay).await?;
-        let reply = link
-            .call(request::Resume {
-                username: profile.username.clone(),
-                token: SessionToken(profile.token.clone()),
-            })
-            .await?;
-        let (_, backlog) = session_of(reply);
-        *self.backlog.lock().unwrap_or_else(PoisonError::into_inner) = backlog;
-        *self
-            .inner
-            .link
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Some(link);
-        self.after_connect().await
+        self.inner.is_online()
     }
 
     /// Takes in what waited at the relay when the client connected (for up to 30 s: the
     /// CLI contract says every command stores pending events before it exits),
     /// acknowledges what was taken in, stops the tasks and closes the connection.
-    pub async fn close(self) {
+    pub async fn close(mut self) {
         if let Err(e) = self.catch_up(CLOSE_CATCH_UP).await {
             tracing::debug!(error = %e, "closing before the backlog was taken in");
         }
         let processed = *self.inner.processed.borrow();
         self.inner.ack(processed).await;
         self.inner.send_delivered_receipts().await;
-        let mut tasks =
-            std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
-        tasks.abort_all();
-        while tasks.join_next().await.is_some() {}
+        self.life.abort_all();
+        while self.life.join_next().await.is_some() {}
         if let Ok(link) = self.inner.link() {
             link.close().await;
         }
@@ -1121,6 +1061,12 @@ impl ClientState {
     /// answered with.
     async fn call<C: uchat_wire::Call>(&self, call: C) -> Result<C::Reply, ConnectionError> {
         self.link()?.call(call).await
+    }
+
+    /// Whether there is a connection and it has not dropped.
+    fn is_online(&self) -> bool {
+        self.link()
+            .is_ok_and(|link| link.quic().close_reason().is_none())
     }
 
     fn link(&self) -> Result<RelayLink, ConnectionError> {
@@ -1294,32 +1240,6 @@ impl ClientState {
             .events
             .send(ClientEvent::OutboxSettled { id: entry.id });
         Ok(delivery)
-    }
-
-    /// Sends the outbox in order, oldest first, under the outbox lock (so messages reach the
-    /// relay in the order they were written). Stops at the first message that must wait:
-    /// sending a later one before it would reorder the conversation. Returns what became
-    /// of `watch`, if it was reached.
-    async fn flush_outbox(
-        &self,
-        watch: Option<MessageId>,
-    ) -> Result<Option<Delivery>, ClientError> {
-        let _order = self.outbox_lock.lock().await;
-        let mut run = OutboxRun::new(self.store.outbox()?, watch);
-        while let Some(entry) = run.next_entry() {
-            let delivery = self.deliver(&entry).await?;
-            match &delivery {
-                Delivery::Sent { .. } => tracing::debug!(id = %entry.id, "sent"),
-                Delivery::Refused(e) => {
-                    tracing::warn!(id = %entry.id, error = %e, "message refused")
-                }
-                Delivery::Later(e) => {
-                    tracing::debug!(id = %entry.id, error = %e, "message waits in the outbox")
-                }
-            }
-            run.settled(entry.id, delivery);
-        }
-        Ok(run.outcome())
     }
 
     async fn ack(&self, through: Seq) {
@@ -1670,17 +1590,6 @@ async fn run_inbox(inner: Arc<ClientState>) {
     }
     let reason = link.closed().await;
     let _ = inner.events.send(ClientEvent::Disconnected { reason });
-}
-
-/// Tries the outbox again whenever something it may have waited for arrived (membership
-/// events a group message needs); a send in progress holds the outbox lock meanwhile.
-async fn run_outbox_retries(inner: Arc<ClientState>) {
-    loop {
-        inner.outbox_wake.notified().await;
-        if let Err(e) = inner.flush_outbox(None).await {
-            tracing::debug!(error = %e, "outbox retry failed");
-        }
-    }
 }
 
 /// Acknowledges taken-in events in batches: waits for progress, lets more arrive for a

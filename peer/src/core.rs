@@ -7,14 +7,16 @@
 //! share it still carries, when a waiting message is encrypted again), key sharing over
 //! Olm ([`share`]: what a recipient's claim and sealing come to), group intake
 //! ([`group_intake`]: how membership events move the view, who may write, what a group
-//! message is once opened) and the inbox's bookkeeping ([`inbox`]: how far the queue is
-//! taken in, what an acknowledgement names, when the login backlog is caught up).
+//! message is once opened), the inbox's bookkeeping ([`inbox`]: how far the queue is
+//! taken in, what an acknowledgement names, when the login backlog is caught up) and
+//! reconnecting ([`redial`]: whom a dial's outcome answers, when to dial again).
 
 pub(crate) mod group_intake;
 pub(crate) mod group_send;
 pub(crate) mod inbox;
 pub(crate) mod intake;
 pub(crate) mod outbox;
+pub(crate) mod redial;
 pub(crate) mod share;
 
 /// What the core's tests build their cases from.

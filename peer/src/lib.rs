@@ -16,11 +16,16 @@
 //! - [`envelope`]: the peer-to-peer format inside the relay's opaque bytes.
 //! - [`moment`]: what posts and comments say inside their encryption, and their rules.
 //! - [`avatar`]: turns a picture into the small square PNG a profile carries.
-//! - `core`: the protocol's rules without I/O (so far the outbox's), which `Client` drives.
+//! - `core`: the protocol's rules without I/O (outbox, intake, group sending, inbox,
+//!   reconnecting), which `Client` and its tasks drive.
 //! - [`backoff`], [`trust`]: small pure pieces.
 //!
 //! Architecture invariant: plaintext, passwords and keys never reach logs or `Debug`
 //! output, and private keys are on disk only sealed under the password-derived key.
+
+// No lock guard lives across an `.await`, so none across a relay round trip (and the
+// peer has no async locks at all: see tests/e2e/tidy.rs).
+#![deny(clippy::await_holding_lock)]
 
 pub mod avatar;
 pub mod backoff;

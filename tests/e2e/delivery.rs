@@ -236,6 +236,51 @@ fn a_command_that_only_lists_friends_still_takes_in_everything_waiting() -> Resu
 }
 
 #[test]
+fn callers_reconnecting_at_once_share_the_dials_and_each_gives_up_on_its_own_time() -> Result<()> {
+    let metrics = format!("127.0.0.1:{}", TestRelay::free_tcp_port()?);
+    let mut relay = TestRelay::start()?;
+    let alice = Peer::register(&relay, "alice")?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let client = open_in_process(&relay, &alice).await?;
+        relay.terminate()?;
+        tokio::time::timeout(Duration::from_secs(10), client.disconnected())
+            .await
+            .context("the client saw the relay go")?;
+        {
+            let patient = client.reconnect(Duration::from_secs(60));
+            tokio::pin!(patient);
+            let started = std::time::Instant::now();
+            // The hasty caller gives up after a second even though the patient one, which
+            // asked first, still waits: neither waits for the other.
+            let hasty = tokio::select! {
+                hasty = client.reconnect(Duration::from_secs(1)) => hasty,
+                patient = &mut patient => anyhow::bail!("the patient caller returned with the relay down: {patient:?}"),
+            };
+            assert!(hasty.is_err(), "the relay is down: {hasty:?}");
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the hasty caller gave up on its own time, not the patient one's: {:?}",
+                started.elapsed()
+            );
+            relay.restart_with(&["--metrics", &metrics])?;
+            let (patient, late) =
+                tokio::join!(patient, client.reconnect(Duration::from_secs(60)));
+            patient?;
+            late?;
+            assert!(client.is_online());
+            let (_, body) = TestRelay::http_get(&metrics, "/metrics")?;
+            assert!(
+                body.contains(r#"uchat_requests_total{kind="resume",outcome="ok"} 1"#),
+                "the callers shared one dial: {body}"
+            );
+        }
+        client.close().await;
+        anyhow::Ok(())
+    })
+}
+
+#[test]
 fn every_send_racing_the_receipts_that_come_back_reports_sent() -> Result<()> {
     let relay = TestRelay::start()?;
     let homes = tempfile::tempdir()?;

@@ -56,6 +56,50 @@ fn every_rust_file_starts_with_a_module_doc_and_has_no_dbg() {
     }
 }
 
+/// The peer holds no lock across a relay round trip, checked in two halves. Its async
+/// code has no lock an `.await` could wait on (no tokio, futures or async-lock mutex,
+/// read-write lock or semaphore): ordering is kept by single-owner tasks (the courier, the
+/// connector) instead. And a `std` lock's guard is never held across an `.await`: the
+/// peer crate denies clippy's `await_holding_lock`, which `scripts/test` runs with
+/// `-D warnings`. Every round trip is an `.await`, so none can happen under a lock.
+#[test]
+fn the_peer_has_no_lock_an_await_can_hold() {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    rust_files(&root.join("peer/src"), &mut files);
+    assert!(files.len() > 20, "found only {} files", files.len());
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("readable");
+        for lock in ["futures::lock", "async_lock"] {
+            assert!(!text.contains(lock), "{} uses {lock}", file.display());
+        }
+        // What follows `tokio::sync::`: a `{ … }` list, or one name.
+        for (at, _) in text.match_indices("tokio::sync::") {
+            let rest = &text[at + "tokio::sync::".len()..];
+            let end = match rest.strip_prefix('{') {
+                Some(list) => list.find('}').map_or(rest.len(), |i| i + 1),
+                None => rest
+                    .find(|c: char| !c.is_alphanumeric() && c != '_')
+                    .unwrap_or(rest.len()),
+            };
+            let named = rest[..end]
+                .split(|c: char| !c.is_alphanumeric() && c != '_')
+                .find(|word| ["Mutex", "RwLock", "Semaphore"].contains(word));
+            assert!(
+                named.is_none(),
+                "{} uses tokio's {named:?}: the peer keeps order with single-owner tasks, not \
+                 async locks",
+                file.display()
+            );
+        }
+    }
+    let lib = std::fs::read_to_string(root.join("peer/src/lib.rs")).expect("readable");
+    assert!(
+        lib.contains("#![deny(clippy::await_holding_lock)]"),
+        "peer/src/lib.rs must deny clippy::await_holding_lock"
+    );
+}
+
 /// Every package `package` links in a normal build (its whole dependency tree, build and
 /// dev dependencies left out), by name, without itself: what `cargo tree -e normal` lists.
 fn linked(package: &str) -> BTreeSet<String> {

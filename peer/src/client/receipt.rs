@@ -68,11 +68,11 @@ impl Client {
         if conversation.group_id().is_none() && inner.read_receipts()? {
             let ids: Vec<(UserName, MessageId)> =
                 unread.iter().map(|m| (m.from.clone(), m.id)).collect();
-            let _order = inner.receipts_lock.lock().await;
-            inner.queue_receipts(ReceiptKind::Read, ids).await?;
+            inner
+                .queue_receipts_by_courier(ReceiptKind::Read, ids)
+                .await?;
         }
         inner.store.mark_read(conversation, &unread)?;
-        inner.outbox_wake.notify_one();
         Ok(unread.len())
     }
 }
@@ -92,12 +92,11 @@ impl ClientState {
         self.receipts_wake.notify_one();
     }
 
-    /// Queues in the outbox the delivery receipts for everything taken in so far (waiting
-    /// for a queueing already under way). A receipt that cannot be made (no session and
-    /// no relay to claim a key from) is logged and dropped: receipts are a courtesy, and
-    /// the message itself is safe.
-    async fn queue_delivered_receipts(&self) {
-        let _order = self.receipts_lock.lock().await;
+    /// Queues in the outbox the delivery receipts for everything taken in so far. Only
+    /// the courier calls this, so receipts are queued in the order messages were taken
+    /// in. A receipt that cannot be made (no session and no relay to claim a key from) is
+    /// logged and dropped: receipts are a courtesy, and the message itself is safe.
+    pub(super) async fn queue_delivered_receipts(&self) {
         let taken = std::mem::take(
             &mut *self
                 .delivered
@@ -112,18 +111,18 @@ impl ClientState {
         }
     }
 
-    /// Queues the delivery receipts waiting (see [`ClientState::queue_delivered_receipts`]) and
-    /// sends the outbox; what cannot go now stays in the outbox for the next run.
+    /// Has the courier queue the delivery receipts waiting (see
+    /// [`ClientState::queue_delivered_receipts`]) and send the outbox, and waits for it;
+    /// what cannot go now stays in the outbox for the next run.
     pub(super) async fn send_delivered_receipts(&self) {
-        self.queue_delivered_receipts().await;
-        if let Err(e) = self.flush_outbox(None).await {
+        if let Err(e) = self.send_outbox(None).await {
             tracing::debug!(error = %e, "receipts wait in the outbox");
         }
     }
 
     /// Encrypts and commits to the outbox one receipt of `kind` per sender (and per
-    /// [`MAX_RECEIPT_IDS`] messages) for `messages`. The caller holds `receipts_lock`.
-    async fn queue_receipts(
+    /// [`MAX_RECEIPT_IDS`] messages) for `messages`. Only the courier calls this.
+    pub(super) async fn queue_receipts(
         &self,
         kind: ReceiptKind,
         messages: Vec<(UserName, MessageId)>,
@@ -187,13 +186,13 @@ impl ClientState {
     }
 }
 
-/// Queues delivery receipts shortly after messages are taken in, gathering those that
-/// arrive together into one receipt per sender, and sends them.
+/// Has delivery receipts queued and sent shortly after messages are taken in, gathering
+/// those that arrive together into one receipt per sender: nudges the courier, which
+/// queues whatever waits in `delivered` at the start of its run.
 pub(super) async fn run_receipts(inner: Arc<ClientState>) {
     loop {
         inner.receipts_wake.notified().await;
         tokio::time::sleep(GATHER).await;
-        inner.queue_delivered_receipts().await;
         inner.outbox_wake.notify_one();
     }
 }

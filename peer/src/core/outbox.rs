@@ -90,19 +90,21 @@ pub(crate) fn shares_given(
 #[derive(Debug)]
 pub(crate) struct OutboxRun {
     waiting: VecDeque<OutboxEntry>,
-    watch: Option<MessageId>,
-    watched: Option<Delivery>,
+    /// The entries someone waits for, with what became of each once the run reached it.
+    watched: Vec<(MessageId, Option<Delivery>)>,
     stopped: bool,
 }
 
 impl OutboxRun {
-    /// A run over `entries` (the outbox, oldest first) that reports what became of
-    /// `watch`, if it is reached.
-    pub(crate) fn new(entries: Vec<OutboxEntry>, watch: Option<MessageId>) -> Self {
+    /// A run over `entries` (the outbox, oldest first) that reports what became of each
+    /// of `watches` the run reaches.
+    pub(crate) fn new(
+        entries: Vec<OutboxEntry>,
+        watches: impl IntoIterator<Item = MessageId>,
+    ) -> Self {
         Self {
             waiting: entries.into(),
-            watch,
-            watched: None,
+            watched: watches.into_iter().map(|id| (id, None)).collect(),
             stopped: false,
         }
     }
@@ -120,14 +122,17 @@ impl OutboxRun {
         if matches!(delivery, Delivery::Later(_)) {
             self.stopped = true;
         }
-        if Some(id) == self.watch {
-            self.watched = Some(delivery);
+        if let Some((_, outcome)) = self.watched.iter_mut().find(|(watch, _)| *watch == id) {
+            *outcome = Some(delivery);
         }
     }
 
-    /// What became of the watched entry, if the run reached it.
-    pub(crate) fn outcome(self) -> Option<Delivery> {
+    /// What became of watched entry `id`, if the run reached it (told once).
+    pub(crate) fn outcome_of(&mut self, id: MessageId) -> Option<Delivery> {
         self.watched
+            .iter_mut()
+            .find(|(watch, _)| *watch == id)
+            .and_then(|(_, outcome)| outcome.take())
     }
 }
 
@@ -179,7 +184,7 @@ mod tests {
     ) -> (Vec<u8>, Option<Delivery>) {
         let mut run = OutboxRun::new(
             entries.iter().map(|&n| entry(n)).collect(),
-            Some(MessageId([watch; 16])),
+            [MessageId([watch; 16])],
         );
         let mut handed = Vec::new();
         while let Some(next) = run.next_entry() {
@@ -187,7 +192,37 @@ mod tests {
             handed.push(n);
             run.settled(next.id, judge(answer(n)));
         }
-        (handed, run.outcome())
+        (handed, run.outcome_of(MessageId([watch; 16])))
+    }
+
+    #[test]
+    fn one_run_tells_each_waiting_sender_about_its_own_message_once() {
+        let mut run = OutboxRun::new(
+            [1, 2, 3].iter().map(|&n| entry(n)).collect(),
+            [MessageId([1; 16]), MessageId([3; 16]), MessageId([2; 16])],
+        );
+        while let Some(next) = run.next_entry() {
+            let answer = match next.id.0[0] {
+                2 => Err(refused(ErrorCode::NotFriends)),
+                3 => Err(offline()),
+                _ => sent(false, &[]),
+            };
+            run.settled(next.id, judge(answer));
+        }
+        assert!(matches!(
+            run.outcome_of(MessageId([1; 16])),
+            Some(Delivery::Sent { .. })
+        ));
+        assert!(matches!(
+            run.outcome_of(MessageId([2; 16])),
+            Some(Delivery::Refused(_))
+        ));
+        assert!(matches!(
+            run.outcome_of(MessageId([3; 16])),
+            Some(Delivery::Later(_))
+        ));
+        assert!(run.outcome_of(MessageId([3; 16])).is_none(), "told once");
+        assert!(run.outcome_of(MessageId([9; 16])).is_none(), "not watched");
     }
 
     #[test]
