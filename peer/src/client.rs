@@ -398,6 +398,17 @@ async fn dial(options: &ClientOptions, relay: &str) -> Result<RelayLink, ClientE
 }
 
 /// The token of a new session and where the user's queue stood when it began.
+/// Resumes `profile`'s session on `link`; returns where its queue stands.
+async fn resume(link: &RelayLink, profile: &ProfileRecord) -> Result<Backlog, ClientError> {
+    let reply = link
+        .call(request::Resume {
+            username: profile.username.clone(),
+            token: SessionToken(profile.token.clone()),
+        })
+        .await?;
+    Ok(session_of(reply).1)
+}
+
 fn session_of(session: reply::Session) -> (SessionToken, Backlog) {
     let backlog = Backlog {
         head: session.queue_head,
@@ -696,13 +707,7 @@ impl Client {
             .unwrap_or_else(|| profile.relay.clone());
         let (link, backlog) = match dial(&options, &relay).await {
             Ok(link) => {
-                let reply = link
-                    .call(request::Resume {
-                        username: profile.username.clone(),
-                        token: SessionToken(profile.token.clone()),
-                    })
-                    .await?;
-                let (_, backlog) = session_of(reply);
+                let backlog = resume(&link, &profile).await?;
                 (Some(link), backlog)
             }
             // Unreachable is a normal state: the client works offline (messages wait in the

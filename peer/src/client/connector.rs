@@ -10,11 +10,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
-use uchat_wire::{SessionToken, request};
 
 use super::{
-    Client, ClientError, ClientOptions, ClientState, dial, run_acks, run_inbox, session_of,
-    tell_all,
+    Client, ClientError, ClientOptions, ClientState, dial, resume, run_acks, run_inbox, tell_all,
 };
 use crate::backoff::Backoff;
 use crate::connection::ConnectionError;
@@ -208,13 +206,7 @@ impl Connector {
             .clone()
             .unwrap_or_else(|| profile.relay.clone());
         let link = dial(&self.options, &relay).await?;
-        let reply = link
-            .call(request::Resume {
-                username: profile.username.clone(),
-                token: SessionToken(profile.token.clone()),
-            })
-            .await?;
-        let (_, backlog) = session_of(reply);
+        let backlog = resume(&link, &profile).await?;
         *self
             .inner
             .backlog
