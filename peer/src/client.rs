@@ -695,12 +695,7 @@ impl Client {
             .ok_or_else(|| ClientError::NotLoggedIn {
                 home: options.home.clone(),
             })?;
-        let key = derive(password, &profile.kdf_salt).await?;
-        let identity = Identity::unseal(&profile.account_pickle, &key).map_err(|_| {
-            ClientError::WrongPassword {
-                home: options.home.clone(),
-            }
-        })?;
+        let (key, identity) = unlock(&profile, password, &options.home).await?;
         let relay = options
             .relay
             .clone()

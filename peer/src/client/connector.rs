@@ -118,7 +118,9 @@ impl Callers {
         let sleep = tokio::time::sleep(delay);
         tokio::pin!(sleep);
         loop {
+            // The pause first: an ask that comes as it ends waits for the dial that follows.
             tokio::select! {
+                biased;
                 () = &mut sleep => return true,
                 ask = self.asks.recv() => match ask {
                     Some(ask) => self.add(ask),

@@ -44,7 +44,10 @@ pub(super) async fn run_courier(
 ) {
     loop {
         let mut batch = Vec::new();
+        // Errands first: a caller waits for its answer, while a nudge only asks for a run
+        // that serving the errand makes anyway.
         tokio::select! {
+            biased;
             errand = errands.recv() => match errand {
                 Some(errand) => batch.push(errand),
                 None => return,
