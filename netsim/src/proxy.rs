@@ -167,8 +167,9 @@ struct Direction {
     scheduler: Scheduler,
 }
 
-/// State shared by the proxy's tasks.
-struct Shared {
+/// The proxy's state, shared by its tasks: both directions' link models and schedulers,
+/// the NAT, and the counters its statistics report.
+struct ProxyState {
     start: Instant,
     listen: Arc<UdpSocket>,
     upstream: SocketAddr,
@@ -182,7 +183,7 @@ struct Shared {
     order: std::sync::atomic::AtomicU64,
 }
 
-impl Shared {
+impl ProxyState {
     fn now(&self) -> Duration {
         self.start.elapsed()
     }
@@ -234,7 +235,7 @@ impl Shared {
 /// A running proxy. Dropping it stops every task.
 pub struct Proxy {
     local_addr: SocketAddr,
-    shared: Arc<Shared>,
+    shared: Arc<ProxyState>,
     tasks: JoinSet<()>,
 }
 
@@ -274,7 +275,7 @@ impl Proxy {
         };
         let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let local_dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(ProxyState {
             start: Instant::now(),
             listen: socket,
             upstream,
@@ -350,7 +351,7 @@ struct Mapping {
 
 /// Reads clients' datagrams, gives each client (and, behind a symmetric NAT, each new
 /// mapping) an upstream socket, and forwards up.
-async fn run_clients(shared: Arc<Shared>) {
+async fn run_clients(shared: Arc<ProxyState>) {
     let mut mappings: HashMap<SocketAddr, Mapping> = HashMap::new();
     let mut readers = JoinSet::new();
     let mut buf = vec![0u8; MAX_DATAGRAM_BYTES];
@@ -441,7 +442,7 @@ async fn run_clients(shared: Arc<Shared>) {
 /// Reads what comes back to one mapping's upstream socket, lets the NAT filter it, and
 /// forwards it down to the client.
 async fn run_upstream_reader(
-    shared: Arc<Shared>,
+    shared: Arc<ProxyState>,
     socket: Arc<UdpSocket>,
     client: SocketAddr,
     public: SocketAddr,
