@@ -189,6 +189,25 @@ struct Entry {
     last_used_ms: u64,
 }
 
+/// A decrypted Olm message.
+#[derive(Debug)]
+pub struct Decrypted {
+    /// What the message said.
+    pub plaintext: Vec<u8>,
+    /// Whether the message opened a new inbound session and so used up a one-time key:
+    /// the account changed and must be saved with the session.
+    pub account_changed: bool,
+}
+
+impl Decrypted {
+    fn on_a_known_session(plaintext: Vec<u8>) -> Self {
+        Self {
+            plaintext,
+            account_changed: false,
+        }
+    }
+}
+
 /// Every session with one contact.
 ///
 /// Keeps every inbound session (two peers that open sessions to each other at the same
@@ -303,14 +322,15 @@ impl SessionSet {
 
     /// Decrypts a message from the contact whose identity key is `their_curve25519`,
     /// using only sessions made with that key, and creating an inbound session from a
-    /// pre-key message when none matches.
+    /// pre-key message when none matches (which uses up one of `identity`'s one-time
+    /// keys: the only case where the account changes and must be saved).
     pub fn decrypt(
         &mut self,
         identity: &mut Identity,
         their_curve25519: &[u8],
         message: &OlmMessage,
         now_ms: u64,
-    ) -> Result<Vec<u8>, OlmError> {
+    ) -> Result<Decrypted, OlmError> {
         if let OlmMessage::PreKey(pre_key) = message {
             let session_id = pre_key.session_id();
             if let Some(entry) = self
@@ -323,7 +343,7 @@ impl SessionSet {
                     .decrypt(message)
                     .map_err(|_| OlmError::NoMatchingSession)?;
                 entry.last_used_ms = now_ms;
-                return Ok(plaintext);
+                return Ok(Decrypted::on_a_known_session(plaintext));
             }
             let their_key = curve_key(their_curve25519, "identity key")?;
             let created = identity
@@ -333,7 +353,10 @@ impl SessionSet {
                     reason: e.to_string(),
                 })?;
             self.add(created.session, their_curve25519, now_ms);
-            return Ok(created.plaintext);
+            return Ok(Decrypted {
+                plaintext: created.plaintext,
+                account_changed: true,
+            });
         }
         // A normal message: try the sessions made with the sender's key, most recently
         // used first.
@@ -345,7 +368,7 @@ impl SessionSet {
             let entry = &mut self.entries[i];
             if let Ok(plaintext) = entry.session.decrypt(message) {
                 entry.last_used_ms = now_ms;
-                return Ok(plaintext);
+                return Ok(Decrypted::on_a_known_session(plaintext));
             }
         }
         Err(OlmError::NoMatchingSession)
@@ -378,6 +401,31 @@ mod tests {
     }
 
     #[test]
+    fn only_the_message_that_opens_a_session_changes_the_account() {
+        let (mut alice, mut bob, mut alice_set, mut bob_set) = pair();
+        let (a, b) = (curve(&alice), curve(&bob));
+        let first = alice_set.encrypt(b"first", &b, 2).expect("encrypts");
+        let second = alice_set.encrypt(b"second", &b, 3).expect("encrypts");
+        let opened = bob_set.decrypt(&mut bob, &a, &first, 4).expect("decrypts");
+        assert!(opened.account_changed, "the one-time key is used up");
+        // Still a pre-key message (alice has not heard back), but on the session now known.
+        let again = bob_set.decrypt(&mut bob, &a, &second, 5).expect("decrypts");
+        assert_eq!(again.plaintext, b"second");
+        assert!(!again.account_changed);
+        let reply = bob_set.encrypt(b"reply", &a, 6).expect("encrypts");
+        let heard = alice_set
+            .decrypt(&mut alice, &b, &reply, 7)
+            .expect("decrypts");
+        assert!(
+            !heard.account_changed,
+            "an outbound session's reply changes no account"
+        );
+        let normal = alice_set.encrypt(b"normal", &b, 8).expect("encrypts");
+        let normal = bob_set.decrypt(&mut bob, &a, &normal, 9).expect("decrypts");
+        assert!(!normal.account_changed);
+    }
+
+    #[test]
     fn messages_delivered_out_of_order_and_late_all_decrypt() {
         let (mut alice, mut bob, mut alice_set, mut bob_set) = pair();
         let (a, b) = (curve(&alice), curve(&bob));
@@ -394,7 +442,8 @@ mod tests {
         for i in order {
             let plain = bob_set
                 .decrypt(&mut bob, &a, &sent[i], 3)
-                .expect("decrypts");
+                .expect("decrypts")
+                .plaintext;
             assert_eq!(plain, format!("m{i}").as_bytes());
         }
         // A reply, then a long gap with many messages, still works.
@@ -432,11 +481,17 @@ mod tests {
         let from_alice = alice_set.encrypt(b"hi bob", &b, 2).expect("encrypts");
         let from_bob = bob_set.encrypt(b"hi alice", &a, 2).expect("encrypts");
         assert_eq!(
-            bob_set.decrypt(&mut bob, &a, &from_alice, 3).expect("ok"),
+            bob_set
+                .decrypt(&mut bob, &a, &from_alice, 3)
+                .expect("ok")
+                .plaintext,
             b"hi bob"
         );
         assert_eq!(
-            alice_set.decrypt(&mut alice, &b, &from_bob, 3).expect("ok"),
+            alice_set
+                .decrypt(&mut alice, &b, &from_bob, 3)
+                .expect("ok")
+                .plaintext,
             b"hi alice"
         );
         for round in 0..5u64 {
@@ -471,7 +526,8 @@ mod tests {
         assert_eq!(
             bob_set
                 .decrypt(&mut bob, &m, &forged, 10)
-                .expect("readable"),
+                .expect("readable")
+                .plaintext,
             b"I am alice"
         );
         // bob's next message to alice still goes on alice's session, not mallory's newer one.
@@ -506,7 +562,10 @@ mod tests {
         assert!(bob_set2.can_send_to(&a));
         let m2 = alice_set.encrypt(b"two", &b, 3).expect("encrypts");
         assert_eq!(
-            bob_set2.decrypt(&mut bob2, &a, &m2, 3).expect("decrypts"),
+            bob_set2
+                .decrypt(&mut bob2, &a, &m2, 3)
+                .expect("decrypts")
+                .plaintext,
             b"two"
         );
     }

@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let (mut identity, mut sessions) = FIXTURE.restore();
-    if let Ok(plaintext) = sessions.decrypt(&mut identity, &sender_key, &message, NOW_MS) {
-        received::take_in(&plaintext);
+    if let Ok(opened) = sessions.decrypt(&mut identity, &sender_key, &message, NOW_MS) {
+        received::take_in(&opened.plaintext);
     }
 });

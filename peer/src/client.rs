@@ -1393,9 +1393,9 @@ impl ClientState {
         &self,
         identity: &mut Identity,
         commit: &InboundCommit,
-        sessions_changed: bool,
+        account_changed: bool,
     ) -> Result<(), ClientError> {
-        self.commit_olm_with(identity, sessions_changed, || {
+        self.commit_olm_with(identity, account_changed, || {
             self.store.commit_inbound(commit)
         })
     }
@@ -1405,11 +1405,11 @@ impl ClientState {
     fn commit_olm_with(
         &self,
         identity: &mut Identity,
-        sessions_changed: bool,
+        account_changed: bool,
         commit: impl FnOnce() -> Result<(), crate::store::StoreError>,
     ) -> Result<(), ClientError> {
         if let Err(e) = commit() {
-            if sessions_changed
+            if account_changed
                 && let Some(profile) = self.store.profile()?
                 && let Ok(saved) = Identity::unseal(&profile.account_pickle, &self.key)
             {
@@ -1417,7 +1417,7 @@ impl ClientState {
             }
             return Err(e.into());
         }
-        if sessions_changed {
+        if account_changed {
             self.save_account(identity)?;
         }
         Ok(())
@@ -1459,7 +1459,7 @@ impl ClientState {
                 None
             }
         };
-        let sessions_changed = opened.sessions.is_some();
+        let account_changed = opened.account_changed;
         let inbound = InboundCommit {
             sessions: opened.sessions.unwrap_or_default(),
             pin: opened.pin,
@@ -1470,7 +1470,7 @@ impl ClientState {
             group_session: None,
             group: None,
         };
-        self.commit_olm_with(&mut identity, sessions_changed, || {
+        self.commit_olm_with(&mut identity, account_changed, || {
             commit(inbound, accepted.as_ref())
         })?;
         Ok(accepted)
@@ -1524,7 +1524,7 @@ impl ClientState {
             group: None,
             file: body.as_ref().and_then(Body::file),
         };
-        let sessions_changed = opened.sessions.is_some();
+        let account_changed = opened.account_changed;
         let commit = InboundCommit {
             sessions: opened.sessions.unwrap_or_default(),
             pin: opened.pin,
@@ -1535,7 +1535,7 @@ impl ClientState {
             group_session: None,
             group: None,
         };
-        self.commit_olm_inbound(&mut identity, &commit, sessions_changed)?;
+        self.commit_olm_inbound(&mut identity, &commit, account_changed)?;
         Ok(Opened::Message(Box::new(received)))
     }
 }

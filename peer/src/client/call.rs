@@ -287,7 +287,7 @@ impl ClientState {
         // A call's offer or answer goes to no history and marks no message as seen: only
         // the Olm state it changed is saved.
         if let Some(sessions) = &opened.sessions {
-            self.commit_olm_with(&mut identity, true, || {
+            self.commit_olm_with(&mut identity, opened.account_changed, || {
                 self.store
                     .commit_olm_state(from, sessions, opened.pin.as_ref())
             })?;

@@ -164,7 +164,7 @@ impl ClientState {
         // Someone who sends no read receipts sees none either.
         let read_receipts_on = kind == ReceiptKind::Delivered || self.read_receipts()?;
         let ids = crate::core::intake::receipt_ids(kind, ids, read_receipts_on);
-        let sessions_changed = opened.sessions.is_some();
+        let account_changed = opened.account_changed;
         let commit = InboundCommit {
             sessions: opened.sessions.unwrap_or_default(),
             pin: opened.pin,
@@ -176,7 +176,7 @@ impl ClientState {
             group: None,
         };
         let mut changed = Vec::new();
-        self.commit_olm_with(identity, sessions_changed, || {
+        self.commit_olm_with(identity, account_changed, || {
             changed = self
                 .store
                 .commit_receipt(&commit, &self.me, kind.status(), ids)?;

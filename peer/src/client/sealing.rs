@@ -55,6 +55,9 @@ pub(super) struct OlmOpened {
     pub(super) pin: Option<PinnedIdentity>,
     /// The sender's sessions to save, if decrypting changed them.
     pub(super) sessions: Option<Vec<SessionRecord>>,
+    /// Whether decrypting opened a new inbound session, using up a one-time key: the
+    /// account must be saved after the sessions.
+    pub(super) account_changed: bool,
 }
 
 /// An envelope whose sender key has been compared with the pin (or, on first contact,
@@ -251,21 +254,27 @@ impl ClientState {
                     flag: IdentityFlag::Known,
                     pin: None,
                     sessions: None,
+                    account_changed: false,
                 });
             }
         };
         let mut sessions = self.sessions(from)?;
         let decrypted = olm::message_from_parts(envelope.message_type, &envelope.body)
             .and_then(|m| sessions.decrypt(identity, &envelope.sender_key, &m, now));
-        let (plaintext, sessions) = match decrypted {
-            Err(e) => (Err(e.to_string()), None),
-            Ok(plain) => (Ok(plain), Some(to_records(sessions.seal(&self.key)))),
+        let (plaintext, sessions, account_changed) = match decrypted {
+            Err(e) => (Err(e.to_string()), None, false),
+            Ok(opened) => (
+                Ok(opened.plaintext),
+                Some(to_records(sessions.seal(&self.key))),
+                opened.account_changed,
+            ),
         };
         Ok(OlmOpened {
             plaintext,
             flag,
             pin,
             sessions,
+            account_changed,
         })
     }
 }
