@@ -12,6 +12,7 @@
 //! committed (session state, history, de-duplication mark, sequence number) in one
 //! transaction before the relay is told to delete them.
 
+mod batch;
 mod call;
 mod connector;
 mod courier;
@@ -54,13 +55,12 @@ use uchat_wire::{
 use crate::body::Body;
 use crate::connection::{self, ConnectionError, RelayLink};
 use crate::core::inbox::{self, Backlog};
-use crate::core::intake::{self, Intake};
 use crate::core::outbox::{self, Delivery};
 use crate::crypto::olm::{Identity, OlmError, SealedSession, SessionSet};
 use crate::crypto::password::{KeyDerivationError, LocalKey};
 use crate::crypto::safety;
-use crate::envelope::{Content, Payload, ReceiptKind};
-use crate::event::{ClientEvent, ReceivedMessage};
+use crate::envelope::{Content, Payload};
+use crate::event::ClientEvent;
 use crate::trust::{KNOWN_RELAYS_FILE, KnownRelays, TrustError};
 
 /// One-time keys published at registration and whenever the relay's stock runs low.
@@ -1255,6 +1255,37 @@ impl ClientState {
         }
     }
 
+    /// Takes in pushed events in order, each run of 1:1 messages among them in one commit
+    /// (see `batch.rs`).
+    async fn take_in_all(&self, pushes: Vec<Push>) -> Result<(), ClientError> {
+        let mut run = Vec::new();
+        for push in pushes {
+            match push.event {
+                PushEvent::Message {
+                    from,
+                    id,
+                    ciphertext,
+                } => run.push(batch::Pushed {
+                    from,
+                    id,
+                    ciphertext,
+                    relay_ts_ms: push.relay_ts_ms,
+                    seq: push.seq.unwrap_or_default(),
+                }),
+                event => {
+                    if !run.is_empty() {
+                        self.take_in_messages(std::mem::take(&mut run)).await?;
+                    }
+                    self.take_in(Push { event, ..push }).await?;
+                }
+            }
+        }
+        if !run.is_empty() {
+            self.take_in_messages(run).await?;
+        }
+        Ok(())
+    }
+
     /// Takes in one pushed event: decrypts and commits it, then reports it.
     async fn take_in(&self, push: Push) -> Result<(), ClientError> {
         let seq = push.seq.unwrap_or_default();
@@ -1264,8 +1295,14 @@ impl ClientState {
                 id,
                 ciphertext,
             } => {
-                self.take_in_message(from, id, &ciphertext, push.relay_ts_ms, seq)
-                    .await?
+                let message = batch::Pushed {
+                    from,
+                    id,
+                    ciphertext,
+                    relay_ts_ms: push.relay_ts_ms,
+                    seq,
+                };
+                self.take_in_messages(vec![message]).await?
             }
             event @ (PushEvent::Presence { .. }
             | PushEvent::FriendRequest { .. }
@@ -1347,61 +1384,12 @@ impl ClientState {
             });
     }
 
-    /// Takes in one 1:1 message (or receipt) and reports it. A redelivery after a lost
-    /// acknowledgement is already stored and shown: it only needs acknowledging again,
-    /// which the caller's sequence number does.
-    async fn take_in_message(
-        &self,
-        from: UserName,
-        id: MessageId,
-        ciphertext: &[u8],
-        relay_ts_ms: u64,
-        seq: Seq,
-    ) -> Result<(), ClientError> {
-        if self.store.has_message(&from, id)? {
-            return Ok(());
-        }
-        match self
-            .open_message(from, id, ciphertext, relay_ts_ms, seq)
-            .await?
-        {
-            Opened::Message(received) => {
-                if received.problem.is_none() {
-                    self.note_delivered(&received.from, received.id);
-                }
-                let _ = self.events.send(ClientEvent::Message(*received));
-            }
-            Opened::Receipt { from, kind, ids } => {
-                if !ids.is_empty() {
-                    let _ = self.events.send(ClientEvent::Receipt {
-                        user: from,
-                        kind,
-                        ids,
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Commits what an Olm decryption changed. Decrypting a pre-key message used up a
-    /// one-time key in the account held in memory: if the commit fails, the event will be
-    /// pushed again and then needs that key, so the account goes back to its last saved
-    /// state; if it succeeds, the account is saved after the session (a crash in between
-    /// leaves the key usable, never a session without its key).
-    fn commit_olm_inbound(
-        &self,
-        identity: &mut Identity,
-        commit: &InboundCommit,
-        account_changed: bool,
-    ) -> Result<(), ClientError> {
-        self.commit_olm_with(identity, account_changed, || {
-            self.store.commit_inbound(commit)
-        })
-    }
-
-    /// [`ClientState::commit_olm_inbound`] for any store commit that saves what an Olm
-    /// decryption changed (`commit`), with the same care for the account.
+    /// Commits what an Olm decryption changed (`commit`, a store commit). Decrypting a
+    /// pre-key message used up a one-time key in the account held in memory
+    /// (`account_changed`): if the commit fails, the event will be pushed again and then
+    /// needs that key, so the account goes back to its last saved state; if it succeeds,
+    /// the account is saved after the sessions (a crash in between leaves the key usable,
+    /// never a session without its key).
     fn commit_olm_with(
         &self,
         identity: &mut Identity,
@@ -1475,84 +1463,12 @@ impl ClientState {
         })?;
         Ok(accepted)
     }
-
-    /// Decrypts a message and commits it. A message that cannot be decrypted is kept as
-    /// such (never dropped silently); a receipt changes the status of the messages it
-    /// names instead of being shown.
-    async fn open_message(
-        &self,
-        from: UserName,
-        id: MessageId,
-        ciphertext: &[u8],
-        relay_ts_ms: u64,
-        seq: Seq,
-    ) -> Result<Opened, ClientError> {
-        let now = now_ms();
-        let checked = self.check_sender(&from, ciphertext, now).await?;
-        let mut identity = self.identity();
-        let opened = self.olm_open(&mut identity, &from, checked, now)?;
-        let (body, sent_ms, problem) =
-            match intake::judge_opened(&opened.plaintext, id, opened.flag) {
-                Intake::Receipt { kind, ids } => {
-                    let ids = self.take_in_receipt(
-                        &mut identity,
-                        opened,
-                        from.clone(),
-                        id,
-                        seq,
-                        kind,
-                        &ids,
-                    )?;
-                    return Ok(Opened::Receipt { from, kind, ids });
-                }
-                Intake::Show { body, sent_ms } => (Some(body), sent_ms, None),
-                Intake::Undecryptable { problem, sent_ms } => {
-                    (None, sent_ms.unwrap_or(relay_ts_ms), Some(problem))
-                }
-            };
-        if problem.is_some() {
-            tracing::warn!(%from, %id, "message could not be decrypted; kept as undecryptable");
-        }
-        let received = ReceivedMessage {
-            id,
-            from: from.clone(),
-            to: self.me.clone(),
-            text: body.as_ref().and_then(Body::text),
-            sent_ms,
-            identity: opened.flag,
-            problem,
-            group: None,
-            file: body.as_ref().and_then(Body::file),
-        };
-        let account_changed = opened.account_changed;
-        let commit = InboundCommit {
-            sessions: opened.sessions.unwrap_or_default(),
-            pin: opened.pin,
-            entry: Some(received.history_entry(now)),
-            from,
-            id,
-            seq,
-            group_session: None,
-            group: None,
-        };
-        self.commit_olm_inbound(&mut identity, &commit, account_changed)?;
-        Ok(Opened::Message(Box::new(received)))
-    }
 }
 
-/// What an incoming 1:1 message turned out to be.
-enum Opened {
-    /// Something to show (perhaps as undecryptable).
-    Message(Box<ReceivedMessage>),
-    /// A receipt from `from`, which moved the status of `ids` forward.
-    Receipt {
-        from: UserName,
-        kind: ReceiptKind,
-        ids: Vec<MessageId>,
-    },
-}
+/// Events taken in with one commit at most (the relay pushes at most 256 at once too).
+const INTAKE_BATCH: usize = 256;
 
-/// Takes in pushed events one at a time until the stream ends.
+/// Takes in pushed events, batch after batch, until the stream ends.
 async fn run_inbox(inner: Arc<ClientState>) {
     // QUIC announces a stream with its first bytes, so this waits for the first event.
     let link = match inner.link() {
@@ -1569,23 +1485,33 @@ async fn run_inbox(inner: Arc<ClientState>) {
         }
     };
     loop {
-        match events.next().await {
-            Ok(Some(push)) => {
-                if let Err(e) = inner.take_in(push).await {
-                    // Not acknowledged, so the relay sends it again on the next connection.
-                    // Closing this one makes the reconnect logic take over instead of
-                    // leaving a connection that silently takes in nothing.
-                    tracing::error!(error = %e, "cannot take in an incoming event");
-                    link.abort("peer could not store an event");
-                    break;
-                }
-            }
-            Ok(None) => break,
-            Err(e) => {
-                tracing::warn!(error = %e, "bad event from the relay");
-                link.abort("bad event frame");
+        // The first event waited for, then every one already here, up to a batch.
+        let mut batch = Vec::new();
+        let mut read = events.next().await;
+        while let Ok(Some(push)) = read {
+            batch.push(push);
+            if batch.len() == INTAKE_BATCH {
+                read = Ok(None);
                 break;
             }
+            read = events.next_ready();
+        }
+        let ended = batch.is_empty();
+        if let Err(e) = inner.take_in_all(batch).await {
+            // Not acknowledged, so the relay sends it again on the next connection.
+            // Closing this one makes the reconnect logic take over instead of
+            // leaving a connection that silently takes in nothing.
+            tracing::error!(error = %e, "cannot take in an incoming event");
+            link.abort("peer could not store an event");
+            break;
+        }
+        if let Err(e) = read {
+            tracing::warn!(error = %e, "bad event from the relay");
+            link.abort("bad event frame");
+            break;
+        }
+        if ended {
+            break;
         }
     }
     let reason = link.closed().await;

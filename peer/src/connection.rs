@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
@@ -574,6 +575,22 @@ pub struct EventStream {
 }
 
 impl EventStream {
+    /// The next event if it has already arrived (in what was read, or in what QUIC holds
+    /// for this stream), without waiting: how the inbox gathers a batch after
+    /// [`EventStream::next`]. `read_chunk` is cancel-safe, so polling it once loses nothing.
+    pub fn next_ready(&mut self) -> Result<Option<Push>, ConnectionError> {
+        loop {
+            if let Some(push) = self.decoder.next_message()? {
+                return Ok(Some(push));
+            }
+            match self.recv.read_chunk(usize::MAX, true).now_or_never() {
+                Some(Ok(Some(chunk))) => self.decoder.push(&chunk.bytes)?,
+                // Nothing more yet, or the end: `next` reports the end.
+                Some(Ok(None) | Err(_)) | None => return Ok(None),
+            }
+        }
+    }
+
     /// The next event, or `None` when the stream or connection ended.
     pub async fn next(&mut self) -> Result<Option<Push>, ConnectionError> {
         loop {

@@ -236,6 +236,63 @@ fn a_command_that_only_lists_friends_still_takes_in_everything_waiting() -> Resu
 }
 
 #[test]
+fn a_backlog_from_two_senders_with_receipts_among_it_is_taken_in_whole_and_in_order() -> Result<()>
+{
+    const EACH: usize = 60;
+    let relay = TestRelay::start()?;
+    let alice = Peer::register(&relay, "alice")?;
+    let bob = Peer::register(&relay, "bob")?;
+    let carol = Peer::register(&relay, "carol")?;
+    befriend(&alice, &bob)?;
+    befriend(&carol, &bob)?;
+    let asked = bob.send("alice", "are you there?")?;
+    // alice reads it: her delivered and read receipts wait in bob's queue.
+    alice.history("bob")?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let from_alice = open_in_process(&relay, &alice).await?;
+        let from_carol = open_in_process(&relay, &carol).await?;
+        let bob_name = uchat_wire::UserName::parse("bob")?;
+        // Interleaved, so one pushed batch holds both senders (carol's all pre-key
+        // messages on one new session, since bob has not answered her yet).
+        for i in 0..EACH {
+            from_alice
+                .send_text(&bob_name, &format!("alice {i}"))
+                .await?;
+            from_carol
+                .send_text(&bob_name, &format!("carol {i}"))
+                .await?;
+        }
+        from_alice.close().await;
+        from_carol.close().await;
+        anyhow::Ok(())
+    })?;
+    let from_alice = bob.history("alice")?;
+    let mut expected = vec!["are you there?".to_string()];
+    expected.extend((0..EACH).map(|i| format!("alice {i}")));
+    assert_eq!(texts(&from_alice), expected);
+    assert_eq!(
+        texts(&bob.history("carol")?),
+        (0..EACH).map(|i| format!("carol {i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(bob.status_of("alice", &asked)?, "read");
+    // And both senders hear that everything was delivered (bob's history read them too).
+    for (sender, name) in [(&alice, "bob"), (&carol, "bob")] {
+        let statuses: Vec<_> = sender
+            .history(name)?
+            .iter()
+            .filter(|m| m["from"] != "bob")
+            .map(|m| m["status"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert!(
+            statuses.iter().all(|s| s == "delivered" || s == "read"),
+            "{statuses:?}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
 fn callers_reconnecting_at_once_share_the_dials_and_each_gives_up_on_its_own_time() -> Result<()> {
     let metrics = format!("127.0.0.1:{}", TestRelay::free_tcp_port()?);
     let mut relay = TestRelay::start()?;

@@ -12,13 +12,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
-use uchat_wire::{MessageId, Seq, UserName};
+use uchat_wire::{MessageId, UserName};
 
-use super::sealing::OlmOpened;
 use super::{Client, ClientError, ClientState};
-use crate::crypto::olm::Identity;
 use crate::envelope::{Content, MAX_RECEIPT_IDS, ReceiptKind};
-use crate::store::{ConversationId, EntryStatus, InboundCommit};
+use crate::store::{ConversationId, EntryStatus};
 
 /// How long delivery receipts gather before they are queued.
 const GATHER: Duration = Duration::from_millis(50);
@@ -28,7 +26,7 @@ const READ_RECEIPTS: &str = "read-receipts";
 
 impl ReceiptKind {
     /// The history status a receipt of this kind moves a message to.
-    fn status(self) -> EntryStatus {
+    pub(super) fn status(self) -> EntryStatus {
         match self {
             ReceiptKind::Delivered => EntryStatus::Delivered,
             ReceiptKind::Read => EntryStatus::Read,
@@ -79,7 +77,7 @@ impl Client {
 
 impl ClientState {
     /// Whether read receipts are on on this device (see [`Client::read_receipts`]).
-    fn read_receipts(&self) -> Result<bool, ClientError> {
+    pub(super) fn read_receipts(&self) -> Result<bool, ClientError> {
         Ok(self.store.setting(READ_RECEIPTS, true)?)
     }
 
@@ -145,44 +143,6 @@ impl ClientState {
             }
         }
         first_error.map_or(Ok(()), Err)
-    }
-
-    /// Commits a receipt from `from` (message `id`, event `seq`) that `opened` decrypted:
-    /// the Olm state and de-duplication mark with the status change of `ids`, in one
-    /// transaction. Returns the ids whose status moved.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn take_in_receipt(
-        &self,
-        identity: &mut Identity,
-        opened: OlmOpened,
-        from: UserName,
-        id: MessageId,
-        seq: Seq,
-        kind: ReceiptKind,
-        ids: &[MessageId],
-    ) -> Result<Vec<MessageId>, ClientError> {
-        // Someone who sends no read receipts sees none either.
-        let read_receipts_on = kind == ReceiptKind::Delivered || self.read_receipts()?;
-        let ids = crate::core::intake::receipt_ids(kind, ids, read_receipts_on);
-        let account_changed = opened.account_changed;
-        let commit = InboundCommit {
-            sessions: opened.sessions.unwrap_or_default(),
-            pin: opened.pin,
-            entry: None,
-            from,
-            id,
-            seq,
-            group_session: None,
-            group: None,
-        };
-        let mut changed = Vec::new();
-        self.commit_olm_with(identity, account_changed, || {
-            changed = self
-                .store
-                .commit_receipt(&commit, &self.me, kind.status(), ids)?;
-            Ok(())
-        })?;
-        Ok(changed)
     }
 }
 

@@ -16,7 +16,7 @@ use uchat_wire::{IdentityKeys, KeyShare, SignedKey, UserName};
 use super::{ClientError, ClientState, to_records, unexpected};
 use crate::connection::ConnectionError;
 use crate::core::share::{self, Missed, ShareStep};
-use crate::crypto::olm::{self, Identity};
+use crate::crypto::olm::{self, Identity, SessionSet};
 use crate::envelope::Envelope;
 use crate::store::{ContactSessions, IdentityFlag, PinnedIdentity, SessionRecord};
 use crate::trust::{IdentityCheck, check_identity};
@@ -246,36 +246,77 @@ impl ClientState {
         checked: CheckedEnvelope,
         now: u64,
     ) -> Result<OlmOpened, ClientError> {
-        let (envelope, flag, pin) = match checked {
-            Ok(checked) => checked,
-            Err(problem) => {
-                return Ok(OlmOpened {
-                    plaintext: Err(problem),
-                    flag: IdentityFlag::Known,
-                    pin: None,
-                    sessions: None,
-                    account_changed: false,
-                });
-            }
+        let mut sessions = match &checked {
+            Ok(_) => self.sessions(from)?,
+            Err(_) => SessionSet::default(),
         };
-        let mut sessions = self.sessions(from)?;
-        let decrypted = olm::message_from_parts(envelope.message_type, &envelope.body)
-            .and_then(|m| sessions.decrypt(identity, &envelope.sender_key, &m, now));
-        let (plaintext, sessions, account_changed) = match decrypted {
-            Err(e) => (Err(e.to_string()), None, false),
-            Ok(opened) => (
-                Ok(opened.plaintext),
-                Some(to_records(sessions.seal(&self.key))),
-                opened.account_changed,
-            ),
-        };
+        let opened = olm_open_with(identity, &mut sessions, checked, now);
+        let sessions = opened
+            .decrypted
+            .then(|| to_records(sessions.seal(&self.key)));
         Ok(OlmOpened {
-            plaintext,
+            plaintext: opened.plaintext,
+            flag: opened.flag,
+            pin: opened.pin,
+            sessions,
+            account_changed: opened.account_changed,
+        })
+    }
+}
+
+/// What opening an envelope on sessions the caller holds found (see [`olm_open_with`]).
+pub(super) struct OpenedWith {
+    /// The plaintext, or why there is none.
+    pub(super) plaintext: Result<Vec<u8>, String>,
+    /// What the sender's key was: known, new (pinned now) or changed.
+    pub(super) flag: IdentityFlag,
+    /// The sender's identity to pin, on first contact.
+    pub(super) pin: Option<PinnedIdentity>,
+    /// Whether the sessions moved (the message decrypted), so they must be saved.
+    pub(super) decrypted: bool,
+    /// Whether a new inbound session used up a one-time key of the account.
+    pub(super) account_changed: bool,
+}
+
+/// Decrypts a checked envelope with `sessions` (the sender's, which it moves on), under
+/// the identity lock the caller holds. Used by [`ClientState::olm_open`] and by the
+/// inbox's batches, which keep each sender's sessions in memory from one message to the
+/// next until their one commit.
+pub(super) fn olm_open_with(
+    identity: &mut Identity,
+    sessions: &mut SessionSet,
+    checked: CheckedEnvelope,
+    now: u64,
+) -> OpenedWith {
+    let (envelope, flag, pin) = match checked {
+        Ok(checked) => checked,
+        Err(problem) => {
+            return OpenedWith {
+                plaintext: Err(problem),
+                flag: IdentityFlag::Known,
+                pin: None,
+                decrypted: false,
+                account_changed: false,
+            };
+        }
+    };
+    let decrypted = olm::message_from_parts(envelope.message_type, &envelope.body)
+        .and_then(|m| sessions.decrypt(identity, &envelope.sender_key, &m, now));
+    match decrypted {
+        Err(e) => OpenedWith {
+            plaintext: Err(e.to_string()),
             flag,
             pin,
-            sessions,
-            account_changed,
-        })
+            decrypted: false,
+            account_changed: false,
+        },
+        Ok(opened) => OpenedWith {
+            plaintext: Ok(opened.plaintext),
+            flag,
+            pin,
+            decrypted: true,
+            account_changed: opened.account_changed,
+        },
     }
 }
 

@@ -1,6 +1,6 @@
 //! What an incoming 1:1 message is, once Olm has had its go at it, with no I/O: a body to
 //! show, a receipt, or something kept as undecryptable with the reason ([`judge_opened`]);
-//! and which message ids a receipt may move ([`receipt_ids`]). `ClientState::open_message`
+//! and which message ids a receipt may move ([`receipt_ids`]). `ClientState::take_in_messages`
 //! asks these and commits the answer. A message is never dropped for failing: it is kept,
 //! marked, so the person sees that something arrived.
 

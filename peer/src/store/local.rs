@@ -61,6 +61,15 @@ pub struct InboundCommit {
     pub group: Option<LocalGroup>,
 }
 
+/// What a receipt taken in with [`PeerStore::commit_inbound_all`] says.
+#[derive(Clone, Debug)]
+pub struct InboundReceipt {
+    /// The status it raises messages to: delivered or read.
+    pub status: EntryStatus,
+    /// The messages it speaks for (only this user's own to its sender are moved).
+    pub ids: Vec<MessageId>,
+}
+
 /// Everything one message about to be sent changes, for [`PeerStore::commit_outbound`].
 #[derive(Clone, Debug)]
 pub struct OutboundCommit {
@@ -512,45 +521,26 @@ impl PeerStore {
         })
     }
 
-    /// Takes in a receipt from `reader` in one transaction with what opening it changed
-    /// (`commit`, whose `from` is `reader`): raises to `status` ([`EntryStatus::Delivered`]
-    /// or [`EntryStatus::Read`]) each of `ids` that is this user's (`me`) own 1:1 message
-    /// to `reader`; ids of anything else (someone else's message, a group message, an
-    /// unknown id) are ignored, so a receipt can only speak for messages sent to its
-    /// sender. A status never goes back. Returns the ids whose status changed.
-    pub fn commit_receipt(
+    /// Takes in a run of pushed 1:1 events in one transaction, in order: each as
+    /// [`PeerStore::commit_inbound`] would, and a receipt (whose commit's `from` is its
+    /// reader) also raises to its status each of its ids that is this user's (`me`) own
+    /// 1:1 message to the reader; ids of anything else (someone else's message, a group
+    /// message, an unknown id) are ignored, so a receipt can only speak for messages sent
+    /// to its sender, and a status never goes back. Returns, per event, the ids whose
+    /// status its receipt changed (none for a message).
+    pub fn commit_inbound_all(
         &self,
-        commit: &InboundCommit,
+        events: &[(InboundCommit, Option<InboundReceipt>)],
         me: &UserName,
-        status: EntryStatus,
-        ids: &[MessageId],
-    ) -> Result<Vec<MessageId>, StoreError> {
+    ) -> Result<Vec<Vec<MessageId>>, StoreError> {
         write(&self.db, |tx| {
-            commit_inbound_in(tx, commit)?;
-            let reader = &commit.from;
-            let conversation = ConversationId::direct(reader);
-            let messages = tx.open_table(MESSAGES)?;
-            let mut history = tx.open_table(HISTORY)?;
-            let mut changed = Vec::new();
-            for &id in ids {
-                let location = entry_location(&messages, me.as_str(), &id.0)?;
-                let Some((stored_in, index)) = location else {
-                    continue;
-                };
-                if stored_in != conversation.as_str() {
-                    continue;
-                }
-                let key = (stored_in.as_str(), index);
-                let Some(mut entry) = entry_at(&history, key)? else {
-                    continue;
-                };
-                if &entry.from != me || &entry.to != reader || entry.group.is_some() {
-                    continue;
-                }
-                if raise_status(&mut entry, status) {
-                    history.insert(key, encode(&entry, "history entry")?.as_slice())?;
-                    changed.push(id);
-                }
+            let mut changed = Vec::with_capacity(events.len());
+            for (commit, receipt) in events {
+                commit_inbound_in(tx, commit)?;
+                changed.push(match receipt {
+                    Some(r) => raise_statuses_in(tx, &commit.from, me, r.status, &r.ids)?,
+                    None => Vec::new(),
+                });
             }
             Ok(changed)
         })
@@ -724,6 +714,42 @@ impl PeerStore {
             Ok(())
         })
     }
+}
+
+/// Raises to `status` each of `ids` that is `me`'s own 1:1 message to `reader` (see
+/// [`PeerStore::commit_inbound_all`]); returns the ids whose status changed.
+fn raise_statuses_in(
+    tx: &redb::WriteTransaction,
+    reader: &UserName,
+    me: &UserName,
+    status: EntryStatus,
+    ids: &[MessageId],
+) -> Result<Vec<MessageId>, StoreError> {
+    let conversation = ConversationId::direct(reader);
+    let messages = tx.open_table(MESSAGES)?;
+    let mut history = tx.open_table(HISTORY)?;
+    let mut changed = Vec::new();
+    for &id in ids {
+        let location = entry_location(&messages, me.as_str(), &id.0)?;
+        let Some((stored_in, index)) = location else {
+            continue;
+        };
+        if stored_in != conversation.as_str() {
+            continue;
+        }
+        let key = (stored_in.as_str(), index);
+        let Some(mut entry) = entry_at(&history, key)? else {
+            continue;
+        };
+        if &entry.from != me || &entry.to != reader || entry.group.is_some() {
+            continue;
+        }
+        if raise_status(&mut entry, status) {
+            history.insert(key, encode(&entry, "history entry")?.as_slice())?;
+            changed.push(id);
+        }
+    }
+    Ok(changed)
 }
 
 #[cfg(test)]
@@ -1203,9 +1229,14 @@ mod tests {
         let ids = |list: &[u8]| list.iter().map(|&i| MessageId([i; 16])).collect::<Vec<_>>();
         // A receipt (message `id` from `from`) saying `status` of `list`.
         let receipt = |from: &str, id: u8, status: EntryStatus, list: &[u8]| {
-            store
-                .commit_receipt(&receipt_from(from, id), &bob, status, &ids(list))
-                .expect("commits")
+            let receipt = InboundReceipt {
+                status,
+                ids: ids(list),
+            };
+            let mut changed = store
+                .commit_inbound_all(&[(receipt_from(from, id), Some(receipt))], &bob)
+                .expect("commits");
+            changed.pop().expect("one answer per event")
         };
         let changed = receipt("alice", 50, EntryStatus::Delivered, &[1, 2, 3, 7, 8, 99]);
         assert_eq!(changed, ids(&[1, 2]), "only bob's live messages to alice");
