@@ -43,7 +43,7 @@ use uchat_wire::{reply, request};
 
 use crate::store::{
     ConversationId, EntryFlags, EntryStatus, HistoryEntry, IdentityFlag, InboundCommit,
-    OutboundCommit, OutboxEntry, PeerStore, PinnedIdentity, ProfileRecord, SessionRecord,
+    OutboundCommit, OutboxEntry, PeerStore, PinnedIdentity, ProfileRecord, SessionRecord, Settled,
     StoreError,
 };
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -398,6 +398,27 @@ async fn dial(options: &ClientOptions, relay: &str) -> Result<RelayLink, ClientE
 }
 
 /// The token of a new session and where the user's queue stood when it began.
+/// What `delivery` of outbox entry `id` records: sent, or failed for good (the relay will
+/// never take it: no such user, too large, …, so it is kept in history as failed rather
+/// than retried forever); nothing while it waits.
+fn settlement(id: MessageId, delivery: &Delivery) -> Option<(MessageId, Settled)> {
+    match delivery {
+        Delivery::Sent { relay_ts_ms } => Some((
+            id,
+            Settled::Sent {
+                relay_ts_ms: *relay_ts_ms,
+            },
+        )),
+        Delivery::Refused(error) => Some((
+            id,
+            Settled::Failed {
+                reason: error.message.clone(),
+            },
+        )),
+        Delivery::Later(_) => None,
+    }
+}
+
 /// Resumes `profile`'s session on `link`; returns where its queue stands.
 async fn resume(link: &RelayLink, profile: &ProfileRecord) -> Result<Backlog, ClientError> {
     let reply = link
@@ -1205,11 +1226,9 @@ impl ClientState {
         .await
     }
 
-    /// Hands one outbox entry to the relay.
-    async fn deliver(&self, entry: &OutboxEntry) -> Result<Delivery, ClientError> {
-        if let Some(part) = &entry.group {
-            return self.deliver_group(entry, part).await;
-        }
+    /// Hands one 1:1 outbox entry to the relay and judges the answer; what it comes to
+    /// is recorded by the caller ([`ClientState::record_settled`]), with the rest of its run.
+    async fn deliver_direct(&self, entry: &OutboxEntry) -> Delivery {
         let request = request::Send {
             to: entry.to.clone(),
             id: entry.id,
@@ -1219,27 +1238,32 @@ impl ClientState {
             Ok(link) => link.call(request).await,
             Err(e) => Err(e),
         };
-        self.settle_delivery(entry, sent)
+        outbox::judge(sent)
     }
 
-    /// Records what the relay said to an outbox entry.
+    /// Records what the relay said to an outbox entry at once (group messages, whose
+    /// key shares are recorded right after).
     fn settle_delivery(
         &self,
         entry: &OutboxEntry,
         sent: Result<reply::Sent, ConnectionError>,
     ) -> Result<Delivery, ClientError> {
         let delivery = outbox::judge(sent);
-        match &delivery {
-            Delivery::Sent { relay_ts_ms } => self.store.mark_sent(entry.id, *relay_ts_ms)?,
-            // The relay will never take this message (no such user, too large, …): keep
-            // it in history as failed rather than retrying forever.
-            Delivery::Refused(error) => self.store.mark_failed(entry.id, &error.message)?,
-            Delivery::Later(_) => return Ok(delivery),
-        }
-        let _ = self
-            .events
-            .send(ClientEvent::OutboxSettled { id: entry.id });
+        self.record_settled(settlement(entry.id, &delivery).into_iter().collect())?;
         Ok(delivery)
+    }
+
+    /// Commits in one transaction what became of outbox entries the relay answered, then
+    /// says so (`OutboxSettled`).
+    fn record_settled(&self, settled: Vec<(MessageId, Settled)>) -> Result<(), ClientError> {
+        if settled.is_empty() {
+            return Ok(());
+        }
+        self.store.settle_all(&settled)?;
+        for (id, _) in settled {
+            let _ = self.events.send(ClientEvent::OutboxSettled { id });
+        }
+        Ok(())
     }
 
     async fn ack(&self, through: Seq) {

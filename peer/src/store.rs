@@ -26,7 +26,7 @@ mod tables;
 
 pub use error::StoreError;
 pub use group::{ContactSessions, GroupOutboundCommit};
-pub use local::{InboundCommit, InboundReceipt, OutboundCommit, PeerStore, UnreadMessage};
+pub use local::{InboundCommit, InboundReceipt, OutboundCommit, PeerStore, Settled, UnreadMessage};
 pub use records::{
     CallOfferRecord, ContactRecord, ConversationId, EntryFlags, EntryStatus, FileRef, GroupOutbox,
     HistoryEntry, IdentityFlag, InboundGroupRecord, LocalGroup, MomentImageRecord, MomentKeyRecord,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use uchat_wire::{MessageId, UserName};
 
-use super::{ClientError, ClientState, tell_all};
+use super::{ClientError, ClientState, settlement, tell_all};
 use crate::core::outbox::{Delivery, OutboxRun};
 use crate::envelope::ReceiptKind;
 
@@ -127,11 +127,29 @@ impl ClientState {
 
     /// Sends the outbox in order, oldest first, and stops at the first message that must
     /// wait: sending a later one before it would reorder the conversation. Only the
-    /// courier calls this. Returns the run, which knows what became of `watches`.
+    /// courier calls this. Returns the run, which knows what became of `watches`, once
+    /// what became of each message is committed.
     async fn run_outbox(&self, watches: Vec<MessageId>) -> Result<OutboxRun, ClientError> {
         let mut run = OutboxRun::new(self.store.outbox()?, watches);
+        // 1:1 messages the relay answered, recorded together when the run ends: one
+        // durable commit for the run, not one per message. (A crash before it only sends
+        // them again, and the relay knows them by id.)
+        let mut settled = Vec::new();
         while let Some(entry) = run.next_entry() {
-            let delivery = self.deliver(&entry).await?;
+            let delivery = match &entry.group {
+                Some(part) => match self.deliver_group(&entry, part).await {
+                    Ok(delivery) => delivery,
+                    Err(e) => {
+                        self.record_settled(settled)?;
+                        return Err(e);
+                    }
+                },
+                None => {
+                    let delivery = self.deliver_direct(&entry).await;
+                    settled.extend(settlement(entry.id, &delivery));
+                    delivery
+                }
+            };
             match &delivery {
                 Delivery::Sent { .. } => tracing::debug!(id = %entry.id, "sent"),
                 Delivery::Refused(e) => {
@@ -143,6 +161,7 @@ impl ClientState {
             }
             run.settled(entry.id, delivery);
         }
+        self.record_settled(settled)?;
         Ok(run)
     }
 }

@@ -61,6 +61,21 @@ pub struct InboundCommit {
     pub group: Option<LocalGroup>,
 }
 
+/// What became of an outbox entry the relay answered, for [`PeerStore::settle_all`].
+#[derive(Clone, Debug)]
+pub enum Settled {
+    /// The relay durably queued it at `relay_ts_ms`.
+    Sent {
+        /// The relay's clock when it took the message.
+        relay_ts_ms: u64,
+    },
+    /// The relay refused it for good, saying `reason`.
+    Failed {
+        /// The relay's words, kept as the history entry's note.
+        reason: String,
+    },
+}
+
 /// What a receipt taken in with [`PeerStore::commit_inbound_all`] says.
 #[derive(Clone, Debug)]
 pub struct InboundReceipt {
@@ -515,10 +530,7 @@ impl PeerStore {
     /// `relay_ts_ms` as its `received_ms`. Does nothing if `id` is not in the outbox (for
     /// example, when called twice).
     pub fn mark_sent(&self, id: MessageId, relay_ts_ms: u64) -> Result<(), StoreError> {
-        self.settle(id, |entry| {
-            raise_status(entry, EntryStatus::Sent);
-            entry.received_ms = relay_ts_ms;
-        })
+        self.settle_all(&[(id, Settled::Sent { relay_ts_ms })])
     }
 
     /// Takes in a run of pushed 1:1 events in one transaction, in order: each as
@@ -605,10 +617,8 @@ impl PeerStore {
     /// history entry [`EntryStatus::Failed`] with `reason` as its note. Does nothing if
     /// `id` is not in the outbox.
     pub fn mark_failed(&self, id: MessageId, reason: &str) -> Result<(), StoreError> {
-        self.settle(id, |entry| {
-            entry.status = EntryStatus::Failed;
-            entry.flags.note = Some(reason.to_string());
-        })
+        let reason = reason.to_string();
+        self.settle_all(&[(id, Settled::Failed { reason })])
     }
 
     /// Saves (or replaces) what this peer remembers about `contact.user`.
@@ -683,31 +693,41 @@ impl PeerStore {
         })
     }
 
-    /// Takes `id` out of the outbox and applies `change` to its history entry, in one
-    /// transaction.
-    fn settle(
-        &self,
-        id: MessageId,
-        change: impl FnOnce(&mut HistoryEntry),
-    ) -> Result<(), StoreError> {
+    /// Settles outbox entries in one transaction, as [`PeerStore::mark_sent`] and
+    /// [`PeerStore::mark_failed`] do one by one: each leaves the outbox and its history
+    /// entry says what became of it. An id not in the outbox (settled already) is passed
+    /// over.
+    pub fn settle_all(&self, settled: &[(MessageId, Settled)]) -> Result<(), StoreError> {
         write(&self.db, |tx| {
-            let removed = tx
-                .open_table(OUTBOX_IDS)?
-                .remove(id.0.as_slice())?
-                .map(|v| {
+            let mut ids = tx.open_table(OUTBOX_IDS)?;
+            let mut outbox = tx.open_table(OUTBOX)?;
+            let messages = tx.open_table(MESSAGES)?;
+            let mut history = tx.open_table(HISTORY)?;
+            for (id, how) in settled {
+                let removed = ids.remove(id.0.as_slice())?.map(|v| {
                     let (slot, from) = v.value();
                     (slot, from.to_string())
                 });
-            let Some((slot, from)) = removed else {
-                return Ok(());
-            };
-            tx.open_table(OUTBOX)?.remove(slot)?;
-            let location = entry_location(&tx.open_table(MESSAGES)?, from.as_str(), &id.0)?;
-            if let Some((conversation, index)) = location {
-                let mut history = tx.open_table(HISTORY)?;
+                let Some((slot, from)) = removed else {
+                    continue;
+                };
+                outbox.remove(slot)?;
+                let location = entry_location(&messages, from.as_str(), &id.0)?;
+                let Some((conversation, index)) = location else {
+                    continue;
+                };
                 let key = (conversation.as_str(), index);
                 if let Some(mut entry) = entry_at(&history, key)? {
-                    change(&mut entry);
+                    match how {
+                        Settled::Sent { relay_ts_ms } => {
+                            raise_status(&mut entry, EntryStatus::Sent);
+                            entry.received_ms = *relay_ts_ms;
+                        }
+                        Settled::Failed { reason } => {
+                            entry.status = EntryStatus::Failed;
+                            entry.flags.note = Some(reason.clone());
+                        }
+                    }
                     history.insert(key, encode(&entry, "history entry")?.as_slice())?;
                 }
             }
@@ -1169,6 +1189,44 @@ mod tests {
 
         store.mark_sent(MessageId([3; 16]), 5).expect("marks");
         assert!(store.outbox().expect("reads").is_empty());
+    }
+
+    #[test]
+    fn a_run_settles_in_one_commit_each_entry_its_own_way() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = PeerStore::open(&dir.path().join("peer.redb")).expect("opens");
+        for (n, text) in [(1, "one"), (2, "two"), (3, "three")] {
+            store.commit_outbound(&outbound(n, text)).expect("commits");
+        }
+        store
+            .settle_all(&[
+                (MessageId([1; 16]), Settled::Sent { relay_ts_ms: 7 }),
+                (
+                    MessageId([2; 16]),
+                    Settled::Failed {
+                        reason: "too large".into(),
+                    },
+                ),
+                // Settled before, or never in the outbox: passed over.
+                (MessageId([9; 16]), Settled::Sent { relay_ts_ms: 8 }),
+            ])
+            .expect("settles");
+        let left: Vec<_> = store
+            .outbox()
+            .expect("reads")
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(left, [MessageId([3; 16])]);
+        let h = store
+            .history(&ConversationId::direct(&user("alice")), 10)
+            .expect("reads");
+        assert_eq!((h[0].status, h[0].received_ms), (EntryStatus::Sent, 7));
+        assert_eq!(
+            (h[1].status, h[1].flags.note.as_deref()),
+            (EntryStatus::Failed, Some("too large"))
+        );
+        assert_eq!(h[2].status, EntryStatus::Pending);
     }
 
     /// Bob's outgoing message `id` to `to`.
