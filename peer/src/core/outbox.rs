@@ -1,6 +1,6 @@
 //! The outbox's rules, with no I/O: the order entries go in ([`OutboxRun`]), what the
 //! relay's answer to one means for it ([`judge`]), and which key shares an answer proves
-//! given ([`shares_given`]). `ClientState::flush_outbox` and `deliver_group` ask these
+//! given ([`shares_given`]). The courier's `run_outbox` and `deliver_group` ask these
 //! and carry the answers out against the relay and the store.
 
 use std::collections::VecDeque;
