@@ -1284,25 +1284,14 @@ impl ClientState {
     async fn take_in_all(&self, pushes: Vec<Push>) -> Result<(), ClientError> {
         let mut run = Vec::new();
         for push in pushes {
-            match push.event {
-                PushEvent::Message {
-                    from,
-                    id,
-                    ciphertext,
-                } => run.push(batch::Pushed {
-                    from,
-                    id,
-                    ciphertext,
-                    relay_ts_ms: push.relay_ts_ms,
-                    seq: push.seq.unwrap_or_default(),
-                }),
-                event => {
-                    if !run.is_empty() {
-                        self.take_in_messages(std::mem::take(&mut run)).await?;
-                    }
-                    self.take_in(Push { event, ..push }).await?;
-                }
+            if matches!(push.event, PushEvent::Message { .. }) {
+                run.extend(batch::Pushed::of(push));
+                continue;
             }
+            if !run.is_empty() {
+                self.take_in_messages(std::mem::take(&mut run)).await?;
+            }
+            self.take_in(push).await?;
         }
         if !run.is_empty() {
             self.take_in_messages(run).await?;
@@ -1314,19 +1303,9 @@ impl ClientState {
     async fn take_in(&self, push: Push) -> Result<(), ClientError> {
         let seq = push.seq.unwrap_or_default();
         match push.event {
-            PushEvent::Message {
-                from,
-                id,
-                ciphertext,
-            } => {
-                let message = batch::Pushed {
-                    from,
-                    id,
-                    ciphertext,
-                    relay_ts_ms: push.relay_ts_ms,
-                    seq,
-                };
-                self.take_in_messages(vec![message]).await?
+            event @ PushEvent::Message { .. } => {
+                let message = batch::Pushed::of(Push { event, ..push });
+                self.take_in_messages(message.into_iter().collect()).await?
             }
             event @ (PushEvent::Presence { .. }
             | PushEvent::FriendRequest { .. }
@@ -1421,16 +1400,25 @@ impl ClientState {
         commit: impl FnOnce() -> Result<(), crate::store::StoreError>,
     ) -> Result<(), ClientError> {
         if let Err(e) = commit() {
-            if account_changed
-                && let Some(profile) = self.store.profile()?
-                && let Ok(saved) = Identity::unseal(&profile.account_pickle, &self.key)
-            {
-                *identity = saved;
+            if account_changed {
+                self.put_back_account(identity)?;
             }
             return Err(e.into());
         }
         if account_changed {
             self.save_account(identity)?;
+        }
+        Ok(())
+    }
+
+    /// Puts the Olm account in memory back to its last saved state, after work that
+    /// changed it (a one-time key used up) failed before it was committed: the event will
+    /// be pushed again and then needs that key.
+    fn put_back_account(&self, identity: &mut Identity) -> Result<(), ClientError> {
+        if let Some(profile) = self.store.profile()?
+            && let Ok(saved) = Identity::unseal(&profile.account_pickle, &self.key)
+        {
+            *identity = saved;
         }
         Ok(())
     }

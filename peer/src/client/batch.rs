@@ -10,7 +10,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
-use uchat_wire::{MessageId, Seq, UserName};
+use uchat_wire::{MessageId, Push, PushEvent, Seq, UserName};
 
 use super::sealing::{OpenedWith, olm_open_with};
 use super::{ClientError, ClientState, now_ms, to_records};
@@ -32,6 +32,26 @@ pub(super) struct Pushed {
     pub(super) relay_ts_ms: u64,
     /// Its place in this user's queue.
     pub(super) seq: Seq,
+}
+
+impl Pushed {
+    /// The 1:1 message `push` carries, if it is one.
+    pub(super) fn of(push: Push) -> Option<Self> {
+        match push.event {
+            PushEvent::Message {
+                from,
+                id,
+                ciphertext,
+            } => Some(Self {
+                from,
+                id,
+                ciphertext,
+                relay_ts_ms: push.relay_ts_ms,
+                seq: push.seq.unwrap_or_default(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// What to report of one event once the run is committed.
@@ -86,7 +106,17 @@ impl ClientState {
             let Some(envelope) = envelope else { continue };
             let held = match run.sessions.entry(message.from.clone()) {
                 Entry::Occupied(held) => held.into_mut(),
-                Entry::Vacant(empty) => empty.insert((self.sessions(&message.from)?, false)),
+                Entry::Vacant(empty) => match self.sessions(&message.from) {
+                    Ok(sessions) => empty.insert((sessions, false)),
+                    Err(e) => {
+                        // An earlier message of the run may have used up a one-time key:
+                        // nothing of the run is committed, so the account goes back too.
+                        if run.account_changed {
+                            self.put_back_account(&mut identity)?;
+                        }
+                        return Err(e);
+                    }
+                },
             };
             let opened = olm_open_with(&mut identity, &mut held.0, envelope, now);
             held.1 |= opened.decrypted;
