@@ -14,6 +14,7 @@ use uchat_wire::{MessageId, Push, PushEvent, Seq, UserName};
 
 use super::sealing::{OpenedWith, olm_open_with};
 use super::{ClientError, ClientState, now_ms, to_records};
+use crate::body::Body;
 use crate::core::intake::{self, Intake};
 use crate::crypto::olm::SessionSet;
 use crate::envelope::ReceiptKind;
@@ -156,73 +157,51 @@ impl ClientState {
         read_receipts_on: bool,
         now: u64,
     ) {
-        let (received, receipt) = match judged {
+        let commit = |entry| InboundCommit {
+            sessions: Vec::new(),
+            pin: opened.pin.clone(),
+            entry,
+            from: message.from.clone(),
+            id: message.id,
+            seq: message.seq,
+            group_session: None,
+            group: None,
+        };
+        let (body, sent_ms, problem) = match judged {
             Intake::Receipt { kind, ids } => {
                 let on = kind == ReceiptKind::Delivered || read_receipts_on;
                 let ids = intake::receipt_ids(kind, &ids, on).to_vec();
-                let status = kind.status();
+                let receipt = InboundReceipt {
+                    status: kind.status(),
+                    ids,
+                };
+                run.events.push((commit(None), Some(receipt)));
                 run.reports.push(Report::Receipt {
                     from: message.from.clone(),
                     kind,
                 });
-                (None, Some(InboundReceipt { status, ids }))
+                return;
             }
-            Intake::Show { body, sent_ms } => {
-                let received = self.received(&message, &opened, sent_ms, None);
-                let received = ReceivedMessage {
-                    text: body.text(),
-                    file: body.file(),
-                    ..received
-                };
-                (Some(received), None)
-            }
+            Intake::Show { body, sent_ms } => (Some(body), sent_ms, None),
             Intake::Undecryptable { problem, sent_ms } => {
                 tracing::warn!(from = %message.from, id = %message.id, "message could not be decrypted; kept as undecryptable");
-                let sent_ms = sent_ms.unwrap_or(message.relay_ts_ms);
-                (
-                    Some(self.received(&message, &opened, sent_ms, Some(problem))),
-                    None,
-                )
+                (None, sent_ms.unwrap_or(message.relay_ts_ms), Some(problem))
             }
         };
-        let entry = received.as_ref().map(|r| r.history_entry(now));
-        if let Some(received) = received {
-            run.reports.push(Report::Message(Box::new(received)));
-        }
-        run.events.push((
-            InboundCommit {
-                sessions: Vec::new(),
-                pin: opened.pin,
-                entry,
-                from: message.from,
-                id: message.id,
-                seq: message.seq,
-                group_session: None,
-                group: None,
-            },
-            receipt,
-        ));
-    }
-
-    /// A message from `message` as received, without its body.
-    fn received(
-        &self,
-        message: &Pushed,
-        opened: &OpenedWith,
-        sent_ms: u64,
-        problem: Option<String>,
-    ) -> ReceivedMessage {
-        ReceivedMessage {
+        let received = ReceivedMessage {
             id: message.id,
             from: message.from.clone(),
             to: self.me.clone(),
-            text: None,
+            text: body.as_ref().and_then(Body::text),
             sent_ms,
             identity: opened.flag,
             problem,
             group: None,
-            file: None,
-        }
+            file: body.as_ref().and_then(Body::file),
+        };
+        run.events
+            .push((commit(Some(received.history_entry(now))), None));
+        run.reports.push(Report::Message(Box::new(received)));
     }
 
     /// Reports a committed run: its messages (and notes them for delivery receipts) and
