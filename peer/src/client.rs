@@ -828,8 +828,15 @@ impl Client {
     }
 
     /// Waits until every event queued for this user when the client connected has been
-    /// taken in and stored.
+    /// taken in and stored, then has their acknowledgement and delivery receipts sent.
     pub async fn catch_up(&self, timeout: Duration) -> Result<(), ClientError> {
+        self.wait_for_backlog(timeout).await?;
+        self.inner.report_intake().await;
+        Ok(())
+    }
+
+    /// Waits (up to `timeout`) until the backlog that waited at connect is taken in.
+    async fn wait_for_backlog(&self, timeout: Duration) -> Result<(), ClientError> {
         let link = self.inner.link()?;
         let mut processed = self.inner.processed.subscribe();
         let backlog = *self
@@ -847,19 +854,10 @@ impl Client {
             biased;
             waited = tokio::time::timeout(timeout, caught_up) => waited
                 .map_err(|_| ClientError::CatchUpTimeout(timeout))?
-                .map_err(|_| ClientError::CatchUpTimeout(timeout))?,
+                .map_err(|_| ClientError::CatchUpTimeout(timeout)),
             // The inbox stops with the connection: waiting longer would only time out.
-            lost = link.lost() => return Err(lost.into()),
+            lost = link.lost() => Err(lost.into()),
         }
-        // Let the acknowledgement and the delivery receipts for what was taken in reach
-        // the relay before a short-lived CLI exits. The value is copied out first: a
-        // borrow held across the await blocks the inbox's next write to the channel, and
-        // with it the runtime threads the acknowledgement needs (a hang seen in the crash
-        // test and under a flood of messages).
-        let through = *processed.borrow();
-        self.inner.ack(through).await;
-        self.inner.send_delivered_receipts().await;
-        Ok(())
     }
 
     /// Sends a text message; returns its id once the relay has durably queued it.
@@ -1016,12 +1014,10 @@ impl Client {
     /// CLI contract says every command stores pending events before it exits),
     /// acknowledges what was taken in, stops the tasks and closes the connection.
     pub async fn close(mut self) {
-        if let Err(e) = self.catch_up(CLOSE_CATCH_UP).await {
+        if let Err(e) = self.wait_for_backlog(CLOSE_CATCH_UP).await {
             tracing::debug!(error = %e, "closing before the backlog was taken in");
         }
-        let processed = *self.inner.processed.borrow();
-        self.inner.ack(processed).await;
-        self.inner.send_delivered_receipts().await;
+        self.inner.report_intake().await;
         self.life.abort_all();
         while self.life.join_next().await.is_some() {}
         if let Ok(link) = self.inner.link() {
@@ -1264,6 +1260,17 @@ impl ClientState {
             let _ = self.events.send(ClientEvent::OutboxSettled { id });
         }
         Ok(())
+    }
+
+    /// Lets the acknowledgement and the delivery receipts for what was taken in so far
+    /// reach the relay (before a short-lived CLI exits). The taken-in mark is copied out
+    /// first: a borrow held across the await blocks the inbox's next write to the
+    /// channel, and with it the runtime threads the acknowledgement needs (a hang seen in
+    /// the crash test and under a flood of messages).
+    async fn report_intake(&self) {
+        let through = *self.processed.borrow();
+        self.ack(through).await;
+        self.send_delivered_receipts().await;
     }
 
     async fn ack(&self, through: Seq) {
