@@ -525,14 +525,6 @@ impl PeerStore {
         })
     }
 
-    /// The relay has durably queued message `id`: removes it from the outbox and marks its
-    /// history entry [`EntryStatus::Sent`] (unless a receipt already took it further), with
-    /// `relay_ts_ms` as its `received_ms`. Does nothing if `id` is not in the outbox (for
-    /// example, when called twice).
-    pub fn mark_sent(&self, id: MessageId, relay_ts_ms: u64) -> Result<(), StoreError> {
-        self.settle_all(&[(id, Settled::Sent { relay_ts_ms })])
-    }
-
     /// Takes in a run of pushed 1:1 events in one transaction, in order: each as
     /// [`PeerStore::commit_inbound`] would, and a receipt (whose commit's `from` is its
     /// reader) also raises to its status each of its ids that is this user's (`me`) own
@@ -613,14 +605,6 @@ impl PeerStore {
         })
     }
 
-    /// The relay refused message `id` for good: removes it from the outbox and marks its
-    /// history entry [`EntryStatus::Failed`] with `reason` as its note. Does nothing if
-    /// `id` is not in the outbox.
-    pub fn mark_failed(&self, id: MessageId, reason: &str) -> Result<(), StoreError> {
-        let reason = reason.to_string();
-        self.settle_all(&[(id, Settled::Failed { reason })])
-    }
-
     /// Saves (or replaces) what this peer remembers about `contact.user`.
     pub fn put_contact(&self, contact: &ContactRecord) -> Result<(), StoreError> {
         write(&self.db, |tx| {
@@ -693,10 +677,11 @@ impl PeerStore {
         })
     }
 
-    /// Settles outbox entries in one transaction, as [`PeerStore::mark_sent`] and
-    /// [`PeerStore::mark_failed`] do one by one: each leaves the outbox and its history
-    /// entry says what became of it. An id not in the outbox (settled already) is passed
-    /// over.
+    /// Settles outbox entries the relay answered, in one transaction: each leaves the
+    /// outbox, and its history entry becomes [`EntryStatus::Sent`] (unless a receipt
+    /// already took it further) with the relay's time as its `received_ms`, or
+    /// [`EntryStatus::Failed`] with the relay's reason as its note. An id not in the
+    /// outbox (settled already) is passed over.
     pub fn settle_all(&self, settled: &[(MessageId, Settled)]) -> Result<(), StoreError> {
         write(&self.db, |tx| {
             let mut ids = tx.open_table(OUTBOX_IDS)?;
@@ -775,6 +760,17 @@ fn raise_statuses_in(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The relay took message `id` at `relay_ts_ms`: settled on its own.
+    fn sent(store: &PeerStore, id: MessageId, relay_ts_ms: u64) -> Result<(), StoreError> {
+        store.settle_all(&[(id, Settled::Sent { relay_ts_ms })])
+    }
+
+    /// The relay refused message `id` for good, saying `reason`: settled on its own.
+    fn failed(store: &PeerStore, id: MessageId, reason: &str) -> Result<(), StoreError> {
+        let reason = reason.to_string();
+        store.settle_all(&[(id, Settled::Failed { reason })])
+    }
     use crate::store::records::{EntryFlags, IdentityFlag};
     use uchat_wire::IdentityKeys;
 
@@ -1125,7 +1121,7 @@ mod tests {
         // also once it is sent, until the record is old.
         let pending = store.pending_upload("k").expect("reads").expect("kept");
         assert_eq!(pending.sent_as, Some(MessageId([3; 16])));
-        store.mark_sent(MessageId([3; 16]), 9).expect("marks");
+        sent(&store, MessageId([3; 16]), 9).expect("marks");
         assert!(store.pending_upload("k").expect("reads").is_some());
         store.forget_sent_uploads_before(1).expect("forgets");
         assert!(
@@ -1137,7 +1133,7 @@ mod tests {
     }
 
     #[test]
-    fn mark_sent_updates_the_status_and_empties_the_outbox() {
+    fn settling_updates_the_status_and_empties_the_outbox() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("peer.redb");
         {
@@ -1161,16 +1157,20 @@ mod tests {
             [MessageId([1; 16]), MessageId([2; 16]), MessageId([3; 16])]
         );
 
-        store.mark_sent(MessageId([1; 16]), 1234).expect("marks");
+        // One run's answers settle in one commit, each its own way.
         store
-            .mark_failed(MessageId([2; 16]), "no user named 'alice'")
-            .expect("marks");
-        store
-            .mark_sent(MessageId([1; 16]), 9999)
-            .expect("marking twice does nothing");
-        store
-            .mark_sent(MessageId([9; 16]), 1)
-            .expect("an unknown id does nothing");
+            .settle_all(&[
+                (MessageId([1; 16]), Settled::Sent { relay_ts_ms: 1234 }),
+                (
+                    MessageId([2; 16]),
+                    Settled::Failed {
+                        reason: "no user named 'alice'".into(),
+                    },
+                ),
+            ])
+            .expect("settles");
+        sent(&store, MessageId([1; 16]), 9999).expect("marking twice does nothing");
+        sent(&store, MessageId([9; 16]), 1).expect("an unknown id does nothing");
         let left: Vec<_> = store
             .outbox()
             .expect("reads")
@@ -1187,46 +1187,8 @@ mod tests {
         assert_eq!(h[1].flags.note.as_deref(), Some("no user named 'alice'"));
         assert_eq!(h[2].status, EntryStatus::Pending);
 
-        store.mark_sent(MessageId([3; 16]), 5).expect("marks");
+        sent(&store, MessageId([3; 16]), 5).expect("marks");
         assert!(store.outbox().expect("reads").is_empty());
-    }
-
-    #[test]
-    fn a_run_settles_in_one_commit_each_entry_its_own_way() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = PeerStore::open(&dir.path().join("peer.redb")).expect("opens");
-        for (n, text) in [(1, "one"), (2, "two"), (3, "three")] {
-            store.commit_outbound(&outbound(n, text)).expect("commits");
-        }
-        store
-            .settle_all(&[
-                (MessageId([1; 16]), Settled::Sent { relay_ts_ms: 7 }),
-                (
-                    MessageId([2; 16]),
-                    Settled::Failed {
-                        reason: "too large".into(),
-                    },
-                ),
-                // Settled before, or never in the outbox: passed over.
-                (MessageId([9; 16]), Settled::Sent { relay_ts_ms: 8 }),
-            ])
-            .expect("settles");
-        let left: Vec<_> = store
-            .outbox()
-            .expect("reads")
-            .iter()
-            .map(|e| e.id)
-            .collect();
-        assert_eq!(left, [MessageId([3; 16])]);
-        let h = store
-            .history(&ConversationId::direct(&user("alice")), 10)
-            .expect("reads");
-        assert_eq!((h[0].status, h[0].received_ms), (EntryStatus::Sent, 7));
-        assert_eq!(
-            (h[1].status, h[1].flags.note.as_deref()),
-            (EntryStatus::Failed, Some("too large"))
-        );
-        assert_eq!(h[2].status, EntryStatus::Pending);
     }
 
     /// Bob's outgoing message `id` to `to`.
@@ -1279,10 +1241,8 @@ mod tests {
         store
             .commit_inbound(&inbound(entry("carol", "bob", 7, "from carol"), 1))
             .expect("commits");
-        store.mark_sent(MessageId([1; 16]), 10).expect("marks");
-        store
-            .mark_failed(MessageId([3; 16]), "refused")
-            .expect("marks");
+        sent(&store, MessageId([1; 16]), 10).expect("marks");
+        failed(&store, MessageId([3; 16]), "refused").expect("marks");
 
         let ids = |list: &[u8]| list.iter().map(|&i| MessageId([i; 16])).collect::<Vec<_>>();
         // A receipt (message `id` from `from`) saying `status` of `list`.
@@ -1310,7 +1270,7 @@ mod tests {
         assert_eq!(status_of(&store, "carol", 7), Some(EntryStatus::Received));
 
         // The relay's late reply to the send of 2 leaves it delivered (and the outbox).
-        store.mark_sent(MessageId([2; 16]), 11).expect("marks");
+        sent(&store, MessageId([2; 16]), 11).expect("marks");
         assert_eq!(status_of(&store, "alice", 2), Some(EntryStatus::Delivered));
         assert_eq!(
             store.outbox().expect("reads").len(),

@@ -205,7 +205,7 @@ pub struct HistoryEntry {
     pub sent_ms: u64,
     /// For incoming messages, the local clock when stored; for outgoing ones, the local
     /// clock when written, replaced by the relay's clock once the relay has queued it
-    /// ([`crate::PeerStore::mark_sent`]). In ms since the Unix epoch.
+    /// ([`crate::PeerStore::settle_all`]). In ms since the Unix epoch.
     pub received_ms: u64,
     /// The text, if any (`None` when it could not be decrypted).
     #[serde(default)]

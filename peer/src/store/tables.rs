@@ -23,7 +23,7 @@ pub(crate) const HISTORY: TableDefinition<(&str, u64), &[u8]> = TableDefinition:
 /// Where a history entry is: its [`HISTORY`] key.
 pub(crate) type HistoryKey = (&'static str, u64);
 /// (from, message id) → where its history entry is, or `None` if the message was seen
-/// without one. Answers `has_message` and finds entries for `mark_sent`.
+/// without one. Answers `has_message` and finds entries for `settle_all`.
 pub(crate) const MESSAGES: TableDefinition<(&str, &[u8]), Option<HistoryKey>> =
     TableDefinition::new("messages");
 
