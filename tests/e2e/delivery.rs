@@ -191,17 +191,6 @@ fn the_sender_sees_its_messages_delivered_then_read() -> Result<()> {
     Ok(())
 }
 
-/// Opens `peer`'s profile in this process with the client library (online if the relay
-/// runs, offline if not).
-async fn open_in_process(relay: &TestRelay, peer: &Peer) -> Result<uchat_peer::Client> {
-    let options = uchat_peer::ClientOptions {
-        home: peer.home().to_path_buf(),
-        relay: Some(relay.addr.clone()),
-        relay_fingerprint: Some(relay.fingerprint.parse()?),
-    };
-    Ok(uchat_peer::Client::open(options, uchat_tests::PASSWORD).await?)
-}
-
 #[test]
 fn a_command_that_only_lists_friends_still_takes_in_everything_waiting() -> Result<()> {
     const WAITING: usize = 150;
@@ -211,7 +200,7 @@ fn a_command_that_only_lists_friends_still_takes_in_everything_waiting() -> Resu
     befriend(&alice, &bob)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let sender = open_in_process(&relay, &alice).await?;
+        let sender = alice.open_client(&relay).await?;
         let bob_name = uchat_wire::UserName::parse("bob")?;
         for i in 0..WAITING {
             sender.send_text(&bob_name, &format!("waiting {i}")).await?;
@@ -224,7 +213,7 @@ fn a_command_that_only_lists_friends_still_takes_in_everything_waiting() -> Resu
     bob.ok(&["friends", "list"])?;
     relay.kill_9();
     let stored = runtime.block_on(async {
-        let reader = open_in_process(&relay, &bob).await?;
+        let reader = bob.open_client(&relay).await?;
         let conversation =
             uchat_peer::store::ConversationId::direct(&uchat_wire::UserName::parse("alice")?);
         let stored = reader.history(&conversation, 10 * WAITING)?.len();
@@ -250,8 +239,8 @@ fn a_backlog_from_two_senders_with_receipts_among_it_is_taken_in_whole_and_in_or
     alice.history("bob")?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let from_alice = open_in_process(&relay, &alice).await?;
-        let from_carol = open_in_process(&relay, &carol).await?;
+        let from_alice = alice.open_client(&relay).await?;
+        let from_carol = carol.open_client(&relay).await?;
         let bob_name = uchat_wire::UserName::parse("bob")?;
         // Interleaved, so one pushed batch holds both senders (carol's all pre-key
         // messages on one new session, since bob has not answered her yet).
@@ -299,7 +288,7 @@ fn callers_reconnecting_at_once_share_the_dials_and_each_gives_up_on_its_own_tim
     let alice = Peer::register(&relay, "alice")?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let client = open_in_process(&relay, &alice).await?;
+        let client = alice.open_client(&relay).await?;
         relay.terminate()?;
         tokio::time::timeout(Duration::from_secs(10), client.disconnected())
             .await

@@ -275,15 +275,7 @@ fn a_kicked_member_cannot_decrypt_what_is_sent_after_even_with_the_raw_ciphertex
     // (the control), the one from after does not.
     let runtime = tokio::runtime::Runtime::new()?;
     let (opened_before, opened_after) = runtime.block_on(async {
-        let client = Client::open(
-            ClientOptions {
-                home: carol.home().to_path_buf(),
-                relay: Some(relay.addr.clone()),
-                relay_fingerprint: Some(relay.fingerprint.parse()?),
-            },
-            PASSWORD,
-        )
-        .await?;
+        let client = carol.open_client(&relay).await?;
         client.catch_up(Duration::from_secs(30)).await?;
         let alice_name = UserName::parse("alice")?;
         let before = client

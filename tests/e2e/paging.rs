@@ -15,9 +15,9 @@ use uchat_wire::{reply, request};
 
 use anyhow::{Context, Result, bail, ensure};
 use tokio::sync::broadcast::error::RecvError;
-use uchat_peer::{Client, ClientEvent, ClientOptions};
+use uchat_peer::ClientEvent;
 use uchat_store::{AccountRecord, AvatarUpdate, RelayStore};
-use uchat_tests::{PASSWORD, Peer, TestRelay, befriend, json_lines, raw_login, refused};
+use uchat_tests::{Peer, TestRelay, befriend, json_lines, raw_login, refused};
 use uchat_wire::msg::group::MAX_GROUP_NAME_CHARS;
 use uchat_wire::msg::social::MAX_SIGNATURE_CHARS;
 use uchat_wire::{ErrorCode, GroupId, IdentityKeys, Reply, Request, UserName};
@@ -207,12 +207,7 @@ async fn sync_reports_identity_change(
     user: &UserName,
     limit: Duration,
 ) -> Result<()> {
-    let options = ClientOptions {
-        home: peer.home().to_path_buf(),
-        relay: Some(relay.addr.clone()),
-        relay_fingerprint: Some(relay.fingerprint.parse()?),
-    };
-    let client = Client::open(options, PASSWORD).await?;
+    let client = peer.open_client(relay).await?;
     // The first subscription gets every event since the client connected.
     let mut events = client.subscribe();
     let seen = tokio::time::timeout(limit, async {

@@ -418,6 +418,17 @@ impl Peer {
         self.home.path()
     }
 
+    /// Opens this profile in this process with the client library, against `relay`
+    /// (online if it runs, offline if not).
+    pub async fn open_client(&self, relay: &TestRelay) -> Result<uchat_peer::Client> {
+        let options = uchat_peer::ClientOptions {
+            home: self.home().to_path_buf(),
+            relay: Some(relay.addr.clone()),
+            relay_fingerprint: Some(relay.fingerprint.parse()?),
+        };
+        Ok(uchat_peer::Client::open(options, PASSWORD).await?)
+    }
+
     /// A `uchat` command for this profile, with the password in the environment.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(bin("uchat"));
